@@ -1,0 +1,5 @@
+import sys
+
+from glint.cli import main
+
+sys.exit(main())

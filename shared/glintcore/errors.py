@@ -1,0 +1,41 @@
+"""One error hierarchy for the wire contract, portable to MicroPython.
+
+Every error carries a one-line message and an optional hint; the host's
+error classes (glint.errors) derive from GlintError too.
+"""
+
+
+class GlintError(Exception):
+    """Base of every error glint raises on purpose (bad input, bad device answers)."""
+
+    hint = None
+
+    def __init__(self, msg, hint=None):
+        Exception.__init__(self, msg)
+        self.msg = msg
+        if hint is not None:
+            self.hint = hint
+
+    def __str__(self):
+        return self.msg
+
+    def oneline(self):
+        if self.hint:
+            return self.msg + " (hint: " + self.hint + ")"
+        return self.msg
+
+
+class DecodeError(GlintError):
+    """Ill-formed or invalid encoded data (CBOR, frames, descriptors, COSE structures)."""
+
+
+class FrameError(DecodeError):
+    """A link frame was corrupt, oversize or truncated."""
+
+
+class CryptoError(GlintError):
+    """A key, signature or curve point was invalid, or a signature did not verify."""
+
+
+class ProtocolError(GlintError):
+    """A message was well-formed but not valid for the protocol (unknown type, bad state)."""

@@ -1,0 +1,60 @@
+"""Shared fixtures: a real MicroPython (WebAssembly under Node), vector paths, hardware options."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+VECTORS = Path(os.environ.get("GLINT_VECTORS", REPO.parent / "shared" / "vectors"))
+
+
+def pytest_addoption(parser):
+    parser.addoption("--port", default=None, help="serial port of a real scanner for hardware-in-the-loop tests")
+    parser.addoption("--board", default=None, help="board id (boards/<id>) of the scanner on --port")
+
+
+def pytest_collection_modifyitems(config, items):
+    # Benchmarks run only when asked for with -m bench.
+    markexpr = config.getoption("-m") or ""
+    if "bench" not in markexpr:
+        skip = pytest.mark.skip(reason="benchmark: run with 'pytest -m bench'")
+        for item in items:
+            if "bench" in item.keywords:
+                item.add_marker(skip)
+    if config.getoption("--port") is None:
+        skip = pytest.mark.skip(reason="hardware-in-the-loop: needs --port")
+        for item in items:
+            if "hil" in item.keywords:
+                item.add_marker(skip)
+
+
+@pytest.fixture(scope="session")
+def vectors() -> Path:
+    if not VECTORS.is_dir():
+        pytest.skip(f"test vectors not found at {VECTORS}")
+    return VECTORS
+
+
+def load_vector(name: str):
+    return json.loads((VECTORS / name).read_text())
+
+
+@pytest.fixture(scope="session")
+def mpy():
+    """A session-wide MicroPython interpreter with glintcore and the firmware under /lib.
+
+    Skipped when Node or the npm package is missing, unless GLINT_REQUIRE_MICROPYTHON=1
+    (set by tools/test and CI), where a missing MicroPython is a failure.
+    """
+    from glint.mpy import MicroPython, micropython_available
+
+    if not micropython_available():
+        if os.environ.get("GLINT_REQUIRE_MICROPYTHON") == "1":
+            pytest.fail("MicroPython WebAssembly port is required (GLINT_REQUIRE_MICROPYTHON=1) but not installed")
+        pytest.skip("MicroPython WebAssembly port not installed (npm ci)")
+    with MicroPython() as mp:
+        yield mp
