@@ -7,3 +7,13 @@ descriptor) is defined here once and imported by both sides.
 """
 
 VERSION = "0.1.0"
+
+try:  # MicroPython has const() built in; CPython gets a one-line shim so modules stay identical.
+    import micropython  # noqa: F401
+except ImportError:
+    import sys
+    import types
+
+    _shim = types.ModuleType("micropython")
+    _shim.const = lambda x: x
+    sys.modules["micropython"] = _shim
