@@ -30,7 +30,11 @@ class DecodeError(GlintError):
 
 
 class FrameError(DecodeError):
-    """A link frame was corrupt, oversize or truncated."""
+    """A link frame was corrupt, oversize or truncated; ``status`` is the glintcore.proto code."""
+
+    def __init__(self, msg, status=1, hint=None):
+        DecodeError.__init__(self, msg, hint)
+        self.status = status
 
 
 class CryptoError(GlintError):
