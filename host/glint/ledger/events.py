@@ -1,0 +1,197 @@
+"""Custody events: the leaf format of the ledger and item identifiers.
+
+Every leaf is one event, encoded as deterministic CBOR (glintcore.cbor, RFC 8949
+section 4.2.1) so that its hash is reproducible by any verifier:
+
+    {"v": 1,              leaf format version
+     "i": uint,           log index of this leaf (binds the row to its position)
+     "k": tstr,           kind: register, enroll, verify, transfer, service,
+                          rental-out, rental-return, passport, retire
+     "item": tstr,        item identifier (GS1 Digital Link URI or brand serial)
+     "n": uint,           per-item sequence number, 0 for the register event
+     "prev": bstr / null, leaf hash of the item's previous event (per-item hash chain)
+     "t": uint,           time, seconds since the Unix epoch (UTC)
+     "d": map}            kind-specific data (see KIND_FIELDS and docs/ledger.md)
+
+Device-signed scan bytes are stored beside the log (content-addressed) and referenced
+from ``d["scan"]`` by their SHA-256 digest.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from urllib.parse import urlsplit
+
+from glintcore import cbor
+
+from glint.errors import DecodeError, UsageError, VerificationError
+from glint.ledger.merkle import HASH_SIZE, leaf_hash
+
+LEAF_VERSION = 1
+MAX_LEAF_BYTES = 64 * 1024
+MAX_ITEM_ID = 256
+
+REGISTER = "register"
+ENROLL = "enroll"
+VERIFY = "verify"
+TRANSFER = "transfer"
+SERVICE = "service"
+RENTAL_OUT = "rental-out"
+RENTAL_RETURN = "rental-return"
+PASSPORT = "passport"
+RETIRE = "retire"
+
+# Required and optional data fields per kind; anything else is refused so that a typo
+# cannot silently go into a permanent log.
+KIND_FIELDS: dict[str, tuple[frozenset, frozenset]] = {
+    REGISTER: (frozenset({"brand", "prov"}), frozenset({"passport", "parts", "of", "part"})),
+    ENROLL: (frozenset({"coat"}), frozenset({"ref", "scan", "dev", "op", "loc", "replaces", "part"})),
+    VERIFY: (frozenset({"res"}), frozenset({"fap", "scan", "dev", "op", "loc", "coat", "parts", "note"})),
+    TRANSFER: (frozenset(), frozenset({"owner", "custodian", "op", "note"})),
+    SERVICE: (frozenset({"action"}), frozenset({"by", "note", "loc"})),
+    RENTAL_OUT: (frozenset({"to"}), frozenset({"due", "op"})),
+    RENTAL_RETURN: (frozenset(), frozenset({"cond", "op"})),
+    PASSPORT: (frozenset({"set"}), frozenset({"op"})),
+    RETIRE: (frozenset(), frozenset({"reason", "op"})),
+}
+KINDS = tuple(KIND_FIELDS)
+RESULTS = ("pass", "fail")
+PROVENANCE = ("factory", "later")
+
+_GTIN_RE = re.compile(r"^[0-9]{8}$|^[0-9]{12,14}$")
+_SERIAL_RE = re.compile(r"^[\x21-\x7e]{1,%d}$" % MAX_ITEM_ID)
+
+
+@dataclass(frozen=True)
+class Event:
+    """A decoded leaf; ``hash`` is its RFC 9162 leaf hash, ``raw`` the exact leaf bytes."""
+
+    index: int
+    kind: str
+    item: str
+    seq: int
+    prev: bytes | None
+    time: int
+    data: dict
+    raw: bytes
+    hash: bytes
+
+    def summary(self) -> str:
+        d = self.data
+        bits = {
+            REGISTER: lambda: f"{d.get('brand')} ({d.get('prov', {}).get('class')})",
+            ENROLL: lambda: f"coating {d.get('coat')}" + (f" replaces {d['replaces']}" if d.get("replaces") else ""),
+            VERIFY: lambda: f"{str(d.get('res', '')).upper()} fap={d.get('fap')}",
+            TRANSFER: lambda: " ".join(f"{k}={d[k]}" for k in ("owner", "custodian") if k in d),
+            SERVICE: lambda: f"{d.get('action')} by {d.get('by', '?')}",
+            RENTAL_OUT: lambda: f"to {d.get('to')}",
+            RENTAL_RETURN: lambda: d.get("cond", ""),
+            PASSPORT: lambda: ", ".join(sorted(d.get("set", {}))),
+            RETIRE: lambda: d.get("reason", ""),
+        }
+        return bits.get(self.kind, lambda: "")()
+
+
+def gs1_check_digit_ok(gtin: str) -> bool:
+    """GS1 mod-10 check digit of a GTIN-8/12/13/14."""
+    digits = [int(c) for c in gtin]
+    body, check = digits[:-1], digits[-1]
+    total = sum(x * (3 if i % 2 == 0 else 1) for i, x in enumerate(reversed(body)))
+    return (10 - total % 10) % 10 == check
+
+
+def check_item_id(item: str) -> str:
+    """Validate an item identifier; return it unchanged.
+
+    Accepted: a GS1 Digital Link URI ``https://<host>/01/<GTIN>/21/<serial>`` (GTIN
+    check digit verified; the serial segment optional for class-level ids is NOT
+    accepted: a twin is one physical object), or a brand serial of printable ASCII
+    without spaces, such as ``acme:BAG-000123``.
+    """
+    if not isinstance(item, str) or not item or len(item) > MAX_ITEM_ID:
+        raise UsageError(f"item id must be 1..{MAX_ITEM_ID} characters")
+    if item.startswith(("http://", "https://")):
+        parts = urlsplit(item)
+        segs = parts.path.strip("/").split("/")
+        try:
+            i = segs.index("01")
+        except ValueError:
+            raise UsageError(f"GS1 Digital Link {item!r} has no /01/<GTIN> segment") from None
+        if i + 1 >= len(segs) or not _GTIN_RE.match(segs[i + 1]):
+            raise UsageError(f"GS1 Digital Link {item!r} has no valid GTIN after /01/")
+        if not gs1_check_digit_ok(segs[i + 1]):
+            raise UsageError(f"GTIN {segs[i + 1]} has a wrong check digit")
+        if segs[i + 2:i + 3] != ["21"] or len(segs) < i + 4 or not segs[i + 3]:
+            raise UsageError(f"GS1 Digital Link {item!r} has no /21/<serial>: a twin is one object")
+        return item
+    if not _SERIAL_RE.match(item):
+        raise UsageError(f"brand serial {item!r} must be printable ASCII without spaces")
+    return item
+
+
+def check_data(kind: str, data: dict) -> dict:
+    """Check an event's data fields against its kind; return the data."""
+    if kind not in KIND_FIELDS:
+        raise UsageError(f"unknown event kind {kind!r}", "one of " + ", ".join(KINDS))
+    if not isinstance(data, dict):
+        raise UsageError(f"{kind} data must be a map")
+    required, optional = KIND_FIELDS[kind]
+    missing = required - data.keys()
+    if missing:
+        raise UsageError(f"{kind} event lacks {', '.join(sorted(missing))}")
+    extra = data.keys() - required - optional
+    if extra:
+        raise UsageError(f"{kind} event has unknown fields {', '.join(sorted(extra))}")
+    if kind == VERIFY and data["res"] not in RESULTS:
+        raise UsageError(f"verify result must be pass or fail, not {data['res']!r}")
+    if kind == REGISTER:
+        prov = data["prov"]
+        if not isinstance(prov, dict) or prov.get("class") not in PROVENANCE:
+            raise UsageError("provenance class must be 'factory' or 'later'")
+        if prov["class"] == "later" and not (prov.get("by") and prov.get("at") is not None):
+            raise UsageError("a later enrollment names its authenticator ('by') and time ('at')")
+    for key in ("scan", "ref"):
+        if key in data and (not isinstance(data[key], bytes) or len(data[key]) != HASH_SIZE):
+            raise UsageError(f"{kind} {key} must be a {HASH_SIZE}-byte SHA-256 digest")
+    return data
+
+
+def encode_leaf(index: int, kind: str, item: str, seq: int, prev: bytes | None, time: int, data: dict) -> bytes:
+    """Deterministic CBOR of one event (the bytes that are hashed into the log)."""
+    return cbor.dumps({"v": LEAF_VERSION, "i": index, "k": kind, "item": item, "n": seq,
+                       "prev": prev, "t": time, "d": data})
+
+
+def decode_leaf(raw: bytes, error=VerificationError, strict: bool = True) -> Event:
+    """Decode and check a leaf; raise ``error`` naming what is wrong.
+
+    ``strict`` also checks the deterministic encoding (certificates); the hash covers
+    the exact bytes either way, so a full-log scan may skip it.
+    """
+    if not isinstance(raw, (bytes, bytearray)) or len(raw) > MAX_LEAF_BYTES:
+        raise error("leaf is not bytes or too large")
+    raw = bytes(raw)
+    try:
+        m = cbor.loads(raw)
+    except DecodeError as e:
+        raise error(f"leaf is not valid CBOR: {e}") from None
+    if not isinstance(m, dict) or m.get("v") != LEAF_VERSION:
+        raise error("leaf is not a version-1 event map")
+    if set(m) != {"v", "i", "k", "item", "n", "prev", "t", "d"}:
+        raise error("leaf has missing or unknown fields")
+    if strict and cbor.dumps(m) != raw:
+        raise error("leaf is not in deterministic CBOR form")
+    ints = (m["i"], m["n"], m["t"])
+    if not all(isinstance(x, int) and not isinstance(x, bool) and x >= 0 for x in ints):
+        raise error("leaf index, sequence or time is not an unsigned integer")
+    prev = m["prev"]
+    if (m["n"] == 0) != (prev is None) or (prev is not None and (not isinstance(prev, bytes) or len(prev) != HASH_SIZE)):
+        raise error("leaf chain link is malformed (prev must be null exactly for the first event)")
+    if not isinstance(m["k"], str) or m["k"] not in KIND_FIELDS or not isinstance(m["d"], dict):
+        raise error(f"leaf has unknown kind {m['k']!r}")
+    if (m["k"] == REGISTER) != (m["n"] == 0):
+        raise error("an item's first event must be its register event, and only that")
+    if not isinstance(m["item"], str):
+        raise error("leaf item id is not text")
+    return Event(m["i"], m["k"], m["item"], m["n"], prev, m["t"], m["d"], raw, leaf_hash(raw))

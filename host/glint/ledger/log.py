@@ -1,0 +1,455 @@
+"""The ledger: custody events appended to a Merkle transparency log, signed checkpoints, proofs.
+
+Typical use (the host companion calls this as a library)::
+
+    keys = Keys.load(create=True)                  # issuer (P-256) and log (Ed25519) keys
+    with Ledger.open(path, keys=keys) as led:
+        led.register_item(item, brand="ACME", provenance={"class": "factory"})
+        led.add_coating(item, "c1", ref=digest)
+        a = led.record_verify(item, "pass", fap=1e-9, device="a1b2..", operator="ana",
+                              location="Paris", scan=signed_scan_bytes)
+        cert = led.issue_certificate(a.index)
+
+Every append returns once the commit is durable. One process writes a ledger at a time
+(an exclusive lock file beside the database); any number may read.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import hashlib
+import logging
+import os
+import time as _time
+from collections import OrderedDict
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterable, Iterator
+
+from glint.errors import LedgerError, UsageError, VerificationError
+from glint.ledger import events as ev
+from glint.ledger import merkle
+from glint.ledger.keys import Keys, glint_home
+from glint.ledger.note import Checkpoint, open_checkpoint, sign_checkpoint
+from glint.ledger.store import Batch, CheckpointRow, ItemHead, LeafRow, SQLiteStore, Store
+from glint.ledger.twins import ItemState, apply, replay
+
+_log = logging.getLogger(__name__)
+
+LEDGER_FILE = "ledger.db"
+STATE_CACHE_ITEMS = 4096
+
+
+@dataclass(frozen=True)
+class Appended:
+    """An acknowledged (durable) event: its log index and leaf hash."""
+
+    index: int
+    leaf_hash: bytes
+    item: str
+    seq: int
+
+
+@dataclass(frozen=True)
+class EventSpec:
+    """One event to append: kind, item, data; time defaults to now; scan bytes optional."""
+
+    kind: str
+    item: str
+    data: dict
+    time: int | None = None
+    scan: bytes | None = None
+
+
+@dataclass(frozen=True)
+class InclusionProof:
+    index: int
+    tree_size: int
+    leaf_hash: bytes
+    hashes: list[bytes]
+    root: bytes
+
+    def verify(self) -> None:
+        merkle.verify_inclusion(self.leaf_hash, self.index, self.tree_size, self.hashes, self.root)
+
+
+@dataclass(frozen=True)
+class VerifyReport:
+    """Outcome of a full verification; ``row`` names the first bad row when known."""
+
+    ok: bool
+    size: int
+    items: int
+    checkpoints: int
+    problem: str = ""
+    row: int | None = None
+
+
+
+
+def default_path(home=None) -> Path:
+    return glint_home(home) / LEDGER_FILE
+
+
+class Ledger:
+    """A transparency log of custody events over a ``Store``."""
+
+    def __init__(self, store: Store, keys: Keys | None = None, readonly: bool = False):
+        self.store = store
+        self.keys = keys
+        self.readonly = readonly
+        self._states: OrderedDict[str, ItemState] = OrderedDict()
+        self._lock_fd = None
+        self._cr = None
+        if not readonly:
+            self._load_edge()
+
+    # ------------------------------------------------------------ lifecycle
+
+    @classmethod
+    def open(cls, path: str | os.PathLike | None = None, keys: Keys | None = None,
+             readonly: bool = False, durable: bool = True) -> "Ledger":
+        """Open (creating if needed) the SQLite ledger at ``path`` (default $GLINT_HOME/ledger.db).
+
+        A writer takes an exclusive lock; a second writer gets a LedgerError.
+        ``durable=False`` trades power-cut durability for speed (tests, bulk imports).
+        """
+        path = Path(path) if path else default_path()
+        lock_fd = None
+        if not readonly:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            lock_fd = os.open(str(path) + ".lock", os.O_RDWR | os.O_CREAT, 0o644)
+            try:
+                fcntl.flock(lock_fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except OSError:
+                os.close(lock_fd)
+                raise LedgerError(f"ledger {path} is open by another writer", "one writer at a time") from None
+        try:
+            led = cls(SQLiteStore(path, readonly=readonly, durable=durable), keys, readonly)
+        except BaseException:
+            if lock_fd is not None:
+                os.close(lock_fd)
+            raise
+        led._lock_fd = lock_fd
+        return led
+
+    def close(self) -> None:
+        self.store.close()
+        if self._lock_fd is not None:
+            os.close(self._lock_fd)
+            self._lock_fd = None
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    def _load_edge(self) -> None:
+        """Rebuild the right edge of the tree from the stored cache; refuse a shrunken log."""
+        size = self.store.size()
+        keys = merkle.CompactRange.keys_for(size)
+        got = self.store.get_nodes(keys)
+        if len(got) != len(keys):
+            raise LedgerError(f"tree-hash cache is incomplete at size {size}", "run 'glint ledger verify'")
+        self._cr = merkle.CompactRange(size, [got[k] for k in keys])
+        last = self.store.latest_checkpoint()
+        if last and last.size > size:
+            raise LedgerError(f"the log has {size} events but a checkpoint was signed at {last.size}",
+                              "rows were deleted: run 'glint ledger verify'")
+
+    # ------------------------------------------------------------ tree facts
+
+    @property
+    def size(self) -> int:
+        return self._cr.size if self._cr is not None else self.store.size()
+
+    def root(self, size: int | None = None) -> bytes:
+        if size is None and self._cr is not None:
+            return self._cr.root()
+        size = self.size if size is None else size
+        return merkle.tree_root(size, self.store.get_nodes)
+
+    # ------------------------------------------------------------ appends
+
+    def append_event(self, kind: str, item: str, data: dict, time: int | None = None,
+                     scan: bytes | None = None) -> Appended:
+        """Append one event in its own durable commit; return its index and leaf hash."""
+        return self.append_batch([EventSpec(kind, item, data, time, scan)])[0]
+
+    def append_batch(self, specs: Iterable[EventSpec]) -> list[Appended]:
+        """Append events in one durable commit (all or none); return them in order.
+
+        Each event is checked against its item's state first (registered, not retired,
+        known coating, ...); one refused event refuses the whole batch.
+        """
+        if self.readonly:
+            raise LedgerError("ledger is open read-only")
+        cr = self._cr
+        saved = (cr.size, list(cr.stack))
+        batch = Batch()
+        out = []
+        touched: dict[str, ItemState | None] = {}
+        try:
+            for spec in specs:
+                out.append(self._stage(spec, batch, touched))
+            batch.new_size = cr.size
+            self.store.commit(batch)
+        except BaseException:
+            cr.size, cr.stack = saved
+            for item in touched:
+                self._states.pop(item, None)
+            raise
+        return out
+
+    def _stage(self, spec: EventSpec, batch: Batch, touched: dict) -> Appended:
+        item = ev.check_item_id(spec.item)
+        data = dict(spec.data)
+        if spec.scan is not None:
+            digest = hashlib.sha256(spec.scan).digest()
+            batch.blobs[digest] = bytes(spec.scan)
+            data["scan"] = digest
+        ev.check_data(spec.kind, data)
+        state = self._state(item)
+        touched[item] = state
+        if state is None:
+            seq, prev = 0, None
+        else:
+            last = state.events[-1]
+            seq, prev = last.seq + 1, last.hash
+        index = self._cr.size
+        t = int(_time.time()) if spec.time is None else int(spec.time)
+        raw = ev.encode_leaf(index, spec.kind, item, seq, prev, t, data)
+        lh = merkle.leaf_hash(raw)
+        e = ev.Event(index, spec.kind, item, seq, prev, t, data, raw, lh)
+        state = apply(state, e)
+        self._remember(item, state)
+        batch.nodes.extend(self._cr.append(lh))
+        batch.leaves.append(LeafRow(index, item, seq, lh, raw))
+        batch.heads[item] = ItemHead(item, seq, lh, index)
+        return Appended(index, lh, item, seq)
+
+    def _state(self, item: str) -> ItemState | None:
+        st = self._states.get(item)
+        if st is not None:
+            self._states.move_to_end(item)
+            return st
+        if self.store.head(item) is None:
+            return None
+        st = replay(self._events_of(item))
+        self._remember(item, st)
+        return st
+
+    def _remember(self, item: str, st: ItemState) -> None:
+        self._states[item] = st
+        self._states.move_to_end(item)
+        while len(self._states) > STATE_CACHE_ITEMS:
+            self._states.popitem(last=False)
+
+    def _events_of(self, item: str) -> list[ev.Event]:
+        return [ev.decode_leaf(r.leaf, LedgerError, strict=False) for r in self.store.item_leaves(item)]
+
+    # ------------------------------------------------------------ twins API
+
+    def register_item(self, item: str, brand: str, provenance: dict | None = None,
+                      passport: dict | None = None, parts: dict | None = None,
+                      part_of: tuple[str, str] | None = None, time: int | None = None) -> Appended:
+        """Register an item's digital twin.
+
+        ``provenance``: {"class": "factory"} or {"class": "later", "by": authenticator,
+        "at": time, "reason": "vintage"/"pre-owned"}; ``passport``: Digital Product
+        Passport data; ``parts``: part name -> item id (an assembly);
+        ``part_of``: (assembly item id, part name) for a marked part.
+        """
+        data = {"brand": brand, "prov": provenance or {"class": "factory"}}
+        if passport:
+            data["passport"] = passport
+        if parts:
+            data["parts"] = dict(parts)
+        if part_of:
+            data["of"], data["part"] = part_of
+        return self.append_event(ev.REGISTER, item, data, time)
+
+    def add_coating(self, item: str, coating: str, ref: bytes | None = None, scan: bytes | None = None,
+                    replaces: str | None = None, time: int | None = None, **extra) -> Appended:
+        """Enroll a coating (reference) on an item; ``replaces`` re-enrolls after a repair."""
+        data = {"coat": coating, **_clean(extra)}
+        if ref is not None:
+            data["ref"] = ref
+        if replaces is not None:
+            data["replaces"] = replaces
+        return self.append_event(ev.ENROLL, item, data, time, scan)
+
+    def record_verify(self, item: str, result: str, fap: float | None = None, device: str | None = None,
+                      operator: str | None = None, location: str | None = None, scan: bytes | None = None,
+                      coating: str | None = None, parts: dict | None = None, time: int | None = None) -> Appended:
+        """Record a verification (pass or fail) with its false-accept probability and context."""
+        data = _clean({"res": result, "fap": None if fap is None else float(fap), "dev": device,
+                       "op": operator, "loc": location, "coat": coating, "parts": parts})
+        return self.append_event(ev.VERIFY, item, data, time, scan)
+
+    def transfer(self, item: str, owner: str | None = None, custodian: str | None = None,
+                 operator: str | None = None, note: str | None = None, time: int | None = None) -> Appended:
+        """Transfer ownership and/or custody."""
+        data = _clean({"owner": owner, "custodian": custodian, "op": operator, "note": note})
+        return self.append_event(ev.TRANSFER, item, data, time)
+
+    def service(self, item: str, action: str, by: str | None = None, note: str | None = None,
+                time: int | None = None) -> Appended:
+        return self.append_event(ev.SERVICE, item, _clean({"action": action, "by": by, "note": note}), time)
+
+    def rental_out(self, item: str, to: str, due: int | None = None, time: int | None = None) -> Appended:
+        return self.append_event(ev.RENTAL_OUT, item, _clean({"to": to, "due": due}), time)
+
+    def rental_return(self, item: str, condition: str | None = None, time: int | None = None) -> Appended:
+        return self.append_event(ev.RENTAL_RETURN, item, _clean({"cond": condition}), time)
+
+    def update_passport(self, item: str, fields: dict, time: int | None = None) -> Appended:
+        return self.append_event(ev.PASSPORT, item, {"set": dict(fields)}, time)
+
+    def retire(self, item: str, reason: str | None = None, time: int | None = None) -> Appended:
+        return self.append_event(ev.RETIRE, item, _clean({"reason": reason}), time)
+
+    # ------------------------------------------------------------ reads
+
+    def item(self, item: str) -> ItemState:
+        """The item's current state, replayed from its events."""
+        events = self._events_of(item)
+        if not events:
+            raise UsageError(f"unknown item {item}", "list items with 'glint ledger log'")
+        return replay(events)
+
+    def items(self, prefix: str = "") -> list[str]:
+        return self.store.items(prefix)
+
+    def event(self, index: int) -> ev.Event:
+        row = self.store.leaf(index)
+        if row is None:
+            raise UsageError(f"no event at index {index} (log size {self.size})")
+        return ev.decode_leaf(row.leaf, LedgerError, strict=False)
+
+    def events(self, start: int = 0, stop: int | None = None) -> Iterator[ev.Event]:
+        for row in self.store.leaves(start, stop):
+            yield ev.decode_leaf(row.leaf, LedgerError, strict=False)
+
+    def scan_bytes(self, digest: bytes) -> bytes | None:
+        return self.store.blob(digest)
+
+    # ------------------------------------------------------------ checkpoints and proofs
+
+    def checkpoint(self) -> str:
+        """Sign a checkpoint of the current tree; return the signed note.
+
+        Refuses (LedgerError) when the tree is not consistent with the last checkpoint,
+        or when the cache and the appended leaves disagree. Returns the last note
+        unchanged when nothing was appended since.
+        """
+        if self.keys is None:
+            raise UsageError("signing a checkpoint needs the log key", "create keys with 'glint cert keys'")
+        if self.readonly:
+            raise LedgerError("ledger is open read-only")
+        size = self.size
+        root = self.root()
+        if merkle.tree_root(size, self.store.get_nodes) != root:
+            raise LedgerError("refusing to sign: the tree-hash cache disagrees with the log",
+                              "run 'glint ledger verify'")
+        origin = self.store.meta("origin")
+        if origin is not None and origin != self.keys.origin:
+            raise LedgerError(f"refusing to sign: this ledger belongs to log {origin}, not {self.keys.origin}")
+        last = self.store.latest_checkpoint()
+        if last is not None:
+            try:
+                cp = open_checkpoint(last.note, self.keys.log_verifier(), self.keys.origin)
+                if cp.size == size:
+                    if cp.root != root:
+                        raise VerificationError(f"root at size {size} differs from the signed one")
+                    return last.note
+                if cp.size > size:
+                    raise VerificationError(f"log has {size} events, fewer than the signed {cp.size}")
+                proof = merkle.consistency_proof(cp.size, size, self.store.get_nodes) if cp.size else []
+                if cp.size:
+                    merkle.verify_consistency(cp.size, size, proof, cp.root, root)
+            except VerificationError as e:
+                raise LedgerError(f"refusing to sign a checkpoint inconsistent with the last one: {e}",
+                                  "run 'glint ledger verify'") from None
+        note = sign_checkpoint(Checkpoint(self.keys.origin, size, root), self.keys.log_signer)
+        if origin is None:
+            self.store.set_meta("origin", self.keys.origin)
+            self.store.set_meta("log_vkey", self.keys.log_vkey)
+        self.store.add_checkpoint(CheckpointRow(size, root, note, int(_time.time())))
+        _log.info("signed checkpoint at size %d", size)
+        return note
+
+    def latest_checkpoint(self) -> tuple[Checkpoint, str] | None:
+        row = self.store.latest_checkpoint()
+        if row is None:
+            return None
+        return Checkpoint.parse(row.note[: row.note.rfind("\n\n") + 1]), row.note
+
+    def prove(self, index: int, size: int | None = None) -> InclusionProof:
+        """Inclusion proof of event ``index`` in the tree of ``size`` (default: current size)."""
+        size = self.size if size is None else size
+        if not 0 <= index < size <= self.size:
+            raise UsageError(f"no inclusion proof for index {index} in size {size} (log size {self.size})")
+        row = self.store.get_nodes([(0, index)])
+        hashes = merkle.inclusion_proof(index, size, self.store.get_nodes)
+        return InclusionProof(index, size, row[(0, index)], hashes, self.root(size))
+
+    def prove_consistency(self, size1: int, size2: int | None = None) -> list[bytes]:
+        size2 = self.size if size2 is None else size2
+        if not 0 < size1 <= size2 <= self.size:
+            raise UsageError(f"no consistency proof from {size1} to {size2} (log size {self.size})")
+        return merkle.consistency_proof(size1, size2, self.store.get_nodes)
+
+    # ------------------------------------------------------------ certificates
+
+    def issue_certificate(self, index: int | None = None, item: str | None = None) -> bytes:
+        """Issue the scan certificate of a verify event (by index, or the item's latest).
+
+        Signs a checkpoint first if none covers the event. Self-checks the result
+        with the offline verifier and refuses to issue one that would not verify.
+        """
+        from glint.ledger import cert
+
+        if self.keys is None:
+            raise UsageError("issuing a certificate needs the issuer key", "create keys with 'glint cert keys'")
+        if index is None:
+            if item is None:
+                raise UsageError("name the verify event (index) or the item")
+            verifies = [e for e in self.item(item).events if e.kind == ev.VERIFY]
+            if not verifies:
+                raise UsageError(f"item {item} has no verify event to certify")
+            index = verifies[-1].index
+        e = self.event(index)
+        if e.kind != ev.VERIFY:
+            raise UsageError(f"event {index} is a {e.kind} event; certificates are for verify events")
+        history = [r.leaf for r in self.store.item_leaves(e.item) if r.seq < e.seq]
+        last = self.store.latest_checkpoint()
+        note = last.note if last and last.size > index else self.checkpoint()
+        cp = open_checkpoint(note, self.keys.log_verifier(), self.keys.origin)
+        proof = self.prove(index, cp.size)
+        blob = cert.build(self.keys, e.raw, history, proof.hashes, note)
+        try:
+            cert.verify(blob, self.keys.issuer_public, self.keys.log_verifier())
+        except VerificationError as err:
+            raise LedgerError(f"refusing to issue a certificate that does not verify: {err}",
+                              "run 'glint ledger verify'") from None
+        return blob
+
+    # ------------------------------------------------------------ verification
+
+    def verify(self, verifier=None) -> VerifyReport:
+        """Recompute the tree from storage and check every row, chain and checkpoint.
+
+        Stops at the first problem and names the row: edited (leaf differs from its
+        hash, or the item's next event links elsewhere), deleted (a gap, or fewer rows
+        than acknowledged or signed), reordered (a row holds another index's event).
+        ``verifier``: the log's note verifier (default: the keys', else the stored one).
+        """
+        from glint.ledger.verify import verify_store
+
+        return verify_store(self.store, verifier or (self.keys.log_verifier() if self.keys else None))
+
+
+def _clean(d: dict) -> dict:
+    return {k: v for k, v in d.items() if v is not None}

@@ -1,0 +1,180 @@
+"""Digital twins: an item's state, rebuilt by replaying its events from the log.
+
+Nothing here is stored separately: the log is the only source of truth, so the
+state a buyer sees is exactly what the events (and the proofs over them) say.
+
+- item: identifier, brand, product-passport data (EU Digital Product Passport fields
+  such as material composition, origin, repair log), provenance class;
+- coatings: every enrolled reference; re-enrollment after a repair adds a new coating
+  that replaces the old one, which stays in the history (``active`` False);
+- components: an assembly lists its parts (part name -> item id of the marked part);
+  each part is an item of its own with ``of`` naming its assembly;
+- custody: owner, custodian, rental state, retirement.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from glint.errors import UsageError
+from glint.ledger import events as ev
+
+
+@dataclass
+class Coating:
+    id: str
+    ref: bytes | None
+    enrolled_index: int
+    enrolled_time: int
+    part: str | None = None
+    active: bool = True
+    replaced_by: str | None = None
+    replaces: str | None = None
+
+
+@dataclass
+class ItemState:
+    item: str
+    brand: str = ""
+    provenance: dict = field(default_factory=dict)
+    passport: dict = field(default_factory=dict)
+    parts: dict = field(default_factory=dict)
+    assembly: str | None = None
+    part_name: str | None = None
+    coatings: list[Coating] = field(default_factory=list)
+    owner: str | None = None
+    custodian: str | None = None
+    rented_to: str | None = None
+    retired: bool = False
+    repairs: list[dict] = field(default_factory=list)
+    last_verify: dict | None = None
+    events: list[ev.Event] = field(default_factory=list)
+
+    def coating(self, cid: str) -> Coating | None:
+        return next((c for c in self.coatings if c.id == cid), None)
+
+    def active_coatings(self) -> list[Coating]:
+        return [c for c in self.coatings if c.active]
+
+    def provenance_line(self) -> str:
+        p = self.provenance
+        if p.get("class") == "factory":
+            return "factory-enrolled" + (f" by {p['by']}" if p.get("by") else "")
+        return f"enrolled later ({p.get('reason', 'pre-owned')}) by {p.get('by')} at {p.get('at')}"
+
+    def as_dict(self) -> dict:
+        return {
+            "item": self.item, "brand": self.brand, "provenance": self.provenance,
+            "passport": self.passport, "parts": self.parts, "assembly": self.assembly,
+            "part": self.part_name, "owner": self.owner, "custodian": self.custodian,
+            "rented_to": self.rented_to, "retired": self.retired, "repairs": self.repairs,
+            "coatings": [
+                {"id": c.id, "ref": c.ref.hex() if c.ref else None, "index": c.enrolled_index,
+                 "time": c.enrolled_time, "part": c.part, "active": c.active,
+                 "replaced_by": c.replaced_by, "replaces": c.replaces}
+                for c in self.coatings
+            ],
+            "events": len(self.events),
+        }
+
+
+def apply(state: ItemState | None, e: ev.Event) -> ItemState:
+    """Apply one event to an item's state, enforcing the custody rules.
+
+    Raises UsageError if the event is not allowed (what the ledger refuses to append).
+    """
+    d = e.data
+    if state is None:
+        if e.kind != ev.REGISTER:
+            raise UsageError(f"item {e.item} is not registered", "register it first")
+        state = ItemState(e.item)
+    elif e.kind == ev.REGISTER:
+        raise UsageError(f"item {e.item} is already registered")
+    if state.retired:
+        raise UsageError(f"item {e.item} is retired; no further events")
+    k = e.kind
+    if k == ev.REGISTER:
+        state.brand = d["brand"]
+        state.provenance = dict(d["prov"])
+        state.passport = dict(d.get("passport", {}))
+        state.parts = dict(d.get("parts", {}))
+        state.assembly = d.get("of")
+        state.part_name = d.get("part")
+    elif k == ev.ENROLL:
+        if state.coating(d["coat"]):
+            raise UsageError(f"coating {d['coat']} is already enrolled on {e.item}")
+        old_id = d.get("replaces")
+        if old_id is not None:
+            old = state.coating(old_id)
+            if old is None or not old.active:
+                raise UsageError(f"coating {old_id} is not an active coating of {e.item}")
+            old.active = False
+            old.replaced_by = d["coat"]
+        state.coatings.append(Coating(d["coat"], d.get("ref"), e.index, e.time, d.get("part"),
+                                      replaces=old_id))
+    elif k == ev.VERIFY:
+        state.last_verify = {"index": e.index, "time": e.time, **d}
+    elif k == ev.TRANSFER:
+        if "owner" not in d and "custodian" not in d:
+            raise UsageError("a transfer names a new owner or custodian")
+        state.owner = d.get("owner", state.owner)
+        state.custodian = d.get("custodian", state.custodian)
+    elif k == ev.SERVICE:
+        state.repairs.append({"index": e.index, "time": e.time, **d})
+    elif k == ev.RENTAL_OUT:
+        if state.rented_to is not None:
+            raise UsageError(f"item {e.item} is already rented out to {state.rented_to}")
+        state.rented_to = d["to"]
+    elif k == ev.RENTAL_RETURN:
+        if state.rented_to is None:
+            raise UsageError(f"item {e.item} is not rented out")
+        state.rented_to = None
+    elif k == ev.PASSPORT:
+        state.passport.update(d["set"])
+    elif k == ev.RETIRE:
+        state.retired = True
+    state.events.append(e)
+    return state
+
+
+def replay(events) -> ItemState | None:
+    state = None
+    for e in events:
+        state = apply(state, e)
+    return state
+
+
+@dataclass(frozen=True)
+class PartVerdict:
+    """Outcome of checking one part of an assembly."""
+
+    part: str
+    item: str | None
+    result: str
+    belongs: bool
+    reason: str
+
+
+def assess_parts(assembly: ItemState, results: dict[str, dict], part_states: dict[str, ItemState | None]):
+    """Say which part does not belong to ``assembly``.
+
+    ``results`` maps part name -> {"res": "pass"/"fail", "item": matched item id or None};
+    ``part_states`` maps matched item ids to their states. A part belongs if it verified
+    and the item it matched is registered as that part of this assembly.
+    """
+    verdicts = []
+    for name, r in sorted(results.items()):
+        expected = assembly.parts.get(name)
+        matched = r.get("item")
+        if name not in assembly.parts:
+            verdicts.append(PartVerdict(name, matched, r["res"], False, f"{assembly.item} has no part {name!r}"))
+        elif r["res"] != "pass":
+            verdicts.append(PartVerdict(name, matched, "fail", False, f"part {name!r} did not verify"))
+        elif matched != expected:
+            owner = part_states.get(matched)
+            where = f"part of {owner.assembly}" if owner and owner.assembly else "a different item"
+            verdicts.append(PartVerdict(name, matched, "pass", False,
+                                        f"part {name!r} is genuine but is {matched} ({where}), not {expected}"))
+        else:
+            verdicts.append(PartVerdict(name, matched, "pass", True, "belongs"))
+    return verdicts
