@@ -85,8 +85,6 @@ class VerifyReport:
     row: int | None = None
 
 
-
-
 def default_path(home=None) -> Path:
     return glint_home(home) / LEDGER_FILE
 
