@@ -155,6 +155,19 @@ def verify_consistency(size1: int, size2: int, proof: Sequence[bytes], root1: by
         path = [root1] + path
     if not path:
         raise VerificationError(f"consistency proof from {size1} to {size2} is empty")
+    fr, sr = consistency_walk(size1, size2, path)
+    if fr != root1:
+        raise VerificationError(f"consistency proof does not lead to root1 of size {size1}")
+    if sr != root2:
+        raise VerificationError(f"consistency proof does not lead to root2 of size {size2}")
+
+
+def consistency_walk(size1: int, size2: int, path: Sequence[bytes]) -> tuple[bytes, bytes]:
+    """The (root1, root2) a consistency path implies (RFC 9162 2.1.4.2 steps 3-6).
+
+    ``path`` already starts with root1 when size1 is a power of two. Raises
+    VerificationError when the path is too long or too short for the sizes.
+    """
     fn, sn = size1 - 1, size2 - 1
     while fn & 1:
         fn >>= 1
@@ -175,10 +188,7 @@ def verify_consistency(size1: int, size2: int, proof: Sequence[bytes], root1: by
         sn >>= 1
     if sn != 0:
         raise VerificationError(f"consistency proof from {size1} to {size2} is too short")
-    if fr != root1:
-        raise VerificationError(f"consistency proof does not lead to root1 of size {size1}")
-    if sr != root2:
-        raise VerificationError(f"consistency proof does not lead to root2 of size {size2}")
+    return fr, sr
 
 
 # ---------------------------------------------------------------- generation
