@@ -2,14 +2,11 @@
 
 from __future__ import annotations
 
-import json
 import os
 from pathlib import Path
 
 import pytest
-
-REPO = Path(__file__).resolve().parents[1]
-VECTORS = Path(os.environ.get("GLINT_VECTORS", REPO.parent / "shared" / "vectors"))
+from glinttest import REPO, VECTORS, load_vector  # noqa: F401
 
 
 def pytest_addoption(parser):
@@ -37,10 +34,6 @@ def vectors() -> Path:
     if not VECTORS.is_dir():
         pytest.skip(f"test vectors not found at {VECTORS}")
     return VECTORS
-
-
-def load_vector(name: str):
-    return json.loads((VECTORS / name).read_text())
 
 
 @pytest.fixture(scope="session")

@@ -311,7 +311,7 @@ class _Decoder:
             self.need(arg, 1)
             out = []
             for _ in range(arg):
-                out.append(self.item(depth + 1))
+                out.append(self.value(depth + 1))
             return out
         if major == 5:
             self.need(arg, 2)
@@ -320,7 +320,7 @@ class _Decoder:
                 self.map_entry(out, depth)
             return out
         # major 6: tag
-        value = self.item(depth + 1)
+        value = self.value(depth + 1)
         if arg == 2 or arg == 3:
             if type(value) is not bytes:
                 self.fail("bignum tag %d needs a byte string" % arg)
@@ -328,20 +328,23 @@ class _Decoder:
             return n if arg == 2 else -1 - n
         return Tag(arg, value)
 
-    def map_entry(self, out, depth):
-        key = self.item(depth + 1)
-        if key is _BREAK:
+    def value(self, depth):
+        """A data item that is not a break."""
+        v = self.item(depth)
+        if v is _BREAK:
+            self.i -= 1
             self.fail("unexpected break")
+        return v
+
+    def map_entry(self, out, depth):
+        key = self.value(depth + 1)
         try:
             dup = key in out
         except TypeError:
             self.fail("unsupported map key type " + type(key).__name__)
         if dup:
             self.fail("duplicate map key")
-        value = self.item(depth + 1)
-        if value is _BREAK:
-            self.fail("unexpected break")
-        out[key] = value
+        out[key] = self.value(depth + 1)
 
     def text(self, b):
         try:
@@ -411,10 +414,7 @@ class _Decoder:
 def loads(data, max_depth=DEFAULT_MAX_DEPTH):
     """Decode exactly one CBOR item from ``data``; raise DecodeError if ill-formed or followed by bytes."""
     dec = _Decoder(data, max_depth)
-    value = dec.item(0)
-    if value is _BREAK:
-        dec.i -= 1
-        dec.fail("unexpected break")
+    value = dec.value(0)
     if dec.i != dec.n:
         dec.fail("%d trailing bytes" % (dec.n - dec.i))
     return value
@@ -423,10 +423,7 @@ def loads(data, max_depth=DEFAULT_MAX_DEPTH):
 def loads_prefix(data, max_depth=DEFAULT_MAX_DEPTH):
     """Decode one item from the start of ``data``; return (value, bytes consumed)."""
     dec = _Decoder(data, max_depth)
-    value = dec.item(0)
-    if value is _BREAK:
-        dec.i -= 1
-        dec.fail("unexpected break")
+    value = dec.value(0)
     return value, dec.i
 
 

@@ -113,9 +113,12 @@ def decode1(msg):
     return Sign1(prot_b, prot, unprot, payload, sig)
 
 
-def _check_headers(s):
-    if s.alg != ALG_ES256:
-        raise CryptoError("cose: algorithm %r is not ES256 (-7) in the protected header" % (s.alg,))
+def _check_headers(s, require_protected_alg=True):
+    alg = s.alg
+    if alg is None and not require_protected_alg:
+        alg = s.unprotected.get(HDR_ALG)
+    if alg != ALG_ES256:
+        raise CryptoError("cose: algorithm %r is not ES256 (-7) in the protected header" % (alg,))
     crit = s.protected.get(HDR_CRIT)
     if crit is not None:
         if type(crit) is not list or not crit:
@@ -127,9 +130,13 @@ def _check_headers(s):
         raise CryptoError("cose: ES256 signature must be %d bytes, got %d" % (SIG_LEN, len(s.signature)))
 
 
-def verify_decoded(s, pub, external_aad=b"", verify_digest=None):
-    """Check a decoded Sign1 against the SEC1 public key ``pub`` (65 bytes); raise CryptoError."""
-    _check_headers(s)
+def verify_decoded(s, pub, external_aad=b"", verify_digest=None, require_protected_alg=True):
+    """Check a decoded Sign1 against the SEC1 public key ``pub`` (65 bytes); raise CryptoError.
+
+    glint's own messages carry the algorithm in the protected header, so by default
+    an algorithm that is only in the unprotected bucket is refused.
+    """
+    _check_headers(s, require_protected_alg)
     if verify_digest is None:
         from glintcore import p256
 
@@ -140,6 +147,6 @@ def verify_decoded(s, pub, external_aad=b"", verify_digest=None):
     return s.payload
 
 
-def verify1(msg, pub, external_aad=b"", verify_digest=None):
+def verify1(msg, pub, external_aad=b"", verify_digest=None, require_protected_alg=True):
     """Verify COSE_Sign1 bytes with the public key ``pub``; return the payload or raise."""
-    return verify_decoded(decode1(msg), pub, external_aad, verify_digest)
+    return verify_decoded(decode1(msg), pub, external_aad, verify_digest, require_protected_alg)
