@@ -1,0 +1,192 @@
+"""Geometric-invariant quad codes (astrometry.net's idea) and their tolerant matching.
+
+A quad is four spots A, B, C, D where C and D lie inside the circle whose diameter is
+AB (so AB is the longest pair and the quad fixes its own backbone). Mapping A to 0 and
+B to 1 in the complex plane, z -> (z - A) / (B - A), puts C and D at two points whose
+coordinates (xc, yc, xd, yd) do not change under rotation, translation and scale: the
+code. Swapping A and B sends z to 1 - z and swapping C and D exchanges them; a code is
+canonical when xc + xd <= 1 and xc <= xd. Near those boundaries noise could flip the
+canonical choice, so references keep only codes at least 2 x eps inside the region.
+
+References use a narrow scale band and keep C, D away from the circle's edge; probes
+use a wider band and a slightly larger circle, so every reference quad whose four
+spots are seen again is formed again.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from glint.match.params import MatchParams
+
+MAX_GROUP = 64  # spots inside one circle beyond which the pair is skipped (pathological clusters)
+
+
+@dataclass
+class Quads:
+    """Quads of one spot set: ``idx`` (Q,4) spot indices A,B,C,D; ``code`` (Q,4); ``length`` |AB| px;
+    ``angle`` direction of AB (radians)."""
+
+    idx: np.ndarray
+    code: np.ndarray
+    length: np.ndarray
+    angle: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.idx)
+
+    def take(self, sel) -> "Quads":
+        return Quads(self.idx[sel], self.code[sel], self.length[sel], self.angle[sel])
+
+
+def _empty() -> Quads:
+    return Quads(np.zeros((0, 4), np.int32), np.zeros((0, 4), np.float64), np.zeros(0), np.zeros(0))
+
+
+def build_quads(xy: np.ndarray, lo: float, hi: float, radius_factor: float) -> Quads:
+    """All quads whose backbone length is in [lo, hi] and whose C, D lie within
+    ``radius_factor`` x |AB|/2 of AB's midpoint; codes canonical."""
+    xy = np.asarray(xy, dtype=np.float64)
+    n = len(xy)
+    if n < 4:
+        return _empty()
+    z = xy[:, 0] + 1j * xy[:, 1]
+    d2 = np.abs(z[:, None] - z[None, :]) ** 2
+    ii, jj = np.nonzero(np.triu((d2 >= lo * lo) & (d2 <= hi * hi), 1))
+    if len(ii) == 0:
+        return _empty()
+    mid = (z[ii] + z[jj]) / 2
+    rad2 = d2[ii, jj] * (radius_factor * radius_factor / 4.0)
+    inside = np.abs(z[None, :] - mid[:, None]) ** 2 < rad2[:, None]
+    inside[np.arange(len(ii)), ii] = False
+    inside[np.arange(len(ii)), jj] = False
+    counts = inside.sum(1)
+    inside[counts > MAX_GROUP] = False
+    pe, ke = np.nonzero(inside)  # entries sorted by pair, then spot
+    if len(pe) < 2:
+        return _empty()
+    ps, cs, ds = [], [], []
+    for t in range(1, int(counts.max())):
+        ok = pe[t:] == pe[:-t]
+        if not ok.any():
+            break
+        ps.append(pe[:-t][ok])
+        cs.append(ke[:-t][ok])
+        ds.append(ke[t:][ok])
+    if not ps:
+        return _empty()
+    p = np.concatenate(ps)
+    a, b, c, d = ii[p], jj[p], np.concatenate(cs), np.concatenate(ds)
+    za, zb = z[a], z[b]
+    wc = (z[c] - za) / (zb - za)
+    wd = (z[d] - za) / (zb - za)
+    # Canonical backbone direction: mean x of C, D at most 1/2.
+    flip = (wc.real + wd.real) > 1.0
+    wc = np.where(flip, 1 - wc, wc)
+    wd = np.where(flip, 1 - wd, wd)
+    a, b = np.where(flip, b, a), np.where(flip, a, b)
+    swap = wc.real > wd.real
+    wc, wd = np.where(swap, wd, wc), np.where(swap, wc, wd)
+    c, d = np.where(swap, d, c), np.where(swap, c, d)
+    code = np.stack([wc.real, wc.imag, wd.real, wd.imag], axis=1)
+    vec = z[b] - z[a]
+    idx = np.stack([a, b, c, d], axis=1).astype(np.int32)
+    return Quads(idx, code, np.abs(vec), np.angle(vec))
+
+
+def reference_quads(xy: np.ndarray, params: MatchParams) -> Quads:
+    """Quads a reference stores: narrow band, C and D well inside, away from canonical boundaries."""
+    q = build_quads(xy, params.band_lo, params.band_hi, 1.0 - 2 * params.inner_margin)
+    if len(q) == 0:
+        return q
+    e = params.code_eps
+    # A code within eps of a canonical boundary would need probes to emit both variants
+    # and still be ambiguous; dropping it costs little and keeps the index unique.
+    keep = (q.code[:, 0] + q.code[:, 2] < 1 - 2 * e) & (q.code[:, 2] - q.code[:, 0] > 2 * e)
+    return q.take(keep)
+
+
+def probe_quads(xy: np.ndarray, params: MatchParams) -> Quads:
+    """Quads a probe looks up: wide band and a slightly larger circle.
+
+    No boundary variants are needed: references keep only codes at least 2 x eps inside
+    the canonical region, so a probe code within eps of one is canonical the same way.
+    """
+    return build_quads(xy, params.band_lo / params.scale_tol, params.band_hi * params.scale_tol,
+                       1.0 + 2 * params.inner_margin)
+
+
+CELL_OFFSET = 0.6  # code coordinates lie in about [-0.55, 1.05]; shift them positive before binning
+CORNERS = np.array([[(c >> d) & 1 for d in range(4)] for c in range(16)], dtype=np.int64)  # 16 x 4
+
+
+def cell_width(params: MatchParams) -> float:
+    """Cells of twice the tolerance: an eps-box around a code overlaps exactly 2 cells per axis."""
+    return 2.0 * params.code_eps
+
+
+def _linear(cells: np.ndarray, nb: int) -> np.ndarray:
+    return ((cells[..., 0] * nb + cells[..., 1]) * nb + cells[..., 2]) * nb + cells[..., 3]
+
+
+def cell_keys(code: np.ndarray, params: MatchParams) -> np.ndarray:
+    """The cell (int64 key) each code falls in."""
+    w = cell_width(params)
+    nb = int(np.ceil(2.4 / w))
+    cells = np.floor((code + CELL_OFFSET) / w).astype(np.int64)
+    return _linear(np.clip(cells, 0, nb - 1), nb)
+
+
+def box_keys(code: np.ndarray, params: MatchParams) -> np.ndarray:
+    """(Q, 16) keys of the cells overlapped by each code's eps-box (every cell a match can be in)."""
+    w = cell_width(params)
+    nb = int(np.ceil(2.4 / w))
+    low = np.floor((code + CELL_OFFSET - params.code_eps) / w).astype(np.int64)
+    cells = np.clip(low[:, None, :] + CORNERS[None, :, :], 0, nb - 1)
+    return _linear(cells, nb)
+
+
+def gather_ranges(starts: np.ndarray, stops: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Concatenate the index ranges [start, stop): returns (positions, owner of each position)."""
+    cnt = np.maximum(stops - starts, 0)
+    total = int(cnt.sum())
+    owner = np.repeat(np.arange(len(cnt)), cnt)
+    if total == 0:
+        return np.zeros(0, np.int64), owner
+    base = np.repeat(starts - (np.cumsum(cnt) - cnt), cnt)
+    return base + np.arange(total), owner
+
+
+@dataclass
+class CodeTable:
+    """Probe quads sorted by cell key, for repeated lookups (built once per probe)."""
+
+    quads: Quads
+    keys: np.ndarray   # sorted cell keys
+    order: np.ndarray  # quad index of each sorted key
+
+
+def code_table(q: Quads, params: MatchParams) -> CodeTable:
+    keys = cell_keys(q.code, params)
+    order = np.argsort(keys, kind="stable")
+    return CodeTable(q, keys[order], order)
+
+
+def match_codes(ref: Quads, ref_boxes: tuple, table: CodeTable, params: MatchParams):
+    """Pairs (i, j) of reference quad i and probe quad j whose codes agree within ``code_eps``
+    (every coordinate) and whose backbone lengths agree within the scale tolerance.
+    ``ref_boxes`` is (sorted box keys, quad of each), cached by the reference."""
+    probe = table.quads
+    if len(ref) == 0 or len(probe) == 0:
+        return np.zeros(0, np.int64), np.zeros(0, np.int64)
+    keys, quad_of = ref_boxes
+    pos, owner = gather_ranges(np.searchsorted(table.keys, keys, "left"),
+                               np.searchsorted(table.keys, keys, "right"))
+    ri = quad_of[owner]
+    pj = table.order[pos]
+    ok = np.all(np.abs(ref.code[ri] - probe.code[pj]) <= params.code_eps, axis=1)
+    ratio = probe.length[pj] / ref.length[ri]
+    ok &= (ratio > 1 / params.scale_tol) & (ratio < params.scale_tol)
+    return ri[ok], pj[ok]

@@ -1,0 +1,242 @@
+"""Database: a directory of enrolled references plus the persistent 1:N code index.
+
+Layout of ``DIR``::
+
+    meta.json       format, frame size and the MatchParams every reference uses
+    items.txt       one item id per row, append-only (row = line number)
+    refs.bin        fixed-size reference records (memory-mapped): spots in 1/32 px, support
+    alive.u8        1 per live row, 0 once removed (a tombstone until ``rebuild``)
+    index/          the quad-code index (glint.match.index)
+    .lock           writers hold an exclusive flock on it
+
+Reads are lock-free and thread-safe (they only touch arrays that writers replace, never
+mutate); writes (add, remove, rebuild) take a thread lock and the file lock.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import json
+import logging
+import os
+import re
+import threading
+from pathlib import Path
+
+import numpy as np
+
+from glint.errors import MatchError, UsageError
+from glint.match.index import CodeIndex, bits_for, entries_for
+from glint.match.params import MatchParams
+from glint.match.reference import Reference
+
+log = logging.getLogger(__name__)
+
+DB_FORMAT = 1
+MAX_REF_SPOTS = 96
+ITEM_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:@/+-]{0,127}$")
+RECORD = np.dtype([("n", "<u2"), ("captures", "u1"), ("pad", "u1"),
+                   ("xy", "<u2", (MAX_REF_SPOTS, 2)), ("support", "u1", (MAX_REF_SPOTS,))])
+SPOT_SCALE = 32
+
+
+def check_item_id(item: str) -> str:
+    if not isinstance(item, str) or not ITEM_RE.match(item):
+        raise UsageError(f"bad item id {item!r}", hint="1-128 characters of A-Z a-z 0-9 . _ : @ / + -, "
+                         "starting with a letter or digit")
+    return item
+
+
+def to_record(ref: Reference) -> np.ndarray:
+    rec = np.zeros((), RECORD)
+    order = np.lexsort((-ref.flux, -ref.support))[:MAX_REF_SPOTS]
+    n = len(order)
+    rec["n"] = n
+    rec["captures"] = min(255, ref.captures)
+    rec["xy"][:n] = np.clip(np.round(ref.xy[order] * SPOT_SCALE), 0, 65535)
+    rec["support"][:n] = np.clip(ref.support[order], 0, 255)
+    return rec
+
+
+class Database:
+    """Enrolled references and the 1:N index in directory ``path`` (created on first add)."""
+
+    def __init__(self, path: str | Path):
+        self.path = Path(path)
+        self._lock = threading.RLock()
+        self.params: MatchParams | None = None
+        self.width = self.height = 0
+        self.ids: list[str] = []
+        self.rows: dict[str, int] = {}
+        self.records = np.zeros(0, RECORD)
+        self.alive = np.zeros(0, np.uint8)
+        self.index: CodeIndex | None = None
+        if self.path.exists() and not self.path.is_dir():
+            raise UsageError(f"{self.path} is not a directory")
+        self._load()
+
+    # --- opening -------------------------------------------------------------------------
+    def _load(self) -> None:
+        meta = self.path / "meta.json"
+        if not meta.exists():
+            return
+        try:
+            m = json.loads(meta.read_text())
+            if m.get("format") != DB_FORMAT:
+                raise ValueError(f"format {m.get('format')}")
+            self.params = MatchParams.from_dict(m["params"])
+            self.width, self.height = int(m["width"]), int(m["height"])
+            self.ids = (self.path / "items.txt").read_text().splitlines() if (self.path / "items.txt").exists() else []
+            n = len(self.ids)
+            self.records = (np.memmap(self.path / "refs.bin", RECORD, "r", shape=(n,)) if n else np.zeros(0, RECORD))
+            self.alive = (np.fromfile(self.path / "alive.u8", np.uint8, count=n) if n else np.zeros(0, np.uint8))
+            if len(self.alive) != n:
+                raise ValueError("alive map and items disagree")
+        except (OSError, ValueError, KeyError) as e:
+            raise MatchError(f"database {self.path} is unreadable ({e})") from None
+        self.rows = {i: r for r, i in enumerate(self.ids) if self.alive[r]}
+        self.index = CodeIndex(self.path, self.params)
+
+    def _init(self, ref: Reference) -> None:
+        self.path.mkdir(parents=True, exist_ok=True)
+        self.params, self.width, self.height = ref.params, ref.width, ref.height
+        meta = {"format": DB_FORMAT, "width": ref.width, "height": ref.height, "params": ref.params.to_dict()}
+        (self.path / "meta.json").write_text(json.dumps(meta, indent=1, sort_keys=True))
+        self.index = CodeIndex(self.path, self.params)
+
+    @contextlib.contextmanager
+    def _writing(self):
+        with self._lock:
+            self.path.mkdir(parents=True, exist_ok=True)
+            with open(self.path / ".lock", "a") as lk:
+                fcntl.flock(lk, fcntl.LOCK_EX)
+                try:
+                    self._load()  # another process may have written since we opened
+                    yield
+                finally:
+                    fcntl.flock(lk, fcntl.LOCK_UN)
+
+    # --- reading -------------------------------------------------------------------------
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    def __contains__(self, item: str) -> bool:
+        return item in self.rows
+
+    def items(self) -> list[str]:
+        return [self.ids[r] for r in sorted(self.rows.values())]
+
+    def reference_at(self, row: int) -> Reference:
+        rec = self.records[row]
+        n = int(rec["n"])
+        return Reference(rec["xy"][:n].astype(np.float64) / SPOT_SCALE, np.ones(n), rec["support"][:n].astype(np.int64),
+                         self.width, self.height, self.params, int(rec["captures"]))
+
+    def reference(self, item: str) -> Reference:
+        if not self.rows:
+            raise MatchError(f"database {self.path} is empty", hint="enroll items first: glint enroll --db DIR --item ID FILE")
+        row = self.rows.get(item)
+        if row is None:
+            raise MatchError(f"unknown item {item!r} in {self.path}")
+        return self.reference_at(row)
+
+    def index_nbytes(self) -> int:
+        return self.index.nbytes() if self.index else 0
+
+    # --- writing -------------------------------------------------------------------------
+    def add(self, item: str, ref: Reference, replace: bool = False) -> None:
+        """Add (or with ``replace`` re-enroll) one item."""
+        self.add_many([item], [ref], replace=replace)
+
+    def add_many(self, items: list[str], refs: list[Reference], replace: bool = False) -> None:
+        """Add many items at once (one append, one index update); ids must be new unless ``replace``."""
+        if len(items) != len(refs):
+            raise UsageError("items and references differ in number")
+        for i in items:
+            check_item_id(i)
+        if len(set(items)) != len(items):
+            raise UsageError("duplicate item ids in one add")
+        with self._writing():
+            if self.params is None:
+                self._init(refs[0])
+            for r in refs:
+                if (r.width, r.height) != (self.width, self.height) or r.params != self.params:
+                    raise MatchError(f"reference frame {r.width}x{r.height} or parameters differ from the database's "
+                                     f"{self.width}x{self.height}")
+            dup = [i for i in items if i in self.rows]
+            if dup and not replace:
+                raise MatchError(f"item {dup[0]!r} is already enrolled", hint="use --replace to re-enroll it")
+            if dup:
+                self._tombstone([self.rows[i] for i in dup])
+            first = len(self.ids)
+            if first + len(items) > (1 << 24):
+                raise MatchError("database is full (16.7M rows)", hint="rebuild to drop removed items")
+            recs = np.stack([to_record(r) for r in refs]) if refs else np.zeros(0, RECORD)
+            with open(self.path / "refs.bin", "ab") as f:
+                f.write(recs.tobytes())
+            with open(self.path / "alive.u8", "ab") as f:
+                f.write(b"\x01" * len(items))
+            with open(self.path / "items.txt", "a") as f:
+                f.write("".join(i + "\n" for i in items))
+            self._load()
+            idx = self.index
+            new_total = len(idx.entries) + len(idx.delta_entries) + len(items) * self.params.index_codes
+            if len(idx.entries) == 0 and bits_for(new_total) != idx.bits or idx.needs_rebuild():
+                self._rebuild_locked()
+            else:
+                b, e = self._entries(range(first, first + len(items)), idx.bits)
+                idx.add_delta(b, e)
+                if idx.needs_rebuild():
+                    self._rebuild_locked()
+            log.info("added %d item(s) to %s", len(items), self.path)
+
+    def remove(self, item: str) -> None:
+        with self._writing():
+            row = self.rows.get(item)
+            if row is None:
+                raise MatchError(f"unknown item {item!r} in {self.path}")
+            self._tombstone([row])
+            self._load()
+
+    def _tombstone(self, rows: list[int]) -> None:
+        with open(self.path / "alive.u8", "r+b") as f:
+            for r in rows:
+                f.seek(r)
+                f.write(b"\x00")
+
+    def _entries(self, rows, bits: int) -> tuple[np.ndarray, np.ndarray]:
+        bs, es = [], []
+        for r in rows:
+            b, e = entries_for(r, self.reference_at(r).index_quads(), self.params, bits)
+            bs.append(b)
+            es.append(e)
+        if not bs:
+            return np.zeros(0, np.int64), np.zeros(0, np.uint32)
+        return np.concatenate(bs), np.concatenate(es)
+
+    def rebuild(self) -> None:
+        """Drop removed rows, recompute every index entry, and write a fresh base index."""
+        with self._writing():
+            self._rebuild_locked()
+
+    def _rebuild_locked(self) -> None:
+        keep = np.nonzero(self.alive)[0]
+        if len(keep) != len(self.ids):  # compact: rewrite the rows without the removed ones
+            recs = np.array(self.records[keep])
+            ids = [self.ids[r] for r in keep]
+            for name, data in (("refs.bin", recs.tobytes()), ("alive.u8", b"\x01" * len(ids)),
+                               ("items.txt", "".join(i + "\n" for i in ids).encode())):
+                tmp = self.path / (name + ".tmp")
+                tmp.write_bytes(data)
+                os.replace(tmp, self.path / name)
+            self._load()
+        bits = bits_for(len(self.ids) * self.params.index_codes)
+        b, e = self._entries(range(len(self.ids)), bits)
+        self.index.write_base(b, e, bits)
+        log.info("rebuilt index of %s: %d items, %d entries", self.path, len(self.ids), len(e))
+
+    def write_bulk_index(self, buckets: np.ndarray, entries: np.ndarray, bits: int) -> None:
+        """Install precomputed base entries (bulk loaders, e.g. the benchmark)."""
+        with self._writing():
+            self.index.write_base(buckets, entries, bits)

@@ -1,0 +1,170 @@
+"""Enrollment: fuse one or more captures of an item into a Reference, behind a quality gate.
+
+Captures are registered to the one with the most spots (1:1 verify, so a capture of a
+different item is refused), their spots mapped into that frame and clustered; a spot is
+kept when it repeats in enough captures (all of them for two, a majority for more), at
+the mean of its positions, which also averages the localisation noise away. The gate
+refuses a reference that would verify poorly and says why.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+
+import cv2
+import numpy as np
+
+from glint.errors import MatchError
+from glint.match.params import MatchParams
+from glint.match.reference import Reference
+from glint.match.spots import SpotSet
+from glint.match.verify import verify
+
+log = logging.getLogger(__name__)
+
+MIN_REF_SPOTS = 20        # fewer and the chance model cannot reach 1e-9 with margin
+MIN_INDEX_QUADS = 24      # fewer quads and a probe missing 30% of the spots may find none
+MIN_COVERAGE = 0.25       # convex hull of the spots / frame area: clustered spots break quads
+MIN_REPEAT = 0.35         # fraction of a capture's spots that must repeat in the others
+FUSE_RADIUS = 1.0         # px: positions of one particle in registered captures agree this well
+MAX_CAPTURES = 16
+
+
+def _cluster(points: list[np.ndarray], flux: list[np.ndarray], radius: float):
+    """Greedy clustering of registered spot lists; one spot per capture per cluster.
+
+    Returns (mean xy (C,2), mean flux (C,), support (C,), members: list of per-capture index arrays)."""
+    centres = points[0].copy()
+    sums, fsum = points[0].copy(), flux[0].copy()
+    support = np.ones(len(centres), np.int64)
+    member = [np.arange(len(points[0]))]
+    for ci in range(1, len(points)):
+        p = points[ci]
+        if len(centres) and len(p):
+            d = np.hypot(p[:, None, 0] - centres[None, :, 0], p[:, None, 1] - centres[None, :, 1])
+            j = d.argmin(1)
+            i_back = d.argmin(0)
+            ok = (i_back[j] == np.arange(len(p))) & (d[np.arange(len(p)), j] <= radius)
+        else:
+            j, ok = np.zeros(len(p), np.int64), np.zeros(len(p), bool)
+        assign = np.full(len(p), -1, np.int64)
+        assign[ok] = j[ok]
+        sums[j[ok]] += p[ok]
+        fsum[j[ok]] += flux[ci][ok]
+        support[j[ok]] += 1
+        new = np.nonzero(~ok)[0]
+        assign[new] = len(centres) + np.arange(len(new))
+        centres = np.concatenate([centres, p[new]])
+        sums = np.concatenate([sums, p[new]])
+        fsum = np.concatenate([fsum, flux[ci][new]])
+        support = np.concatenate([support, np.ones(len(new), np.int64)])
+        centres = sums / support[:, None]
+        member.append(assign)
+    return sums / support[:, None], fsum / support, support, member
+
+
+def register(captures: list[SpotSet], params: MatchParams, name: str = ""):
+    """Register every capture to one base capture (directly or through a chain of captures).
+
+    Returns (base index, per-capture 3x3 transform into the base frame, residuals); raises
+    MatchError naming a capture that matches none of the others."""
+    k = len(captures)
+    refs = [Reference(c.xy, c.flux, np.ones(len(c), np.int64), c.width, c.height, params, 1) for c in captures]
+    links = {}
+    for i in range(k):
+        for j in range(k):
+            if i != j and (j, i) not in links:
+                res = verify(refs[i], captures[j])  # maps i -> j
+                if res.transform is not None and res.residual is not None and res.log10_far <= params.log10_far_max:
+                    links[(i, j)] = res
+    degree = [sum(1 for (a, b) in links if i in (a, b)) for i in range(k)]
+    base = max(range(k), key=lambda i: (degree[i], len(captures[i]), -i))
+    to_base = {base: np.eye(3)}
+    residual = {}
+    frontier = [base]
+    while frontier:
+        cur = frontier.pop()
+        for (a, b), res in links.items():
+            if b == cur and a not in to_base:    # a -> cur
+                to_base[a] = to_base[cur] @ res.transform
+            elif a == cur and b not in to_base:  # cur -> b, so b -> cur is the inverse
+                to_base[b] = to_base[cur] @ np.linalg.inv(res.transform)
+            else:
+                continue
+            other = a if b == cur else b
+            residual[other] = round(float(res.residual), 4)
+            frontier.append(other)
+    missing = [i for i in range(k) if i not in to_base]
+    if missing:
+        raise MatchError(f"{name}capture {missing[0] + 1} matches none of the other captures",
+                         hint="all captures must show the same item, well overlapping")
+    return base, to_base, [residual.get(i, 0.0) for i in range(k)]
+
+
+def quality_problems(ref: Reference) -> list[str]:
+    """Reasons this reference would verify poorly (empty when it is good)."""
+    problems = []
+    n = len(ref.xy)
+    if n < MIN_REF_SPOTS:
+        problems.append(f"only {n} spots{' repeat across the captures' if ref.captures > 1 else ''} "
+                        f"(need {MIN_REF_SPOTS})")
+        return problems
+    hull = cv2.convexHull(ref.xy.astype(np.float32))
+    coverage = cv2.contourArea(hull) / float(ref.width * ref.height)
+    if coverage < MIN_COVERAGE:
+        problems.append(f"spots cover only {coverage:.0%} of the frame (need {MIN_COVERAGE:.0%}); "
+                        "is the coating in view and in focus?")
+    nq = len(ref.index_quads())
+    if nq < MIN_INDEX_QUADS:
+        problems.append(f"only {nq} spot quads for the index (need {MIN_INDEX_QUADS}); spots too sparse or clustered")
+    return problems
+
+
+def enroll(captures: list[SpotSet], params: MatchParams | None = None, item: str = "") -> Reference:
+    """Fuse captures of one item into a Reference; raises MatchError (with the reason) when the
+    captures disagree or the result would be a poor reference."""
+    if not captures:
+        raise MatchError("enroll needs at least one capture")
+    if len(captures) > MAX_CAPTURES:
+        raise MatchError(f"{len(captures)} captures is too many (at most {MAX_CAPTURES})")
+    sizes = {(c.width, c.height) for c in captures}
+    if len(sizes) != 1:
+        raise MatchError(f"captures have different frame sizes {sorted(sizes)}")
+    width, height = sizes.pop()
+    params = params or MatchParams.for_frame(width, height)
+    name = f"item {item}: " if item else ""
+    best = max(len(c) for c in captures)
+    if best < MIN_REF_SPOTS:
+        raise MatchError(f"{name}poor reference: only {best} spots in the best capture (need {MIN_REF_SPOTS})",
+                         hint="check focus, exposure and that the coating is in view")
+    info = {"captures": len(captures)}
+    if len(captures) == 1:
+        c = captures[0]
+        ref = Reference(c.xy.copy(), c.flux.copy(), np.ones(len(c), np.int64), width, height, params, 1, info)
+    else:
+        base, to_base, residuals = register(captures, params, name)
+        points = [cv2.perspectiveTransform(captures[i].xy[None].astype(np.float64), to_base[i])[0]
+                  for i in range(len(captures))]
+        order = [base] + [i for i in range(len(captures)) if i != base]
+        xy, fl, support, members = _cluster([points[i] for i in order], [captures[i].flux for i in order],
+                                            FUSE_RADIUS)
+        need = len(captures) if len(captures) == 2 else max(2, math.ceil(len(captures) / 2))
+        keep = support >= need
+        repeat = {order[k]: float(np.mean(keep[m])) if len(m) else 0.0 for k, m in enumerate(members)}
+        info.update({"base_capture": base + 1, "registration_residual_px": residuals,
+                     "repeat_rate": [round(repeat[i], 3) for i in range(len(captures))]})
+        worst = min(repeat, key=repeat.get)
+        if repeat[worst] < MIN_REPEAT:
+            raise MatchError(f"{name}poor reference: only {repeat[worst]:.0%} of the spots of capture "
+                             f"{worst + 1} repeat in the others (need {MIN_REPEAT:.0%})",
+                             hint="hold the item still and keep the light constant between captures")
+        ref = Reference(xy[keep], fl[keep], support[keep], width, height, params, len(captures), info)
+    problems = quality_problems(ref)
+    if problems:
+        raise MatchError(f"{name}poor reference: " + "; ".join(problems),
+                         hint="re-capture the item (focus, exposure, framing)")
+    info["spots"] = len(ref.xy)
+    info["index_quads"] = len(ref.index_quads())
+    log.info("enrolled %s: %d spots from %d captures", item or "item", len(ref.xy), len(captures))
+    return ref

@@ -1,0 +1,58 @@
+"""Matching parameters: every tolerance and limit in one place, with why it has its value.
+
+The defaults suit the scanners' frames (about 64 spots kept per capture); the quad
+scale band follows from the frame size, so a database stores its own ``MatchParams``
+and every reference and probe in it is coded with the same numbers.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass
+
+# Captures keep at most this many spots (descriptor default); the scale band of the
+# quads is chosen so that a quad's circle holds a few spots at this density.
+NOMINAL_SPOTS = 64
+# Decision: the operating point of the issue (false-accept probability <= 1e-9).
+LOG10_FAR_MAX = -9.0
+
+
+@dataclass(frozen=True)
+class MatchParams:
+    """Tolerances of the quad codes, the verification and the decision.
+
+    ``band_lo``/``band_hi`` (px) bound the backbone length |AB| of reference quads;
+    probes use the band widened by ``scale_tol`` so a capture at 0.85..1.15 scale still
+    forms the same quads.
+    """
+
+    band_lo: float = 104.0
+    band_hi: float = 173.0
+    scale_tol: float = 1.2          # scale +-15% plus perspective margin
+    inner_margin: float = 0.04      # C,D at least this (in |AB| units) inside the circle on AB
+    code_eps: float = 0.007         # max per-coordinate code difference of the same quad (99.9% at 1% tilt)
+    verify_codes: int = 300         # quads kept per reference for 1:1 verify
+    index_codes: int = 96           # quads per reference in the 1:N index
+    seed_radius: float = 2.0        # px: a seed transform (from one quad) predicts spots near it this well
+    seed_slope: float = 0.006       # ... plus this much per px of distance from the quad (perspective, seed error)
+    refine_radius: float = 1.5      # px: after the homography refit
+    max_hypotheses: int = 12        # transform clusters scored per probe/reference pair
+    min_matched: int = 8            # never accept on fewer matched spots than this
+    residual_max: float = 0.25      # px (reference frame): robust sigma of residuals; the clone gate
+    log10_far_max: float = LOG10_FAR_MAX
+
+    @classmethod
+    def for_frame(cls, width: int, height: int, **over) -> "MatchParams":
+        """Parameters for a frame size: band = [1.5, 2.5] x the mean spot spacing."""
+        spacing = math.sqrt(width * height / NOMINAL_SPOTS)
+        over.setdefault("band_lo", round(1.5 * spacing, 2))
+        over.setdefault("band_hi", round(2.5 * spacing, 2))
+        return cls(**over)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "MatchParams":
+        known = set(cls.__dataclass_fields__)
+        return cls(**{k: v for k, v in d.items() if k in known})

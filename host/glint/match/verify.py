@@ -1,0 +1,268 @@
+"""1:1 verification: quad-code hypotheses, a chance-coincidence decision, a precise refit.
+
+Steps (star-tracker / astrometry.net style):
+
+1. Quad codes of the reference and the probe that agree give H candidate similarity
+   transforms (each from the four corresponding spots of one quad).
+2. Candidates are grouped by transform (rotation, shift); the largest groups' seeds are
+   scored: every *other* reference spot is mapped into the probe, and k of the n that
+   land inside the probe frame fall within ``seed_radius`` of a distinct probe spot.
+3. Chance model: for a probe unrelated to the reference, each mapped spot lands near a
+   probe spot with probability p = M * pi * r^2 / area (M probe spots), independently of
+   the seed (the seed's own spots are excluded). The false-accept probability of the
+   best candidate is at most H * P(Binomial(n, p) >= k): the Bonferroni bound holds for
+   any rule that picks one of the H candidates, so grouping is free.
+4. The matched pairs are refitted with a homography (mild perspective), matched again at
+   ``refine_radius``, and the residuals give a robust sigma in reference pixels. A clone
+   of the coating re-creates every particle only to within some error; the residual gate
+   (``residual_max``) rejects it even when it is far beyond chance.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from dataclasses import dataclass, field
+
+import cv2
+import numpy as np
+
+from glint.match.codes import CodeTable, Quads, code_table, match_codes, probe_quads
+from glint.match.params import MatchParams
+from glint.match.reference import Reference
+from glint.match.spots import SpotSet
+
+log = logging.getLogger(__name__)
+
+ANGLE_BIN = 2 * math.pi / 72   # transform grouping: 5 degrees
+SHIFT_BIN = 12.0               # px
+REFINE_ROUNDS = 1
+RAYLEIGH_MEDIAN = math.sqrt(2 * math.log(2))  # median of |2-D Gaussian error| / sigma
+LN10 = math.log(10)
+AFFINE_MIN_ASPECT = 0.15  # quads thinner than this (width / length) seed with a similarity
+
+
+@dataclass
+class Probe:
+    """A spot set prepared for matching (its quads computed once, reused against many references)."""
+
+    spots: SpotSet
+    quads: Quads
+    table: CodeTable
+
+
+def prepare(spots: SpotSet, params: MatchParams) -> Probe:
+    q = probe_quads(spots.xy, params)
+    return Probe(spots, q, code_table(q, params))
+
+
+@dataclass
+class Result:
+    """Outcome of 1:1 verify.
+
+    ``match``: the decision; ``log10_far``: log10 of the false-accept probability bound (0 when
+    nothing matched); ``matched``: reference spots matched after the refit; ``transform``: 3x3
+    homography reference px -> probe px (None without a hypothesis); ``residual``: robust sigma of
+    the matched spots' residuals in reference px; ``hypotheses``: candidates H tried.
+    """
+
+    match: bool
+    log10_far: float
+    matched: int
+    transform: np.ndarray | None = None
+    residual: float | None = None
+    hypotheses: int = 0
+    seed_matched: int = 0
+    reason: str = ""
+    pairs: np.ndarray | None = field(default=None, repr=False)
+
+    def to_dict(self) -> dict:
+        d = {"match": bool(self.match), "log10_far": round(float(self.log10_far), 3), "matched": int(self.matched),
+             "residual": None if self.residual is None else round(float(self.residual), 4),
+             "hypotheses": int(self.hypotheses), "reason": self.reason}
+        if self.transform is not None:
+            d["transform"] = [[round(float(v), 8) for v in row] for row in self.transform]
+            d["pose"] = pose_summary(self.transform)
+        else:
+            d["transform"] = None
+        return d
+
+
+def pose_summary(h: np.ndarray) -> dict:
+    """Rotation (deg), scale and shift of a homography's linear part at the origin."""
+    a = h[:2, :2] / h[2, 2]
+    scale = math.sqrt(abs(np.linalg.det(a)))
+    rot = math.degrees(math.atan2(a[1, 0] - a[0, 1], a[0, 0] + a[1, 1]))
+    return {"rotation_deg": round(rot, 3), "scale": round(scale, 5),
+            "shift_px": [round(float(h[0, 2] / h[2, 2]), 3), round(float(h[1, 2] / h[2, 2]), 3)]}
+
+
+_LGAMMA = np.array([math.lgamma(i + 1) for i in range(4097)])  # log i! for i <= 4096
+
+
+def log10_binom_sf(k: int, n: int, p: float) -> float:
+    """log10 P(X >= k) for X ~ Binomial(n, p), accurate far into the tail (n <= 4096)."""
+    if k <= 0:
+        return 0.0
+    if k > n or p <= 0.0:
+        return -math.inf
+    if p >= 1.0:
+        return 0.0
+    i = np.arange(k, n + 1)
+    t = _LGAMMA[n] - _LGAMMA[i] - _LGAMMA[n - i] + i * math.log(p) + (n - i) * math.log1p(-p)
+    m = t.max()
+    return min(0.0, float(m + math.log(np.exp(t - m).sum())) / LN10)
+
+
+def chance_p(n_probe: int, radius: float, width: int, height: int) -> float:
+    """Probability that a point uniform in the probe frame lies within ``radius`` of one of ``n_probe`` spots."""
+    return min(1.0, n_probe * math.pi * radius * radius / float(width * height))
+
+
+def similarity_batch(zr: np.ndarray, zp: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Least-squares similarity w = a z + b per row of corresponding complex points (H, K)."""
+    cr, cp = zr.mean(1, keepdims=True), zp.mean(1, keepdims=True)
+    dr, dp = zr - cr, zp - cp
+    a = (dp * dr.conj()).sum(1) / np.maximum((np.abs(dr) ** 2).sum(1), 1e-12)
+    return a, cp[:, 0] - a * cr[:, 0]
+
+
+def candidate_order(a: np.ndarray, b: np.ndarray, limit: int) -> np.ndarray:
+    """Indices of one candidate per transform group, largest groups first (at most ``limit``)."""
+    ka = np.round(np.angle(a) / ANGLE_BIN).astype(np.int64) % 72
+    kx = np.round(b.real / SHIFT_BIN).astype(np.int64)
+    ky = np.round(b.imag / SHIFT_BIN).astype(np.int64)
+    key = (ka * 4096 + (kx + 2048)) * 4096 + (ky + 2048)
+    uniq, first, counts = np.unique(key, return_index=True, return_counts=True)
+    best = np.argsort(-counts, kind="stable")[:limit]
+    return first[best]
+
+
+def affine_batch(src: np.ndarray, dst: np.ndarray, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Least-squares affine maps (H, 3, 2) from corresponding quads (H, 4, 2); where the quad is
+    nearly collinear (the affine is ill-determined) the similarity (a, b) is used instead."""
+    x = np.concatenate([src, np.ones(src.shape[:2] + (1,))], axis=2)  # (H, 4, 3)
+    xtx = x.transpose(0, 2, 1) @ x
+    xty = x.transpose(0, 2, 1) @ dst
+    sim = np.stack([np.stack([a.real, a.imag], 1), np.stack([-a.imag, a.real], 1),
+                    np.stack([b.real, b.imag], 1)], axis=1)  # (H, 3, 2): [x y 1] @ sim
+    spread = (np.linalg.norm(src - src.mean(1, keepdims=True), axis=2) ** 2).sum(1)
+    det = np.linalg.det(xtx[:, :2, :2] - np.einsum("hi,hj->hij", xtx[:, 2, :2], xtx[:, 2, :2]) / 4.0)
+    good = det > (AFFINE_MIN_ASPECT * spread / 2) ** 2
+    out = sim.copy()
+    if np.any(good):
+        out[good] = np.linalg.solve(xtx[good], xty[good])
+    return out
+
+
+def score_seeds(ref_xy: np.ndarray, probe_xy: np.ndarray, maps: np.ndarray, ref_seed: np.ndarray,
+                probe_seed: np.ndarray, params: MatchParams, width: int, height: int):
+    """For each seed map (H, 3, 2): (n inside the probe frame, k matched, mean chance p) over non-seed
+    spots, one-to-one. A spot far from its seed quad is predicted less well (the seed's small errors
+    and the unmodelled perspective grow with distance), so its radius grows with that distance."""
+    x = np.c_[ref_xy, np.ones(len(ref_xy))]
+    w = np.einsum("nk,hkj->hnj", x, maps)  # (h, N, 2)
+    inside = (w[..., 0] >= 0) & (w[..., 0] < width) & (w[..., 1] >= 0) & (w[..., 1] < height)
+    rows = np.arange(len(maps))[:, None]
+    nonseed = np.ones_like(inside)
+    nonseed[rows, ref_seed] = False
+    centre = ref_xy[ref_seed].mean(1)  # (h, 2)
+    dist = np.linalg.norm(ref_xy[None, :, :] - centre[:, None, :], axis=2)
+    radius = params.seed_radius + params.seed_slope * dist  # (h, N)
+    d = np.hypot(w[:, :, None, 0] - probe_xy[None, None, :, 0], w[:, :, None, 1] - probe_xy[None, None, :, 1])
+    d[rows, :, probe_seed] = np.inf  # a probe seed spot is already used by the seed
+    j = d.argmin(2)
+    use = inside & nonseed
+    near = (np.take_along_axis(d, j[:, :, None], 2)[:, :, 0] <= radius) & use
+    n = use.sum(1)
+    k = np.zeros(len(maps), np.int64)
+    for h in range(len(maps)):
+        k[h] = len(np.unique(j[h][near[h]]))
+    m_eff = max(1, len(probe_xy) - 4)
+    area = float(width * height)
+    p_i = np.minimum(1.0, m_eff * np.pi * radius**2 / area)
+    pbar = (p_i * use).sum(1) / np.maximum(n, 1)
+    return n, k, pbar
+
+
+def mutual_pairs(src: np.ndarray, dst: np.ndarray, radius: float) -> np.ndarray:
+    """Pairs (i, j) where src i and dst j are each other's nearest and within ``radius``."""
+    d = np.hypot(src[:, None, 0] - dst[None, :, 0], src[:, None, 1] - dst[None, :, 1])
+    j = d.argmin(1)
+    i = d.argmin(0)
+    ok = (i[j] == np.arange(len(src))) & (d[np.arange(len(src)), j] <= radius)  # radius: scalar or (N,)
+    return np.stack([np.nonzero(ok)[0], j[ok]], axis=1)
+
+
+def refine(ref_xy: np.ndarray, probe_xy: np.ndarray, seed_map: np.ndarray, seed_radius: np.ndarray,
+           params: MatchParams):
+    """Homography refit from a seed affine map (3, 2) whose per-spot radius is ``seed_radius`` (N,);
+    returns (H, pairs, residual sigma in reference px)."""
+    h = np.vstack([seed_map.T, [0.0, 0.0, 1.0]])
+    radii = [seed_radius] + [params.refine_radius] * REFINE_ROUNDS
+    pairs = np.zeros((0, 2), np.int64)
+    for r in radii:
+        mapped = cv2.perspectiveTransform(ref_xy[None].astype(np.float64), h)[0]
+        pairs = mutual_pairs(mapped, probe_xy, r)
+        if len(pairs) < 6:
+            return h, pairs, None
+        hn, _ = cv2.findHomography(ref_xy[pairs[:, 0]], probe_xy[pairs[:, 1]], 0)
+        if hn is None:
+            break
+        h = hn
+    mapped = cv2.perspectiveTransform(ref_xy[None].astype(np.float64), h)[0]
+    pairs = mutual_pairs(mapped, probe_xy, params.refine_radius)
+    if len(pairs) < 6:
+        return h, pairs, None
+    err = np.hypot(*(mapped[pairs[:, 0]] - probe_xy[pairs[:, 1]]).T)
+    scale = math.sqrt(abs(np.linalg.det(h[:2, :2] / h[2, 2])))
+    # Eight parameters were fitted to these pairs: inflate for the lost degrees of freedom.
+    dof = math.sqrt(len(pairs) / max(1.0, len(pairs) - 4.0))
+    sigma = float(np.median(err)) / RAYLEIGH_MEDIAN * dof / max(scale, 1e-9)
+    return h, pairs, sigma
+
+
+def verify_prepared(ref: Reference, probe: Probe) -> Result:
+    """1:1 verify of a prepared probe against a reference (see the module docstring)."""
+    p = ref.params
+    rq, pq = ref.quads, probe.quads
+    ri, pj = match_codes(rq, ref.boxes, probe.table, p)
+    n_hyp = len(ri)
+    if n_hyp == 0:
+        return Result(False, 0.0, 0, reason="no quad code in common")
+    rseed, pseed = rq.idx[ri], pq.idx[pj]
+    pxy = probe.spots.xy
+    zr = ref.xy[rseed, 0] + 1j * ref.xy[rseed, 1]
+    zp = pxy[pseed, 0] + 1j * pxy[pseed, 1]
+    a, b = similarity_batch(zr, zp)
+    cand = candidate_order(a, b, p.max_hypotheses)
+    w, hgt = probe.spots.width, probe.spots.height
+    maps = affine_batch(ref.xy[rseed[cand]], pxy[pseed[cand]], a[cand], b[cand])
+    n, k, pbar = score_seeds(ref.xy, pxy, maps, rseed[cand], pseed[cand], p, w, hgt)
+    # Spots have different chance probabilities p_i (their radii differ); for k above the mean,
+    # Binomial(n, mean p) bounds the tail of their sum (Hoeffding 1956).
+    tails = [log10_binom_sf(int(kk), int(nn), float(pp)) for kk, nn, pp in zip(k, n, pbar)]
+    best = int(np.argmin(tails))
+    log10_far = min(0.0, math.log10(n_hyp) + tails[best])
+    centre = ref.xy[rseed[cand[best]]].mean(0)
+    first = p.seed_radius + p.seed_slope * np.linalg.norm(ref.xy - centre, axis=1)
+    h, pairs, sigma = refine(ref.xy, pxy, maps[best], first, p)
+    matched = len(pairs)
+    res = Result(False, log10_far, matched, h, sigma, n_hyp, int(k[best]), pairs=pairs)
+    if log10_far > p.log10_far_max:
+        res.reason = f"not beyond chance (log10 FAR {log10_far:.1f} > {p.log10_far_max:g})"
+    elif matched < p.min_matched or sigma is None:
+        res.reason = f"too few spots matched after refit ({matched} < {p.min_matched})"
+    elif sigma > p.residual_max:
+        res.reason = f"positions do not repeat precisely enough (residual {sigma:.3f} px > {p.residual_max:g})"
+    else:
+        res.match = True
+        res.reason = "match"
+    return res
+
+
+def verify(ref: Reference, probe: SpotSet | Probe) -> Result:
+    """1:1 verify: does ``probe`` (a SpotSet or a prepared Probe) show the enrolled item ``ref``?"""
+    if isinstance(probe, SpotSet):
+        probe = prepare(probe, ref.params)
+    return verify_prepared(ref, probe)
