@@ -127,7 +127,7 @@ def _jadd(X1, Y1, Z1, X2, Y2, Z2):
 def _mul_complete(k, x, y):
     """k*(x, y) by double-and-add on the complete formulas: slow, correct for any k."""
     R = _INF
-    for i in range(k.bit_length() - 1, -1, -1):
+    for i in range(255, -1, -1):  # MicroPython ints have no bit_length(); doubling infinity is free
         R = _jdbl(*R)
         if (k >> i) & 1:
             R = _jadd(R[0], R[1], R[2], x, y, 1)
@@ -370,20 +370,30 @@ def encode_point(x, y):
     return b"\x04" + x.to_bytes(32, "big") + y.to_bytes(32, "big")
 
 
+def _point_or_none(pub):
+    """(x, y) of a valid SEC1 uncompressed key, else None; the reason is decode_point's job."""
+    if not isinstance(pub, (bytes, bytearray, memoryview)) or len(pub) != PUBLIC_KEY_SIZE or pub[0] != 4:
+        return None
+    x = int.from_bytes(bytes(pub[1:33]), "big")
+    y = int.from_bytes(bytes(pub[33:65]), "big")
+    p = P
+    if x >= p or y >= p or (y * y - (x * x * x - 3 * x + B)) % p:
+        return None  # (0, 0), the usual stand-in for infinity, is not on the curve either
+    return x, y
+
+
 def decode_point(pub):
     """(x, y) of a SEC1 uncompressed public key; CryptoError unless it is a curve point."""
+    pt = _point_or_none(pub)
+    if pt is not None:
+        return pt
     if not isinstance(pub, (bytes, bytearray, memoryview)):
         raise CryptoError("public key must be bytes")
     if len(pub) != PUBLIC_KEY_SIZE or pub[0] != 4:
         raise CryptoError("public key must be 65 bytes 04||X||Y", "compressed and infinity encodings are refused")
-    x = int.from_bytes(bytes(pub[1:33]), "big")
-    y = int.from_bytes(bytes(pub[33:65]), "big")
-    p = P
-    if x >= p or y >= p:
+    if int.from_bytes(bytes(pub[1:33]), "big") >= P or int.from_bytes(bytes(pub[33:65]), "big") >= P:
         raise CryptoError("public key coordinate out of range")
-    if (y * y - (x * x * x - 3 * x + B)) % p:
-        raise CryptoError("public key is not a point on P-256")
-    return x, y
+    raise CryptoError("public key is not a point on P-256")
 
 
 def public_key(d):
@@ -452,10 +462,10 @@ def verify_digest(pub, h, sig):
 
     Fails closed: a malformed key, signature or digest gives False, never an exception.
     """
-    try:
-        qx, qy = decode_point(pub)
-    except CryptoError:
+    q = _point_or_none(pub)
+    if q is None:
         return False
+    qx, qy = q
     if not isinstance(sig, (bytes, bytearray, memoryview)) or len(sig) != SIGNATURE_SIZE or not len(h):
         return False
     n = N

@@ -63,16 +63,23 @@ def spacing(teeth):
 def build_table(teeth=DEFAULT_TEETH):
     """The comb table bytes for the given number of teeth per table."""
     d = spacing(teeth)
+    pt = (GX, GY)
+    teeth_pts = []  # 2^(a*d) * G for every tooth a of both tables
+    for a in range(2 * teeth):
+        teeth_pts.append(pt)
+        for _ in range(d):
+            pt = affine_add(pt, pt)
     out = bytearray()
     for m in range(2):
-        for u in range(1 << (teeth - 1)):
-            c = 1 << ((teeth - 1) * d)
-            for i in range(teeth - 1):
-                if (u >> i) & 1:
-                    c += 1 << (i * d)
-                else:
-                    c -= 1 << (i * d)
-            x, y = affine_mul(c << (m * teeth * d), (GX, GY))
+        tp = teeth_pts[m * teeth:(m + 1) * teeth]
+        entries = [tp[teeth - 1]]  # u = 0: top tooth +1, every other tooth -1
+        for i in range(teeth - 1):
+            entries[0] = affine_add(entries[0], (tp[i][0], (P - tp[i][1]) % P))
+        for u in range(1, 1 << (teeth - 1)):
+            top = u.bit_length() - 1  # flipping tooth `top` from -1 to +1 adds 2 * tooth point
+            twice = affine_add(tp[top], tp[top])
+            entries.append(affine_add(entries[u - (1 << top)], twice))
+        for x, y in entries:
             out += x.to_bytes(32, "big") + y.to_bytes(32, "big")
     return bytes(out)
 
