@@ -31,7 +31,8 @@ def test_wycheproof_ed25519(vectors):
     for g in d["testGroups"]:
         pk = g["publicKey"]["pk"] if isinstance(g["publicKey"], dict) else g["publicKey"]
         pk = bytes.fromhex(pk)
-        vkey = f"w+{key_id('w', pk).hex()}+{base64.b64encode(b'\x01' + pk).decode()}"
+        b64 = base64.b64encode(bytes([1]) + pk).decode()
+        vkey = f"w+{key_id('w', pk).hex()}+{b64}"
         try:
             ver = Verifier(vkey)
         except UsageError:
