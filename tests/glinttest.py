@@ -13,3 +13,36 @@ VECTORS = Path(os.environ.get("GLINT_VECTORS", REPO.parent / "shared" / "vectors
 def load_vector(name: str):
     """A JSON file from the shared test vectors (../shared/vectors)."""
     return json.loads((VECTORS / name).read_text())
+
+
+# Ill-formed CBOR that every decoder of glint must reject (CPython and MicroPython tests share it).
+CBOR_ILL_FORMED = {
+    "empty input": "",
+    "truncated uint16": "19",
+    "truncated uint64": "1b0000",
+    "truncated bytes": "43aabb",
+    "truncated text": "63616263"[:6],
+    "truncated array": "83010203"[:6],
+    "truncated map": "a201020304"[:8],
+    "reserved ai 28": "1c",
+    "reserved ai 29": "3d",
+    "reserved ai 30": "5e",
+    "two-byte simple below 32": "f818",
+    "two-byte simple 0": "f800",
+    "length beyond buffer": "5affffffff00",
+    "huge array count": "9bffffffffffffffff01",
+    "huge map count": "bbffffffffffffffff0101",
+    "trailing bytes": "0000",
+    "lone break": "ff",
+    "break in definite array": "81ff",
+    "indefinite uint": "1f",
+    "indefinite tag": "df",
+    "bad chunk type": "5f6161ff",
+    "nested indefinite chunk": "5f5f4161ffff",
+    "unterminated indefinite": "9f0102",
+    "invalid utf-8": "62c328",
+    "duplicate key": "a201010102",
+    "unhashable key": "a1800102"[:6],
+    "bignum on non-bytes": "c201",
+    "break as map value": "bf01ffff",
+}

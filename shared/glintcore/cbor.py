@@ -150,7 +150,7 @@ def _encode_int(out, v):
             _head(out, 1, n)
             return
         tag = 3
-    nbytes = (n.bit_length() + 7) // 8
+    nbytes = (len("%x" % n) + 1) // 2  # MicroPython ints have no bit_length()
     _head(out, 6, tag)
     _head(out, 2, nbytes)
     out.extend(n.to_bytes(nbytes, "big"))
@@ -338,11 +338,9 @@ class _Decoder:
 
     def map_entry(self, out, depth):
         key = self.value(depth + 1)
-        try:
-            dup = key in out
-        except TypeError:
+        if type(key) is list or type(key) is dict:
             self.fail("unsupported map key type " + type(key).__name__)
-        if dup:
+        if key in out:
             self.fail("duplicate map key")
         out[key] = self.value(depth + 1)
 

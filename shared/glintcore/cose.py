@@ -46,7 +46,10 @@ class Sign1:
         return kid if kid is not None else self.unprotected.get(HDR_KID)
 
     def to_be_signed(self, external_aad=b""):
-        return sig_structure(self.protected_bytes, self.payload, external_aad)
+        # RFC 9052 section 4.4: with no protected attributes the Sig_structure holds a
+        # zero-length bstr, even when the message carried an encoded empty map (h'A0').
+        prot = self.protected_bytes if self.protected else b""
+        return sig_structure(prot, self.payload, external_aad)
 
 
 def sig_structure(protected_bytes, payload, external_aad=b""):

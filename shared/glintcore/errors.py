@@ -11,7 +11,7 @@ class GlintError(Exception):
     hint = None
 
     def __init__(self, msg, hint=None):
-        Exception.__init__(self, msg)
+        super().__init__(msg)
         self.msg = msg
         if hint is not None:
             self.hint = hint
@@ -33,7 +33,7 @@ class FrameError(DecodeError):
     """A link frame was corrupt, oversize or truncated; ``status`` is the glintcore.proto code."""
 
     def __init__(self, msg, status=1, hint=None):
-        DecodeError.__init__(self, msg, hint)
+        super().__init__(msg, hint)
         self.status = status
 
 

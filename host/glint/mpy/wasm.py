@@ -108,7 +108,8 @@ class MicroPython:
     def eval_json(self, code: str, expr: str):
         """Run ``code``, then print ``expr`` as JSON inside MicroPython and return it decoded."""
         out = self.run(code + "\nimport json as _j\nprint('\\x1e' + _j.dumps(" + expr + "))\n")
-        return json.loads(out.rsplit("\x1e", 1)[1])
+        # run() returns bytes as latin-1 text; MicroPython's json prints UTF-8
+        return json.loads(out.rsplit("\x1e", 1)[1].encode("latin-1").decode("utf-8"))
 
     def close(self) -> None:
         if self._proc.poll() is None:

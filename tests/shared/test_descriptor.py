@@ -1,0 +1,65 @@
+from __future__ import annotations
+
+import pytest
+
+from glintcore import cbor, cose, descriptor as D, p256
+from glintcore.errors import DecodeError
+
+
+def sample(n_spots=64, nonce=b"N" * 16):
+    recs = [(((i * 37) % 600) * 32 + i % 32, ((i * 53) % 460) * 32, 255 - i * 2) for i in range(n_spots)]
+    return D.make(b"\x10\x20\x30\x40\x50\x60\x70\x80", 123456, "0.1.0", "xiao_esp32s3_sense", 640, 480,
+                  {D.Q_SPOTS: 80, D.Q_SNR: 400, D.Q_FOCUS: 1200, D.Q_SATURATION: 2, D.Q_MEAN: 40,
+                   D.Q_BACKGROUND: 30, D.Q_NOISE: 40},
+                  D.pack_spots(recs), 0, nonce=nonce)
+
+
+def test_roundtrip_and_spots():
+    d = sample()
+    b = D.encode(d)
+    out = D.decode(b)
+    assert out == d
+    assert D.spots_list(out[D.K_SPOTS])[0] == (0, 0, 255)
+    assert D.pack_spots(D.spots_list(out[D.K_SPOTS])) == out[D.K_SPOTS]
+
+
+def test_signed_scan_size_target():
+    """A signed scan of 64 spots fits the 512-byte target (issue: firmware imaging)."""
+    d = sample(64)
+    k = p256.private_key_from_entropy(b"k" * 32)
+    signed = cose.sign1(D.encode(d), k, kid=d[D.K_DEVICE])
+    assert len(signed) <= 512, len(signed)
+
+
+def test_offline_scan_has_no_nonce():
+    d = sample(nonce=None)
+    assert D.K_NONCE not in D.decode(D.encode(d))
+
+
+@pytest.mark.parametrize("mutate,msg", [
+    (lambda d: d.update({D.K_VERSION: 2}), "version"),
+    (lambda d: d.update({D.K_DEVICE: b"short"}), "device id"),
+    (lambda d: d.update({D.K_NONCE: b"x"}), "nonce"),
+    (lambda d: d.update({D.K_COUNTER: -1}), "counter"),
+    (lambda d: d.update({D.K_GEOM: [0, 10]}), "frame size"),
+    (lambda d: d.update({D.K_SPOTS: b"\x00" * 7}), "records"),
+    (lambda d: d.update({D.K_SPOTS: D.pack_spots([(700 * 32, 0, 1)])}), "outside"),
+    (lambda d: d.update({D.K_SPOTS: D.pack_spots([(1, 1, 1), (2, 2, 9)])}), "sorted"),
+    (lambda d: d.update({D.K_QUALITY: {0: -1}}), "quality"),
+    (lambda d: d.update({42: 1}), "unknown"),
+    (lambda d: d.pop(D.K_FW), "missing"),
+])
+def test_invalid_descriptors(mutate, msg):
+    d = sample()
+    mutate(d)
+    with pytest.raises(DecodeError, match=msg):
+        D.decode(cbor.dumps(d))
+
+
+def test_non_deterministic_bytes_refused():
+    b = bytearray(D.encode(sample()))
+    # re-encode the counter non-preferred (uint32 -> uint64): same value, different bytes
+    i = b.index(bytes.fromhex("021a0001e240"))
+    b[i:i + 6] = bytes.fromhex("021b000000000001e240")
+    with pytest.raises(DecodeError, match="deterministic"):
+        D.decode(bytes(b))
