@@ -28,6 +28,7 @@ The peak of a Gaussian spot is found without the bias of a windowed centroid.
 """
 
 import glintcore  # noqa: F401  (const() shim on CPython)
+import sys
 from array import array
 
 from micropython import const
@@ -94,7 +95,7 @@ def k_stats(frame, geom, dhist, bsum):
                 dhist[d] += 1
             bsum[brow + (x >> BLOCK_SHIFT)] += v
             total += v
-            if v >= 250:
+            if v >= SAT_LEVEL:
                 sat += 1
             i += 1
             x += 1
@@ -155,13 +156,14 @@ def k_cands(frame, geom, thr, cand):
 
 
 def _load_kernels(use_viper):
-    if use_viper is False:
+    """Viper kernels when asked (True) or available (None, MicroPython only); else the pure twins."""
+    if use_viper is False or (use_viper is None and sys.implementation.name != "micropython"):
         return k_stats, k_clip, k_cands
     try:
         from glintfw import detect_viper as kv
 
         return kv.k_stats, kv.k_clip, kv.k_cands
-    except (ImportError, SyntaxError, ValueError, NotImplementedError):
+    except (ImportError, SyntaxError, ValueError, NotImplementedError, AttributeError):
         # the WebAssembly port (and CPython) have no viper emitter
         if use_viper:
             raise
@@ -172,6 +174,7 @@ class Detector:
     """Spot detector for frames of ``width`` x ``height`` 8-bit pixels; buffers allocated here, once."""
 
     def __init__(self, width, height, max_spots=MAX_SPOTS_DEFAULT, use_viper=None):
+        # x, y must fit u16 at SPOT_SCALE; the frame total must fit the kernels' 32-bit ints
         if width < 8 or height < 8 or width * SPOT_SCALE > 0xFFFF or height * SPOT_SCALE > 0xFFFF:
             raise ValueError("frame size out of range")
         self.width = width
