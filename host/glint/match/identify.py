@@ -27,7 +27,7 @@ from glint.match.verify import Result, prepare, verify_prepared
 log = logging.getLogger(__name__)
 
 VOTE_CANDIDATES = 64      # items kept after the raw vote count
-VERIFY_CANDIDATES = 4     # items verified 1:1 (best rotation-consistent votes first)
+VERIFY_CANDIDATES = 8     # items verified 1:1 (best rotation-consistent votes first)
 MIN_VOTES = 2             # a single chance hit is not worth a verification
 ROT_BINS = 16             # rotation bins of 22.5 degrees
 

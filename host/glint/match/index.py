@@ -29,9 +29,9 @@ log = logging.getLogger(__name__)
 
 MAX_ROWS = 1 << 24        # 24 bits of row in an entry
 ANGLE_STEPS = 256
-MIN_BUCKET_BITS = 12
+MIN_BUCKET_BITS = 20      # a probe reads ~75k cells: buckets must far outnumber them
 MAX_BUCKET_BITS = 26
-ENTRIES_PER_BUCKET = 4    # target load: a bucket read costs one cache line or two
+ENTRIES_PER_BUCKET = 4    # target load of a bucket
 DELTA_REBUILD_FRACTION = 0.1
 DELTA_REBUILD_MIN = 200_000
 _GOLDEN = np.uint64(0x9E3779B97F4A7C15)

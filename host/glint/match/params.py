@@ -30,9 +30,9 @@ class MatchParams:
     band_hi: float = 173.0
     scale_tol: float = 1.2          # scale +-15% plus perspective margin
     inner_margin: float = 0.04      # C,D at least this (in |AB| units) inside the circle on AB
-    code_eps: float = 0.007         # max per-coordinate code difference of the same quad (99.9% at 1% tilt)
+    code_eps: float = 0.009         # max per-coordinate code difference of the same quad (99.9% at 2% tilt)
     verify_codes: int = 300         # quads kept per reference for 1:1 verify
-    index_codes: int = 96           # quads per reference in the 1:N index
+    index_codes: int = 160          # quads per reference in the 1:N index
     seed_radius: float = 2.0        # px: a seed transform (from one quad) predicts spots near it this well
     seed_slope: float = 0.006       # ... plus this much per px of distance from the quad (perspective, seed error)
     refine_radius: float = 1.5      # px: after the homography refit

@@ -47,7 +47,7 @@ def displace(field: Field, sigma_px: float, rng: np.random.Generator) -> Field:
                  field.width, field.height)
 
 
-def random_pose(rng: np.random.Generator, scale=(0.85, 1.15), shift=40.0, tilt=0.02, rotate=True) -> np.ndarray:
+def random_pose(rng: np.random.Generator, scale=(0.85, 1.15), shift=40.0, tilt=0.01, rotate=True) -> np.ndarray:
     """A 3x3 homography mapping field px to capture px: rotation, scale, shift and mild perspective.
 
     ``tilt`` bounds the anisotropy/shear (a fraction) and the projective terms at the frame edge.
@@ -90,3 +90,11 @@ def observe(field: Field, rng: np.random.Generator, pose: np.ndarray | None = No
     s = SpotSet(xy[order], fl[order], w, h, "synthetic")
     s.meta = {"pose": pose}
     return s
+
+
+def enrollment_captures(field: Field, rng: np.random.Generator, n: int = 3, **kw) -> list[SpotSet]:
+    """``n`` captures as taken at enrollment: the item placed once (any rotation, nominal scale), small
+    jitter between shots. Probes (``observe``) then vary in scale by +-15% relative to the reference."""
+    pose = random_pose(rng, scale=(1.0, 1.0))
+    return [observe(field, rng, pose=random_pose(rng, scale=(0.99, 1.01), shift=3.0, tilt=0.002, rotate=False) @ pose,
+                    **kw) for _ in range(n)]

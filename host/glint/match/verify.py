@@ -37,6 +37,7 @@ log = logging.getLogger(__name__)
 ANGLE_BIN = 2 * math.pi / 72   # transform grouping: 5 degrees
 SHIFT_BIN = 12.0               # px
 REFINE_ROUNDS = 1
+RANSAC_PX = 1.0  # inlier distance of the robust first refit
 RAYLEIGH_MEDIAN = math.sqrt(2 * math.log(2))  # median of |2-D Gaussian error| / sigma
 LN10 = math.log(10)
 AFFINE_MIN_ASPECT = 0.15  # quads thinner than this (width / length) seed with a similarity
@@ -201,12 +202,14 @@ def refine(ref_xy: np.ndarray, probe_xy: np.ndarray, seed_map: np.ndarray, seed_
     h = np.vstack([seed_map.T, [0.0, 0.0, 1.0]])
     radii = [seed_radius] + [params.refine_radius] * REFINE_ROUNDS
     pairs = np.zeros((0, 2), np.int64)
-    for r in radii:
+    for rnd, r in enumerate(radii):
         mapped = cv2.perspectiveTransform(ref_xy[None].astype(np.float64), h)[0]
         pairs = mutual_pairs(mapped, probe_xy, r)
         if len(pairs) < 6:
             return h, pairs, None
-        hn, _ = cv2.findHomography(ref_xy[pairs[:, 0]], probe_xy[pairs[:, 1]], 0)
+        # The wide first radius can admit a few wrong pairs: reject them robustly once.
+        method = (cv2.RANSAC, RANSAC_PX) if rnd == 0 else (0, 0.0)
+        hn, _ = cv2.findHomography(ref_xy[pairs[:, 0]], probe_xy[pairs[:, 1]], method[0], method[1])
         if hn is None:
             break
         h = hn
