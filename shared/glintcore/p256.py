@@ -73,17 +73,28 @@ except (ValueError, TypeError):
     _POW_INVERSE = False
 
 
-def _inv(a, m):
+def _inv_euclid(a, m):
     """Inverse of a modulo the prime m (a not divisible by m)."""
-    if _POW_INVERSE:
-        return pow(a, -1, m)
-    x, y = a % m, m
-    u, v = 1, 0
-    while x:
-        q = y // x
-        x, y = y - q * x, x
-        u, v = v - q * u, u
-    return v % m
+    # Extended Euclid, two half-steps per turn so no tuple swaps (allocations) are needed;
+    # invariants: a*u = x and a*v = y (mod m).
+    y, x = m, a % m
+    v, u = 0, 1
+    while True:
+        if not x:
+            return v % m
+        q, y = divmod(y, x)
+        v -= q * u
+        if not y:
+            return u % m
+        q, x = divmod(x, y)
+        u -= q * v
+
+
+def _inv_pow(a, m):
+    return pow(a, -1, m)
+
+
+_inv = _inv_pow if _POW_INVERSE else _inv_euclid
 
 
 # ---- Complete (slow) Jacobian arithmetic: infinity, doubling and opposite points handled ----

@@ -95,6 +95,13 @@ def test_edge_scalars_match_reference():
         assert p256._to_affine(*p256._mul_complete(k, x, y)) == ref_point(k, x, y), k
 
 
+def test_euclid_inverse_used_on_micropython():
+    for m in (p256.P, p256.N):
+        for a in (1, 2, m - 1, 0xC0FFEE, m // 3, 2**255 % m):
+            assert p256._inv_euclid(a, m) * a % m == 1
+            assert p256._inv_euclid(a + m, m) == pow(a, -1, m)
+
+
 def test_complete_addition_handles_doubling_and_opposites():
     x, y = ref_point(7)
     J = (x * 4 % p256.P, y * 8 % p256.P, 2)  # same point, Z = 2
