@@ -139,7 +139,9 @@ def enroll(captures: list[SpotSet], params: MatchParams | None = None, item: str
     if len(sizes) != 1:
         raise MatchError(f"captures have different frame sizes {sorted(sizes)}")
     width, height = sizes.pop()
-    params = params or MatchParams.for_frame(width, height)
+    if params is None:
+        first = max(captures, key=len)
+        params = MatchParams.for_spots(first.xy, width, height)
     name = f"item {item}: " if item else ""
     best = max(len(c) for c in captures)
     if best < MIN_REF_SPOTS:

@@ -38,13 +38,29 @@ class MatchParams:
     refine_radius: float = 1.5      # px: after the homography refit
     max_hypotheses: int = 12        # transform clusters scored per probe/reference pair
     min_matched: int = 8            # never accept on fewer matched spots than this
-    residual_max: float = 0.25      # px (reference frame): robust sigma of residuals; the clone gate
+    residual_max: float = 0.2       # px (reference frame): robust sigma of residuals; the clone gate (sim: genuine 0.05-0.11)
     log10_far_max: float = LOG10_FAR_MAX
 
     @classmethod
     def for_frame(cls, width: int, height: int, **over) -> "MatchParams":
         """Parameters for a frame size: band = [1.5, 2.5] x the mean spot spacing."""
         spacing = math.sqrt(width * height / NOMINAL_SPOTS)
+        over.setdefault("band_lo", round(1.5 * spacing, 2))
+        over.setdefault("band_hi", round(2.5 * spacing, 2))
+        return cls(**over)
+
+    @classmethod
+    def for_spots(cls, xy, width: int, height: int, **over) -> "MatchParams":
+        """Parameters for a coating seen as these spots: band = [1.5, 2.5] x their mean spacing
+        (spots may fill only part of the frame, e.g. a printed dot of coating)."""
+        import cv2
+        import numpy as np
+
+        xy = np.asarray(xy, dtype=np.float32).reshape(-1, 2)
+        if len(xy) < 8:
+            return cls.for_frame(width, height, **over)
+        area = float(cv2.contourArea(cv2.convexHull(xy)))
+        spacing = math.sqrt(max(area, 1.0) / len(xy))
         over.setdefault("band_lo", round(1.5 * spacing, 2))
         over.setdefault("band_hi", round(2.5 * spacing, 2))
         return cls(**over)

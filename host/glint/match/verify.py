@@ -8,7 +8,8 @@ Steps (star-tracker / astrometry.net style):
    scored: every *other* reference spot is mapped into the probe, and k of the n that
    land inside the probe frame fall within ``seed_radius`` of a distinct probe spot.
 3. Chance model: for a probe unrelated to the reference, each mapped spot lands near a
-   probe spot with probability p = M * pi * r^2 / area (M probe spots), independently of
+   probe spot with probability p = M * pi * r^2 / area (M probe spots spread over ``area``,
+   their convex hull: the local density), independently of
    the seed (the seed's own spots are excluded). The false-accept probability of the
    best candidate is at most H * P(Binomial(n, p) >= k): the Bonferroni bound holds for
    any rule that picks one of the H candidates, so grouping is free.
@@ -50,11 +51,21 @@ class Probe:
     spots: SpotSet
     quads: Quads
     table: CodeTable
+    area: float  # px^2 over which the probe's spots are spread (their convex hull)
+
+
+def spread_area(spots: SpotSet) -> float:
+    """Area of the spots' convex hull (at least a tenth of the frame): the local spot density is
+    len(spots) / area, higher than over the whole frame when the coating is a small dot."""
+    floor = 0.1 * spots.width * spots.height
+    if len(spots) < 3:
+        return float(spots.width * spots.height)
+    return max(floor, float(cv2.contourArea(cv2.convexHull(spots.xy.astype(np.float32)))))
 
 
 def prepare(spots: SpotSet, params: MatchParams) -> Probe:
     q = probe_quads(spots.xy, params)
-    return Probe(spots, q, code_table(q, params))
+    return Probe(spots, q, code_table(q, params), spread_area(spots))
 
 
 @dataclass
@@ -157,7 +168,7 @@ def affine_batch(src: np.ndarray, dst: np.ndarray, a: np.ndarray, b: np.ndarray)
 
 
 def score_seeds(ref_xy: np.ndarray, probe_xy: np.ndarray, maps: np.ndarray, ref_seed: np.ndarray,
-                probe_seed: np.ndarray, params: MatchParams, width: int, height: int):
+                probe_seed: np.ndarray, params: MatchParams, width: int, height: int, area: float):
     """For each seed map (H, 3, 2): (n inside the probe frame, k matched, mean chance p) over non-seed
     spots, one-to-one. A spot far from its seed quad is predicted less well (the seed's small errors
     and the unmodelled perspective grow with distance), so its radius grows with that distance."""
@@ -180,7 +191,6 @@ def score_seeds(ref_xy: np.ndarray, probe_xy: np.ndarray, maps: np.ndarray, ref_
     for h in range(len(maps)):
         k[h] = len(np.unique(j[h][near[h]]))
     m_eff = max(1, len(probe_xy) - 4)
-    area = float(width * height)
     p_i = np.minimum(1.0, m_eff * np.pi * radius**2 / area)
     pbar = (p_i * use).sum(1) / np.maximum(n, 1)
     return n, k, pbar
@@ -241,7 +251,7 @@ def verify_prepared(ref: Reference, probe: Probe) -> Result:
     cand = candidate_order(a, b, p.max_hypotheses)
     w, hgt = probe.spots.width, probe.spots.height
     maps = affine_batch(ref.xy[rseed[cand]], pxy[pseed[cand]], a[cand], b[cand])
-    n, k, pbar = score_seeds(ref.xy, pxy, maps, rseed[cand], pseed[cand], p, w, hgt)
+    n, k, pbar = score_seeds(ref.xy, pxy, maps, rseed[cand], pseed[cand], p, w, hgt, probe.area)
     # Spots have different chance probabilities p_i (their radii differ); for k above the mean,
     # Binomial(n, mean p) bounds the tail of their sum (Hoeffding 1956).
     tails = [log10_binom_sf(int(kk), int(nn), float(pp)) for kk, nn, pp in zip(k, n, pbar)]
