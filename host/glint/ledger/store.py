@@ -28,8 +28,8 @@ SCHEMA_VERSION = 1
 BUSY_TIMEOUT_S = 10.0
 # Larger pages keep the B-trees of 32-byte hashes shallow; set before the first table.
 PAGE_SIZE = 8192
-# SQLite limits host parameters per statement; node look-ups are chunked below this.
-MAX_SQL_PARAMS = 900
+# Item id -> row id cache of the writer (bounded; a miss costs one upsert).
+MAX_CACHED_IDS = 200_000
 
 
 @dataclass(frozen=True)
@@ -196,7 +196,15 @@ class SQLiteStore(Store):
         try:
             db.execute("BEGIN IMMEDIATE")
             ids = {}
+            known = self._item_ids
+            db.executemany(
+                "UPDATE items SET seq = ?, head = ?, idx = ? WHERE id = ?",
+                [(h.seq, h.head, h.idx, known[it]) for it, h in batch.heads.items() if it in known],
+            )
             for item, head in batch.heads.items():
+                if item in known:
+                    ids[item] = known[item]
+                    continue
                 cur = db.execute(
                     "INSERT INTO items(item, seq, head, idx) VALUES(?,?,?,?) "
                     "ON CONFLICT(item) DO UPDATE SET seq=excluded.seq, head=excluded.head, idx=excluded.idx "
@@ -218,6 +226,8 @@ class SQLiteStore(Store):
             if db.in_transaction:
                 db.execute("ROLLBACK")
             raise LedgerError(f"ledger commit failed: {e}", "is the disk full or another writer running?") from None
+        if len(self._item_ids) > MAX_CACHED_IDS:
+            self._item_ids.clear()
         self._item_ids.update(ids)
 
     def add_checkpoint(self, row: CheckpointRow) -> None:
@@ -269,19 +279,18 @@ class SQLiteStore(Store):
         return [LeafRow(*r) for r in cur]
 
     def get_nodes(self, keys):
+        # Point look-ups on the primary keys: a proof needs O(log n) of them, and
+        # SQLite answers each from the index in microseconds (a row-value IN list is
+        # planned as a scan, which is why this is not one statement).
         out = {}
-        leaf_idx = [i for lv, i in keys if lv == 0]
-        inner = [(lv, i) for lv, i in keys if lv > 0]
-        for chunk in _chunks(leaf_idx, MAX_SQL_PARAMS):
-            q = "SELECT idx, hash FROM leaves WHERE idx IN (%s)" % ",".join("?" * len(chunk))
-            for i, h in self.db.execute(q, chunk):
-                out[(0, i)] = h
-        for chunk in _chunks(inner, MAX_SQL_PARAMS // 2):
-            q = "SELECT level, idx, hash FROM nodes WHERE (level, idx) IN (VALUES %s)" % ",".join(
-                "(?,?)" for _ in chunk
-            )
-            for lv, i, h in self.db.execute(q, [x for k in chunk for x in k]):
-                out[(lv, i)] = h
+        db = self.db
+        for lv, i in keys:
+            if lv == 0:
+                row = db.execute("SELECT hash FROM leaves WHERE idx = ?", (i,)).fetchone()
+            else:
+                row = db.execute("SELECT hash FROM nodes WHERE level = ? AND idx = ?", (lv, i)).fetchone()
+            if row is not None:
+                out[(lv, i)] = row[0]
         return out
 
     def iter_nodes(self):
@@ -319,8 +328,3 @@ class SQLiteStore(Store):
 
     def close(self) -> None:
         self.db.close()
-
-
-def _chunks(seq, n):
-    for i in range(0, len(seq), n):
-        yield seq[i:i + n]
