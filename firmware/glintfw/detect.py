@@ -54,7 +54,7 @@ MAD_TO_SIGMA_X1000 = const(1048)  # sigma = median|d| / 0.954 for d = difference
 DARK_MEAN = const(12)  # mean level below this: too dark
 SAT_PERMILLE_MAX = const(20)  # more saturated pixels than 2 %: saturated
 NO_COATING_SPOTS = const(6)  # fewer spots: no coating under the lens
-FOCUS_MIN = const(200)  # peak share of the 3x3 sum (per mille) below this: out of focus
+FOCUS_MIN = const(800)  # focus = 1477 / sigma_psf**2 (log2 curvature); 800: PSF sigma > 1.36 px is out of focus
 MIN_SPOTS = const(30)  # fewer spots: too few to identify the item
 
 # geometry/result slots of the int32 ``geom`` array shared with the kernels
@@ -194,11 +194,12 @@ class Detector:
         self.thr = array("i", [0] * nb)
         self.cand = array("i", [0] * self.maxc)
         n = max_spots
-        # kept spots, in descending flux order: flux (3x3 sum), amplitude, x_q, y_q
+        # kept spots, in descending flux order: flux (3x3 sum), amplitude, x_q, y_q, focus curvature
         self.kf = array("i", [0] * n)
         self.ka = array("i", [0] * n)
         self.kx = array("i", [0] * n)
         self.ky = array("i", [0] * n)
+        self.kc = array("i", [0] * n)
         self.order = array("i", [0] * n)
         self.out = bytearray(n * SPOT_RECORD)
         self.quality = {0: 0, 1: 0, 2: 0, 3: 0, 4: 0, 5: 0, 6: 0}
@@ -279,6 +280,7 @@ class Detector:
         ka = self.ka
         kx = self.kx
         ky = self.ky
+        kc = self.kc
         nmax = self.max_spots
         sum_min = 3 * SUM_X16 * noise  # compared with 256 x (3x3 sum above background)
         kept = 0
@@ -308,6 +310,7 @@ class Detector:
                 ka[pos] = ka[pos - 1]
                 kx[pos] = kx[pos - 1]
                 ky[pos] = ky[pos - 1]
+                kc[pos] = kc[pos - 1]
                 pos -= 1
             if kept < nmax:
                 kept += 1
@@ -319,16 +322,26 @@ class Detector:
             r2 = frame[j + 2 * w] + frame[j + 2 * w + 1] + frame[j + 2 * w + 2] - 3 * b
             kf[pos] = s9
             ka[pos] = amp
-            kx[pos] = SPOT_SCALE * x + interp(c0, s9 - c0 - c2, c2)
-            ky[pos] = SPOT_SCALE * y + interp(r0, s9 - r0 - r2, r2)
+            la = ilog2_q10(c0)
+            lb = ilog2_q10(s9 - c0 - c2)
+            lc = ilog2_q10(c2)
+            kx[pos] = SPOT_SCALE * x + interp(la, lb, lc)
+            curv = 2 * lb - la - lc
+            la = ilog2_q10(r0)
+            lb = ilog2_q10(s9 - r0 - r2)
+            lc = ilog2_q10(r2)
+            ky[pos] = SPOT_SCALE * y + interp(la, lb, lc)
+            # focus evidence: log2 curvature (x + y) of unsaturated spots; -1 marks a saturated peak
+            kc[pos] = -1 if frame[i] >= SAT_LEVEL else curv + 2 * lb - la - lc
         self.n_found = found
-        sa = 0
-        ss = 0
+        # focus: mean log2 curvature per axis of the unsaturated kept spots, = 1477 / sigma_psf**2
+        sc = 0
+        nc = 0
         for k in range(kept):
-            sa += ka[k]
-            ss += kf[k]
-        # focus: per mille of the kept spots' 3x3 signal that sits in their peak pixel (sharper = higher)
-        self.focus = (sa * 1000) // ss if ss > 0 else 0
+            if kc[k] >= 0:
+                sc += kc[k]
+                nc += 1
+        self.focus = sc // (2 * nc) if nc else 0
         self._pack(kept)
         return kept
 
@@ -407,11 +420,8 @@ def ilog2_q10(v):
     return 1024 * k + lo + (((hi - lo) * rem) >> sh)
 
 
-def interp(a, b, c):
-    """Sub-pixel offset (1/SPOT_SCALE px) of the peak through three samples a, b, c at -1, 0, +1 (log-parabola)."""
-    la = ilog2_q10(a)
-    lb = ilog2_q10(b)
-    lc = ilog2_q10(c)
+def interp(la, lb, lc):
+    """Sub-pixel offset (1/SPOT_SCALE px) of the peak through three samples at -1, 0, +1, given their ilog2_q10."""
     den = 2 * (2 * lb - la - lc)
     if den <= 0:
         return 0

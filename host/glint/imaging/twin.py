@@ -28,7 +28,7 @@ MAD_TO_SIGMA_X1000 = 1048
 DARK_MEAN = 12
 SAT_PERMILLE_MAX = 20
 NO_COATING_SPOTS = 6
-FOCUS_MIN = 200
+FOCUS_MIN = 800
 MIN_SPOTS = 30
 MAX_CANDIDATES_MIN = 1024
 
@@ -80,13 +80,13 @@ def ilog2_q10(v: np.ndarray) -> np.ndarray:
 
 
 def _interp(a, b, c):
-    """Sub-pixel offset in 1/SPOT_SCALE px of the peak of three samples (log-parabola), clamped to +-1 px."""
+    """(sub-pixel offset in 1/SPOT_SCALE px clamped to +-1 px, log2 curvature) of three samples."""
     la, lb, lc = ilog2_q10(a), ilog2_q10(b), ilog2_q10(c)
     den = 2 * (2 * lb - la - lc)
     num = SPOT_SCALE * (lc - la)
     safe = np.where(den > 0, den, 1)
     d = np.where(den > 0, (2 * num + safe) // (2 * safe), 0)
-    return np.clip(d, -INTERP_MAX, INTERP_MAX)
+    return np.clip(d, -INTERP_MAX, INTERP_MAX), 2 * lb - la - lc
 
 
 def guidance(q: dict) -> int:
@@ -165,11 +165,15 @@ def detect_raw(img: np.ndarray, max_spots: int = MAX_SPOTS_DEFAULT):
 
     col = [tap(-1, dx) + tap(0, dx) + tap(1, dx) for dx in (-1, 0, 1)]
     row = [tap(dy, -1) + tap(dy, 0) + tap(dy, 1) for dy in (-1, 0, 1)]
-    xq = SPOT_SCALE * xs + _interp(*col)
-    yq = SPOT_SCALE * ys + _interp(*row)
+    dx, cx = _interp(*col)
+    dy, cy = _interp(*row)
+    xq = SPOT_SCALE * xs + dx
+    yq = SPOT_SCALE * ys + dy
+    unsat = f[ys, xs] < SAT_LEVEL
 
     n = len(ys)
-    focus = int(amp.sum() * 1000 // s9.sum()) if n and s9.sum() > 0 else 0
+    nc = int(unsat.sum())
+    focus = int((cx + cy)[unsat].sum()) // (2 * nc) if nc else 0
     fmax = int(s9[0]) if n else 1
     fu8 = np.maximum((s9 * 510 + fmax) // (2 * fmax), 1)
     rec_order = np.lexsort((xq, yq, -fu8))
