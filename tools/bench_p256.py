@@ -3,7 +3,8 @@
 
 usage: python tools/bench_p256.py [--runs N] [--teeth T] [--json] [--no-micropython]
 
-Prints the median sign and verify times, the bytes allocated per sign on MicroPython
+Prints the median sign and verify times (wall clock, and on the WASM port also the Node
+process's CPU time, which other load on a shared machine disturbs less), the bytes allocated per sign on MicroPython
 (gc.mem_alloc() delta with the collector disabled) and the comb table size.
 --teeth T benchmarks a comb table regenerated with T teeth per table (mounted in a
 temporary copy of glintcore) instead of the committed one, to weigh size against speed.
@@ -39,11 +40,15 @@ try:
     _now = js.performance.now
     def _ms(t0, t1):
         return t1 - t0
+    def _cpu():  # Node process CPU time (us): steadier than wall time on a shared machine
+        u = js.process.cpuUsage()
+        return u.user + u.system
 except ImportError:
     import time
     _now = time.ticks_us
     def _ms(t0, t1):
         return time.ticks_diff(t1, t0) / 1000
+    _cpu = None
 def _median(xs):
     xs = sorted(xs)
     return xs[len(xs) // 2]
@@ -53,15 +58,21 @@ msgs = [b'glint bench %%d' %% i for i in range(%(runs)d)]
 for m in msgs[:%(warmup)d]:
     p256.verify(pub, m, p256.sign(d, m))
 sign_ms = []
+sign_cpu = []
 sigs = []
 for m in msgs:
+    c0 = _cpu() if _cpu else 0
     t0 = _now(); s = p256.sign(d, m); t1 = _now()
-    sign_ms.append(_ms(t0, t1)); sigs.append(s)
+    c1 = _cpu() if _cpu else 0
+    sign_ms.append(_ms(t0, t1)); sign_cpu.append((c1 - c0) / 1000); sigs.append(s)
 verify_ms = []
+verify_cpu = []
 ok = True
 for m, s in zip(msgs, sigs):
+    c0 = _cpu() if _cpu else 0
     t0 = _now(); ok = p256.verify(pub, m, s) and ok; t1 = _now()
-    verify_ms.append(_ms(t0, t1))
+    c1 = _cpu() if _cpu else 0
+    verify_ms.append(_ms(t0, t1)); verify_cpu.append((c1 - c0) / 1000)
 allocs = []
 for m in msgs[:5]:
     gc.collect(); gc.disable()
@@ -69,6 +80,7 @@ for m in msgs[:5]:
     gc.enable()
     allocs.append(a1 - a0)
 result = {'sign_ms': _median(sign_ms), 'verify_ms': _median(verify_ms), 'alloc_per_sign': _median(allocs),
+          'sign_cpu_ms': _median(sign_cpu) if _cpu else None, 'verify_cpu_ms': _median(verify_cpu) if _cpu else None,
           'ok': ok, 'table_bytes': len(p256_table.COMB), 'teeth': p256_table.TEETH}
 """
 
@@ -127,6 +139,8 @@ def main(argv: list[str] | None = None) -> int:
     if "micropython" in out:
         m = out["micropython"]
         print("MicroPython WASM: sign %.2f ms  verify %.2f ms  (median of %d)" % (m["sign_ms"], m["verify_ms"], args.runs))
+        if m.get("sign_cpu_ms") is not None:
+            print("  process CPU time: sign %.2f ms  verify %.2f ms  (median)" % (m["sign_cpu_ms"], m["verify_cpu_ms"]))
         print("  bytes allocated per sign: %d" % m["alloc_per_sign"])
         print("  comb table: %d bytes (%d teeth x 2 tables)" % (m["table_bytes"], m["teeth"]))
     ok = all(v.get("ok", True) for v in out.values())

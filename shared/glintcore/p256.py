@@ -42,8 +42,8 @@ _KEYGEN_TRIES = 64  # each try fails with probability ~2^-32
 
 _INF = (1, 1, 0)  # Jacobian point at infinity (Z = 0)
 
-# Comb layout, derived from the table module: TABLES tables of 2^(TEETH-1) points;
-# tooth a (0 <= a < TABLES*TEETH) reads scalar-digit bit a*SPACING + column.
+# Comb layout, derived from the table module: 2 tables of 2^(TEETH-1) points; in column j,
+# tooth a (0 <= a < 2*TEETH; table a // TEETH) reads signed-digit bit a*SPACING + j.
 _TEETH = p256_table.TEETH
 _SPACING = p256_table.SPACING
 _HALF = 1 << (_TEETH - 1)
@@ -477,7 +477,8 @@ def verify_digest(pub, h, sig):
     if q is None:
         return False
     qx, qy = q
-    if not isinstance(sig, (bytes, bytearray, memoryview)) or len(sig) != SIGNATURE_SIZE or not len(h):
+    buf = (bytes, bytearray, memoryview)
+    if not isinstance(sig, buf) or len(sig) != SIGNATURE_SIZE or not isinstance(h, buf) or not len(h):
         return False
     n = N
     p = P

@@ -208,6 +208,8 @@ def test_verify_fails_closed():
     assert p256.verify(RFC_PUB, b"Sample", sig) is False
     assert p256.verify(RFC_PUB, "sample", sig) is False
     assert p256.verify_digest(RFC_PUB, b"", sig) is False
+    assert p256.verify_digest(RFC_PUB, None, sig) is False
+    assert p256.verify(None, b"sample", sig) is False
     assert p256.verify(p256.public_key(RFC_D + 1), b"sample", sig) is False
 
 
