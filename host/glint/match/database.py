@@ -150,7 +150,8 @@ class Database:
         self.add_many([item], [ref], replace=replace)
 
     def add_many(self, items: list[str], refs: list[Reference], replace: bool = False) -> None:
-        """Add many items at once (one append, one index update); ids must be new unless ``replace``."""
+        """Add many items at once (one append, one index update); ids must be new unless ``replace``.
+        The first reference fixes the database's frame size and MatchParams."""
         if len(items) != len(refs):
             raise UsageError("items and references differ in number")
         for i in items:
@@ -161,9 +162,10 @@ class Database:
             if self.params is None:
                 self._init(refs[0])
             for r in refs:
-                if (r.width, r.height) != (self.width, self.height) or r.params != self.params:
-                    raise MatchError(f"reference frame {r.width}x{r.height} or parameters differ from the database's "
+                if (r.width, r.height) != (self.width, self.height):
+                    raise MatchError(f"reference frame {r.width}x{r.height} differs from the database's "
                                      f"{self.width}x{self.height}")
+            # Quads are recomputed from the spots with the database's parameters (records hold spots only).
             dup = [i for i in items if i in self.rows]
             if dup and not replace:
                 raise MatchError(f"item {dup[0]!r} is already enrolled", hint="use --replace to re-enroll it")

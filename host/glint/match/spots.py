@@ -94,7 +94,7 @@ def spots_from_scan(data: bytes, source: str = "", public_key: bytes | None = No
         if public_key is not None:
             payload = cose.verify1(data, public_key)
         else:
-            payload = cose.decode1(data)[2]
+            payload = cose.decode1(data).payload
     except CoreError as e:
         raise MatchError(f"{source or 'scan'}: not a valid signed scan: {e.msg}") from None
     if not isinstance(payload, (bytes, bytearray)):

@@ -1,0 +1,104 @@
+"""glint enroll / verify / identify: a thin CLI over glint.match (see docs/matching.md)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from glint.errors import MatchError, UsageError
+
+
+def _load(paths):
+    from glint.match import load_spots
+
+    return [load_spots(p) for p in paths]
+
+
+def _db(path: str, must_exist: bool = True):
+    from glint.match import Database
+
+    db = Database(path)
+    if must_exist and len(db) == 0:
+        raise MatchError(f"database {path} is empty", hint="enroll items first: glint enroll --db DIR --item ID FILE")
+    return db
+
+
+def cmd_enroll(args) -> int:
+    from glint.match import enroll
+
+    db = _db(args.db, must_exist=False)
+    if args.item in db and not args.replace:
+        raise MatchError(f"item {args.item!r} is already enrolled", hint="use --replace to re-enroll it")
+    captures = _load(args.files)
+    ref = enroll(captures, db.params, item=args.item)
+    db.add(args.item, ref, replace=args.replace)
+    out = {"item": args.item, "spots": len(ref.xy), "captures": ref.captures, "quality": ref.info}
+    print(json.dumps(out) if args.json else f"enrolled {args.item}: {len(ref.xy)} spots from {ref.captures} capture(s)")
+    return 0
+
+
+def cmd_verify(args) -> int:
+    from glint.match import verify
+
+    db = _db(args.db)
+    ref = db.reference(args.item)
+    (probe,) = _load([args.file])
+    res = verify(ref, probe)
+    d = {"item": args.item, **res.to_dict()}
+    if args.json:
+        print(json.dumps(d))
+    else:
+        verdict = "MATCH" if res.match else "NO MATCH"
+        print(f"{verdict} {args.item}: log10 FAR {res.log10_far:.1f}, {res.matched} spots matched, {res.reason}")
+    return 0 if res.match else 1
+
+
+def cmd_identify(args) -> int:
+    from glint.match import identify
+
+    db = _db(args.db)
+    if args.rebuild:
+        db.rebuild()
+    (probe,) = _load([args.file])
+    res = identify(db, probe)
+    if args.json:
+        print(json.dumps(res.to_dict()))
+    else:
+        print(f"{res.item or 'no item'} (log10 FAR {res.log10_far:.1f}, {len(res.candidates)} candidates)")
+    return 0 if res.item else 1
+
+
+def cmd_remove(args) -> int:
+    db = _db(args.db)
+    db.remove(args.item)
+    print(f"removed {args.item}")
+    return 0
+
+
+def register(sub) -> None:
+    p = sub.add_parser("enroll", help="enroll an item from one or more captures (images or signed scans)")
+    p.add_argument("--db", required=True, help="database directory (created if missing)")
+    p.add_argument("--item", required=True, help="item id")
+    p.add_argument("--replace", action="store_true", help="re-enroll an item that is already enrolled")
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+    p.add_argument("files", nargs="+", metavar="IMAGE_OR_SCAN", help="8-bit PNG/PGM or signed scan (COSE_Sign1)")
+    p.set_defaults(func=cmd_enroll)
+
+    p = sub.add_parser("verify", help="1:1: does a capture show the enrolled item?")
+    p.add_argument("--db", required=True)
+    p.add_argument("--item", required=True)
+    p.add_argument("--json", action="store_true", help="print one JSON object (match, log10_far, matched, ...)")
+    p.add_argument("file", metavar="IMAGE_OR_SCAN")
+    p.set_defaults(func=cmd_verify)
+
+    p = sub.add_parser("identify", help="1:N: which enrolled item does a capture show?")
+    p.add_argument("--db", required=True)
+    p.add_argument("--json", action="store_true", help="print one JSON object (item, log10_far, candidates, ...)")
+    p.add_argument("--rebuild", action="store_true", help="rebuild the index first (drops removed items)")
+    p.add_argument("file", metavar="IMAGE_OR_SCAN")
+    p.set_defaults(func=cmd_identify)
+
+    p = sub.add_parser("unenroll", help="remove an item from a database")
+    p.add_argument("--db", required=True)
+    p.add_argument("--item", required=True)
+    p.set_defaults(func=cmd_remove)

@@ -1,0 +1,93 @@
+"""The enroll/verify/identify commands as real subprocesses, on simulator images and a signed scan."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+
+def glint(*args):
+    return subprocess.run([sys.executable, "-m", "glint", *map(str, args)], capture_output=True, text=True, timeout=120)
+
+
+@pytest.fixture(scope="module")
+def files(tmp_path_factory, sim_item):
+    from glint.sim.frames import write_pgm
+
+    d = tmp_path_factory.mktemp("cli")
+    paths = {}
+    for k, img in enumerate(sim_item["enroll"]):
+        paths[f"e{k}"] = write_pgm(d / f"e{k}.pgm", img)
+    for name in ("probe", "other", "clone"):
+        paths[name] = write_pgm(d / f"{name}.pgm", sim_item[name])
+    (d / "bad.pgm").write_bytes(b"P5\n3 3\n255\nxx")
+    paths["bad"] = d / "bad.pgm"
+    paths["db"] = d / "db"
+    return paths
+
+
+def test_enroll_verify_identify(files):
+    db = files["db"]
+    r = glint("enroll", "--db", db, "--item", "coat-7", files["e0"], files["e1"], files["e2"])
+    assert r.returncode == 0, r.stderr
+    r = glint("verify", "--db", db, "--item", "coat-7", files["probe"], "--json")
+    v = json.loads(r.stdout)
+    assert r.returncode == 0 and v["match"] is True and v["log10_far"] < -9 and v["matched"] >= 20
+    r = glint("verify", "--db", db, "--item", "coat-7", files["other"], "--json")
+    v = json.loads(r.stdout)
+    assert r.returncode == 1 and v["match"] is False
+    r = glint("verify", "--db", db, "--item", "coat-7", files["clone"], "--json")
+    assert json.loads(r.stdout)["match"] is False
+    r = glint("identify", "--db", db, files["probe"], "--json")
+    v = json.loads(r.stdout)
+    assert r.returncode == 0 and v["item"] == "coat-7" and isinstance(v["candidates"], list)
+    r = glint("identify", "--db", db, files["other"], "--json")
+    assert r.returncode == 1 and json.loads(r.stdout)["item"] is None
+
+
+@pytest.mark.parametrize("case", ["bad_file", "unknown_item", "empty_db", "missing_file"])
+def test_errors_are_one_line(files, tmp_path, case):
+    db = files["db"]
+    if not (db / "meta.json").exists():
+        glint("enroll", "--db", db, "--item", "coat-7", files["e0"], files["e1"], files["e2"])
+    args = {
+        "bad_file": ("verify", "--db", db, "--item", "coat-7", files["bad"]),
+        "unknown_item": ("verify", "--db", db, "--item", "nope", files["probe"]),
+        "empty_db": ("identify", "--db", tmp_path / "empty", files["probe"]),
+        "missing_file": ("identify", "--db", db, tmp_path / "missing.pgm"),
+    }[case]
+    r = glint(*args)
+    assert r.returncode == 2
+    lines = r.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("glint: ")
+
+
+def test_signed_scan_input(files, tmp_path, sim_item):
+    from glintcore import cose, descriptor, p256
+
+    from glint import imaging
+    from glint.match import load_spots
+
+    det = imaging.detect(sim_item["probe"])
+    h, w = sim_item["probe"].shape
+    payload = descriptor.encode(descriptor.make(b"\x01" * 8, 1, "1.0", "sim", w, h, det.quality, det.spots,
+                                                det.guidance))
+    priv = 0x1234567
+    scan = cose.sign1(payload, priv, kid=b"\x01" * 8)
+    p = tmp_path / "probe.scan"
+    p.write_bytes(scan)
+    a = load_spots(p)
+    b = load_spots(files["probe"])
+    assert np.array_equal(a.xy, b.xy)
+    assert np.array_equal(load_spots(p, public_key=p256.public_key(priv)).xy, a.xy)
+    glint("enroll", "--db", files["db"], "--item", "coat-7", files["e0"], files["e1"], files["e2"])
+    r = glint("verify", "--db", files["db"], "--item", "coat-7", p, "--json")
+    assert json.loads(r.stdout)["match"] is True
+    bad = tmp_path / "junk.scan"
+    bad.write_bytes(b"\xa1\x01\x02")
+    r = glint("verify", "--db", files["db"], "--item", "coat-7", bad)
+    assert r.returncode == 2 and "not a valid signed scan" in r.stderr

@@ -1,0 +1,90 @@
+"""The database and the persistent index: add, identify, remove, rebuild, reopen."""
+
+from __future__ import annotations
+
+import threading
+
+import numpy as np
+import pytest
+
+from glint.errors import MatchError, UsageError
+from glint.match import Database, enroll, identify
+from glint.match import synth
+
+
+@pytest.fixture(scope="module")
+def populated(tmp_path_factory):
+    r = np.random.default_rng(5)
+    fields = [synth.make_field(r) for _ in range(40)]
+    refs = [enroll(synth.enrollment_captures(f, r, drop=0.1, spurious=0.1)) for f in fields]
+    path = tmp_path_factory.mktemp("db")
+    db = Database(path)
+    db.add_many([f"item-{i}" for i in range(30)], refs[:30])
+    for i in range(30, 40):  # incremental adds go to the delta segment
+        db.add(f"item-{i}", refs[i])
+    return path, fields, refs
+
+
+def test_identify_finds_enrolled_items(populated):
+    path, fields, _ = populated
+    db = Database(path)
+    r = np.random.default_rng(6)
+    hits = [identify(db, synth.observe(fields[i], r)).item == f"item-{i}" for i in range(0, 40, 2)]
+    assert sum(hits) >= 18, hits  # rank-1 >= 90% on 20 probes (synthetic field conditions)
+    res = identify(db, synth.observe(fields[35], r))
+    d = res.to_dict()
+    assert {"item", "log10_far", "candidates"} <= set(d)
+
+
+def test_unknown_probe_is_not_identified(populated):
+    path, _, _ = populated
+    db = Database(path)
+    r = np.random.default_rng(7)
+    for _ in range(5):
+        res = identify(db, synth.observe(synth.make_field(r), r))
+        assert res.item is None and res.log10_far > -9
+
+
+def test_remove_rebuild_and_reopen(populated, tmp_path):
+    _, fields, refs = populated
+    db = Database(tmp_path / "d")
+    db.add_many(["a", "b", "c"], refs[:3])
+    assert len(db) == 3 and "b" in db
+    db.remove("b")
+    assert "b" not in db and len(Database(tmp_path / "d")) == 2
+    r = np.random.default_rng(8)
+    assert identify(db, synth.observe(fields[1], r)).item is None
+    db.rebuild()
+    again = Database(tmp_path / "d")
+    assert again.items() == ["a", "c"]
+    assert identify(again, synth.observe(fields[2], r)).item == "c"
+    with pytest.raises(MatchError, match="already enrolled"):
+        again.add("a", refs[0])
+    again.add("a", refs[0], replace=True)
+    with pytest.raises(MatchError, match="unknown item"):
+        again.reference("zzz")
+    with pytest.raises(UsageError):
+        again.add("bad id\n", refs[0])
+
+
+def test_empty_database_is_an_error(tmp_path):
+    with pytest.raises(MatchError, match="empty"):
+        identify(Database(tmp_path / "none"), synth.observe(synth.make_field(np.random.default_rng(1)),
+                                                            np.random.default_rng(2)))
+
+
+def test_concurrent_reads(populated):
+    path, fields, _ = populated
+    db = Database(path)
+    out = []
+
+    def worker(i):
+        r = np.random.default_rng(100 + i)
+        out.append(identify(db, synth.observe(fields[i], r)).item == f"item-{i}")
+
+    threads = [threading.Thread(target=worker, args=(i,)) for i in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(out) == 4 and sum(out) >= 3

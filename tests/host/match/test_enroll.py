@@ -1,0 +1,46 @@
+"""Enrollment fuses what repeats and refuses poor references with a reason."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from glint.errors import MatchError
+from glint.match import Reference, SpotSet, enroll
+from glint.match import synth
+
+
+def test_fusion_keeps_repeating_spots_and_drops_spurious(fields, rng):
+    caps = synth.enrollment_captures(fields[2], rng, n=3, drop=0.1, spurious=0.2)
+    ref = enroll(caps, item="x")
+    assert ref.captures == 3
+    assert ref.support.min() >= 2
+    assert len(ref.xy) < max(len(c) for c in caps) + 5
+    assert len(ref.info["repeat_rate"]) == 3
+
+
+def test_captures_of_different_items_are_refused(fields, rng):
+    a = synth.enrollment_captures(fields[3], rng, n=1)[0]
+    b = synth.enrollment_captures(fields[4], rng, n=1)[0]
+    with pytest.raises(MatchError, match="matches none of the other captures"):
+        enroll([a, b], item="mixed")
+
+
+def test_too_few_spots_is_refused_with_the_reason(fields, rng):
+    cap = synth.observe(fields[5], rng, max_spots=12)
+    with pytest.raises(MatchError, match="only 12 spots"):
+        enroll([cap])
+
+
+def test_clustered_spots_are_refused(rng):
+    xy = rng.normal((320, 240), 8, (40, 2))
+    with pytest.raises(MatchError, match="cover only"):
+        enroll([SpotSet(xy, np.ones(40), 640, 480)])
+
+
+def test_reference_round_trips_through_bytes(fields, rng):
+    ref = enroll(synth.enrollment_captures(fields[6], rng))
+    back = Reference.from_bytes(ref.to_bytes())
+    assert np.array_equal(back.xy, ref.xy) and back.params == ref.params
+    with pytest.raises(MatchError):
+        Reference.from_bytes(b"junk")
