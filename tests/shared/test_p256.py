@@ -248,11 +248,13 @@ def _mp_json(mpy, code, expr):
 
 def test_micropython_rfc6979_vectors(mpy):
     cases = [c["message"] for c in RFC6979["cases"]]
-    out = _mp_json(mpy, "d = %d\nres = [p256.public_key(d).hex()]\n"
-                        "for m in %r:\n"
-                        "    h = hashlib.sha256(m.encode()).digest()\n"
-                        "    res.append(['%%064x' %% p256.rfc6979_k(d, h), p256.sign(d, m.encode()).hex(), p256.verify(p256.public_key(d), m.encode(), p256.sign(d, m.encode()))])\n"
-                   % (RFC_D, cases), "res")
+    code = ("d = %d\npub = p256.public_key(d)\nres = [pub.hex()]\n"
+            "for m in %r:\n"
+            "    m = m.encode()\n"
+            "    sig = p256.sign(d, m)\n"
+            "    k = p256.rfc6979_k(d, hashlib.sha256(m).digest())\n"
+            "    res.append(['%%064x' %% k, sig.hex(), p256.verify(pub, m, sig)])\n" % (RFC_D, cases))
+    out = _mp_json(mpy, code, "res")
     assert bytes.fromhex(out[0]) == RFC_PUB
     for case, (k, sig, ok) in zip(RFC6979["cases"], out[1:]):
         assert int(k, 16) == int(case["k"], 16)
