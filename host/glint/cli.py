@@ -24,7 +24,6 @@ from glint.errors import GlintError
 COMMAND_MODULES = [
     "demo",
     "scan",
-    "enroll",
     "match",
     "lab",
     "ledger",
@@ -32,6 +31,8 @@ COMMAND_MODULES = [
     "device",
     "bench",
     "daemon",
+    "status",
+    "serve",
     "virtual_scanner",
     "sim",
     "fw",
