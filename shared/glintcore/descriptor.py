@@ -39,7 +39,7 @@ K_GUIDANCE = const(9)
 
 Q_SPOTS = const(0)  # spots found (before keeping the N brightest)
 Q_SNR = const(1)  # median spot SNR x16
-Q_FOCUS = const(2)  # focus score (mean squared Laplacian over spots, arbitrary units)
+Q_FOCUS = const(2)  # focus: mean log2 curvature of unsaturated spots (~1477/sigma^2 px; < 800 is out of focus)
 Q_SATURATION = const(3)  # saturated pixels, per mille
 Q_MEAN = const(4)  # mean frame level 0..255
 Q_BACKGROUND = const(5)  # background level 0..255
