@@ -1,0 +1,338 @@
+"""Talking to one scanner: request/response over the shared protocol, with named timeouts.
+
+    from glint.link import open_scanner
+    with open_scanner("socket://127.0.0.1:7700") as sc:
+        info = sc.info()                         # {device_id, board, fw, proto, pubkey, counter, ...}
+        reply = sc.scan(nonce)                   # ScanReply(signed, guidance, quality, status)
+
+Framing and messages are glintcore's (frame.Deframer, messages), exactly what the
+firmware runs. Rules:
+
+* every request has a fresh ``seq``; a response with another seq is a stale answer to a
+  request that timed out earlier and is dropped;
+* events (EVT_SCAN_SPOOLED, EVT_LOG) that arrive at any time are queued for ``poll_events``;
+* a request the device refused as corrupt (ST_BAD_CRC / ST_MALFORMED: line noise) was not
+  executed, so it is sent again whatever its type;
+* after a timeout or a lost port only idempotent requests are retried (after reopening the
+  port); a scan is never re-sent: the caller retries it with a NEW host nonce;
+* errors are one line: LinkError (timeout, unplugged) or DeviceError (an error status).
+"""
+
+from __future__ import annotations
+
+import collections
+import logging
+import time
+from dataclasses import dataclass, field
+
+from glint.errors import DeviceError, LinkError
+from glint.link.transport import HINT_LOST, Transport
+from glintcore import frame, messages, proto
+from glintcore.errors import DecodeError, FrameError, ProtocolError
+
+_log = logging.getLogger(__name__)
+
+# Requests that can be sent twice without changing the outcome.
+IDEMPOTENT = frozenset({proto.MSG_INFO, proto.MSG_SELFTEST, proto.MSG_CONFIG_GET, proto.MSG_CONFIG_SET,
+                        proto.MSG_SPOOL_LIST, proto.MSG_SPOOL_GET, proto.MSG_SPOOL_ACK,
+                        proto.MSG_CAPTURE, proto.MSG_INDICATE, proto.MSG_SIGNTEST})
+# Device answers meaning "your frame arrived damaged; nothing was done".
+DAMAGED = frozenset({proto.ST_BAD_CRC, proto.ST_MALFORMED, proto.ST_OVERSIZE})
+MAX_EVENTS = 256  # queued events beyond this drop the oldest (a host that never polls)
+
+MSG_NAMES = {v: k[4:].lower().replace("_", "-") for k, v in vars(proto).items()
+             if k.startswith("MSG_") and isinstance(v, int)}
+
+
+@dataclass
+class Timeouts:
+    """Named timeouts (seconds) and retry counts; a config file may override any of them.
+
+    ``request`` is the default; the slow operations have their own. The virtual scanner
+    on MicroPython-WebAssembly detects and signs a scan in about a second; real boards
+    are faster, so these leave a wide margin without hiding a dead link for long.
+    """
+
+    request: float = 3.0
+    scan: float = 30.0
+    keygen: float = 60.0
+    selftest: float = 30.0
+    reset: float = 5.0
+    retries: int = 2  # extra attempts for idempotent requests and damaged frames
+    reconnect: float = 5.0  # how long to wait for a port to come back after an unplug
+    quiet: float = 0.05  # read slice while polling events
+
+    def for_type(self, mtype: int) -> float:
+        return {proto.MSG_SCAN: self.scan, proto.MSG_KEYGEN: self.keygen,
+                proto.MSG_SELFTEST: self.selftest, proto.MSG_RESET: self.reset}.get(mtype, self.request)
+
+    @classmethod
+    def from_config(cls, section: dict) -> "Timeouts":
+        """Build from a ``[link]`` config table: unknown keys are ignored with a warning."""
+        t = cls()
+        for k, v in section.items():
+            if hasattr(t, k) and isinstance(v, (int, float)):
+                setattr(t, k, type(getattr(t, k))(v))
+            else:
+                _log.warning("ignoring unknown link setting %r", k)
+        return t
+
+
+@dataclass
+class ScanReply:
+    """What the scanner answered to MSG_SCAN. ``signed`` is None when the capture was poor."""
+
+    signed: bytes | None
+    guidance: int
+    quality: dict = field(default_factory=dict)
+    status: int = proto.ST_OK
+
+    @property
+    def guidance_text(self) -> str:
+        return proto.GUIDANCE_TEXT.get(self.guidance, f"guidance code {self.guidance}")
+
+
+def type_name(mtype: int) -> str:
+    return MSG_NAMES.get(mtype, "0x%02x" % mtype)
+
+
+class Scanner:
+    """One scanner behind one port URL. Not thread-safe: one caller at a time."""
+
+    def __init__(self, transport: Transport, timeouts: Timeouts | None = None):
+        self.transport = transport
+        self.timeouts = timeouts or Timeouts()
+        self._deframer = frame.Deframer()
+        self._seq = 0
+        self._events: collections.deque = collections.deque(maxlen=MAX_EVENTS)
+        self._info: dict | None = None
+        self.stats = collections.Counter()  # sent, retries, stale, noise, reconnects
+        self.last_attempts = 0  # how many sends the last answered request took
+
+    @property
+    def url(self) -> str:
+        return self.transport.url
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    def close(self) -> None:
+        self.transport.close()
+
+    # --- core -------------------------------------------------------------------------
+    def _next_seq(self) -> int:
+        self._seq = self._seq % proto.MAX_SEQ + 1
+        return self._seq
+
+    def request(self, mtype: int, body: dict | None = None, timeout: float | None = None,
+                retries: int | None = None) -> messages.Message:
+        """Send one request and return its OK response.
+
+        Raises DeviceError for an error status (one line with the status name and the
+        device's detail; ``.status`` holds the code), LinkError for a timeout or a lost port.
+        """
+        name = type_name(mtype)
+        timeout = self.timeouts.for_type(mtype) if timeout is None else timeout
+        retries = self.timeouts.retries if retries is None else retries
+        idempotent = mtype in IDEMPOTENT
+        attempt = 0
+        resent = 0  # damaged-frame resends have their own budget: nothing ran on the device
+        while True:
+            try:
+                resp = self._exchange(mtype, body, timeout, name)
+            except LinkError:
+                if not idempotent or attempt >= retries:
+                    raise
+                attempt += 1
+                self.stats["retries"] += 1
+                _log.info("%s: retrying %s (attempt %d)", self.url, name, attempt + 1)
+                self._recover()
+                continue
+            if resp.status in DAMAGED and resent < self.timeouts.retries:
+                resent += 1
+                self.stats["retries"] += 1
+                _log.info("%s: %s arrived damaged (%s); sending again", self.url, name,
+                          proto.status_name(resp.status))
+                continue
+            self.last_attempts = attempt + resent + 1
+            if resp.status != proto.ST_OK:
+                err = DeviceError(f"scanner refused {name}: {messages.describe_status(resp.status, resp.body)}",
+                                  hint=_status_hint(resp.status))
+                err.status = resp.status
+                err.body = resp.body
+                raise err
+            return resp
+
+    def _recover(self) -> None:
+        """Make the link usable again after a timeout or an unplug."""
+        self._deframer.reset()
+        if self.transport.is_open:
+            self.transport.drain_input()
+            return
+        self.stats["reconnects"] += 1
+        self.transport.reopen(self.timeouts.reconnect)
+
+    def _exchange(self, mtype: int, body: dict | None, timeout: float, name: str) -> messages.Message:
+        if not self.transport.is_open:
+            self.stats["reconnects"] += 1
+            self.transport.reopen(self.timeouts.reconnect)
+        seq = self._next_seq()
+        self.transport.write(frame.encode_frame(messages.encode_request(mtype, seq, body)))
+        self.stats["sent"] += 1
+        deadline = time.monotonic() + timeout
+        while True:
+            for msg in self._receive():
+                if msg.kind == messages.KIND_RESPONSE:
+                    if msg.seq == seq and msg.type == mtype:
+                        return msg
+                    if msg.seq == 0 and msg.status in DAMAGED:
+                        return msg  # the device could not read our frame, so it could not echo seq
+                    self.stats["stale"] += 1
+                    _log.debug("%s: dropped stale response %r", self.url, msg)
+            if time.monotonic() >= deadline:
+                raise LinkError(f"scanner on {self.url} did not answer {name} within {timeout:g} s",
+                                hint="is the scanner running the glint firmware? try 'glint device list' "
+                                     "or unplug and replug it")
+
+    def _receive(self) -> list[messages.Message]:
+        """Read one slice and return the complete messages in it; queue events."""
+        data = self.transport.read()
+        if not data:
+            return []
+        out = []
+        for ev in self._deframer.feed(data):
+            if isinstance(ev, FrameError):
+                self.stats["noise"] += 1
+                _log.info("%s: dropped a damaged frame from the scanner: %s", self.url, ev)
+                continue
+            if ev == frame.INTERRUPT:
+                continue
+            try:
+                msg = messages.decode_message(ev)
+            except (DecodeError, ProtocolError) as e:
+                self.stats["noise"] += 1
+                _log.info("%s: dropped a malformed message: %s", self.url, e)
+                continue
+            if msg.kind == messages.KIND_EVENT:
+                self._events.append(msg)
+            elif msg.kind == messages.KIND_RESPONSE:
+                out.append(msg)
+        return out
+
+    def poll_events(self, wait: float = 0.0) -> list[messages.Message]:
+        """Events received so far (and during ``wait`` seconds), oldest first; clears the queue."""
+        deadline = time.monotonic() + wait
+        while True:
+            for msg in self._receive():
+                self.stats["stale"] += 1  # a response nobody waits for any more
+            if time.monotonic() >= deadline:
+                break
+        out = list(self._events)
+        self._events.clear()
+        return out
+
+    # --- typed requests -----------------------------------------------------------------
+    def info(self, refresh: bool = False) -> dict:
+        """The device's identity: device_id, board, fw, proto, caps, pubkey, counter, ..."""
+        if self._info is None or refresh:
+            self._info = dict(self.request(proto.MSG_INFO).body)
+        return self._info
+
+    def scan(self, nonce: bytes) -> ScanReply:
+        """One scan bound to ``nonce``. A poor capture is a ScanReply with ``signed`` None.
+
+        Never retried here: a lost answer means the caller issues a new nonce and scans again.
+        """
+        try:
+            body = self.request(proto.MSG_SCAN, {"nonce": bytes(nonce)}, retries=0).body
+        except DeviceError as e:
+            if getattr(e, "status", None) == proto.ST_POOR_CAPTURE:
+                b = e.body or {}
+                return ScanReply(None, int(b.get("guidance", proto.GD_NO_COATING)), dict(b.get("quality") or {}),
+                                 proto.ST_POOR_CAPTURE)
+            raise
+        signed = body.get("scan")
+        if not isinstance(signed, (bytes, bytearray)):
+            raise DeviceError("scanner answered a scan without a signed scan", hint=HINT_FIRMWARE)
+        return ScanReply(bytes(signed), int(body.get("guidance", proto.GD_OK)), dict(body.get("quality") or {}))
+
+    def keygen(self, force: bool = False, entropy: bytes | None = None) -> bytes:
+        """Generate the device key on the device; returns its public key (65 bytes SEC1)."""
+        body = {"force": True} if force else {}
+        if entropy is not None:
+            body["entropy"] = bytes(entropy)
+        pub = self.request(proto.MSG_KEYGEN, body).body.get("pubkey")
+        if not isinstance(pub, (bytes, bytearray)) or len(pub) != 65:
+            raise DeviceError("scanner answered keygen without a 65-byte public key", hint=HINT_FIRMWARE)
+        self._info = None
+        return bytes(pub)
+
+    def selftest(self) -> dict:
+        return dict(self.request(proto.MSG_SELFTEST).body)
+
+    def config_get(self, key: str | None = None):
+        body = self.request(proto.MSG_CONFIG_GET, {"key": key} if key is not None else {}).body
+        cfg = body.get("config", body)
+        if key is not None and isinstance(cfg, dict) and key in cfg:
+            return cfg[key]
+        return cfg
+
+    def config_set(self, key: str, value) -> dict:
+        return dict(self.request(proto.MSG_CONFIG_SET, {"key": key, "value": value}).body.get("config", {}))
+
+    def spool_list(self) -> list[int]:
+        return [int(c) for c in self.request(proto.MSG_SPOOL_LIST).body.get("entries", [])]
+
+    def spool_get(self, counter: int) -> bytes:
+        scan = self.request(proto.MSG_SPOOL_GET, {"counter": int(counter)}).body.get("scan")
+        if not isinstance(scan, (bytes, bytearray)):
+            raise DeviceError(f"scanner answered spool entry {counter} without a scan", hint=HINT_FIRMWARE)
+        return bytes(scan)
+
+    def spool_ack(self, counter: int) -> None:
+        try:
+            self.request(proto.MSG_SPOOL_ACK, {"counter": int(counter)})
+        except DeviceError as e:
+            # A retried ack whose first copy was executed finds nothing: that is success.
+            if getattr(e, "status", None) != proto.ST_NOT_FOUND or self.last_attempts < 2:
+                raise
+
+    def indicate(self, pattern: str) -> None:
+        self.request(proto.MSG_INDICATE, {"pattern": pattern})
+
+    def reset(self) -> None:
+        """Soft-reset the device; the port may drop and come back (reopened on the next request)."""
+        try:
+            self.request(proto.MSG_RESET, retries=0)
+        except LinkError:
+            pass  # the device may reset before its answer leaves
+        self._info = None
+
+
+HINT_FIRMWARE = "the scanner's firmware may not match this host: update it with 'glint fw deploy'"
+
+
+def _status_hint(status: int) -> str | None:
+    return {
+        proto.ST_NO_KEY: "provision it first: glint device provision PORT",
+        proto.ST_KEY_EXISTS: "it is already provisioned; re-key only with --force",
+        proto.ST_POOR_CAPTURE: "place the coated area under the lens and hold still",
+        proto.ST_SPOOL_FULL: "sync its offline scans with a host",
+        proto.ST_BUSY: "wait for the running command to finish",
+        proto.ST_VERSION: HINT_FIRMWARE,
+        proto.ST_UNKNOWN: HINT_FIRMWARE,
+        proto.ST_STORAGE: "the scanner's storage failed: run 'glint device selftest'",
+    }.get(status)
+
+
+def open_scanner(url: str, timeouts: Timeouts | None = None) -> Scanner:
+    """Open a scanner at a pyserial URL (/dev/ttyACM0, socket://127.0.0.1:PORT, loop://)."""
+    t = Transport(url)
+    t.open()
+    return Scanner(t, timeouts)
+
+
+__all__ = ["Scanner", "ScanReply", "Timeouts", "open_scanner", "IDEMPOTENT", "HINT_LOST", "type_name"]
