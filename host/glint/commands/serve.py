@@ -1,0 +1,52 @@
+"""glint serve: serve this host's ledger over HTTP (Flask on waitress; API in docs/api.md)."""
+
+from __future__ import annotations
+
+import logging
+import signal
+import sys
+
+from glint.ledger import glint_home
+
+_log = logging.getLogger(__name__)
+
+DEFAULT_LISTEN = "127.0.0.1:8750"
+
+
+def register(sub) -> None:
+    p = sub.add_parser("serve", help="serve the ledger over HTTP for other glint hosts",
+                       description="Serve this host's ledger: POST /v1/events (idempotent), GET /v1/checkpoint, "
+                                   "/v1/proof/inclusion, /v1/proof/consistency, /v1/items/<id> (docs/api.md).")
+    p.add_argument("--listen", default=DEFAULT_LISTEN, metavar="HOST:PORT",
+                   help=f"address to listen on (default {DEFAULT_LISTEN}; port 0 picks a free one)")
+    p.add_argument("--home", help="glint home (default $GLINT_HOME or ~/.glint)")
+    p.add_argument("--ledger", help="ledger file (default <home>/ledger.db)")
+    p.set_defaults(func=run)
+
+
+class _Stop(Exception):
+    pass
+
+
+def _raise_stop(signum, _frame):
+    raise _Stop(signal.Signals(signum).name)
+
+
+def run(args) -> int:
+    from glint.server import make_server, parse_listen
+
+    host, port = parse_listen(args.listen)
+    home = glint_home(args.home)
+    server = make_server(home, host, port, args.ledger)
+    print(f"glint serve: listening on http://{host}:{server.effective_port} (home {home})", flush=True)
+    old = signal.signal(signal.SIGTERM, _raise_stop)
+    try:
+        server.run()
+    except (_Stop, KeyboardInterrupt) as e:
+        _log.info("stopping on %s", e or "SIGINT")
+    finally:
+        signal.signal(signal.SIGTERM, old)
+        server.close()
+        server.glint_close()
+    print("glint serve: stopped", file=sys.stderr, flush=True)
+    return 0

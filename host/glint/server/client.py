@@ -1,0 +1,85 @@
+"""Client of the HTTP ledger API (stdlib urllib only): what the outbox uploads with.
+
+``RemoteLedger(url)`` talks to ``glint serve``. Failures raise :class:`RemoteError`
+with ``transient`` telling the caller whether retrying can help: network errors,
+timeouts, 5xx, 408 and 429 are transient; other 4xx mean the remote refuses this
+request as it is (bad event, unknown item, idempotency key reused) and are not.
+"""
+
+from __future__ import annotations
+
+import json
+import socket
+import urllib.error
+import urllib.parse
+import urllib.request
+
+from glint.errors import GlintError, UsageError
+
+HTTP_TIMEOUT_S = 10.0
+TRANSIENT_STATUS = frozenset({408, 429, 500, 502, 503, 504})
+MAX_ERROR_TEXT = 300
+
+
+class RemoteError(GlintError):
+    """The remote ledger did not take a request; ``status`` (HTTP or None) and ``transient``."""
+
+    def __init__(self, msg, hint=None, status=None, transient=True):
+        super().__init__(msg, hint)
+        self.status = status
+        self.transient = transient
+
+
+class RemoteLedger:
+    """The ledger API of another glint host at ``url`` (e.g. ``http://127.0.0.1:8750``)."""
+
+    def __init__(self, url: str, timeout: float = HTTP_TIMEOUT_S):
+        parts = urllib.parse.urlsplit(url)
+        if parts.scheme not in ("http", "https") or not parts.netloc:
+            raise UsageError(f"bad remote ledger URL {url!r}", "use http://HOST:PORT")
+        self.url = url.rstrip("/")
+        self.timeout = timeout
+
+    # --- requests
+    def _request(self, method: str, path: str, body: dict | None = None, headers: dict | None = None):
+        data = None if body is None else json.dumps(body, separators=(",", ":")).encode()
+        req = urllib.request.Request(self.url + path, data=data, method=method)
+        req.add_header("Accept", "application/json")
+        if data is not None:
+            req.add_header("Content-Type", "application/json")
+        for k, v in (headers or {}).items():
+            req.add_header(k, v)
+        try:
+            with urllib.request.urlopen(req, timeout=self.timeout) as resp:
+                return resp.status, json.loads(resp.read() or b"null")
+        except urllib.error.HTTPError as e:
+            text = e.read()[:MAX_ERROR_TEXT * 4]
+            try:
+                msg = json.loads(text).get("error") or ""
+            except (ValueError, AttributeError):
+                msg = text.decode("utf-8", "replace")
+            raise RemoteError(f"{self.url} answered {e.code} to {method} {path}: {msg[:MAX_ERROR_TEXT]}",
+                              status=e.code, transient=e.code in TRANSIENT_STATUS) from None
+        except (urllib.error.URLError, socket.timeout, ConnectionError, TimeoutError) as e:
+            reason = getattr(e, "reason", e)
+            raise RemoteError(f"remote ledger {self.url} unreachable: {reason}",
+                              "it is retried later; check 'glint status'", transient=True) from None
+
+    def post_event(self, key: str, body: dict) -> tuple[dict, bool]:
+        """POST /v1/events once; return (result, duplicate). Same key + same body = same result."""
+        _status, out = self._request("POST", "/v1/events", body, {"Idempotency-Key": key})
+        return out, bool(out.get("duplicate"))
+
+    def checkpoint(self) -> dict:
+        return self._request("GET", "/v1/checkpoint")[1]
+
+    def inclusion(self, index: int, size: int | None = None) -> dict:
+        q = {"index": index} if size is None else {"index": index, "size": size}
+        return self._request("GET", "/v1/proof/inclusion?" + urllib.parse.urlencode(q))[1]
+
+    def consistency(self, size1: int, size2: int | None = None) -> dict:
+        q = {"from": size1} if size2 is None else {"from": size1, "to": size2}
+        return self._request("GET", "/v1/proof/consistency?" + urllib.parse.urlencode(q))[1]
+
+    def item(self, item: str) -> dict:
+        return self._request("GET", "/v1/items/" + urllib.parse.quote(item, safe=""))[1]

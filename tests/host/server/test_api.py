@@ -1,0 +1,107 @@
+"""The HTTP ledger API through Flask's test client (real ledger, real SQLite files)."""
+
+import hashlib
+
+import pytest
+
+from glint.ledger import verify_consistency, verify_inclusion
+from glint.server import wire
+from glint.server.app import create_app
+
+REG = {"kind": "register", "item": "acme:BAG-1", "time": 1700000000,
+       "data": {"brand": "ACME", "prov": {"class": "factory"}}}
+
+
+@pytest.fixture
+def client(tmp_path):
+    app = create_app(tmp_path / "home")
+    yield app.test_client()
+    app.glint_close()
+
+
+def post(client, body, key):
+    return client.post("/v1/events", json=body, headers={"Idempotency-Key": key} if key else {})
+
+
+def test_append_is_idempotent_on_the_key(client):
+    r1 = post(client, REG, "k-1")
+    assert r1.status_code == 201 and r1.json["index"] == 0 and not r1.json["duplicate"]
+    r2 = post(client, REG, "k-1")
+    assert r2.status_code == 200 and r2.json["duplicate"]
+    assert r2.json["leaf_hash"] == r1.json["leaf_hash"]
+    assert client.get("/v1/checkpoint").json["size"] == 1
+    # same key, other event: refused, nothing appended
+    other = dict(REG, item="acme:BAG-2")
+    r3 = post(client, other, "k-1")
+    assert r3.status_code == 409 and "different event" in r3.json["error"]
+    assert client.get("/v1/checkpoint").json["size"] == 1
+
+
+def test_bad_requests_are_one_line_errors(client):
+    assert post(client, REG, None).status_code == 400
+    assert client.post("/v1/events", data=b"not json", headers={"Idempotency-Key": "x"}).status_code == 400
+    r = post(client, {"kind": "verify", "item": "acme:NOPE", "data": {"res": "pass"}}, "k-2")
+    assert r.status_code == 422 and "not registered" in r.json["error"]
+    # the refused key is not bound: after registering, the same key appends
+    post(client, dict(REG, item="acme:NOPE"), "k-reg")
+    r = post(client, {"kind": "verify", "item": "acme:NOPE", "data": {"res": "pass"}}, "k-2")
+    assert r.status_code == 201
+    assert post(client, dict(REG, extra=1), "k-3").status_code == 422
+    assert client.get("/v1/proof/inclusion?index=x").status_code == 400
+    assert client.get("/v1/proof/inclusion").status_code == 400
+    assert client.get("/v1/proof/inclusion?index=99").status_code == 422
+    assert client.get("/v1/nothing").status_code == 404
+
+
+def test_proofs_verify_against_the_checkpoint(client):
+    post(client, REG, "r")
+    scan = b"\xd2signed scan bytes"
+    for i in range(6):
+        body = wire.event_body("verify", "acme:BAG-1", 1700000001 + i, {"res": "pass", "fap": 1e-9}, scan + bytes([i]))
+        assert post(client, body, f"v{i}").status_code == 201
+    cp = client.get("/v1/checkpoint").json
+    assert cp["size"] == 7 and cp["note"].startswith(cp["origin"] + "\n7\n")
+    p = client.get("/v1/proof/inclusion?index=3").json
+    verify_inclusion(bytes.fromhex(p["leaf_hash"]), 3, 7, [bytes.fromhex(h) for h in p["hashes"]],
+                     bytes.fromhex(cp["root"]))
+    c = client.get("/v1/proof/consistency?from=3&to=7").json
+    verify_consistency(3, 7, [bytes.fromhex(h) for h in c["hashes"]], bytes.fromhex(c["root_from"]),
+                       bytes.fromhex(cp["root"]))
+    item = client.get("/v1/items/acme:BAG-1").json
+    assert len(item["events"]) == 7
+    ev = item["events"][4]
+    assert wire.decode_value(ev["data"])["scan"] == hashlib.sha256(scan + bytes([3])).digest()
+
+
+def test_pending_key_after_a_crash_is_reconciled_not_appended_twice(tmp_path):
+    """A crash between the ledger append and the key's 'done' leaves it pending; the retry binds it."""
+    from glint.server.store import IdempotencyStore, connect
+
+    home = tmp_path / "home"
+    app = create_app(home)
+    c = app.test_client()
+    post(c, REG, "r")
+    body = wire.event_body("verify", "acme:BAG-1", 1700000100, {"res": "pass"}, b"scan-x")
+    first = post(c, body, "v").json
+    app.glint_close()
+    db = connect(home / "glint.db")  # put the key back to the state a crash would leave
+    IdempotencyStore(db)
+    db.execute("UPDATE idempotency SET state='pending', idx=NULL, leaf_hash=NULL WHERE key='v'")
+    db.close()
+    app = create_app(home)
+    c = app.test_client()
+    again = post(c, body, "v")
+    assert again.status_code == 200 and again.json["duplicate"] and again.json["index"] == first["index"]
+    assert c.get("/v1/checkpoint").json["size"] == 2
+    app.glint_close()
+
+
+def test_wire_round_trip_keeps_bytes_and_floats():
+    data = {"res": "pass", "fap": 1.25e-11, "ref": bytes(range(32)), "parts": {"clasp": "pass"}, "l": [b"\x00", 3]}
+    body = wire.event_body("verify", "x:1", 5, data)
+    import json
+
+    kind, item, t, back, scan = wire.parse_event(json.loads(json.dumps(body)))
+    assert (kind, item, t, back, scan) == ("verify", "x:1", 5, data, None)
+    with pytest.raises(Exception):
+        wire.parse_event(dict(body, scan="***"))
