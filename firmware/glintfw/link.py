@@ -1,0 +1,212 @@
+"""Link loops: bytes from the host through the deframer into the App, framed responses back.
+
+``LinkCore`` is the sans-IO part shared by every link: ``feed(data)`` returns the
+bytes to send, the action the App asked for (glintfw.app ACT_*) and how many input
+bytes were consumed (on an interrupt the rest belongs to the REPL). Around it:
+
+* ``run_console``: the USB console of a real board. ``micropython.kbd_intr(-1)``
+  makes the console binary-safe while in protocol mode; mpremote's interrupt
+  ``\\r\\x03`` between frames (or MSG_REPL) restores Ctrl-C and returns, so main.py
+  ends and the board is at its REPL with mpremote's following Ctrl-A unread.
+  Bytes are read one at a time so nothing after the interrupt is swallowed.
+* ``run_stream``: a UART from board.make_link() (board.json link.type "uart").
+* hosted mode (MicroPython WebAssembly under the virtual-scanner bridge, or the
+  CPython runtime): nothing may block there, so ``main()`` only builds the App and
+  returns; the host calls ``host_feed``/``host_tick``/``host_button``.
+"""
+
+import sys
+import time
+
+from micropython import const
+
+from glintcore import frame
+from glintcore.proto import MAX_PAYLOAD
+from glintfw import app as app_mod
+
+POLL_MS = const(20)  # main-loop period for indicators and the button
+DEBOUNCE_MS = const(50)
+_CTRL_C = const(0x03)
+
+
+class LinkCore:
+    """Deframe, dispatch, frame: the protocol half of every link loop."""
+
+    def __init__(self, app):
+        self.app = app
+        self.deframer = frame.Deframer(MAX_PAYLOAD)
+        self.frames_in = 0
+        self.errors = 0
+
+    def feed(self, data):
+        """Process ``data`` -> (out bytes, action, consumed). Stops after an interrupt or an action."""
+        app = self.app
+        out = bytearray()
+        n = len(data)
+        start = 0
+        while start < n:
+            # Feed up to and including the next Ctrl-C so an interrupt is located exactly.
+            end = start
+            while end < n and data[end] != _CTRL_C:
+                end += 1
+            end = min(end + 1, n)
+            for ev in self.deframer.feed(data[start:end]):
+                if ev == frame.INTERRUPT:
+                    return bytes(out), app_mod.ACT_REPL, end
+                if isinstance(ev, Exception):
+                    self.errors += 1
+                    out.extend(frame.encode_frame(app.frame_error(ev)))
+                    continue
+                self.frames_in += 1
+                out.extend(frame.encode_frame(app.handle(ev)))
+                if app.action != app_mod.ACT_NONE:
+                    self.deframer.reset()
+                    return bytes(out), app.action, end
+            start = end
+        return bytes(out), app_mod.ACT_NONE, n
+
+    def event(self, payload):
+        return frame.encode_frame(payload)
+
+
+class Button:
+    """Edge detector with debounce for board.make_button() (pressed = 1)."""
+
+    def __init__(self, pin):
+        self.pin = pin
+        self._last = 0
+        self._t = 0
+
+    def pressed(self, now):
+        if self.pin is None:
+            return False
+        v = 1 if self.pin.value() else 0
+        if v != self._last and time.ticks_diff(now, self._t) >= DEBOUNCE_MS:
+            self._last = v
+            self._t = now
+            return v == 1
+        return False
+
+
+def _soft_reset():  # pragma: no cover - real boards
+    import machine
+
+    machine.soft_reset()
+
+
+def _loop(core, read_byte, write, button):  # pragma: no cover - real boards (blocking I/O)
+    app = core.app
+    one = bytearray(1)
+    while True:
+        now = time.ticks_ms()
+        app.ind.tick(now)
+        if button.pressed(now):
+            write(core.event(app.standalone_scan()))
+        b = read_byte(POLL_MS)
+        if b is None:
+            continue
+        one[0] = b
+        out, action, _ = core.feed(one)
+        if out:
+            write(out)
+        if action != app_mod.ACT_NONE:
+            return action
+
+
+def run_console(core, button):  # pragma: no cover - real boards
+    import micropython
+    import select
+
+    stdin = sys.stdin.buffer
+    stdout = sys.stdout.buffer
+    poller = select.poll()
+    poller.register(sys.stdin, select.POLLIN)
+
+    def read_byte(timeout):
+        if not poller.poll(timeout):
+            return None
+        b = stdin.read(1)
+        return b[0] if b else None
+
+    micropython.kbd_intr(-1)
+    try:
+        action = _loop(core, read_byte, stdout.write, button)
+    finally:
+        micropython.kbd_intr(3)
+    if action == app_mod.ACT_RESET:
+        _soft_reset()
+
+
+def run_stream(core, stream, button):  # pragma: no cover - real boards
+    import micropython
+
+    def read_byte(timeout):
+        deadline = time.ticks_add(time.ticks_ms(), timeout)
+        while not stream.any():
+            if time.ticks_diff(deadline, time.ticks_ms()) <= 0:
+                return None
+            time.sleep_ms(1)
+        b = stream.read(1)
+        return b[0] if b else None
+
+    micropython.kbd_intr(-1)
+    try:
+        action = _loop(core, read_byte, stream.write, button)
+    finally:
+        micropython.kbd_intr(3)
+    if action == app_mod.ACT_RESET:
+        _soft_reset()
+
+
+# ---- hosted mode (virtual scanner) ---------------------------------------------------
+
+_hosted = None
+
+
+def hosted():
+    """True where the host drives the loop: MicroPython WebAssembly, or CPython."""
+    return sys.platform == "webassembly" or sys.implementation.name != "micropython"
+
+
+def host_feed(data):
+    """Virtual scanner: bytes from the link -> (bytes to send, action, consumed)."""
+    return _hosted.feed(bytes(data))
+
+
+def host_tick():
+    _hosted.app.ind.tick()
+
+
+def host_button():
+    """Virtual scanner: the (virtual) button was pressed -> event frame bytes to send."""
+    return _hosted.event(_hosted.app.standalone_scan())
+
+
+def host_status():
+    """Indicator and counter state for the virtual scanner's control port."""
+    a = _hosted.app
+    return {"pattern": a.ind.pattern, "led": a.ind.led, "buzzer": a.ind.buzz, "counter": a.counter.peek,
+            "spool": len(a.spool), "frames": _hosted.frames_in, "errors": _hosted.errors}
+
+
+def main(board=None):
+    """Start the scanner on ``board`` (the deployed /board.py by default)."""
+    global _hosted
+    if board is None:
+        import board
+    application = app_mod.App(board)
+    core = LinkCore(application)
+    if hosted():
+        _hosted = core
+        return core
+    button = Button(board.make_button())  # pragma: no cover - real boards from here
+    link = board.load_config().get("link", {})
+    stream = board.make_link() if link.get("type") == "uart" else None
+    if stream is not None:
+        run_stream(core, stream, button)
+    else:
+        run_console(core, button)
+    return core
+
+
+__all__ = ["LinkCore", "main", "host_feed", "host_tick", "host_button", "host_status"]

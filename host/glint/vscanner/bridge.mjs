@@ -1,0 +1,384 @@
+// Virtual scanner bridge: the unchanged glint firmware on the MicroPython WebAssembly port,
+// its USB console served on TCP (pyserial socket://, mpremote), its flash a host directory.
+//
+// usage: node bridge.mjs --mjs MICROPYTHON_MJS --listen HOST:PORT --flash DIR --sim DIR
+//                        --image SRC=DEST ... [--heap BYTES]
+//
+// * Firmware image (--image, e.g. firmware/main.py=/main.py): copied into the device
+//   filesystem at every boot, never written back ("flashed" firmware).
+// * Flash (--flash DIR): the rest of the device filesystem. Loaded at boot; every change
+//   the device makes is mirrored at once and durably: a file closed after writing is
+//   written to DIR/path.vsx-tmp, fsync'd and renamed; renames, unlinks, mkdir and rmdir
+//   are replayed (and the directory fsync'd). Killing this process is a power cut.
+// * Sim (--sim DIR): /sim in the device (lens.pgm, frames/), refreshed from DIR whenever
+//   the host side rewrites it.
+// * Console: in protocol mode bytes go to glintfw.link.host_feed; on an interrupt or
+//   MSG_REPL the console becomes the MicroPython REPL (the port's event-driven REPL),
+//   with soft reset, machine.reset() and mpremote's raw REPL handled like a real board.
+//   Raw-paste (\x05A\x01) is answered "R\x00" (unsupported) so mpremote falls back.
+// * stdin/stdout: JSON lines with the supervisor (glint.vscanner.server): requests
+//   {"cmd": "button"|"status"|"reset"|"ping"}; this process exits when stdin closes.
+import crypto from "node:crypto";
+import fs from "node:fs";
+import net from "node:net";
+import path from "node:path";
+import readline from "node:readline";
+import { pathToFileURL } from "node:url";
+
+const args = process.argv.slice(2);
+const opt = { heap: 8 * 1024 * 1024, image: [] };
+while (args.length) {
+  const a = args.shift();
+  if (a === "--mjs") opt.mjs = args.shift();
+  else if (a === "--listen") opt.listen = args.shift();
+  else if (a === "--flash") opt.flash = path.resolve(args.shift());
+  else if (a === "--sim") opt.sim = path.resolve(args.shift());
+  else if (a === "--image") opt.image.push(args.shift());
+  else if (a === "--heap") opt.heap = parseInt(args.shift(), 10);
+  else { process.stderr.write(`bridge: unknown argument ${a}\n`); process.exit(2); }
+}
+const { loadMicroPython } = await import(pathToFileURL(opt.mjs).href);
+
+const TICK_MS = 50;
+const PYEXEC_FORCED_EXIT = 0x100;
+const EXCLUDE = ["/dev", "/proc", "/tmp", "/home", "/sim"];
+const imageDests = opt.image.map((m) => m.slice(m.indexOf("=") + 1));
+
+function log(msg) { process.stderr.write(`bridge: ${msg}\n`); }
+function reply(obj) { process.stdout.write(JSON.stringify(obj) + "\n"); }
+
+// ---- durable host-side mirror of the device flash ------------------------------------------
+
+function mirrored(p) {
+  if (!p.startsWith("/")) return false;
+  for (const x of EXCLUDE.concat(imageDests)) if (p === x || p.startsWith(x + "/")) return false;
+  return true;
+}
+function hostPath(p) { return path.join(opt.flash, p); }
+function fsyncDir(d) {
+  try { const fd = fs.openSync(d, "r"); try { fs.fsyncSync(fd); } finally { fs.closeSync(fd); } } catch (e) { /* best effort */ }
+}
+function durableWrite(dest, data) {
+  const tmp = dest + ".vsx-tmp";
+  const fd = fs.openSync(tmp, "w");
+  try { fs.writeSync(fd, data); fs.fsyncSync(fd); } finally { fs.closeSync(fd); }
+  fs.renameSync(tmp, dest);
+  fsyncDir(path.dirname(dest));
+}
+
+let mp = null; // the running interpreter
+let muted = false;
+let outBuf = [];
+
+function resolve(p) {
+  if (typeof p !== "string") return null;
+  return path.posix.resolve(mp.FS.cwd(), p);
+}
+
+function installHooks(FS) {
+  const orig = { close: FS.close, rename: FS.rename, unlink: FS.unlink, mkdir: FS.mkdir, rmdir: FS.rmdir, open: FS.open };
+  FS.close = function (stream) {
+    const p = stream.path;
+    const wrote = (stream.flags & 3) !== 0;
+    const r = orig.close.apply(this, arguments);
+    if (wrote && p && mirrored(p)) {
+      try { durableWrite(hostPath(p), FS.readFile(p)); } catch (e) { log(`mirror ${p}: ${e.message}`); }
+    }
+    return r;
+  };
+  FS.rename = function (a, b) {
+    const r = orig.rename.apply(this, arguments);
+    const pa = resolve(a), pb = resolve(b);
+    if (mirrored(pa) && mirrored(pb)) {
+      fs.renameSync(hostPath(pa), hostPath(pb));
+      fsyncDir(path.dirname(hostPath(pb)));
+    } else if (mirrored(pb)) {
+      durableWrite(hostPath(pb), FS.readFile(pb));
+    }
+    return r;
+  };
+  FS.unlink = function (p) {
+    const r = orig.unlink.apply(this, arguments);
+    const q = resolve(p);
+    if (mirrored(q)) { fs.rmSync(hostPath(q), { force: true }); fsyncDir(path.dirname(hostPath(q))); }
+    return r;
+  };
+  FS.mkdir = function (p) {
+    const r = orig.mkdir.apply(this, arguments);
+    const q = resolve(p);
+    if (mp && mirrored(q)) { fs.mkdirSync(hostPath(q), { recursive: true }); fsyncDir(path.dirname(hostPath(q))); }
+    return r;
+  };
+  FS.rmdir = function (p) {
+    const r = orig.rmdir.apply(this, arguments);
+    const q = resolve(p);
+    if (mirrored(q)) { fs.rmSync(hostPath(q), { recursive: true, force: true }); }
+    return r;
+  };
+  FS.open = function (p) {
+    const q = typeof p === "string" ? resolve(p) : null;
+    if (q && q.startsWith("/sim/")) syncSim();
+    return orig.open.apply(this, arguments);
+  };
+}
+
+function mkdirp(FS, p) {
+  let cur = "";
+  for (const part of p.split("/").filter(Boolean)) {
+    cur += "/" + part;
+    try { FS.mkdir(cur); } catch (e) { /* exists */ }
+  }
+}
+function copyIn(FS, src, dest, skipTmp) {
+  const st = fs.statSync(src);
+  if (st.isDirectory()) {
+    mkdirp(FS, dest);
+    for (const name of fs.readdirSync(src)) {
+      if (name === "__pycache__" || name.startsWith(".")) continue;
+      if (skipTmp && name.endsWith(".vsx-tmp")) continue;
+      copyIn(FS, path.join(src, name), (dest === "/" ? "" : dest) + "/" + name, skipTmp);
+    }
+  } else {
+    mkdirp(FS, path.posix.dirname(dest));
+    FS.writeFile(dest, fs.readFileSync(src));
+  }
+}
+
+// ---- /sim: what lies under the lens -----------------------------------------------------------
+
+let simStamp = "";
+function simSignature() {
+  const parts = [];
+  const walk = (d) => {
+    let names;
+    try { names = fs.readdirSync(d); } catch (e) { return; }
+    for (const n of names.sort()) {
+      const p = path.join(d, n);
+      const st = fs.statSync(p, { throwIfNoEntry: false });
+      if (!st) continue;
+      if (st.isDirectory()) walk(p);
+      else parts.push(`${p}:${st.size}:${st.mtimeMs}`);
+    }
+  };
+  walk(opt.sim);
+  return parts.join("|");
+}
+function syncSim(force) {
+  if (!mp || !opt.sim) return;
+  const sig = simSignature();
+  if (!force && sig === simStamp) return;
+  simStamp = sig;
+  const FS = mp.FS;
+  const rm = (p) => {
+    let st;
+    try { st = FS.stat(p); } catch (e) { return; }
+    if (FS.isDir(st.mode)) {
+      for (const n of FS.readdir(p)) if (n !== "." && n !== "..") rm(p + "/" + n);
+      FS.rmdir(p);
+    } else FS.unlink(p);
+  };
+  rm("/sim");
+  if (fs.existsSync(opt.sim)) copyIn(FS, opt.sim, "/sim", false);
+  else mkdirp(FS, "/sim");
+}
+
+// ---- the device ---------------------------------------------------------------------------------
+
+let mode = "off"; // "protocol" | "repl"
+let rawRepl = false;
+let pendingReset = null; // "hard" | "soft" requested from Python (machine.reset / soft_reset)
+let link = null; // glintfw.link proxies
+
+async function boot(runMain) {
+  link = null;
+  mp = null;
+  const m = await loadMicroPython({
+    heapsize: opt.heap,
+    linebuffer: false,
+    stdout: (b) => { if (!muted) outBuf.push(Buffer.from(b)); },
+    stderr: (b) => { if (!muted) outBuf.push(Buffer.from(b)); },
+  });
+  const FS = m.FS;
+  fs.mkdirSync(opt.flash, { recursive: true });
+  copyIn(FS, opt.flash, "/", true);
+  for (const spec of opt.image) {
+    const i = spec.indexOf("=");
+    copyIn(FS, spec.slice(0, i), spec.slice(i + 1), false);
+  }
+  m.registerJsModule("simhost", {
+    entropy: (n) => new Uint8Array(crypto.randomBytes(n)),
+    log: (s) => log(`device: ${s}`),
+  });
+  m.registerJsModule("machine", {
+    reset: () => { pendingReset = "hard"; },
+    soft_reset: () => { pendingReset = "soft"; },
+    freq: () => 240000000,
+  });
+  mp = m;
+  installHooks(FS);
+  syncSim(true);
+  rawRepl = false;
+  pendingReset = null;
+  if (!runMain) { enterRepl(false); return; }
+  try {
+    mp.runPython(fs.readFileSync(imageSource("/main.py"), "utf8"));
+    const l = mp.pyimport("glintfw.link");
+    if (!l._hosted) throw new Error("main.py did not start the hosted link");
+    link = { feed: l.host_feed, tick: l.host_tick, button: l.host_button, status: l.host_status };
+    mode = "protocol";
+  } catch (e) {
+    if (e.name === "PythonError") outBuf.push(Buffer.from(e.message.replace(/\n/g, "\r\n")));
+    else log(`boot: ${e.stack || e}`);
+    enterRepl(false); // like a board whose main.py failed: the REPL takes the console
+  }
+}
+
+function imageSource(dest) {
+  for (const spec of opt.image) {
+    const i = spec.indexOf("=");
+    if (spec.slice(i + 1) === dest) return spec.slice(0, i);
+  }
+  throw new Error(`no image file for ${dest}`);
+}
+
+function enterRepl(silent) {
+  mode = "repl";
+  rawRepl = false;
+  muted = silent;
+  mp.replInit();
+  muted = false;
+}
+
+async function softReboot(stayInRepl) {
+  outBuf.push(Buffer.from("MPY: soft reboot\r\n"));
+  if (stayInRepl) {
+    await boot(false); // raw REPL soft reset: main.py does not run, the REPL stays raw
+    muted = true; mp.replInit(); muted = false;
+    mp.replProcessChar(0x01);
+    rawRepl = true;
+  } else {
+    await boot(true);
+  }
+}
+
+let paste = []; // bytes held while checking for the raw-paste request \x05 A \x01
+
+async function replChar(c) {
+  if (rawRepl && (paste.length || c === 0x05)) {
+    paste.push(c);
+    const want = [0x05, 0x41, 0x01];
+    if (paste.every((b, i) => b === want[i])) {
+      if (paste.length === 3) { outBuf.push(Buffer.from("R\x00")); paste = []; }
+      return;
+    }
+    const held = paste; paste = [];
+    for (const b of held) await replCharDirect(b);
+    return;
+  }
+  await replCharDirect(c);
+}
+
+async function replCharDirect(c) {
+  if (c === 0x01) rawRepl = true;
+  else if (c === 0x02) rawRepl = false;
+  const r = mp.replProcessChar(c);
+  if (pendingReset) {
+    const kind = pendingReset; pendingReset = null;
+    if (kind === "hard") await boot(true);
+    else await softReboot(false);
+  } else if (r & PYEXEC_FORCED_EXIT) {
+    await softReboot(rawRepl);
+  }
+}
+
+// ---- the link ---------------------------------------------------------------------------------
+
+let client = null;
+let queue = Promise.resolve();
+
+function flush() {
+  if (!outBuf.length) return;
+  const data = Buffer.concat(outBuf);
+  outBuf = [];
+  if (client && !client.destroyed) client.write(data);
+}
+
+async function onData(chunk) {
+  let data = chunk;
+  while (data.length) {
+    if (mode === "protocol") {
+      syncSim();
+      let res;
+      try {
+        res = mp.PyProxy.toJs(link.feed(new Uint8Array(data)));
+      } catch (e) {
+        log(`host_feed: ${e.message}`);
+        outBuf.push(Buffer.from(String(e.message).replace(/\n/g, "\r\n")));
+        enterRepl(false);
+        return;
+      }
+      const [out, action, consumed] = res;
+      if (out && out.length) outBuf.push(Buffer.from(out));
+      data = data.subarray(consumed);
+      if (action === 1) { flush(); enterRepl(false); }
+      else if (action === 2) { flush(); await softReboot(false); }
+    } else {
+      for (let i = 0; i < data.length; i++) {
+        await replChar(data[i]);
+        if (mode === "protocol") { data = data.subarray(i + 1); break; }
+        if (i === data.length - 1) data = data.subarray(data.length);
+      }
+    }
+  }
+}
+
+function enqueue(fn) {
+  queue = queue.then(fn).then(flush, (e) => { log(`error: ${e.stack || e}`); flush(); });
+  return queue;
+}
+
+await boot(true);
+
+const [host, portStr] = opt.listen.split(/:(?=[^:]*$)/);
+const server = net.createServer((sock) => {
+  if (client && !client.destroyed) client.destroy();
+  client = sock;
+  sock.setNoDelay(true);
+  sock.on("data", (d) => enqueue(() => onData(d)));
+  sock.on("error", () => {});
+  sock.on("close", () => { if (client === sock) client = null; });
+  enqueue(() => {}); // deliver anything the device printed while nobody listened
+});
+server.listen(parseInt(portStr, 10), host, () => {
+  reply({ event: "listening", host, port: server.address().port });
+});
+
+setInterval(() => {
+  if (mode === "protocol" && link) enqueue(() => { link.tick(); });
+}, TICK_MS).unref();
+
+const rl = readline.createInterface({ input: process.stdin, terminal: false });
+rl.on("line", (line) => {
+  if (!line.trim()) return;
+  let req;
+  try { req = JSON.parse(line); } catch (e) { reply({ ok: false, error: "bad JSON" }); return; }
+  enqueue(async () => {
+    try {
+      if (req.cmd === "ping") reply({ ok: true, mode });
+      else if (req.cmd === "status") {
+        const st = mode === "protocol" ? mp.PyProxy.toJs(link.status()) : {};
+        reply({ ok: true, mode, ...st });
+      } else if (req.cmd === "button") {
+        if (mode !== "protocol") { reply({ ok: false, error: "not in protocol mode" }); return; }
+        syncSim();
+        const ev = mp.PyProxy.toJs(link.button());
+        outBuf.push(Buffer.from(ev));
+        reply({ ok: true });
+      } else if (req.cmd === "reset") { await boot(true); reply({ ok: true, mode }); }
+      else reply({ ok: false, error: `unknown command ${req.cmd}` });
+    } catch (e) {
+      reply({ ok: false, error: String(e.message || e) });
+    }
+  });
+});
+rl.on("close", () => process.exit(0));

@@ -1,0 +1,211 @@
+"""Start, steer and stop a virtual scanner process (Node bridge or the CPython runtime).
+
+    with VirtualScanner(flash_dir, lens=LensSpec("item", item_seed=7)) as vs:
+        vs.url            # "socket://127.0.0.1:PORT" for pyserial / mpremote
+        vs.press_button() # a standalone scan into the spool
+        vs.set_lens(LensSpec("counterfeit", item_seed=7))
+        vs.kill()         # power cut; start() again with the same flash_dir = reboot
+
+The child process speaks JSON lines on stdin/stdout (bridge.mjs documents them) and
+exits when its stdin closes, so it never outlives the process that started it.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import shutil
+import subprocess
+import sys
+import tempfile
+import threading
+from pathlib import Path
+
+from glint.errors import LinkError, ToolError, UsageError
+from glint.vscanner.lens import LensSpec, apply
+
+_log = logging.getLogger(__name__)
+
+BRIDGE = Path(__file__).with_name("bridge.mjs")
+START_TIMEOUT_S = 60.0
+REQUEST_TIMEOUT_S = 30.0
+STOP_TIMEOUT_S = 5.0
+RUNTIMES = ("node", "cpython")
+
+
+def repo_root() -> Path:
+    return Path(__file__).resolve().parents[3]
+
+
+def firmware_image(board: str = "sim") -> list[tuple[Path, str]]:
+    """(host source, device path) of everything flashed as firmware: main.py, board, /lib packages."""
+    root = repo_root()
+    bdir = root / "boards" / board
+    if not (bdir / "board.py").is_file():
+        raise UsageError(f"no board '{board}' in {root / 'boards'}")
+    return [
+        (root / "firmware" / "main.py", "/main.py"),
+        (bdir / "board.py", "/board.py"),
+        (bdir / "board.json", "/board.json"),
+        (root / "shared" / "glintcore", "/lib/glintcore"),
+        (root / "firmware" / "glintfw", "/lib/glintfw"),
+    ]
+
+
+def parse_listen(text: str) -> tuple[str, int]:
+    host, sep, port = text.rpartition(":")
+    if not sep or not port.isdigit():
+        raise UsageError(f"bad --listen {text!r}", hint="HOST:PORT, e.g. 127.0.0.1:7777 (port 0 picks a free one)")
+    return host or "127.0.0.1", int(port)
+
+
+class VirtualScanner:
+    def __init__(self, flash_dir: str | Path, listen: str = "127.0.0.1:0", lens: LensSpec | None = None,
+                 runtime: str = "node", sim_dir: str | Path | None = None, heap: int | None = None):
+        if runtime not in RUNTIMES:
+            raise UsageError(f"unknown runtime {runtime!r}", hint="node or cpython")
+        self.flash_dir = Path(flash_dir)
+        self.listen = listen
+        parse_listen(listen)
+        self.runtime = runtime
+        self.heap = heap
+        self._own_sim = sim_dir is None
+        self.sim_dir = Path(sim_dir) if sim_dir else Path(tempfile.mkdtemp(prefix="glint-vsim-"))
+        self.lens = lens or LensSpec()
+        self.proc: subprocess.Popen | None = None
+        self.host = "127.0.0.1"
+        self.port = 0
+        self._lock = threading.Lock()
+
+    # ---- lifecycle --------------------------------------------------------------------------
+
+    def _command(self) -> list[str]:
+        if self.runtime == "node":
+            from glint.mpy.wasm import find_micropython_mjs
+
+            node = shutil.which("node")
+            mjs = find_micropython_mjs()
+            if node is None or mjs is None:
+                raise ToolError("Node or the MicroPython WebAssembly port is missing",
+                                hint="install Node >= 18 and run 'npm ci', or use --runtime cpython")
+            cmd = [node, str(BRIDGE), "--mjs", str(mjs), "--listen", self.listen,
+                   "--flash", str(self.flash_dir), "--sim", str(self.sim_dir)]
+            for src, dest in firmware_image():
+                cmd += ["--image", f"{src}={dest}"]
+            if self.heap:
+                cmd += ["--heap", str(self.heap)]
+            return cmd
+        return [sys.executable, "-m", "glint.vscanner.cpython_runtime", "--listen", self.listen,
+                "--flash", str(self.flash_dir), "--sim", str(self.sim_dir)]
+
+    def start(self) -> "VirtualScanner":
+        if self.proc is not None and self.proc.poll() is None:
+            return self
+        self.flash_dir.mkdir(parents=True, exist_ok=True)
+        if not (self.sim_dir / "lens.pgm").exists() or self.lens.kind == "frames":
+            apply(self.sim_dir, self.lens)
+        cmd = self._command()
+        _log.debug("starting %s", cmd)
+        self.proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=None,
+                                     text=True, bufsize=1)
+        msg = self._read_line(START_TIMEOUT_S)
+        if msg.get("event") != "listening":
+            self.kill()
+            raise ToolError(f"virtual scanner did not start: {msg}")
+        self.host, self.port = msg["host"], int(msg["port"])
+        _log.info("virtual scanner (%s) on %s", self.runtime, self.url)
+        return self
+
+    @property
+    def url(self) -> str:
+        return f"socket://{self.host}:{self.port}"
+
+    def _read_line(self, timeout: float) -> dict:
+        box: list[str] = []
+        t = threading.Thread(target=lambda: box.append(self.proc.stdout.readline()), daemon=True)
+        t.start()
+        t.join(timeout)
+        if not box or not box[0]:
+            raise ToolError("virtual scanner process stopped answering"
+                            + (f" (exit code {self.proc.poll()})" if self.proc.poll() is not None else ""))
+        return json.loads(box[0])
+
+    def request(self, cmd: str, **kw) -> dict:
+        """One control request to the device process (button, status, reset, ping)."""
+        with self._lock:
+            if self.proc is None or self.proc.poll() is not None:
+                raise LinkError("virtual scanner is not running")
+            self.proc.stdin.write(json.dumps({"cmd": cmd, **kw}) + "\n")
+            self.proc.stdin.flush()
+            while True:
+                msg = self._read_line(REQUEST_TIMEOUT_S)
+                if "event" not in msg:
+                    return msg
+
+    def press_button(self) -> dict:
+        return self.request("button")
+
+    def status(self) -> dict:
+        return self.request("status")
+
+    def set_lens(self, spec: LensSpec) -> None:
+        """Change what lies under the lens; the device sees it at its next capture."""
+        self.lens = spec
+        apply(self.sim_dir, spec)
+
+    def kill(self) -> None:
+        """Power cut: SIGKILL, no chance to flush anything that is not already on disk."""
+        if self.proc is not None:
+            if self.proc.poll() is None:
+                self.proc.kill()
+            self.proc.wait()
+            self._close_pipes()
+            self.proc = None
+
+    def stop(self) -> None:
+        """Orderly shutdown: close the control pipe (the process exits), kill if it lingers."""
+        if self.proc is None:
+            return
+        if self.proc.poll() is None:
+            try:
+                self.proc.stdin.close()
+                self.proc.wait(timeout=STOP_TIMEOUT_S)
+            except (subprocess.TimeoutExpired, OSError):
+                self.proc.kill()
+                self.proc.wait()
+        self._close_pipes()
+        self.proc = None
+
+    def restart(self) -> "VirtualScanner":
+        """Virtual power cycle: kill, then boot again from the same flash directory."""
+        self.kill()
+        return self.start()
+
+    def _close_pipes(self) -> None:
+        for f in (self.proc.stdin, self.proc.stdout):
+            try:
+                if f:
+                    f.close()
+            except OSError:
+                pass
+
+    def close(self) -> None:
+        self.stop()
+        if self._own_sim:
+            shutil.rmtree(self.sim_dir, ignore_errors=True)
+
+    def __enter__(self) -> "VirtualScanner":
+        return self.start()
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+def default_runtime() -> str:
+    """node where Node and the WebAssembly port are installed, else cpython."""
+    from glint.mpy.wasm import micropython_available
+
+    return "node" if micropython_available() else "cpython"
+
+
+__all__ = ["VirtualScanner", "LensSpec", "firmware_image", "parse_listen", "default_runtime"]
