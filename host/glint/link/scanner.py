@@ -241,13 +241,17 @@ class Scanner:
             self._info = dict(self.request(proto.MSG_INFO).body)
         return self._info
 
-    def scan(self, nonce: bytes) -> ScanReply:
-        """One scan bound to ``nonce``. A poor capture is a ScanReply with ``signed`` None.
+    def scan(self, nonce: bytes, accept_poor: bool = False) -> ScanReply:
+        """One scan bound to ``nonce``. A poor capture is a ScanReply with ``signed`` None
+        (unless ``accept_poor``: then the device signs it anyway, with its guidance code).
 
         Never retried here: a lost answer means the caller issues a new nonce and scans again.
         """
+        req = {"nonce": bytes(nonce)}
+        if accept_poor:
+            req["accept_poor"] = True
         try:
-            body = self.request(proto.MSG_SCAN, {"nonce": bytes(nonce)}, retries=0).body
+            body = self.request(proto.MSG_SCAN, req, retries=0).body
         except DeviceError as e:
             if getattr(e, "status", None) == proto.ST_POOR_CAPTURE:
                 b = e.body or {}

@@ -136,3 +136,10 @@ class Peer:
                 self._conn.close()
             except OSError:
                 pass
+
+
+def lens_image(seed: int, capture: int, profile: str = "field"):
+    """A simulated capture (H, W uint8) of the coating ``seed`` (capture noise/pose from ``capture``)."""
+    from glint import sim
+
+    return sim.capture(sim.make_coating(seed, profile), profile, seed=capture).image

@@ -1,0 +1,233 @@
+"""One scan, end to end: fresh nonce -> scanner -> checks -> match -> ledger -> certificate.
+
+    with HostSession(home) as host, open_scanner(url) as sc:
+        out = host.scan_and_process(sc, item="acme:BAG-1", on_guidance=print)
+        out.result, out.log10_far, out.ledger_index, out.cert_path, out.timings
+
+``HostSession`` owns the home's registry (glint.db), matcher database and ledger for
+the life of a session, so a batch of scans pays the opening costs once. The ledger
+has one writer at a time: keep one session per home and process.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+from glint.checks import MODE_ONLINE, CheckedScan, FirmwarePolicy, ScanRefused, check_scan
+from glint.errors import DeviceError, LinkError, MatchError, UsageError
+from glint.home import Home
+from glint.link import Scanner
+from glint.registry import Registry, device_hex
+from glintcore import proto
+
+_log = logging.getLogger(__name__)
+
+MAX_CAPTURE_ATTEMPTS = 3  # poor captures retried (with operator guidance) before giving up
+MAX_LINK_ATTEMPTS = 2  # a scan whose answer was lost is asked again once, with a new nonce
+
+RES_PASS = "pass"
+RES_FAIL = "fail"
+RES_UNKNOWN = "unknown"  # identify found no enrolled item
+
+
+@dataclass
+class ScanOutcome:
+    """What the host concluded about one accepted scan."""
+
+    checked: CheckedScan
+    item: str | None
+    result: str  # pass / fail / unknown
+    log10_far: float | None = None
+    matched: int | None = None
+    reason: str = ""
+    ledger_index: int | None = None
+    cert_path: Path | None = None
+    timings: dict = field(default_factory=dict)  # seconds per stage: check, match, ledger, cert
+
+    @property
+    def passed(self) -> bool:
+        return self.result == RES_PASS
+
+    def to_dict(self) -> dict:
+        return {"device": self.checked.device_id, "counter": self.checked.counter, "item": self.item,
+                "result": self.result, "log10_far": self.log10_far, "matched": self.matched,
+                "reason": self.reason, "ledger_index": self.ledger_index,
+                "cert": str(self.cert_path) if self.cert_path else None,
+                "timings_ms": {k: round(v * 1000, 3) for k, v in self.timings.items()}}
+
+
+class PoorCapture(DeviceError):
+    """Every capture attempt was poor; ``guidance`` holds the last guidance code."""
+
+
+def acquire(reg: Registry, scanner: Scanner, policy: FirmwarePolicy | None = None,
+            attempts: int = MAX_CAPTURE_ATTEMPTS, on_guidance: Callable[[str], None] | None = None,
+            accept_poor: bool = False) -> tuple[CheckedScan, float]:
+    """Ask the scanner for one scan bound to a fresh host nonce and check it.
+
+    A poor capture is retried (``on_guidance`` gets the operator text each time); a lost
+    answer is asked again once with a NEW nonce (the lost one stays unused and expires).
+    Returns (checked scan, seconds spent in the checks).
+    """
+    info = scanner.info()
+    did = device_hex(info["device_id"])
+    dev = reg.device(did)
+    if dev is None:
+        raise UsageError(f"scanner {did} on {scanner.url} is not provisioned",
+                         hint=f"provision it first: glint device provision {scanner.url}")
+    if dev.revoked:
+        raise ScanRefused("revoked", f"scanner {did} is revoked ({dev.revoke_reason})",
+                          "a revoked scanner stays refused; provision a new one", did)
+    guidance = proto.GD_OK
+    link_tries = 0
+    for _ in range(max(1, attempts)):
+        nonce = reg.issue_nonce(did)
+        try:
+            reply = scanner.scan(nonce, accept_poor=accept_poor)
+        except LinkError:
+            link_tries += 1
+            if link_tries >= MAX_LINK_ATTEMPTS:
+                raise
+            _log.info("scan answer lost; scanning again with a new nonce")
+            scanner.info(refresh=True)  # reconnects (or fails with one clear line)
+            continue
+        if reply.signed is None:
+            guidance = reply.guidance
+            if on_guidance:
+                on_guidance(reply.guidance_text)
+            continue
+        t0 = time.perf_counter()
+        checked = check_scan(reg, reply.signed, policy, expect_mode=MODE_ONLINE, expect_device=did)
+        return checked, time.perf_counter() - t0
+    raise PoorCapture(f"no usable capture after {attempts} attempts: "
+                      f"{proto.GUIDANCE_TEXT.get(guidance, 'poor capture')}",
+                      hint="place the coated area under the lens, hold still, and scan again")
+
+
+class HostSession:
+    """The host companion's state for one glint home: registry, matcher database, ledger."""
+
+    def __init__(self, home: Home | str | Path | None = None, durable: bool = True, operator: str | None = None,
+                 location: str | None = None):
+        self.home = home if isinstance(home, Home) else Home(home)
+        self.home.ensure()
+        self.registry = Registry.open(self.home)
+        self.policy = FirmwarePolicy.from_config(self.home.section("firmware"))
+        self.durable = durable
+        self.operator = operator
+        self.location = location
+        self._db = None
+        self._ledger = None
+        self._keys = None
+
+    # --- lazily opened parts -----------------------------------------------------------------
+    @property
+    def db(self):
+        if self._db is None:
+            from glint.match import Database
+
+            self._db = Database(self.home.match_dir)
+        return self._db
+
+    @property
+    def keys(self):
+        if self._keys is None:
+            from glint.ledger import Keys
+
+            self._keys = Keys.load(self.home.ledger_dir, create=True)
+        return self._keys
+
+    @property
+    def ledger(self):
+        if self._ledger is None:
+            from glint.ledger import Ledger
+
+            self._ledger = Ledger.open(self.home.ledger_path, keys=self.keys, durable=self.durable)
+        return self._ledger
+
+    def close(self) -> None:
+        if self._ledger is not None:
+            self._ledger.close()
+            self._ledger = None
+        self.registry.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    # --- the workflow ---------------------------------------------------------------------------
+    def scan_and_process(self, scanner: Scanner, item: str | None = None, certificate: bool = True,
+                         on_guidance: Callable[[str], None] | None = None,
+                         attempts: int = MAX_CAPTURE_ATTEMPTS) -> ScanOutcome:
+        """One scan on ``scanner``, then 1:1 verify (``item``) or 1:N identify (no item)."""
+        checked, t_check = acquire(self.registry, scanner, self.policy, attempts, on_guidance)
+        out = self.process(checked, item, certificate)
+        out.timings = {"check": t_check, **out.timings}
+        return out
+
+    def process(self, checked: CheckedScan, item: str | None = None, certificate: bool = True) -> ScanOutcome:
+        """Match an accepted scan, record it in the ledger, issue a certificate when it passed."""
+        from glint.match import identify, spots_from_descriptor, verify
+
+        timings = {}
+        t0 = time.perf_counter()
+        probe = spots_from_descriptor(checked.payload, source=f"scan {checked.device_id}/{checked.counter}")
+        if len(self.db) == 0:
+            raise MatchError("no items are enrolled in this home", hint="enroll items first: glint enroll")
+        if item is not None:
+            if item not in self.db:
+                raise UsageError(f"item {item!r} is not enrolled here", hint="enroll it first: glint enroll")
+            res = verify(self.db.reference(item), probe)
+            out = ScanOutcome(checked, item, RES_PASS if res.match else RES_FAIL, res.log10_far, res.matched,
+                              res.reason)
+        else:
+            hit = identify(self.db, probe)
+            if hit.item is None:
+                out = ScanOutcome(checked, None, RES_UNKNOWN, hit.log10_far, reason="no enrolled item matches")
+            else:
+                out = ScanOutcome(checked, hit.item, RES_PASS, hit.log10_far, reason="identified")
+        timings["match"] = time.perf_counter() - t0
+        if out.item is not None:
+            t0 = time.perf_counter()
+            self._ensure_registered(out.item)
+            fap = None if out.log10_far is None else 10.0 ** min(0.0, out.log10_far)
+            a = self.ledger.record_verify(out.item, out.result, fap=fap, device=checked.device_id,
+                                          operator=self.operator, location=self.location, scan=checked.signed)
+            out.ledger_index = a.index
+            timings["ledger"] = time.perf_counter() - t0
+            if certificate and out.passed:
+                t0 = time.perf_counter()
+                out.cert_path = self.write_certificate(a.index, out.item)
+                timings["cert"] = time.perf_counter() - t0
+        self.registry.record_outcome(checked.scan_id, out.item, out.result, out.log10_far, out.ledger_index,
+                                     str(out.cert_path) if out.cert_path else None)
+        out.timings = timings
+        return out
+
+    def _ensure_registered(self, item: str) -> None:
+        """Items enrolled before the ledger existed (or by the bare matcher CLI) get a register event."""
+        if not self.ledger.store.item_leaves(item):
+            self.ledger.register_item(item, brand=item.split(":", 1)[0] if ":" in item else "glint")
+            _log.info("registered %s in the ledger", item)
+
+    def write_certificate(self, index: int, item: str) -> Path:
+        blob = self.ledger.issue_certificate(index)
+        self.home.certs_dir.mkdir(parents=True, exist_ok=True)
+        safe = "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in item)
+        path = self.home.certs_dir / f"{safe}-{index}.cose"
+        tmp = path.with_suffix(".tmp")
+        tmp.write_bytes(blob)
+        tmp.replace(path)
+        return path
+
+    def reference_digest(self, item: str) -> bytes:
+        from glint.match.database import to_record
+
+        return hashlib.sha256(to_record(self.db.reference(item)).tobytes()).digest()
