@@ -41,7 +41,7 @@ SIGNTEST_PREFIX = b"glint/signtest/v1:"  # domain separation: a test signature i
 
 class _Fail(Exception):
     def __init__(self, status, msg, body=None):
-        Exception.__init__(self, msg)
+        super().__init__(msg)
         self.status = status
         self.msg = msg
         self.body = body

@@ -1,0 +1,114 @@
+"""glint virtual-scanner: the firmware on MicroPython WebAssembly (or CPython), its link on TCP.
+
+    glint virtual-scanner --listen 127.0.0.1:7777 --flash ./vflash --item-seed 7 --control 127.0.0.1:7778
+
+pyserial's socket://127.0.0.1:7777 (and mpremote) reach it like a USB board. The
+control port takes JSON lines, one answer line each:
+    {"lens": "item", "item_seed": 7, "capture_seed": 3}   {"lens": "counterfeit", "item_seed": 7}
+    {"lens": "empty"}   {"lens": "frames", "frames": "DIR"}   {"cmd": "button"}   {"cmd": "status"}
+    {"cmd": "reset"}
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import signal
+import socketserver
+import sys
+import threading
+
+from glint.errors import GlintError, UsageError
+from glint.vscanner.lens import LensSpec
+from glint.vscanner.server import RUNTIMES, VirtualScanner, default_runtime, parse_listen
+
+_log = logging.getLogger(__name__)
+
+
+def register(subparsers) -> None:
+    p = subparsers.add_parser("virtual-scanner", help="run the scanner firmware as a virtual device on TCP")
+    p.add_argument("--listen", default="127.0.0.1:7777", help="HOST:PORT of the device link (port 0: any free)")
+    p.add_argument("--flash", required=True, help="host directory holding the device flash (persists across reboots)")
+    lens = p.add_mutually_exclusive_group()
+    lens.add_argument("--item-seed", type=int, default=None, help="an enrolled item's coating under the lens")
+    lens.add_argument("--empty", action="store_true", help="nothing under the lens")
+    lens.add_argument("--frames", default=None, metavar="DIR", help="play a folder of PNG/PGM frames")
+    p.add_argument("--counterfeit", action="store_true", help="a counterfeit of --item-seed (another coating)")
+    p.add_argument("--capture-seed", type=int, default=0, help="pose/noise seed of the rendered frame")
+    p.add_argument("--profile", default="field", help="simulator profile: bench, field, harsh")
+    p.add_argument("--control", default=None, metavar="HOST:PORT", help="JSON-lines control port")
+    p.add_argument("--runtime", choices=RUNTIMES, default=None,
+                   help="node (MicroPython WebAssembly, default when installed) or cpython")
+    p.set_defaults(func=run)
+
+
+def lens_from_args(args) -> LensSpec:
+    if args.frames:
+        return LensSpec("frames", frames=args.frames)
+    if args.empty:
+        return LensSpec("empty", capture_seed=args.capture_seed)
+    seed = 1 if args.item_seed is None else args.item_seed
+    return LensSpec("counterfeit" if args.counterfeit else "item", item_seed=seed,
+                    capture_seed=args.capture_seed, profile=args.profile)
+
+
+def handle_control(vs: VirtualScanner, line: str) -> dict:
+    """One control request -> its answer (errors become {"ok": false, "error": ...})."""
+    try:
+        req = json.loads(line)
+        if not isinstance(req, dict):
+            raise UsageError("control request must be a JSON object")
+        if "lens" in req:
+            vs.set_lens(LensSpec.from_dict(req))
+            return {"ok": True, "lens": req["lens"]}
+        cmd = req.get("cmd")
+        if cmd in ("button", "status", "reset", "ping"):
+            return vs.request(cmd)
+        raise UsageError(f"unknown control request {line.strip()[:80]!r}")
+    except (ValueError, GlintError) as e:
+        return {"ok": False, "error": e.oneline() if isinstance(e, GlintError) else f"bad JSON: {e}"}
+
+
+def serve_control(vs: VirtualScanner, listen: str) -> socketserver.ThreadingTCPServer:
+    host, port = parse_listen(listen)
+
+    class Handler(socketserver.StreamRequestHandler):
+        def handle(self):
+            for raw in self.rfile:
+                line = raw.decode("utf-8", "replace")
+                if line.strip():
+                    self.wfile.write((json.dumps(handle_control(vs, line)) + "\n").encode())
+
+    socketserver.ThreadingTCPServer.allow_reuse_address = True
+    srv = socketserver.ThreadingTCPServer((host, port), Handler)
+    srv.daemon_threads = True
+    threading.Thread(target=srv.serve_forever, daemon=True).start()
+    return srv
+
+
+def run(args) -> int:
+    if args.counterfeit and args.item_seed is None:
+        raise UsageError("--counterfeit needs --item-seed N (the item it imitates)")
+    vs = VirtualScanner(args.flash, listen=args.listen, lens=lens_from_args(args),
+                        runtime=args.runtime or default_runtime())
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    vs.start()
+    ctl = None
+    try:
+        if args.control:
+            ctl = serve_control(vs, args.control)
+        print(f"glint virtual scanner ({vs.runtime}) on {vs.url}"
+              + (f", control on {ctl.server_address[0]}:{ctl.server_address[1]}" if ctl else ""), flush=True)
+        while not stop.is_set():
+            if vs.proc is None or vs.proc.poll() is not None:
+                print("glint: virtual scanner process ended", file=sys.stderr)
+                return 1
+            stop.wait(0.5)
+        return 0
+    except KeyboardInterrupt:
+        return 0
+    finally:
+        if ctl:
+            ctl.shutdown()
+        vs.close()
