@@ -26,6 +26,12 @@ def _db(path: str, must_exist: bool = True):
 def cmd_enroll(args) -> int:
     from glint.match import enroll
 
+    if args.port:  # scanner source: checked scans into the home's database and ledger (glint.workflows)
+        from glint.workflows.enroll import cmd_enroll_scanner
+
+        return cmd_enroll_scanner(args)
+    if not args.db or not args.files:
+        raise UsageError("give --db DIR and capture FILES, or --port URL to enroll from a scanner")
     db = _db(args.db, must_exist=False)
     if args.item in db and not args.replace:
         raise MatchError(f"item {args.item!r} is already enrolled", hint="use --replace to re-enroll it")
@@ -77,11 +83,14 @@ def cmd_remove(args) -> int:
 
 def register(sub) -> None:
     p = sub.add_parser("enroll", help="enroll an item from one or more captures (images or signed scans)")
-    p.add_argument("--db", required=True, help="database directory (created if missing)")
+    p.add_argument("--db", help="database directory (created if missing; with --port: HOME/match)")
     p.add_argument("--item", required=True, help="item id")
+    p.add_argument("--port", help="enroll from a scanner (URL) instead of files: checked scans, ledger events")
+    p.add_argument("--captures", type=int, default=3, help="with --port: captures per item (default 3)")
+    p.add_argument("--home", help="with --port: glint home (default $GLINT_HOME or ~/.glint)")
     p.add_argument("--replace", action="store_true", help="re-enroll an item that is already enrolled")
     p.add_argument("--json", action="store_true", help="print one JSON object")
-    p.add_argument("files", nargs="+", metavar="IMAGE_OR_SCAN", help="8-bit PNG/PGM or signed scan (COSE_Sign1)")
+    p.add_argument("files", nargs="*", metavar="IMAGE_OR_SCAN", help="8-bit PNG/PGM or signed scan (COSE_Sign1)")
     p.set_defaults(func=cmd_enroll)
 
     p = sub.add_parser("verify", help="1:1: does a capture show the enrolled item?")
