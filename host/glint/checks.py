@@ -226,7 +226,7 @@ def _accept(reg, signed, digest, dev, counter, nonce, mode, payload, fields, now
                       (counter, mode == MODE_SPOOLED, counter, did))
     if refusal is not None:
         if alert:
-            _log.warning("device %s: %s", did, alert[1])
+            _log.info("device %s: %s", did, alert[1])
         raise refusal
     return CheckedScan(scan_id, signed, digest, reg.device(did), counter, None if nonce is None else bytes(nonce),
                        mode, payload, fields)

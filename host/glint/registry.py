@@ -248,7 +248,7 @@ class Registry:
         with self.transaction() as c:
             c.execute("INSERT INTO alerts(at, device_id, kind, detail, scan_hash) VALUES (?,?,?,?,?)",
                       (time.time(), device_id, kind, detail, scan_hash))
-        _log.warning("alert %s (device %s): %s", kind, device_id, detail)
+        _log.info("alert %s (device %s): %s", kind, device_id, detail)
 
     def alerts(self, device_id: str | None = None) -> list[dict]:
         q = "SELECT at, device_id, kind, detail FROM alerts"

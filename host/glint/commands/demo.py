@@ -8,11 +8,12 @@ from pathlib import Path
 
 
 def register(sub):
-    p = sub.add_parser("demo", help="run glint end to end on a simulated scanner (the README's first command)")
+    p = sub.add_parser("demo", help="run glint end to end on a virtual scanner (the README's first command)")
     p.add_argument("--home", default=os.environ.get("GLINT_HOME"),
                    help="where the demo keeps its data (default: $GLINT_HOME or a new temporary folder)")
     p.add_argument("--runtime", choices=["auto", "micropython", "cpython"], default="auto",
-                   help="run the device code on MicroPython (WebAssembly, needs Node) or CPython")
+                   help="run the scanner firmware on MicroPython (WebAssembly, needs Node) or CPython "
+                        "(default: MicroPython when Node and node_modules are there)")
     p.set_defaults(func=run)
 
 
