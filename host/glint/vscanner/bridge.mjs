@@ -182,6 +182,30 @@ function syncSim(force) {
   else mkdirp(FS, "/sim");
 }
 
+// The WebAssembly port raises OSError with Emscripten's errno numbers (ENOENT = 44) while
+// its errno module and every real board use the usual ones (ENOENT = 2); mpremote relies on
+// the latter. This shim, run at every boot before main.py, translates them like a board would.
+const ERRNO_SHIM = `
+import builtins, os
+_M = {63: 1, 44: 2, 29: 5, 8: 9, 6: 11, 48: 12, 2: 13, 10: 16, 20: 17, 75: 18, 43: 19, 54: 20, 31: 21,
+      28: 22, 51: 28, 69: 30, 37: 36, 55: 39}
+def _wrap(f):
+    def w(*a):
+        try:
+            return f(*a)
+        except OSError as e:
+            n = e.args[0] if e.args else None
+            if n in _M:
+                raise OSError(_M[n])
+            raise
+    return w
+builtins.open = _wrap(builtins.open)
+for _n in ("stat", "remove", "unlink", "rename", "mkdir", "rmdir", "listdir", "ilistdir", "chdir", "statvfs"):
+    if hasattr(os, _n):
+        setattr(os, _n, _wrap(getattr(os, _n)))
+del _n, _wrap
+`;
+
 // ---- the device ---------------------------------------------------------------------------------
 
 let mode = "off"; // "protocol" | "repl"
@@ -215,6 +239,7 @@ async function boot(runMain) {
     freq: () => 240000000,
   });
   mp = m;
+  mp.runPython(ERRNO_SHIM);
   installHooks(FS);
   syncSim(true);
   rawRepl = false;

@@ -16,6 +16,11 @@ def require_node():
         pytest.skip("Node / MicroPython WebAssembly port not installed")
 
 
+@pytest.fixture(scope="session")
+def node_required():
+    require_node()
+
+
 @pytest.fixture(scope="module")
 def vscanner(tmp_path_factory):
     """A running virtual scanner with an enrolled-style item (seed 7) under the lens."""
