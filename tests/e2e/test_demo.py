@@ -1,0 +1,32 @@
+"""`glint demo`, the README's first command, as a user runs it (a subprocess, a chosen home)."""
+
+import os
+import subprocess
+import sys
+
+import pytest
+
+
+def test_glint_demo(tmp_path, mpy):
+    home = tmp_path / "demo home"
+    r = subprocess.run([sys.executable, "-m", "glint", "demo", "--home", str(home)], capture_output=True,
+                       text=True, timeout=120, env={**os.environ, "GLINT_HOME": str(tmp_path / "unused")})
+    assert r.returncode == 0, r.stdout + r.stderr
+    lines = r.stdout.splitlines()
+    steps = [ln for ln in lines if ln.lstrip().startswith("[")]
+    assert len(steps) >= 12 and all(ln.lstrip().startswith("[ok]") for ln in steps), r.stdout
+    assert "MicroPython" in steps[0]
+    for word in ("counterfeit", "replayed scan refused", "tampered scan refused", "identified", "ledger proof"):
+        assert any(word in ln for ln in steps), word
+    assert lines[-1].startswith("demo passed")
+    assert list((home / "certs").glob("*.cose")) and (home / "glint.db").is_file()
+    assert not (tmp_path / "unused").exists()
+    assert r.stderr == ""
+
+
+@pytest.mark.slow
+def test_glint_demo_cpython_runtime(tmp_path):
+    r = subprocess.run([sys.executable, "-m", "glint", "demo", "--runtime", "cpython", "--home", str(tmp_path)],
+                       capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "CPython" in r.stdout.splitlines()[1]
