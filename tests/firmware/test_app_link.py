@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import sys
 
 import pytest
 
@@ -19,8 +20,11 @@ def core(tmp_path):
     sim = tmp_path / "sim"
     sim.mkdir()
     write_pgm(sim / "lens.pgm", render(LensSpec("item", item_seed=2)))
-    board = load_board(tmp_path / "flash", sim, tmp_path / "board")
-    return LinkCore(app_mod.App(board))
+    had = "simhost" in sys.modules
+    board = load_board(tmp_path / "flash", sim, tmp_path / "board")  # installs a CPython simhost
+    yield LinkCore(app_mod.App(board))
+    if not had:
+        sys.modules.pop("simhost", None)  # other tests use the sim board's file entropy
 
 
 def req(mtype, seq, body=None):
