@@ -10,7 +10,10 @@ Wire layout of one frame (docs/formats.md):
   not start one are noise and are dropped, except mpremote's interrupt sequence
   ``\\r\\x03`` (CR, Ctrl-C), which the deframer reports as INTERRUPT so a device
   can hand its console over to the MicroPython REPL. Inside a frame any byte
-  value is data, so the link is binary-safe.
+  value is data, so the link is binary-safe. (Random line noise that happens to
+  contain CR then Ctrl-C between frames therefore reaches the REPL; USB has its
+  own CRC, and a host that gets no reply wakes the scanner again with Ctrl-B,
+  Ctrl-D, see docs/protocol.md.)
 * ``max_payload`` bounds memory: the receive buffer is allocated once, and an
   over-long frame is skipped up to its delimiter and reported, never buffered.
 
