@@ -23,7 +23,7 @@ from typing import Callable
 from glint.bench.manifest import BenchItem
 from glint.bench.progress import Progress
 from glint.checks import MODE_ONLINE, check_scan
-from glint.errors import DeviceError, GlintError, LinkError, MatchError, UsageError
+from glint.errors import DeviceError, GlintError, MatchError, UsageError
 from glint.registry import device_hex
 from glintcore import proto
 from glintcore.errors import GlintError as CoreError
@@ -280,4 +280,4 @@ def run_batch(items: list[BenchItem], slots: list[Slot], ctx: BenchContext, prog
                        stopped_early=bool(left))
 
 
-__all__ = ["Slot", "ItemResult", "BatchResult", "BenchContext", "scan_item", "run_batch", "LinkError"]
+__all__ = ["Slot", "ItemResult", "BatchResult", "BenchContext", "scan_item", "run_batch"]
