@@ -20,12 +20,12 @@ def pytest_collection_modifyitems(config, items):
     if "bench" not in markexpr:
         skip = pytest.mark.skip(reason="benchmark: run with 'pytest -m bench'")
         for item in items:
-            if "bench" in item.keywords:
+            if item.get_closest_marker("bench") is not None:
                 item.add_marker(skip)
     if config.getoption("--port") is None:
         skip = pytest.mark.skip(reason="hardware-in-the-loop: needs --port")
         for item in items:
-            if "hil" in item.keywords:
+            if item.get_closest_marker("hil") is not None:
                 item.add_marker(skip)
 
 
