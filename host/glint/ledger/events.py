@@ -136,13 +136,18 @@ def check_data(kind: str, data: dict) -> dict:
         raise UsageError(f"unknown event kind {kind!r}", "one of " + ", ".join(KINDS))
     if not isinstance(data, dict):
         raise UsageError(f"{kind} data must be a map")
-    required, optional = KIND_FIELDS[kind]
-    missing = required - data.keys()
-    if missing:
-        raise UsageError(f"{kind} event lacks {', '.join(sorted(missing))}")
-    extra = data.keys() - required - optional
-    if extra:
-        raise UsageError(f"{kind} event has unknown fields {', '.join(sorted(extra))}")
+    shape = (kind, tuple(data))
+    if shape not in _SHAPES_OK:
+        required, optional = KIND_FIELDS[kind]
+        missing = required - data.keys()
+        if missing:
+            raise UsageError(f"{kind} event lacks {', '.join(sorted(missing))}")
+        extra = data.keys() - required - optional
+        if extra:
+            raise UsageError(f"{kind} event has unknown fields {', '.join(sorted(extra))}")
+        if len(_SHAPES_OK) >= _CACHE_MAX:
+            _SHAPES_OK.clear()
+        _SHAPES_OK.add(shape)
     if kind == VERIFY and data["res"] not in RESULTS:
         raise UsageError(f"verify result must be pass or fail, not {data['res']!r}")
     if kind == REGISTER:
@@ -151,16 +156,21 @@ def check_data(kind: str, data: dict) -> dict:
             raise UsageError("provenance class must be 'factory' or 'later'")
         if prov["class"] == "later" and not (prov.get("by") and prov.get("at") is not None):
             raise UsageError("a later enrollment names its authenticator ('by') and time ('at')")
-    for key in ("scan", "ref"):
+    for key in _DIGEST_FIELDS:
         if key in data and (not isinstance(data[key], bytes) or len(data[key]) != HASH_SIZE):
             raise UsageError(f"{kind} {key} must be a {HASH_SIZE}-byte SHA-256 digest")
     return data
 
 
+_DIGEST_FIELDS = ("scan", "ref")
+# (kind, data keys in order) already found to have the required and allowed fields.
+_SHAPES_OK: set[tuple] = set()
+
+
 def _head(major: int, n: int) -> bytes:
     mt = major << 5
     if n < 24:
-        return bytes((mt | n,))
+        return _SMALL_HEADS[mt | n]
     if n < 0x100:
         return bytes((mt | 24, n))
     if n < 0x10000:
@@ -170,9 +180,20 @@ def _head(major: int, n: int) -> bytes:
     return bytes((mt | 27,)) + n.to_bytes(8, "big")
 
 
+# One-byte heads (major type | n < 24), indexed by the head byte itself.
+_SMALL_HEADS = tuple(bytes((b,)) for b in range(256))
+_BYTES32_HEAD = b"\x58\x20"  # digests and hashes: byte string of 32
 _UINT_LIMIT = 1 << 64
+# Encodings of recurring values (map keys, kinds, results, device and operator ids,
+# probabilities). Bounded: a full cache is emptied rather than grown, since the values
+# that recur keep coming back and a one-off value costs only its own encoding.
+_CACHE_MAX = 4096
+_CACHED_STR_LEN = 64
 _KEY_CACHE: dict[str, bytes] = {}
-_KEY_CACHE_MAX = 4096
+_STR_CACHE: dict[str, bytes] = {}
+_FLOAT_CACHE: dict[float, bytes] = {}
+# Key tuple of a map (insertion order) -> ((encoded key, key), ...) in deterministic order.
+_ORDER_CACHE: dict[tuple, tuple] = {}
 
 
 def _key(k: str) -> bytes:
@@ -180,40 +201,96 @@ def _key(k: str) -> bytes:
     if b is None:
         raw = k.encode("utf-8")
         b = _head(3, len(raw)) + raw
-        if len(_KEY_CACHE) < _KEY_CACHE_MAX:
-            _KEY_CACHE[k] = b
+        if len(_KEY_CACHE) >= _CACHE_MAX:
+            _KEY_CACHE.clear()
+        _KEY_CACHE[k] = b
     return b
+
+
+def _str(s: str) -> bytes:
+    b = _STR_CACHE.get(s)
+    if b is None:
+        raw = s.encode("utf-8")
+        n = len(raw)
+        b = (_SMALL_HEADS[0x60 | n] if n < 24 else _head(3, n)) + raw
+        if len(s) <= _CACHED_STR_LEN:
+            if len(_STR_CACHE) >= _CACHE_MAX:
+                _STR_CACHE.clear()
+            _STR_CACHE[s] = b
+    return b
+
+
+def _float(x: float) -> bytes:
+    # 0.0 and -0.0 are equal as dict keys but encode differently: not cached.
+    b = _FLOAT_CACHE.get(x) if x else None
+    if b is None:
+        b = cbor.dumps(x)
+        if x:
+            if len(_FLOAT_CACHE) >= _CACHE_MAX:
+                _FLOAT_CACHE.clear()
+            _FLOAT_CACHE[x] = b
+    return b
+
+
+def _order(keys: tuple) -> tuple | None:
+    """Map keys in deterministic order with their encodings; None unless all are text."""
+    order = _ORDER_CACHE.get(keys)
+    if order is None:
+        for k in keys:
+            if type(k) is not str:
+                return None
+        # Keys are distinct, so sorting the pairs never compares the keys themselves.
+        order = tuple(sorted(((_key(k), k) for k in keys), key=_first))
+        if len(_ORDER_CACHE) >= _CACHE_MAX:
+            _ORDER_CACHE.clear()
+        _ORDER_CACHE[keys] = order
+    return order
 
 
 def dumps(obj) -> bytes:
     """Deterministic CBOR, byte-identical to glintcore.cbor.dumps (tested), faster for leaves.
 
-    Handles text, bytes, small ints, None and maps with text keys itself (pairs sorted
-    by the bytewise order of the encoded keys, RFC 8949 section 4.2.1) and hands
-    everything else (floats, lists, booleans, other keys, bignums, tags) to glintcore.cbor.
+    Handles text, bytes, small ints, floats, None and maps with text keys itself (pairs
+    sorted by the bytewise order of the encoded keys, RFC 8949 section 4.2.1) and hands
+    everything else (lists, booleans, other keys, bignums, tags) to glintcore.cbor.
     """
     t = type(obj)
     if t is str:
-        b = obj.encode("utf-8")
-        return _head(3, len(b)) + b
-    if t is bytes:
-        return _head(2, len(obj)) + obj
+        return _str(obj)
+    if t is dict:
+        order = _order(tuple(obj))
+        if order is None:
+            return cbor.dumps(obj)
+        n = len(order)
+        parts = [_SMALL_HEADS[0xA0 | n] if n < 24 else _head(5, n)]
+        append = parts.append
+        for kb, k in order:
+            append(kb)
+            v = obj[k]
+            t = type(v)
+            # Inline the common scalar cases: this loop is most of a leaf's encoding.
+            if t is str:
+                b = _STR_CACHE.get(v)
+                append(b if b is not None else _str(v))
+            elif t is bytes and len(v) == 32:
+                append(_BYTES32_HEAD + v)
+            else:
+                append(dumps(v))
+        return b"".join(parts)
     if t is int:
+        if 0 <= obj < 24:
+            return _SMALL_HEADS[obj]
         if 0 <= obj < _UINT_LIMIT:
             return _head(0, obj)
         if -_UINT_LIMIT <= obj < 0:
             return _head(1, -1 - obj)
+    elif t is bytes:
+        n = len(obj)
+        return (_SMALL_HEADS[0x40 | n] if n < 24 else _head(2, n)) + obj
     elif obj is None:
         return b"\xf6"
-    elif t is dict:
-        pairs = []
-        for k, v in obj.items():
-            if type(k) is not str:
-                return cbor.dumps(obj)
-            pairs.append((_key(k), v))
-        # Keys are distinct, so sorting the pairs never compares values.
-        pairs.sort(key=_first)
-        return _head(5, len(pairs)) + b"".join([k + dumps(v) for k, v in pairs])
+    elif t is float:
+        return _float(obj)
     return cbor.dumps(obj)
 
 
@@ -224,6 +301,8 @@ def _first(pair):
 # Top-level leaf keys in deterministic order: d, i, k, n, t, v, item, prev.
 _K_D, _K_I, _K_K, _K_N, _K_T, _K_V = (b"\x61" + c for c in (b"d", b"i", b"k", b"n", b"t", b"v"))
 _K_ITEM, _K_PREV = b"\x64item", b"\x64prev"
+_V_ITEM = _K_V + _SMALL_HEADS[LEAF_VERSION] + _K_ITEM
+_NULL = b"\xf6"
 
 
 def encode_leaf(index: int, kind: str, item: str, seq: int, prev: bytes | None, time: int, data: dict) -> bytes:
@@ -233,8 +312,8 @@ def encode_leaf(index: int, kind: str, item: str, seq: int, prev: bytes | None, 
     out because it is the hot path of every append.
     """
     return b"".join((
-        b"\xa8", _K_D, dumps(data), _K_I, dumps(index), _K_K, dumps(kind), _K_N, dumps(seq),
-        _K_T, dumps(time), _K_V, dumps(LEAF_VERSION), _K_ITEM, dumps(item), _K_PREV, dumps(prev),
+        b"\xa8", _K_D, dumps(data), _K_I, dumps(index), _K_K, _str(kind), _K_N, dumps(seq),
+        _K_T, dumps(time), _V_ITEM, _str(item), _K_PREV, _NULL if prev is None else dumps(prev),
     ))
 
 

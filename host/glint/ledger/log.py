@@ -31,10 +31,11 @@ from glint.ledger import events as ev
 from glint.ledger import merkle
 from glint.ledger.keys import Keys, glint_home
 from glint.ledger.note import Checkpoint, open_checkpoint, sign_checkpoint
-from glint.ledger.store import Batch, CheckpointRow, ItemHead, LeafRow, SQLiteStore, Store
+from glint.ledger.store import Batch, CheckpointRow, SQLiteStore, Store
 from glint.ledger.twins import ItemState, apply, replay
 
 _log = logging.getLogger(__name__)
+_sha256 = hashlib.sha256
 
 LEDGER_FILE = "ledger.db"
 STATE_CACHE_ITEMS = 4096
@@ -181,6 +182,20 @@ class Ledger:
         Each event is checked against its item's state first (registered, not retired,
         known coating, ...); one refused event refuses the whole batch.
         """
+        return self._append(specs, isolate=False)
+
+    def append_group(self, specs: Iterable[EventSpec]) -> list[Appended | Exception]:
+        """Append independent events in one durable commit; a refused event refuses only itself.
+
+        Returns, in order, the ``Appended`` of each stored event or the exception that
+        refused it (UsageError for a custody rule or bad field; nothing of it is stored).
+        A failing commit (LedgerError) raises for all. This is what group commit uses
+        (``glint.ledger.group.GroupCommitter``): events of unrelated callers share one
+        fsync without one caller's mistake refusing another's event.
+        """
+        return self._append(specs, isolate=True)
+
+    def _append(self, specs: Iterable[EventSpec], isolate: bool) -> list:
         if self.readonly:
             raise LedgerError("ledger is open read-only")
         cr = self._cr
@@ -188,11 +203,20 @@ class Ledger:
         batch = Batch()
         out = []
         touched: dict[str, ItemState | None] = {}
+        stage = self._stage
         try:
-            for spec in specs:
-                out.append(self._stage(spec, batch, touched))
+            if isolate:
+                for spec in specs:
+                    try:
+                        out.append(stage(spec, batch, touched))
+                    except Exception as e:  # this caller's outcome: nothing of the event was staged
+                        out.append(e)
+            else:
+                for spec in specs:
+                    out.append(stage(spec, batch, touched))
             batch.new_size = cr.size
-            self.store.commit(batch)
+            if batch.leaves:
+                self.store.commit(batch)
         except BaseException:
             cr.size, cr.stack = saved
             for item in touched:
@@ -201,30 +225,49 @@ class Ledger:
         return out
 
     def _stage(self, spec: EventSpec, batch: Batch, touched: dict) -> Appended:
-        item = ev.check_item_id(spec.item)
+        """Check one event against its item's state and stage it into ``batch``.
+
+        Raises before changing anything (cache, tree edge, batch) when the event is refused.
+        """
+        kind = spec.kind
+        item = spec.item
+        states = self._states
+        # Cached states are of already validated item ids.
+        state = states.get(item) if type(item) is str else None
+        if state is None:
+            item = ev.check_item_id(item)
+            state = self._state(item)
+        else:
+            states.move_to_end(item)
         data = dict(spec.data)
-        if spec.scan is not None:
-            digest = hashlib.sha256(spec.scan).digest()
-            batch.blobs[digest] = bytes(spec.scan)
+        scan = spec.scan
+        digest = None
+        if scan is not None:
+            scan = bytes(scan)
+            digest = _sha256(scan).digest()
             data["scan"] = digest
-        ev.check_data(spec.kind, data)
-        state = self._state(item)
+        ev.check_data(kind, data)
         touched[item] = state
         if state is None:
             seq, prev = 0, None
         else:
             last = state.events[-1]
             seq, prev = last.seq + 1, last.hash
-        index = self._cr.size
+        cr = self._cr
+        index = cr.size
         t = int(_time.time()) if spec.time is None else int(spec.time)
-        raw = ev.encode_leaf(index, spec.kind, item, seq, prev, t, data)
-        lh = merkle.leaf_hash(raw)
-        e = ev.Event(index, spec.kind, item, seq, prev, t, data, raw, lh)
-        state = apply(state, e)
+        raw = ev.encode_leaf(index, kind, item, seq, prev, t, data)
+        lh = _sha256(b"\x00" + raw).digest()
+        state = apply(state, ev.Event(index, kind, item, seq, prev, t, data, raw, lh))
+        # The writer's cache needs only the custody state and the chain head, not every event.
+        if len(state.events) > 1:
+            del state.events[:-1]
         self._remember(item, state)
-        batch.nodes.extend(self._cr.append(lh))
-        batch.leaves.append(LeafRow(index, item, seq, lh, raw))
-        batch.heads[item] = ItemHead(item, seq, lh, index)
+        made = cr.append(lh)
+        if made:
+            batch.nodes.extend(made)
+        batch.leaves.append((index, item, seq, raw, scan, digest))
+        batch.heads[item] = (seq, lh, index)
         return Appended(index, lh, item, seq)
 
     def _state(self, item: str) -> ItemState | None:
@@ -235,14 +278,16 @@ class Ledger:
         if self.store.head(item) is None:
             return None
         st = replay(self._events_of(item))
+        del st.events[:-1]
         self._remember(item, st)
         return st
 
     def _remember(self, item: str, st: ItemState) -> None:
-        self._states[item] = st
-        self._states.move_to_end(item)
-        while len(self._states) > STATE_CACHE_ITEMS:
-            self._states.popitem(last=False)
+        states = self._states
+        states[item] = st
+        states.move_to_end(item)
+        if len(states) > STATE_CACHE_ITEMS:
+            states.popitem(last=False)
 
     def _events_of(self, item: str) -> list[ev.Event]:
         return [ev.decode_leaf(r.leaf, LedgerError, strict=False) for r in self.store.item_leaves(item)]

@@ -310,16 +310,17 @@ class CompactRange:
     def append(self, lh: bytes) -> list[tuple[int, int, bytes]]:
         stack = self.stack
         index = self.size
-        stack.append((0, lh))
         made = []
+        # Appending leaf ``index`` completes one subtree per trailing 1 bit of ``index``.
+        n = index
         level = 0
-        while len(stack) > 1 and stack[-2][0] == level:
-            right = stack.pop()[1]
-            left = stack.pop()[1]
+        h = lh
+        while n & 1:
+            h = _sha256(NODE_PREFIX + stack.pop()[1] + h).digest()
             level += 1
-            h = node_hash(left, right)
-            stack.append((level, h))
+            n >>= 1
             made.append((level, index >> level, h))
+        stack.append((level, h))
         self.size = index + 1
         return made
 

@@ -5,13 +5,19 @@ implements the same methods (one transaction per ``commit``; ``BYTEA`` for blobs
 without touching callers. Everything a batch writes goes in one atomic, durable
 commit: leaves, tree-hash cache nodes, per-item chain heads, scan blobs.
 
-Tree-hash cache: leaf hashes (level 0) live in the ``leaves`` rows, interior
-perfect-subtree hashes in ``nodes(level, idx)``; together they answer any proof
-with O(log n) point look-ups.
+Tree-hash cache: interior perfect-subtree hashes of level >= 2 live in
+``nodes(level, idx)``; leaf hashes (level 0) and level-1 nodes are derived on demand
+from the leaf bytes (one range read of two rows), which halves the cache and drops a
+stored copy of what the leaves already say. Any proof still costs O(log n) look-ups.
+
+Scan bytes live in their event's row; ``scans(key, idx)`` finds them by digest
+(key = the digest's first 8 bytes; a look-up re-hashes the candidates, so a prefix
+collision cannot return the wrong bytes).
 """
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import os
 import sqlite3
@@ -24,23 +30,31 @@ from glint.errors import LedgerError
 
 _log = logging.getLogger(__name__)
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 BUSY_TIMEOUT_S = 10.0
-# Larger pages keep the B-trees of 32-byte hashes shallow; set before the first table.
+# Larger pages keep the B-trees shallow; set before the first table.
 PAGE_SIZE = 8192
+# Page cache of a connection (KiB): the right edge of every B-tree plus the scans
+# index stay hot, so a commit rarely reads a page back from disk.
+CACHE_KIB = 65536
+# WAL pages before an automatic checkpoint into the database file (SQLite's default is 1000).
+WAL_AUTOCHECKPOINT_PAGES = 4000
+# The lowest cache level stored; lower levels are recomputed from the leaves.
+MIN_STORED_LEVEL = 2
 # Item id -> row id cache of the writer (bounded; a miss costs one upsert).
 MAX_CACHED_IDS = 200_000
 
 
 @dataclass(frozen=True)
 class LeafRow:
-    """One stored log entry: index, item id, per-item sequence, leaf hash, leaf bytes."""
+    """One stored log entry: index, item id, per-item sequence, leaf hash, leaf bytes, scan bytes."""
 
     idx: int
     item: str
     seq: int
     hash: bytes
     leaf: bytes
+    scan: bytes | None = None
 
 
 @dataclass(frozen=True)
@@ -63,12 +77,17 @@ class CheckpointRow:
 
 @dataclass
 class Batch:
-    """Everything one append commit writes; the store applies it atomically."""
+    """Everything one append commit writes; the store applies it atomically.
 
-    leaves: list[LeafRow] = field(default_factory=list)
+    Plain tuples, built once per event on the hot path:
+    ``leaves``: (idx, item, seq, leaf bytes, scan bytes or None, scan digest or None);
+    ``nodes``: (level, idx, hash) of every completed subtree (the store keeps what it needs);
+    ``heads``: item -> (seq, leaf hash, idx) of its last event.
+    """
+
+    leaves: list[tuple] = field(default_factory=list)
     nodes: list[tuple[int, int, bytes]] = field(default_factory=list)
-    heads: dict[str, ItemHead] = field(default_factory=dict)
-    blobs: dict[bytes, bytes] = field(default_factory=dict)
+    heads: dict[str, tuple[int, bytes, int]] = field(default_factory=dict)
     new_size: int = 0
 
 
@@ -141,27 +160,42 @@ CREATE TABLE IF NOT EXISTS items(
     seq INTEGER NOT NULL, head BLOB NOT NULL, idx INTEGER NOT NULL);
 CREATE TABLE IF NOT EXISTS leaves(
     idx INTEGER PRIMARY KEY, item_id INTEGER NOT NULL, seq INTEGER NOT NULL,
-    hash BLOB NOT NULL, leaf BLOB NOT NULL);
+    leaf BLOB NOT NULL, scan BLOB);
 CREATE INDEX IF NOT EXISTS leaves_by_item ON leaves(item_id, seq);
+CREATE TABLE IF NOT EXISTS scans(
+    key INTEGER NOT NULL, idx INTEGER NOT NULL, PRIMARY KEY(key, idx)) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS nodes(
     level INTEGER NOT NULL, idx INTEGER NOT NULL, hash BLOB NOT NULL,
     PRIMARY KEY(level, idx)) WITHOUT ROWID;
-CREATE TABLE IF NOT EXISTS blobs(digest BLOB PRIMARY KEY, data BLOB NOT NULL) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS checkpoints(
     size INTEGER PRIMARY KEY, root BLOB NOT NULL, note TEXT NOT NULL, time INTEGER NOT NULL);
 """
 
-_LEAF_SELECT = "SELECT l.idx, i.item, l.seq, l.hash, l.leaf FROM leaves l JOIN items i ON i.id = l.item_id"
+_LEAF_SELECT = "SELECT l.idx, i.item, l.seq, l.leaf, l.scan FROM leaves l JOIN items i ON i.id = l.item_id"
+_sha256 = hashlib.sha256
+
+
+def scan_key(digest: bytes) -> int:
+    """Index key of a scan digest: its first 8 bytes as a signed 64-bit integer."""
+    return int.from_bytes(digest[:8], "big", signed=True)
+
+
+def _row(idx, item, seq, leaf, scan) -> LeafRow:
+    return LeafRow(idx, item, seq, _sha256(b"\x00" + leaf).digest(), leaf, scan)
 
 
 class SQLiteStore(Store):
     """Embedded default store: one SQLite file in WAL mode, FULL sync, one writer.
 
-    ``durable=False`` (tests, benchmarks of the upper bound) uses synchronous=NORMAL:
-    still atomic and crash-safe for the process, but a power cut may lose the last commits.
+    PRAGMAs of a writer: page_size=8192, journal_mode=WAL, synchronous=FULL (the WAL
+    is fsynced at every commit: a returned commit survives a power cut),
+    cache_size=-65536 (64 MiB), wal_autocheckpoint=4000. ``durable=False`` (tests,
+    bulk imports) uses synchronous=NORMAL: still atomic and crash-safe for the
+    process, but a power cut may lose the last commits.
     """
 
-    def __init__(self, path: str | os.PathLike, readonly: bool = False, durable: bool = True):
+    def __init__(self, path: str | os.PathLike, readonly: bool = False, durable: bool = True,
+                 check_same_thread: bool = True):
         self.path = Path(path)
         self.readonly = readonly
         try:
@@ -169,23 +203,36 @@ class SQLiteStore(Store):
                 if not self.path.exists():
                     raise LedgerError(f"no ledger at {self.path}", "append an event or pass --ledger")
                 uri = self.path.resolve().as_uri() + "?mode=ro"
-                self.db = sqlite3.connect(uri, uri=True, timeout=BUSY_TIMEOUT_S, isolation_level=None)
+                self.db = sqlite3.connect(uri, uri=True, timeout=BUSY_TIMEOUT_S, isolation_level=None,
+                                          check_same_thread=check_same_thread)
             else:
                 self.path.parent.mkdir(parents=True, exist_ok=True)
-                self.db = sqlite3.connect(str(self.path), timeout=BUSY_TIMEOUT_S, isolation_level=None)
+                self.db = sqlite3.connect(str(self.path), timeout=BUSY_TIMEOUT_S, isolation_level=None,
+                                          check_same_thread=check_same_thread)
                 self.db.execute(f"PRAGMA page_size={PAGE_SIZE}")
                 self.db.execute("PRAGMA journal_mode=WAL")
                 self.db.execute("PRAGMA synchronous=" + ("FULL" if durable else "NORMAL"))
-                self.db.executescript(_SCHEMA)
+                self.db.execute(f"PRAGMA wal_autocheckpoint={WAL_AUTOCHECKPOINT_PAGES}")
+                old = self._schema_of_existing()
+                if old == "1":
+                    _migrate_v1(self.db)
+                _create_schema(self.db)
                 if self.meta("schema") is None:
                     self.set_meta("schema", str(SCHEMA_VERSION))
+            self.db.execute(f"PRAGMA cache_size={-CACHE_KIB}")
             self.db.execute("PRAGMA foreign_keys=OFF")
             schema = self.meta("schema")
         except sqlite3.DatabaseError as e:
             raise LedgerError(f"cannot open ledger {self.path}: {e}") from None
         if schema != str(SCHEMA_VERSION):
-            raise LedgerError(f"ledger {self.path} has schema {schema}, this glint reads {SCHEMA_VERSION}")
+            hint = "open it once for writing (e.g. 'glint ledger checkpoint') to upgrade it" if schema == "1" else ""
+            raise LedgerError(f"ledger {self.path} has schema {schema}, this glint reads {SCHEMA_VERSION}", hint)
         self._item_ids: dict[str, int] = {}
+
+    def _schema_of_existing(self) -> str | None:
+        if not self.db.execute("SELECT 1 FROM sqlite_schema WHERE name = 'meta'").fetchone():
+            return None
+        return self.meta("schema")
 
     # -- writes
 
@@ -193,42 +240,44 @@ class SQLiteStore(Store):
         if self.readonly:
             raise LedgerError("ledger is open read-only")
         db = self.db
+        known = self._item_ids
         try:
             db.execute("BEGIN IMMEDIATE")
             ids = {}
-            known = self._item_ids
-            db.executemany(
-                "UPDATE items SET seq = ?, head = ?, idx = ? WHERE id = ?",
-                [(h.seq, h.head, h.idx, known[it]) for it, h in batch.heads.items() if it in known],
-            )
-            for item, head in batch.heads.items():
-                if item in known:
-                    ids[item] = known[item]
+            updates = []
+            for item, (seq, head, idx) in batch.heads.items():
+                rid = known.get(item)
+                if rid is not None:
+                    ids[item] = rid
+                    updates.append((seq, head, idx, rid))
                     continue
                 cur = db.execute(
                     "INSERT INTO items(item, seq, head, idx) VALUES(?,?,?,?) "
                     "ON CONFLICT(item) DO UPDATE SET seq=excluded.seq, head=excluded.head, idx=excluded.idx "
                     "RETURNING id",
-                    (item, head.seq, head.head, head.idx),
+                    (item, seq, head, idx),
                 )
                 ids[item] = cur.fetchone()[0]
-            db.executemany(
-                "INSERT INTO leaves(idx, item_id, seq, hash, leaf) VALUES(?,?,?,?,?)",
-                [(r.idx, ids[r.item], r.seq, r.hash, r.leaf) for r in batch.leaves],
-            )
-            if batch.nodes:
-                db.executemany("INSERT INTO nodes(level, idx, hash) VALUES(?,?,?)", batch.nodes)
-            if batch.blobs:
-                db.executemany("INSERT OR IGNORE INTO blobs(digest, data) VALUES(?,?)", batch.blobs.items())
+            if updates:
+                db.executemany("UPDATE items SET seq = ?, head = ?, idx = ? WHERE id = ?", updates)
+            leaves = batch.leaves
+            db.executemany("INSERT INTO leaves(idx, item_id, seq, leaf, scan) VALUES(?,?,?,?,?)",
+                           [(r[0], ids[r[1]], r[2], r[3], r[4]) for r in leaves])
+            scans = [(scan_key(r[5]), r[0]) for r in leaves if r[5] is not None]
+            if scans:
+                db.executemany("INSERT INTO scans(key, idx) VALUES(?,?)", scans)
+            nodes = [n for n in batch.nodes if n[0] >= MIN_STORED_LEVEL]
+            if nodes:
+                db.executemany("INSERT INTO nodes(level, idx, hash) VALUES(?,?,?)", nodes)
             db.execute("INSERT OR REPLACE INTO meta(key, value) VALUES('size', ?)", (str(batch.new_size),))
             db.execute("COMMIT")
         except sqlite3.DatabaseError as e:
             if db.in_transaction:
                 db.execute("ROLLBACK")
             raise LedgerError(f"ledger commit failed: {e}", "is the disk full or another writer running?") from None
-        if len(self._item_ids) > MAX_CACHED_IDS:
-            self._item_ids.clear()
-        self._item_ids.update(ids)
+        if len(known) > MAX_CACHED_IDS:
+            known.clear()
+        known.update(ids)
 
     def add_checkpoint(self, row: CheckpointRow) -> None:
         with self._tx():
@@ -261,36 +310,46 @@ class SQLiteStore(Store):
 
     def leaf(self, idx: int) -> LeafRow | None:
         row = self.db.execute(_LEAF_SELECT + " WHERE l.idx = ?", (idx,)).fetchone()
-        return LeafRow(*row) if row else None
+        return _row(*row) if row else None
 
     def leaves(self, start: int = 0, stop: int | None = None) -> Iterator[LeafRow]:
         stop = (1 << 62) if stop is None else stop
         # LEFT JOIN so that a row whose item was tampered with still shows up.
         cur = self.db.execute(
-            "SELECT l.idx, coalesce(i.item, ''), l.seq, l.hash, l.leaf FROM leaves l "
+            "SELECT l.idx, coalesce(i.item, ''), l.seq, l.leaf, l.scan FROM leaves l "
             "LEFT JOIN items i ON i.id = l.item_id WHERE l.idx >= ? AND l.idx < ? ORDER BY l.idx",
             (start, stop),
         )
         for row in cur:
-            yield LeafRow(*row)
+            yield _row(*row)
 
     def item_leaves(self, item: str) -> list[LeafRow]:
         cur = self.db.execute(_LEAF_SELECT + " WHERE i.item = ? ORDER BY l.seq", (item,))
-        return [LeafRow(*r) for r in cur]
+        return [_row(*r) for r in cur]
 
     def get_nodes(self, keys):
         # Point look-ups on the primary keys: a proof needs O(log n) of them, and
         # SQLite answers each from the index in microseconds (a row-value IN list is
-        # planned as a scan, which is why this is not one statement).
+        # planned as a scan, which is why this is not one statement). Levels below
+        # MIN_STORED_LEVEL come from the leaves: a level-1 node is one range read of
+        # its two leaves.
         out = {}
         db = self.db
         for lv, i in keys:
-            if lv == 0:
-                row = db.execute("SELECT hash FROM leaves WHERE idx = ?", (i,)).fetchone()
-            else:
+            if lv >= MIN_STORED_LEVEL:
                 row = db.execute("SELECT hash FROM nodes WHERE level = ? AND idx = ?", (lv, i)).fetchone()
-            if row is not None:
-                out[(lv, i)] = row[0]
+                if row is not None:
+                    out[(lv, i)] = row[0]
+                continue
+            lo, n = i << lv, 1 << lv
+            rows = db.execute("SELECT leaf FROM leaves WHERE idx >= ? AND idx < ? ORDER BY idx",
+                              (lo, lo + n)).fetchall()
+            if len(rows) != n:
+                continue
+            hashes = [_sha256(b"\x00" + r[0]).digest() for r in rows]
+            while len(hashes) > 1:
+                hashes = [_sha256(b"\x01" + hashes[k] + hashes[k + 1]).digest() for k in range(0, len(hashes), 2)]
+            out[(lv, i)] = hashes[0]
         return out
 
     def iter_nodes(self):
@@ -311,8 +370,16 @@ class SQLiteStore(Store):
         return [r[0] for r in cur]
 
     def blob(self, digest: bytes) -> bytes | None:
-        row = self.db.execute("SELECT data FROM blobs WHERE digest = ?", (digest,)).fetchone()
-        return row[0] if row else None
+        if not isinstance(digest, (bytes, bytearray)) or len(digest) < 8:
+            return None
+        cur = self.db.execute(
+            "SELECT l.scan FROM scans s JOIN leaves l ON l.idx = s.idx WHERE s.key = ? ORDER BY s.idx",
+            (scan_key(digest),),
+        )
+        for (data,) in cur:
+            if data is not None and _sha256(data).digest() == digest:
+                return data
+        return None
 
     def checkpoints(self) -> list[CheckpointRow]:
         cur = self.db.execute("SELECT size, root, note, time FROM checkpoints ORDER BY size")
@@ -328,3 +395,42 @@ class SQLiteStore(Store):
 
     def close(self) -> None:
         self.db.close()
+
+
+def _create_schema(db: sqlite3.Connection) -> None:
+    # Statement by statement: executescript() would commit an open transaction first.
+    for stmt in _SCHEMA.split(";"):
+        if stmt.strip():
+            db.execute(stmt)
+
+
+def _migrate_v1(db: sqlite3.Connection) -> None:
+    """Rewrite a schema-1 ledger (stored leaf hashes, level-1 nodes, a digest-keyed blobs
+    table) into schema 2, in one transaction. The log itself is unchanged byte for byte."""
+    from glint.ledger.events import decode_leaf
+
+    _log.warning("upgrading ledger schema 1 -> %d", SCHEMA_VERSION)
+    db.execute("BEGIN IMMEDIATE")
+    try:
+        db.execute("ALTER TABLE leaves RENAME TO leaves_v1")
+        db.execute("DROP INDEX IF EXISTS leaves_by_item")
+        _create_schema(db)
+        cur = db.execute("SELECT idx, item_id, seq, leaf FROM leaves_v1 ORDER BY idx")
+        for idx, item_id, seq, leaf in cur.fetchall():
+            digest = decode_leaf(leaf, LedgerError, strict=False).data.get("scan")
+            scan = None
+            if isinstance(digest, bytes):
+                row = db.execute("SELECT data FROM blobs WHERE digest = ?", (digest,)).fetchone()
+                scan = row[0] if row else None
+            db.execute("INSERT INTO leaves(idx, item_id, seq, leaf, scan) VALUES(?,?,?,?,?)",
+                       (idx, item_id, seq, leaf, scan))
+            if scan is not None:
+                db.execute("INSERT INTO scans(key, idx) VALUES(?,?)", (scan_key(digest), idx))
+        db.execute("DELETE FROM nodes WHERE level < ?", (MIN_STORED_LEVEL,))
+        db.execute("DROP TABLE leaves_v1")
+        db.execute("DROP TABLE blobs")
+        db.execute("INSERT OR REPLACE INTO meta(key, value) VALUES('schema', ?)", (str(SCHEMA_VERSION),))
+        db.execute("COMMIT")
+    except BaseException:
+        db.execute("ROLLBACK")
+        raise

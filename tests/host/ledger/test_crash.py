@@ -1,4 +1,7 @@
-"""Crash safety: a writer killed with SIGKILL in the middle of batched appends loses no acked event."""
+"""Crash safety: a writer killed with SIGKILL in the middle of appends loses no acked event.
+
+Two writers: batched commits from one thread, and group commit from several threads.
+"""
 
 from __future__ import annotations
 
@@ -10,6 +13,8 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
+
 from glint.ledger import Keys, Ledger, verify_consistency
 from glint.ledger.note import open_checkpoint
 
@@ -18,9 +23,9 @@ ACKS_BEFORE_KILL = 12
 ROUNDS = 3
 
 
-def _run_and_kill(path: Path, home: Path, rng: random.Random) -> tuple[dict[int, str], int]:
+def _run_and_kill(path: Path, home: Path, rng: random.Random, mode: str) -> tuple[dict[int, str], int]:
     env = dict(os.environ, PYTHONUNBUFFERED="1")
-    proc = subprocess.Popen([sys.executable, str(WRITER), str(path), str(home)], stdout=subprocess.PIPE,
+    proc = subprocess.Popen([sys.executable, str(WRITER), str(path), str(home), mode], stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True, env=env)
     acked: dict[int, str] = {}
     ckpt = 0
@@ -47,11 +52,12 @@ def _run_and_kill(path: Path, home: Path, rng: random.Random) -> tuple[dict[int,
     return acked, ckpt
 
 
-def test_sigkill_during_batched_appends(tmp_path):
+@pytest.mark.parametrize("mode", ["batch", "group"])
+def test_sigkill_during_appends(tmp_path, mode):
     path, home = tmp_path / "ledger.db", tmp_path / "home"
     rng = random.Random(7)
     for _round in range(ROUNDS):
-        acked, ckpt_size = _run_and_kill(path, home, rng)
+        acked, ckpt_size = _run_and_kill(path, home, rng, mode)
         keys = Keys.load(home)
         with Ledger.open(path, keys=keys) as led:
             assert led.size > max(acked)

@@ -10,6 +10,7 @@ from glint.errors import LedgerError, UsageError, VerificationError
 from glint.ledger import EventSpec, Keys, Ledger, verify_consistency, verify_inclusion
 from glint.ledger import merkle
 from glint.ledger.note import open_checkpoint
+from glint.ledger.store import MIN_STORED_LEVEL
 from glint.ledger.twins import assess_parts
 
 from .conftest import ITEM, T0, populate
@@ -127,7 +128,8 @@ def test_refuses_checkpoint_inconsistent_with_last(ledger_path, keys):
         populate(led, 2, 1)
         led.checkpoint()
     db = sqlite3.connect(ledger_path)
-    db.execute("UPDATE leaves SET hash = ? WHERE idx = 1", (bytes(32),))  # rewrite history below the checkpoint
+    (leaf,) = db.execute("SELECT leaf FROM leaves WHERE idx = 1").fetchone()
+    db.execute("UPDATE leaves SET leaf = ? WHERE idx = 1", (leaf.replace(b"ACME", b"ACNE"),))  # rewrite history
     db.execute("DELETE FROM nodes")
     db.commit()
     db.close()
@@ -135,11 +137,12 @@ def test_refuses_checkpoint_inconsistent_with_last(ledger_path, keys):
         Ledger.open(ledger_path, keys=keys)
     db = sqlite3.connect(ledger_path)
     # Rebuild a self-consistent (forged) cache so that only the signed checkpoint can notice.
-    rows = [h for (h,) in db.execute("SELECT hash FROM leaves ORDER BY idx")]
+    rows = [merkle.leaf_hash(leaf) for (leaf,) in db.execute("SELECT leaf FROM leaves ORDER BY idx")]
     cr = merkle.CompactRange()
     for h in rows:
         for lv, ix, nh in cr.append(h):
-            db.execute("INSERT INTO nodes VALUES(?,?,?)", (lv, ix, nh))
+            if lv >= MIN_STORED_LEVEL:
+                db.execute("INSERT INTO nodes VALUES(?,?,?)", (lv, ix, nh))
     db.commit()
     db.close()
     with Ledger.open(ledger_path, keys=keys) as led:

@@ -67,22 +67,28 @@ def test_edited_leaf_is_named(filled):
     assert out.count("\n") == 0
 
 
-def test_edit_with_rehash_is_named_by_the_chain(filled):
-    from glint.ledger.merkle import leaf_hash
-
+def test_edit_is_named_by_the_chain(filled):
     new = _edited(_leaf(filled, 1))  # item 1's register event; its enroll (row 4) links to it
-    _sql(filled, ("UPDATE leaves SET leaf = ?, hash = ? WHERE idx = 1", (new, leaf_hash(new))))
+    _sql(filled, ("UPDATE leaves SET leaf = ? WHERE idx = 1", (new,)))
     rc, out = _verify_cli(filled)
     assert rc == 1 and "row 1 was edited" in out, out
 
 
-def test_edit_of_last_event_is_caught_by_cache_and_checkpoint(filled):
+def test_edit_of_last_event_is_named_by_the_chain_head(filled):
+    new = _edited(_leaf(filled, 11))  # nothing links to it: only the item's chain head names it
+    _sql(filled, ("UPDATE leaves SET leaf = ? WHERE idx = 11", (new,)))
+    rc, out = _verify_cli(filled)
+    assert rc == 1 and "row 11" in out, out
+
+
+def test_edit_of_last_event_and_its_head_is_caught_by_the_cache(filled):
     from glint.ledger.merkle import leaf_hash
 
-    new = _edited(_leaf(filled, 11))  # nothing links to it
-    _sql(filled, ("UPDATE leaves SET leaf = ?, hash = ? WHERE idx = 11", (new, leaf_hash(new))))
+    new = _edited(_leaf(filled, 11))
+    _sql(filled, ("UPDATE leaves SET leaf = ? WHERE idx = 11", (new,)),
+         ("UPDATE items SET head = ? WHERE idx = 11", (leaf_hash(new),)))
     rc, out = _verify_cli(filled)
-    assert rc == 1 and "rows 10..11" in out, out
+    assert rc == 1 and "rows 8..11" in out, out
 
 
 def test_deleted_row_is_named(filled):
@@ -114,11 +120,11 @@ def test_reordered_whole_rows_are_named(filled):
 
 def test_edited_scan_bytes_are_named(filled):
     db = sqlite3.connect(filled)
-    (digest,) = db.execute("SELECT digest FROM blobs LIMIT 1").fetchone()
+    (idx,) = db.execute("SELECT idx FROM leaves WHERE scan IS NOT NULL LIMIT 1").fetchone()
     db.close()
-    _sql(filled, ("UPDATE blobs SET data = ? WHERE digest = ?", (b"forged", digest)))
+    _sql(filled, ("UPDATE leaves SET scan = ? WHERE idx = ?", (b"forged", idx)))
     rc, out = _verify_cli(filled)
-    assert rc == 1 and "scan bytes were edited" in out, out
+    assert rc == 1 and f"row {idx}: its stored scan bytes were edited" in out, out
 
 
 def test_edited_checkpoint_is_refused(filled):
