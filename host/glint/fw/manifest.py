@@ -31,12 +31,12 @@ import sys, os, json
 def _glint_state(H, S):
     r = {"mpy": getattr(sys.implementation, "_mpy", 0), "platform": sys.platform,
          "impl": sys.implementation.name, "version": list(sys.implementation.version[:3]), "cwd": os.getcwd()}
+    root = r["cwd"].rstrip("/")
     try:
-        with open(%(manifest)r) as f:
+        with open(root + %(manifest)r) as f:
             r["manifest"] = json.load(f)
     except Exception:
         r["manifest"] = None
-    root = r["cwd"].rstrip("/")
     if H:
         import hashlib, binascii
         b = bytearray(512)
