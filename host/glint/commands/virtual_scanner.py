@@ -37,6 +37,8 @@ def register(subparsers) -> None:
     p.add_argument("--capture-seed", type=int, default=0, help="pose/noise seed of the rendered frame")
     p.add_argument("--profile", default="field", help="simulator profile: bench, field, harsh")
     p.add_argument("--control", default=None, metavar="HOST:PORT", help="JSON-lines control port")
+    p.add_argument("--blank", action="store_true",
+                   help="MicroPython only, no firmware image: install it with 'glint fw deploy'")
     p.add_argument("--runtime", choices=RUNTIMES, default=None,
                    help="node (MicroPython WebAssembly, default when installed) or cpython")
     p.set_defaults(func=run)
@@ -90,7 +92,7 @@ def run(args) -> int:
     if args.counterfeit and args.item_seed is None:
         raise UsageError("--counterfeit needs --item-seed N (the item it imitates)")
     vs = VirtualScanner(args.flash, listen=args.listen, lens=lens_from_args(args),
-                        runtime=args.runtime or default_runtime())
+                        runtime=args.runtime or ("node" if args.blank else default_runtime()), image=not args.blank)
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     vs.start()

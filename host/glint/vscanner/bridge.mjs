@@ -5,7 +5,8 @@
 //                        --image SRC=DEST ... [--heap BYTES]
 //
 // * Firmware image (--image, e.g. firmware/main.py=/main.py): copied into the device
-//   filesystem at every boot, never written back ("flashed" firmware).
+//   filesystem at every boot, never written back ("flashed" firmware). Without --image the
+//   board is blank (MicroPython only): /main.py runs from flash once glint fw deploy put it there.
 // * Flash (--flash DIR): the rest of the device filesystem. Loaded at boot; every change
 //   the device makes is mirrored at once and durably: a file closed after writing is
 //   written to DIR/path.vsx-tmp, fsync'd and renamed; renames, unlinks, mkdir and rmdir
@@ -245,8 +246,14 @@ async function boot(runMain) {
   rawRepl = false;
   pendingReset = null;
   if (!runMain) { enterRepl(false); return; }
+  // main.py from the firmware image, else from flash (deployed with glint fw deploy / mpremote);
+  // neither: a blank board (MicroPython only), the REPL takes the console.
+  let mainSrc = null;
+  if (imageDests.includes("/main.py")) mainSrc = fs.readFileSync(imageSource("/main.py"), "utf8");
+  else { try { mainSrc = FS.readFile("/main.py", { encoding: "utf8" }); } catch (e) { mainSrc = null; } }
+  if (mainSrc === null) { enterRepl(false); return; }
   try {
-    mp.runPython(fs.readFileSync(imageSource("/main.py"), "utf8"));
+    mp.runPython(mainSrc);
     const l = mp.pyimport("glintfw.link");
     if (!l._hosted) throw new Error("main.py did not start the hosted link");
     link = { feed: l.host_feed, tick: l.host_tick, button: l.host_button, status: l.host_status };

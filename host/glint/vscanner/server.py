@@ -61,9 +61,14 @@ def parse_listen(text: str) -> tuple[str, int]:
 
 class VirtualScanner:
     def __init__(self, flash_dir: str | Path, listen: str = "127.0.0.1:0", lens: LensSpec | None = None,
-                 runtime: str = "node", sim_dir: str | Path | None = None, heap: int | None = None):
+                 runtime: str = "node", sim_dir: str | Path | None = None, heap: int | None = None,
+                 image: bool = True):
+        """``image`` False: a blank board (MicroPython only) that runs what glint fw deploy installs in its flash."""
         if runtime not in RUNTIMES:
             raise UsageError(f"unknown runtime {runtime!r}", hint="node or cpython")
+        if not image and runtime != "node":
+            raise UsageError("a blank virtual scanner needs the node runtime (MicroPython WebAssembly)")
+        self.image = image
         self.flash_dir = Path(flash_dir)
         self.listen = listen
         parse_listen(listen)
@@ -90,7 +95,7 @@ class VirtualScanner:
                                 hint="install Node >= 18 and run 'npm ci', or use --runtime cpython")
             cmd = [node, str(BRIDGE), "--mjs", str(mjs), "--listen", self.listen,
                    "--flash", str(self.flash_dir), "--sim", str(self.sim_dir)]
-            for src, dest in firmware_image():
+            for src, dest in firmware_image() if self.image else []:
                 cmd += ["--image", f"{src}={dest}"]
             if self.heap:
                 cmd += ["--heap", str(self.heap)]
