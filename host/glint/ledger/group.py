@@ -23,6 +23,7 @@ from __future__ import annotations
 import logging
 import queue
 import threading
+import time
 from concurrent.futures import Future
 
 from glint.errors import LedgerError
@@ -125,6 +126,8 @@ class GroupCommitter:
         q = self._q
         while True:
             jobs = [q.get()]
+            # Let callers woken by the last commit queue their next event before this group closes.
+            time.sleep(0)
             # Everything that queued up while the last commit was syncing joins this group.
             while len(jobs) < self._max_group:
                 try:
