@@ -278,11 +278,11 @@ class Scanner:
         return dict(self.request(proto.MSG_SELFTEST).body)
 
     def config_get(self, key: str | None = None):
+        """The whole config map, or one value when ``key`` is given (the device answers {key, value})."""
         body = self.request(proto.MSG_CONFIG_GET, {"key": key} if key is not None else {}).body
-        cfg = body.get("config", body)
-        if key is not None and isinstance(cfg, dict) and key in cfg:
-            return cfg[key]
-        return cfg
+        if key is not None:
+            return body.get("value")
+        return dict(body.get("config", {}))
 
     def config_set(self, key: str, value) -> dict:
         return dict(self.request(proto.MSG_CONFIG_SET, {"key": key, "value": value}).body.get("config", {}))

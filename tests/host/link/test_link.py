@@ -137,3 +137,13 @@ def test_spool_roundtrip(peer, coating_images):
         assert sc.spool_list() == []
         with pytest.raises(DeviceError, match="not found"):
             sc.spool_get(c)
+
+
+def test_config_get_one_key_and_all(peer):
+    with open_scanner(peer.url, FAST) as sc:
+        sc.config_set("exposure_us", 12000)
+        assert sc.config_get("exposure_us") == 12000
+        full = sc.config_get()
+        assert full["exposure_us"] == 12000 and "max_spots" in full
+        with pytest.raises(DeviceError, match="unknown config key"):
+            sc.config_set("no_such_key", 1)
