@@ -65,7 +65,17 @@ def make_camera():
 
 
 def make_leds():
-    return [_Out(d["pin"], d.get("active_low", False)) for d in load_config()["indicators"]["leds"]]
+    """Status LEDs only; the flash LED (role "illumination") is make_illumination()'s."""
+    return [_Out(d["pin"], d.get("active_low", False))
+            for d in load_config()["indicators"]["leds"] if d.get("role", "status") != "illumination"]
+
+
+def make_illumination():
+    """The light the camera needs, switched on only around a capture (GPIO4 flash LED)."""
+    for d in load_config()["indicators"]["leds"]:
+        if d.get("role") == "illumination":
+            return _Out(d["pin"], d.get("active_low", False))
+    return None
 
 
 def make_buzzer():

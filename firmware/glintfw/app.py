@@ -89,6 +89,9 @@ class App:
         self.spool = Spool(store.join(self.dir, "spool"), self.config.get("spool_capacity"))
         self.counter = Counter(store.join(self.dir, "counter"), floor=self.spool.max_counter() + 1)
         self.ind = indicate.Indicators(board.make_leds(), board.make_buzzer(), self.config.get("indicators"))
+        # Optional board hook: a light that must be on while the sensor integrates.
+        make_light = getattr(board, "make_illumination", None)
+        self.light = make_light() if make_light is not None else None
         self.action = ACT_NONE
         self.camera = None
         self.camera_error = None
@@ -178,12 +181,22 @@ class App:
         if self.camera is None:
             raise _Fail(ST_INTERNAL, "camera unavailable: %s" % (self.camera_error,))
 
+    def _capture(self):
+        light = self.light
+        if light is not None:
+            light.value(1)
+        try:
+            self.camera.capture(self.frame)
+        finally:
+            if light is not None:
+                light.value(0)
+
     def capture_detect(self):
         """Take one frame and find its spots -> (spots, quality, guidance, capture_us, detect_us)."""
         self._need_camera()
         self.ind.show(indicate.CAPTURING)
         t0 = _ticks_us()
-        self.camera.capture(self.frame)
+        self._capture()
         t1 = _elapsed_us(t0)
         t0 = _ticks_us()
         spots, quality, guidance = self.detector.detect(self.frame)
@@ -346,7 +359,7 @@ class App:
         if offset < 0 or offset >= n or length <= 0:
             raise _Fail(ST_BAD_ARG, "offset/length out of range (frame is %d bytes)" % n)
         if offset == 0:
-            self.camera.capture(self.frame)
+            self._capture()
         length = min(length, CAPTURE_CHUNK, n - offset)
         return {"width": self.width, "height": self.height, "offset": offset,
                 "data": bytes(self.frame[offset:offset + length])}

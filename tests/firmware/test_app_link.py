@@ -103,3 +103,40 @@ r = [len(ms), ms[0].status, len(ms[0].body["pubkey"]), ms[1].body["camera"]["ok"
 """, "r")
     assert res[:5] == [2, 0, 65, False, True]
     assert res[5] == 1  # ACT_REPL at the interrupt
+
+
+def test_illumination_is_on_only_while_capturing(tmp_path):
+    """A board with make_illumination() (ESP32-CAM flash LED) gets light around each capture only."""
+    sim = tmp_path / "sim"
+    sim.mkdir()
+    write_pgm(sim / "lens.pgm", render(LensSpec("item", item_seed=2)))
+    had = "simhost" in sys.modules
+    board = load_board(tmp_path / "flash", sim, tmp_path / "board")
+    events = []
+
+    class Light:
+        def value(self, v):
+            events.append(("light", v))
+
+    cam = board.make_camera()
+
+    class Cam:
+        width, height = cam.width, cam.height
+
+        def capture(self, buf):
+            events.append(("capture", None))
+            cam.capture(buf)
+
+        def __getattr__(self, name):
+            return getattr(cam, name)
+
+    board.make_illumination = Light
+    board.make_camera = lambda: Cam()
+    try:
+        a = app_mod.App(board)
+        a.capture_detect()
+        a.cmd_capture({"offset": 0, "length": 16})
+    finally:
+        if not had:
+            sys.modules.pop("simhost", None)
+    assert events == [("light", 1), ("capture", None), ("light", 0)] * 2
