@@ -5,8 +5,8 @@
     python tools/bench_ledger.py --size 20000 --batched 5000 --single 200 --group 2000   # quick run
 
 Figures (rates are medians of --repeat runs, each on a fresh ledger; every run's value is listed):
-- fsync_per_s:        the disk's raw rate of 4 KiB append + fsync in the work directory
-                      (and fdatasync_overwrite_per_s: 4 KiB rewrite in place + fdatasync)
+- fsync_per_s:        the disk's raw rate of 4 KiB append + fsync in the work directory, measured
+                      before each run (and fdatasync_overwrite_per_s: 4 KiB rewrite in place + fdatasync)
 - batched appends/s:  verify events in durable commits of --batch events (target >= 20,000/s)
 - single appends/s:   one caller, one durable commit (synchronous=FULL) per event
 - group appends/s:    --threads callers appending one event each time through a GroupCommitter:
@@ -160,14 +160,14 @@ def main(argv=None) -> int:
                                     time=1_700_000_000) for it in items])
         return p, led
 
-    # 0. the disk's raw fsync rate, measured in this run
-    fs, fds = _fsync_rates(work, args.fsyncs)
-    res["fsync_per_s"], res["fdatasync_overwrite_per_s"] = round(fs), round(fds)
-
+    # 0. the disk's raw fsync rate, measured before each run (it moves with other jobs' I/O),
     # 1. batched appends (durable commits of --batch events), 2. one durable commit per event
     # (one caller), 3. group commit (--threads callers, one event each time)
-    batched, cpu, single, group, sizes = [], [], [], [], []
+    batched, cpu, single, group, sizes, fsyncs, fdatasyncs = [], [], [], [], [], [], []
     for _ in range(args.repeat):
+        fs, fds = _fsync_rates(work, args.fsyncs)
+        fsyncs.append(fs)
+        fdatasyncs.append(fds)
         p, led = fresh("batched.db")
         rate, us = _fill(led, args.batched, args.batch, items)
         led.close()
@@ -182,6 +182,9 @@ def main(argv=None) -> int:
             rate, mean = _group(p, keys, args.group, args.threads, items)
             group.append(rate)
             sizes.append(mean)
+    res["fsync_per_s"] = _median(fsyncs)
+    res["fsync_runs"] = [round(r) for r in fsyncs]
+    res["fdatasync_overwrite_per_s"] = _median(fdatasyncs)
     res["batched_appends_per_s"] = _median(batched)
     res["batched_runs"] = [round(r) for r in batched]
     res["batched_cpu_us_per_event"] = round(statistics.median(cpu), 1)
