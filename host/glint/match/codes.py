@@ -101,11 +101,7 @@ def reference_quads(xy: np.ndarray, params: MatchParams) -> Quads:
     q = build_quads(xy, params.band_lo, params.band_hi, 1.0 - 2 * params.inner_margin)
     if len(q) == 0:
         return q
-    e = params.code_eps
-    # A code within eps of a canonical boundary would need probes to emit both variants
-    # and still be ambiguous; dropping it costs little and keeps the index unique.
-    keep = (q.code[:, 0] + q.code[:, 2] < 1 - 2 * e) & (q.code[:, 2] - q.code[:, 0] > 2 * e)
-    return q.take(keep)
+    return q.take(reference_keep(q, params))
 
 
 def probe_quads(xy: np.ndarray, params: MatchParams) -> Quads:
@@ -190,3 +186,78 @@ def match_codes(ref: Quads, ref_boxes: tuple, table: CodeTable, params: MatchPar
     ratio = probe.length[pj] / ref.length[ri]
     ok &= (ratio > 1 / params.scale_tol) & (ratio < params.scale_tol)
     return ri[ok], pj[ok]
+
+
+def build_quads_batch(xy: np.ndarray, n: np.ndarray, lo: float, hi: float, radius_factor: float):
+    """:func:`build_quads` of many spot sets at once (vectorised over the batch).
+
+    ``xy`` (B, M, 2) px, padded; ``n`` (B,) spots used of each row. Returns (owner (Q,) batch row,
+    Quads) with each row's quads in the same order :func:`build_quads` gives them."""
+    xy = np.asarray(xy, dtype=np.float64)
+    bsz, m = xy.shape[:2]
+    valid = np.arange(m)[None, :] < np.asarray(n)[:, None]
+    empty = (np.zeros(0, np.int64), _empty())
+    if bsz == 0 or m < 4:
+        return empty
+    dx = xy[:, :, None, 0] - xy[:, None, :, 0]
+    dy = xy[:, :, None, 1] - xy[:, None, :, 1]
+    d2 = dx * dx + dy * dy
+    del dx, dy
+    ok = (d2 >= lo * lo) & (d2 <= hi * hi) & valid[:, :, None] & valid[:, None, :]
+    ok &= np.triu(np.ones((m, m), bool), 1)[None]
+    bb, ii, jj = np.nonzero(ok)
+    if len(bb) == 0:
+        return empty
+    z = xy[..., 0] + 1j * xy[..., 1]
+    mid = (z[bb, ii] + z[bb, jj]) / 2
+    rad2 = d2[bb, ii, jj] * (radius_factor * radius_factor / 4.0)
+    del d2, ok
+    inside = np.abs(z[bb] - mid[:, None]) ** 2 < rad2[:, None]
+    inside &= valid[bb]
+    rows = np.arange(len(bb))
+    inside[rows, ii] = False
+    inside[rows, jj] = False
+    counts = inside.sum(1)
+    inside[counts > MAX_GROUP] = False
+    pe, ke = np.nonzero(inside)
+    if len(pe) < 2:
+        return empty
+    ps, cs, ds = [], [], []
+    for t in range(1, int(counts.max())):
+        same = pe[t:] == pe[:-t]
+        if not same.any():
+            break
+        ps.append(pe[:-t][same])
+        cs.append(ke[:-t][same])
+        ds.append(ke[t:][same])
+    if not ps:
+        return empty
+    p = np.concatenate(ps)
+    owner = bb[p]
+    order = np.argsort(owner, kind="stable")  # group by row, keeping build_quads' order inside a row
+    p, owner = p[order], owner[order]
+    c, d = np.concatenate(cs)[order], np.concatenate(ds)[order]
+    a, b = ii[p], jj[p]
+    za, zb, zc, zd = z[owner, a], z[owner, b], z[owner, c], z[owner, d]
+    wc = (zc - za) / (zb - za)
+    wd = (zd - za) / (zb - za)
+    flip = (wc.real + wd.real) > 1.0
+    wc = np.where(flip, 1 - wc, wc)
+    wd = np.where(flip, 1 - wd, wd)
+    a, b = np.where(flip, b, a), np.where(flip, a, b)
+    za, zb = np.where(flip, zb, za), np.where(flip, za, zb)
+    swap = wc.real > wd.real
+    wc, wd = np.where(swap, wd, wc), np.where(swap, wc, wd)
+    c, d = np.where(swap, d, c), np.where(swap, c, d)
+    code = np.stack([wc.real, wc.imag, wd.real, wd.imag], axis=1)
+    vec = zb - za
+    idx = np.stack([a, b, c, d], axis=1).astype(np.int32)
+    return owner, Quads(idx, code, np.abs(vec), np.angle(vec))
+
+
+def reference_keep(q: Quads, params: MatchParams) -> np.ndarray:
+    """Mask of the quads a reference keeps: codes at least 2 x eps inside the canonical region."""
+    e = params.code_eps
+    # A code within eps of a canonical boundary would need probes to emit both variants
+    # and still be ambiguous; dropping it costs little and keeps the index unique.
+    return (q.code[:, 0] + q.code[:, 2] < 1 - 2 * e) & (q.code[:, 2] - q.code[:, 0] > 2 * e)

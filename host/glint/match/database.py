@@ -27,7 +27,7 @@ from pathlib import Path
 import numpy as np
 
 from glint.errors import MatchError, UsageError
-from glint.match.index import CodeIndex, bits_for, entries_for
+from glint.match.index import CodeIndex, bits_for, bucket_of, pack, reference_entries
 from glint.match.params import MatchParams
 from glint.match.reference import Reference
 
@@ -39,6 +39,7 @@ ITEM_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:@/+-]{0,127}$")
 RECORD = np.dtype([("n", "<u2"), ("captures", "u1"), ("pad", "u1"),
                    ("xy", "<u2", (MAX_REF_SPOTS, 2)), ("support", "u1", (MAX_REF_SPOTS,))])
 SPOT_SCALE = 32
+ENTRY_CHUNK = 20_000  # references coded per step of a rebuild (bounds the temporary memory)
 
 
 def check_item_id(item: str) -> str:
@@ -57,6 +58,14 @@ def to_record(ref: Reference) -> np.ndarray:
     rec["xy"][:n] = np.clip(np.round(ref.xy[order] * SPOT_SCALE), 0, 65535)
     rec["support"][:n] = np.clip(ref.support[order], 0, 255)
     return rec
+
+
+def entries_of_records(recs: np.ndarray, rows: np.ndarray, params: MatchParams, width: int, height: int,
+                       bits: int) -> tuple[np.ndarray, np.ndarray]:
+    """(bucket, packed entry) of the index quads of reference records ``recs`` stored at ``rows``."""
+    xy = recs["xy"].astype(np.float64) / SPOT_SCALE
+    owner, keys, geom = reference_entries(xy, recs["n"].astype(np.int64), recs["support"], params, width, height)
+    return bucket_of(keys, bits), pack(rows[owner], geom)
 
 
 class Database:
@@ -97,6 +106,11 @@ class Database:
             raise MatchError(f"database {self.path} is unreadable ({e})") from None
         self.rows = {i: r for r, i in enumerate(self.ids) if self.alive[r]}
         self.index = CodeIndex(self.path, self.params)
+        if self.index.stale and not getattr(self, "_in_write", False):
+            log.warning("index of %s has an older format: rebuilding it", self.path)
+            with self._writing():
+                if self.index.stale:
+                    self._rebuild_locked()
 
     def _init(self, ref: Reference) -> None:
         self.path.mkdir(parents=True, exist_ok=True)
@@ -111,10 +125,12 @@ class Database:
             self.path.mkdir(parents=True, exist_ok=True)
             with open(self.path / ".lock", "a") as lk:
                 fcntl.flock(lk, fcntl.LOCK_EX)
+                self._in_write = True
                 try:
                     self._load()  # another process may have written since we opened
                     yield
                 finally:
+                    self._in_write = False
                     fcntl.flock(lk, fcntl.LOCK_UN)
 
     # --- reading -------------------------------------------------------------------------
@@ -208,13 +224,16 @@ class Database:
                 f.write(b"\x00")
 
     def _entries(self, rows, bits: int) -> tuple[np.ndarray, np.ndarray]:
+        """(bucket, entry) of the index quads of these rows, computed in vectorised batches."""
+        rows = np.asarray(list(rows) if not isinstance(rows, np.ndarray) else rows, dtype=np.int64)
         bs, es = [], []
-        for r in rows:
-            b, e = entries_for(r, self.reference_at(r).index_quads(), self.params, bits)
+        for s in range(0, len(rows), ENTRY_CHUNK):
+            b, e = entries_of_records(self.records[rows[s:s + ENTRY_CHUNK]], rows[s:s + ENTRY_CHUNK],
+                                      self.params, self.width, self.height, bits)
             bs.append(b)
             es.append(e)
         if not bs:
-            return np.zeros(0, np.int64), np.zeros(0, np.uint32)
+            return np.zeros(0, np.int64), np.zeros(0, np.uint64)
         return np.concatenate(bs), np.concatenate(es)
 
     def rebuild(self) -> None:

@@ -25,7 +25,7 @@ from glint.match.verify import verify
 log = logging.getLogger(__name__)
 
 MIN_REF_SPOTS = 20        # fewer and the chance model cannot reach 1e-9 with margin
-MIN_INDEX_QUADS = 24      # fewer quads and a probe missing 30% of the spots may find none
+MIN_INDEX_QUADS = 8       # index quads are a quarter of all (index_region); fewer and identify has too few votes
 MIN_COVERAGE = 0.10       # convex hull of the spots / frame area (a coating dot fills ~35% of the sim frame)
 MIN_REPEAT = 0.35         # fraction of a capture's spots that must repeat in the others
 FUSE_RADIUS = 1.0         # px: positions of one particle in registered captures agree this well

@@ -1,9 +1,12 @@
-"""1:N identification: vote through the code index, then verify the best candidates.
+"""1:N identification: geometric votes through the code index, then verify the best candidates.
 
-Each probe quad looks up the index cells its code may be in; every hit votes for an
-item and a rotation (probe backbone direction minus the reference's). The items with
-the most votes are re-ranked by their largest pair of adjacent rotation bins (genuine
-hits agree on the rotation, chance hits do not), and the best few are verified 1:1.
+Each probe quad in the index region looks up the cells its code may be in; every hit
+pairs it with a reference quad and so gives a whole similarity transform: rotation,
+scale, and where the reference frame's centre lands in the probe. A hit votes for
+(item, rotation bin, landing-point bin); the hits of the genuine item agree and pile up
+in one bin, chance hits of other items scatter (generalised Hough transform). Two grids
+offset by half a bin catch a cluster that straddles a bin edge. Items are ranked by
+their best bin, and the best few are verified 1:1 until one matches.
 
 The false-accept probability of an identification is the verified candidate's bound
 multiplied by the number of items in the database: any of them might have been the
@@ -20,16 +23,20 @@ import numpy as np
 
 from glint.errors import MatchError
 from glint.match.database import Database
-from glint.match.index import angle_code
+from glint.match.index import GEOM_MASK, lookup_quads, unpack_geometry
 from glint.match.spots import SpotSet
-from glint.match.verify import Result, prepare, verify_prepared
+from glint.match.verify import Probe, Result, prepare, verify_prepared
 
 log = logging.getLogger(__name__)
 
-VOTE_CANDIDATES = 64      # items kept after the raw vote count
-VERIFY_CANDIDATES = 8     # items verified 1:1 (best rotation-consistent votes first)
-MIN_VOTES = 2             # a single chance hit is not worth a verification
-ROT_BINS = 16             # rotation bins of 22.5 degrees
+VOTE_CANDIDATES = 16      # items ranked by their best geometric bin
+VERIFY_CANDIDATES = 8     # items verified 1:1 at most (until one matches)
+MIN_VOTES = 4             # distinct spots - 3: two quads sharing at most two spots
+ROT_BINS = 32             # rotation bins of 11.25 degrees
+SHIFT_BIN = 32.0          # px: landing-point bins (seed errors are a few px at the frame edge)
+SHIFT_SPAN = 4096         # px range of landing points kept (probe frame +- margin)
+SPOT_IDS = 1 << 8         # probe spot ids fit in this many
+REPORT = 10               # candidates listed in the result
 
 
 @dataclass
@@ -54,34 +61,66 @@ class IdentifyResult:
         return d
 
 
-def vote(db: Database, probe_quads) -> tuple[np.ndarray, np.ndarray, np.ndarray, int]:
-    """Candidate rows by rotation-consistent votes: (rows, consistent votes, raw votes, total hits)."""
-    entries, qi = db.index.hits(probe_quads)
+def _best_bins(rows: np.ndarray, theta: np.ndarray, land: np.ndarray, spots: np.ndarray, offset: float):
+    """(row, votes) of every bin holding hits of two or more quads, grid shifted by ``offset`` bins.
+
+    The votes of a bin are the distinct probe spots of its quads, less three: one quad scores 1,
+    two unrelated quads 5. Quads sharing spots share their chance code matches (and a backbone
+    shares its whole transform), so counting spots rather than quads keeps such clusters low."""
+    tb = np.floor(theta * (ROT_BINS / (2 * math.pi)) + offset).astype(np.int64) % ROT_BINS
+    half = SHIFT_SPAN // 2
+    xb = np.floor((np.clip(land.real, -half, half - 1) + half) / SHIFT_BIN + offset).astype(np.int64)
+    yb = np.floor((np.clip(land.imag, -half, half - 1) + half) / SHIFT_BIN + offset).astype(np.int64)
+    nbin = int(SHIFT_SPAN / SHIFT_BIN) + 2
+    key = ((rows * ROT_BINS + tb) * nbin + xb) * nbin + yb
+    uk, inv, cnt = np.unique(key, return_inverse=True, return_counts=True)
+    multi = cnt[inv] >= 2
+    if not multi.any():
+        return np.zeros(0, np.int64), np.zeros(0, np.int64)
+    combo = np.unique((key[multi][:, None] * SPOT_IDS + spots[multi]).ravel()) // SPOT_IDS
+    start = np.r_[0, np.nonzero(combo[1:] != combo[:-1])[0] + 1]
+    votes = np.diff(np.r_[start, len(combo)]) - 3
+    good = votes >= MIN_VOTES
+    return combo[start[good]] // (ROT_BINS * nbin * nbin), votes[good]
+
+
+def vote(db: Database, probe: Probe) -> tuple[np.ndarray, np.ndarray, np.ndarray, int]:
+    """Candidate rows by geometrically consistent votes: (rows, consistent votes, raw votes, total hits)."""
+    none = np.zeros(0, np.int64)
+    q = probe.quads
+    look = lookup_quads(q, db.params)
+    entries, qi = db.index.hits(q.code[look])
     if len(entries) == 0:
-        return np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0, np.int64), 0
-    rows = (entries >> 8).astype(np.int64)
+        return none, none, none, 0
+    qi = look[qi]
+    rows = (entries >> np.uint64(32)).astype(np.int64)
     alive = db.alive
     ok = rows < len(alive)
     ok[ok] = alive[rows[ok]] == 1
     rows, entries, qi = rows[ok], entries[ok], qi[ok]
-    raw = np.bincount(rows, minlength=len(alive))
-    k = min(VOTE_CANDIDATES, int(np.count_nonzero(raw)))
-    if k == 0:
-        return np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0, np.int64), len(entries)
-    top = np.argpartition(-raw, k - 1)[:k]
-    top = top[raw[top] >= MIN_VOTES]
-    if len(top) == 0:
-        return np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0, np.int64), len(entries)
-    lut = np.full(len(alive), -1, np.int64)
-    lut[top] = np.arange(len(top))
-    local = lut[rows]
-    sel = local >= 0
-    dtheta = (angle_code(probe_quads.angle[qi[sel]]) - (entries[sel] & 255).astype(np.int64)) & 255
-    rbin = dtheta // (256 // ROT_BINS)
-    hist = np.bincount(local[sel] * ROT_BINS + rbin, minlength=len(top) * ROT_BINS).reshape(len(top), ROT_BINS)
-    consistent = (hist + np.roll(hist, -1, axis=1)).max(1)
-    order = np.lexsort((top, -raw[top], -consistent))
-    return top[order], consistent[order], raw[top][order], len(entries)
+    if len(rows) == 0:
+        return none, none, none, 0
+    ang_r, len_r, mid_r = unpack_geometry(entries & GEOM_MASK, db.params, db.width, db.height)
+    pxy = probe.spots.xy
+    za, zb = pxy[q.idx[qi, 0], 0] + 1j * pxy[q.idx[qi, 0], 1], pxy[q.idx[qi, 1], 0] + 1j * pxy[q.idx[qi, 1], 1]
+    theta = q.angle[qi] - ang_r
+    # The similarity of this quad pair maps the reference frame's centre to ``land``.
+    rot = (q.length[qi] / len_r) * np.exp(1j * theta)
+    land = (za + zb) / 2 + rot * (complex(db.width / 2, db.height / 2) - mid_r)
+    spots = q.idx[qi].astype(np.int64)
+    r0, c0 = _best_bins(rows, theta, land, spots, 0.0)
+    r1, c1 = _best_bins(rows, theta, land, spots, 0.5)
+    r, c = np.concatenate([r0, r1]), np.concatenate([c0, c1])
+    if len(r) == 0:
+        return none, none, none, len(rows)
+    order = np.lexsort((-c, r))
+    r, c = r[order], c[order]
+    first = np.r_[True, r[1:] != r[:-1]]
+    r, c = r[first], c[first]
+    best = np.lexsort((r, -c))[:VOTE_CANDIDATES]
+    r, c = r[best], c[best]
+    raw = np.array([np.count_nonzero(rows == x) for x in r], np.int64)
+    return r, c, raw, len(rows)
 
 
 def identify(db: Database, probe: SpotSet, verify_candidates: int = VERIFY_CANDIDATES) -> IdentifyResult:
@@ -90,7 +129,7 @@ def identify(db: Database, probe: SpotSet, verify_candidates: int = VERIFY_CANDI
         raise MatchError(f"database {db.path} is empty", hint="enroll items first: glint enroll --db DIR --item ID FILE")
     params = db.params
     pr = prepare(probe, params)
-    rows, consistent, raw, n_hits = vote(db, pr.quads)
+    rows, consistent, raw, n_hits = vote(db, pr)
     penalty = math.log10(max(1, len(db)))
     cands, best, best_row = [], None, None
     for i, row in enumerate(rows):
@@ -102,8 +141,10 @@ def identify(db: Database, probe: SpotSet, verify_candidates: int = VERIFY_CANDI
             if best is None or (c["match"], -res.log10_far) > (best_match, -best.log10_far):
                 best, best_row, best_match = res, row, c["match"]
         cands.append(c)
-        if i >= 9:  # report at most ten candidates
+        if i + 1 >= REPORT:
             break
+        if best is not None and best_match:
+            verify_candidates = 0  # identified: the rest are only listed
     if best is None:
         return IdentifyResult(None, 0.0, cands, None, n_hits)
     far = min(0.0, best.log10_far + penalty)

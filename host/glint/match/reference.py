@@ -63,8 +63,12 @@ class Reference:
         return self._boxes
 
     def index_quads(self) -> Quads:
-        """The (fewer) quads put in the 1:N index."""
-        return select_quads(self.quads, self.support, self.params.index_codes)
+        """The (fewer) quads put in the 1:N index (glint.match.index.select_index)."""
+        from glint.match.index import select_index
+
+        q = reference_quads(self.xy, self.params)
+        score = self.support[q.idx].sum(1).astype(np.float64) if len(q) else np.zeros(0)
+        return q.take(select_index(np.zeros(len(q), np.int64), q, score, self.params))
 
     def to_bytes(self) -> bytes:
         """Serialise (npz with a JSON header); ``from_bytes`` reads it back."""

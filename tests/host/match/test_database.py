@@ -29,8 +29,9 @@ def test_identify_finds_enrolled_items(populated):
     path, fields, _ = populated
     db = Database(path)
     r = np.random.default_rng(6)
-    hits = [identify(db, synth.observe(fields[i], r)).item == f"item-{i}" for i in range(0, 40, 2)]
-    assert sum(hits) >= 18, hits  # rank-1 >= 90% on 20 probes (synthetic field conditions)
+    # Probes with the simulator's harsh-profile spot statistics (14% lost, 12% spurious).
+    hits = [identify(db, synth.observe(fields[i], r, **synth.SIM_HARSH)).item == f"item-{i}" for i in range(0, 40, 2)]
+    assert sum(hits) >= 19, hits  # rank-1 >= 95% on 20 probes
     res = identify(db, synth.observe(fields[35], r))
     d = res.to_dict()
     assert {"item", "log10_far", "candidates"} <= set(d)
@@ -57,7 +58,7 @@ def test_remove_rebuild_and_reopen(populated, tmp_path):
     db.rebuild()
     again = Database(tmp_path / "d")
     assert again.items() == ["a", "c"]
-    assert identify(again, synth.observe(fields[2], r)).item == "c"
+    assert identify(again, synth.observe(fields[2], r, **synth.SIM_HARSH)).item == "c"
     with pytest.raises(MatchError, match="already enrolled"):
         again.add("a", refs[0])
     again.add("a", refs[0], replace=True)
@@ -80,7 +81,7 @@ def test_concurrent_reads(populated):
 
     def worker(i):
         r = np.random.default_rng(100 + i)
-        out.append(identify(db, synth.observe(fields[i], r)).item == f"item-{i}")
+        out.append(identify(db, synth.observe(fields[i], r, **synth.SIM_HARSH)).item == f"item-{i}")
 
     threads = [threading.Thread(target=worker, args=(i,)) for i in range(4)]
     for t in threads:
