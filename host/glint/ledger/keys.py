@@ -118,7 +118,11 @@ class Keys:
         return self.log_signer.vkey()
 
     def log_verifier(self) -> Verifier:
-        return Verifier(self.log_vkey)
+        """One verifier per key set, so its memo of checked notes is shared (see Verifier)."""
+        v = getattr(self, "_log_verifier", None)
+        if v is None:
+            v = self._log_verifier = Verifier(self.log_vkey)
+        return v
 
     @classmethod
     def generate(cls, origin: str | None = None) -> "Keys":

@@ -415,7 +415,8 @@ class Ledger:
             except VerificationError as e:
                 raise LedgerError(f"refusing to sign a checkpoint inconsistent with the last one: {e}",
                                   "run 'glint ledger verify'") from None
-        note = sign_checkpoint(Checkpoint(self.keys.origin, size, root), self.keys.log_signer)
+        note = sign_checkpoint(Checkpoint(self.keys.origin, size, root), self.keys.log_signer,
+                               vouch_to=self.keys.log_verifier())
         if origin is None:
             self.store.set_meta("origin", self.keys.origin)
             self.store.set_meta("log_vkey", self.keys.log_vkey)
