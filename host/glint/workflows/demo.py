@@ -76,7 +76,8 @@ def _run(home: Path, runtime: str, step: Steps) -> None:
     vs = VirtualScanner(h.root / "demo-scanner", lens=LensSpec("empty", profile=PROFILE), runtime=runtime)
     t = time.perf_counter()
     vs.start()
-    name = "MicroPython (WebAssembly, Node)" if runtime == "node" else "CPython"
+    name = ("MicroPython (WebAssembly, Node)" if runtime == "node"
+            else "CPython (for real MicroPython: install Node and run 'npm ci' in the repository)")
     step(f"virtual scanner started: firmware on {name}, {vs.url} ({time.perf_counter() - t:.1f} s)")
     try:
         with HostSession(h, operator="demo", location="this machine") as host, open_scanner(vs.url) as sc:
