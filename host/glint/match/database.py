@@ -27,7 +27,7 @@ from pathlib import Path
 import numpy as np
 
 from glint.errors import MatchError, UsageError
-from glint.match.index import CodeIndex, bits_for, bucket_of, pack, reference_entries
+from glint.match.index import CodeIndex, bits_for, bucket_of, fingerprint_of, pack, reference_entries
 from glint.match.params import MatchParams
 from glint.match.reference import Reference
 
@@ -65,7 +65,7 @@ def entries_of_records(recs: np.ndarray, rows: np.ndarray, params: MatchParams, 
     """(bucket, packed entry) of the index quads of reference records ``recs`` stored at ``rows``."""
     xy = recs["xy"].astype(np.float64) / SPOT_SCALE
     owner, keys, geom = reference_entries(xy, recs["n"].astype(np.int64), recs["support"], params, width, height)
-    return bucket_of(keys, bits), pack(rows[owner], geom)
+    return bucket_of(keys, bits), pack(rows[owner], geom, fingerprint_of(keys, bits))
 
 
 class Database:

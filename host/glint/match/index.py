@@ -39,6 +39,8 @@ log = logging.getLogger(__name__)
 INDEX_FORMAT = 2
 MAX_ROWS = 1 << 24        # rows an index may address (the database's limit)
 ANGLE_BITS, LEN_BITS, POS_BITS = 9, 7, 8
+FP_BITS = 8               # cell fingerprint in the entry's top byte (above the 24-bit row)
+ROW_MASK = np.uint64(MAX_ROWS - 1)
 MIN_BUCKET_BITS = 18
 MAX_BUCKET_BITS = 25      # 128 MiB of offsets at most
 ENTRIES_PER_BUCKET = 4    # target load of a bucket
@@ -55,6 +57,14 @@ def bucket_of(keys: np.ndarray, bits: int) -> np.ndarray:
     with np.errstate(over="ignore"):
         h = keys.astype(np.uint64) * _GOLDEN
     return (h >> np.uint64(64 - bits)).astype(np.int64)
+
+
+def fingerprint_of(keys: np.ndarray, bits: int) -> np.ndarray:
+    """8 more bits of the cell key's hash (below the bucket's): a bucket holds several cells, and a hit
+    whose fingerprint differs from the looked-up cell's is another cell's entry (dropped, 255 in 256)."""
+    with np.errstate(over="ignore"):
+        h = keys.astype(np.uint64) * _GOLDEN
+    return ((h >> np.uint64(64 - bits - FP_BITS)) & np.uint64((1 << FP_BITS) - 1)).astype(np.uint64)
 
 
 def bits_for(n_entries: int) -> int:
@@ -150,10 +160,15 @@ def reference_entries(xy: np.ndarray, n: np.ndarray, support: np.ndarray, params
     return np.concatenate(out_o), np.concatenate(out_k), np.concatenate(out_g)
 
 
-def pack(rows: np.ndarray, geom: np.ndarray) -> np.ndarray:
+def pack(rows: np.ndarray, geom: np.ndarray, fp: np.ndarray) -> np.ndarray:
+    """Entries ``fingerprint << 56 | row << 32 | geometry``."""
     if len(rows) and int(rows.max()) >= MAX_ROWS:
         raise MatchError(f"index is full ({MAX_ROWS} rows); rebuild to compact removed items")
-    return (rows.astype(np.uint64) << np.uint64(32)) | geom.astype(np.uint64)
+    return (fp.astype(np.uint64) << np.uint64(56)) | (rows.astype(np.uint64) << np.uint64(32)) | geom.astype(np.uint64)
+
+
+def entry_rows(entries: np.ndarray) -> np.ndarray:
+    return ((entries >> np.uint64(32)) & ROW_MASK).astype(np.int64)
 
 
 def lookup_quads(q: Quads, params: MatchParams) -> np.ndarray:
@@ -253,19 +268,22 @@ class CodeIndex:
         Returns (entries uint64, index into ``code`` of each hit)."""
         if len(code) == 0:
             return np.zeros(0, np.uint64), np.zeros(0, np.int64)
-        keys = index_box_keys(code, self.params)                    # (Q, 16)
-        b = bucket_of(keys.ravel(), self.bits)
+        keys = index_box_keys(code, self.params).ravel()            # (Q * 16)
+        b = bucket_of(keys, self.bits)
+        fp = fingerprint_of(keys, self.bits)
         out_e, out_q = [], []
         if len(self.entries):
             pos, own = gather_ranges(self.offsets[b].astype(np.int64), self.offsets[b + 1].astype(np.int64))
             out_e.append(self.entries[pos])
-            out_q.append(own >> 4)
+            out_q.append(own)
         if len(self.delta_entries):
             lo = np.searchsorted(self.delta_buckets, b, "left")
             hi = np.searchsorted(self.delta_buckets, b, "right")
             pos, own = gather_ranges(lo, hi)
             out_e.append(self.delta_entries[pos])
-            out_q.append(own >> 4)
+            out_q.append(own)
         if not out_e:
             return np.zeros(0, np.uint64), np.zeros(0, np.int64)
-        return np.concatenate(out_e), np.concatenate(out_q)
+        e, own = np.concatenate(out_e), np.concatenate(out_q)
+        same = (e >> np.uint64(56)) == fp[own]
+        return e[same], own[same] >> 4

@@ -33,8 +33,8 @@ class MatchParams:
     code_eps: float = 0.009         # max per-coordinate code difference of the same quad (99.9% at 2% tilt)
     verify_codes: int = 300         # quads kept per reference for 1:1 verify
     index_codes: int = 128          # at most this many quads per reference in the 1:N index
-    index_region: float = 0.14      # index quads: code x_C below this (a quarter of all quads; probes look up only these)
-    index_eps: float = 0.006        # code tolerance of index lookups (~88% of genuine quads; a fifth of verify's cost)
+    index_region: float = 0.16      # index quads: code x_C below this (~30% of all quads; probes look up only these)
+    index_eps: float = 0.0045       # code tolerance of index lookups (~75% of genuine quads at a sixteenth of verify's cost)
     seed_radius: float = 2.0        # px: a seed transform (from one quad) predicts spots near it this well
     seed_slope: float = 0.006       # ... plus this much per px of distance from the quad (perspective, seed error)
     refine_radius: float = 1.5      # px: after the homography refit

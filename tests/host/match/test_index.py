@@ -10,7 +10,7 @@ import numpy as np
 from glint.match import Database, MatchParams, enroll, identify, synth
 from glint.match.codes import build_quads, build_quads_batch
 from glint.match.database import entries_of_records, to_record
-from glint.match.index import geometry, unpack_geometry
+from glint.match.index import entry_rows, geometry, unpack_geometry
 
 
 def test_batch_quads_equal_one_by_one(rng):
@@ -31,7 +31,7 @@ def test_index_entries_match_reference_index_quads(fields, rng):
     refs = [enroll(synth.enrollment_captures(f, rng, **synth.SIM_FIELD)) for f in fields[:5]]
     recs = np.stack([to_record(r) for r in refs])
     _, entries = entries_of_records(recs, np.arange(5), refs[0].params, synth.WIDTH, synth.HEIGHT, 20)
-    rows = (entries >> np.uint64(32)).astype(np.int64)
+    rows = entry_rows(entries)
     for i, r in enumerate(refs):
         assert np.count_nonzero(rows == i) == len(r.index_quads()) > 0
 
