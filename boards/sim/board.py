@@ -5,27 +5,13 @@ The camera reads PGM frames the host writes into the device filesystem
 camera.frames_dir, played in name order). entropy(n) comes from the host: the
 virtual-scanner bridge registers a module ``simhost`` with ``entropy(n)``;
 without it, bytes are read in order from board.json's entropy_path
-(/sim/entropy.bin). Interface: docs/boards.md.
+(/sim/entropy.bin). Interface: docs/boards.md; board.json is read by
+glintfw.board_common, like every board's.
 """
 
-import json
+from glintfw.board_common import Board
 
-_config = None
-
-
-def _dir():
-    f = globals().get("__file__", "/board.py")
-    i = f.rfind("/")
-    return f[: i + 1] if i >= 0 else ""
-
-
-def load_config():
-    """board.json next to this file (deployed as /board.json), parsed once."""
-    global _config
-    if _config is None:
-        with open(_dir() + "board.json") as f:
-            _config = json.load(f)
-    return _config
+load_config = Board(globals().get("__file__")).load_config  # board.json next to this file, parsed once
 
 
 class _VirtualLed:

@@ -35,6 +35,8 @@ MANIFEST_PATH = "/glint_fw.json"  # on the device: what the last deploy installe
 PACKAGES = (("shared/glintcore", "glintcore"), ("firmware/glintfw", "glintfw"))
 HOST_ONLY = frozenset({"glintcore/p256_gen.py"})  # table generator: runs on the host only
 NATIVE_PORTS = frozenset({"esp32", "openmv"})  # ports whose MicroPython has the viper/native emitters
+# A port family's board support (boards/<id>/board.py binds it) ships only to boards of that port.
+FAMILY_MODULES = {"glintfw/board_esp32.py": "esp32", "glintfw/board_openmv.py": "openmv"}
 MODES = ("mpy", "py", "frozen")  # frozen: glintcore/glintfw are in the MicroPython image (freeze.py)
 COMPILE_TIMEOUT_S = 60
 BUILD_ID_LEN = 12  # hex digits of the build id shown to people
@@ -136,16 +138,22 @@ def source_version(root: Path | None = None) -> str:
     return m.group(1)
 
 
+def ships_to(name: str, port: str | None) -> bool:
+    """Whether package file ``name`` ("glintfw/app.py") belongs on a board of ``port``."""
+    return name not in HOST_ONLY and FAMILY_MODULES.get(name, port) == port
+
+
 def sources(board_id: str, root: Path | None = None) -> list[tuple[str, Path]]:
     """(device path of the source, host path) for every file one board runs, in install order."""
     root = root or repo_root()
+    port = load_board(board_id, root).get("port")
     bdir = root / "boards" / board_id
     out = [("/board.py", bdir / "board.py"), ("/board.json", bdir / "board.json"),
            ("/main.py", root / "firmware" / "main.py")]
     for rel, pkg in PACKAGES:
         for p in sorted((root / rel).glob("*.py")):
             name = f"{pkg}/{p.name}"
-            if name not in HOST_ONLY:
+            if ships_to(name, port):
                 out.append((f"/lib/{name}", p))
     for dest, path in out:
         if not path.is_file():
@@ -254,4 +262,4 @@ def build(board_id: str, mode: str = "mpy", out_dir: Path | None = None, root: P
 
 
 __all__ = ["Artifact", "Build", "build", "load_board", "list_boards", "source_version", "sources",
-           "has_native_code", "repo_root", "MANIFEST_PATH", "ARCH_CODES", "MPY_VERSION", "MODES"]
+           "has_native_code", "repo_root", "ships_to", "MANIFEST_PATH", "ARCH_CODES", "MPY_VERSION", "MODES"]

@@ -16,7 +16,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from glint.errors import UsageError
-from glint.fw.build import HOST_ONLY, NATIVE_PORTS, PACKAGES, load_board, repo_root, source_version
+from glint.fw.build import NATIVE_PORTS, PACKAGES, load_board, repo_root, ships_to, source_version
 
 PORT_BASE = {
     # the port's own default manifest, kept so the image still has asyncio, neopixel, ...
@@ -38,7 +38,7 @@ def manifest_text(board_id: str, root: Path | None = None) -> str:
              "# (glint fw deploy PORT --board %s --mode frozen)." % board_id,
              PORT_BASE[port]]
     for rel, pkg in PACKAGES:
-        files = sorted(p.name for p in (root / rel).glob("*.py") if f"{pkg}/{p.name}" not in HOST_ONLY)
+        files = sorted(p.name for p in (root / rel).glob("*.py") if ships_to(f"{pkg}/{p.name}", port))
         lines.append(f"package({pkg!r}, files={files!r}, base_path={str((root / rel).parent)!r})")
     return "\n".join(lines) + "\n"
 
