@@ -45,6 +45,21 @@ def _empty() -> Quads:
     return Quads(np.zeros((0, 4), np.int32), np.zeros((0, 4), np.float64), np.zeros(0), np.zeros(0))
 
 
+def _pairs_within(pe: np.ndarray, ke: np.ndarray):
+    """Every pair (C, D), C before D, of the spots ``ke`` listed for each backbone ``pe`` (sorted by
+    backbone): returns (backbone, C, D) grouped by backbone, in one vectorised step."""
+    if len(pe) < 2:
+        return pe[:0], ke[:0], ke[:0]
+    start = np.r_[0, np.nonzero(pe[1:] != pe[:-1])[0] + 1]
+    size = np.diff(np.r_[start, len(pe)])
+    rank = np.arange(len(pe)) - np.repeat(start, size)
+    rep = np.repeat(size, size) - 1 - rank          # partners after each entry in its group
+    first = np.repeat(np.arange(len(pe)), rep)
+    offs = np.arange(len(first)) - np.repeat(np.cumsum(rep) - rep, rep)
+    second = first + 1 + offs
+    return pe[first], ke[first], ke[second]
+
+
 def build_quads(xy: np.ndarray, lo: float, hi: float, radius_factor: float) -> Quads:
     """All quads whose backbone length is in [lo, hi] and whose C, D lie within
     ``radius_factor`` x |AB|/2 of AB's midpoint; codes canonical."""
@@ -52,14 +67,19 @@ def build_quads(xy: np.ndarray, lo: float, hi: float, radius_factor: float) -> Q
     n = len(xy)
     if n < 4:
         return _empty()
-    z = xy[:, 0] + 1j * xy[:, 1]
-    d2 = np.abs(z[:, None] - z[None, :]) ** 2
+    x, y = xy[:, 0], xy[:, 1]
+    z = x + 1j * y
+    dx = x[:, None] - x[None, :]
+    dy = y[:, None] - y[None, :]
+    d2 = dx * dx + dy * dy
     ii, jj = np.nonzero(np.triu((d2 >= lo * lo) & (d2 <= hi * hi), 1))
     if len(ii) == 0:
         return _empty()
-    mid = (z[ii] + z[jj]) / 2
+    mx, my = (x[ii] + x[jj]) / 2, (y[ii] + y[jj]) / 2
     rad2 = d2[ii, jj] * (radius_factor * radius_factor / 4.0)
-    inside = np.abs(z[None, :] - mid[:, None]) ** 2 < rad2[:, None]
+    ex = x[None, :] - mx[:, None]
+    ey = y[None, :] - my[:, None]
+    inside = ex * ex + ey * ey < rad2[:, None]
     inside[np.arange(len(ii)), ii] = False
     inside[np.arange(len(ii)), jj] = False
     counts = inside.sum(1)
@@ -67,18 +87,10 @@ def build_quads(xy: np.ndarray, lo: float, hi: float, radius_factor: float) -> Q
     pe, ke = np.nonzero(inside)  # entries sorted by pair, then spot
     if len(pe) < 2:
         return _empty()
-    ps, cs, ds = [], [], []
-    for t in range(1, int(counts.max())):
-        ok = pe[t:] == pe[:-t]
-        if not ok.any():
-            break
-        ps.append(pe[:-t][ok])
-        cs.append(ke[:-t][ok])
-        ds.append(ke[t:][ok])
-    if not ps:
+    p, c, d = _pairs_within(pe, ke)
+    if len(p) == 0:
         return _empty()
-    p = np.concatenate(ps)
-    a, b, c, d = ii[p], jj[p], np.concatenate(cs), np.concatenate(ds)
+    a, b = ii[p], jj[p]
     za, zb = z[a], z[b]
     wc = (z[c] - za) / (zb - za)
     wd = (z[d] - za) / (zb - za)
@@ -209,10 +221,14 @@ def build_quads_batch(xy: np.ndarray, n: np.ndarray, lo: float, hi: float, radiu
     if len(bb) == 0:
         return empty
     z = xy[..., 0] + 1j * xy[..., 1]
-    mid = (z[bb, ii] + z[bb, jj]) / 2
+    x, y = xy[..., 0], xy[..., 1]
+    mx, my = (x[bb, ii] + x[bb, jj]) / 2, (y[bb, ii] + y[bb, jj]) / 2
     rad2 = d2[bb, ii, jj] * (radius_factor * radius_factor / 4.0)
     del d2, ok
-    inside = np.abs(z[bb] - mid[:, None]) ** 2 < rad2[:, None]
+    ex = x[bb] - mx[:, None]
+    ey = y[bb] - my[:, None]
+    inside = ex * ex + ey * ey < rad2[:, None]
+    del ex, ey
     inside &= valid[bb]
     rows = np.arange(len(bb))
     inside[rows, ii] = False
@@ -222,21 +238,10 @@ def build_quads_batch(xy: np.ndarray, n: np.ndarray, lo: float, hi: float, radiu
     pe, ke = np.nonzero(inside)
     if len(pe) < 2:
         return empty
-    ps, cs, ds = [], [], []
-    for t in range(1, int(counts.max())):
-        same = pe[t:] == pe[:-t]
-        if not same.any():
-            break
-        ps.append(pe[:-t][same])
-        cs.append(ke[:-t][same])
-        ds.append(ke[t:][same])
-    if not ps:
+    p, c, d = _pairs_within(pe, ke)  # grouped by pair, so by row too: build_quads' order
+    if len(p) == 0:
         return empty
-    p = np.concatenate(ps)
     owner = bb[p]
-    order = np.argsort(owner, kind="stable")  # group by row, keeping build_quads' order inside a row
-    p, owner = p[order], owner[order]
-    c, d = np.concatenate(cs)[order], np.concatenate(ds)[order]
     a, b = ii[p], jj[p]
     za, zb, zc, zd = z[owner, a], z[owner, b], z[owner, c], z[owner, d]
     wc = (zc - za) / (zb - za)

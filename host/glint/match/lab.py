@@ -21,7 +21,8 @@ from pathlib import Path
 import numpy as np
 
 from glint.errors import MatchError
-from glint.match.codes import box_keys
+from glint.match import calibrate
+from glint.match.codes import box_keys, cell_keys, gather_ranges
 from glint.match.database import Database
 from glint.match.enroll import enroll
 from glint.match.identify import identify
@@ -69,35 +70,51 @@ def _captures(cfg: LabConfig):
 
 
 def impostor_trials(refs: list[Reference], probes: list[Probe], owner: np.ndarray, params: MatchParams):
-    """log10_far of every (reference r, probe p) with owner[p] != r; exactly what verify returns.
+    """Every (reference r, probe p) with owner[p] != r, exactly as verify sees it.
 
-    Returns (array of log10_far over all trials, number of trials, number that needed a full verify)."""
-    keys, ref_of, quad_of = [], [], []
+    Returns a dict: ``far`` (log10_far of the trials that had a hypothesis, under ``params``),
+    ``hyp``/``tail`` (their hypothesis count and best binomial tail, for calibration), ``owner``
+    (the probe's item), ``trials`` (all trials; the others had no code in common: log10_far = 0)
+    and ``verified`` (how many needed a full verify)."""
+    keys, ref_of = [], []
     for r, ref in enumerate(refs):
         k = box_keys(ref.quads.code, params).ravel()
         keys.append(k)
         ref_of.append(np.full(len(k), r, np.int64))
-        quad_of.append(np.repeat(np.arange(len(ref.quads)), 16))
-    keys, ref_of, quad_of = np.concatenate(keys), np.concatenate(ref_of), np.concatenate(quad_of)
+    keys, ref_of = np.concatenate(keys), np.concatenate(ref_of)
     order = np.argsort(keys, kind="stable")
-    keys, ref_of, quad_of = keys[order], ref_of[order], quad_of[order]
-    scores, verified = [], 0
-    from glint.match.codes import cell_keys, gather_ranges
-
+    keys, ref_of = keys[order], ref_of[order]
+    far, hyp, tail, own, verified = [], [], [], [], 0
     for j, pr in enumerate(probes):
         pk = cell_keys(pr.quads.code, params)
-        pos, own = gather_ranges(np.searchsorted(keys, pk, "left"), np.searchsorted(keys, pk, "right"))
-        r, q = ref_of[pos], quad_of[pos]
-        cand = np.unique(r[r != owner[j]])
-        for rr in cand:  # exact eps check happens inside verify (match_codes); this only prunes
+        pos, _ = gather_ranges(np.searchsorted(keys, pk, "left"), np.searchsorted(keys, pk, "right"))
+        r = ref_of[pos]
+        for rr in np.unique(r[r != owner[j]]):  # exact eps check happens inside verify; this only prunes
             res = verify_prepared(refs[rr], pr)
             verified += 1
-            if res.log10_far < 0:
-                scores.append(res.log10_far)
-    n_trials = len(probes) * len(refs) - len(probes)
-    far = np.zeros(n_trials)
-    far[: len(scores)] = scores
-    return far, n_trials, verified
+            if res.hypotheses:
+                far.append(res.log10_far)
+                hyp.append(res.hypotheses)
+                tail.append(res.log10_tail)
+                own.append(owner[j])
+    return {"far": np.array(far), "hyp": np.array(hyp, np.int64), "tail": np.array(tail), "owner": np.array(own),
+            "trials": len(probes) * len(refs) - len(probes), "verified": verified}
+
+
+def calibration_report(imp: dict, owner: np.ndarray, n_refs: int) -> dict:
+    """Fit the chance model on the impostor trials of even items' probes, validate on odd items'."""
+    even = imp["owner"] % 2 == 0
+    n_even = int(np.sum(owner % 2 == 0)) * (n_refs - 1)
+    n_odd = int(np.sum(owner % 2 == 1)) * (n_refs - 1)
+    f = calibrate.fit(imp["hyp"][even], imp["tail"][even], n_even)
+    odd_far = np.minimum(0.0, calibrate.predicted(imp["hyp"][~even], imp["tail"][~even], f["offset"], f["exponent"],
+                                                  f["slope"]))
+    bonf = np.minimum(0.0, calibrate.predicted(imp["hyp"], imp["tail"], 0.0, 1.0, 1.0))
+    thr = np.arange(0, -12.01, -1.0)
+    return {"fit_on": {"trials": n_even, "with_hypotheses": int(even.sum())}, "fit": f,
+            "validation": {"trials": n_odd, "table": calibrate.table(odd_far, n_odd, thr)},
+            "in_use": {"trials": imp["trials"], "table": calibrate.table(imp["far"], imp["trials"], thr)},
+            "bonferroni": {"trials": imp["trials"], "table": calibrate.table(bonf, imp["trials"], thr)}}
 
 
 def clone_curve(coats, refs, cfg: LabConfig, prof) -> list[dict]:
@@ -142,7 +159,10 @@ def evaluate(cfg: LabConfig, out_dir: str | Path | None = None) -> dict:
     g_ok = np.array([r.residual is not None and r.residual <= params.residual_max and r.matched >= params.min_matched
                      for r in genuine])
     t1 = time.perf_counter()
-    i_far, n_trials, n_verified = impostor_trials(refs, probes, owner, params)
+    imp = impostor_trials(refs, probes, owner, params)
+    n_trials, n_verified = imp["trials"], imp["verified"]
+    i_far = np.zeros(n_trials)
+    i_far[: len(imp["far"])] = imp["far"]
     t_imp = time.perf_counter() - t1
     det = []
     for t in THRESHOLDS:
@@ -160,6 +180,9 @@ def evaluate(cfg: LabConfig, out_dir: str | Path | None = None) -> dict:
         "impostor_trials": n_trials, "impostor_trials_fully_verified": n_verified,
         "false_accepts": false_accepts, "impostor_min_log10_far": float(i_far.min()) if len(i_far) else 0.0,
         "det": det,
+        "far_calibration": calibration_report(imp, owner, len(refs)),
+        "far_model": {"offset": params.far_offset, "hyp_exponent": params.far_hyp_exponent,
+                      "tail_slope": params.far_tail_slope},
         "verify_latency_ms_median": round(float(np.median(lat)) * 1e3, 3),
         "seconds": {"capture_and_enroll": round(t_cap, 1), "impostors": round(t_imp, 1)},
         "params": params.to_dict(),
@@ -192,10 +215,18 @@ def write_report(report: dict, out: Path) -> None:
         ("empirical", [max(d["far_empirical"], floor) for d in det], [max(d["frr"], 1e-4) for d in det]),
         ("analytic bound", [d["far_analytic_bound"] for d in det], [max(d["frr"], 1e-4) for d in det]),
     ], f"DET ({report['profile']})", "false accept rate", "false reject rate", xlog=True, ylog=True)
-    line_plot(out / "far_tail", [
-        ("empirical", [-d["log10_threshold"] for d in det], [max(d["far_empirical"], floor) for d in det]),
-        ("analytic", [-d["log10_threshold"] for d in det], [d["far_analytic_bound"] for d in det]),
-    ], "impostor tail", "-log10 threshold", "P(log10 FAR <= t)", ylog=True)
+    cal = report["far_calibration"]
+    series = [("empirical (model in use)", [-d["log10_threshold"] for d in det],
+               [max(d["far_empirical"], floor) for d in det]),
+              ("predicted 10^t", [-d["log10_threshold"] for d in det], [d["far_analytic_bound"] for d in det])]
+    val = cal["validation"]["table"]
+    series.append(("empirical, fitted model, validation half", [-d["log10_threshold"] for d in val],
+                   [max(d["empirical"], 1.0 / max(1, cal["validation"]["trials"])) for d in val]))
+    bon = cal["bonferroni"]["table"]
+    series.append(("empirical, Bonferroni bound", [-d["log10_threshold"] for d in bon],
+                   [max(d["empirical"], floor) for d in bon]))
+    line_plot(out / "far_tail", series, f"impostor tail ({report['impostor_trials']} trials; floor 1/trials)",
+              "-log10 threshold t", "P(log10 FAR <= t)", ylog=True)
     if "clone_curve" in report:
         c = report["clone_curve"]
         line_plot(out / "clone", [("pass rate", [d["sigma_px"] for d in c], [d["pass_rate"] for d in c])],

@@ -42,6 +42,12 @@ class MatchParams:
     min_matched: int = 8            # never accept on fewer matched spots than this
     residual_max: float = 0.2       # px (reference frame): robust sigma of residuals; the clone gate (sim: genuine 0.05-0.11)
     log10_far_max: float = LOG10_FAR_MAX
+    # Chance model calibration (glint.match.calibrate, fitted on simulator impostor trials):
+    # log10_far = far_offset + far_hyp_exponent * log10(H) + far_tail_slope * log10(binomial tail).
+    # (0, 1, 1) is the Bonferroni bound over all H hypotheses, 2-3 decades above the empirical rate.
+    far_offset: float = 0.0
+    far_hyp_exponent: float = 1.0
+    far_tail_slope: float = 1.0
 
     @classmethod
     def for_frame(cls, width: int, height: int, **over) -> "MatchParams":

@@ -38,7 +38,8 @@ log = logging.getLogger(__name__)
 ANGLE_BIN = 2 * math.pi / 72   # transform grouping: 5 degrees
 SHIFT_BIN = 12.0               # px
 REFINE_ROUNDS = 1
-RANSAC_PX = 1.0  # inlier distance of the robust first refit
+RANSAC_PX = 1.0  # px: pairs this close to the first fit are always kept by the trimmed refit
+TRIM_FACTOR = 3.0  # ... and pairs within this many times the median residual
 RAYLEIGH_MEDIAN = math.sqrt(2 * math.log(2))  # median of |2-D Gaussian error| / sigma
 LN10 = math.log(10)
 AFFINE_MIN_ASPECT = 0.15  # quads thinner than this (width / length) seed with a similarity
@@ -87,6 +88,7 @@ class Result:
     seed_matched: int = 0
     reason: str = ""
     pairs: np.ndarray | None = field(default=None, repr=False)
+    log10_tail: float = 0.0  # log10 P(Binomial >= k) of the best seed, before the hypothesis count
 
     def to_dict(self) -> dict:
         d = {"match": bool(self.match), "log10_far": round(float(self.log10_far), 3), "matched": int(self.matched),
@@ -129,6 +131,16 @@ def log10_binom_sf(k: int, n: int, p: float) -> float:
 def chance_p(n_probe: int, radius: float, width: int, height: int) -> float:
     """Probability that a point uniform in the probe frame lies within ``radius`` of one of ``n_probe`` spots."""
     return min(1.0, n_probe * math.pi * radius * radius / float(width * height))
+
+
+def calibrated_far(n_hyp: int, log10_tail: float, p: MatchParams) -> float:
+    """log10 false-accept probability of the best of ``n_hyp`` hypotheses whose binomial tail is
+    ``log10_tail``: the chance model with the calibration in ``p`` (see docs/matching.md)."""
+    if n_hyp <= 0:
+        return 0.0
+    if log10_tail == -math.inf:
+        return -math.inf
+    return min(0.0, p.far_offset + p.far_hyp_exponent * math.log10(n_hyp) + p.far_tail_slope * log10_tail)
 
 
 def similarity_batch(zr: np.ndarray, zp: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -179,29 +191,37 @@ def score_seeds(ref_xy: np.ndarray, probe_xy: np.ndarray, maps: np.ndarray, ref_
     nonseed = np.ones_like(inside)
     nonseed[rows, ref_seed] = False
     centre = ref_xy[ref_seed].mean(1)  # (h, 2)
-    dist = np.linalg.norm(ref_xy[None, :, :] - centre[:, None, :], axis=2)
-    radius = params.seed_radius + params.seed_slope * dist  # (h, N)
-    d = np.hypot(w[:, :, None, 0] - probe_xy[None, None, :, 0], w[:, :, None, 1] - probe_xy[None, None, :, 1])
-    d[rows, :, probe_seed] = np.inf  # a probe seed spot is already used by the seed
-    j = d.argmin(2)
+    cx = ref_xy[None, :, 0] - centre[:, None, 0]
+    cy = ref_xy[None, :, 1] - centre[:, None, 1]
+    radius = params.seed_radius + params.seed_slope * np.sqrt(cx * cx + cy * cy)  # (h, N)
+    ex = w[:, :, None, 0] - probe_xy[None, None, :, 0]
+    ey = w[:, :, None, 1] - probe_xy[None, None, :, 1]
+    d2 = ex * ex + ey * ey
+    d2[rows, :, probe_seed] = np.inf  # a probe seed spot is already used by the seed
+    j = d2.argmin(2)
     use = inside & nonseed
-    near = (np.take_along_axis(d, j[:, :, None], 2)[:, :, 0] <= radius) & use
+    near = (np.take_along_axis(d2, j[:, :, None], 2)[:, :, 0] <= radius * radius) & use
     n = use.sum(1)
-    k = np.zeros(len(maps), np.int64)
-    for h in range(len(maps)):
-        k[h] = len(np.unique(j[h][near[h]]))
+    # k: distinct probe spots claimed by near reference spots (one-to-one), per seed.
+    claimed = np.zeros((len(maps), len(probe_xy)), bool)
+    hh, nn = np.nonzero(near)
+    claimed[hh, j[hh, nn]] = True
+    k = claimed.sum(1).astype(np.int64)
     m_eff = max(1, len(probe_xy) - 4)
     p_i = np.minimum(1.0, m_eff * np.pi * radius**2 / area)
     pbar = (p_i * use).sum(1) / np.maximum(n, 1)
     return n, k, pbar
 
 
-def mutual_pairs(src: np.ndarray, dst: np.ndarray, radius: float) -> np.ndarray:
-    """Pairs (i, j) where src i and dst j are each other's nearest and within ``radius``."""
-    d = np.hypot(src[:, None, 0] - dst[None, :, 0], src[:, None, 1] - dst[None, :, 1])
-    j = d.argmin(1)
-    i = d.argmin(0)
-    ok = (i[j] == np.arange(len(src))) & (d[np.arange(len(src)), j] <= radius)  # radius: scalar or (N,)
+def mutual_pairs(src: np.ndarray, dst: np.ndarray, radius) -> np.ndarray:
+    """Pairs (i, j) where src i and dst j are each other's nearest and within ``radius`` (scalar or (N,))."""
+    ex = src[:, None, 0] - dst[None, :, 0]
+    ey = src[:, None, 1] - dst[None, :, 1]
+    d2 = ex * ex + ey * ey
+    j = d2.argmin(1)
+    i = d2.argmin(0)
+    rows = np.arange(len(src))
+    ok = (i[j] == rows) & (d2[rows, j] <= np.square(radius))
     return np.stack([np.nonzero(ok)[0], j[ok]], axis=1)
 
 
@@ -217,11 +237,18 @@ def refine(ref_xy: np.ndarray, probe_xy: np.ndarray, seed_map: np.ndarray, seed_
         pairs = mutual_pairs(mapped, probe_xy, r)
         if len(pairs) < 6:
             return h, pairs, None
-        # The wide first radius can admit a few wrong pairs: reject them robustly once.
-        method = (cv2.RANSAC, RANSAC_PX) if rnd == 0 else (0, 0.0)
-        hn, _ = cv2.findHomography(ref_xy[pairs[:, 0]], probe_xy[pairs[:, 1]], method[0], method[1])
+        src, dst = ref_xy[pairs[:, 0]], probe_xy[pairs[:, 1]]
+        hn, _ = cv2.findHomography(src, dst, 0)
         if hn is None:
             break
+        if rnd == 0:
+            # The wide first radius can admit a few wrong pairs: drop the pairs far off the least-squares
+            # fit and fit again (a trimmed fit; RANSAC costs ten times more for the same pairs).
+            e = np.hypot(*(cv2.perspectiveTransform(src[None], hn)[0] - dst).T)
+            keep = e <= max(RANSAC_PX, TRIM_FACTOR * float(np.median(e)))
+            if 6 <= keep.sum() < len(keep):
+                hn2, _ = cv2.findHomography(src[keep], dst[keep], 0)
+                hn = hn if hn2 is None else hn2
         h = hn
     mapped = cv2.perspectiveTransform(ref_xy[None].astype(np.float64), h)[0]
     pairs = mutual_pairs(mapped, probe_xy, params.refine_radius)
@@ -256,12 +283,13 @@ def verify_prepared(ref: Reference, probe: Probe) -> Result:
     # Binomial(n, mean p) bounds the tail of their sum (Hoeffding 1956).
     tails = [log10_binom_sf(int(kk), int(nn), float(pp)) for kk, nn, pp in zip(k, n, pbar)]
     best = int(np.argmin(tails))
-    log10_far = min(0.0, math.log10(n_hyp) + tails[best])
+    log10_tail = float(tails[best])
+    log10_far = calibrated_far(n_hyp, log10_tail, p)
     centre = ref.xy[rseed[cand[best]]].mean(0)
     first = p.seed_radius + p.seed_slope * np.linalg.norm(ref.xy - centre, axis=1)
     h, pairs, sigma = refine(ref.xy, pxy, maps[best], first, p)
     matched = len(pairs)
-    res = Result(False, log10_far, matched, h, sigma, n_hyp, int(k[best]), pairs=pairs)
+    res = Result(False, log10_far, matched, h, sigma, n_hyp, int(k[best]), pairs=pairs, log10_tail=log10_tail)
     if log10_far > p.log10_far_max:
         res.reason = f"not beyond chance (log10 FAR {log10_far:.1f} > {p.log10_far_max:g})"
     elif matched < p.min_matched or sigma is None:
