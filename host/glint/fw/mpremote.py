@@ -24,7 +24,7 @@ _log = logging.getLogger(__name__)
 RUN_TIMEOUT_S = 300.0  # one chained invocation (a full deploy to a slow UART board fits easily)
 QUERY_TIMEOUT_S = 60.0
 MARKER = "GLINT-JSON:"  # prefix of the one line a device-side script prints for us
-PROGRAM = "mpremote"  # shown in dry runs; executed as ``python -m mpremote`` (same install as glint)
+PROGRAM = "mpremote"  # shown in dry runs; executed as ``python -m glint.fw.mpremote_main`` (mpremote with TCP_NODELAY)
 
 
 class Command:
@@ -55,7 +55,7 @@ class Command:
 
 def run(cmd: Command, timeout: float = RUN_TIMEOUT_S) -> str:
     """Run ``cmd``; return its stdout. LinkError when the board cannot be reached, ToolError otherwise."""
-    argv = [sys.executable, "-m", "mpremote"] + cmd.argv()
+    argv = [sys.executable, "-m", "glint.fw.mpremote_main"] + cmd.argv()
     _log.debug("running %s", cmd)
     try:
         r = subprocess.run(argv, capture_output=True, text=True, timeout=timeout, stdin=subprocess.DEVNULL)

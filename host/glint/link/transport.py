@@ -11,6 +11,7 @@ its own (glint.link.scanner decides what may be retried).
 from __future__ import annotations
 
 import logging
+import socket
 import time
 
 import serial
@@ -26,6 +27,17 @@ READ_CHUNK = 4096
 HINT_OPEN = "is the scanner plugged in? is another program using the port?"
 HINT_LOST = "the scanner was unplugged or reset: plug it back in and retry"
 URL_FORMAT = "a device path (/dev/ttyACM0, COM3) or socket://HOST:PORT or loop://"
+
+
+def tcp_nodelay(port) -> None:
+    """Send small writes at once on socket:// links (pyserial leaves Nagle's algorithm on).
+
+    With Nagle, a short write that follows another waits for the peer's delayed ACK,
+    about 40 ms on Linux: mpremote's exec went from ~50 ms to ~11 ms with this.
+    """
+    sock = getattr(port, "_socket", None)
+    if sock is not None:
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 
 
 class Transport:
@@ -49,6 +61,7 @@ class Transport:
                 port.dtr = False
                 port.rts = False
             port.open()
+            tcp_nodelay(port)
         except ValueError as e:
             raise LinkError(f"bad scanner port {self.url!r}: {e}", hint=f"give {URL_FORMAT}") from None
         except (serial.SerialException, OSError) as e:

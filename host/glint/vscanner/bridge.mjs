@@ -16,7 +16,7 @@
 // * Console: in protocol mode bytes go to glintfw.link.host_feed; on an interrupt or
 //   MSG_REPL the console becomes the MicroPython REPL (the port's event-driven REPL),
 //   with soft reset, machine.reset() and mpremote's raw REPL handled like a real board.
-//   Raw-paste (\x05A\x01) is answered "R\x00" (unsupported) so mpremote falls back.
+//   Raw-paste (\x05A\x01) is supported with window flow control (see replChar).
 // * stdin/stdout: JSON lines with the supervisor (glint.vscanner.server): requests
 //   {"cmd": "button"|"status"|"reset"|"ping"}; this process exits when stdin closes.
 import crypto from "node:crypto";
@@ -294,13 +294,43 @@ async function softReboot(stayInRepl) {
 }
 
 let paste = []; // bytes held while checking for the raw-paste request \x05 A \x01
+// Raw-paste mode (MicroPython's flow-controlled upload, used by mpremote): the bridge takes
+// the code itself with window flow control, then feeds it to the port's raw REPL in-process,
+// so a large exec (mpremote fs cp) is not throttled to raw REPL's 256 bytes per 10 ms.
+const PASTE_WINDOW = 4096;
+let pasting = false;
+let pasteCode = [];
 
 async function replChar(c) {
+  if (pasting) {
+    if (c === 0x04) {
+      pasting = false;
+      outBuf.push(Buffer.from([0x04])); // acknowledge the end of the data
+      const code = pasteCode; pasteCode = [];
+      muted = true;
+      for (const b of code) mp.replProcessChar(b);
+      muted = false;
+      const mark = outBuf.length;
+      await replCharDirect(0x04); // compile and run as the raw REPL does
+      // The raw REPL answers "OK" before the output; raw-paste does not.
+      const tail = Buffer.concat(outBuf.splice(mark));
+      outBuf.push(tail.subarray(0, 2).toString("latin1") === "OK" ? tail.subarray(2) : tail);
+      return;
+    }
+    pasteCode.push(c);
+    if (pasteCode.length % PASTE_WINDOW === 0) outBuf.push(Buffer.from([0x01])); // another window
+    return;
+  }
   if (rawRepl && (paste.length || c === 0x05)) {
     paste.push(c);
     const want = [0x05, 0x41, 0x01];
     if (paste.every((b, i) => b === want[i])) {
-      if (paste.length === 3) { outBuf.push(Buffer.from("R\x00")); paste = []; }
+      if (paste.length === 3) {
+        paste = [];
+        pasting = true;
+        pasteCode = [];
+        outBuf.push(Buffer.from([0x52, 0x01, PASTE_WINDOW & 0xff, PASTE_WINDOW >> 8]));
+      }
       return;
     }
     const held = paste; paste = [];
