@@ -9,9 +9,10 @@ log10 T, never above 1, so it never extrapolates more optimistically than the bi
 
     log10_far = offset + exponent * log10(H) + slope * log10(T)
 
-fitted so that the fraction of impostor trials with ``log10_far <= t`` equals ``10^t``
-over the thresholds the trials resolve (at least ``MIN_COUNT`` impostors below t). The fit
-is made on one set of trials and checked on a disjoint one (``validate``).
+fitted so that, among impostor trials with a similar H, the fraction with
+``log10_far <= t`` equals ``10^t`` over the thresholds the trials resolve (at least
+``MIN_COUNT`` impostors below t). The fit is made on one set of trials and checked on a
+disjoint one (the lab: probes of even items against odd ones).
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ THRESHOLDS = np.arange(-0.5, -12.01, -0.25)
 OFFSETS = np.arange(-4.0, 1.001, 0.05)
 EXPONENTS = np.arange(0.2, 1.201, 0.05)
 SLOPES = np.arange(0.8, 1.001, 0.05)
+STRATA = 4                          # groups of trials by hypothesis count
 
 
 def predicted(n_hyp: np.ndarray, log10_tail: np.ndarray, offset: float, exponent: float, slope: float) -> np.ndarray:
@@ -40,27 +42,42 @@ def empirical_curve(far: np.ndarray, n_trials: int, thresholds=THRESHOLDS) -> tu
     return count, count / max(1, n_trials)
 
 
-def fit(n_hyp: np.ndarray, log10_tail: np.ndarray, n_trials: int) -> dict:
-    """Least-squares fit of (offset, exponent, slope) of log10 empirical rate against t."""
+def fit(n_hyp: np.ndarray, log10_tail: np.ndarray, strata: int = STRATA) -> dict:
+    """Least-squares fit of (offset, exponent, slope): within each stratum of trials with similar H
+    (quantiles of log10 H), log10 of the fraction with log10_far <= t should equal t.
+
+    Calibrating within strata identifies the exponent (a marginal fit cannot tell a larger
+    offset from a smaller exponent) and makes the model hold for each pair whatever its H;
+    over all trials, including those without any hypothesis, the rate is then lower by the
+    fraction of trials that had one."""
     n_hyp = np.asarray(n_hyp, np.float64)
     log10_tail = np.asarray(log10_tail, np.float64)
     lh = np.log10(np.maximum(n_hyp, 1))
+    edges = np.quantile(lh, np.linspace(0, 1, strata + 1)[1:-1]) if len(lh) else np.zeros(0)
+    stratum = np.searchsorted(edges, lh, "right")
+    groups = [np.nonzero(stratum == g)[0] for g in range(strata)]
+    groups = [g for g in groups if len(g)]
     best = None
     for slope in SLOPES:
         for exponent in EXPONENTS:
-            base = np.sort(exponent * lh + slope * log10_tail)
+            base = exponent * lh + slope * log10_tail
+            sorted_groups = [(np.sort(base[g]), len(g)) for g in groups]
             for offset in OFFSETS:
-                count = np.searchsorted(base, THRESHOLDS - offset, "right")
-                use = count >= MIN_COUNT
-                if use.sum() < 3:
+                errs, used = [], 0
+                for sg, n in sorted_groups:
+                    count = np.searchsorted(sg, THRESHOLDS - offset, "right")
+                    use = count >= MIN_COUNT
+                    used += int(use.sum())
+                    errs.append((np.log10(count[use] / n) - THRESHOLDS[use]) ** 2)
+                if used < 3:
                     continue
-                err = float(np.mean((np.log10(count[use] / n_trials) - THRESHOLDS[use]) ** 2))
+                err = float(np.mean(np.concatenate(errs)))
                 if best is None or err < best[0]:
-                    best = (err, float(offset), float(exponent), float(slope), int(use.sum()))
+                    best = (err, float(offset), float(exponent), float(slope), used)
     if best is None:
-        return {"offset": 0.0, "exponent": 1.0, "slope": 1.0, "rms_decades": None, "thresholds_fitted": 0}
+        return {"offset": 0.0, "exponent": 1.0, "slope": 1.0, "rms_decades": None, "points_fitted": 0}
     return {"offset": round(best[1], 3), "exponent": round(best[2], 3), "slope": round(best[3], 3),
-            "rms_decades": round(math.sqrt(best[0]), 3), "thresholds_fitted": best[4]}
+            "rms_decades": round(math.sqrt(best[0]), 3), "points_fitted": best[4], "strata": len(groups)}
 
 
 def table(far: np.ndarray, n_trials: int, thresholds=THRESHOLDS) -> list[dict]:

@@ -64,8 +64,8 @@ def entries_of_records(recs: np.ndarray, rows: np.ndarray, params: MatchParams, 
                        bits: int) -> tuple[np.ndarray, np.ndarray]:
     """(bucket, packed entry) of the index quads of reference records ``recs`` stored at ``rows``."""
     xy = recs["xy"].astype(np.float64) / SPOT_SCALE
-    owner, keys, geom = reference_entries(xy, recs["n"].astype(np.int64), recs["support"], params, width, height)
-    return bucket_of(keys, bits), pack(rows[owner], geom, fingerprint_of(keys, bits))
+    owner, keys, low = reference_entries(xy, recs["n"].astype(np.int64), recs["support"], params, width, height)
+    return bucket_of(keys, bits), pack(rows[owner], low, fingerprint_of(keys, bits))
 
 
 class Database:

@@ -36,10 +36,11 @@ from glint.match.params import MatchParams
 
 log = logging.getLogger(__name__)
 
-INDEX_FORMAT = 2
+INDEX_FORMAT = 3
 MAX_ROWS = 1 << 24        # rows an index may address (the database's limit)
 ANGLE_BITS, LEN_BITS, POS_BITS = 9, 7, 8
-FP_BITS = 8               # cell fingerprint in the entry's top byte (above the 24-bit row)
+FP_BITS = 4               # cell fingerprint in the entry's top bits (above the 24-bit row)
+ROW_SHIFT, SUB_SHIFT, FP_SHIFT = 36, 32, 60
 ROW_MASK = np.uint64(MAX_ROWS - 1)
 MIN_BUCKET_BITS = 18
 MAX_BUCKET_BITS = 25      # 128 MiB of offsets at most
@@ -50,6 +51,7 @@ BATCH = 64                # references coded at once (vectorised; larger batches
 _GOLDEN = np.uint64(0x9E3779B97F4A7C15)
 _TIEBREAK = np.array([7919.0, 104729.0, 1299709.0, 15485863.0])
 GEOM_MASK = np.uint64(0xFFFFFFFF)
+LOW_MASK = np.uint64((1 << ROW_SHIFT) - 1)  # half-cell bits and geometry
 
 
 def bucket_of(keys: np.ndarray, bits: int) -> np.ndarray:
@@ -82,6 +84,16 @@ def index_cell_keys(code: np.ndarray, params: MatchParams) -> np.ndarray:
     w, nb = _nb(params)
     c = np.clip(np.floor((code + 0.6) / w).astype(np.int64), 0, nb - 1)
     return ((c[..., 0] * nb + c[..., 1]) * nb + c[..., 2]) * nb + c[..., 3]
+
+
+def index_halves(code: np.ndarray, params: MatchParams) -> np.ndarray:
+    """4 bits: on each axis, whether the code lies in the upper half of its index cell. A lookup box is
+    one cell wide, so in each of the two cells it overlaps per axis it misses one half about half the
+    time; hits in such a half lie outside the tolerance and are dropped (about 2 in 3 hits)."""
+    w, _ = _nb(params)
+    t = (code + 0.6) / w
+    upper = (t - np.floor(t)) >= 0.5
+    return (upper.astype(np.int64) * np.array([1, 2, 4, 8])).sum(-1)
 
 
 def index_box_keys(code: np.ndarray, params: MatchParams) -> np.ndarray:
@@ -137,7 +149,7 @@ def unpack_geometry(g: np.ndarray, params: MatchParams, width: int, height: int)
 def reference_entries(xy: np.ndarray, n: np.ndarray, support: np.ndarray, params: MatchParams,
                       width: int, height: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Index entries of a batch of references, vectorised: ``xy`` (B, M, 2) px padded, ``n`` (B,) spots,
-    ``support`` (B, M). Returns (batch row of each entry, cell key int64, geometry uint32)."""
+    ``support`` (B, M). Returns (batch row of each entry, cell key int64, half-cell bits << 32 | geometry)."""
     out_o, out_k, out_g = [], [], []
     for s in range(0, len(xy), BATCH):
         e = min(len(xy), s + BATCH)
@@ -154,21 +166,23 @@ def reference_entries(xy: np.ndarray, n: np.ndarray, support: np.ndarray, params
         b = xy[s + owner, q.idx[:, 1]]
         out_o.append(owner + s)
         out_k.append(index_cell_keys(q.code, params))
-        out_g.append(geometry(a, b, params, width, height))
+        low = (index_halves(q.code, params).astype(np.uint64) << np.uint64(SUB_SHIFT))
+        out_g.append(low | geometry(a, b, params, width, height).astype(np.uint64))
     if not out_o:
-        return np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0, np.uint32)
+        return np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0, np.uint64)
     return np.concatenate(out_o), np.concatenate(out_k), np.concatenate(out_g)
 
 
-def pack(rows: np.ndarray, geom: np.ndarray, fp: np.ndarray) -> np.ndarray:
-    """Entries ``fingerprint << 56 | row << 32 | geometry``."""
+def pack(rows: np.ndarray, low: np.ndarray, fp: np.ndarray) -> np.ndarray:
+    """Entries ``fingerprint << 60 | row << 36 | half-cell bits << 32 | geometry`` (``low``: the last two)."""
     if len(rows) and int(rows.max()) >= MAX_ROWS:
         raise MatchError(f"index is full ({MAX_ROWS} rows); rebuild to compact removed items")
-    return (fp.astype(np.uint64) << np.uint64(56)) | (rows.astype(np.uint64) << np.uint64(32)) | geom.astype(np.uint64)
+    return ((fp.astype(np.uint64) << np.uint64(FP_SHIFT)) | (rows.astype(np.uint64) << np.uint64(ROW_SHIFT))
+            | (low.astype(np.uint64) & LOW_MASK))
 
 
 def entry_rows(entries: np.ndarray) -> np.ndarray:
-    return ((entries >> np.uint64(32)) & ROW_MASK).astype(np.int64)
+    return ((entries >> np.uint64(ROW_SHIFT)) & ROW_MASK).astype(np.int64)
 
 
 def lookup_quads(q: Quads, params: MatchParams) -> np.ndarray:
@@ -270,7 +284,18 @@ class CodeIndex:
             return np.zeros(0, np.uint64), np.zeros(0, np.int64)
         keys = index_box_keys(code, self.params).ravel()            # (Q * 16)
         b = bucket_of(keys, self.bits)
-        fp = fingerprint_of(keys, self.bits)
+        # Per lookup (a cell of the box): the half-cell bits a hit must not have. On an axis where the
+        # box starts in the upper half of its low cell, that cell's lower half is outside the box; where
+        # it starts in the lower half, the high cell's upper half is. Corner bit 0 = low cell.
+        w, _ = _nb(self.params)
+        t = (code + 0.6 - self.params.index_eps) / w
+        frac = t - np.floor(t)                                       # (Q, 4)
+        corner = CORNERS[None, :, :]                                 # (1, 16, 4): 1 = high cell
+        active = np.where(corner == 0, frac[:, None, :] >= 0.5, frac[:, None, :] <= 0.5)
+        bitw = np.array([1, 2, 4, 8])
+        forbid_mask = (active * bitw).sum(-1).ravel()                # axes with a forbidden half
+        corner_bits = np.tile((CORNERS * bitw).sum(-1), len(code))   # its forbidden value = the corner bit
+        check = (fingerprint_of(keys, self.bits) << np.uint64(4)) | forbid_mask.astype(np.uint64)
         out_e, out_q = [], []
         if len(self.entries):
             pos, own = gather_ranges(self.offsets[b].astype(np.int64), self.offsets[b + 1].astype(np.int64))
@@ -285,5 +310,8 @@ class CodeIndex:
         if not out_e:
             return np.zeros(0, np.uint64), np.zeros(0, np.int64)
         e, own = np.concatenate(out_e), np.concatenate(out_q)
-        same = (e >> np.uint64(56)) == fp[own]
+        chk = check[own]
+        same = (e >> np.uint64(FP_SHIFT)) == (chk >> np.uint64(4))
+        sub = ((e >> np.uint64(SUB_SHIFT)) & np.uint64(15)).astype(np.int64)
+        same &= (~(sub ^ corner_bits[own]) & (chk & np.uint64(15)).astype(np.int64) & 15) == 0
         return e[same], own[same] >> 4

@@ -55,18 +55,25 @@ def _captures(cfg: LabConfig):
 
     prof = sim.get_profile(cfg.profile)
     coats = [sim.make_coating(cfg.seed * 1_000_003 + i, cfg.profile) for i in range(cfg.items)]
-    refs, probes, owner = [], [], []
+    refs, probes, owner, kept, refused = [], [], [], [], []
     params = None
     for i, c in enumerate(coats):
         caps = [spots_from_image(sim.capture(c, cfg.profile, seed=(i * 97 + k) * 2 + 1, pose=Pose()).image)
                 for k in range(ENROLL_CAPTURES)]
-        ref = enroll(caps, params, item=f"coat-{i}")
+        try:
+            ref = enroll(caps, params, item=f"coat-{i}")
+        except MatchError as e:  # failure to enroll: reported, the item takes no further part
+            log.warning("%s", e.msg)
+            refused.append(e.msg)
+            continue
         params = params or ref.params
+        n = len(refs)
         refs.append(ref)
+        kept.append(c)
         for k in range(cfg.probes):
             probes.append(spots_from_image(sim.capture(c, cfg.profile, seed=(i * 97 + k) * 2 + 100_001).image))
-            owner.append(i)
-    return prof, coats, refs, probes, np.array(owner)
+            owner.append(n)
+    return prof, kept, refs, probes, np.array(owner), refused
 
 
 def impostor_trials(refs: list[Reference], probes: list[Probe], owner: np.ndarray, params: MatchParams):
@@ -106,13 +113,15 @@ def calibration_report(imp: dict, owner: np.ndarray, n_refs: int) -> dict:
     even = imp["owner"] % 2 == 0
     n_even = int(np.sum(owner % 2 == 0)) * (n_refs - 1)
     n_odd = int(np.sum(owner % 2 == 1)) * (n_refs - 1)
-    f = calibrate.fit(imp["hyp"][even], imp["tail"][even], n_even)
+    f = calibrate.fit(imp["hyp"][even], imp["tail"][even])
     odd_far = np.minimum(0.0, calibrate.predicted(imp["hyp"][~even], imp["tail"][~even], f["offset"], f["exponent"],
                                                   f["slope"]))
     bonf = np.minimum(0.0, calibrate.predicted(imp["hyp"], imp["tail"], 0.0, 1.0, 1.0))
     thr = np.arange(0, -12.01, -1.0)
     return {"fit_on": {"trials": n_even, "with_hypotheses": int(even.sum())}, "fit": f,
-            "validation": {"trials": n_odd, "table": calibrate.table(odd_far, n_odd, thr)},
+            "validation": {"trials": n_odd, "table": calibrate.table(odd_far, n_odd, thr),
+                           "with_hypotheses": int((~even).sum()),
+                           "table_given_hypotheses": calibrate.table(odd_far, int((~even).sum()), thr)},
             "in_use": {"trials": imp["trials"], "table": calibrate.table(imp["far"], imp["trials"], thr)},
             "bonferroni": {"trials": imp["trials"], "table": calibrate.table(bonf, imp["trials"], thr)}}
 
@@ -144,7 +153,7 @@ def half_pass_sigma(curve: list[dict]) -> float | None:
 def evaluate(cfg: LabConfig, out_dir: str | Path | None = None) -> dict:
     """Run the lab; returns the report dict (also written as out_dir/report.json with plots)."""
     t0 = time.perf_counter()
-    prof, coats, refs, probe_spots, owner = _captures(cfg)
+    prof, coats, refs, probe_spots, owner, refused = _captures(cfg)
     params = refs[0].params
     refs = [Reference(r.xy, r.flux, r.support, r.width, r.height, params, r.captures, r.info) for r in refs]
     probes = [prepare(p, params) for p in probe_spots]
@@ -174,6 +183,7 @@ def evaluate(cfg: LabConfig, out_dir: str | Path | None = None) -> dict:
     false_accepts = int(np.sum(i_far <= op))
     report = {
         "profile": cfg.profile, "items": cfg.items, "probes_per_item": cfg.probes,
+        "enroll_refused": len(refused), "enroll_refused_reasons": refused,
         "operating_log10_far": op, "residual_max_px": params.residual_max,
         "frr": frr, "genuine_trials": len(genuine),
         "frr_reasons": sorted({r.reason for r in genuine if not r.match}),

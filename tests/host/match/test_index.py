@@ -58,5 +58,5 @@ def test_old_format_index_is_rebuilt(fields, rng, tmp_path):
     meta = tmp_path / "db" / "index" / "meta.json"
     meta.write_text(json.dumps({"bits": 20, "entries": 0}))  # format 1 had no "format" key
     again = Database(tmp_path / "db")
-    assert json.loads(meta.read_text())["format"] == 2
+    assert json.loads(meta.read_text())["format"] == 3
     assert identify(again, synth.observe(fields[1], rng, **synth.SIM_HARSH)).item == "b"
