@@ -18,6 +18,7 @@ import argparse
 import json
 import multiprocessing as mp
 import os
+import pickle
 import resource
 import statistics
 import sys
@@ -73,12 +74,21 @@ def _entries(job):
     return b.astype(np.uint32), e
 
 
-def bench_1n(n: int, workers: int, seed: int = 1, probes: int = PROBES) -> dict:
-    rng = np.random.default_rng(seed)
-    params = MatchParams.for_frame(synth.WIDTH, synth.HEIGHT)
-    wanted = set(int(i) for i in rng.choice(n, probes, replace=False))
+def bench_1n(n: int, workers: int, seed: int = 1, probes: int = PROBES, keep: str | None = None) -> dict:
+    """Build a synthetic database of ``n`` items (or reuse ``keep``/n<N> built before) and measure it."""
+    if keep is None:
+        with tempfile.TemporaryDirectory() as d:
+            return _bench_1n(n, workers, seed, probes, d, False)
+    d = os.path.join(keep, f"n{n}")
+    os.makedirs(d, exist_ok=True)
+    return _bench_1n(n, workers, seed, probes, d, os.path.exists(os.path.join(d, "fields.pkl")))
+
+
+def _build(d: str, n: int, workers: int, seed: int, wanted: set, params: MatchParams):
+    """Generate ``n`` synthetic references into database ``d`` and build its index in parallel.
+    Returns (fields of the ``wanted`` items, generation s, entries s, build s)."""
     jobs = [(s, min(n, s + CHUNK), seed, wanted) for s in range(0, n, CHUNK)]
-    with tempfile.TemporaryDirectory() as d, mp.get_context("fork").Pool(workers) as pool:
+    with mp.get_context("fork").Pool(workers) as pool:
         t0 = time.perf_counter()
         fields = {}
         # The database files are written directly (a bulk load); the first item creates meta.json.
@@ -112,47 +122,66 @@ def bench_1n(n: int, workers: int, seed: int = 1, probes: int = PROBES) -> dict:
         Database(d).write_bulk_index(b, e, bits)
         t_build = time.perf_counter() - t0
         del b, e
-        db = Database(d)
-        index_bytes = db.index_nbytes()
-        refs_bytes = os.path.getsize(os.path.join(d, "refs.bin"))
-        identify(db, synth.observe(fields[min(wanted)], rng, **PROBE_STATS))  # page the index in
-        lat, ok, ranks, hits = [], 0, [], []
-        for i in sorted(wanted):
-            probe = synth.observe(fields[i], rng, **PROBE_STATS)
-            t = time.perf_counter()
-            res = identify(db, probe)
-            lat.append(time.perf_counter() - t)
-            ok += res.item == f"item-{i}"
-            ids = [c["item"] for c in res.candidates]
-            ranks.append(ids.index(f"item-{i}") + 1 if f"item-{i}" in ids else None)
-            hits.append(res.hits)
-        false_ids, imp_lat = 0, []
-        for _ in range(IMPOSTOR_PROBES):
-            probe = synth.observe(synth.make_field(rng), rng, **PROBE_STATS)
-            t = time.perf_counter()
-            false_ids += identify(db, probe).item is not None
-            imp_lat.append(time.perf_counter() - t)
-        # brute force 1:1 against every item: per-item cost on a sample, scaled to n
-        probe = prepare(synth.observe(fields[min(wanted)], rng, **PROBE_STATS), params)
-        sample = [db.reference_at(r) for r in range(min(n, 300))]
-        for r in sample:
-            r.quads, r.boxes  # noqa: B018 - precompute as a resident brute-force store would
+        with open(os.path.join(d, "fields.pkl"), "wb") as f:
+            pickle.dump(fields, f)
+    return fields, t_gen, t_entries, t_build
+
+
+def _bench_1n(n: int, workers: int, seed: int, probes: int, d: str, reuse: bool) -> dict:
+    rng = np.random.default_rng(seed)
+    params = MatchParams.for_frame(synth.WIDTH, synth.HEIGHT)
+    wanted = set(int(i) for i in rng.choice(n, probes, replace=False))
+    t_gen = t_build = t_entries = None
+    if reuse:
+        with open(os.path.join(d, "fields.pkl"), "rb") as f:
+            fields = pickle.load(f)
+        wanted = set(fields)
+    else:
+        fields, t_gen, t_entries, t_build = _build(d, n, workers, seed, wanted, params)
+    db = Database(d)
+    index_bytes = db.index_nbytes()
+    refs_bytes = os.path.getsize(os.path.join(d, "refs.bin"))
+    identify(db, synth.observe(fields[min(wanted)], rng, **PROBE_STATS))  # page the index in
+    lat, ok, ranks, hits = [], 0, [], []
+    for i in sorted(wanted):
+        probe = synth.observe(fields[i], rng, **PROBE_STATS)
         t = time.perf_counter()
-        for r in sample:
-            verify_prepared(r, probe)
-        per_item = (time.perf_counter() - t) / len(sample)
-        return {"items": n, "generate_s": round(t_gen, 1), "build_s": round(t_build, 1),
-                "build_entries_s": round(t_entries, 1), "build_workers": workers,
-                "index_mb": round(index_bytes / 2**20, 1), "index_entries": int(len(db.index.entries)),
-                "refs_mb": round(refs_bytes / 2**20, 1), "rss_mb": round(rss_mb(), 1),
-                "identify_ms_median": round(statistics.median(lat) * 1e3, 2),
-                "identify_ms_p90": round(float(np.percentile(lat, 90)) * 1e3, 2),
-                "identify_unknown_ms_median": round(statistics.median(imp_lat) * 1e3, 2),
-                "index_hits_median": int(statistics.median(hits)),
-                "rank1": ok / probes, "rank1_probes": probes, "genuine_not_in_top10": sum(r is None for r in ranks),
-                "unknown_probes_identified": false_ids, "unknown_probes": IMPOSTOR_PROBES,
-                "brute_force_ms_per_item": round(per_item * 1e3, 3),
-                "brute_force_ms_estimate": round(per_item * n * 1e3, 1)}
+        res = identify(db, probe)
+        lat.append(time.perf_counter() - t)
+        ok += res.item == f"item-{i}"
+        ids = [c["item"] for c in res.candidates]
+        ranks.append(ids.index(f"item-{i}") + 1 if f"item-{i}" in ids else None)
+        hits.append(res.hits)
+    false_ids, imp_lat = 0, []
+    for _ in range(IMPOSTOR_PROBES):
+        probe = synth.observe(synth.make_field(rng), rng, **PROBE_STATS)
+        t = time.perf_counter()
+        false_ids += identify(db, probe).item is not None
+        imp_lat.append(time.perf_counter() - t)
+    # brute force 1:1 against every item: per-item cost on a sample, scaled to n
+    probe = prepare(synth.observe(fields[min(wanted)], rng, **PROBE_STATS), params)
+    sample = [db.reference_at(r) for r in range(min(n, 300))]
+    for r in sample:
+        r.quads, r.boxes  # noqa: B018 - precompute as a resident brute-force store would
+    t = time.perf_counter()
+    for r in sample:
+        verify_prepared(r, probe)
+    per_item = (time.perf_counter() - t) / len(sample)
+    r1 = (lambda v: None if v is None else round(v, 1))
+    return {"items": n, "generate_s": r1(t_gen), "build_s": r1(t_build), "reused_database": reuse,
+            "build_entries_s": r1(t_entries), "build_workers": workers,
+            "index_mb": round(index_bytes / 2**20, 1), "index_entries": int(len(db.index.entries)),
+            "refs_mb": round(refs_bytes / 2**20, 1), "rss_mb": round(rss_mb(), 1),
+            "identify_ms_median": round(statistics.median(lat) * 1e3, 2),
+            "identify_ms_p90": round(float(np.percentile(lat, 90)) * 1e3, 2),
+            "identify_unknown_ms_median": round(statistics.median(imp_lat) * 1e3, 2),
+            "index_hits_median": int(statistics.median(hits)),
+            "rank1": ok / len(wanted), "rank1_probes": len(wanted), "genuine_not_in_top10": sum(r is None for r in ranks),
+            "unknown_probes_identified": false_ids, "unknown_probes": IMPOSTOR_PROBES,
+            "brute_force_ms_per_item": round(per_item * 1e3, 3),
+            "brute_force_ms_estimate": round(per_item * n * 1e3, 1)}
+
+
 
 
 def bench_1to1_and_orb(items: int = 12) -> dict:
@@ -209,6 +238,7 @@ def main(argv=None) -> int:
     ap.add_argument("--json", default=None, help="also write the results here")
     ap.add_argument("--workers", type=int, default=2, help="processes generating references and building the index")
     ap.add_argument("--probes", type=int, default=PROBES, help="genuine identify probes per size (rank-1, latency)")
+    ap.add_argument("--keep", default=None, help="build databases in KEEP/n<N> and keep them; reuse them when present")
     ap.add_argument("--skip-1to1", action="store_true", help="skip the 1:1 / ORB part (simulator images)")
     a = ap.parse_args(argv)
     out = {"load_average": os.getloadavg(), "cpus": os.cpu_count()}
@@ -216,7 +246,7 @@ def main(argv=None) -> int:
     print(json.dumps(out["one_to_one"]), flush=True)
     out["one_to_n"] = []
     for n in [int(float(s)) for s in a.sizes.split(",") if s]:
-        r = bench_1n(n, a.workers, probes=a.probes)
+        r = bench_1n(n, a.workers, probes=a.probes, keep=a.keep)
         r["load_average"] = os.getloadavg()
         r["orb_brute_force_ms_estimate"] = round(out["one_to_one"]["orb_ms_per_pair_median"] * n, 1)
         out["one_to_n"].append(r)

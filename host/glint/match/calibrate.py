@@ -42,7 +42,8 @@ def empirical_curve(far: np.ndarray, n_trials: int, thresholds=THRESHOLDS) -> tu
     return count, count / max(1, n_trials)
 
 
-def fit(n_hyp: np.ndarray, log10_tail: np.ndarray, strata: int = STRATA) -> dict:
+def fit(n_hyp: np.ndarray, log10_tail: np.ndarray, strata: int = STRATA, exponents=EXPONENTS,
+        slopes=SLOPES) -> dict:
     """Least-squares fit of (offset, exponent, slope): within each stratum of trials with similar H
     (quantiles of log10 H), log10 of the fraction with log10_far <= t should equal t.
 
@@ -58,8 +59,8 @@ def fit(n_hyp: np.ndarray, log10_tail: np.ndarray, strata: int = STRATA) -> dict
     groups = [np.nonzero(stratum == g)[0] for g in range(strata)]
     groups = [g for g in groups if len(g)]
     best = None
-    for slope in SLOPES:
-        for exponent in EXPONENTS:
+    for slope in slopes:
+        for exponent in exponents:
             base = exponent * lh + slope * log10_tail
             sorted_groups = [(np.sort(base[g]), len(g)) for g in groups]
             for offset in OFFSETS:

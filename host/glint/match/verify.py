@@ -7,12 +7,14 @@ Steps (star-tracker / astrometry.net style):
 2. Candidates are grouped by transform (rotation, shift); the largest groups' seeds are
    scored: every *other* reference spot is mapped into the probe, and k of the n that
    land inside the probe frame fall within ``seed_radius`` of a distinct probe spot.
-3. Chance model: for a probe unrelated to the reference, each mapped spot lands near a
-   probe spot with probability p = M * pi * r^2 / area (M probe spots spread over ``area``,
-   their convex hull: the local density), independently of
-   the seed (the seed's own spots are excluded). The false-accept probability of the
-   best candidate is at most H * P(Binomial(n, p) >= k): the Bonferroni bound holds for
-   any rule that picks one of the H candidates, so grouping is free.
+3. Chance model: for a probe unrelated to the reference, each mapped spot that lands inside
+   the probe's spot hull (the coating; outside it the probe has no spots to coincide with)
+   falls near a probe spot with probability p = M * pi * r^2 / area (M probe spots spread
+   over ``area``, their convex hull: the local density), independently of the seed (the
+   seed's own spots are excluded). T = P(Binomial(n, p) >= k) is the tail of the best of
+   the H candidates; H * T (Bonferroni) bounds the false-accept probability for any rule
+   that picks one of them. ``calibrated_far`` replaces H by an effective count fitted on
+   impostor trials (glint.match.calibrate), since the H candidates are far from independent.
 4. The matched pairs are refitted with a homography (mild perspective), matched again at
    ``refine_radius``, and the residuals give a robust sigma in reference pixels. A clone
    of the coating re-creates every particle only to within some error; the residual gate
@@ -42,6 +44,7 @@ RANSAC_PX = 1.0  # px: pairs this close to the first fit are always kept by the 
 TRIM_FACTOR = 3.0  # ... and pairs within this many times the median residual
 RAYLEIGH_MEDIAN = math.sqrt(2 * math.log(2))  # median of |2-D Gaussian error| / sigma
 LN10 = math.log(10)
+HULL_MARGIN = 2.0  # px: a mapped spot this close outside the probe's spot hull still counts
 AFFINE_MIN_ASPECT = 0.15  # quads thinner than this (width / length) seed with a similarity
 
 
@@ -53,20 +56,44 @@ class Probe:
     quads: Quads
     table: CodeTable
     area: float  # px^2 over which the probe's spots are spread (their convex hull)
+    edges: np.ndarray | None = None  # (K, 3) inward edge lines a x + b y + c >= 0 of that hull (unit normals)
 
 
-def spread_area(spots: SpotSet) -> float:
+def spread_area(spots: SpotSet, hull: np.ndarray | None = None) -> float:
     """Area of the spots' convex hull (at least a tenth of the frame): the local spot density is
     len(spots) / area, higher than over the whole frame when the coating is a small dot."""
     floor = 0.1 * spots.width * spots.height
     if len(spots) < 3:
         return float(spots.width * spots.height)
-    return max(floor, float(cv2.contourArea(cv2.convexHull(spots.xy.astype(np.float32)))))
+    if hull is None:
+        hull = cv2.convexHull(spots.xy.astype(np.float32))
+    return max(floor, float(cv2.contourArea(hull)))
+
+
+def hull_edges(hull: np.ndarray) -> np.ndarray | None:
+    """Inward unit-normal edge lines (K, 3) of a convex hull (cv2.convexHull output): a point is
+    inside when a x + b y + c >= 0 for every row (None for a degenerate hull)."""
+    h = hull.reshape(-1, 2).astype(np.float64)
+    if len(h) < 3:
+        return None
+    nxt = np.roll(h, -1, axis=0)
+    d = nxt - h
+    area2 = float(np.sum(h[:, 0] * nxt[:, 1] - nxt[:, 0] * h[:, 1]))
+    sign = 1.0 if area2 > 0 else -1.0
+    nrm = np.stack([-d[:, 1], d[:, 0]], axis=1) * sign     # points into the hull
+    length = np.linalg.norm(nrm, axis=1)
+    ok = length > 1e-9
+    nrm, h = nrm[ok] / length[ok, None], h[ok]
+    return np.c_[nrm, -(nrm * h).sum(1)]
 
 
 def prepare(spots: SpotSet, params: MatchParams) -> Probe:
+    """Compute a probe's quads, code table and spot hull once, for any number of verifications."""
     q = probe_quads(spots.xy, params)
-    return Probe(spots, q, code_table(q, params), spread_area(spots))
+    if len(spots) < 3:
+        return Probe(spots, q, code_table(q, params), spread_area(spots), None)
+    hull = cv2.convexHull(spots.xy.astype(np.float32))
+    return Probe(spots, q, code_table(q, params), spread_area(spots, hull), hull_edges(hull))
 
 
 @dataclass
@@ -180,13 +207,19 @@ def affine_batch(src: np.ndarray, dst: np.ndarray, a: np.ndarray, b: np.ndarray)
 
 
 def score_seeds(ref_xy: np.ndarray, probe_xy: np.ndarray, maps: np.ndarray, ref_seed: np.ndarray,
-                probe_seed: np.ndarray, params: MatchParams, width: int, height: int, area: float):
+                probe_seed: np.ndarray, params: MatchParams, width: int, height: int, area: float,
+                edges: np.ndarray | None = None):
     """For each seed map (H, 3, 2): (n inside the probe frame, k matched, mean chance p) over non-seed
     spots, one-to-one. A spot far from its seed quad is predicted less well (the seed's small errors
     and the unmodelled perspective grow with distance), so its radius grows with that distance."""
     x = np.c_[ref_xy, np.ones(len(ref_xy))]
     w = np.einsum("nk,hkj->hnj", x, maps)  # (h, N, 2)
     inside = (w[..., 0] >= 0) & (w[..., 0] < width) & (w[..., 1] >= 0) & (w[..., 1] < height)
+    if edges is not None:
+        # Only where the probe has spots does the density model hold: a reference spot mapped outside
+        # the probe's spot hull (the coating dot) could not have matched by chance, nor is it a miss.
+        dist = w[..., 0, None] * edges[:, 0] + w[..., 1, None] * edges[:, 1] + edges[:, 2]  # (h, N, K)
+        inside &= dist.min(2) >= -HULL_MARGIN
     rows = np.arange(len(maps))[:, None]
     nonseed = np.ones_like(inside)
     nonseed[rows, ref_seed] = False
@@ -278,7 +311,7 @@ def verify_prepared(ref: Reference, probe: Probe) -> Result:
     cand = candidate_order(a, b, p.max_hypotheses)
     w, hgt = probe.spots.width, probe.spots.height
     maps = affine_batch(ref.xy[rseed[cand]], pxy[pseed[cand]], a[cand], b[cand])
-    n, k, pbar = score_seeds(ref.xy, pxy, maps, rseed[cand], pseed[cand], p, w, hgt, probe.area)
+    n, k, pbar = score_seeds(ref.xy, pxy, maps, rseed[cand], pseed[cand], p, w, hgt, probe.area, probe.edges)
     # Spots have different chance probabilities p_i (their radii differ); for k above the mean,
     # Binomial(n, mean p) bounds the tail of their sum (Hoeffding 1956).
     tails = [log10_binom_sf(int(kk), int(nn), float(pp)) for kk, nn, pp in zip(k, n, pbar)]
