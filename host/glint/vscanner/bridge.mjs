@@ -38,6 +38,27 @@ while (args.length) {
   else if (a === "--heap") opt.heap = parseInt(args.shift(), 10);
   else { process.stderr.write(`bridge: unknown argument ${a}\n`); process.exit(2); }
 }
+// The WebAssembly port's JS glue is process-global: each loadMicroPython() points the shared
+// `Module` at the new instance and makes a new FinalizationRegistry whose callback frees a
+// PyProxy's slot with Module.ccall("proxy_c_free_obj", ref), i.e. in whatever instance is
+// current when V8 collects the proxy. After boot() replaces the interpreter (soft or hard
+// reset), the dead firmware interpreter's proxies (every link.feed result) were freed in the
+// NEW one: proxy_c_free_obj writes NULL to items[ref] with no bounds check, dropping a live
+// slot or, past the end of the fresh interpreter's short list, corrupting its heap (seen as
+// mpremote's next exec failing with "rb: no module named 'sys'": a scrambled qstr pool,
+// about 1 run in 3, whenever V8 collected right after a reset). So each registry is tied
+// to the boot that created it, and finalizers of an earlier boot are dropped: that
+// interpreter is gone and has nothing left to free.
+let bootGeneration = 0;
+{
+  const NativeRegistry = globalThis.FinalizationRegistry;
+  globalThis.FinalizationRegistry = class extends NativeRegistry {
+    constructor(cleanup) {
+      const gen = bootGeneration;
+      super((held) => { if (gen === bootGeneration) cleanup(held); });
+    }
+  };
+}
 const { loadMicroPython } = await import(pathToFileURL(opt.mjs).href);
 
 const TICK_MS = 50;
@@ -217,6 +238,7 @@ let link = null; // glintfw.link proxies
 async function boot(runMain) {
   link = null;
   mp = null;
+  bootGeneration++; // from here on the old interpreter's proxy finalizers are ignored
   const m = await loadMicroPython({
     heapsize: opt.heap,
     linebuffer: false,
