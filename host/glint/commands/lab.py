@@ -13,7 +13,11 @@ def cmd_eval(args) -> int:
     report = evaluate(cfg, args.out)
     summary = {k: report.get(k) for k in ("profile", "frr", "impostor_trials", "false_accepts", "impostor_min_log10_far",
                                           "rank1", "clone_half_pass_sigma_px", "clone_half_pass_sigma_um",
-                                          "verify_latency_ms_median")}
+                                          "verify_latency_ms_median", "enroll_refused", "far_model")}
+    cal = report.get("far_calibration") or {}
+    summary["far_fit_on_even_items"] = cal.get("fit")
+    summary["far_validation_odd_items"] = [(d["log10_threshold"], d["empirical"], d["count"])
+                                           for d in (cal.get("validation") or {}).get("table", [])][:8]
     print(json.dumps(report if args.json else summary, indent=None if args.json else 1))
     return 0
 
