@@ -113,8 +113,20 @@ def _loop(core, read_byte, write, button):  # pragma: no cover - real boards (bl
             return action
 
 
-def run_console(core, button):  # pragma: no cover - real boards
+def _serve(core, read_byte, write, button):  # pragma: no cover - real boards
+    """Protocol mode on a real link: Ctrl-C is data here (the deframer spots mpremote's interrupt)."""
     import micropython
+
+    micropython.kbd_intr(-1)
+    try:
+        action = _loop(core, read_byte, write, button)
+    finally:
+        micropython.kbd_intr(3)
+    if action == app_mod.ACT_RESET:
+        _soft_reset()
+
+
+def run_console(core, button):  # pragma: no cover - real boards
     import select
 
     stdin = sys.stdin.buffer
@@ -128,18 +140,10 @@ def run_console(core, button):  # pragma: no cover - real boards
         b = stdin.read(1)
         return b[0] if b else None
 
-    micropython.kbd_intr(-1)
-    try:
-        action = _loop(core, read_byte, stdout.write, button)
-    finally:
-        micropython.kbd_intr(3)
-    if action == app_mod.ACT_RESET:
-        _soft_reset()
+    _serve(core, read_byte, stdout.write, button)
 
 
 def run_stream(core, stream, button):  # pragma: no cover - real boards
-    import micropython
-
     def read_byte(timeout):
         deadline = time.ticks_add(time.ticks_ms(), timeout)
         while not stream.any():
@@ -149,13 +153,7 @@ def run_stream(core, stream, button):  # pragma: no cover - real boards
         b = stream.read(1)
         return b[0] if b else None
 
-    micropython.kbd_intr(-1)
-    try:
-        action = _loop(core, read_byte, stream.write, button)
-    finally:
-        micropython.kbd_intr(3)
-    if action == app_mod.ACT_RESET:
-        _soft_reset()
+    _serve(core, read_byte, stream.write, button)
 
 
 # ---- hosted mode (virtual scanner) ---------------------------------------------------
