@@ -9,12 +9,13 @@ canonical when xc + xd <= 1 and xc <= xd. Near those boundaries noise could flip
 canonical choice, so references keep only codes at least 2 x eps inside the region.
 
 References use a narrow scale band and keep C, D away from the circle's edge; probes
-use a wider band and a slightly larger circle, so every reference quad whose four
-spots are seen again is formed again.
+use a wider band and a circle just large enough (by the code tolerance) that every
+reference quad whose four spots are seen again, and whose code then matches, is formed again.
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -60,6 +61,17 @@ def _pairs_within(pe: np.ndarray, ke: np.ndarray):
     return pe[first], ke[first], ke[second]
 
 
+def _pairs_in_rows(counts: np.ndarray, ke: np.ndarray):
+    """:func:`_pairs_within` when the entries ``ke`` come row by row with ``counts`` per row:
+    returns (row, C, D), the same triples in the same order, without regrouping."""
+    rowof = np.repeat(np.arange(len(counts)), counts)
+    start = np.cumsum(counts) - counts
+    rep = (start + counts)[rowof] - 1 - np.arange(len(ke))  # partners after each entry in its row
+    first = np.repeat(np.arange(len(ke)), rep)
+    second = np.arange(1, len(first) + 1) + np.repeat(np.arange(len(ke)) - (np.cumsum(rep) - rep), rep)
+    return rowof[first], ke[first], ke[second]
+
+
 def build_quads(xy: np.ndarray, lo: float, hi: float, radius_factor: float) -> Quads:
     """All quads whose backbone length is in [lo, hi] and whose C, D lie within
     ``radius_factor`` x |AB|/2 of AB's midpoint; codes canonical."""
@@ -77,17 +89,21 @@ def build_quads(xy: np.ndarray, lo: float, hi: float, radius_factor: float) -> Q
         return _empty()
     mx, my = (x[ii] + x[jj]) / 2, (y[ii] + y[jj]) / 2
     rad2 = d2[ii, jj] * (radius_factor * radius_factor / 4.0)
-    ex = x[None, :] - mx[:, None]
-    ey = y[None, :] - my[:, None]
-    inside = ex * ex + ey * ey < rad2[:, None]
+    # |s - m|^2 < r^2  <=>  |s|^2 - 2 s.m < r^2 - |m|^2: one (P, 3) x (3, N) product instead of
+    # four (P, N) array operations (the largest arrays of the probe's coding).
+    lhs = np.stack([-2.0 * mx, -2.0 * my, np.ones(len(ii))], axis=1) @ np.stack([x, y, x * x + y * y])
+    inside = lhs < (rad2 - mx * mx - my * my)[:, None]
     inside[np.arange(len(ii)), ii] = False
     inside[np.arange(len(ii)), jj] = False
     counts = inside.sum(1)
-    inside[counts > MAX_GROUP] = False
-    pe, ke = np.nonzero(inside)  # entries sorted by pair, then spot
-    if len(pe) < 2:
+    crowded = counts > MAX_GROUP
+    if crowded.any():
+        inside[crowded] = False
+        counts[crowded] = 0
+    ke = np.flatnonzero(inside) % n  # entries sorted by pair, then spot
+    if len(ke) < 2:
         return _empty()
-    p, c, d = _pairs_within(pe, ke)
+    p, c, d = _pairs_in_rows(counts, ke)
     if len(p) == 0:
         return _empty()
     a, b = ii[p], jj[p]
@@ -102,9 +118,11 @@ def build_quads(xy: np.ndarray, lo: float, hi: float, radius_factor: float) -> Q
     swap = wc.real > wd.real
     wc, wd = np.where(swap, wd, wc), np.where(swap, wc, wd)
     c, d = np.where(swap, d, c), np.where(swap, c, d)
-    code = np.stack([wc.real, wc.imag, wd.real, wd.imag], axis=1)
+    code = np.empty((len(p), 4))
+    code[:, 0], code[:, 1], code[:, 2], code[:, 3] = wc.real, wc.imag, wd.real, wd.imag
     vec = z[b] - z[a]
-    idx = np.stack([a, b, c, d], axis=1).astype(np.int32)
+    idx = np.empty((len(p), 4), np.int32)
+    idx[:, 0], idx[:, 1], idx[:, 2], idx[:, 3] = a, b, c, d
     return Quads(idx, code, np.abs(vec), np.angle(vec))
 
 
@@ -123,7 +141,18 @@ def probe_quads(xy: np.ndarray, params: MatchParams) -> Quads:
     the canonical region, so a probe code within eps of one is canonical the same way.
     """
     return build_quads(xy, params.band_lo / params.scale_tol, params.band_hi * params.scale_tol,
-                       1.0 + 2 * params.inner_margin)
+                       probe_circle(params))
+
+
+CIRCLE_SLACK = 1e-3  # of |AB|/2: keeps rounding (pixel-space circle test vs complex code) on the safe side
+
+
+def probe_circle(params: MatchParams) -> float:
+    """Radius factor of the probe's circle on AB: a reference code lies within (1 - 2 inner_margin) / 2
+    of the circle's centre (0.5, 0) in code units and a matching probe code within code_eps of it in
+    each coordinate, so within sqrt(2) code_eps more; a quad outside this circle cannot match any
+    reference (nor index) code, and leaving it out (about 40% of a probe's quads) changes no match."""
+    return 1.0 - 2 * params.inner_margin + 2 * math.sqrt(2) * params.code_eps + CIRCLE_SLACK
 
 
 CELL_OFFSET = 0.6  # code coordinates lie in about [-0.55, 1.05]; shift them positive before binning
@@ -143,7 +172,8 @@ def cell_keys(code: np.ndarray, params: MatchParams) -> np.ndarray:
     """The cell (int64 key) each code falls in."""
     w = cell_width(params)
     nb = int(np.ceil(2.4 / w))
-    cells = np.floor((code + CELL_OFFSET) / w).astype(np.int64)
+    # Truncation, not floor: the two differ only below 0, where the clip makes both 0.
+    cells = ((code + CELL_OFFSET) / w).astype(np.int64)
     return _linear(np.clip(cells, 0, nb - 1), nb)
 
 
@@ -174,12 +204,25 @@ class CodeTable:
     quads: Quads
     keys: np.ndarray   # sorted cell keys
     order: np.ndarray  # quad index of each sorted key
+    cells: np.ndarray | None = None  # distinct cell keys, sorted ...
+    start: np.ndarray | None = None  # ... the first position of each in ``keys``
+    count: np.ndarray | None = None  # ... and how many quads fall in it
+
+
+ORDER_BITS = 24  # code_table packs (cell key, quad index) in one int64: cell keys < 2**30, quads < 2**24
 
 
 def code_table(q: Quads, params: MatchParams) -> CodeTable:
     keys = cell_keys(q.code, params)
-    order = np.argsort(keys, kind="stable")
-    return CodeTable(q, keys[order], order)
+    if len(keys) >= 1 << ORDER_BITS:
+        order = np.argsort(keys, kind="stable")
+        return CodeTable(q, keys[order], order)
+    # One plain sort of (key, index) packed in an int64 is the stable argsort at half its cost.
+    packed = np.sort((keys << ORDER_BITS) | np.arange(len(keys)))
+    keys = packed >> ORDER_BITS
+    start = np.flatnonzero(np.concatenate([[True], keys[1:] != keys[:-1]])) if len(keys) else np.zeros(0, np.int64)
+    count = np.diff(np.append(start, len(keys)))
+    return CodeTable(q, keys, packed & ((1 << ORDER_BITS) - 1), keys[start], start, count)
 
 
 def match_codes(ref: Quads, ref_boxes: tuple, table: CodeTable, params: MatchParams):
@@ -190,9 +233,17 @@ def match_codes(ref: Quads, ref_boxes: tuple, table: CodeTable, params: MatchPar
     if len(ref) == 0 or len(probe) == 0:
         return np.zeros(0, np.int64), np.zeros(0, np.int64)
     keys, quad_of = ref_boxes
-    pos, owner = gather_ranges(np.searchsorted(table.keys, keys, "left"),
-                               np.searchsorted(table.keys, keys, "right"))
-    ri = quad_of[owner]
+    if table.cells is None:
+        pos, owner = gather_ranges(np.searchsorted(table.keys, keys, "left"),
+                                   np.searchsorted(table.keys, keys, "right"))
+        ri = quad_of[owner]
+    else:
+        # One search among the probe's distinct cells (not two among all its codes).
+        c = np.minimum(np.searchsorted(table.cells, keys), len(table.cells) - 1)
+        box = np.flatnonzero(table.cells[c] == keys)
+        first = table.start[c[box]]
+        pos, owner = gather_ranges(first, first + table.count[c[box]])
+        ri = quad_of[box[owner]]
     pj = table.order[pos]
     ok = np.all(np.abs(ref.code[ri] - probe.code[pj]) <= params.code_eps, axis=1)
     ratio = probe.length[pj] / ref.length[ri]

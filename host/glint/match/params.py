@@ -38,7 +38,7 @@ class MatchParams:
     seed_radius: float = 2.0        # px: a seed transform (from one quad) predicts spots near it this well
     seed_slope: float = 0.006       # ... plus this much per px of distance from the quad (perspective, seed error)
     refine_radius: float = 1.5      # px: after the homography refit
-    max_hypotheses: int = 12        # transform clusters scored per probe/reference pair
+    max_hypotheses: int = 6         # transform clusters scored per probe/reference pair (genuine: the largest)
     min_matched: int = 8            # never accept on fewer matched spots than this
     residual_max: float = 0.2       # px (reference frame): robust sigma of residuals; the clone gate (sim: genuine 0.05-0.11)
     log10_far_max: float = LOG10_FAR_MAX

@@ -76,15 +76,20 @@ def hull_edges(hull: np.ndarray) -> np.ndarray | None:
     h = hull.reshape(-1, 2).astype(np.float64)
     if len(h) < 3:
         return None
-    nxt = np.roll(h, -1, axis=0)
+    nxt = np.concatenate([h[1:], h[:1]])
     d = nxt - h
     area2 = float(np.sum(h[:, 0] * nxt[:, 1] - nxt[:, 0] * h[:, 1]))
     sign = 1.0 if area2 > 0 else -1.0
-    nrm = np.stack([-d[:, 1], d[:, 0]], axis=1) * sign     # points into the hull
-    length = np.linalg.norm(nrm, axis=1)
+    nrm = np.empty_like(d)  # points into the hull
+    nrm[:, 0] = -sign * d[:, 1]
+    nrm[:, 1] = sign * d[:, 0]
+    length = np.sqrt((nrm * nrm).sum(1))
     ok = length > 1e-9
     nrm, h = nrm[ok] / length[ok, None], h[ok]
-    return np.c_[nrm, -(nrm * h).sum(1)]
+    out = np.empty((len(nrm), 3))
+    out[:, :2] = nrm
+    out[:, 2] = -(nrm * h).sum(1)
+    return out
 
 
 def prepare(spots: SpotSet, params: MatchParams) -> Probe:
@@ -172,7 +177,7 @@ def calibrated_far(n_hyp: int, log10_tail: float, p: MatchParams) -> float:
 
 def similarity_batch(zr: np.ndarray, zp: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Least-squares similarity w = a z + b per row of corresponding complex points (H, K)."""
-    cr, cp = zr.mean(1, keepdims=True), zp.mean(1, keepdims=True)
+    cr, cp = zr.sum(1, keepdims=True) / zr.shape[1], zp.sum(1, keepdims=True) / zp.shape[1]
     dr, dp = zr - cr, zp - cp
     a = (dp * dr.conj()).sum(1) / np.maximum((np.abs(dr) ** 2).sum(1), 1e-12)
     return a, cp[:, 0] - a * cr[:, 0]
@@ -195,15 +200,36 @@ def affine_batch(src: np.ndarray, dst: np.ndarray, a: np.ndarray, b: np.ndarray)
     x = np.concatenate([src, np.ones(src.shape[:2] + (1,))], axis=2)  # (H, 4, 3)
     xtx = x.transpose(0, 2, 1) @ x
     xty = x.transpose(0, 2, 1) @ dst
-    sim = np.stack([np.stack([a.real, a.imag], 1), np.stack([-a.imag, a.real], 1),
-                    np.stack([b.real, b.imag], 1)], axis=1)  # (H, 3, 2): [x y 1] @ sim
-    spread = (np.linalg.norm(src - src.mean(1, keepdims=True), axis=2) ** 2).sum(1)
-    det = np.linalg.det(xtx[:, :2, :2] - np.einsum("hi,hj->hij", xtx[:, 2, :2], xtx[:, 2, :2]) / 4.0)
+    sim = np.empty((len(a), 3, 2))  # [x y 1] @ sim
+    sim[:, 0, 0], sim[:, 0, 1] = a.real, a.imag
+    sim[:, 1, 0], sim[:, 1, 1] = -a.imag, a.real
+    sim[:, 2, 0], sim[:, 2, 1] = b.real, b.imag
+    dev = src - src.sum(1, keepdims=True) / src.shape[1]
+    spread = (dev * dev).sum((1, 2))
+    # det of the centred 2 x 2 scatter (xtx's top-left block less the mean's outer product)
+    sx, sy = xtx[:, 2, 0], xtx[:, 2, 1]
+    det = ((xtx[:, 0, 0] - sx * sx / 4.0) * (xtx[:, 1, 1] - sy * sy / 4.0)
+           - (xtx[:, 0, 1] - sx * sy / 4.0) * (xtx[:, 1, 0] - sy * sx / 4.0))
     good = det > (AFFINE_MIN_ASPECT * spread / 2) ** 2
     out = sim.copy()
     if np.any(good):
         out[good] = np.linalg.solve(xtx[good], xty[good])
     return out
+
+
+def sq_dist(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Squared distances (N, M) between points a (N, 2) and b (M, 2) as one matrix product,
+    |a|^2 - 2 a.b + |b|^2 (elementwise differences cost several passes over the N x M array;
+    the rounding, ~1e-10 px^2 at these coordinates, is far below any radius compared with)."""
+    left = np.empty((len(a), 4))
+    left[:, :2] = a
+    left[:, 2] = (a * a).sum(1)
+    left[:, 3] = 1.0
+    right = np.empty((4, len(b)))
+    right[:2] = -2.0 * b.T
+    right[2] = 1.0
+    right[3] = (b * b).sum(1)
+    return left @ right
 
 
 def score_seeds(ref_xy: np.ndarray, probe_xy: np.ndarray, maps: np.ndarray, ref_seed: np.ndarray,
@@ -212,7 +238,7 @@ def score_seeds(ref_xy: np.ndarray, probe_xy: np.ndarray, maps: np.ndarray, ref_
     """For each seed map (H, 3, 2): (n inside the probe frame, k matched, mean chance p) over non-seed
     spots, one-to-one. A spot far from its seed quad is predicted less well (the seed's small errors
     and the unmodelled perspective grow with distance), so its radius grows with that distance."""
-    x = np.c_[ref_xy, np.ones(len(ref_xy))]
+    x = np.concatenate([ref_xy, np.ones((len(ref_xy), 1))], axis=1)
     w = np.einsum("nk,hkj->hnj", x, maps)  # (h, N, 2)
     inside = (w[..., 0] >= 0) & (w[..., 0] < width) & (w[..., 1] >= 0) & (w[..., 1] < height)
     if edges is not None:
@@ -227,13 +253,11 @@ def score_seeds(ref_xy: np.ndarray, probe_xy: np.ndarray, maps: np.ndarray, ref_
     cx = ref_xy[None, :, 0] - centre[:, None, 0]
     cy = ref_xy[None, :, 1] - centre[:, None, 1]
     radius = params.seed_radius + params.seed_slope * np.sqrt(cx * cx + cy * cy)  # (h, N)
-    ex = w[:, :, None, 0] - probe_xy[None, None, :, 0]
-    ey = w[:, :, None, 1] - probe_xy[None, None, :, 1]
-    d2 = ex * ex + ey * ey
+    d2 = sq_dist(w.reshape(-1, 2), probe_xy).reshape(len(maps), len(ref_xy), len(probe_xy))
     d2[rows, :, probe_seed] = np.inf  # a probe seed spot is already used by the seed
     j = d2.argmin(2)
     use = inside & nonseed
-    near = (np.take_along_axis(d2, j[:, :, None], 2)[:, :, 0] <= radius * radius) & use
+    near = (d2.min(2) <= radius * radius) & use
     n = use.sum(1)
     # k: distinct probe spots claimed by near reference spots (one-to-one), per seed.
     claimed = np.zeros((len(maps), len(probe_xy)), bool)
@@ -248,14 +272,78 @@ def score_seeds(ref_xy: np.ndarray, probe_xy: np.ndarray, maps: np.ndarray, ref_
 
 def mutual_pairs(src: np.ndarray, dst: np.ndarray, radius) -> np.ndarray:
     """Pairs (i, j) where src i and dst j are each other's nearest and within ``radius`` (scalar or (N,))."""
-    ex = src[:, None, 0] - dst[None, :, 0]
-    ey = src[:, None, 1] - dst[None, :, 1]
-    d2 = ex * ex + ey * ey
+    d2 = sq_dist(src, dst)
     j = d2.argmin(1)
     i = d2.argmin(0)
     rows = np.arange(len(src))
     ok = (i[j] == rows) & (d2[rows, j] <= np.square(radius))
-    return np.stack([np.nonzero(ok)[0], j[ok]], axis=1)
+    out = np.empty((int(ok.sum()), 2), np.int64)
+    out[:, 0] = np.flatnonzero(ok)
+    out[:, 1] = j[ok]
+    return out
+
+
+FIT_NORM = 0.01  # 1/px: centred coordinates scaled to about +-3 keep the 8 x 8 normal equations well conditioned
+
+
+GN_ITERATIONS = 1  # Gauss-Newton steps on the geometric error after the DLT (close already: it converges quadratically)
+
+
+def fit_homography(src: np.ndarray, dst: np.ndarray, polish: bool = False) -> np.ndarray | None:
+    """Least-squares homography (3, 3) mapping ``src`` (N, 2) onto ``dst`` (N >= 4) in closed form:
+    the DLT with h33 = 1 on centred, scaled coordinates, solved through its 8 x 8 normal equations.
+    ``polish``: then minimise the geometric (reprojection) error with a few Gauss-Newton steps, as
+    cv2.findHomography's Levenberg-Marquardt does, at a fraction of its cost. None when degenerate."""
+    n = len(src)
+    ms, md = src.sum(0) / n, dst.sum(0) / n
+    x, y = ((src - ms) * FIT_NORM).T
+    u, v = ((dst - md) * FIT_NORM).T
+    a = np.zeros((2 * n, 8))
+    a[:n, 0], a[:n, 1], a[:n, 2] = x, y, 1.0
+    a[n:, 3], a[n:, 4], a[n:, 5] = x, y, 1.0
+    a[:n, 6], a[:n, 7] = -u * x, -u * y
+    a[n:, 6], a[n:, 7] = -v * x, -v * y
+    at = a.T
+    try:
+        hv = np.linalg.solve(at @ a, at[:, :n] @ u + at[:, n:] @ v)
+        if polish:
+            jac = np.zeros((2 * n, 8))
+            res = np.empty(2 * n)
+            for _ in range(GN_ITERATIONS):
+                w = hv[6] * x + hv[7] * y + 1.0
+                pu = (hv[0] * x + hv[1] * y + hv[2]) / w
+                pv = (hv[3] * x + hv[4] * y + hv[5]) / w
+                iw = 1.0 / w
+                jac[:n, 0], jac[:n, 1], jac[:n, 2] = x * iw, y * iw, iw
+                jac[n:, 3], jac[n:, 4], jac[n:, 5] = x * iw, y * iw, iw
+                jac[:n, 6], jac[:n, 7] = -pu * x * iw, -pu * y * iw
+                jac[n:, 6], jac[n:, 7] = -pv * x * iw, -pv * y * iw
+                res[:n], res[n:] = u - pu, v - pv
+                jt = jac.T
+                hv = hv + np.linalg.solve(jt @ jac, jt @ res)
+    except np.linalg.LinAlgError:
+        return None
+    hn = np.append(hv, 1.0).reshape(3, 3)
+    # Undo the normalisation: h = T_dst^-1 hn T_src with T = scale FIT_NORM after centring.
+    t_src = np.array([[FIT_NORM, 0.0, -FIT_NORM * ms[0]], [0.0, FIT_NORM, -FIT_NORM * ms[1]], [0.0, 0.0, 1.0]])
+    t_dst_inv = np.array([[1.0 / FIT_NORM, 0.0, md[0]], [0.0, 1.0 / FIT_NORM, md[1]], [0.0, 0.0, 1.0]])
+    h = t_dst_inv @ hn @ t_src
+    if not math.isfinite(float(h.sum())) or abs(h[2, 2]) < 1e-12:
+        return None
+    return h / h[2, 2]
+
+
+def median(v: np.ndarray) -> float:
+    """np.median of a small 1-D array at a tenth of its overhead."""
+    s = np.sort(v)
+    n = len(s)
+    return 0.5 * float(s[(n - 1) // 2] + s[n // 2])
+
+
+def apply_homography(xy1: np.ndarray, h: np.ndarray) -> np.ndarray:
+    """Points (N, 3) in homogeneous form [x y 1] mapped by ``h``: (N, 2)."""
+    w = xy1 @ h.T
+    return w[:, :2] / w[:, 2:3]
 
 
 def refine(ref_xy: np.ndarray, probe_xy: np.ndarray, seed_map: np.ndarray, seed_radius: np.ndarray,
@@ -263,35 +351,39 @@ def refine(ref_xy: np.ndarray, probe_xy: np.ndarray, seed_map: np.ndarray, seed_
     """Homography refit from a seed affine map (3, 2) whose per-spot radius is ``seed_radius`` (N,);
     returns (H, pairs, residual sigma in reference px)."""
     h = np.vstack([seed_map.T, [0.0, 0.0, 1.0]])
+    ref1 = np.concatenate([ref_xy, np.ones((len(ref_xy), 1))], axis=1)
     radii = [seed_radius] + [params.refine_radius] * REFINE_ROUNDS
     pairs = np.zeros((0, 2), np.int64)
     for rnd, r in enumerate(radii):
-        mapped = cv2.perspectiveTransform(ref_xy[None].astype(np.float64), h)[0]
+        mapped = apply_homography(ref1, h)
         pairs = mutual_pairs(mapped, probe_xy, r)
         if len(pairs) < 6:
             return h, pairs, None
         src, dst = ref_xy[pairs[:, 0]], probe_xy[pairs[:, 1]]
-        hn, _ = cv2.findHomography(src, dst, 0)
+        # The final fit gives the residuals (the clone gate) and the map enrollment fuses captures
+        # with: polished on the geometric error. The earlier rounds only choose pairs.
+        hn = fit_homography(src, dst, polish=rnd == len(radii) - 1)
         if hn is None:
             break
         if rnd == 0:
             # The wide first radius can admit a few wrong pairs: drop the pairs far off the least-squares
             # fit and fit again (a trimmed fit; RANSAC costs ten times more for the same pairs).
-            e = np.hypot(*(cv2.perspectiveTransform(src[None], hn)[0] - dst).T)
-            keep = e <= max(RANSAC_PX, TRIM_FACTOR * float(np.median(e)))
+            e = np.hypot(*(apply_homography(ref1[pairs[:, 0]], hn) - dst).T)
+            keep = e <= max(RANSAC_PX, TRIM_FACTOR * median(e))
             if 6 <= keep.sum() < len(keep):
-                hn2, _ = cv2.findHomography(src[keep], dst[keep], 0)
+                hn2 = fit_homography(src[keep], dst[keep])
                 hn = hn if hn2 is None else hn2
         h = hn
-    mapped = cv2.perspectiveTransform(ref_xy[None].astype(np.float64), h)[0]
+    mapped = apply_homography(ref1, h)
     pairs = mutual_pairs(mapped, probe_xy, params.refine_radius)
     if len(pairs) < 6:
         return h, pairs, None
     err = np.hypot(*(mapped[pairs[:, 0]] - probe_xy[pairs[:, 1]]).T)
-    scale = math.sqrt(abs(np.linalg.det(h[:2, :2] / h[2, 2])))
+    a = h[:2, :2] / h[2, 2]
+    scale = math.sqrt(abs(a[0, 0] * a[1, 1] - a[0, 1] * a[1, 0]))
     # Eight parameters were fitted to these pairs: inflate for the lost degrees of freedom.
     dof = math.sqrt(len(pairs) / max(1.0, len(pairs) - 4.0))
-    sigma = float(np.median(err)) / RAYLEIGH_MEDIAN * dof / max(scale, 1e-9)
+    sigma = median(err) / RAYLEIGH_MEDIAN * dof / max(scale, 1e-9)
     return h, pairs, sigma
 
 
