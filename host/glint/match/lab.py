@@ -30,7 +30,7 @@ from glint.match.params import MatchParams
 from glint.match.plots import line_plot
 from glint.match.reference import Reference
 from glint.match.spots import spots_from_image
-from glint.match.verify import Probe, prepare, verify_prepared
+from glint.match.verify import Probe, calibrated_far, prepare, score_prepared, verify_prepared
 
 log = logging.getLogger(__name__)
 
@@ -47,87 +47,192 @@ class LabConfig:
     clone_items: int = 40
     seed: int = 0
     identify: bool = True
+    jobs: int = 1
+
+
+def _item_captures(cfg: LabConfig, i: int):
+    """Enrollment captures and probe spot sets of item ``i`` (its coating is drawn from the seed)."""
+    from glint import sim
+    from glint.sim.render import Pose
+
+    c = sim.make_coating(cfg.seed * 1_000_003 + i, cfg.profile)
+    caps = [spots_from_image(sim.capture(c, cfg.profile, seed=(i * 97 + k) * 2 + 1, pose=Pose()).image)
+            for k in range(ENROLL_CAPTURES)]
+    probes = [spots_from_image(sim.capture(c, cfg.profile, seed=(i * 97 + k) * 2 + 100_001).image)
+              for k in range(cfg.probes)]
+    return c, caps, probes
+
+
+def _enroll_item(cfg: LabConfig, params: MatchParams | None, i: int):
+    c, caps, probes = _item_captures(cfg, i)
+    try:
+        return c, enroll(caps, params, item=f"coat-{i}"), probes, None
+    except MatchError as e:  # failure to enroll: reported, the item takes no further part
+        return c, None, probes, e.msg
+
+
+_WORK: dict = {}  # what forked workers read (set before the pool starts; never pickled)
+
+
+def _pool_map(fn, args: list, jobs: int) -> list:
+    """``[fn(a) for a in args]`` over ``jobs`` forked processes (in order); in this process for jobs <= 1."""
+    if jobs <= 1 or len(args) < 2:
+        return [fn(a) for a in args]
+    import multiprocessing
+
+    ctx = multiprocessing.get_context("fork")
+    chunk = max(1, len(args) // (jobs * 8))
+    with ctx.Pool(jobs) as pool:
+        return pool.map(fn, args, chunksize=chunk)
+
+
+def _enroll_worker(i: int):
+    return _enroll_item(_WORK["cfg"], _WORK["params"], i)
 
 
 def _captures(cfg: LabConfig):
     from glint import sim
-    from glint.sim.render import Pose
 
     prof = sim.get_profile(cfg.profile)
-    coats = [sim.make_coating(cfg.seed * 1_000_003 + i, cfg.profile) for i in range(cfg.items)]
+    # The first item that enrolls fixes the parameters (quad band from its spot spacing) for all.
+    params, first, start = None, [], 0
+    while params is None and start < cfg.items:
+        r = _enroll_item(cfg, None, start)
+        first.append(r)
+        start += 1
+        params = None if r[1] is None else r[1].params
+    _WORK.update(cfg=cfg, params=params)
+    rest = _pool_map(_enroll_worker, list(range(start, cfg.items)), cfg.jobs)
     refs, probes, owner, kept, refused = [], [], [], [], []
-    params = None
-    for i, c in enumerate(coats):
-        caps = [spots_from_image(sim.capture(c, cfg.profile, seed=(i * 97 + k) * 2 + 1, pose=Pose()).image)
-                for k in range(ENROLL_CAPTURES)]
-        try:
-            ref = enroll(caps, params, item=f"coat-{i}")
-        except MatchError as e:  # failure to enroll: reported, the item takes no further part
-            log.warning("%s", e.msg)
-            refused.append(e.msg)
+    for c, ref, item_probes, why in first + rest:
+        if ref is None:
+            log.warning("%s", why)
+            refused.append(why)
             continue
-        params = params or ref.params
         n = len(refs)
         refs.append(ref)
         kept.append(c)
-        for k in range(cfg.probes):
-            probes.append(spots_from_image(sim.capture(c, cfg.profile, seed=(i * 97 + k) * 2 + 100_001).image))
-            owner.append(n)
-    return prof, kept, refs, probes, np.array(owner), refused
+        probes.extend(item_probes)
+        owner.extend([n] * len(item_probes))
+    return prof, kept, refs, probes, np.array(owner, np.int64), refused
 
 
-def impostor_trials(refs: list[Reference], probes: list[Probe], owner: np.ndarray, params: MatchParams):
+class CodeSieve:
+    """Every reference's verify codes in one sorted table: for a probe, the references with at least
+    one code within ``code_eps`` (and scale tolerance) of one of the probe's, exactly as
+    :func:`glint.match.codes.match_codes` finds them, at one lookup for all references."""
+
+    def __init__(self, refs: list[Reference], params: MatchParams):
+        keys, quad = [], []
+        base = 0
+        codes, lengths, ref_of = [], [], []
+        for r, ref in enumerate(refs):
+            q = ref.quads
+            keys.append(box_keys(q.code, params).ravel())
+            quad.append(np.repeat(np.arange(base, base + len(q)), 16))
+            codes.append(q.code)
+            lengths.append(q.length)
+            ref_of.append(np.full(len(q), r, np.int64))
+            base += len(q)
+        keys, quad = np.concatenate(keys), np.concatenate(quad)
+        order = np.argsort(keys, kind="stable")
+        self.keys, self.quad = keys[order], quad[order]
+        self.code, self.length, self.ref_of = np.concatenate(codes), np.concatenate(lengths), np.concatenate(ref_of)
+        self.params = params
+
+    def refs_for(self, probe: Probe) -> np.ndarray:
+        """Sorted indices of the references sharing a code with ``probe``."""
+        p = self.params
+        pq = probe.quads
+        pk = cell_keys(pq.code, p)
+        pos, j = gather_ranges(np.searchsorted(self.keys, pk, "left"), np.searchsorted(self.keys, pk, "right"))
+        g = self.quad[pos]
+        ok = np.all(np.abs(self.code[g] - pq.code[j]) <= p.code_eps, axis=1)
+        ratio = pq.length[j] / self.length[g]
+        ok &= (ratio > 1 / p.scale_tol) & (ratio < p.scale_tol)
+        return np.unique(self.ref_of[g[ok]])
+
+
+def _impostor_worker(j: int):
+    refs, probes, owner, sieve = _WORK["refs"], _WORK["probes"], _WORK["owner"], _WORK["sieve"]
+    op = refs[0].params.log10_far_max
+    pr = probes[j]
+    rows, accepted = [], 0
+    for rr in sieve.refs_for(pr):
+        if rr == owner[j]:
+            continue
+        sc = score_prepared(refs[rr], pr)
+        if sc.hypotheses:
+            rows.append((rr, sc.hypotheses, sc.log10_tail, sc.k, sc.n, sc.p))
+            # Only a pair beyond chance can be accepted: the refit and residual gate decide it.
+            if sc.log10_far <= op and verify_prepared(refs[rr], pr, sc).match:
+                accepted += 1
+    return np.array(rows, np.float64).reshape(-1, 6), accepted
+
+
+def impostor_trials(refs: list[Reference], probes: list[Probe], owner: np.ndarray, params: MatchParams,
+                    jobs: int = 1) -> dict:
     """Every (reference r, probe p) with owner[p] != r, exactly as verify sees it.
 
-    Returns a dict: ``far`` (log10_far of the trials that had a hypothesis, under ``params``),
-    ``hyp``/``tail`` (their hypothesis count and best binomial tail, for calibration), ``owner``
-    (the probe's item), ``trials`` (all trials; the others had no code in common: log10_far = 0)
-    and ``verified`` (how many needed a full verify)."""
-    keys, ref_of = [], []
-    for r, ref in enumerate(refs):
-        k = box_keys(ref.quads.code, params).ravel()
-        keys.append(k)
-        ref_of.append(np.full(len(k), r, np.int64))
-    keys, ref_of = np.concatenate(keys), np.concatenate(ref_of)
-    order = np.argsort(keys, kind="stable")
-    keys, ref_of = keys[order], ref_of[order]
-    far, hyp, tail, own, verified = [], [], [], [], 0
-    for j, pr in enumerate(probes):
-        pk = cell_keys(pr.quads.code, params)
-        pos, _ = gather_ranges(np.searchsorted(keys, pk, "left"), np.searchsorted(keys, pk, "right"))
-        r = ref_of[pos]
-        for rr in np.unique(r[r != owner[j]]):  # exact eps check happens inside verify; this only prunes
-            res = verify_prepared(refs[rr], pr)
-            verified += 1
-            if res.hypotheses:
-                far.append(res.log10_far)
-                hyp.append(res.hypotheses)
-                tail.append(res.log10_tail)
-                own.append(owner[j])
-    return {"far": np.array(far), "hyp": np.array(hyp, np.int64), "tail": np.array(tail), "owner": np.array(own),
-            "trials": len(probes) * len(refs) - len(probes), "verified": verified}
+    A pair whose quad codes share nothing has no hypothesis and verify returns log10_far = 0 for
+    it; :class:`CodeSieve` finds, for each probe, the references it shares a code with, and only
+    those pairs are scored (the chance model's half of verify; the refit runs only for the pairs
+    beyond chance, which it accepts or not).
+
+    Returns a dict: per trial with a hypothesis ``far`` (log10_far under ``params``), ``hyp``,
+    ``tail`` (best binomial tail), ``k``/``n``/``p`` (its matched spots, spots inside, chance
+    probability), ``owner`` (the probe's item) and ``ref``; ``trials`` (all trials), ``verified``
+    (how many were scored) and ``accepted`` (full verify decisions that matched: false accepts)."""
+    _WORK.update(refs=refs, probes=probes, owner=owner, sieve=CodeSieve(refs, params))
+    try:
+        out = _pool_map(_impostor_worker, list(range(len(probes))), jobs)
+    finally:
+        _WORK.clear()
+    arr = np.concatenate([np.column_stack([np.full(len(rs), j), rs]) for j, (rs, _) in enumerate(out) if len(rs)]
+                         or [np.zeros((0, 7))])
+    hyp, tail = arr[:, 2].astype(np.int64), arr[:, 3]
+    far = np.array([calibrated_far(int(h), float(t), params) for h, t in zip(hyp, tail)])
+    return {"far": far, "hyp": hyp, "tail": tail, "k": arr[:, 4].astype(np.int64), "n": arr[:, 5].astype(np.int64),
+            "p": arr[:, 6], "probe": arr[:, 0].astype(np.int64), "owner": owner[arr[:, 0].astype(np.int64)],
+            "ref": arr[:, 1].astype(np.int64),
+            "trials": len(probes) * len(refs) - len(probes), "verified": len(arr),
+            "accepted": int(sum(a for _, a in out))}
 
 
-def calibration_report(imp: dict, owner: np.ndarray, n_refs: int) -> dict:
-    """Fit the chance model on the impostor trials of even items' probes, validate on odd items'."""
+def calibration_report(imp: dict, owner: np.ndarray, n_refs: int, params: MatchParams) -> dict:
+    """The chance model against the impostor trials.
+
+    ``in_use``: the parameters the matcher runs with (fitted on another run) against every trial
+    here; ``refit``: the two constants fitted again on the trials of even items' probes
+    (1e-1..1e-4) and tested on the odd items' trials at every depth; ``bonferroni``: the raw
+    bound (offset 0, chance scale 1) for comparison; ``identify``: the 1:N penalty (log10 of the
+    references searched) against each probe's best impostor over all references."""
+    thr = calibrate.THRESHOLDS
+    n_trials = imp["trials"]
     even = imp["owner"] % 2 == 0
     n_even = int(np.sum(owner % 2 == 0)) * (n_refs - 1)
     n_odd = int(np.sum(owner % 2 == 1)) * (n_refs - 1)
-    # Impostor trials mostly have one to a few hypotheses, so they cannot tell how the effective
-    # count grows with H (genuine probes have hundreds): the exponent stays 1 (Bonferroni in H) and
-    # only the offset, the binomial tail's own conservatism, is fitted. The free fit is reported.
-    f = calibrate.fit(imp["hyp"][even], imp["tail"][even], exponents=(1.0,), slopes=(1.0,))
-    free = calibrate.fit(imp["hyp"][even], imp["tail"][even])
-    odd_far = np.minimum(0.0, calibrate.predicted(imp["hyp"][~even], imp["tail"][~even], f["offset"], f["exponent"],
-                                                  f["slope"]))
-    bonf = np.minimum(0.0, calibrate.predicted(imp["hyp"], imp["tail"], 0.0, 1.0, 1.0))
-    thr = np.arange(0, -12.01, -1.0)
-    return {"fit_on": {"trials": n_even, "with_hypotheses": int(even.sum())}, "fit": f, "fit_free_exponent": free,
-            "validation": {"trials": n_odd, "table": calibrate.table(odd_far, n_odd, thr),
-                           "with_hypotheses": int((~even).sum()),
-                           "table_given_hypotheses": calibrate.table(odd_far, int((~even).sum()), thr)},
-            "in_use": {"trials": imp["trials"], "table": calibrate.table(imp["far"], imp["trials"], thr)},
-            "bonferroni": {"trials": imp["trials"], "table": calibrate.table(bonf, imp["trials"], thr)}}
+    f = calibrate.fit(imp["hyp"][even], imp["k"][even], imp["n"][even], imp["p"][even], n_even)
+    odd_far = calibrate.predicted(imp["hyp"][~even], imp["k"][~even], imp["n"][~even], imp["p"][~even],
+                                  f["offset"], f["chance_scale"])
+    bonf = calibrate.predicted(imp["hyp"], imp["k"], imp["n"], imp["p"], 0.0, 1.0)
+    in_use = calibrate.table(imp["far"], n_trials, thr)
+    val = calibrate.table(odd_far, n_odd, thr)
+    # 1:N: a probe of an item not enrolled, searched among N - 1 others, is identified falsely
+    # when its best impostor's log10_far + log10(N - 1) reaches the threshold.
+    n_probes = len(owner)
+    best = np.zeros(n_probes)
+    if len(imp["far"]):
+        np.minimum.at(best, imp["probe"], imp["far"])
+    ident = calibrate.table(np.minimum(0.0, best + math.log10(max(1, n_refs - 1))), n_probes, thr)
+    return {"model": {"offset": params.far_offset, "chance_scale": params.far_chance_scale},
+            "in_use": {"trials": n_trials, "with_hypotheses": len(imp["far"]), "table": in_use,
+                       "agrees_down_to": calibrate.agreement_depth(in_use)},
+            "refit": {"fit_on": {"trials": n_even, "with_hypotheses": int(even.sum())}, "fit": f,
+                      "validation": {"trials": n_odd, "table": val, "agrees_down_to": calibrate.agreement_depth(val)}},
+            "bonferroni": {"trials": n_trials, "table": calibrate.table(bonf, n_trials, thr)},
+            "identify": {"probes": n_probes, "searched": n_refs - 1, "table": ident,
+                         "agrees_down_to": calibrate.agreement_depth(ident)}}
 
 
 def clone_curve(coats, refs, cfg: LabConfig, prof) -> list[dict]:
@@ -172,7 +277,7 @@ def evaluate(cfg: LabConfig, out_dir: str | Path | None = None) -> dict:
     g_ok = np.array([r.residual is not None and r.residual <= params.residual_max and r.matched >= params.min_matched
                      for r in genuine])
     t1 = time.perf_counter()
-    imp = impostor_trials(refs, probes, owner, params)
+    imp = impostor_trials(refs, probes, owner, params, cfg.jobs)
     n_trials, n_verified = imp["trials"], imp["verified"]
     i_far = np.zeros(n_trials)
     i_far[: len(imp["far"])] = imp["far"]
@@ -181,7 +286,7 @@ def evaluate(cfg: LabConfig, out_dir: str | Path | None = None) -> dict:
     for t in THRESHOLDS:
         det.append({"log10_threshold": t, "frr": float(np.mean(~(g_ok & (g_far <= t)))),
                     "far_empirical": float(np.mean(i_far <= t)) if t < 0 else 1.0,
-                    "far_analytic_bound": 10.0 ** t})
+                    "far_analytic": 10.0 ** t})
     op = params.log10_far_max
     frr = float(np.mean(~(g_ok & (g_far <= op))))
     false_accepts = int(np.sum(i_far <= op))
@@ -191,12 +296,11 @@ def evaluate(cfg: LabConfig, out_dir: str | Path | None = None) -> dict:
         "operating_log10_far": op, "residual_max_px": params.residual_max,
         "frr": frr, "genuine_trials": len(genuine),
         "frr_reasons": sorted({r.reason for r in genuine if not r.match}),
-        "impostor_trials": n_trials, "impostor_trials_fully_verified": n_verified,
+        "impostor_trials": n_trials, "impostor_trials_scored": n_verified,
+        "impostor_accepted_by_verify": imp["accepted"],
         "false_accepts": false_accepts, "impostor_min_log10_far": float(i_far.min()) if len(i_far) else 0.0,
         "det": det,
-        "far_calibration": calibration_report(imp, owner, len(refs)),
-        "far_model": {"offset": params.far_offset, "hyp_exponent": params.far_hyp_exponent,
-                      "tail_slope": params.far_tail_slope},
+        "far_calibration": calibration_report(imp, owner, len(refs), params),
         "verify_latency_ms_median": round(float(np.median(lat)) * 1e3, 3),
         "seconds": {"capture_and_enroll": round(t_cap, 1), "impostors": round(t_imp, 1)},
         "params": params.to_dict(),
@@ -218,8 +322,9 @@ def evaluate(cfg: LabConfig, out_dir: str | Path | None = None) -> dict:
     if out_dir is not None:
         write_report(report, Path(out_dir))
         # The raw impostor trials (hypothesis count, tail, probe's item) for re-fitting the chance model.
-        np.savez_compressed(Path(out_dir) / "impostors.npz", hyp=imp["hyp"], tail=imp["tail"], owner=imp["owner"],
-                            trials=imp["trials"])
+        np.savez_compressed(Path(out_dir) / "impostors.npz", hyp=imp["hyp"], tail=imp["tail"], k=imp["k"],
+                            n=imp["n"], p=imp["p"], probe=imp["probe"], owner=imp["owner"], ref=imp["ref"],
+                            probe_owner=owner, trials=imp["trials"])
     return report
 
 
@@ -230,18 +335,19 @@ def write_report(report: dict, out: Path) -> None:
     floor = 1.0 / max(1, report["impostor_trials"])
     line_plot(out / "det", [
         ("empirical", [max(d["far_empirical"], floor) for d in det], [max(d["frr"], 1e-4) for d in det]),
-        ("analytic bound", [d["far_analytic_bound"] for d in det], [max(d["frr"], 1e-4) for d in det]),
+        ("analytic", [d["far_analytic"] for d in det], [max(d["frr"], 1e-4) for d in det]),
     ], f"DET ({report['profile']})", "false accept rate", "false reject rate", xlog=True, ylog=True)
     cal = report["far_calibration"]
-    series = [("empirical (model in use)", [-d["log10_threshold"] for d in det],
-               [max(d["far_empirical"], floor) for d in det]),
-              ("predicted 10^t", [-d["log10_threshold"] for d in det], [d["far_analytic_bound"] for d in det])]
-    val = cal["validation"]["table"]
-    series.append(("empirical, fitted model, validation half", [-d["log10_threshold"] for d in val],
-                   [max(d["empirical"], 1.0 / max(1, cal["validation"]["trials"])) for d in val]))
+    use = cal["in_use"]["table"]
+    xs = [-d["log10_threshold"] for d in use]
+    series = [("predicted 10^t", xs, [d["predicted"] for d in use]),
+              ("empirical, model in use", xs, [max(d["empirical"], floor) for d in use]),
+              ("95% interval, upper", xs, [max(d["ci95"][1], floor) for d in use])]
+    val = cal["refit"]["validation"]
+    series.append(("empirical, refit, held-out items", xs,
+                   [max(d["empirical"], 1.0 / max(1, val["trials"])) for d in val["table"]]))
     bon = cal["bonferroni"]["table"]
-    series.append(("empirical, Bonferroni bound", [-d["log10_threshold"] for d in bon],
-                   [max(d["empirical"], floor) for d in bon]))
+    series.append(("empirical, Bonferroni bound", xs, [max(d["empirical"], floor) for d in bon]))
     line_plot(out / "far_tail", series, f"impostor tail ({report['impostor_trials']} trials; floor 1/trials)",
               "-log10 threshold t", "P(log10 FAR <= t)", ylog=True)
     if "clone_curve" in report:

@@ -13,8 +13,11 @@ Steps (star-tracker / astrometry.net style):
    over ``area``, their convex hull: the local density), independently of the seed (the
    seed's own spots are excluded). T = P(Binomial(n, p) >= k) is the tail of the best of
    the H candidates; H * T (Bonferroni) bounds the false-accept probability for any rule
-   that picks one of them. ``calibrated_far`` replaces H by an effective count fitted on
-   impostor trials (glint.match.calibrate), since the H candidates are far from independent.
+   that picks one of them. The bound is loose in two ways that two constants calibrate
+   (glint.match.calibrate): the H candidates are far from independent (an effective count
+   10^offset * H) and p is a union bound (the real coincidence rate is chance_scale * p):
+   log10_far = offset + log10 H + log10 P(Binomial(n, chance_scale * p) >= k), which agrees
+   with the rate of unrelated pairs that reach it (docs/matching.md has the evaluation).
 4. The matched pairs are refitted with a homography (mild perspective), matched again at
    ``refine_radius``, and the residuals give a robust sigma in reference pixels. A clone
    of the coating re-creates every particle only to within some error; the residual gate
@@ -40,6 +43,7 @@ log = logging.getLogger(__name__)
 ANGLE_BIN = 2 * math.pi / 72   # transform grouping: 5 degrees
 SHIFT_BIN = 12.0               # px
 REFINE_ROUNDS = 1
+MAX_EXTRA_ROUNDS = 3  # further refits while the pairs keep growing (a poor seed)
 RANSAC_PX = 1.0  # px: pairs this close to the first fit are always kept by the trimmed refit
 TRIM_FACTOR = 3.0  # ... and pairs within this many times the median residual
 RAYLEIGH_MEDIAN = math.sqrt(2 * math.log(2))  # median of |2-D Gaussian error| / sigma
@@ -166,13 +170,13 @@ def chance_p(n_probe: int, radius: float, width: int, height: int) -> float:
 
 
 def calibrated_far(n_hyp: int, log10_tail: float, p: MatchParams) -> float:
-    """log10 false-accept probability of the best of ``n_hyp`` hypotheses whose binomial tail is
-    ``log10_tail``: the chance model with the calibration in ``p`` (see docs/matching.md)."""
+    """log10 false-accept probability of the best of ``n_hyp`` hypotheses whose binomial tail (at the
+    calibrated chance probability) is ``log10_tail``: see glint.match.calibrate and docs/matching.md."""
     if n_hyp <= 0:
         return 0.0
     if log10_tail == -math.inf:
         return -math.inf
-    return min(0.0, p.far_offset + p.far_hyp_exponent * math.log10(n_hyp) + p.far_tail_slope * log10_tail)
+    return min(0.0, p.far_offset + math.log10(n_hyp) + log10_tail)
 
 
 def similarity_batch(zr: np.ndarray, zp: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -363,6 +367,7 @@ def refine(ref_xy: np.ndarray, probe_xy: np.ndarray, seed_map: np.ndarray, seed_
         # The final fit gives the residuals (the clone gate) and the map enrollment fuses captures
         # with: polished on the geometric error. The earlier rounds only choose pairs.
         hn = fit_homography(src, dst, polish=rnd == len(radii) - 1)
+        used = len(pairs)
         if hn is None:
             break
         if rnd == 0:
@@ -376,6 +381,18 @@ def refine(ref_xy: np.ndarray, probe_xy: np.ndarray, seed_map: np.ndarray, seed_
         h = hn
     mapped = apply_homography(ref1, h)
     pairs = mutual_pairs(mapped, probe_xy, params.refine_radius)
+    # A seed far from the truth (few of its spots matched) leaves the fit short of converged: it
+    # still gains pairs with each round. Refit until it stops (a genuine probe whose last round
+    # gained nothing costs nothing more).
+    for _ in range(MAX_EXTRA_ROUNDS):
+        if len(pairs) < 6 or len(pairs) <= used:
+            break
+        hn = fit_homography(ref_xy[pairs[:, 0]], probe_xy[pairs[:, 1]], polish=True)
+        if hn is None:
+            break
+        h, used = hn, len(pairs)
+        mapped = apply_homography(ref1, h)
+        pairs = mutual_pairs(mapped, probe_xy, params.refine_radius)
     if len(pairs) < 6:
         return h, pairs, None
     err = np.hypot(*(mapped[pairs[:, 0]] - probe_xy[pairs[:, 1]]).T)
@@ -387,14 +404,35 @@ def refine(ref_xy: np.ndarray, probe_xy: np.ndarray, seed_map: np.ndarray, seed_
     return h, pairs, sigma
 
 
-def verify_prepared(ref: Reference, probe: Probe) -> Result:
-    """1:1 verify of a prepared probe against a reference (see the module docstring)."""
+@dataclass
+class Score:
+    """The chance-model half of verify (no refit): enough for the false-accept probability.
+
+    ``hypotheses``: H; ``log10_tail``: log10 P(Binomial(n, p) >= k) of the best seed; ``k``, ``n``,
+    ``p``: that seed's matched spots, spots inside the probe's hull and mean chance probability;
+    ``log10_far``: the calibrated false-accept probability. The rest is for the refit."""
+
+    hypotheses: int
+    log10_tail: float
+    log10_far: float
+    k: int = 0
+    n: int = 0
+    p: float = 0.0
+    seed_map: np.ndarray | None = field(default=None, repr=False)
+    seed_centre: np.ndarray | None = field(default=None, repr=False)
+
+
+NO_HYPOTHESIS = Score(0, 0.0, 0.0)
+
+
+def score_prepared(ref: Reference, probe: Probe) -> Score:
+    """Hypotheses from the quad codes, the best seed's binomial tail and the calibrated log10 FAR."""
     p = ref.params
     rq, pq = ref.quads, probe.quads
     ri, pj = match_codes(rq, ref.boxes, probe.table, p)
     n_hyp = len(ri)
     if n_hyp == 0:
-        return Result(False, 0.0, 0, reason="no quad code in common")
+        return NO_HYPOTHESIS
     rseed, pseed = rq.idx[ri], pq.idx[pj]
     pxy = probe.spots.xy
     zr = ref.xy[rseed, 0] + 1j * ref.xy[rseed, 1]
@@ -406,15 +444,27 @@ def verify_prepared(ref: Reference, probe: Probe) -> Result:
     n, k, pbar = score_seeds(ref.xy, pxy, maps, rseed[cand], pseed[cand], p, w, hgt, probe.area, probe.edges)
     # Spots have different chance probabilities p_i (their radii differ); for k above the mean,
     # Binomial(n, mean p) bounds the tail of their sum (Hoeffding 1956).
-    tails = [log10_binom_sf(int(kk), int(nn), float(pp)) for kk, nn, pp in zip(k, n, pbar)]
+    scale = p.far_chance_scale
+    tails = [log10_binom_sf(int(kk), int(nn), min(1.0, scale * float(pp))) for kk, nn, pp in zip(k, n, pbar)]
     best = int(np.argmin(tails))
     log10_tail = float(tails[best])
-    log10_far = calibrated_far(n_hyp, log10_tail, p)
-    centre = ref.xy[rseed[cand[best]]].mean(0)
-    first = p.seed_radius + p.seed_slope * np.linalg.norm(ref.xy - centre, axis=1)
-    h, pairs, sigma = refine(ref.xy, pxy, maps[best], first, p)
+    return Score(n_hyp, log10_tail, calibrated_far(n_hyp, log10_tail, p), int(k[best]), int(n[best]),
+                 float(pbar[best]), maps[best], ref.xy[rseed[cand[best]]].mean(0))
+
+
+def verify_prepared(ref: Reference, probe: Probe, score: Score | None = None) -> Result:
+    """1:1 verify of a prepared probe against a reference (see the module docstring); ``score``:
+    its :func:`score_prepared`, when already computed."""
+    p = ref.params
+    sc = score_prepared(ref, probe) if score is None else score
+    if sc.hypotheses == 0:
+        return Result(False, 0.0, 0, reason="no quad code in common")
+    pxy = probe.spots.xy
+    first = p.seed_radius + p.seed_slope * np.linalg.norm(ref.xy - sc.seed_centre, axis=1)
+    h, pairs, sigma = refine(ref.xy, pxy, sc.seed_map, first, p)
     matched = len(pairs)
-    res = Result(False, log10_far, matched, h, sigma, n_hyp, int(k[best]), pairs=pairs, log10_tail=log10_tail)
+    log10_far = sc.log10_far
+    res = Result(False, log10_far, matched, h, sigma, sc.hypotheses, sc.k, pairs=pairs, log10_tail=sc.log10_tail)
     if log10_far > p.log10_far_max:
         res.reason = f"not beyond chance (log10 FAR {log10_far:.1f} > {p.log10_far_max:g})"
     elif matched < p.min_matched or sigma is None:
