@@ -29,6 +29,37 @@ def cmd_eval(args) -> int:
     return 0
 
 
+def cmd_calibrate(args) -> int:
+    import dataclasses
+
+    from glint.match.lab import recalibrate
+    from glint.match.params import MatchParams
+
+    over = {k: v for k, v in (("far_offset", args.offset), ("far_chance_scale", args.chance_scale)) if v is not None}
+    cal = recalibrate(args.run, dataclasses.replace(MatchParams(), **over))
+    if args.json:
+        print(json.dumps(cal, indent=1))
+        return 0
+    use = cal["in_use"]
+    print(f"model: offset {cal['model']['offset']:+.2f}, chance scale {cal['model']['chance_scale']:.2f}; "
+          f"{use['trials']:,} impostor trials, {use['with_hypotheses']:,} with a hypothesis")
+    print(f"{'log10 t':>8} {'predicted':>10} {'count':>9} {'empirical':>10} {'95% interval':>22} {'dev':>6}  agrees")
+    for d in use["table"]:
+        if not (d["resolved"] or d["count"]):
+            break
+        dev = "" if d["deviation_decades"] is None else f"{d['deviation_decades']:+.2f}"
+        print(f"{d['log10_threshold']:>8.1f} {d['predicted']:>10.1e} {d['count']:>9,} {d['empirical']:>10.2e} "
+              f"{d['ci95'][0]:>10.2e}..{d['ci95'][1]:.2e} {dev:>6}  {'yes' if d['agrees'] else 'NO'}"
+              f"{'' if d['resolved'] else ' (not resolved)'}")
+    print(f"agrees down to: {use['agrees_down_to']}")
+    f = cal["refit"]["fit"]
+    print(f"refit on even items' probes: offset {f['offset']:+.2f}, chance scale {f['chance_scale']:.2f} "
+          f"(rms {f['rms_decades']} decades); held-out odd items agree down to "
+          f"{cal['refit']['validation']['agrees_down_to']}")
+    print(f"1:N penalty log10({cal['identify']['searched']}) agrees down to {cal['identify']['agrees_down_to']}")
+    return 0
+
+
 def register(sub) -> None:
     lab = sub.add_parser("lab", help="evaluation lab (simulated items)")
     lsub = lab.add_subparsers(dest="lab_command", metavar="LAB_COMMAND")
@@ -44,4 +75,10 @@ def register(sub) -> None:
     p.add_argument("--out", default=None, help="directory for report.json and det/far_tail/clone .svg/.png")
     p.add_argument("--json", action="store_true", help="print the full report")
     p.set_defaults(func=cmd_eval)
+    c = lsub.add_parser("calibrate", help="the chance model against a saved run's impostor trials; refit its constants")
+    c.add_argument("run", metavar="DIR", help="a glint lab eval --out directory (its impostors.npz)")
+    c.add_argument("--offset", type=float, default=None, help="try this far_offset instead of the matcher's")
+    c.add_argument("--chance-scale", type=float, default=None, help="try this far_chance_scale instead")
+    c.add_argument("--json", action="store_true", help="print the whole calibration report")
+    c.set_defaults(func=cmd_calibrate)
     lab.set_defaults(func=lambda a: lab.print_help() or 2)

@@ -362,3 +362,29 @@ def check_profile(name: str) -> None:
 
     if name not in sim.PROFILES:
         raise MatchError(f"unknown profile {name!r}", hint="choose one of: " + ", ".join(sim.PROFILES))
+
+
+def load_impostors(run_dir: str | Path) -> tuple[dict, np.ndarray, int]:
+    """The impostor trials a lab run saved (impostors.npz): (trials dict, probe owners, references)."""
+    path = Path(run_dir) / "impostors.npz"
+    try:
+        z = np.load(path, allow_pickle=False)
+        imp = {key: z[key] for key in ("hyp", "tail", "k", "n", "p", "probe", "owner", "ref")}
+        owner = z["probe_owner"]
+        trials = int(z["trials"])
+    except (OSError, KeyError, ValueError) as e:
+        raise MatchError(f"{path}: not a lab run's impostor trials ({e})",
+                         hint="run glint lab eval --out DIR first") from None
+    imp["trials"] = trials
+    n_refs = trials // max(1, len(owner)) + 1
+    return imp, owner, n_refs
+
+
+def recalibrate(run_dir: str | Path, params: MatchParams | None = None) -> dict:
+    """The chance model (``params``, default the matcher's) against a saved run's impostor trials,
+    and the two constants fitted again on them: what ``glint lab calibrate`` prints."""
+    imp, owner, n_refs = load_impostors(run_dir)
+    params = params or MatchParams()
+    imp["far"] = calibrate.predicted(imp["hyp"], imp["k"], imp["n"], imp["p"], params.far_offset,
+                                     params.far_chance_scale)
+    return calibration_report(imp, owner, n_refs, params)

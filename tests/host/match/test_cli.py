@@ -91,3 +91,17 @@ def test_signed_scan_input(files, tmp_path, sim_item):
     bad.write_bytes(b"\xa1\x01\x02")
     r = glint("verify", "--db", files["db"], "--item", "coat-7", bad)
     assert r.returncode == 2 and "not a valid signed scan" in r.stderr
+
+
+def test_lab_eval_then_calibrate(tmp_path):
+    run = tmp_path / "run"
+    r = glint("lab", "eval", "--profile", "field", "--items", "8", "--probes", "2", "--clone-items", "0",
+              "--no-identify", "--seed", "3", "--jobs", "1", "--out", run)
+    assert r.returncode == 0, r.stderr
+    summary = json.loads(r.stdout)
+    assert summary["impostor_trials"] == 16 * 7 and summary["far_model"]["chance_scale"] > 0
+    r = glint("lab", "calibrate", run)
+    assert r.returncode == 0, r.stderr
+    assert "impostor trials" in r.stdout and "agrees down to" in r.stdout
+    r = glint("lab", "calibrate", tmp_path / "nothing")
+    assert r.returncode != 0 and "not a lab run" in r.stderr and len(r.stderr.strip().splitlines()) == 1
