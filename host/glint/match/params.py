@@ -15,6 +15,10 @@ from dataclasses import asdict, dataclass
 NOMINAL_SPOTS = 64
 # Decision: the operating point of the issue (false-accept probability <= 1e-9).
 LOG10_FAR_MAX = -9.0
+# Version of the chance model's form (glint.match.calibrate). Databases store their MatchParams;
+# constants stored for another form are replaced by this version's calibration when read.
+FAR_MODEL = 2
+FAR_CONSTANTS = ("far_offset", "far_chance_scale")
 
 
 @dataclass(frozen=True)
@@ -49,6 +53,7 @@ class MatchParams:
     # --seed 11), tested below 1e-4 on other items' trials (docs/matching.md).
     far_offset: float = -0.58
     far_chance_scale: float = 0.70
+    far_model: int = FAR_MODEL  # which form of the model the two constants belong to
 
     @classmethod
     def for_frame(cls, width: int, height: int, **over) -> "MatchParams":
@@ -80,4 +85,8 @@ class MatchParams:
     @classmethod
     def from_dict(cls, d: dict) -> "MatchParams":
         known = set(cls.__dataclass_fields__)
-        return cls(**{k: v for k, v in d.items() if k in known})
+        d = {k: v for k, v in d.items() if k in known}
+        if d.get("far_model") != FAR_MODEL:
+            for k in FAR_CONSTANTS + ("far_model",):
+                d.pop(k, None)
+        return cls(**d)

@@ -94,3 +94,14 @@ def test_calibrated_far():
     assert calibrated_far(0, -12.0, p) == 0.0
     assert calibrated_far(5, 0.0, p) == 0.0  # capped: a probability
     assert calibrated_far(5, -math.inf, p) == -math.inf
+
+
+def test_constants_of_an_older_model_form_are_not_reused():
+    stored = MatchParams(far_offset=-1.3, far_chance_scale=0.5).to_dict()
+    assert MatchParams.from_dict(stored).far_offset == -1.3  # same form: a database's own calibration kept
+    old = dict(stored, far_model=1, far_offset=-0.45, far_hyp_exponent=1.0, far_tail_slope=1.0)
+    del old["far_chance_scale"]
+    p = MatchParams.from_dict(old)
+    assert (p.far_offset, p.far_chance_scale) == (MatchParams().far_offset, MatchParams().far_chance_scale)
+    legacy = {k: v for k, v in old.items() if k != "far_model"}  # written before the form had a version
+    assert MatchParams.from_dict(legacy).far_offset == MatchParams().far_offset
