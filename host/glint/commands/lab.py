@@ -43,12 +43,12 @@ def cmd_calibrate(args) -> int:
     use = cal["in_use"]
     print(f"model: offset {cal['model']['offset']:+.2f}, chance scale {cal['model']['chance_scale']:.2f}; "
           f"{use['trials']:,} impostor trials, {use['with_hypotheses']:,} with a hypothesis")
-    print(f"{'log10 t':>8} {'predicted':>10} {'count':>9} {'empirical':>10} {'95% interval':>22} {'dev':>6}  agrees")
+    print(f"{'log10 t':>8} {'predicted':>10} {'count':>9} {'pairs':>7} {'empirical':>10} {'95% interval':>22} {'dev':>6}  agrees")
     for d in use["table"]:
         if not (d["resolved"] or d["count"]):
             break
         dev = "" if d["deviation_decades"] is None else f"{d['deviation_decades']:+.2f}"
-        print(f"{d['log10_threshold']:>8.1f} {d['predicted']:>10.1e} {d['count']:>9,} {d['empirical']:>10.2e} "
+        print(f"{d['log10_threshold']:>8.1f} {d['predicted']:>10.1e} {d['count']:>9,} {d.get('pairs', 0):>7,} {d['empirical']:>10.2e} "
               f"{d['ci95'][0]:>10.2e}..{d['ci95'][1]:.2e} {dev:>6}  {'yes' if d['agrees'] else 'NO'}"
               f"{'' if d['resolved'] else ' (not resolved)'}")
     print(f"agrees down to: {use['agrees_down_to']}")
@@ -57,6 +57,9 @@ def cmd_calibrate(args) -> int:
           f"(rms {f['rms_decades']} decades); held-out odd items agree down to "
           f"{cal['refit']['validation']['agrees_down_to']}")
     print(f"1:N penalty log10({cal['identify']['searched']}) agrees down to {cal['identify']['agrees_down_to']}")
+    if "genuine" in cal:
+        g = cal["genuine"]
+        print(f"FRR at log10_far <= {g['operating_log10_far']:g}: {g['frr']:.2%} of {g['trials']:,} genuine trials")
     return 0
 
 

@@ -168,11 +168,14 @@ def _z(conf: float) -> float:
     return NormalDist().inv_cdf(0.5 + conf / 2)
 
 
-def table(far: np.ndarray, n_trials: int, thresholds=THRESHOLDS) -> list[dict]:
+def table(far: np.ndarray, n_trials: int, thresholds=THRESHOLDS, pairs: np.ndarray | None = None) -> list[dict]:
     """Empirical rate beside the model's 10^t per threshold, with the count's 95% interval, the
     deviation in decades and whether they agree (the 95% interval reaches 10^t, or the rate is
     within a factor of 2 of it). A threshold with no event is resolved only while 10^t * trials
-    exceeds about 3 (the interval's top): beyond that the trials cannot tell."""
+    exceeds about 3 (the interval's top): beyond that the trials cannot tell. ``pairs``: an id per
+    trial in ``far`` (the unordered pair of coatings): each row then says how many distinct pairs its
+    events come from (several probes of one item meeting the same unrelated reference are not
+    independent events; the interval assumes they are)."""
     count, rate = empirical_curve(far, n_trials, thresholds)
     rows = []
     for t, c, r in zip(thresholds, count, rate):
@@ -181,9 +184,11 @@ def table(far: np.ndarray, n_trials: int, thresholds=THRESHOLDS) -> list[dict]:
         lo, hi = lo / n_trials, hi / n_trials
         dev = None if c == 0 else round(math.log10(r) - float(t), 3)
         agree = bool(lo <= pred <= hi or (dev is not None and abs(dev) <= AGREE_DECADES))
-        rows.append({"log10_threshold": round(float(t), 2), "predicted": pred, "empirical": float(r), "count": int(c),
-                     "ci95": [lo, hi], "deviation_decades": dev, "agrees": agree,
-                     "resolved": bool(pred * n_trials >= 3.0)})
+        row = {"log10_threshold": round(float(t), 2), "predicted": pred, "empirical": float(r), "count": int(c),
+               "ci95": [lo, hi], "deviation_decades": dev, "agrees": agree, "resolved": bool(pred * n_trials >= 3.0)}
+        if pairs is not None:
+            row["pairs"] = int(len(np.unique(np.asarray(pairs)[np.asarray(far) <= t + 1e-12])))
+        rows.append(row)
     return rows
 
 

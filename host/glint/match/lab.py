@@ -216,7 +216,8 @@ def calibration_report(imp: dict, owner: np.ndarray, n_refs: int, params: MatchP
     odd_far = calibrate.predicted(imp["hyp"][~even], imp["k"][~even], imp["n"][~even], imp["p"][~even],
                                   f["offset"], f["chance_scale"])
     bonf = calibrate.predicted(imp["hyp"], imp["k"], imp["n"], imp["p"], 0.0, 1.0)
-    in_use = calibrate.table(imp["far"], n_trials, thr)
+    lo, hi = np.minimum(imp["owner"], imp["ref"]), np.maximum(imp["owner"], imp["ref"])
+    in_use = calibrate.table(imp["far"], n_trials, thr, pairs=lo * (n_refs + 1) + hi)
     val = calibrate.table(odd_far, n_odd, thr)
     # 1:N: a probe of an item not enrolled, searched among N - 1 others, is identified falsely
     # when its best impostor's log10_far + log10(N - 1) reaches the threshold.
@@ -267,12 +268,14 @@ def evaluate(cfg: LabConfig, out_dir: str | Path | None = None) -> dict:
     refs = [Reference(r.xy, r.flux, r.support, r.width, r.height, params, r.captures, r.info) for r in refs]
     probes = [prepare(p, params) for p in probe_spots]
     t_cap = time.perf_counter() - t0
-    genuine = []
+    genuine, scores = [], []
     lat = []
     for j, pr in enumerate(probes):
         t = time.perf_counter()
-        genuine.append(verify_prepared(refs[owner[j]], pr))
+        sc = score_prepared(refs[owner[j]], pr)
+        genuine.append(verify_prepared(refs[owner[j]], pr, sc))
         lat.append(time.perf_counter() - t)
+        scores.append(sc)
     g_far = np.array([r.log10_far for r in genuine])
     g_ok = np.array([r.residual is not None and r.residual <= params.residual_max and r.matched >= params.min_matched
                      for r in genuine])
@@ -325,6 +328,11 @@ def evaluate(cfg: LabConfig, out_dir: str | Path | None = None) -> dict:
         np.savez_compressed(Path(out_dir) / "impostors.npz", hyp=imp["hyp"], tail=imp["tail"], k=imp["k"],
                             n=imp["n"], p=imp["p"], probe=imp["probe"], owner=imp["owner"], ref=imp["ref"],
                             probe_owner=owner, trials=imp["trials"])
+        # ... and the genuine trials' scores and refit, for the FRR under a re-fitted model.
+        np.savez_compressed(Path(out_dir) / "genuine.npz", hyp=[s.hypotheses for s in scores],
+                            k=[s.k for s in scores], n=[s.n for s in scores], p=[s.p for s in scores],
+                            matched=[r.matched for r in genuine],
+                            residual=[np.nan if r.residual is None else r.residual for r in genuine])
     return report
 
 
@@ -387,4 +395,14 @@ def recalibrate(run_dir: str | Path, params: MatchParams | None = None) -> dict:
     params = params or MatchParams()
     imp["far"] = calibrate.predicted(imp["hyp"], imp["k"], imp["n"], imp["p"], params.far_offset,
                                      params.far_chance_scale)
-    return calibration_report(imp, owner, n_refs, params)
+    report = calibration_report(imp, owner, n_refs, params)
+    gpath = Path(run_dir) / "genuine.npz"
+    if gpath.exists():
+        g = np.load(gpath, allow_pickle=False)
+        far = calibrate.predicted(g["hyp"], g["k"], g["n"], g["p"], params.far_offset, params.far_chance_scale)
+        far = np.where(g["hyp"] > 0, far, 0.0)
+        ok = (g["matched"] >= params.min_matched) & (np.nan_to_num(g["residual"], nan=np.inf) <= params.residual_max)
+        accept = ok & (far <= params.log10_far_max)
+        report["genuine"] = {"trials": len(far), "frr": float(np.mean(~accept)),
+                             "operating_log10_far": params.log10_far_max}
+    return report

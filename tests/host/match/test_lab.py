@@ -60,11 +60,14 @@ def test_evaluate_writes_report_plots_and_trials_that_recalibrate(tmp_path):
     assert [c["sigma_px"] for c in report["clone_curve"]][0] == 0.0
     cal = report["far_calibration"]
     assert set(cal) == {"model", "in_use", "refit", "bonferroni", "identify"}
-    for name in ("report.json", "det.svg", "det.png", "far_tail.svg", "far_tail.png", "clone.svg", "impostors.npz"):
+    for name in ("report.json", "det.svg", "det.png", "far_tail.svg", "far_tail.png", "clone.svg", "impostors.npz",
+                 "genuine.npz"):
         assert (tmp_path / name).stat().st_size > 0, name
     assert json.loads((tmp_path / "report.json").read_text())["impostor_trials"] == 180
     again = lab.recalibrate(tmp_path)
     assert again["in_use"]["table"] == cal["in_use"]["table"]
+    assert again["genuine"]["frr"] == pytest.approx(report["frr"])
+    assert all("pairs" in row and row["pairs"] <= row["count"] for row in cal["in_use"]["table"])
 
 
 def test_recalibrate_refuses_a_directory_without_trials(tmp_path):
