@@ -347,16 +347,22 @@ def write_report(report: dict, out: Path) -> None:
     ], f"DET ({report['profile']})", "false accept rate", "false reject rate", xlog=True, ylog=True)
     cal = report["far_calibration"]
     use = cal["in_use"]["table"]
-    xs = [-d["log10_threshold"] for d in use]
-    series = [("predicted 10^t", xs, [d["predicted"] for d in use]),
-              ("empirical, model in use", xs, [max(d["empirical"], floor) for d in use]),
-              ("95% interval, upper", xs, [max(d["ci95"][1], floor) for d in use])]
-    val = cal["refit"]["validation"]
-    series.append(("empirical, refit, held-out items", xs,
-                   [max(d["empirical"], 1.0 / max(1, val["trials"])) for d in val["table"]]))
-    bon = cal["bonferroni"]["table"]
-    series.append(("empirical, Bonferroni bound", xs, [max(d["empirical"], floor) for d in bon]))
-    line_plot(out / "far_tail", series, f"impostor tail ({report['impostor_trials']} trials; floor 1/trials)",
+
+    def observed(name: str, rows: list[dict]):
+        """An empirical series up to its last threshold with any event (no floor: 0 is not plotted)."""
+        rows = [d for d in rows if d["count"] > 0]
+        return (name, [-d["log10_threshold"] for d in rows], [d["empirical"] for d in rows])
+
+    resolved = [d for d in use if d["resolved"]]
+    series = [("predicted 10^t", [-d["log10_threshold"] for d in use], [d["predicted"] for d in use]),
+              observed("empirical, model in use", use),
+              ("95% interval, lower", [-d["log10_threshold"] for d in resolved if d["ci95"][0] > 0],
+               [d["ci95"][0] for d in resolved if d["ci95"][0] > 0]),
+              ("95% interval, upper", [-d["log10_threshold"] for d in resolved], [d["ci95"][1] for d in resolved]),
+              observed("empirical, refit, held-out items", cal["refit"]["validation"]["table"]),
+              observed("empirical, Bonferroni bound", cal["bonferroni"]["table"])]
+    series = [sr for sr in series if sr[1]]
+    line_plot(out / "far_tail", series, f"impostor tail ({report['impostor_trials']:,} trials)",
               "-log10 threshold t", "P(log10 FAR <= t)", ylog=True)
     if "clone_curve" in report:
         c = report["clone_curve"]

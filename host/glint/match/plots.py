@@ -9,7 +9,7 @@ import cv2
 import numpy as np
 
 W, H, M = 640, 440, 60
-COLOURS = ["#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e"]
+COLOURS = ["#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b", "#17becf", "#7f7f7f"]
 
 
 def _scale(vals, lo, hi, log):
