@@ -340,11 +340,11 @@ def write_report(report: dict, out: Path) -> None:
     out.mkdir(parents=True, exist_ok=True)
     (out / "report.json").write_text(json.dumps(report, indent=1))
     det = report["det"]
-    floor = 1.0 / max(1, report["impostor_trials"])
+    seen = [d for d in det if d["far_empirical"] > 0]
     line_plot(out / "det", [
-        ("empirical", [max(d["far_empirical"], floor) for d in det], [max(d["frr"], 1e-4) for d in det]),
+        ("empirical", [d["far_empirical"] for d in seen], [max(d["frr"], 1e-4) for d in seen]),
         ("analytic", [d["far_analytic"] for d in det], [max(d["frr"], 1e-4) for d in det]),
-    ], f"DET ({report['profile']})", "false accept rate", "false reject rate", xlog=True, ylog=True)
+    ], f"DET ({report['profile']}; FRR floor 1e-4)", "false accept rate", "false reject rate", xlog=True, ylog=True)
     cal = report["far_calibration"]
     use = cal["in_use"]["table"]
 

@@ -19,6 +19,11 @@ def _scale(vals, lo, hi, log):
     return (v - lo) / max(hi - lo, 1e-12)
 
 
+def _log_label(e: float, span: float) -> str:
+    """A log-axis tick at 10^e: 1e-6 when the axis spans decades, 2.4e-3 when it spans less."""
+    return f"1e{e:.0f}" if span >= 4 else f"{10 ** e:.2g}"
+
+
 def line_plot(path: str | Path, series: list[tuple[str, list, list]], title: str, xlabel: str, ylabel: str,
               xlog: bool = False, ylog: bool = False, xrange=None, yrange=None) -> list[Path]:
     """Write ``path``.svg and ``path``.png; ``series`` = [(label, xs, ys)]; log axes take decades."""
@@ -47,8 +52,8 @@ def line_plot(path: str | Path, series: list[tuple[str, list, list]], title: str
     for k in range(5):  # ticks
         tx, ty = xlo + (xhi - xlo) * k / 4, ylo + (yhi - ylo) * k / 4
         sx, sy = M + pw * k / 4, H - M - ph * k / 4
-        lx = f"1e{tx:.0f}" if xlog else f"{tx:.3g}"
-        ly = f"1e{ty:.0f}" if ylog else f"{ty:.3g}"
+        lx = _log_label(tx, xhi - xlo) if xlog else f"{tx:.3g}"
+        ly = _log_label(ty, yhi - ylo) if ylog else f"{ty:.3g}"
         svg.append(f'<text x="{sx}" y="{H - M + 15}" text-anchor="middle">{lx}</text>')
         svg.append(f'<text x="{M - 5}" y="{sy + 4}" text-anchor="end">{ly}</text>')
         cv2.putText(img, lx, (int(sx) - 12, H - M + 15), cv2.FONT_HERSHEY_SIMPLEX, 0.35, (0, 0, 0), 1, cv2.LINE_AA)
