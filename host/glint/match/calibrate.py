@@ -6,7 +6,7 @@ spots within r of a probe spot, each with chance probability p). It is valid but
 for two reasons that a constant each captures:
 
 * **offset**: the H hypotheses are far from independent (most share spots and
-  transforms), and most unrelated pairs (about 73% on the field simulator) produce no
+  transforms), and most unrelated pairs (about 74% on the field simulator) produce no
   hypothesis at all; ``10^offset * H`` is the effective number of independent chances.
 * **chance_scale**: p = M pi r^2 / area is a union bound (overlapping disks, the
   one-to-one claim of probe spots and the coating's edge all lower the real coincidence
