@@ -245,10 +245,17 @@ def match_codes(ref: Quads, ref_boxes: tuple, table: CodeTable, params: MatchPar
         pos, owner = gather_ranges(first, first + table.count[c[box]])
         ri = quad_of[box[owner]]
     pj = table.order[pos]
-    ok = np.all(np.abs(ref.code[ri] - probe.code[pj]) <= params.code_eps, axis=1)
-    ratio = probe.length[pj] / ref.length[ri]
-    ok &= (ratio > 1 / params.scale_tol) & (ratio < params.scale_tol)
+    ok = codes_agree(ref.code[ri], ref.length[ri], probe.code[pj], probe.length[pj], params)
     return ri[ok], pj[ok]
+
+
+def codes_agree(ref_code: np.ndarray, ref_length: np.ndarray, probe_code: np.ndarray, probe_length: np.ndarray,
+                params: MatchParams) -> np.ndarray:
+    """Mask of candidate (reference quad, probe quad) rows that match: codes within ``code_eps`` in
+    every coordinate and backbone lengths within the scale tolerance (the one test of a match)."""
+    ok = np.all(np.abs(ref_code - probe_code) <= params.code_eps, axis=1)
+    ratio = probe_length / ref_length
+    return ok & (ratio > 1 / params.scale_tol) & (ratio < params.scale_tol)
 
 
 def build_quads_batch(xy: np.ndarray, n: np.ndarray, lo: float, hi: float, radius_factor: float):

@@ -22,7 +22,7 @@ import numpy as np
 
 from glint.errors import MatchError
 from glint.match import calibrate
-from glint.match.codes import box_keys, cell_keys, gather_ranges
+from glint.match.codes import box_keys, cell_keys, codes_agree, gather_ranges
 from glint.match.database import Database
 from glint.match.enroll import enroll
 from glint.match.identify import identify
@@ -147,9 +147,7 @@ class CodeSieve:
         pk = cell_keys(pq.code, p)
         pos, j = gather_ranges(np.searchsorted(self.keys, pk, "left"), np.searchsorted(self.keys, pk, "right"))
         g = self.quad[pos]
-        ok = np.all(np.abs(self.code[g] - pq.code[j]) <= p.code_eps, axis=1)
-        ratio = pq.length[j] / self.length[g]
-        ok &= (ratio > 1 / p.scale_tol) & (ratio < p.scale_tol)
+        ok = codes_agree(self.code[g], self.length[g], pq.code[j], pq.length[j], p)
         return np.unique(self.ref_of[g[ok]])
 
 

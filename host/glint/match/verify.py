@@ -148,21 +148,9 @@ def pose_summary(h: np.ndarray) -> dict:
             "shift_px": [round(float(h[0, 2] / h[2, 2]), 3), round(float(h[1, 2] / h[2, 2]), 3)]}
 
 
-_LGAMMA = np.array([math.lgamma(i + 1) for i in range(4097)])  # log i! for i <= 4096
-
-
 def log10_binom_sf(k: int, n: int, p: float) -> float:
     """log10 P(X >= k) for X ~ Binomial(n, p), accurate far into the tail (n <= 4096)."""
-    if k <= 0:
-        return 0.0
-    if k > n or p <= 0.0:
-        return -math.inf
-    if p >= 1.0:
-        return 0.0
-    i = np.arange(k, n + 1)
-    t = _LGAMMA[n] - _LGAMMA[i] - _LGAMMA[n - i] + i * math.log(p) + (n - i) * math.log1p(-p)
-    m = t.max()
-    return min(0.0, float(m + math.log(np.exp(t - m).sum())) / LN10)
+    return float(log10_binom_sf_many(np.array([k]), np.array([n]), np.array([p]))[0])
 
 
 def chance_p(n_probe: int, radius: float, width: int, height: int) -> float:
