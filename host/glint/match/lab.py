@@ -30,7 +30,7 @@ from glint.match.params import MatchParams
 from glint.match.plots import line_plot
 from glint.match.reference import Reference
 from glint.match.spots import spots_from_image
-from glint.match.verify import Probe, calibrated_far, prepare, score_prepared, verify_prepared
+from glint.match.verify import Probe, prepare, score_prepared, verify_prepared
 
 log = logging.getLogger(__name__)
 
@@ -48,6 +48,12 @@ class LabConfig:
     seed: int = 0
     identify: bool = True
     jobs: int = 1
+
+
+def refit_passes(matched: np.ndarray, residual: np.ndarray, params: MatchParams) -> np.ndarray:
+    """verify's gates after the refit (enough matched spots, residual within the clone gate), per
+    trial; ``residual`` is NaN where the refit failed. With log10_far <= the operating point: a match."""
+    return (np.asarray(matched) >= params.min_matched) & (np.nan_to_num(residual, nan=np.inf) <= params.residual_max)
 
 
 def _item_captures(cfg: LabConfig, i: int):
@@ -161,11 +167,11 @@ def _impostor_worker(j: int):
             continue
         sc = score_prepared(refs[rr], pr)
         if sc.hypotheses:
-            rows.append((rr, sc.hypotheses, sc.log10_tail, sc.k, sc.n, sc.p))
+            rows.append((rr, sc.hypotheses, sc.log10_tail, sc.k, sc.n, sc.p, sc.log10_far))
             # Only a pair beyond chance can be accepted: the refit and residual gate decide it.
             if sc.log10_far <= op and verify_prepared(refs[rr], pr, sc).match:
                 accepted += 1
-    return np.array(rows, np.float64).reshape(-1, 6), accepted
+    return np.array(rows, np.float64).reshape(-1, 7), accepted
 
 
 def impostor_trials(refs: list[Reference], probes: list[Probe], owner: np.ndarray, params: MatchParams,
@@ -187,10 +193,8 @@ def impostor_trials(refs: list[Reference], probes: list[Probe], owner: np.ndarra
     finally:
         _WORK.clear()
     arr = np.concatenate([np.column_stack([np.full(len(rs), j), rs]) for j, (rs, _) in enumerate(out) if len(rs)]
-                         or [np.zeros((0, 7))])
-    hyp, tail = arr[:, 2].astype(np.int64), arr[:, 3]
-    far = np.array([calibrated_far(int(h), float(t), params) for h, t in zip(hyp, tail)])
-    return {"far": far, "hyp": hyp, "tail": tail, "k": arr[:, 4].astype(np.int64), "n": arr[:, 5].astype(np.int64),
+                         or [np.zeros((0, 8))])
+    return {"far": arr[:, 7], "hyp": arr[:, 2].astype(np.int64), "tail": arr[:, 3], "k": arr[:, 4].astype(np.int64), "n": arr[:, 5].astype(np.int64),
             "p": arr[:, 6], "probe": arr[:, 0].astype(np.int64), "owner": owner[arr[:, 0].astype(np.int64)],
             "ref": arr[:, 1].astype(np.int64),
             "trials": len(probes) * len(refs) - len(probes), "verified": len(arr),
@@ -275,8 +279,9 @@ def evaluate(cfg: LabConfig, out_dir: str | Path | None = None) -> dict:
         lat.append(time.perf_counter() - t)
         scores.append(sc)
     g_far = np.array([r.log10_far for r in genuine])
-    g_ok = np.array([r.residual is not None and r.residual <= params.residual_max and r.matched >= params.min_matched
-                     for r in genuine])
+    g_matched = np.array([r.matched for r in genuine], np.int64)
+    g_residual = np.array([np.nan if r.residual is None else r.residual for r in genuine])
+    g_ok = refit_passes(g_matched, g_residual, params)
     t1 = time.perf_counter()
     imp = impostor_trials(refs, probes, owner, params, cfg.jobs)
     n_trials, n_verified = imp["trials"], imp["verified"]
@@ -329,8 +334,7 @@ def evaluate(cfg: LabConfig, out_dir: str | Path | None = None) -> dict:
         # ... and the genuine trials' scores and refit, for the FRR under a re-fitted model.
         np.savez_compressed(Path(out_dir) / "genuine.npz", hyp=[s.hypotheses for s in scores],
                             k=[s.k for s in scores], n=[s.n for s in scores], p=[s.p for s in scores],
-                            matched=[r.matched for r in genuine],
-                            residual=[np.nan if r.residual is None else r.residual for r in genuine])
+                            matched=g_matched, residual=g_residual)
     return report
 
 
@@ -405,8 +409,7 @@ def recalibrate(run_dir: str | Path, params: MatchParams | None = None) -> dict:
         g = np.load(gpath, allow_pickle=False)
         far = calibrate.predicted(g["hyp"], g["k"], g["n"], g["p"], params.far_offset, params.far_chance_scale)
         far = np.where(g["hyp"] > 0, far, 0.0)
-        ok = (g["matched"] >= params.min_matched) & (np.nan_to_num(g["residual"], nan=np.inf) <= params.residual_max)
-        accept = ok & (far <= params.log10_far_max)
+        accept = refit_passes(g["matched"], g["residual"], params) & (far <= params.log10_far_max)
         report["genuine"] = {"trials": len(far), "frr": float(np.mean(~accept)),
                              "operating_log10_far": params.log10_far_max}
     return report
