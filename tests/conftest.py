@@ -6,7 +6,7 @@ import os
 from pathlib import Path
 
 import pytest
-from glinttest import REPO, VECTORS, load_vector  # noqa: F401
+from glinttest import REAL, REPO, VECTORS, load_vector, shared_dir  # noqa: F401
 
 
 def pytest_addoption(parser):
@@ -31,9 +31,14 @@ def pytest_collection_modifyitems(config, items):
 
 @pytest.fixture(scope="session")
 def vectors() -> Path:
-    if not VECTORS.is_dir():
-        pytest.skip(f"test vectors not found at {VECTORS}")
-    return VECTORS
+    """../shared/vectors (skips with one line where absent; required under GLINT_REQUIRE_SHARED=1)."""
+    return shared_dir(VECTORS)
+
+
+@pytest.fixture(scope="session")
+def real_photos() -> Path:
+    """../shared/real: real spot photographs (skips where absent; required under GLINT_REQUIRE_SHARED=1)."""
+    return shared_dir(REAL)
 
 
 @pytest.fixture(scope="session")

@@ -7,7 +7,24 @@ import os
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
-VECTORS = Path(os.environ.get("GLINT_VECTORS", REPO.parent / "shared" / "vectors"))
+# ../shared beside the checkout holds the standards' vectors and real photographs. They may not be
+# committed, so a fresh clone has no such folder: tests that read it skip with one line there, and
+# CI (.ci/run sets GLINT_REQUIRE_SHARED=1) makes them required.
+SHARED = Path(os.environ.get("GLINT_SHARED", REPO.parent / "shared"))
+VECTORS = Path(os.environ.get("GLINT_VECTORS", SHARED / "vectors"))
+REAL = SHARED / "real"
+
+
+def shared_dir(path: Path) -> Path:
+    """``path`` (a folder of ../shared) if present; else skip the test with one line, or fail it
+    when GLINT_REQUIRE_SHARED=1 (CI)."""
+    import pytest
+
+    if path.is_dir():
+        return path
+    if os.environ.get("GLINT_REQUIRE_SHARED") == "1":
+        pytest.fail(f"{path} is required (GLINT_REQUIRE_SHARED=1) but missing")
+    pytest.skip(f"{path} not found (a fresh clone has no ../shared)")
 
 
 def load_vector(name: str):
