@@ -24,8 +24,10 @@ def register(sub) -> None:
     p.set_defaults(func=run)
 
 
-class _Stop(Exception):
-    pass
+class _Stop(KeyboardInterrupt):
+    """SIGTERM as an exception. A BaseException on purpose: waitress's dispatchers re-raise only
+    SystemExit/KeyboardInterrupt and log anything else as a handler error, so a plain Exception
+    raised while a request is being read was swallowed and the server kept running."""
 
 
 def _raise_stop(signum, _frame):
