@@ -16,7 +16,7 @@ def register(subparsers) -> None:
     sub = p.add_subparsers(dest="sim_command", metavar="SUBCOMMAND")
 
     r = sub.add_parser("render", help="render one camera frame of a simulated coating")
-    r.add_argument("--profile", default="field", help="bench, field or harsh (default: field)")
+    r.add_argument("--profile", default="field", help="bench, field, harsh or wild (every item draws its own optics; default: field)")
     r.add_argument("--seed", type=int, default=0, help="capture seed: pose, noise, wear (default 0)")
     r.add_argument("--item-seed", type=int, default=None, help="coating seed: which item (default: --seed)")
     r.add_argument("--clone-sigma", type=float, default=None, metavar="PX",
@@ -43,6 +43,7 @@ def cmd_render(args) -> int:
         prof = prof.at(640, 480)
     item = args.seed if args.item_seed is None else args.item_seed
     coating = make_coating(item, prof)
+    prof = get_profile(prof, item_seed=item)  # a randomized profile: the item's own drawn optics
     if args.clone_sigma is not None:
         if args.clone_sigma < 0:
             raise UsageError("--clone-sigma must be >= 0")
@@ -53,9 +54,17 @@ def cmd_render(args) -> int:
         truth = cap.truth_json()
         truth.update(profile=prof.name, item_seed=item, capture_seed=args.seed, px_per_mm=prof.px_per_mm,
                      clone_sigma_px=args.clone_sigma)
+        if "draw" in prof.extras:
+            truth["optics"] = prof.extras["draw"]
         Path(args.truth).write_text(json.dumps(truth, indent=1) + "\n")
+    optics = ""
+    if "draw" in prof.extras:
+        d = prof.extras["draw"]
+        optics = (f" optics: {d['px_per_mm']:.0f} px/mm, psf {d['psf_sigma_px']:.2f} px, disc {d['defocus_disc_px']:.2f} px, "
+                  f"{d['photons']:.0f} e-/particle, read {d['read_noise_e']:.1f} e-, "
+                  f"jpeg {d['jpeg_quality'] or 'none'}")
     print(f"{out}: {prof.width}x{prof.height} profile={prof.name} item={item} particles={len(cap.truth_xy)} "
-          f"snr>=5: {int((cap.truth_snr >= 5).sum())}")
+          f"snr>=5: {int((cap.truth_snr >= 5).sum())}{optics}")
     return 0
 
 

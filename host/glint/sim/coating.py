@@ -35,7 +35,7 @@ def _uniform_disc(rng: np.random.Generator, n: int, radius: float) -> np.ndarray
 
 def make_coating(seed: int, profile: str | Profile = "field") -> Coating:
     """Draw the particle field of item ``seed``: same seed and profile, same coating, on any machine."""
-    p = get_profile(profile)
+    p = get_profile(profile, item_seed=seed)
     rng = np.random.default_rng([0x6C696E74, int(seed)])
     area = np.pi * p.patch_radius_mm**2
     n = int(rng.poisson(p.density_per_mm2 * area))
@@ -57,8 +57,9 @@ def make_coating(seed: int, profile: str | Profile = "field") -> Coating:
 
 
 def clone_coating(coating: Coating, sigma_px: float, seed: int, profile: str | Profile = "field") -> Coating:
-    """A copy of ``coating`` whose particles are each displaced by N(0, sigma_px) pixels at the profile's magnification."""
-    p = get_profile(profile)
+    """A copy of ``coating`` whose particles are each displaced by N(0, sigma_px) pixels at the profile's
+    magnification (a randomized profile: the item's own drawn magnification)."""
+    p = get_profile(profile, item_seed=coating.seed)
     rng = np.random.default_rng([0x636C6F6E, int(seed)])
     sigma_mm = float(sigma_px) / p.px_per_mm
     xy = coating.xy + rng.normal(0.0, sigma_mm, coating.xy.shape)

@@ -48,10 +48,20 @@ class Profile:
     dust_depth: float = 0.35  # attenuation at the speck centre
     wear_loss: float = 0.0  # fraction of particles lost (abrasion), drawn per capture
     jpeg_quality: int | None = None  # None: raw 8-bit sensor output
+    # --- used by the randomized family (0 / False: the fixed profiles' frames are unchanged) ---
+    defocus_disc_px: tuple[float, float] = (0.0, 0.0)  # radius of a uniform defocus disc, drawn per capture
+    gradient: float = 0.0  # linear illumination gradient: relative change from frame centre to edge
+    focal_px: float = 0.0  # pinhole focal length in px: tilt becomes a true perspective (0: foreshortening only)
+    hot_pixel_rate: float = 0.0  # hot pixels per megapixel (added to ``hot_pixels``)
+    randomized: bool = False  # every item draws its own optics (glint.sim.wild.item_profile)
     extras: dict = field(default_factory=dict)
 
     def at(self, width: int, height: int) -> "Profile":
         """The same set-up captured at another frame size (magnification scales with width)."""
+        if self.randomized:
+            from glint.errors import UsageError
+
+            raise UsageError(f"profile {self.name!r} draws each item's frame size itself", hint="drop --vga")
         k = width / self.width
         return replace(
             self,
@@ -98,13 +108,25 @@ PROFILES: dict[str, Profile] = {
         jpeg_quality=85,
         shift_sigma_px=12.0,
     ),
+    # Randomized optics: every item draws its own scanner (glint.sim.wild; docs/simulator.md). The
+    # values here are placeholders: item_profile(profile, item_seed) replaces them all.
+    "wild": Profile(name="wild", randomized=True),
 }
 
 
-def get_profile(profile: str | Profile) -> Profile:
-    """Resolve a profile name (or pass a Profile through); unknown names raise UsageError."""
+def get_profile(profile: str | Profile, item_seed: int | None = None) -> Profile:
+    """Resolve a profile name (or pass a Profile through); unknown names raise UsageError. For a
+    randomized profile and an ``item_seed``: that item's own drawn optics (glint.sim.wild)."""
     if isinstance(profile, Profile):
-        return profile
+        p = profile
+    else:
+        p = PROFILES.get(profile)
+    if p is not None:
+        if p.randomized and item_seed is not None:
+            from glint.sim.wild import item_profile
+
+            return item_profile(p, item_seed)
+        return p
     try:
         return PROFILES[profile]
     except KeyError:

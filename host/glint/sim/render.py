@@ -50,6 +50,7 @@ class Capture:
     pose: Pose
     noise_sigma: float  # noise sigma at the background level, DN
     psf_sigma: float
+    profile: Profile | None = None  # the set-up used (for a randomized profile: the item's drawn optics)
 
     def truth_json(self) -> dict:
         return {
@@ -84,6 +85,11 @@ def project(xy_mm: np.ndarray, profile: Profile, pose: Pose) -> np.ndarray:
     # Tilt foreshortens the coating along the tilt axis by cos(tilt).
     along = xy_mm @ axis
     v = xy_mm + np.outer(along * (math.cos(math.radians(pose.tilt)) - 1.0), axis)
+    if profile.focal_px > 0 and pose.tilt:
+        # A pinhole camera at stand-off D = focal / magnification: the tilted plane's near side is
+        # imaged larger, the far side smaller (a true homography, not only foreshortening).
+        depth = along * math.sin(math.radians(pose.tilt))  # mm towards the lens
+        v = v / (1.0 - depth * profile.px_per_mm / profile.focal_px)[:, None]
     r = math.radians(pose.rotation)
     rot = np.array([[math.cos(r), -math.sin(r)], [math.sin(r), math.cos(r)]])
     v = (v @ rot.T) * (profile.px_per_mm * pose.scale)
@@ -91,12 +97,24 @@ def project(xy_mm: np.ndarray, profile: Profile, pose: Pose) -> np.ndarray:
     return v + centre + np.asarray(pose.shift)
 
 
-def _render_spots(shape, xy: np.ndarray, flux: np.ndarray, sigma: float) -> tuple[np.ndarray, np.ndarray]:
-    """Pixel-integrated Gaussian spots; also each spot's own brightest pixel (for its SNR)."""
+def disc_kernel(radius: float, supersample: int = 8) -> np.ndarray:
+    """A uniform disc of ``radius`` px (defocus), pixel-integrated by supersampling; sums to 1."""
+    r = int(math.ceil(radius))
+    n = (2 * r + 1) * supersample
+    c = (np.arange(n) + 0.5) / supersample - (r + 0.5)
+    inside = (c[None, :] ** 2 + c[:, None] ** 2) <= radius * radius
+    k = inside.reshape(2 * r + 1, supersample, 2 * r + 1, supersample).sum((1, 3)).astype(np.float64)
+    return k / k.sum()
+
+
+def _render_spots(shape, xy: np.ndarray, flux: np.ndarray, sigma: float,
+                  disc: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Pixel-integrated Gaussian spots, convolved with the defocus ``disc`` kernel when given; also
+    each spot's own brightest pixel (for its SNR)."""
     h, w = shape
     img = np.zeros((h, w))
     peaks = np.zeros(len(xy))
-    rad = int(math.ceil(RENDER_RADIUS_SIGMAS * sigma)) + 1
+    rad = int(math.ceil(RENDER_RADIUS_SIGMAS * sigma)) + 1 + (0 if disc is None else len(disc) // 2)
     offs = np.arange(-rad, rad + 1)
     s2 = sigma * math.sqrt(2.0)
     for i, ((x, y), f) in enumerate(zip(xy, flux)):
@@ -105,6 +123,8 @@ def _render_spots(shape, xy: np.ndarray, flux: np.ndarray, sigma: float) -> tupl
         ix = 0.5 * (_erf((xs + 0.5 - x) / s2) - _erf((xs - 0.5 - x) / s2))
         iy = 0.5 * (_erf((ys + 0.5 - y) / s2) - _erf((ys - 0.5 - y) / s2))
         patch = f * np.outer(iy, ix)
+        if disc is not None:
+            patch = cv2.filter2D(patch, -1, disc, borderType=cv2.BORDER_CONSTANT)
         peaks[i] = patch.max()
         x0, x1 = max(xs[0], 0), min(xs[-1] + 1, w)
         y0, y1 = max(ys[0], 0), min(ys[-1] + 1, h)
@@ -125,7 +145,7 @@ def _texture(rng: np.random.Generator, shape, sigma: float, scale: float) -> np.
 
 def capture(coating: Coating, profile: str | Profile = "field", seed: int = 0, pose: Pose | None = None) -> Capture:
     """Photograph ``coating`` with the scanner set-up ``profile``; ``seed`` draws pose, noise and wear."""
-    p = get_profile(profile)
+    p = get_profile(profile, item_seed=coating.seed)
     rng = np.random.default_rng([0x63617074, int(seed)])
     if pose is None:
         pose = random_pose(p, rng)
@@ -134,11 +154,19 @@ def capture(coating: Coating, profile: str | Profile = "field", seed: int = 0, p
     xy = project(coating.xy[keep], p, pose)
     flux = coating.brightness[keep] * pose.scale**2  # nearer lens: larger image, more light collected
     sigma = math.hypot(p.psf_sigma_px * pose.scale, rng.uniform(*p.defocus_sigma_px))
-    spots, peaks = _render_spots((h, w), xy, flux, sigma)
+    disc = None
+    if p.defocus_disc_px[1] > 0:
+        radius = rng.uniform(*p.defocus_disc_px) * pose.scale
+        disc = disc_kernel(radius) if radius >= 0.25 else None
+    spots, peaks = _render_spots((h, w), xy, flux, sigma, disc)
 
     yy, xx = np.mgrid[0:h, 0:w]
     r2 = ((xx - (w - 1) / 2.0) ** 2 + (yy - (h - 1) / 2.0) ** 2) / (((w - 1) / 2.0) ** 2 + ((h - 1) / 2.0) ** 2)
     illum = 1.0 - p.vignetting * r2
+    if p.gradient:
+        g = rng.uniform(0.0, 2 * math.pi)
+        u = ((xx - (w - 1) / 2.0) * math.cos(g) + (yy - (h - 1) / 2.0) * math.sin(g)) / (0.5 * math.hypot(w, h))
+        illum = illum * (1.0 + p.gradient * u)
     dust = np.ones((h, w))
     for _ in range(p.dust_specks):
         cx, cy = rng.uniform(0, w), rng.uniform(0, h)
@@ -149,7 +177,8 @@ def capture(coating: Coating, profile: str | Profile = "field", seed: int = 0, p
 
     electrons = rng.poisson(np.clip(signal, 0, None) * p.gain_e_per_dn)
     frame = electrons / p.gain_e_per_dn + rng.normal(0.0, p.read_noise_dn, (h, w))
-    for _ in range(p.hot_pixels):
+    hot = p.hot_pixels + (int(rng.poisson(p.hot_pixel_rate * w * h / 1e6)) if p.hot_pixel_rate else 0)
+    for _ in range(hot):
         frame[rng.integers(0, h), rng.integers(0, w)] += rng.uniform(60.0, 200.0)
     img = np.clip(np.rint(frame), 0, 255).astype(np.uint8)
     if p.jpeg_quality is not None:
@@ -173,4 +202,5 @@ def capture(coating: Coating, profile: str | Profile = "field", seed: int = 0, p
         pose=pose,
         noise_sigma=noise0,
         psf_sigma=sigma,
+        profile=p,
     )

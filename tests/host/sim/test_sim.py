@@ -14,7 +14,7 @@ from glint.sim.evaluate import blob_detector, detectable_mask, match
 
 
 def test_profiles_documented_fields():
-    assert set(PROFILES) == {"bench", "field", "harsh"}
+    assert set(PROFILES) == {"bench", "field", "harsh", "wild"}
     for p in PROFILES.values():
         assert (p.width, p.height) == (320, 240) and p.px_per_mm > 0
     vga = PROFILES["field"].at(640, 480)
@@ -68,3 +68,50 @@ def test_cli_render_and_detect(tmp_path):
     r = subprocess.run([sys.executable, "-m", "glint", "sim", "render", "--profile", "nope", "--out", str(out)],
                        capture_output=True, text=True)
     assert r.returncode == 2 and r.stderr.startswith("glint: unknown simulator profile")
+
+
+def test_wild_items_draw_their_own_optics_over_the_documented_ranges():
+    from glint.sim import get_profile
+    from glint.sim import wild
+
+    drawn = [get_profile("wild", item_seed=k) for k in range(300)]
+    d = [p.extras["draw"] for p in drawn]
+    ppm = np.array([x["px_per_mm"] for x in d])
+    psf = np.array([x["psf_sigma_px"] for x in d])
+    disc = np.array([x["defocus_disc_px"] for x in d])
+    n = np.array([x["particles_in_view"] for x in d])
+    ph = np.array([x["photons"] for x in d])
+    rn = np.array([x["read_noise_e"] for x in d])
+    for v, (lo, hi) in ((ppm, wild.PX_PER_MM), (psf, wild.PSF_SIGMA_PX), (disc, wild.DEFOCUS_DISC_PX),
+                        (n, wild.PARTICLES_IN_VIEW), (ph, wild.PHOTONS), (rn, wild.READ_NOISE_E)):
+        assert lo <= v.min() and v.max() <= hi
+        assert v.min() < lo + 0.15 * (hi - lo) and v.max() > hi - 0.15 * (hi - lo)  # the whole range is drawn
+    assert {tuple(x["frame"]) for x in d} == set(wild.FRAMES)
+    jpeg = [x["jpeg_quality"] for x in d]
+    assert None in jpeg and min(q for q in jpeg if q) >= 50 and max(q for q in jpeg if q) <= 95
+    assert max(p.wear_loss for p in drawn) > 0.25 and max(p.tilt_max_deg for p in drawn) > 10
+    assert get_profile("wild", item_seed=7) == drawn[7]  # the same item, the same scanner
+    with pytest.raises(Exception, match="draws each item's frame size"):
+        PROFILES["wild"].at(640, 480)
+
+
+def test_wild_capture_uses_the_items_optics_and_is_deterministic():
+    c = make_coating(3, "wild")
+    a, b = capture(c, "wild", seed=1), capture(c, "wild", seed=1)
+    assert np.array_equal(a.image, b.image)
+    w, h = a.profile.extras["draw"]["frame"]
+    assert a.image.shape == (h, w) and a.profile.extras["item_seed"] == 3
+    n_view = a.profile.extras["draw"]["particles_in_view"]
+    assert 0.5 * n_view < len(a.truth_xy) < 1.6 * n_view + 10
+    cl = clone_coating(c, sigma_px=0.5, seed=1, profile="wild")
+    d = np.hypot(*(cl.xy - c.xy).T) * a.profile.px_per_mm
+    assert 0.4 < np.sqrt((d**2).mean() / 2) < 0.6
+
+
+def test_cli_render_wild(tmp_path):
+    out, truth = tmp_path / "w.png", tmp_path / "t.json"
+    r = subprocess.run([sys.executable, "-m", "glint", "sim", "render", "--profile", "wild", "--seed", "2",
+                        "--out", str(out), "--truth", str(truth)], capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    t = json.loads(truth.read_text())
+    assert t["profile"] == "wild" and [t["width"], t["height"]] == t["optics"]["frame"] and "optics: " in r.stdout
