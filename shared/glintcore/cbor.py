@@ -340,6 +340,9 @@ class _Decoder:
         key = self.value(depth + 1)
         if type(key) is list or type(key) is dict:
             self.fail("unsupported map key type " + type(key).__name__)
+        if type(key) is float and key != key:
+            # NaN != NaN: duplicates could not be detected, nor the keys ordered.
+            self.fail("NaN map key")
         if key in out:
             self.fail("duplicate map key")
         out[key] = self.value(depth + 1)
@@ -428,6 +431,10 @@ def loads_prefix(data, max_depth=DEFAULT_MAX_DEPTH):
 def canonical(data, max_depth=DEFAULT_MAX_DEPTH):
     """Decode ``data`` and insist that it is already in deterministic encoding; return the value."""
     value = loads(data, max_depth)
-    if dumps(value) != bytes(data):
+    try:
+        again = dumps(value)
+    except (ValueError, TypeError) as e:  # keys that collide once encoded (1 and 1.0), unencodable values
+        raise DecodeError("cbor: cannot be re-encoded deterministically: %s" % e)
+    if again != bytes(data):
         raise DecodeError("cbor: not in deterministic encoding (RFC 8949 section 4.2)")
     return value

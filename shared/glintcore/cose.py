@@ -89,9 +89,23 @@ def sign1(payload, priv, kid=None, protected_extra=None, unprotected=None, exter
     return sign1_with(payload, _sign, kid, protected_extra, unprotected, external_aad, tagged)
 
 
-def decode1(msg):
-    """Parse COSE_Sign1 bytes (tagged or untagged) without checking the signature."""
+def decode1(msg, strict=True):
+    """Parse COSE_Sign1 bytes (tagged or untagged) without checking the signature.
+
+    ``strict`` (the default) refuses an envelope or protected header that is not in the
+    deterministic encoding (RFC 8949 section 4.2): glint signs only that form, so any other
+    spelling of the same message (indefinite lengths, long heads, chunked strings) was made
+    by something else. Other implementations' messages (the COSE WG examples) need
+    ``strict=False``.
+    """
     obj = cbor.loads(msg, 16)
+    if strict:
+        try:
+            again = cbor.dumps(obj)
+        except (ValueError, TypeError):
+            again = None
+        if again != bytes(msg):
+            raise DecodeError("cose: envelope not in deterministic encoding (RFC 8949 section 4.2)")
     if isinstance(obj, cbor.Tag):
         if obj.tag != TAG_SIGN1:
             raise DecodeError("cose: tag %d is not COSE_Sign1 (18)" % obj.tag)
@@ -107,7 +121,10 @@ def decode1(msg):
         raise DecodeError("cose: payload must be a byte string (detached payloads unsupported)")
     if type(sig) is not bytes:
         raise DecodeError("cose: signature must be a byte string")
-    prot = cbor.loads(prot_b, 8) if prot_b else {}
+    if prot_b:
+        prot = cbor.canonical(prot_b, 8) if strict else cbor.loads(prot_b, 8)
+    else:
+        prot = {}
     if type(prot) is not dict:
         raise DecodeError("cose: protected header must encode a map")
     for k in unprot:
@@ -150,6 +167,6 @@ def verify_decoded(s, pub, external_aad=b"", verify_digest=None, require_protect
     return s.payload
 
 
-def verify1(msg, pub, external_aad=b"", verify_digest=None, require_protected_alg=True):
+def verify1(msg, pub, external_aad=b"", verify_digest=None, require_protected_alg=True, strict=True):
     """Verify COSE_Sign1 bytes with the public key ``pub``; return the payload or raise."""
-    return verify_decoded(decode1(msg), pub, external_aad, verify_digest, require_protected_alg)
+    return verify_decoded(decode1(msg, strict), pub, external_aad, verify_digest, require_protected_alg)

@@ -181,3 +181,19 @@ def test_fuzz_decoder_mutated_valid(valid, op, pos, byte):
     except DecodeError:
         return
     cbor.dumps(out)  # whatever decoded is a real value that encodes again
+
+
+@pytest.mark.parametrize("hexdata", ["a2f97e0001f97e0002", "a1f97e0001", "a1fb7ff8000000000000f6"])
+def test_nan_map_keys_are_decode_errors(hexdata):
+    # NaN != NaN: two NaN keys would pass a duplicate check and then break re-encoding (ValueError).
+    with pytest.raises(DecodeError, match="NaN"):
+        cbor.loads(bytes.fromhex(hexdata))
+    with pytest.raises(DecodeError):
+        cbor.canonical(bytes.fromhex(hexdata))
+
+
+def test_canonical_raises_only_decode_error_on_keys_that_collide_when_encoded():
+    # {1: 1, 1.5: 2} is fine; a Tag key whose content is unhashable-by-value must still end as DecodeError
+    assert cbor.canonical(cbor.dumps({1: 1, 1.5: 2})) == {1: 1, 1.5: 2}
+    with pytest.raises(DecodeError):
+        cbor.canonical(bytes.fromhex("a2c1f93c0001c1f93c0002"))  # Tag(1, 1.0) twice (hashes by repr): duplicate

@@ -139,3 +139,50 @@ def test_python_ecdsa_verify_digest_hook(key):
             return False
 
     assert cose.verify1(cose.sign1(b"p", d), pub, verify_digest=vd) == b"p"
+
+
+def _respellings(msg: bytes) -> dict[str, bytes]:
+    """The same COSE_Sign1 written in five non-deterministic ways (each decodes to the same value)."""
+    assert msg[:2] == b"\xd2\x84"
+    body = cbor.loads(msg).value
+    prot, unprot, payload, sig = body
+    assert unprot == {}
+
+    def bstr(b: bytes) -> bytes:
+        return cbor.dumps(b)
+
+    def long_bstr(b: bytes) -> bytes:  # length in a 2-byte head where 1 byte would do
+        return b"\x59" + len(b).to_bytes(2, "big") + b
+
+    items = [bstr(prot), b"\xa0", bstr(payload), bstr(sig)]
+    return {
+        "indefinite array": b"\xd2\x9f" + b"".join(items) + b"\xff",
+        "non-minimal length": b"\xd2\x84" + long_bstr(prot) + b"".join(items[1:]),
+        "tag written long": b"\xd8\x12\x84" + b"".join(items),
+        "chunked signature": b"\xd2\x84" + b"".join(items[:3]) + b"\x5f" + bstr(sig[:32]) + bstr(sig[32:]) + b"\xff",
+        "indefinite map": b"\xd2\x84" + items[0] + b"\xbf\xff" + b"".join(items[2:]),
+    }
+
+
+@pytest.mark.parametrize("how", ["indefinite array", "non-minimal length", "tag written long",
+                                 "chunked signature", "indefinite map"])
+def test_non_deterministic_envelope_refused(key, how):
+    d, pub = key
+    msg = cose.sign1(b"scan descriptor bytes", d, kid=b"\x01" * 8)
+    assert cose.verify1(msg, pub) == b"scan descriptor bytes"
+    bad = _respellings(msg)[how]
+    assert cbor.loads(bad) == cbor.loads(msg)  # the same value, another spelling
+    assert cose.verify1(bad, pub, strict=False) == b"scan descriptor bytes"  # the signature itself holds
+    with pytest.raises(DecodeError, match="deterministic"):
+        cose.verify1(bad, pub)
+
+
+def test_non_deterministic_protected_header_refused(key):
+    d, pub = key
+    # {1: -7} written with a non-minimal head for the key: the signature covers these bytes, but glint never signs them
+    prot = b"\xa1\x18\x01\x26"
+    sig = p256.sign_digest(d, hashlib.sha256(cose.sig_structure(prot, b"x")).digest())
+    msg = cbor.dumps(cbor.Tag(18, [prot, {}, b"x", sig]))
+    assert cose.verify1(msg, pub, strict=False) == b"x"
+    with pytest.raises(DecodeError, match="deterministic"):
+        cose.verify1(msg, pub)
