@@ -33,7 +33,7 @@ from dataclasses import dataclass, field
 
 from glint.bench.exceptions import ExceptionQueue
 from glint.checks import MODE_SPOOLED, R_UNKNOWN_DEVICE, ScanRefused, check_scan
-from glint.errors import GlintError, UsageError, VerificationError
+from glint.errors import GlintError, LinkError, UsageError, VerificationError
 from glint.registry import device_hex
 from glintcore import cose, descriptor as D
 from glintcore.errors import GlintError as CoreError
@@ -133,7 +133,7 @@ class SpoolSync:
             counters = sorted(scanner.spool_list())[:MAX_SPOOL_PER_SYNC]
             rep.listed = len(counters)
             for c in counters:
-                self._one(scanner, c, rep)
+                self._guarded(scanner, c, rep)
         except GlintError as e:  # link lost mid-way: what was acked is done, the rest is re-sent next time
             rep.error = e.oneline()
             _log.warning("sync of %s stopped: %s", rep.port, rep.error)
@@ -145,8 +145,37 @@ class SpoolSync:
         _log.info("%s", rep.line())
         return rep
 
-    def _one(self, scanner, counter: int, rep: SyncReport) -> None:
-        signed = scanner.spool_get(counter)
+    def _guarded(self, scanner, counter: int, rep: SyncReport) -> None:
+        """One entry; whatever it holds, it cannot stop the entries after it.
+
+        A lost link ends the run (LinkError propagates). An entry the device cannot hand over
+        is left on it and the run goes on. An entry whose bytes arrived but could not be
+        processed (any other failure, bugs included) is quarantined: refused with its bytes in
+        the exception queue, then acknowledged, so nothing is lost and the spool drains.
+        """
+        try:
+            signed = bytes(scanner.spool_get(counter))
+        except LinkError:
+            raise
+        except GlintError as e:
+            rep.skipped += 1
+            rep.items.append((counter, "skipped", None))
+            _log.warning("spool entry %d left on the device: %s", counter, e.oneline())
+            return
+        try:
+            self._one(scanner, counter, rep, signed)
+        except LinkError:
+            raise
+        except Exception as e:  # noqa: BLE001 - quarantine, never let one entry block the spool
+            reason = f"quarantined: could not be processed ({type(e).__name__}: {e})"
+            _log.error("spool entry %d %s", counter, reason, exc_info=not isinstance(e, GlintError))
+            digest = hashlib.sha256(signed).digest()
+            ident = _identity(signed)
+            device_id = ident[0] if ident else rep.device_id
+            self._refuse(device_id, counter, digest, signed, reason, rep, scanner,
+                         record=self._row(device_id, counter) is None)
+
+    def _one(self, scanner, counter: int, rep: SyncReport, signed: bytes) -> None:
         digest = hashlib.sha256(signed).digest()
         ident = _identity(signed)
         device_id = ident[0] if ident else rep.device_id
@@ -280,5 +309,5 @@ def _identity(signed: bytes) -> tuple[str, int] | None:
     try:
         desc = D.decode(bytes(cose.decode1(signed).payload))
         return bytes(desc[D.K_DEVICE]).hex(), int(desc[D.K_COUNTER])
-    except (CoreError, KeyError, TypeError, ValueError):
+    except Exception:  # noqa: BLE001 - anything undecodable is checked (and refused) properly later
         return None

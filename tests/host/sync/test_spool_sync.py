@@ -52,3 +52,45 @@ def test_sync_outcomes(tmp_path):
     finally:
         reg.close()
         led.close()
+
+
+def test_bad_spool_entry_is_quarantined_and_the_rest_syncs(tmp_path):
+    """A spool entry rewritten on the flash (a well-formed record holding CBOR with two NaN map keys,
+    which once made the decoder raise ValueError and killed the daemon) is refused with its bytes kept
+    in the exception queue; the entries before and after it are synced."""
+    import sys
+
+    from glinttest import REPO
+
+    sys.path.insert(0, str(REPO / "firmware"))
+    from glintfw import store  # the firmware's own record writer (CRC, atomic rename), run on CPython
+
+    home = Home(tmp_path / "home").ensure()
+    led = Ledger.open(home.ledger_path, keys=Keys.load(home.root, create=True), durable=False)
+    reg = Registry.open(home)
+    evil = bytes.fromhex("a2f97e0001f97e0002")
+    try:
+        with VirtualScanner(tmp_path / "flash", lens=LensSpec("item", item_seed=1, capture_seed=7)) as vs:
+            with open_scanner(vs.url) as sc:
+                sc.keygen(entropy=b"q" * 32)
+                provision(reg, sc)
+                for _ in range(3):
+                    assert vs.press_button()["ok"]
+                assert sc.spool_list() == [1, 2, 3]
+            vs.kill()  # the flash is loaded at boot: rewrite the entry while the board is off
+            [entry] = (tmp_path / "flash").rglob("0000000002.scn")
+            store.write_record(str(entry), evil)
+            vs.start()
+            sc = open_scanner(vs.url)
+            assert sc.spool_get(2) == evil
+            sync = SpoolSync(led, reg, None)
+            rep = sync.sync(sc)
+            assert rep.error is None and sc.spool_list() == []
+            states = {c: s for c, s, _i in rep.items}
+            assert states[2] == "refused" and states[1] == states[3] == "no-match"
+            [bad] = [e for e in sync.exceptions.list() if e.subject.endswith(":2")]
+            assert bad.detail["scan"] == evil.hex() and "NaN" in bad.reason
+            sc.close()
+    finally:
+        reg.close()
+        led.close()
