@@ -28,8 +28,24 @@ def shared_dir(path: Path) -> Path:
 
 
 def load_vector(name: str):
-    """A JSON file from the shared test vectors (../shared/vectors)."""
-    return json.loads((VECTORS / name).read_text())
+    """A JSON file from the shared test vectors (../shared/vectors); call it inside a test (or a
+    fixture), never at import time, so a fresh clone still collects the module."""
+    return json.loads((shared_dir(VECTORS) / name).read_text())
+
+
+def vector_params(cases, argnames: int = 1, ids=None) -> list:
+    """pytest parameters read from ../shared/vectors at collection: ``cases(VECTORS)`` returns the
+    cases (a list, or tuples for several argnames). Where the folder is absent this is one parameter
+    that skips with one line (and fails under GLINT_REQUIRE_SHARED=1), so a fresh clone collects."""
+    import pytest
+
+    if VECTORS.is_dir():
+        got = list(cases(VECTORS))
+        return [pytest.param(*(c if argnames > 1 else (c,)), id=None if ids is None else ids(c)) for c in got]
+    if os.environ.get("GLINT_REQUIRE_SHARED") == "1":
+        pytest.fail(f"{VECTORS} is required (GLINT_REQUIRE_SHARED=1) but missing", pytrace=False)
+    return [pytest.param(*([None] * argnames), id="missing-vectors",
+                         marks=pytest.mark.skip(reason=f"{VECTORS} not found (a fresh clone has no ../shared)"))]
 
 
 # Ill-formed CBOR that every decoder of glint must reject (CPython and MicroPython tests share it).

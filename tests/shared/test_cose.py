@@ -17,20 +17,22 @@ from pycose.messages import Sign1Message
 
 from glintcore import cbor, cose, p256
 from glintcore.errors import CryptoError, DecodeError
-from glinttest import VECTORS
+from glinttest import vector_params
 
 
 def b64u(s: str) -> bytes:
     return base64.urlsafe_b64decode(s + "=" * (-len(s) % 4))
 
 
-def wg_vectors():
-    out = []
-    for path in sorted((VECTORS / "cose").glob("*.json")):
+def _wg_cases(vectors):
+    for path in sorted((vectors / "cose").glob("*.json")):
         v = json.loads(path.read_text())
         if v["output"]["cbor"].upper().startswith("D284") or v.get("fail"):
-            out.append(pytest.param(v, id=path.stem))
-    return out
+            yield dict(v, _id=path.stem)
+
+
+def wg_vectors():
+    return vector_params(_wg_cases, ids=lambda v: v["_id"])
 
 
 def _pub(key) -> bytes:

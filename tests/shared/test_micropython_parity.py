@@ -10,15 +10,14 @@ import pytest
 from glintcore import cbor, cose, descriptor as D, frame, messages, p256, proto
 from glinttest import CBOR_ILL_FORMED as ILL_FORMED, load_vector
 
-APPENDIX_A = load_vector("cbor_rfc8949_appendix_a.json")
-
 
 def test_runs_on_micropython(mpy):
     assert mpy.run("import sys; print(sys.implementation.name)").strip() == "micropython"
 
 
 def test_appendix_a_on_micropython(mpy):
-    hexes = [v["hex"] for v in APPENDIX_A]
+    appendix = load_vector("cbor_rfc8949_appendix_a.json")
+    hexes = [v["hex"] for v in appendix]
     res = mpy.eval_json(
         "from glintcore import cbor\n"
         "from glintcore.errors import DecodeError\n"
@@ -29,7 +28,7 @@ def test_appendix_a_on_micropython(mpy):
         "    R.append([repr(v), cbor.dumps(v).hex()])\n",
         "R",
     )
-    for vec, (rep, reenc) in zip(APPENDIX_A, res):
+    for vec, (rep, reenc) in zip(appendix, res):
         value = cbor.loads(bytes.fromhex(vec["hex"]))
         # identical re-encoding on both platforms, and the preferred form when round-trippable
         assert reenc == cbor.dumps(value).hex(), vec["hex"]
