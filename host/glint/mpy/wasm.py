@@ -72,6 +72,8 @@ class MicroPythonError(GlintError):
 class MicroPython:
     """One MicroPython interpreter in a Node process; state persists between ``run`` calls."""
 
+    runtime = "node"
+
     def __init__(self, mounts: list[tuple[Path, str]] | None = None, heap: int = DEFAULT_HEAP):
         node = shutil.which("node")
         mjs = find_micropython_mjs()
