@@ -16,6 +16,8 @@ module imports on every port (the WebAssembly one included) and on CPython.
 
 import json
 
+from glintcore import boardspec
+
 # The names board.py exports, in the order Board.interface() returns them.
 INTERFACE = ("load_config", "make_camera", "make_leds", "make_illumination", "make_buzzer", "make_button",
              "make_link", "entropy")
@@ -50,10 +52,15 @@ class Board:
         self._config = None
 
     def load_config(self):
-        """board.json next to the board file, parsed once."""
+        """board.json next to the board file, parsed and checked once (glintcore.boardspec).
+
+        A file where a button, LED, buzzer or illumination pin is a camera pin, or whose
+        frame does not fit, raises BoardError here: before any pin is configured.
+        """
         if self._config is None:
             with open(self.path) as f:
-                self._config = json.load(f)
+                cfg = json.load(f)
+            self._config = boardspec.check(cfg)
         return self._config
 
     def led_specs(self, illumination=False):

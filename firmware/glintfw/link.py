@@ -20,7 +20,7 @@ import time
 
 from micropython import const
 
-from glintcore import frame
+from glintcore import frame, restart
 from glintcore.proto import MAX_PAYLOAD
 from glintfw import app as app_mod
 
@@ -88,11 +88,6 @@ class Button:
         return False
 
 
-def _soft_reset():  # pragma: no cover - real boards
-    import machine
-
-    machine.soft_reset()
-
 
 def _loop(core, read_byte, write, button):  # pragma: no cover - real boards (blocking I/O)
     app = core.app
@@ -123,7 +118,7 @@ def _serve(core, read_byte, write, button):  # pragma: no cover - real boards
     finally:
         micropython.kbd_intr(3)
     if action == app_mod.ACT_RESET:
-        _soft_reset()
+        restart.restart(restart.kind_of(core.app.board_cfg))  # soft on ESP32, hard on OpenMV
 
 
 def run_console(core, button):  # pragma: no cover - real boards

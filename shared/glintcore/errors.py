@@ -43,3 +43,7 @@ class CryptoError(GlintError):
 
 class ProtocolError(GlintError):
     """A message was well-formed but not valid for the protocol (unknown type, bad state)."""
+
+
+class BoardError(GlintError):
+    """A board description (boards/<id>/board.json) that the firmware must not run with."""

@@ -48,7 +48,7 @@ def test_board_json_complete(bid):
     cfg = _cfg(bid)
     assert cfg["id"] == bid
     assert cfg["port"] in ("esp32", "openmv", "sim")
-    assert cfg["mpy_arch"] in ("xtensawin", "armv7emdp")
+    assert cfg["mpy_arch"] in ("xtensawin", "armv7emsp")  # OpenMV firmware is single-precision (board_facts.py)
     cam = cfg["camera"]
     assert (cam["width"], cam["height"]) in ((320, 240), (640, 480)) and cam["pixformat"] == "GRAYSCALE"
     assert {"model", "driver", "exposure_us", "gain"} <= set(cam)
@@ -117,8 +117,9 @@ def test_status_leds_and_illumination_by_role():
     assert cam.make_illumination()["pin"] == 4  # the flash LED, lit by the firmware around captures
     xiao = _Esp32Specs(str(REPO / "boards" / "xiao_esp32s3_sense"))
     assert [d["pin"] for d in xiao.make_leds()] == [21] and xiao.make_illumination() is None
-    eye = Esp32Board(str(REPO / "boards" / "esp32s3_eye"))
-    assert eye.make_leds() == [] and eye.make_illumination() is None and eye.make_buzzer() is None
+    eye = _Esp32Specs(str(REPO / "boards" / "esp32s3_eye"))
+    assert [d["pin"] for d in eye.make_leds()] == [3]  # the green LED (esp-bsp BSP_LED_GREEN)
+    assert eye.make_illumination() is None and eye.make_buzzer() is None
     nicla = _OpenMVSpecs(str(REPO / "boards" / "nicla_vision"))
     assert [d["name"] for d in nicla.make_leds()] == ["LED_RED", "LED_GREEN", "LED_BLUE"]
     assert nicla.make_illumination() is None and nicla.make_button() is None and nicla.make_buzzer() is None
@@ -170,7 +171,7 @@ for bid, (py, js) in {files!r}.items():
 sys.modules.pop('board', None)
 """, "res")
     assert res == {"esp32_cam": ["esp32_cam", "ImportError", None, 0, "needs pins"],
-                   "esp32s3_eye": ["esp32s3_eye", "ImportError", None, 0, None],
+                   "esp32s3_eye": ["esp32s3_eye", "ImportError", None, 0, "needs pins"],
                    "nicla_vision": ["nicla_vision", "ImportError", None, None, "needs pins"]}
 
 

@@ -1,7 +1,13 @@
-"""Every device file (firmware/, shared/, boards/) compiles with mpy-cross for both board architectures."""
+"""Every device file (firmware/, shared/, boards/) compiles with mpy-cross for every architecture a board declares.
+
+The three the standards name (xtensawin, armv7emsp, armv7emdp) always; plus any other
+``mpy_arch`` a boards/*/board.json declares, so a new board's architecture is covered
+the moment it is added.
+"""
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -9,7 +15,18 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parents[2]
-ARCHS = ("xtensawin", "armv7emdp")
+STANDARD_ARCHS = ("xtensawin", "armv7emsp", "armv7emdp")
+
+
+def board_archs():
+    return {json.loads(p.read_text())["mpy_arch"] for p in (REPO / "boards").glob("*/board.json")}
+
+
+ARCHS = tuple(sorted(set(STANDARD_ARCHS) | board_archs()))
+
+
+def test_every_declared_architecture_is_compiled():
+    assert board_archs() <= set(ARCHS) and set(STANDARD_ARCHS) <= set(ARCHS)
 
 
 def _device_files():

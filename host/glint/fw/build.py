@@ -123,9 +123,16 @@ def load_board(board_id: str, root: Path | None = None) -> dict:
     if not path.is_file():
         raise UsageError(f"unknown board {board_id!r}", hint="known boards: " + ", ".join(list_boards(root)))
     try:
-        return json.loads(path.read_text())
+        cfg = json.loads(path.read_text())
     except (OSError, ValueError) as e:
         raise UsageError(f"cannot read {path}: {e}") from None
+    from glintcore import boardspec
+    from glintcore.errors import BoardError
+
+    try:
+        return boardspec.check(cfg)  # the same check the firmware's board layer runs at boot
+    except BoardError as e:
+        raise UsageError(e.msg, hint=e.hint) from None
 
 
 def source_version(root: Path | None = None) -> str:

@@ -28,7 +28,7 @@ def boards_dir() -> Path | None:
 
 
 def usb_table(root: Path | None = None) -> dict[tuple[int, int], list[str]]:
-    """(vid, pid) -> board ids, from every boards/<id>/board.json with a ``usb`` entry."""
+    """(vid, pid) -> board ids, from every boards/<id>/board.json: its ``usb`` IDs and each ``usb.alt``."""
     root = root or boards_dir()
     table: dict[tuple[int, int], list[str]] = {}
     if root is None:
@@ -37,12 +37,16 @@ def usb_table(root: Path | None = None) -> dict[tuple[int, int], list[str]]:
         try:
             cfg = json.loads(path.read_text())
             usb = cfg.get("usb") or {}
-            key = (int(usb["vid"]), int(usb["pid"]))
-        except (OSError, ValueError, KeyError, TypeError):
+            keys = [(int(u["vid"]), int(u["pid"])) for u in [usb] + list(usb.get("alt") or ())]
+        except (OSError, ValueError, KeyError, TypeError, AttributeError):
             continue
         if cfg.get("port") == "sim":
             continue  # never enumerates (test VID/PID)
-        table.setdefault(key, []).append(cfg.get("id", path.parent.name))
+        bid = cfg.get("id", path.parent.name)
+        for key in keys:  # the current firmware's IDs and every previous one (usb.alt)
+            ids = table.setdefault(key, [])
+            if bid not in ids:
+                ids.append(bid)
     return table
 
 

@@ -130,12 +130,15 @@ class ScannerClient:
                         self.events.append(msg)
         return self.events.pop(0)
 
-    def wake(self) -> None:
-        """Bring a scanner that sits at its REPL back to protocol mode (Ctrl-B, Ctrl-D soft reset).
+    def wake(self, kind: str = "soft") -> None:
+        """Bring a scanner that sits at its REPL back to protocol mode (glintcore.restart.wake_sequence:
+        Ctrl-B, Ctrl-C, then Ctrl-D for a ``soft`` port or a typed machine.reset() for a ``hard`` one).
 
         Harmless in protocol mode: the bytes are noise between frames and are dropped.
         """
-        self.write(b"\x02\x04")
+        from glintcore.restart import wake_sequence
+
+        self.write(wake_sequence(kind))
         time.sleep(WAKE_SETTLE_S)
         self.port.reset_input_buffer()
         self.deframer.reset()

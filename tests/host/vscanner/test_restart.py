@@ -1,0 +1,102 @@
+"""Reset and wake per port (glintcore.restart) against the virtual scanner's real REPL emulation.
+
+What can be emulated here: the virtual scanner runs the firmware on MicroPython with a friendly
+and raw REPL, where Ctrl-D soft-resets (main.py runs again, like ports/esp32) and
+``machine.reset()`` hard-resets. Both wake sequences must bring glint back from either REPL.
+What cannot: OpenMV's rule that main.py runs only on the first soft reset after a hard reset
+(openmv main.c ``first_soft_reset``) is checked by test_restart_rules below against the firmware's
+choice, not against an OpenMV build (docs/hardware.md HIL checklist step "reset").
+"""
+
+from __future__ import annotations
+
+import json
+import time
+
+import pytest
+from glinttest import REPO
+
+from glintcore import restart
+from glintcore.proto import MSG_INFO, MSG_REPL, MSG_RESET
+
+
+def _boards():
+    return {p.parent.name: json.loads(p.read_text()) for p in (REPO / "boards").glob("*/board.json")}
+
+
+def test_restart_rules():
+    """Every port restarts the way its boot code needs (esp32 main.c: soft; openmv main.c: hard)."""
+    kinds = {bid: restart.kind_of(cfg) for bid, cfg in _boards().items()}
+    ports = {bid: cfg["port"] for bid, cfg in _boards().items()}
+    assert {kinds[b] for b in kinds if ports[b] == "openmv"} == {restart.HARD}
+    assert {kinds[b] for b in kinds if ports[b] in ("esp32", "sim")} == {restart.SOFT}
+
+    calls = []
+
+    class Machine:
+        def reset(self):
+            calls.append("reset")
+
+        def soft_reset(self):
+            calls.append("soft_reset")
+
+    restart.restart(restart.HARD, Machine())
+    restart.restart(restart.SOFT, Machine())
+    assert calls == ["reset", "soft_reset"]
+    with pytest.raises(ValueError):
+        restart.kind_of({"reset": "warm"})
+
+
+@pytest.mark.parametrize("kind", restart.KINDS)
+def test_wake_sequences_are_noise_in_protocol_mode(kind):
+    """Sent blind to a scanner already in protocol mode, a wake sequence is dropped, never a frame."""
+    from glintcore import frame
+
+    seq = restart.wake_sequence(kind)
+    assert b"\r\x03" not in seq and frame.SOF not in seq
+    d = frame.Deframer()
+    assert d.feed(seq) == [] and not d.in_frame
+
+
+def _info(url, timeout=15.0):
+    from glint.vscanner import ScannerClient
+
+    deadline = time.monotonic() + timeout
+    last = None
+    while time.monotonic() < deadline:
+        try:
+            with ScannerClient.open(url, timeout=3) as c:
+                return c.call(MSG_INFO)
+        except Exception as e:  # the scanner may still be rebooting
+            last = e
+            time.sleep(0.3)
+    raise AssertionError(f"glint did not come back: {last}")
+
+
+@pytest.mark.parametrize("kind", restart.KINDS)
+@pytest.mark.parametrize("repl", ["friendly", "raw"])
+def test_wake_brings_glint_back_from_the_repl(vscanner, kind, repl):
+    from glint.vscanner import ScannerClient
+
+    with ScannerClient.open(vscanner.url, timeout=10) as c:
+        c.wake()  # whatever an earlier test left behind
+        assert c.call(MSG_INFO)["board"] == "sim"
+        c.request(MSG_REPL)
+        time.sleep(0.3)
+        if repl == "raw":
+            c.write(b"\r\x01")  # mpremote's way into the raw REPL
+            time.sleep(0.3)
+        c.port.reset_input_buffer()
+        c.wake(kind)
+        c.deframer.reset()
+    assert _info(vscanner.url)["board"] == "sim"
+
+
+def test_msg_reset_brings_glint_back(vscanner):
+    from glint.vscanner import ScannerClient
+
+    with ScannerClient.open(vscanner.url, timeout=10) as c:
+        before = c.call(MSG_INFO)
+        c.request(MSG_RESET)
+    after = _info(vscanner.url)
+    assert after["device_id"] == before["device_id"]
