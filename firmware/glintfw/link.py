@@ -118,7 +118,9 @@ def _serve(core, read_byte, write, button):  # pragma: no cover - real boards
     finally:
         micropython.kbd_intr(3)
     if action == app_mod.ACT_RESET:
-        restart.restart(restart.kind_of(core.app.board_cfg))  # soft on ESP32, hard on OpenMV
+        import machine
+
+        restart.restart(restart.kind_of(core.app.board_cfg), machine)  # soft on ESP32, hard on OpenMV
 
 
 def run_console(core, button):  # pragma: no cover - real boards

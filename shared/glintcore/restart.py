@@ -41,10 +41,9 @@ def wake_sequence(kind=HARD):
     return _WAKE[kind]
 
 
-def restart(kind, machine=None):
-    """Restart the firmware the way the port needs (does not return on a real board)."""
-    if machine is None:
-        import machine
+def restart(kind, machine):
+    """Restart the firmware the way the port needs, with the port's ``machine`` module (does not
+    return on a real board; glintcore imports no hardware module itself)."""
     if kind == HARD:
         machine.reset()
     else:
