@@ -3,28 +3,46 @@
 ``Detector(width, height, max_spots=64)`` allocates every buffer once;
 ``detect(frame)`` takes ``width*height`` bytes of 8-bit grayscale and returns
 ``(spots, quality, guidance)``: spot records exactly as the scan descriptor
-carries them (x:u16be, y:u16be in 1/32 px, flux:u8, brightest = 255, sorted by
-descending flux, ties by ascending y then x), the quality map (descriptor Q_*
-keys) and a guidance code (glintcore.proto GD_*).
+carries them (x:u16be, y:u16be in 1/32 px, pixel centres at multiples of 32,
+flux:u8, brightest = 255, sorted by descending flux, ties by ascending y then x),
+the quality map (descriptor Q_* keys) and a guidance code (glintcore.proto GD_*).
 
 Integer arithmetic only, so the result is identical on every port and on the
-host twin (glint.imaging.detect). The three per-pixel passes are kernels with
-the same signatures as their viper versions in glintfw.detect_viper, which the
-Detector uses when the port has the viper emitter (boards, not WebAssembly):
+host twin (glint.imaging.twin). The six stages are kernels with the same
+signatures as their viper versions in glintfw.detect_viper, which the Detector
+uses when the port has the viper emitter (boards and the Unix port, not WebAssembly):
 
-1. stats: frame total, saturated pixels, histogram of |v(x) - v(x-2)| (robust
-   noise: its median is 0.954 sigma; distance 2 because JPEG smooths neighbours),
-   per-block sums (16x16 blocks);
+1. stats: frame total, saturated pixels, histogram of |v(x) - v(x-2)| and of
+   |v(y) - v(y-2)| (robust noise: the median is 0.954 sigma; distance 2 because
+   JPEG smooths neighbours), per-block sums;
 2. clip:  per block, the mean of pixels at most CLIP sigma above the block mean
    (the background with the particles left out);
-3. cands: pixels above background + PEAK sigma that are the maximum of their
-   3x3 neighbourhood (ties go to the first pixel in raster order).
+3. cands: pixels above background + PEAK sigma whose (value, 3x3 sum) is strictly
+   larger than that of each of their 8 neighbours;
+4. select: the 3x3-sum significance test and the hot-pixel test; the N brightest
+   (3x3 sum above background, then peak amplitude) are kept;
+5. centroid: sub-pixel position by Gaussian (log-parabola) interpolation of the
+   3x3 window's column and row sums, with an integer log2 (table + linear
+   interpolation); the peak of a Gaussian spot without a windowed centroid's bias;
+6. pack: flux byte, descriptor record order, median amplitude, focus sums.
 
-Candidates then pass a 3x3-sum significance test and a hot-pixel test; the N
-brightest (3x3 sum above background) are kept and located to sub-pixel
-precision by Gaussian (log-parabola) interpolation of the 3x3 window's
-column and row sums, with an integer log2 (table + linear interpolation).
-The peak of a Gaussian spot is found without the bias of a windowed centroid.
+Every orientation alike: the result on a frame rotated by 90/180/270 degrees or
+mirrored is exactly the moved result (in fixed point; tests/host/test_equivariance.py).
+So no rule may depend on scan order or on the side of the frame: the background
+blocks are laid out symmetrically about the frame centre (``block_edges``); the
+noise histogram takes both axes; the local-maximum test is strict on a key that
+does not depend on position, so a tie (a plateau with equal sums) yields no
+candidate rather than the first pixel in raster order; sub-pixel offsets round
+half away from zero; when the N-th and the (N+1)-th brightest tie, all spots of
+that key are left out (fewer than N rather than a scan-order choice); the median
+amplitude is a median of values. Only the record order (the descriptor's) is
+positional, and it is a total order on what the spots are.
+
+Quality (descriptor Q_*): Q_SPOTS spots that passed every test (before keeping
+N); Q_SNR the median peak amplitude of the kept spots over the noise sigma, x16;
+Q_FOCUS the mean log2 curvature per axis of unsaturated kept spots, 1024 *
+(log2 e) / sigma_psf**2 ~ 1477 / sigma**2; Q_SAT saturated pixels per mille;
+Q_MEAN frame mean; Q_BG background (clipped) mean; Q_NOISE noise sigma x16.
 """
 
 import glintcore  # noqa: F401  (const() shim on CPython)
@@ -38,10 +56,11 @@ from glintcore.proto import GD_NO_COATING, GD_OK, GD_OUT_OF_FOCUS, GD_SATURATED,
 SPOT_SCALE = const(32)
 SPOT_RECORD = const(5)
 MAX_SPOTS_DEFAULT = const(64)
+MAX_DIM = const(2047)  # x, y * SPOT_SCALE fit u16; the frame total fits 31 bits
 
-# --- tuning (x16 = in 16ths of the noise sigma); glint.imaging mirrors these ---
-BLOCK_SHIFT = const(3)  # background blocks of 8x8 pixels (follow vignetting and dust specks)
-MARGIN = const(1)  # no candidates on the border row/column (3x3 neighbourhood)
+# --- tuning (x16 = in 16ths of the noise sigma); glint.imaging.twin mirrors these ---
+BLOCK = const(8)  # background blocks of about 8x8 pixels (follow vignetting and dust specks)
+MARGIN = const(2)  # no candidates within 2 px of the border (the tie key is a 3x3 sum around a neighbour)
 SAT_LEVEL = const(250)  # a pixel at or above this level counts as saturated
 CLIP_X16 = const(32)  # background: pixels <= block mean + 2 sigma
 PEAK_X16 = const(40)  # candidate: peak > background + 2.5 sigma
@@ -50,6 +69,7 @@ SPIKE_X16 = const(6)  # accept: neighbours carry >= 6/16 of the peak (rejects ho
 INTERP_MAX = const(32)  # sub-pixel offset clamp: +-1 px (in 1/SPOT_SCALE)
 NOISE_MIN_X16 = const(16)  # noise floor: 1 DN
 MAD_TO_SIGMA_X1000 = const(1048)  # sigma = median|d| / 0.954 for d = difference of two pixels
+CAND_RETRIES = const(8)  # candidate list full: raise the threshold by PEAK sigma, at most this often
 # --- guidance ---
 DARK_MEAN = const(12)  # mean level below this: too dark
 SAT_PERMILLE_MAX = const(20)  # more saturated pixels than 2 %: saturated
@@ -57,34 +77,93 @@ NO_COATING_SPOTS = const(6)  # fewer spots: no coating under the lens
 FOCUS_MIN = const(800)  # focus = 1477 / sigma_psf**2 (log2 curvature); 800: PSF sigma > 1.36 px is out of focus
 MIN_SPOTS = const(30)  # fewer spots: too few to identify the item
 
-# geometry/result slots of the int32 ``geom`` array shared with the kernels
+# slots of the int32 ``work`` array shared with the kernels: a header, the noise histogram, the candidates
 G_W = const(0)
 G_H = const(1)
-G_NBX = const(2)
-G_TOTAL = const(3)
-G_SAT = const(4)
-G_NCAND = const(5)
-G_MAXC = const(6)
-G_SIZE = const(8)
+G_TOTAL = const(2)
+G_SAT = const(3)
+G_NCAND = const(4)  # candidates found (may exceed G_MAXC: then only G_MAXC are stored)
+G_MAXC = const(5)
+G_NMAX = const(6)  # spots to keep
+G_SUMMIN = const(7)  # 256 x the least 3x3 sum above background
+G_FOUND = const(8)
+G_KEPT = const(9)
+G_AMED = const(10)  # median amplitude of the kept spots
+G_CSUM = const(11)  # focus: sum of the log2 curvatures of unsaturated kept spots
+G_CN = const(12)  # focus: their count
+G_SCR = const(16)  # 12 scratch slots (centroid: six sums, six logs)
+G_HIST = const(32)  # 256 bins
+G_CAND = const(288)  # candidate pairs (pixel index, block offset)
+# per-block records of the ``blocks`` array (stride 4)
+B_SUM = const(0)  # block sum (stats), then the background (after clip)
+B_LIM = const(1)  # clip limit (clip), then the candidate threshold (cands)
+B_CSUM = const(2)
+B_CCNT = const(3)
+B_STRIDE = const(4)
+# kept-spot records of the ``kept`` array (stride 8), in descending key order
+K_KEY = const(0)  # 256 x (3x3 sum) + amplitude; after pack: the flux byte
+K_S9 = const(1)
+K_AMP = const(2)
+K_I = const(3)
+K_BG = const(4)
+K_X = const(5)
+K_Y = const(6)
+K_CURV = const(7)  # 1 + log2 curvature x + y; 0: saturated peak or negative curvature (no focus evidence)
+K_STRIDE = const(8)
 
 MAX_CANDIDATES_MIN = const(1024)
+
+# round(1024 * log2(1 + i / 32)) for i = 0..32
+LOG2_FRAC = (
+    0, 45, 90, 132, 174, 214, 254, 292, 330, 366, 402, 436, 470, 504, 536, 568, 599,
+    629, 659, 689, 717, 745, 773, 800, 827, 853, 879, 904, 929, 953, 977, 1001, 1024,
+)
+KERNELS = ("stats", "clip", "cands", "select", "centroid", "pack")
+
+
+def block_edges(n):
+    """Block index of each of ``n`` pixels along one axis, and the block count.
+
+    About BLOCK pixels a block, laid out symmetrically about the centre (pixel p and
+    pixel n-1-p sit in mirrored blocks), so mirrored or rotated frames see mirrored
+    blocks; a multiple of BLOCK gives the plain grid from the corner.
+    """
+    nb = (n + BLOCK // 2) // BLOCK
+    if nb < 1:
+        nb = 1
+    if n & 1 and not nb & 1:
+        nb += 1  # an odd length has a centre pixel: it needs a centre block
+    edges = [0] * (nb + 1)
+    for k in range(nb + 1):
+        if 2 * k <= nb:
+            edges[k] = (2 * k * n + nb) // (2 * nb)
+    for k in range(nb + 1):
+        if 2 * k > nb:
+            edges[k] = n - edges[nb - k]
+    idx = [0] * n
+    k = 0
+    for p in range(n):
+        while p >= edges[k + 1]:
+            k += 1
+        idx[p] = k
+    return idx, nb
 
 
 # ----------------------------------------------------------------------------------
 # Kernels: pure-Python twins of glintfw.detect_viper (same loops, same integer results).
 
 
-def k_stats(frame, geom, dhist, bsum):
-    """Pass 1: total and saturated count into geom, histogram of |v(x) - v(x-2)| into dhist, block sums into bsum."""
-    w = geom[0]
-    h = geom[1]
-    nbx = geom[2]
+def k_stats(frame, work, bidx, blocks):
+    """Total and saturated count, histogram of |v(x) - v(x-2)| and |v(y) - v(y-2)|, block sums (B_SUM)."""
+    w = work[G_W]
+    h = work[G_H]
+    w2 = 2 * w
     total = 0
     sat = 0
     i = 0
     y = 0
     while y < h:
-        brow = (y >> BLOCK_SHIFT) * nbx
+        brow = bidx[w + y]
         x = 0
         while x < w:
             v = frame[i]
@@ -92,126 +171,358 @@ def k_stats(frame, geom, dhist, bsum):
                 d = v - frame[i - 2]
                 if d < 0:
                     d = -d
-                dhist[d] += 1
-            bsum[brow + (x >> BLOCK_SHIFT)] += v
+                work[G_HIST + d] += 1
+            if y >= 2:
+                d = v - frame[i - w2]
+                if d < 0:
+                    d = -d
+                work[G_HIST + d] += 1
+            blocks[brow + bidx[x]] += v
             total += v
             if v >= SAT_LEVEL:
                 sat += 1
             i += 1
             x += 1
         y += 1
-    geom[3] = total
-    geom[4] = sat
+    work[G_TOTAL] = total
+    work[G_SAT] = sat
 
 
-def k_clip(frame, geom, lim, acc):
-    """Pass 2: per block b, sum (acc[2b]) and count (acc[2b+1]) of pixels <= lim[b]."""
-    w = geom[0]
-    h = geom[1]
-    nbx = geom[2]
+def k_clip(frame, work, bidx, blocks):
+    """Per block, sum (B_CSUM) and count (B_CCNT) of pixels <= its B_LIM."""
+    w = work[G_W]
+    h = work[G_H]
     i = 0
     y = 0
     while y < h:
-        brow = (y >> BLOCK_SHIFT) * nbx
+        brow = bidx[w + y]
         x = 0
         while x < w:
             v = frame[i]
-            b = brow + (x >> BLOCK_SHIFT)
-            if v <= lim[b]:
-                acc[2 * b] += v
-                acc[2 * b + 1] += 1
+            b = brow + bidx[x]
+            if v <= blocks[b + B_LIM]:
+                blocks[b + B_CSUM] += v
+                blocks[b + B_CCNT] += 1
             i += 1
             x += 1
         y += 1
 
 
-def k_cands(frame, geom, thr, cand):
-    """Pass 3: raster-order indices of pixels > thr[block] that win their 3x3 neighbourhood."""
-    w = geom[0]
-    h = geom[1]
-    nbx = geom[2]
-    maxc = geom[6]
+def k_cands(frame, work, bidx, blocks):
+    """Pixels > their block's B_LIM whose (value, 3x3 sum) beats each neighbour's strictly, in raster order."""
+    w = work[G_W]
+    h = work[G_H]
+    maxc = work[G_MAXC]
     n = 0
-    y = 1
-    while y < h - 1:
-        brow = (y >> BLOCK_SHIFT) * nbx
-        i = y * w + 1
-        x = 1
-        while x < w - 1:
+    y = MARGIN
+    while y < h - MARGIN:
+        brow = bidx[w + y]
+        i = y * w + MARGIN
+        x = MARGIN
+        while x < w - MARGIN:
             v = frame[i]
-            if v > thr[brow + (x >> BLOCK_SHIFT)]:
-                # earlier pixels in raster order must be strictly lower, later ones not higher
+            b = brow + bidx[x]
+            if v > blocks[b + B_LIM]:
                 j = i - w
+                k = i + w
                 if (
-                    v > frame[j - 1] and v > frame[j] and v > frame[j + 1] and v > frame[i - 1]
-                    and v >= frame[i + 1] and v >= frame[i + w - 1] and v >= frame[i + w] and v >= frame[i + w + 1]
+                    v >= frame[j - 1] and v >= frame[j] and v >= frame[j + 1] and v >= frame[i - 1]
+                    and v >= frame[i + 1] and v >= frame[k - 1] and v >= frame[k] and v >= frame[k + 1]
                 ):
-                    if n < maxc:
-                        cand[n] = i
+                    ok = 1
+                    if (
+                        v == frame[j - 1] or v == frame[j] or v == frame[j + 1] or v == frame[i - 1]
+                        or v == frame[i + 1] or v == frame[k - 1] or v == frame[k] or v == frame[k + 1]
+                    ):
+                        # a tie on the value: the 3x3 sum decides, strictly (a full tie: no candidate)
+                        s = (
+                            frame[j - 1] + frame[j] + frame[j + 1] + frame[i - 1] + v + frame[i + 1]
+                            + frame[k - 1] + frame[k] + frame[k + 1]
+                        )
+                        dy = -1
+                        while dy <= 1:
+                            dx = -1
+                            while dx <= 1:
+                                m = i + dy * w + dx
+                                if m != i and frame[m] == v:
+                                    p = m - w
+                                    q = m + w
+                                    t = (
+                                        frame[p - 1] + frame[p] + frame[p + 1] + frame[m - 1] + v + frame[m + 1]
+                                        + frame[q - 1] + frame[q] + frame[q + 1]
+                                    )
+                                    if t >= s:
+                                        ok = 0
+                                dx += 1
+                            dy += 1
+                    if ok:
+                        if n < maxc:
+                            work[G_CAND + 2 * n] = i
+                            work[G_CAND + 2 * n + 1] = b
                         n += 1
             i += 1
             x += 1
         y += 1
-    geom[5] = n
+    work[G_NCAND] = n
+
+
+def k_select(frame, work, blocks, kept):
+    """Significance and hot-pixel tests; keep the G_NMAX largest keys, none of a key tied across the cut."""
+    w = work[G_W]
+    nc = work[G_NCAND]
+    if nc > work[G_MAXC]:
+        nc = work[G_MAXC]
+    nmax = work[G_NMAX]
+    summin = work[G_SUMMIN]
+    found = 0
+    n = 0
+    cut = 0  # the largest key left out (every key is > 0)
+    c = 0
+    while c < nc:
+        i = work[G_CAND + 2 * c]
+        bg = blocks[work[G_CAND + 2 * c + 1] + B_SUM]
+        c += 1
+        amp = frame[i] - bg
+        j = i - w
+        k = i + w
+        s9 = (
+            frame[j - 1] + frame[j] + frame[j + 1] + frame[i - 1] + frame[i] + frame[i + 1]
+            + frame[k - 1] + frame[k] + frame[k + 1] - 9 * bg
+        )
+        if s9 * 256 < summin or (s9 - amp) * 16 < SPIKE_X16 * amp:
+            continue
+        found += 1
+        key = s9 * 256 + amp
+        if n == nmax:
+            last = kept[(nmax - 1) * K_STRIDE]
+            if key <= last:
+                if key > cut:
+                    cut = key
+                continue
+            if last > cut:
+                cut = last
+            pos = nmax - 1
+        else:
+            pos = n
+            n += 1
+        r = pos * K_STRIDE
+        while pos > 0 and kept[r - K_STRIDE] < key:
+            kept[r] = kept[r - K_STRIDE]
+            kept[r + 1] = kept[r - K_STRIDE + 1]
+            kept[r + 2] = kept[r - K_STRIDE + 2]
+            kept[r + 3] = kept[r - K_STRIDE + 3]
+            kept[r + 4] = kept[r - K_STRIDE + 4]
+            r -= K_STRIDE
+            pos -= 1
+        kept[r + K_KEY] = key
+        kept[r + K_S9] = s9
+        kept[r + K_AMP] = amp
+        kept[r + K_I] = i
+        kept[r + K_BG] = bg
+    while n > 0 and kept[(n - 1) * K_STRIDE] == cut:
+        n -= 1
+    work[G_FOUND] = found
+    work[G_KEPT] = n
+
+
+def k_centroid(frame, work, kept, tab):
+    """Sub-pixel x, y (1/SPOT_SCALE px) and log2 curvature of each kept spot; ``tab`` is LOG2_FRAC."""
+    w = work[G_W]
+    n = work[G_KEPT]
+    r = 0
+    while r < n * K_STRIDE:
+        i = kept[r + K_I]
+        bg3 = 3 * kept[r + K_BG]
+        s9 = kept[r + K_S9]
+        y = i // w
+        x = i - y * w
+        j = i - w
+        k = i + w
+        c0 = frame[j - 1] + frame[i - 1] + frame[k - 1] - bg3
+        c2 = frame[j + 1] + frame[i + 1] + frame[k + 1] - bg3
+        r0 = frame[j - 1] + frame[j] + frame[j + 1] - bg3
+        r2 = frame[k - 1] + frame[k] + frame[k + 1] - bg3
+        # the six sums (values < 1 count as 1, as in ilog2_q10; nothing negative goes into an array)
+        c1 = s9 - c0 - c2
+        work[G_SCR] = c0 if c0 > 0 else 1
+        work[G_SCR + 1] = c1 if c1 > 0 else 1
+        work[G_SCR + 2] = c2 if c2 > 0 else 1
+        c1 = s9 - r0 - r2
+        work[G_SCR + 3] = r0 if r0 > 0 else 1
+        work[G_SCR + 4] = c1 if c1 > 0 else 1
+        work[G_SCR + 5] = r2 if r2 > 0 else 1
+        m = 0
+        while m < 6:  # ilog2_q10, inline as in the viper kernel
+            v = work[G_SCR + m]
+            e = 0
+            while v >> (e + 1):
+                e += 1
+            if e < 5:
+                lg = 1024 * e + tab[(v << (5 - e)) - 32]
+            else:
+                sh = e - 5
+                t = v >> sh
+                lo = tab[t - 32]
+                lg = 1024 * e + lo + (((tab[t - 31] - lo) * (v - (t << sh))) >> sh)
+            work[G_SCR + 6 + m] = lg
+            m += 1
+        curv = 0
+        m = 0
+        while m < 2:
+            la = work[G_SCR + 6 + 3 * m]
+            lb = work[G_SCR + 7 + 3 * m]
+            lc = work[G_SCR + 8 + 3 * m]
+            cv = 2 * lb - la - lc
+            d = 0
+            if cv > 0:  # offset = 32 (lc - la) / (2 cv), rounded half away from zero, clamped to +-1 px
+                num = SPOT_SCALE * (lc - la)
+                if num < 0:
+                    d = -((-2 * num + 2 * cv) // (4 * cv))
+                else:
+                    d = (2 * num + 2 * cv) // (4 * cv)
+                if d > INTERP_MAX:
+                    d = INTERP_MAX
+                if d < -INTERP_MAX:
+                    d = -INTERP_MAX
+            if m == 0:
+                kept[r + K_X] = SPOT_SCALE * x + d
+            else:
+                kept[r + K_Y] = SPOT_SCALE * y + d
+            curv += cv
+            m += 1
+        kept[r + K_CURV] = curv + 1 if curv >= 0 and frame[i] < SAT_LEVEL else 0
+        r += K_STRIDE
+
+
+def k_pack(work, kept, order, out):
+    """Flux bytes (brightest = 255), records in descriptor order into ``out``, median amplitude, focus sums."""
+    n = work[G_KEPT]
+    fmax = kept[K_S9] if n else 1
+    r = 0
+    while r < n * K_STRIDE:
+        f = (kept[r + K_S9] * 510 + fmax) // (2 * fmax)
+        kept[r + K_KEY] = f if f > 0 else 1
+        r += K_STRIDE
+    k = 0
+    while k < n:  # insertion sort of record indices by (flux desc, y asc, x asc)
+        rk = k * K_STRIDE
+        fk = kept[rk]
+        yk = kept[rk + K_Y]
+        xk = kept[rk + K_X]
+        m = k
+        while m > 0:
+            ra = order[m - 1] * K_STRIDE
+            fa = kept[ra]
+            if fa > fk or (fa == fk and (kept[ra + K_Y] < yk or (kept[ra + K_Y] == yk and kept[ra + K_X] <= xk))):
+                break
+            order[m] = order[m - 1]
+            m -= 1
+        order[m] = k
+        k += 1
+    o = 0
+    k = 0
+    while k < n:
+        r = order[k] * K_STRIDE
+        xq = kept[r + K_X]
+        yq = kept[r + K_Y]
+        out[o] = xq >> 8
+        out[o + 1] = xq & 0xFF
+        out[o + 2] = yq >> 8
+        out[o + 3] = yq & 0xFF
+        out[o + 4] = kept[r]
+        o += SPOT_RECORD
+        k += 1
+    # the amplitude ranked n // 2 in descending order (a median of values, whatever the positions)
+    med = 0
+    half = n >> 1
+    k = 0
+    while k < n:
+        a = kept[k * K_STRIDE + K_AMP]
+        gt = 0
+        ge = 0
+        m = 0
+        while m < n:
+            b = kept[m * K_STRIDE + K_AMP]
+            if b > a:
+                gt += 1
+            if b >= a:
+                ge += 1
+            m += 1
+        if gt <= half and half < ge:
+            med = a
+            break
+        k += 1
+    work[G_AMED] = med
+    sc = 0
+    nc = 0
+    r = 0
+    while r < n * K_STRIDE:
+        if kept[r + K_CURV] > 0:
+            sc += kept[r + K_CURV] - 1
+            nc += 1
+        r += K_STRIDE
+    work[G_CSUM] = sc
+    work[G_CN] = nc
+
+
+_PURE = (k_stats, k_clip, k_cands, k_select, k_centroid, k_pack)
 
 
 def _load_kernels(use_viper):
     """Viper kernels when asked (True) or available (None, MicroPython only); else the pure twins."""
     if use_viper is False or (use_viper is None and sys.implementation.name != "micropython"):
-        return k_stats, k_clip, k_cands
+        return _PURE
     try:
         from glintfw import detect_viper as kv
 
-        return kv.k_stats, kv.k_clip, kv.k_cands
+        return (kv.k_stats, kv.k_clip, kv.k_cands, kv.k_select, kv.k_centroid, kv.k_pack)
     except (ImportError, SyntaxError, ValueError, NotImplementedError, AttributeError):
         # the WebAssembly port (and CPython) have no viper emitter
         if use_viper:
             raise
-        return k_stats, k_clip, k_cands
+        return _PURE
 
 
 class Detector:
     """Spot detector for frames of ``width`` x ``height`` 8-bit pixels; buffers allocated here, once."""
 
     def __init__(self, width, height, max_spots=MAX_SPOTS_DEFAULT, use_viper=None):
-        # x, y must fit u16 at SPOT_SCALE; the frame total must fit the kernels' 32-bit ints
-        if width < 8 or height < 8 or width * SPOT_SCALE > 0xFFFF or height * SPOT_SCALE > 0xFFFF:
-            raise ValueError("frame size out of range")
+        if max_spots is None:
+            max_spots = MAX_SPOTS_DEFAULT
+        if width < 8 or height < 8 or width > MAX_DIM or height > MAX_DIM:
+            raise ValueError("frame size %dx%d out of range (8..%d)" % (width, height, MAX_DIM))
+        if max_spots < 1 or max_spots > 4096:
+            raise ValueError("max_spots %d out of range (1..4096)" % max_spots)
         self.width = width
         self.height = height
         self.max_spots = max_spots
-        self.nbx = (width + (1 << BLOCK_SHIFT) - 1) >> BLOCK_SHIFT
-        self.nby = (height + (1 << BLOCK_SHIFT) - 1) >> BLOCK_SHIFT
-        nb = self.nbx * self.nby
+        bx, nbx = block_edges(width)
+        by, nby = block_edges(height)
+        self.nbx = nbx
+        self.nby = nby
+        nb = nbx * nby
+        # block offsets into ``blocks``: bidx[x] for a column, bidx[width + y] for a row
+        self.bidx = array("i", [B_STRIDE * b for b in bx] + [B_STRIDE * nbx * b for b in by])
+        bw = [0] * nbx
+        for b in bx:
+            bw[b] += 1
+        bh = [0] * nby
+        for b in by:
+            bh[b] += 1
+        self.bcount = array("i", [bh[k // nbx] * bw[k % nbx] for k in range(nb)])
         self.maxc = max(MAX_CANDIDATES_MIN, (width * height) >> 7)
-        self.geom = array("i", [0] * G_SIZE)
-        self.dhist = array("i", [0] * 256)
-        self.bsum = array("i", [0] * nb)
-        self.bcount = array("i", [0] * nb)
-        self.lim = array("i", [0] * nb)
-        self.acc = array("i", [0] * (2 * nb))
-        self.bg = array("i", [0] * nb)
-        self.thr = array("i", [0] * nb)
-        self.cand = array("i", [0] * self.maxc)
-        n = max_spots
-        # kept spots, in descending flux order: flux (3x3 sum), amplitude, x_q, y_q, focus curvature
-        self.kf = array("i", [0] * n)
-        self.ka = array("i", [0] * n)
-        self.kx = array("i", [0] * n)
-        self.ky = array("i", [0] * n)
-        self.kc = array("i", [0] * n)
-        self.order = array("i", [0] * n)
-        self.out = bytearray(n * SPOT_RECORD)
+        self.work = array("i", [0] * (G_CAND + 2 * self.maxc))
+        self.blocks = array("i", [0] * (B_STRIDE * nb))
+        self.kept = array("i", [0] * (K_STRIDE * max_spots))
+        self.order = array("i", [0] * max_spots)
+        self.log2 = array("i", LOG2_FRAC)
+        self.out = bytearray(max_spots * SPOT_RECORD)
         self.quality = {0: 0, 1: 0, 2: 0, 3: 0, 4: 0, 5: 0, 6: 0}
-        for by in range(self.nby):
-            bh = min(height - (by << BLOCK_SHIFT), 1 << BLOCK_SHIFT)
-            for bx in range(self.nbx):
-                bw = min(width - (bx << BLOCK_SHIFT), 1 << BLOCK_SHIFT)
-                self.bcount[by * self.nbx + bx] = bw * bh
-        self._stats, self._clip, self._cands = _load_kernels(use_viper)
-        self.focus = 0
+        k = _load_kernels(use_viper)
+        self._stats, self._clip, self._cands, self._select, self._centroid, self._pack = k
         self.n_found = 0  # spots that passed every test (before keeping the N brightest)
         self.n_cands = 0
+        self.focus = 0
 
     def detect(self, frame):
         """Detect spots in ``frame`` (width*height bytes) -> (spots bytes, quality dict, guidance)."""
@@ -219,172 +530,78 @@ class Detector:
         h = self.height
         if len(frame) < w * h:
             raise ValueError("frame smaller than width*height")
-        geom = self.geom
-        geom[G_W] = w
-        geom[G_H] = h
-        geom[G_NBX] = self.nbx
-        geom[G_MAXC] = self.maxc
-        dhist = self.dhist
-        bsum = self.bsum
-        acc = self.acc
-        nb = len(bsum)
-        for k in range(256):
-            dhist[k] = 0
-        for k in range(nb):
-            bsum[k] = 0
-            acc[2 * k] = 0
-            acc[2 * k + 1] = 0
-        self._stats(frame, geom, dhist, bsum)
-        noise = noise_x16(dhist, h * (w - 2))
-        clip = (CLIP_X16 * noise) >> 8
-        lim = self.lim
+        work = self.work
+        blocks = self.blocks
         bcount = self.bcount
+        bidx = self.bidx
+        for k in range(G_CAND):
+            work[k] = 0
+        work[G_W] = w
+        work[G_H] = h
+        work[G_MAXC] = self.maxc
+        work[G_NMAX] = self.max_spots
+        for k in range(len(blocks)):
+            blocks[k] = 0
+        self._stats(frame, work, bidx, blocks)
+        noise = noise_x16(work, G_HIST, h * (w - 2) + w * (h - 2))
+        clip = (CLIP_X16 * noise) >> 8
+        nb = len(bcount)
+        r = 0
         for k in range(nb):
-            lim[k] = bsum[k] // bcount[k] + clip
-        self._clip(frame, geom, lim, acc)
-        bg = self.bg
-        thr = self.thr
+            blocks[r + B_LIM] = blocks[r + B_SUM] // bcount[k] + clip
+            r += B_STRIDE
+        self._clip(frame, work, bidx, blocks)
         peak = (PEAK_X16 * noise) >> 8
         csum = 0
         ccount = 0
+        r = 0
         for k in range(nb):
-            c = acc[2 * k + 1]
-            if c:
-                bg[k] = acc[2 * k] // c
-            else:
-                bg[k] = bsum[k] // bcount[k]
-            csum += acc[2 * k]
+            c = blocks[r + B_CCNT]
+            s = blocks[r + B_CSUM]
+            bg = s // c if c else blocks[r + B_SUM] // bcount[k]
+            csum += s
             ccount += c
-            thr[k] = bg[k] + peak
-        self._cands(frame, geom, thr, self.cand)
-        self.n_cands = geom[G_NCAND]
-        n = self._measure(frame, noise)
+            blocks[r + B_SUM] = bg
+            blocks[r + B_LIM] = bg + peak
+            r += B_STRIDE
+        self._cands(frame, work, bidx, blocks)
+        tries = 0
+        while work[G_NCAND] > self.maxc and tries < CAND_RETRIES:
+            # too many candidates to keep (a noisy or textured frame): raise the threshold everywhere,
+            # rather than keep the first ones in scan order
+            for r in range(B_LIM, len(blocks), B_STRIDE):
+                blocks[r] += peak if peak > 0 else 1
+            self._cands(frame, work, bidx, blocks)
+            tries += 1
+        self.n_cands = work[G_NCAND]
+        work[G_SUMMIN] = 3 * SUM_X16 * noise
+        self._select(frame, work, blocks, self.kept)
+        self._centroid(frame, work, self.kept, self.log2)
+        self._pack(work, self.kept, self.order, self.out)
+        n = work[G_KEPT]
+        self.n_found = work[G_FOUND]
+        self.focus = work[G_CSUM] // (2 * work[G_CN]) if work[G_CN] else 0
         npix = w * h
         q = self.quality
         q[0] = self.n_found
-        q[1] = (self.ka[self.order[n >> 1]] * 256) // noise if n else 0
+        q[1] = (work[G_AMED] * 256) // noise if n else 0
         q[2] = self.focus
-        q[3] = (geom[G_SAT] * 1000) // npix
-        q[4] = geom[G_TOTAL] // npix
+        q[3] = (work[G_SAT] * 1000) // npix
+        q[4] = work[G_TOTAL] // npix
         q[5] = csum // ccount if ccount else q[4]
         q[6] = noise
         return bytes(memoryview(self.out)[: n * SPOT_RECORD]), q, guidance(q)
 
-    def _measure(self, frame, noise):
-        """Test and centroid the candidates; keep the N brightest; pack records; return N."""
-        w = self.width
-        nbx = self.nbx
-        bg = self.bg
-        cand = self.cand
-        kf = self.kf
-        ka = self.ka
-        kx = self.kx
-        ky = self.ky
-        kc = self.kc
-        nmax = self.max_spots
-        sum_min = 3 * SUM_X16 * noise  # compared with 256 x (3x3 sum above background)
-        kept = 0
-        found = 0
-        for ci in range(self.n_cands):
-            i = cand[ci]
-            y = i // w
-            x = i - y * w
-            b = bg[(y >> BLOCK_SHIFT) * nbx + (x >> BLOCK_SHIFT)]
-            amp = frame[i] - b
-            j = i - w - 1
-            s9 = (
-                frame[j] + frame[j + 1] + frame[j + 2]
-                + frame[j + w] + frame[j + w + 1] + frame[j + w + 2]
-                + frame[j + 2 * w] + frame[j + 2 * w + 1] + frame[j + 2 * w + 2]
-                - 9 * b
-            )
-            if s9 * 256 < sum_min or (s9 - amp) * 16 < SPIKE_X16 * amp:
-                continue
-            found += 1
-            # keep the N largest 3x3 sums; earlier candidates win ties (strict >)
-            if kept == nmax and s9 <= kf[kept - 1]:
-                continue
-            pos = kept if kept < nmax else nmax - 1
-            while pos > 0 and kf[pos - 1] < s9:
-                kf[pos] = kf[pos - 1]
-                ka[pos] = ka[pos - 1]
-                kx[pos] = kx[pos - 1]
-                ky[pos] = ky[pos - 1]
-                kc[pos] = kc[pos - 1]
-                pos -= 1
-            if kept < nmax:
-                kept += 1
-            # Gaussian interpolation on the 3x3 column and row sums (background removed)
-            j = i - w - 1
-            c0 = frame[j] + frame[j + w] + frame[j + 2 * w] - 3 * b
-            c2 = frame[j + 2] + frame[j + w + 2] + frame[j + 2 * w + 2] - 3 * b
-            r0 = frame[j] + frame[j + 1] + frame[j + 2] - 3 * b
-            r2 = frame[j + 2 * w] + frame[j + 2 * w + 1] + frame[j + 2 * w + 2] - 3 * b
-            kf[pos] = s9
-            ka[pos] = amp
-            la = ilog2_q10(c0)
-            lb = ilog2_q10(s9 - c0 - c2)
-            lc = ilog2_q10(c2)
-            kx[pos] = SPOT_SCALE * x + interp(la, lb, lc)
-            curv = 2 * lb - la - lc
-            la = ilog2_q10(r0)
-            lb = ilog2_q10(s9 - r0 - r2)
-            lc = ilog2_q10(r2)
-            ky[pos] = SPOT_SCALE * y + interp(la, lb, lc)
-            # focus evidence: log2 curvature (x + y) of unsaturated spots; -1 marks a saturated peak
-            kc[pos] = -1 if frame[i] >= SAT_LEVEL else curv + 2 * lb - la - lc
-        self.n_found = found
-        # focus: mean log2 curvature per axis of the unsaturated kept spots, = 1477 / sigma_psf**2
-        sc = 0
-        nc = 0
-        for k in range(kept):
-            if kc[k] >= 0:
-                sc += kc[k]
-                nc += 1
-        self.focus = sc // (2 * nc) if nc else 0
-        self._pack(kept)
-        return kept
 
-    def _pack(self, n):
-        """Records sorted by (flux u8 desc, y asc, x asc) into self.out; flux scaled to brightest = 255."""
-        kf = self.kf
-        kx = self.kx
-        ky = self.ky
-        order = self.order
-        out = self.out
-        fmax = kf[0] if n else 1
-        for k in range(n):
-            f = (kf[k] * 510 + fmax) // (2 * fmax)
-            kf[k] = f if f > 0 else 1  # kf now holds the u8 flux
-        for k in range(n):  # insertion sort of indices (n <= max_spots)
-            m = k
-            while m > 0:
-                a = order[m - 1]
-                if kf[a] > kf[k] or (kf[a] == kf[k] and (ky[a] < ky[k] or (ky[a] == ky[k] and kx[a] <= kx[k]))):
-                    break
-                order[m] = a
-                m -= 1
-            order[m] = k
-        o = 0
-        for k in range(n):
-            a = order[k]
-            out[o] = kx[a] >> 8
-            out[o + 1] = kx[a] & 0xFF
-            out[o + 2] = ky[a] >> 8
-            out[o + 3] = ky[a] & 0xFF
-            out[o + 4] = kf[a]
-            o += SPOT_RECORD
-
-
-def noise_x16(dhist, count):
-    """Noise sigma x16 from the histogram of |v(x) - v(x-2)| (interpolated median / 0.954)."""
+def noise_x16(hist, off, count):
+    """Noise sigma x16 from the histogram hist[off:off+256] of |pixel differences| (interpolated median / 0.954)."""
     half = count >> 1
     cum = 0
     k = 0
-    while k < 255 and cum + dhist[k] <= half:
-        cum += dhist[k]
+    while k < 255 and cum + hist[off + k] <= half:
+        cum += hist[off + k]
         k += 1
-    nk = dhist[k]
+    nk = hist[off + k]
     if nk == 0:
         med = 16 * k
     elif k == 0:
@@ -395,42 +612,19 @@ def noise_x16(dhist, count):
     return sigma if sigma > NOISE_MIN_X16 else NOISE_MIN_X16
 
 
-# round(1024 * log2(1 + i / 32)) for i = 0..32
-LOG2_FRAC = (
-    0, 45, 90, 132, 174, 214, 254, 292, 330, 366, 402, 436, 470, 504, 536, 568, 599,
-    629, 659, 689, 717, 745, 773, 800, 827, 853, 879, 904, 929, 953, 977, 1001, 1024,
-)
-
-
 def ilog2_q10(v):
     """Integer log2(v) in 1/1024 units (v < 1 counts as 1): exponent, then a 33-entry table, linearly interpolated."""
     if v < 1:
         v = 1
-    k = 0
-    while v >> (k + 1):
-        k += 1
-    if k < 5:
-        return 1024 * k + LOG2_FRAC[(v << (5 - k)) - 32]
-    sh = k - 5
+    e = 0
+    while v >> (e + 1):
+        e += 1
+    if e < 5:
+        return 1024 * e + LOG2_FRAC[(v << (5 - e)) - 32]
+    sh = e - 5
     t = v >> sh
-    i = t - 32
-    rem = v - (t << sh)
-    lo = LOG2_FRAC[i]
-    hi = LOG2_FRAC[i + 1] if i < 32 else LOG2_FRAC[32]
-    return 1024 * k + lo + (((hi - lo) * rem) >> sh)
-
-
-def interp(la, lb, lc):
-    """Sub-pixel offset (1/SPOT_SCALE px) of the peak through three samples at -1, 0, +1, given their ilog2_q10."""
-    den = 2 * (2 * lb - la - lc)
-    if den <= 0:
-        return 0
-    d = (2 * SPOT_SCALE * (lc - la) + den) // (2 * den)
-    if d > INTERP_MAX:
-        return INTERP_MAX
-    if d < -INTERP_MAX:
-        return -INTERP_MAX
-    return d
+    lo = LOG2_FRAC[t - 32]
+    return 1024 * e + lo + (((LOG2_FRAC[t - 31] - lo) * (v - (t << sh))) >> sh)
 
 
 def guidance(q):

@@ -1,8 +1,11 @@
 """Run viper kernels under CPython: ``micropython.viper`` as identity, ptr8/ptr32 emulated with 8/32-bit masking.
 
 Viper's native ints wrap at 32 bits; the emulated ptr32 store wraps the same way,
-and loads sign-extend, so a kernel that overflowed on a board would give a
-different answer here too rather than silently agreeing with the pure twin.
+so a kernel that overflowed on a board would give a different answer here too
+rather than silently agreeing with the pure twin. A ptr32 load of a negative
+value raises: a 32-bit board reads it back negative but the 64-bit Unix port
+zero-extends it (-1 reads as 4294967295), so a kernel must never keep negatives
+in its arrays. The real MicroPython runs in tests/firmware/test_detect_unix.py.
 """
 
 from __future__ import annotations
@@ -38,7 +41,12 @@ class _Ptr32:
         self.arr = arr
 
     def __getitem__(self, i):
-        return _wrap32(self.arr[i])
+        if i < 0:
+            raise IndexError("viper ptr32 index below the buffer")
+        v = _wrap32(self.arr[i])
+        if v < 0:
+            raise ValueError("viper ptr32 load of a negative value: ports differ (zero-extended on 64-bit)")
+        return v
 
     def __setitem__(self, i, v):
         self.arr[i] = _wrap32(v)

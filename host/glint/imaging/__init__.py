@@ -14,7 +14,7 @@ import numpy as np
 
 from glint.errors import UsageError
 from glint.imaging import twin
-from glint.imaging.twin import GD_OK, MAX_SPOTS_DEFAULT, SPOT_RECORD, SPOT_SCALE
+from glint.imaging.twin import GD_OK, MAX_DIM, MAX_SPOTS_DEFAULT, SPOT_RECORD, SPOT_SCALE
 
 __all__ = ["Detection", "detect", "load_image", "SPOT_SCALE", "SPOT_RECORD"]
 
@@ -44,8 +44,8 @@ def detect(image: np.ndarray, max_spots: int = MAX_SPOTS_DEFAULT) -> Detection:
     img = np.asarray(image)
     if img.ndim != 2 or img.dtype != np.uint8:
         raise UsageError(f"detect needs an (H, W) uint8 grayscale image, got {img.dtype} {img.shape}")
-    if img.shape[0] < 8 or img.shape[1] < 8 or max(img.shape) * SPOT_SCALE > 0xFFFF:
-        raise UsageError(f"frame size {img.shape[1]}x{img.shape[0]} out of range")
+    if img.shape[0] < 8 or img.shape[1] < 8 or max(img.shape) > MAX_DIM:
+        raise UsageError(f"frame size {img.shape[1]}x{img.shape[0]} out of range", hint=f"8..{MAX_DIM} pixels a side")
     spots, q, g, (x, y, f) = twin.detect_raw(img, max_spots)
     return Detection(
         spots=spots,

@@ -15,8 +15,9 @@ from glintcore.proto import GD_NO_COATING, GD_OK, GD_OUT_OF_FOCUS, GD_SATURATED,
 SPOT_SCALE = 32
 SPOT_RECORD = 5
 MAX_SPOTS_DEFAULT = 64
-BLOCK_SHIFT = 3
-MARGIN = 1
+MAX_DIM = 2047
+BLOCK = 8
+MARGIN = 2
 SAT_LEVEL = 250
 CLIP_X16 = 32
 PEAK_X16 = 40
@@ -25,6 +26,7 @@ SPIKE_X16 = 6
 INTERP_MAX = 32  # sub-pixel offset clamp: +-1 px
 NOISE_MIN_X16 = 16
 MAD_TO_SIGMA_X1000 = 1048
+CAND_RETRIES = 8
 DARK_MEAN = 12
 SAT_PERMILLE_MAX = 20
 NO_COATING_SPOTS = 6
@@ -33,17 +35,16 @@ MIN_SPOTS = 30
 MAX_CANDIDATES_MIN = 1024
 
 TUNING = (
-    "SPOT_SCALE", "SPOT_RECORD", "MAX_SPOTS_DEFAULT", "BLOCK_SHIFT", "MARGIN", "SAT_LEVEL", "CLIP_X16",
-    "PEAK_X16", "SUM_X16", "SPIKE_X16", "INTERP_MAX", "NOISE_MIN_X16", "MAD_TO_SIGMA_X1000",
+    "SPOT_SCALE", "SPOT_RECORD", "MAX_SPOTS_DEFAULT", "MAX_DIM", "BLOCK", "MARGIN", "SAT_LEVEL", "CLIP_X16",
+    "PEAK_X16", "SUM_X16", "SPIKE_X16", "INTERP_MAX", "NOISE_MIN_X16", "MAD_TO_SIGMA_X1000", "CAND_RETRIES",
     "DARK_MEAN", "SAT_PERMILLE_MAX", "NO_COATING_SPOTS", "FOCUS_MIN", "MIN_SPOTS", "MAX_CANDIDATES_MIN",
 )
 
-# 3x3 neighbourhood offsets: earlier in raster order must be strictly lower, later ones not higher.
-_NMS = [(dy, dx, (dy < 0) or (dy == 0 and dx < 0)) for dy in (-1, 0, 1) for dx in (-1, 0, 1) if dy or dx]
+_NEIGHBOURS = [(dy, dx) for dy in (-1, 0, 1) for dx in (-1, 0, 1) if dy or dx]
 
 
 def noise_x16(dhist: np.ndarray, count: int) -> int:
-    """Same as glintfw.detect.noise_x16 (interpolated median of |dx| / 0.954, x16, floored at 1 DN)."""
+    """Same as glintfw.detect.noise_x16 (interpolated median of |d| / 0.954, x16, floored at 1 DN)."""
     half = count >> 1
     cum = np.cumsum(dhist)
     k = int(np.searchsorted(cum, half, side="right"))  # first bin whose cumulative count exceeds half
@@ -80,13 +81,13 @@ def ilog2_q10(v: np.ndarray) -> np.ndarray:
 
 
 def _interp(a, b, c):
-    """(sub-pixel offset in 1/SPOT_SCALE px clamped to +-1 px, log2 curvature) of three samples."""
+    """(sub-pixel offset in 1/SPOT_SCALE px, rounded half away from zero, clamped to +-1 px; log2 curvature)."""
     la, lb, lc = ilog2_q10(a), ilog2_q10(b), ilog2_q10(c)
-    den = 2 * (2 * lb - la - lc)
+    cv = 2 * lb - la - lc
     num = SPOT_SCALE * (lc - la)
-    safe = np.where(den > 0, den, 1)
-    d = np.where(den > 0, (2 * num + safe) // (2 * safe), 0)
-    return np.clip(d, -INTERP_MAX, INTERP_MAX), 2 * lb - la - lc
+    safe = np.where(cv > 0, cv, 1)
+    d = np.where(cv > 0, np.sign(num) * ((2 * np.abs(num) + 2 * safe) // (4 * safe)), 0)
+    return np.clip(d, -INTERP_MAX, INTERP_MAX), cv
 
 
 def guidance(q: dict) -> int:
@@ -103,78 +104,103 @@ def guidance(q: dict) -> int:
     return GD_OK
 
 
-def _block_sums(a: np.ndarray, nby: int, nbx: int) -> np.ndarray:
-    h, w = a.shape
-    b = 1 << BLOCK_SHIFT
-    pad = np.zeros((nby * b, nbx * b), dtype=np.int64)
-    pad[:h, :w] = a
-    return pad.reshape(nby, b, nbx, b).sum(axis=(1, 3))
+def block_edges(n: int) -> np.ndarray:
+    """Block index of each of ``n`` pixels along one axis (glintfw.detect.block_edges: symmetric about the centre)."""
+    nb = max(1, (n + BLOCK // 2) // BLOCK)
+    if n & 1 and not nb & 1:
+        nb += 1
+    k = np.arange(nb + 1)
+    lo = (2 * k * n + nb) // (2 * nb)
+    edges = np.where(2 * k <= nb, lo, n - lo[::-1])
+    return np.searchsorted(edges, np.arange(n), side="right") - 1
+
+
+def _block_sums(a: np.ndarray, by: np.ndarray, bx: np.ndarray) -> np.ndarray:
+    ry = np.flatnonzero(np.diff(by, prepend=-1))
+    rx = np.flatnonzero(np.diff(bx, prepend=-1))
+    return np.add.reduceat(np.add.reduceat(a.astype(np.int64), ry, axis=0), rx, axis=1)
 
 
 def detect_raw(img: np.ndarray, max_spots: int = MAX_SPOTS_DEFAULT):
     """The firmware algorithm on an (H, W) uint8 array -> (spots, quality, guidance, kept arrays)."""
     h, w = img.shape
     f = img.astype(np.int32)
-    b = 1 << BLOCK_SHIFT
-    nbx, nby = (w + b - 1) >> BLOCK_SHIFT, (h + b - 1) >> BLOCK_SHIFT
+    by, bx = block_edges(h), block_edges(w)
     maxc = max(MAX_CANDIDATES_MIN, (w * h) >> 7)
 
-    # pass 1: stats
+    # stats
     total = int(f.sum())
     sat = int(np.count_nonzero(img >= SAT_LEVEL))
     dhist = np.bincount(np.abs(f[:, 2:] - f[:, :-2]).ravel(), minlength=256)
-    bsum = _block_sums(f, nby, nbx)
-    bcount = _block_sums(np.ones_like(f), nby, nbx)
-    noise = noise_x16(dhist, h * (w - 2))
+    dhist = dhist + np.bincount(np.abs(f[2:, :] - f[:-2, :]).ravel(), minlength=256)
+    bsum = _block_sums(f, by, bx)
+    bcount = _block_sums(np.ones_like(f), by, bx)
+    noise = noise_x16(dhist, h * (w - 2) + w * (h - 2))
 
-    # pass 2: clipped block means
+    # clip: clipped block means
     lim = bsum // bcount + ((CLIP_X16 * noise) >> 8)
-    lim_px = np.repeat(np.repeat(lim, b, axis=0), b, axis=1)[:h, :w]
-    below = f <= lim_px
-    csum = _block_sums(np.where(below, f, 0), nby, nbx)
-    ccnt = _block_sums(below.astype(np.int32), nby, nbx)
+    below = f <= lim[by][:, bx]
+    csum = _block_sums(np.where(below, f, 0), by, bx)
+    ccnt = _block_sums(below.astype(np.int32), by, bx)
     bg = np.where(ccnt > 0, csum // np.maximum(ccnt, 1), bsum // bcount)
     csum_t, ccnt_t = int(csum.sum()), int(ccnt.sum())
 
-    # pass 3: candidates (threshold + 5x5 raster-tie maximum)
-    thr = bg + ((PEAK_X16 * noise) >> 8)
-    thr_px = np.repeat(np.repeat(thr, b, axis=0), b, axis=1)[:h, :w]
+    # cands: above threshold, (value, 3x3 sum) strictly above every neighbour's
+    peak = (PEAK_X16 * noise) >> 8
     m = MARGIN
+    s9_all = np.zeros_like(f)
+    s9_all[1:-1, 1:-1] = sum(f[1 + dy : h - 1 + dy, 1 + dx : w - 1 + dx] for dy in (-1, 0, 1) for dx in (-1, 0, 1))
     core = f[m : h - m, m : w - m]
-    ok = core > thr_px[m : h - m, m : w - m]
-    for dy, dx, earlier in _NMS:
-        nb = f[m + dy : h - m + dy, m + dx : w - m + dx]
-        ok &= (core > nb) if earlier else (core >= nb)
-    ys, xs = np.nonzero(ok)
+    s_core = s9_all[m : h - m, m : w - m]
+    ok = np.ones_like(core, dtype=bool)
+    for dy, dx in _NEIGHBOURS:
+        u = f[m + dy : h - m + dy, m + dx : w - m + dx]
+        su = s9_all[m + dy : h - m + dy, m + dx : w - m + dx]
+        ok &= (core > u) | ((core == u) & (s_core > su))
+    bg_core = bg[by][:, bx][m : h - m, m : w - m]
+    for _ in range(CAND_RETRIES + 1):
+        sel = ok & (core > bg_core + peak)
+        ys, xs = np.nonzero(sel)
+        if len(ys) <= maxc:
+            break
+        peak += max((PEAK_X16 * noise) >> 8, 1) if _ < CAND_RETRIES else 0
     ys, xs = ys[:maxc] + m, xs[:maxc] + m
 
-    # candidate tests
-    bgc = bg[ys >> BLOCK_SHIFT, xs >> BLOCK_SHIFT].astype(np.int64)
+    # select: tests, then the N largest keys; a key tied across the cut is left out entirely
+    bgc = bg[by[ys], bx[xs]].astype(np.int64)
     amp = f[ys, xs] - bgc
-    s9 = sum(f[ys + dy, xs + dx].astype(np.int64) for dy in (-1, 0, 1) for dx in (-1, 0, 1)) - 9 * bgc
+    s9 = s9_all[ys, xs].astype(np.int64) - 9 * bgc
     good = (s9 * 256 >= 3 * SUM_X16 * noise) & ((s9 - amp) * 16 >= SPIKE_X16 * amp)
     found = int(np.count_nonzero(good))
     idx = np.flatnonzero(good)
-    # N largest 3x3 sums, earlier (raster) candidates first among equals
-    order = idx[np.lexsort((idx, -s9[idx]))][:max_spots]
-    ys, xs, bgc, amp, s9 = ys[order], xs[order], bgc[order], amp[order], s9[order]
+    key = s9[idx] * 256 + amp[idx]
+    srt = np.argsort(-key, kind="stable")
+    top = idx[srt[:max_spots]]
+    if len(idx) > max_spots:
+        cut = key[srt[max_spots]]
+        top = top[s9[top] * 256 + amp[top] > cut]
+    ys, xs, bgc, amp, s9 = ys[top], xs[top], bgc[top], amp[top], s9[top]
 
-    # sub-pixel position: Gaussian (log-parabola) interpolation on the 3x3 window's column and row sums
+    # centroid: Gaussian (log-parabola) interpolation on the 3x3 window's column and row sums
     def tap(dy, dx):
         return f[ys + dy, xs + dx].astype(np.int64) - bgc
 
     col = [tap(-1, dx) + tap(0, dx) + tap(1, dx) for dx in (-1, 0, 1)]
     row = [tap(dy, -1) + tap(dy, 0) + tap(dy, 1) for dy in (-1, 0, 1)]
+    col[1] = s9 - col[0] - col[2]
+    row[1] = s9 - row[0] - row[2]
     dx, cx = _interp(*col)
     dy, cy = _interp(*row)
     xq = SPOT_SCALE * xs + dx
     yq = SPOT_SCALE * ys + dy
-    unsat = f[ys, xs] < SAT_LEVEL
+    # focus evidence: unsaturated spots with a non-negative curvature
+    unsat = (f[ys, xs] < SAT_LEVEL) & (cx + cy >= 0)
 
+    # pack
     n = len(ys)
     nc = int(unsat.sum())
     focus = int((cx + cy)[unsat].sum()) // (2 * nc) if nc else 0
-    fmax = int(s9[0]) if n else 1
+    fmax = int(s9.max()) if n else 1
     fu8 = np.maximum((s9 * 510 + fmax) // (2 * fmax), 1)
     rec_order = np.lexsort((xq, yq, -fu8))
     recs = np.zeros((n, 5), dtype=np.uint8)
@@ -182,10 +208,11 @@ def detect_raw(img: np.ndarray, max_spots: int = MAX_SPOTS_DEFAULT):
     recs[:, 0], recs[:, 1] = xo >> 8, xo & 0xFF
     recs[:, 2], recs[:, 3] = yo >> 8, yo & 0xFF
     recs[:, 4] = fo
+    amed = int(np.sort(amp)[::-1][n >> 1]) if n else 0
     npix = w * h
     q = {
         0: found,
-        1: int(amp[rec_order[n >> 1]]) * 256 // noise if n else 0,
+        1: amed * 256 // noise if n else 0,
         2: focus,
         3: sat * 1000 // npix,
         4: total // npix,
