@@ -77,6 +77,20 @@ class Home:
     def config_path(self) -> Path:
         return self.root / CONFIG_FILE
 
+    @classmethod
+    def open(cls, path: str | os.PathLike | None = None, create: bool = False) -> "Home":
+        """The home a command works in: it must exist (no silent new home from a mistyped
+        --home), unless ``create`` (``glint init``, ``--create``), which makes it."""
+        home = cls(path)
+        if create:
+            return home.ensure()
+        if not home.root.is_dir():
+            what = "exists but is not a directory" if home.root.exists() else "does not exist"
+            raise UsageError(f"glint home {home.root} {what}",
+                             hint=f"create it with 'glint init --home {home.root}' (or add --create), "
+                                  "or pick another with --home / $GLINT_HOME")
+        return home
+
     def ensure(self) -> "Home":
         """Create the home and its sub-directories (idempotent); return self."""
         try:
@@ -114,7 +128,6 @@ def load_config(path: Path) -> dict:
         raise UsageError(f"{path}: not valid TOML ({e})") from None
 
 
-def add_home_argument(parser) -> None:
-    """The common ``--home DIR`` option (default $GLINT_HOME, else ~/.glint)."""
-    parser.add_argument("--home", default=None,
-                        help="glint home directory (default $GLINT_HOME or ~/.glint)")
+def home_of(args) -> Home:
+    """The home of a parsed command line (the global --home / --create; see glint.cli)."""
+    return Home.open(getattr(args, "home", None), create=getattr(args, "create", False))

@@ -67,3 +67,39 @@ def test_bench_two_virtual_scanners_reports_and_exceptions(tmp_path):
     with Ledger.open(home.ledger_path, readonly=True) as led:
         verifies = [e for e in led.events() if e.kind == "verify"]
         assert sorted(e.data["res"] for e in verifies) == ["fail", "pass", "pass", "pass"]
+
+
+def test_ctrl_c_writes_the_report_of_the_scans_done_and_revokes_the_virtual_scanners(tmp_path):
+    import signal
+    import sqlite3
+    import time
+
+    home = Home(tmp_path / "home").ensure()
+    out = tmp_path / "reports"
+    proc = subprocess.Popen([sys.executable, "-m", "glint", "bench", "--identify", "200", "--virtual", "1", "--quiet",
+                             "--no-ledger", "--out", str(out), "--home", str(home.root)],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 90
+        done = 0
+        while time.monotonic() < deadline and done < 3:
+            time.sleep(0.3)
+            try:
+                with sqlite3.connect(home.db_path, timeout=1) as db:
+                    done = db.execute("SELECT count(*) FROM scans").fetchone()[0]
+            except sqlite3.Error:
+                pass
+        assert done >= 3, "no scans within 90 s"
+        proc.send_signal(signal.SIGINT)
+        stdout, stderr = proc.communicate(timeout=60)
+    finally:
+        proc.kill()
+    assert proc.returncode == 130, stderr
+    err = [ln for ln in stderr.splitlines() if ln.strip()]
+    assert len(err) == 1 and err[0].startswith("glint: interrupted after ") and "Traceback" not in stderr, stderr
+    report = json.loads((out / "report.json").read_text())
+    n = int(err[0].split("after ")[1].split(" ")[0])
+    assert report["summary"]["interrupted"] is True and len(report["items"]) == n and 3 <= n < 200
+    with sqlite3.connect(home.db_path) as db:
+        rows = db.execute("SELECT label, revoked_at FROM devices").fetchall()
+    assert rows and all(label.startswith("virtual-bench-") and revoked for label, revoked in rows), rows

@@ -50,7 +50,7 @@ def test_daemon_syncs_button_scans_uploads_and_stops_on_sigterm(tmp_path):
     enroll_sim_item(home, "acme:BAG-1", 1)
     port = free_port()
     server = subprocess.Popen([sys.executable, "-m", "glint", "serve", "--listen", f"127.0.0.1:{port}",
-                               "--home", str(tmp_path / "hq")], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                               "--home", str(tmp_path / "hq"), "--create"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                               text=True)
     assert "listening" in server.stdout.readline()
     with VirtualScanner(tmp_path / "flash", lens=LensSpec("item", item_seed=1, capture_seed=9)) as vs:

@@ -29,7 +29,7 @@ def free_port() -> int:
 
 def start_server(home, port):
     env = dict(os.environ, GLINT_HOME=str(home))
-    proc = subprocess.Popen([sys.executable, "-m", "glint", "serve", "--listen", f"127.0.0.1:{port}"],
+    proc = subprocess.Popen([sys.executable, "-m", "glint", "serve", "--listen", f"127.0.0.1:{port}", "--create"],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, text=True)
     line = proc.stdout.readline()
     assert "listening on" in line, proc.stderr.read()

@@ -86,7 +86,7 @@ def deployed(target):
     import time
 
     t0 = time.monotonic()
-    r = target.glint("fw", "deploy", target.url, "--board", target.board, "--selftest", "--json", check=False)
+    r = target.glint("fw", "deploy", "-p", target.url, "--board", target.board, "--selftest", "--json", check=False)
     target.first_deploy_s = time.monotonic() - t0
     assert r.returncode in (0, 1), r.stderr  # 1: deployed, but the self-test failed (asserted by the tests)
     target.first_deploy = json.loads(r.stdout)

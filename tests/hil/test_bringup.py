@@ -12,7 +12,7 @@ from glint.link import open_scanner
 
 def test_capture_a_raw_frame_to_png(deployed, tmp_path):
     out = tmp_path / "frame.png"
-    r = deployed.glint("bringup", "capture", deployed.url, "-o", str(out))
+    r = deployed.glint("bringup", "capture", "-p", deployed.url, "-o", str(out))
     img = load_image(out)
     with open_scanner(deployed.url) as sc:
         w, h = sc.info()["geom"]
@@ -23,18 +23,18 @@ def test_capture_a_raw_frame_to_png(deployed, tmp_path):
 
         lens = load_image(deployed.vs.sim_dir / "lens.pgm")
         assert np.array_equal(img, lens)
-        st = json.loads(deployed.glint("bringup", "stats", deployed.url, "--json").stdout)
+        st = json.loads(deployed.glint("bringup", "stats", "-p", deployed.url, "--json").stdout)
         assert st == json.loads(json.dumps(frame_stats(lens).to_dict()))
 
 
 def test_focus_repeats_with_a_progress_display(deployed):
-    r = deployed.glint("bringup", "focus", deployed.url, "--count", "2")
+    r = deployed.glint("bringup", "focus", "-p", deployed.url, "--count", "2")
     lines = [ln for ln in r.stdout.splitlines() if ln.startswith("focus ")]
     assert len(lines) == 2 and "[" in lines[0] and "best focus" in r.stdout
 
 
 def test_exposure_sweep_stores_its_recommendation(deployed):
-    r = json.loads(deployed.glint("bringup", "exposure", deployed.url, "--exposures", "3000,6000", "--json").stdout)
+    r = json.loads(deployed.glint("bringup", "exposure", "-p", deployed.url, "--exposures", "3000,6000", "--json").stdout)
     assert [row["exposure_us"] for row in r["rows"]] == [3000, 6000]
     assert r["stored"] and r["best"] in (3000, 6000)
     from glint.bringup.frames import config_value
@@ -45,19 +45,19 @@ def test_exposure_sweep_stores_its_recommendation(deployed):
 
 
 def test_indicators_and_storage(deployed):
-    r = deployed.glint("bringup", "indicators", deployed.url, "--yes")
+    r = deployed.glint("bringup", "indicators", "-p", deployed.url, "--yes")
     assert "indicators: ok" in r.stdout
     if deployed.kind == "virtual":
         assert deployed.vs.status()["pattern"] == "ready"
-    assert "storage: ok" in deployed.glint("bringup", "storage", deployed.url).stdout
+    assert "storage: ok" in deployed.glint("bringup", "storage", "-p", deployed.url).stdout
 
 
 def test_provision_then_key_selftest(deployed):
-    r = deployed.glint("fw", "provision", deployed.url, "--board", deployed.board, "--label", "hil-1")
+    r = deployed.glint("fw", "provision", "-p", deployed.url, "--board", deployed.board, "--label", "hil-1")
     assert "no change" in r.stdout and "provisioned " in r.stdout
-    r = deployed.glint("bringup", "keytest", deployed.url)
+    r = deployed.glint("bringup", "keytest", "-p", deployed.url)
     assert "signature over a fresh challenge: verifies" in r.stdout and "tampered challenge: rejected" in r.stdout
-    r = json.loads(deployed.glint("bringup", "check", deployed.url, "--json").stdout)
+    r = json.loads(deployed.glint("bringup", "check", "-p", deployed.url, "--json").stdout)
     assert r["ok"], r
     listed = json.loads(deployed.glint("device", "list", "--json").stdout)
     assert [d["label"] for d in listed["devices"]] == ["hil-1"]

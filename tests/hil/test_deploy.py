@@ -24,7 +24,7 @@ def test_deploy_reports_the_version_and_passes_the_selftest(deployed):
 
 def test_second_deploy_copies_nothing_and_says_so(deployed):
     t0 = time.monotonic()
-    r = deployed.glint("fw", "deploy", deployed.url, "--board", deployed.board)
+    r = deployed.glint("fw", "deploy", "-p", deployed.url, "--board", deployed.board)
     dt = time.monotonic() - t0
     assert "no change: nothing copied" in r.stdout
     assert "copied  " not in r.stdout
@@ -40,8 +40,8 @@ def test_verify_finds_a_file_changed_on_the_device(deployed):
     victim = "lib/glintfw/" + ("cam_openmv.mpy" if build(deployed.board).port == "esp32" else "cam_esp32.mpy")
     mpremote.run(mpremote.Command(deployed.url).add(
         "exec", f"f = open({victim!r}, 'wb')\nf.write(b'damaged')\nf.close()").add("reset"))
-    trusting = json.loads(deployed.glint("fw", "deploy", deployed.url, "--board", deployed.board, "--json").stdout)
+    trusting = json.loads(deployed.glint("fw", "deploy", "-p", deployed.url, "--board", deployed.board, "--json").stdout)
     assert trusting["copied"] == []
-    r = json.loads(deployed.glint("fw", "deploy", deployed.url, "--board", deployed.board, "--verify", "--json").stdout)
+    r = json.loads(deployed.glint("fw", "deploy", "-p", deployed.url, "--board", deployed.board, "--verify", "--json").stdout)
     assert r["copied"] == ["/" + victim]
     assert r["running"]["fw"] == source_version()

@@ -71,12 +71,15 @@ def load_manifest(path: str | Path) -> list[BenchItem]:
         text = path.read_text(encoding="utf-8-sig")
     except OSError as e:
         raise UsageError(f"cannot read manifest {path}: {e.strerror}") from None
+    except UnicodeDecodeError as e:
+        raise UsageError(f"{path}: not a text manifest (not UTF-8 at byte {e.start})",
+                         hint="give a CSV or JSON file") from None
     stripped = text.lstrip()
     if path.suffix.lower() == ".json" or stripped[:1] in ("[", "{"):
         try:
             data = json.loads(text)
-        except ValueError as e:
-            raise UsageError(f"{path}: not valid JSON ({e})") from None
+        except (ValueError, RecursionError) as e:
+            raise UsageError(f"{path}: not valid JSON ({str(e) or 'nested too deeply'})") from None
         if isinstance(data, dict):
             data = data.get("items")
         if not isinstance(data, list) or not all(isinstance(r, dict) for r in data):

@@ -40,6 +40,7 @@ def summary(batch: BatchResult) -> dict:
         "started": batch.started, "finished": batch.finished,
         "seconds": round(batch.finished - batch.started, 3),
         "scans_per_minute": round(batch.scans_per_minute, 2), "stopped_early": batch.stopped_early,
+        "interrupted": batch.interrupted,
         "stage_median_ms": stage_medians(res),
     }
 

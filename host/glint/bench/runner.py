@@ -85,6 +85,7 @@ class BatchResult:
     finished: float
     scanners: list[str] = field(default_factory=list)
     stopped_early: bool = False
+    interrupted: bool = False  # Ctrl-C: the scans already done are reported, the rest left
 
     @property
     def failures(self) -> list[ItemResult]:
@@ -237,10 +238,13 @@ def run_batch(items: list[BenchItem], slots: list[Slot], ctx: BenchContext, prog
     """Scan ``items`` on ``slots`` in parallel (one thread per slot); results in manifest order.
 
     A scanner whose link fails stops taking items (its item is reported as an error);
-    the others finish the batch. ``stop`` (an Event) ends the batch early between items.
+    the others finish the batch. ``stop`` (an Event) ends the batch early between items;
+    so does Ctrl-C (KeyboardInterrupt in this thread): every scanner finishes the scan it is
+    on, and the result holds the scans done (``interrupted`` True). A second Ctrl-C while
+    they finish is raised.
     """
     if not slots:
-        raise UsageError("a bench needs at least one scanner", "pass --port URL (repeatable)")
+        raise UsageError("a bench needs at least one scanner", "pass -p/--port URL (repeatable)")
     batch_id = batch_id or time.strftime("%Y%m%d-%H%M%S-") + uuid.uuid4().hex[:6]
     work: queue.Queue = queue.Queue()
     for it in items:
@@ -249,7 +253,7 @@ def run_batch(items: list[BenchItem], slots: list[Slot], ctx: BenchContext, prog
     lock = threading.Lock()
     stop = stop or threading.Event()
 
-    def worker(slot: Slot) -> None:
+    def work_loop(slot: Slot) -> None:
         while not stop.is_set():
             try:
                 it = work.get_nowait()
@@ -264,20 +268,40 @@ def run_batch(items: list[BenchItem], slots: list[Slot], ctx: BenchContext, prog
                 _log.error("%s: link failed, this scanner stops: %s", slot.name, r.error)
                 return
 
+    # Each worker sets its own Event when it ends. Waiting on those, not on Thread.join: a
+    # KeyboardInterrupt inside join() can leave is_alive() False for a thread still running.
+    finished = [threading.Event() for _ in slots]
+
+    def worker(i: int, slot: Slot) -> None:
+        try:
+            work_loop(slot)
+        finally:
+            finished[i].set()
+
+    def wait_all() -> None:
+        for ev in finished:
+            while not ev.wait(JOIN_POLL_S):
+                pass
+
     started = time.time()
-    threads = [threading.Thread(target=worker, args=(s,), name=f"bench-{i}", daemon=True)
+    threads = [threading.Thread(target=worker, args=(i, s), name=f"bench-{i}", daemon=True)
                for i, s in enumerate(slots)]
     for t in threads:
         t.start()
-    for t in threads:
-        while t.is_alive():
-            t.join(JOIN_POLL_S)
+    interrupted = False
+    try:
+        wait_all()
+    except KeyboardInterrupt:
+        interrupted = True
+        stop.set()
+        _log.info("interrupted: letting each scanner finish its current scan")
+        wait_all()
     if progress is not None:
         progress.finish()
     results.sort(key=lambda r: r.n)
     left = work.qsize()
     return BatchResult(batch_id, results, started, time.time(), [s.name for s in slots],
-                       stopped_early=bool(left))
+                       stopped_early=bool(left), interrupted=interrupted)
 
 
 __all__ = ["Slot", "ItemResult", "BatchResult", "BenchContext", "scan_item", "run_batch"]

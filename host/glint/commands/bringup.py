@@ -1,13 +1,15 @@
 """glint bringup: tools for bringing up a scanner's camera, optics and parts (docs/hardware.md).
 
-    glint bringup capture PORT -o frame.png      raw frame to PNG (plus its statistics)
-    glint bringup stats PORT | --image FILE      levels, histogram, spots, SNR, focus, guidance
-    glint bringup focus PORT [--count N]         live focus score while the optics are adjusted
-    glint bringup exposure PORT [--no-store]     exposure sweep; stores the recommendation on the device
-    glint bringup indicators PORT [--yes]        play every LED/buzzer pattern, ask what was seen
-    glint bringup keytest PORT                   device signs a challenge, host verifies
-    glint bringup storage PORT                   flash write/read and config round trip
-    glint bringup check PORT                     self-test + key + storage + indicators, one verdict
+    glint bringup capture [-p URL] -o frame.png      raw frame to PNG (plus its statistics)
+    glint bringup stats [-p URL | --image FILE]      levels, histogram, spots, SNR, focus, guidance
+    glint bringup focus [-p URL] [--count N]         live focus score while the optics are adjusted
+    glint bringup exposure [-p URL] [--no-store]     exposure sweep; stores the recommendation on the device
+    glint bringup indicators [-p URL] [--yes]        play every LED/buzzer pattern, ask what was seen
+    glint bringup keytest [-p URL]                   device signs a challenge, host verifies
+    glint bringup storage [-p URL]                   flash write/read and config round trip
+    glint bringup check [-p URL]                     self-test + key + storage + indicators, one verdict
+
+The port defaults to auto (the one USB scanner found); a positional PORT still works, with a warning.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from __future__ import annotations
 import json
 import sys
 
+from glint.cli import add_port_argument
 from glint.errors import UsageError
 
 
@@ -23,52 +26,58 @@ def register(sub) -> None:
     bsub = p.add_subparsers(dest="bringup_cmd", metavar="SUBCOMMAND", required=True)
 
     q = bsub.add_parser("capture", help="capture a raw frame to PNG")
-    q.add_argument("port", metavar="PORT")
+    add_port_argument(q, legacy_positional=True)
     q.add_argument("-o", "--out", default="frame.png", help="output .png or .pgm (default frame.png)")
+    q.add_argument("--json", action="store_true", help="print one JSON object (file, width, height, statistics)")
     q.set_defaults(func=cmd_capture)
 
     q = bsub.add_parser("stats", help="statistics of a fresh frame (or of an image file)")
-    q.add_argument("port", metavar="PORT", nargs="?")
+    add_port_argument(q, legacy_positional=True, default_help="auto, unless --image is given")
     q.add_argument("--image", help="an 8-bit grayscale PNG/PGM instead of a device")
-    q.add_argument("--json", action="store_true")
+    q.add_argument("--json", action="store_true", help="machine-readable output")
     q.set_defaults(func=cmd_stats)
 
     q = bsub.add_parser("focus", help="live focus score while adjusting the optics (Ctrl-C to stop)")
-    q.add_argument("port", metavar="PORT")
+    add_port_argument(q, legacy_positional=True)
     q.add_argument("--count", type=int, default=0, help="number of frames (default: until Ctrl-C)")
     q.add_argument("--interval", type=float, default=0.0, help="seconds between frames")
+    q.add_argument("--json", action="store_true", help="one JSON line per frame (focus, best, spots, snr)")
     q.set_defaults(func=cmd_focus)
 
     q = bsub.add_parser("exposure", help="exposure sweep; the recommendation is stored on the device")
-    q.add_argument("port", metavar="PORT")
+    add_port_argument(q, legacy_positional=True)
     q.add_argument("--exposures", default=None, help="comma-separated microseconds (default 1000..32000, x2 steps)")
     q.add_argument("--no-store", action="store_true", help="only recommend; keep the device's setting")
-    q.add_argument("--json", action="store_true")
+    q.add_argument("--json", action="store_true", help="machine-readable output")
     q.set_defaults(func=cmd_exposure)
 
     q = bsub.add_parser("indicators", help="play each indicator pattern and confirm it")
-    q.add_argument("port", metavar="PORT")
+    add_port_argument(q, legacy_positional=True)
     q.add_argument("--yes", action="store_true", help="do not ask: only check the device plays each pattern")
+    q.add_argument("--json", action="store_true", help="print one JSON object (ok, lines)")
     q.set_defaults(func=cmd_indicators)
 
     q = bsub.add_parser("keytest", help="sign/verify self-test of the device key")
-    q.add_argument("port", metavar="PORT")
-    q.set_defaults(func=cmd_check, checks=("key",))
+    add_port_argument(q, legacy_positional=True)
+    q.add_argument("--json", action="store_true", help="machine-readable output")
+    q.set_defaults(func=cmd_keytest)
 
     q = bsub.add_parser("storage", help="storage check: record write/read, config round trip, spool")
-    q.add_argument("port", metavar="PORT")
-    q.set_defaults(func=cmd_check, checks=("storage",))
+    add_port_argument(q, legacy_positional=True)
+    q.add_argument("--json", action="store_true", help="machine-readable output")
+    q.set_defaults(func=cmd_storage)
 
     q = bsub.add_parser("check", help="all part checks in one go (indicators not confirmed by eye)")
-    q.add_argument("port", metavar="PORT")
-    q.add_argument("--json", action="store_true")
-    q.set_defaults(func=cmd_check, checks=("selftest", "key", "storage", "indicators"))
+    add_port_argument(q, legacy_positional=True)
+    q.add_argument("--json", action="store_true", help="machine-readable output")
+    q.set_defaults(func=cmd_check)
 
 
-def _open(port: str):
+def _open(port: str | None):
+    from glint.address import resolve_port
     from glint.link import open_scanner
 
-    return open_scanner(port)
+    return open_scanner(resolve_port(port))
 
 
 def cmd_capture(args) -> int:
@@ -77,8 +86,12 @@ def cmd_capture(args) -> int:
     with _open(args.port) as sc:
         img = capture_frame(sc)
     path = save_png(img, args.out)
+    st = frame_stats(img)
+    if args.json:
+        print(json.dumps({"file": str(path), "width": img.shape[1], "height": img.shape[0], **st.to_dict()}))
+        return 0
     print(f"wrote {path} ({img.shape[1]}x{img.shape[0]})")
-    print("\n".join(frame_stats(img).lines()))
+    print("\n".join(st.lines()))
     return 0
 
 
@@ -89,11 +102,9 @@ def cmd_stats(args) -> int:
         from glint.imaging import load_image
 
         img = load_image(args.image)
-    elif args.port:
+    else:
         with _open(args.port) as sc:
             img = capture_frame(sc)
-    else:
-        raise UsageError("give PORT or --image FILE")
     st = frame_stats(img)
     print(json.dumps(st.to_dict()) if args.json else "\n".join(st.lines()))
     return 0
@@ -109,6 +120,10 @@ def cmd_focus(args) -> int:
     with _open(args.port) as sc:
         try:
             for r in focus_readings(sc, args.count, args.interval):
+                last = r
+                if args.json:
+                    print(json.dumps({"focus": r.focus, "best": r.best, "spots": r.spots, "snr": r.snr}), flush=True)
+                    continue
                 mark = "sharp" if r.focus >= FOCUS_GOOD else "soft "
                 line = (f"focus {r.focus:5d} {ascii_meter(r.focus, full, 30)} {mark} best {r.best:5d} "
                         f"spots {r.spots:3d} snr {r.snr:5.1f}")
@@ -116,6 +131,8 @@ def cmd_focus(args) -> int:
                 last = r
         except KeyboardInterrupt:
             pass
+    if args.json:
+        return 0
     if tty:
         print()
     if last is not None:
@@ -158,24 +175,42 @@ def cmd_indicators(args) -> int:
     from glint.bringup.checks import check_indicators
 
     def ask(name, desc):
-        ans = input(f"pattern {name!r}: do you see {desc}? [Y/n] ").strip().lower()
+        try:
+            ans = input(f"pattern {name!r}: do you see {desc}? [Y/n] ").strip().lower()
+        except EOFError:
+            raise UsageError("no answer: stdin is closed", hint="run it at a terminal, or pass --yes") from None
         return ans in ("", "y", "yes")
 
     with _open(args.port) as sc:
         c = check_indicators(sc, confirm=None if args.yes else ask, hold=0.3 if args.yes else 0)
-    _print_check(c)
-    return 0 if c.ok else 1
+    return _report(args, [c])
+
+
+def cmd_keytest(args) -> int:
+    return _run_checks(args, ("key",))
+
+
+def cmd_storage(args) -> int:
+    return _run_checks(args, ("storage",))
 
 
 def cmd_check(args) -> int:
+    return _run_checks(args, ("selftest", "key", "storage", "indicators"))
+
+
+def _run_checks(args, names) -> int:
     from glint.bringup import checks as ck
 
     funcs = {"selftest": ck.check_selftest, "key": ck.check_signing, "storage": ck.check_storage,
              "indicators": lambda sc: ck.check_indicators(sc, confirm=None, hold=0)}
     results = []
     with _open(args.port) as sc:
-        for name in args.checks:
+        for name in names:
             results.append(funcs[name](sc))
+    return _report(args, results)
+
+
+def _report(args, results) -> int:
     ok = all(c.ok for c in results)
     if getattr(args, "json", False):
         print(json.dumps({"ok": ok, "checks": [{"name": c.name, "ok": c.ok, "lines": c.lines} for c in results]}))

@@ -18,7 +18,8 @@ import time
 from pathlib import Path
 
 from glint.errors import GlintError, UsageError, VerificationError
-from glint.ledger import Keys, Ledger, default_path, load_issuer_public, load_log_verifier
+from glint.home import home_of
+from glint.ledger import Keys, Ledger, load_issuer_public, load_log_verifier
 from glint.ledger import render
 from glint.ledger.cert import verify as verify_certificate
 
@@ -27,8 +28,6 @@ def register(subparsers) -> None:
     p = subparsers.add_parser("cert", help="scan certificates: issue, verify offline, render",
                               description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = p.add_subparsers(dest="cert_cmd", metavar="SUBCOMMAND", required=True)
-    home = argparse.ArgumentParser(add_help=False)
-    home.add_argument("--home", help="glint home directory (default $GLINT_HOME or ~/.glint)")
     outs = argparse.ArgumentParser(add_help=False)
     outs.add_argument("--png", help="write the QR code as PNG")
     outs.add_argument("--svg", help="write the QR code as SVG")
@@ -39,15 +38,17 @@ def register(subparsers) -> None:
     pubs.add_argument("--log", required=True, help="log verifier key (file or text)")
     pubs.add_argument("--json", action="store_true", help="print the verified claims as JSON")
 
-    s = sub.add_parser("keys", parents=[home], help="create (if absent) and show the ledger keys")
+    s = sub.add_parser("keys", help="create (if absent) and show the ledger keys of the home")
     s.add_argument("--export", metavar="DIR", help="write issuer.pub, issuer.pem and log.vkey to DIR")
+    s.add_argument("--json", action="store_true", help="print one JSON object (issuer, log, written)")
     s.set_defaults(func=cmd_keys)
 
-    s = sub.add_parser("issue", parents=[home, outs], help="issue the certificate of a verify event")
+    s = sub.add_parser("issue", parents=[outs], help="issue the certificate of a verify event")
     s.add_argument("index", type=int, nargs="?", help="log index of the verify event")
     s.add_argument("--item", help="certify the item's latest verification instead")
-    s.add_argument("--ledger", help="ledger database file (default HOME/ledger.db)")
+    s.add_argument("--ledger", metavar="FILE", help="ledger database file (default HOME/ledger.db)")
     s.add_argument("-o", "--out", required=True, help="certificate output file")
+    s.add_argument("--json", action="store_true", help="print one JSON object (certificate, event, item, written)")
     s.set_defaults(func=cmd_issue)
 
     s = sub.add_parser("verify", parents=[pubs], help="verify a certificate offline (exit 0 or 1)")
@@ -59,12 +60,15 @@ def register(subparsers) -> None:
 
 
 def cmd_keys(args) -> int:
-    keys = Keys.load(args.home, create=True)
+    keys = Keys.load(home_of(args).ledger_dir, create=True)
+    written = [str(p) for p in keys.export(args.export).values()] if args.export else []
+    if args.json:
+        print(json.dumps({"issuer": keys.issuer_public.hex(), "log": keys.log_vkey, "written": written}))
+        return 0
     print(f"issuer  {keys.issuer_public.hex()}")
     print(f"log     {keys.log_vkey}")
-    if args.export:
-        for name, path in keys.export(args.export).items():
-            print(f"wrote   {path}")
+    for path in written:
+        print(f"wrote   {path}")
     return 0
 
 
@@ -85,13 +89,18 @@ def _verify(args):
 
 
 def cmd_issue(args) -> int:
-    keys = Keys.load(args.home, create=True)
-    path = Path(args.ledger) if args.ledger else default_path(args.home)
+    home = home_of(args)
+    keys = Keys.load(home.ledger_dir, create=True)
+    path = Path(args.ledger) if args.ledger else home.ledger_path
     with Ledger.open(path, keys=keys) as led:
         blob = led.issue_certificate(args.index, args.item)
     Path(args.out).write_bytes(blob)
     info = verify_certificate(blob, keys.issuer_public, keys.log_verifier())
     written = render.write_outputs(blob, info, args.png, args.svg, args.html)
+    if args.json:
+        print(json.dumps({"certificate": args.out, "bytes": len(blob), "index": info.index, "item": info.item,
+                          "written": [str(p) for p in written]}))
+        return 0
     print(f"certificate {args.out} ({len(blob)} bytes) for event {info.index} of {info.item}")
     for p in written:
         print(f"wrote {p}")
@@ -127,6 +136,9 @@ def cmd_render(args) -> int:
     written = render.write_outputs(blob, info, args.png, args.svg, args.html)
     if not written:
         raise UsageError("nothing to render", "give --png, --svg or --html")
+    if args.json:
+        print(json.dumps({**info.as_dict(), "written": [str(p) for p in written]}, default=str))
+        return 0
     for p in written:
         print(f"wrote {p}")
     return 0

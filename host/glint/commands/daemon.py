@@ -7,7 +7,8 @@ import logging
 import signal
 import threading
 
-from glint.home import Home, add_home_argument
+from glint.cli import add_port_argument
+from glint.home import home_of
 
 _log = logging.getLogger(__name__)
 
@@ -17,23 +18,24 @@ def register(sub) -> None:
                        description="Run the field daemon: opens the configured ports (and USB scanners with "
                                    "--discover), syncs spooled button scans into the ledger exactly once, uploads "
                                    "the outbox to --remote, writes <home>/status.json. Stops on SIGTERM/SIGINT.")
-    add_home_argument(p)
-    p.add_argument("--port", action="append", default=[], metavar="URL",
-                   help="scanner port URL (repeatable): /dev/ttyACM0, socket://127.0.0.1:7700")
+    add_port_argument(p, multiple=True)
     p.add_argument("--discover", action="store_true", help="also watch USB scanners found by VID/PID")
     p.add_argument("--remote", metavar="URL", help="remote ledger to upload to (http://HOST:PORT)")
     p.add_argument("--operator", help="operator recorded with synced scans")
     p.add_argument("--location", help="location recorded with synced scans")
     p.add_argument("--once", action="store_true", help="one pass (connect, sync, upload), print the status, exit")
-    p.set_defaults(func=run)
+    p.add_argument("--json", action="store_true", help="with --once: the status as JSON (the default output of --once)")
+    p.set_defaults(func=cmd_daemon)
 
 
-def run(args) -> int:
+def cmd_daemon(args) -> int:
     from glint.daemon import Daemon
 
-    home = Home(args.home)
+    from glint.address import port_url
+
+    home = home_of(args)
     cfg = home.section("daemon")
-    ports = list(args.port) + [p for p in cfg.get("ports", []) if p not in args.port]
+    ports = [port_url(p) for p in list(args.port) + [p for p in cfg.get("ports", []) if p not in args.port]]
     d = Daemon(home, ports, discover=args.discover or bool(cfg.get("discover")),
                remote=args.remote or cfg.get("remote"), operator=args.operator or cfg.get("operator"),
                location=args.location or cfg.get("location"))

@@ -1,6 +1,6 @@
 """glint device: provision, list, revoke scanners (the device registry in <home>/glint.db).
 
-    glint device provision PORT [--label L] [--force]   key made on the device, public key recorded
+    glint device provision [-p URL] [--label L] [--force]   key made on the device, public key recorded
     glint device list [--json] [--ports]                 provisioned devices (and USB ports found)
     glint device revoke DEVICE [--reason TEXT]           refuse its scans from now on
     glint device alerts [DEVICE]                         replay / clone / refusal alerts
@@ -11,7 +11,8 @@ from __future__ import annotations
 import json
 import time
 
-from glint.home import Home, add_home_argument
+from glint.cli import add_port_argument
+from glint.home import home_of
 
 
 def register(sub):
@@ -19,39 +20,41 @@ def register(sub):
     dsub = p.add_subparsers(dest="device_cmd", metavar="SUBCOMMAND", required=True)
 
     q = dsub.add_parser("provision", help="generate the device key on the scanner and record it")
-    q.add_argument("port", metavar="PORT", help="/dev/ttyACM0, socket://127.0.0.1:PORT, ...")
+    add_port_argument(q, legacy_positional=True)
     q.add_argument("--label", help="a unique name for this scanner (e.g. desk-1)")
     q.add_argument("--force", action="store_true", help="make the device replace its existing key")
-    add_home_argument(q)
+    q.add_argument("--json", action="store_true", help="print one JSON object (the device record, new_key)")
     q.set_defaults(func=cmd_provision)
 
     q = dsub.add_parser("list", help="list provisioned scanners")
-    q.add_argument("--json", action="store_true")
+    q.add_argument("--json", action="store_true", help="print one JSON object (devices, ports)")
     q.add_argument("--ports", action="store_true", help="also list USB ports that look like scanners")
-    add_home_argument(q)
     q.set_defaults(func=cmd_list)
 
     q = dsub.add_parser("revoke", help="revoke a scanner: its scans are refused from now on")
     q.add_argument("device", metavar="DEVICE", help="device id (hex or unique prefix) or label")
-    q.add_argument("--reason", default="revoked by operator")
-    add_home_argument(q)
+    q.add_argument("--reason", default="revoked by operator", help="recorded with the revocation")
+    q.add_argument("--json", action="store_true", help="print the revoked device record as JSON")
     q.set_defaults(func=cmd_revoke)
 
     q = dsub.add_parser("alerts", help="replayed scans, counter anomalies (possible clones), refusals")
-    q.add_argument("device", metavar="DEVICE", nargs="?")
-    q.add_argument("--json", action="store_true")
-    add_home_argument(q)
+    q.add_argument("device", metavar="DEVICE", nargs="?", help="only this device (id, unique prefix or label)")
+    q.add_argument("--json", action="store_true", help="print the alerts as a JSON list")
     q.set_defaults(func=cmd_alerts)
 
 
 def cmd_provision(args) -> int:
+    from glint.address import resolve_port
     from glint.link import open_scanner
     from glint.registry import Registry
     from glint.workflows import provision
 
-    with Registry.open(Home(args.home)) as reg, open_scanner(args.port) as sc:
+    with Registry.open(home_of(args)) as reg, open_scanner(resolve_port(args.port)) as sc:
         p = provision(reg, sc, label=args.label, force=args.force)
     d = p.device
+    if args.json:
+        print(json.dumps({**d.to_dict(), "new_key": p.new_key}))
+        return 0
     how = "new key generated on the device" if p.new_key else "kept the key already on the device"
     print(f"provisioned {d.device_id} ({d.board}, fw {d.fw}{', ' + repr(d.label) if d.label else ''}): {how}")
     return 0
@@ -64,7 +67,7 @@ def _when(t):
 def cmd_list(args) -> int:
     from glint.registry import Registry
 
-    with Registry.open(Home(args.home)) as reg:
+    with Registry.open(home_of(args)) as reg:
         devs = reg.devices()
         counts = {d.device_id: reg.scan_count(d.device_id) for d in devs}
     ports = []
@@ -91,9 +94,12 @@ def cmd_list(args) -> int:
 def cmd_revoke(args) -> int:
     from glint.registry import Registry
 
-    with Registry.open(Home(args.home)) as reg:
+    with Registry.open(home_of(args)) as reg:
         d = reg.find_device(args.device)
         d = reg.revoke(d.device_id, args.reason)
+    if args.json:
+        print(json.dumps(d.to_dict()))
+        return 0
     print(f"revoked {d.device_id}{' (' + d.label + ')' if d.label else ''}: its scans are refused from now on")
     return 0
 
@@ -101,7 +107,7 @@ def cmd_revoke(args) -> int:
 def cmd_alerts(args) -> int:
     from glint.registry import Registry
 
-    with Registry.open(Home(args.home)) as reg:
+    with Registry.open(home_of(args)) as reg:
         did = reg.find_device(args.device).device_id if args.device else None
         alerts = reg.alerts(did)
     if args.json:

@@ -1,16 +1,17 @@
 """glint fw: build, deploy, check and provision scanner firmware (docs/hardware.md).
 
     glint fw build --board xiao_esp32s3_sense                 compile for the board's architecture
-    glint fw deploy PORT --board B [--dry-run] [--verify]      copy what changed, reset, confirm the version
-    glint fw version [PORT] [--board B]                        source version / what the device runs
+    glint fw deploy [-p URL] --board B [--dry-run] [--verify]  copy what changed, reset, confirm the version
+    glint fw version [-p URL] [--board B]                      source version / what the device runs
     glint fw freeze --board B -o DIR                           manifest.py for a custom MicroPython image
-    glint fw provision PORT --board B [--label L]              deploy if needed, key on the device, register
+    glint fw provision [-p URL] --board B [--label L]          deploy if needed, key on the device, register
 """
 
 from __future__ import annotations
 
 import json
 
+from glint.cli import add_port_argument
 from glint.errors import UsageError
 
 
@@ -25,7 +26,7 @@ def register(sub) -> None:
     q.set_defaults(func=cmd_build)
 
     q = fsub.add_parser("deploy", help="install the firmware on a board over mpremote")
-    q.add_argument("port", metavar="PORT", help="/dev/ttyACM0, COM3 or socket://127.0.0.1:PORT")
+    add_port_argument(q, legacy_positional=True)
     _board_args(q)
     _deploy_args(q)
     q.add_argument("--dry-run", action="store_true", help="print the mpremote commands, touch nothing")
@@ -33,25 +34,25 @@ def register(sub) -> None:
     q.set_defaults(func=cmd_deploy)
 
     q = fsub.add_parser("version", help="the firmware version of this checkout and of a device")
-    q.add_argument("port", metavar="PORT", nargs="?", help="ask this device what it runs")
+    add_port_argument(q, legacy_positional=True, default_help="none: only this checkout's version; "
+                      "-p auto asks the one USB scanner found")
     q.add_argument("--board", help="board id for the build id (default: every board, or the device's)")
-    q.add_argument("--json", action="store_true")
+    q.add_argument("--json", action="store_true", help="machine-readable output")
     q.set_defaults(func=cmd_version)
 
     q = fsub.add_parser("freeze", help="write a MicroPython manifest.py freezing glintcore and glintfw")
-    q.add_argument("--board", required=True)
+    q.add_argument("--board", required=True, help="board id (boards/<id>), a real board's port")
     q.add_argument("-o", "--out", required=True, help="output file or folder")
+    q.add_argument("--json", action="store_true", help="print one JSON object (manifest)")
     q.set_defaults(func=cmd_freeze)
 
     q = fsub.add_parser("provision", help="deploy if needed, generate the key on the device, register it")
-    q.add_argument("port", metavar="PORT")
+    add_port_argument(q, legacy_positional=True)
     _board_args(q)
     _deploy_args(q)
     q.add_argument("--label", help="a unique name for this scanner")
     q.add_argument("--rekey", action="store_true", help="make the device replace an existing key")
-    from glint.home import add_home_argument
-
-    add_home_argument(q)
+    q.add_argument("--json", action="store_true", help="print one JSON object (deploy summary, device record)")
     q.set_defaults(func=cmd_provision)
 
 
@@ -122,8 +123,10 @@ def _deploy(args, board: str, quiet: bool = False):
 
 
 def cmd_deploy(args) -> int:
+    from glint.address import resolve_port
     from glint.fw.deploy import selftest_verdict
 
+    args.port = resolve_port(args.port)
     board = _board_for(args)
     r = _deploy(args, board)
     ok = True
@@ -158,6 +161,9 @@ def cmd_version(args) -> int:
     out: dict = {"source": source_version()}
     running = None
     if args.port:
+        from glint.address import resolve_port
+
+        args.port = resolve_port(args.port)
         from glint.fw.deploy import wait_for_firmware
 
         running = wait_for_firmware(args.port, timeout=5.0)
@@ -182,6 +188,9 @@ def cmd_freeze(args) -> int:
     from glint.fw.freeze import write_manifest
 
     path = write_manifest(args.board, args.out)
+    if args.json:
+        print(json.dumps({"manifest": str(path), "board": args.board}))
+        return 0
     print(f"wrote {path}")
     print(f"build a custom image with it (docs/hardware.md, 'Custom firmware image'), then: "
           f"glint fw deploy PORT --board {args.board} --mode frozen")
@@ -190,23 +199,33 @@ def cmd_freeze(args) -> int:
 
 def cmd_provision(args) -> int:
     from glint.fw.deploy import selftest_verdict
-    from glint.home import Home
+    from glint.home import home_of
     from glint.link import open_scanner
     from glint.registry import Registry
     from glint.workflows import provision
 
+    from glint.address import resolve_port
+
+    home = home_of(args)  # before touching the device: a missing home is refused first
+    args.port = resolve_port(args.port)
     board = _board_for(args)
     args.dry_run = False
     r = _deploy(args, board)
-    print(r.summary())
+    say = (lambda *_: None) if args.json else print
+    say(r.summary())
     if r.selftest is not None:
         ok, lines = selftest_verdict(r.selftest)
-        print("self-test " + ("passed" if ok else "FAILED") + "\n" + "\n".join(lines))
+        say("self-test " + ("passed" if ok else "FAILED") + "\n" + "\n".join(lines))
         if not ok:
+            if args.json:
+                print(json.dumps({"deploy": r.summary(), "selftest_ok": False, "selftest": lines}))
             return 1
-    with Registry.open(Home(args.home)) as reg, open_scanner(args.port) as sc:
+    with Registry.open(home) as reg, open_scanner(args.port) as sc:
         p = provision(reg, sc, label=args.label, force=args.rekey)
     d = p.device
+    if args.json:
+        print(json.dumps({"deploy": r.summary(), "device": d.to_dict(), "new_key": p.new_key}))
+        return 0
     how = "new key generated on the device" if p.new_key else "kept the key already on the device"
     print(f"provisioned {d.device_id} ({d.board}, fw {d.fw}{', ' + repr(d.label) if d.label else ''}): {how}")
     return 0

@@ -22,14 +22,14 @@ import time
 from pathlib import Path
 
 from glint.errors import UsageError
-from glint.ledger import Keys, Ledger, default_path
+from glint.home import home_of
+from glint.ledger import Keys, Ledger
 from glint.ledger import events as ev
 
 
 def _common() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(add_help=False)
-    p.add_argument("--home", help="glint home directory (default $GLINT_HOME or ~/.glint)")
-    p.add_argument("--ledger", help="ledger database file (default HOME/ledger.db)")
+    p.add_argument("--ledger", metavar="FILE", help="ledger database file (default HOME/ledger.db)")
     p.add_argument("--json", action="store_true", help="machine-readable output")
     return p
 
@@ -47,7 +47,7 @@ def register(subparsers) -> None:
     s.set_defaults(func=cmd_log)
 
     s = sub.add_parser("show", parents=[common], help="an item's digital twin and history")
-    s.add_argument("item")
+    s.add_argument("item", help="item id")
     s.set_defaults(func=cmd_show)
 
     s = sub.add_parser("prove", parents=[common], help="inclusion or consistency proof")
@@ -64,8 +64,8 @@ def register(subparsers) -> None:
     s.set_defaults(func=cmd_verify)
 
     s = sub.add_parser("append", parents=[common], help="append one event (scripts and demos)")
-    s.add_argument("kind", choices=ev.KINDS)
-    s.add_argument("item")
+    s.add_argument("kind", choices=ev.KINDS, help="event kind")
+    s.add_argument("item", help="item id")
     s.add_argument("--data", default="{}", help="event data as JSON; 'ref'/'scan' digests as hex")
     s.add_argument("--scan", type=Path, help="file with the device-signed scan bytes to store")
     s.add_argument("--time", type=int, help="event time (Unix seconds; default now)")
@@ -73,7 +73,7 @@ def register(subparsers) -> None:
 
 
 def _path(args) -> Path:
-    return Path(args.ledger) if args.ledger else default_path(args.home)
+    return Path(args.ledger) if args.ledger else home_of(args).ledger_path
 
 
 def _reader(args) -> Ledger:
@@ -177,7 +177,7 @@ def cmd_checkpoint(args) -> int:
                 raise UsageError("no checkpoint signed yet", "sign one with 'glint ledger checkpoint'")
             _out(args, {"note": latest[1]}, latest[1].rstrip("\n"))
         return 0
-    keys = Keys.load(args.home, create=True)
+    keys = Keys.load(home_of(args).ledger_dir, create=True)
     with Ledger.open(_path(args), keys=keys) as led:
         note = led.checkpoint()
         _out(args, {"note": note}, note.rstrip("\n"))

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from glint.cli import add_port_argument
 from glint.errors import MatchError, UsageError
 
 
@@ -27,9 +28,7 @@ def cmd_enroll(args) -> int:
     from glint.match import enroll
 
     if args.port:  # scanner source: checked scans into the home's database and ledger (glint.workflows)
-        from glint.workflows.enroll import cmd_enroll_scanner
-
-        return cmd_enroll_scanner(args)
+        return _enroll_from_scanner(args)
     if not args.db or not args.files:
         raise UsageError("give --db DIR and capture FILES, or --port URL to enroll from a scanner")
     db = _db(args.db, must_exist=False)
@@ -40,6 +39,33 @@ def cmd_enroll(args) -> int:
     db.add(args.item, ref, replace=args.replace)
     out = {"item": args.item, "spots": len(ref.xy), "captures": ref.captures, "quality": ref.info}
     print(json.dumps(out) if args.json else f"enrolled {args.item}: {len(ref.xy)} spots from {ref.captures} capture(s)")
+    return 0
+
+
+def _enroll_from_scanner(args) -> int:
+    """``glint enroll -p URL --item ID [--captures N]``: checked scans into the home's matcher and ledger."""
+    import sys
+
+    from glint.address import resolve_port
+    from glint.home import home_of
+    from glint.link import Timeouts, open_scanner
+    from glint.workflows import HostSession, enroll_from_scanner
+
+    if args.files:
+        raise UsageError("give either capture FILES or -p/--port, not both")
+    home = home_of(args)
+    if args.db and Path(args.db).resolve() != home.match_dir.resolve():
+        raise UsageError("with -p/--port the database is the home's (HOME/match)", hint="use --home instead of --db")
+    with HostSession(home) as host, open_scanner(resolve_port(args.port), Timeouts.from_config(home.section("link"))) as sc:
+        out = enroll_from_scanner(host, sc, args.item, captures=args.captures, replace=args.replace,
+                                  between=lambda i: print(f"capture {i + 1}/{args.captures}", file=sys.stderr),
+                                  on_guidance=lambda t: print(f"capture: {t}; scanning again", file=sys.stderr))
+    if args.json:
+        print(json.dumps({"item": out.item, "spots": out.spots, "captures": out.captures,
+                          "ledger_index": out.ledger_index}))
+    else:
+        print(f"enrolled {out.item}: {out.spots} spots from {out.captures} scanner capture(s), "
+              f"ledger event {out.ledger_index}")
     return 0
 
 
@@ -74,40 +100,41 @@ def cmd_identify(args) -> int:
     return 0 if res.item else 1
 
 
-def cmd_remove(args) -> int:
+def cmd_unenroll(args) -> int:
     db = _db(args.db)
     db.remove(args.item)
-    print(f"removed {args.item}")
+    print(json.dumps({"item": args.item, "removed": True}) if args.json else f"removed {args.item}")
     return 0
 
 
 def register(sub) -> None:
     p = sub.add_parser("enroll", help="enroll an item from one or more captures (images or signed scans)")
-    p.add_argument("--db", help="database directory (created if missing; with --port: HOME/match)")
+    p.add_argument("--db", metavar="DIR", help="database directory (created if missing; with -p: HOME/match)")
     p.add_argument("--item", required=True, help="item id")
-    p.add_argument("--port", help="enroll from a scanner (URL) instead of files: checked scans, ledger events")
-    p.add_argument("--captures", type=int, default=3, help="with --port: captures per item (default 3)")
-    p.add_argument("--home", help="with --port: glint home (default $GLINT_HOME or ~/.glint)")
+    add_port_argument(p, default_help="none: enroll from FILES; with -p the scanner's checked scans go to the "
+                                      "home's matcher and ledger")
+    p.add_argument("--captures", type=int, default=3, help="with -p/--port: captures per item (default 3)")
     p.add_argument("--replace", action="store_true", help="re-enroll an item that is already enrolled")
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.add_argument("files", nargs="*", metavar="IMAGE_OR_SCAN", help="8-bit PNG/PGM or signed scan (COSE_Sign1)")
     p.set_defaults(func=cmd_enroll)
 
     p = sub.add_parser("verify", help="1:1: does a capture show the enrolled item?")
-    p.add_argument("--db", required=True)
-    p.add_argument("--item", required=True)
+    p.add_argument("--db", required=True, metavar="DIR", help="matcher database directory")
+    p.add_argument("--item", required=True, help="the enrolled item to compare with")
     p.add_argument("--json", action="store_true", help="print one JSON object (match, log10_far, matched, ...)")
-    p.add_argument("file", metavar="IMAGE_OR_SCAN")
+    p.add_argument("file", metavar="IMAGE_OR_SCAN", help="8-bit PNG/PGM or signed scan (COSE_Sign1)")
     p.set_defaults(func=cmd_verify)
 
     p = sub.add_parser("identify", help="1:N: which enrolled item does a capture show?")
-    p.add_argument("--db", required=True)
+    p.add_argument("--db", required=True, metavar="DIR", help="matcher database directory")
     p.add_argument("--json", action="store_true", help="print one JSON object (item, log10_far, candidates, ...)")
     p.add_argument("--rebuild", action="store_true", help="rebuild the index first (drops removed items)")
-    p.add_argument("file", metavar="IMAGE_OR_SCAN")
+    p.add_argument("file", metavar="IMAGE_OR_SCAN", help="8-bit PNG/PGM or signed scan (COSE_Sign1)")
     p.set_defaults(func=cmd_identify)
 
     p = sub.add_parser("unenroll", help="remove an item from a database")
-    p.add_argument("--db", required=True)
-    p.add_argument("--item", required=True)
-    p.set_defaults(func=cmd_remove)
+    p.add_argument("--db", required=True, metavar="DIR", help="matcher database directory")
+    p.add_argument("--item", required=True, help="the item to remove")
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+    p.set_defaults(func=cmd_unenroll)

@@ -1,9 +1,9 @@
 """glint scan: one scan on one scanner, checked, matched, recorded in the ledger, certified.
 
-    glint scan [--port URL] [--item ID] [--json]
+    glint scan [-p URL] [--item ID] [--json]
 
-Without --item the scan is identified among the enrolled items (1:N). Without --port
-the only USB scanner found is used. Exit 0 on a pass, 1 on a fail / unknown item,
+Without --item the scan is identified among the enrolled items (1:N). Without -p/--port
+(or with -p auto) the only USB scanner found is used. Exit 0 on a pass, 1 on a fail / unknown item,
 2 on an error (one line).
 """
 
@@ -12,45 +12,31 @@ from __future__ import annotations
 import json
 import sys
 
-from glint.errors import LinkError
-from glint.home import Home, add_home_argument
+from glint.cli import add_port_argument
+from glint.home import home_of
 
 
 def register(sub):
     p = sub.add_parser("scan", help="scan an item and verify (--item) or identify it")
-    p.add_argument("--port", help="scanner URL: /dev/ttyACM0, socket://HOST:PORT (default: the USB scanner found)")
+    add_port_argument(p)
     p.add_argument("--item", help="the item to verify against (omit to identify)")
     p.add_argument("--attempts", type=int, default=3, help="poor captures retried this many times (default 3)")
     p.add_argument("--operator", help="operator recorded in the ledger")
     p.add_argument("--location", help="location recorded in the ledger")
     p.add_argument("--no-cert", action="store_true", help="do not issue a certificate")
-    p.add_argument("--json", action="store_true")
-    add_home_argument(p)
+    p.add_argument("--json", action="store_true", help="print one JSON object (result, item, log10_far, ...)")
     p.set_defaults(func=cmd_scan)
 
 
-def pick_port(port: str | None) -> str:
-    """The given port, else the single USB scanner found."""
-    if port:
-        return port
-    from glint.link import discover
-
-    found = discover()
-    if len(found) == 1:
-        return found[0].port
-    if not found:
-        raise LinkError("no scanner found on USB", hint="plug it in, or give --port (e.g. socket://127.0.0.1:7700)")
-    raise LinkError(f"{len(found)} scanners found ({', '.join(f.port for f in found)})", hint="choose one with --port")
-
-
 def cmd_scan(args) -> int:
+    from glint.address import resolve_port
     from glint.link import Timeouts, open_scanner
     from glint.workflows import HostSession
 
-    home = Home(args.home)
+    home = home_of(args)
     with HostSession(home, operator=args.operator, location=args.location) as host:
         timeouts = Timeouts.from_config(home.section("link"))
-        with open_scanner(pick_port(args.port), timeouts) as sc:
+        with open_scanner(resolve_port(args.port), timeouts) as sc:
             out = host.scan_and_process(
                 sc, item=args.item, certificate=not args.no_cert, attempts=args.attempts,
                 on_guidance=lambda text: print(f"capture: {text}; scanning again", file=sys.stderr))

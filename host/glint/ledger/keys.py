@@ -20,12 +20,11 @@ import ecdsa
 from ecdsa.util import sigdecode_string, sigencode_string
 
 from glint.errors import UsageError
+from glint.home import Home
 from glint.ledger.note import Signer, Verifier
 
 _log = logging.getLogger(__name__)
 
-HOME_ENV = "GLINT_HOME"
-DEFAULT_HOME = "~/.glint"
 ORIGIN_PREFIX = "glint.local/ledger/"
 P256_N = 0xFFFFFFFF00000000FFFFFFFFFFFFFFFFBCE6FAADA7179E84F3B9CAC2FC632551
 ISSUER_FILE = "issuer.key"
@@ -33,8 +32,8 @@ LOG_FILE = "log.key"
 
 
 def glint_home(home: str | os.PathLike | None = None) -> Path:
-    """The glint home directory: ``home`` if given, else $GLINT_HOME, else ~/.glint."""
-    return Path(home or os.environ.get(HOME_ENV) or DEFAULT_HOME).expanduser()
+    """The glint home directory: ``home`` if given, else $GLINT_HOME, else ~/.glint (glint.home)."""
+    return Home(home).root
 
 
 # P-256 primitives: glintcore.p256 when present (the project's own, RFC 6979), else python-ecdsa.

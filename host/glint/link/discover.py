@@ -1,11 +1,12 @@
-"""Finding scanners on USB: match serial ports against the VID/PID in boards/*/board.json."""
+"""Finding scanners on USB: match serial ports against the VID/PID in boards/*/board.json (glint.resources)."""
 
 from __future__ import annotations
 
-import json
 import logging
 from pathlib import Path
 from typing import NamedTuple
+
+from glint.resources import usb_table
 
 _log = logging.getLogger(__name__)
 
@@ -18,40 +19,11 @@ class Found(NamedTuple):
     board_id: str
 
 
-def boards_dir() -> Path | None:
-    """The repository's boards/ directory (None when glint runs without its source tree)."""
-    here = Path(__file__).resolve()
-    for parent in here.parents:
-        if (parent / "boards").is_dir() and (parent / "shared" / "glintcore").is_dir():
-            return parent / "boards"
-    return None
-
-
-def usb_table(root: Path | None = None) -> dict[tuple[int, int], list[str]]:
-    """(vid, pid) -> board ids, from every boards/<id>/board.json: its ``usb`` IDs and each ``usb.alt``."""
-    root = root or boards_dir()
-    table: dict[tuple[int, int], list[str]] = {}
-    if root is None:
-        return table
-    for path in sorted(root.glob("*/board.json")):
-        try:
-            cfg = json.loads(path.read_text())
-            usb = cfg.get("usb") or {}
-            keys = [(int(u["vid"]), int(u["pid"])) for u in [usb] + list(usb.get("alt") or ())]
-        except (OSError, ValueError, KeyError, TypeError, AttributeError):
-            continue
-        if cfg.get("port") == "sim":
-            continue  # never enumerates (test VID/PID)
-        bid = cfg.get("id", path.parent.name)
-        for key in keys:  # the current firmware's IDs and every previous one (usb.alt)
-            ids = table.setdefault(key, [])
-            if bid not in ids:
-                ids.append(bid)
-    return table
-
-
 def discover(root: Path | None = None) -> list[Found]:
-    """Serial ports that look like glint scanners, by USB VID/PID; sorted by port name."""
+    """Serial ports that look like glint scanners, by USB VID/PID; sorted by port name.
+
+    ``root``: a boards folder (default glint.resources.boards_dir()).
+    """
     from serial.tools import list_ports
 
     table = usb_table(root)

@@ -16,6 +16,7 @@ import time
 
 import serial
 
+from glint.address import PORT_FORMAT, port_url
 from glint.errors import LinkError
 
 _log = logging.getLogger(__name__)
@@ -26,7 +27,7 @@ READ_CHUNK = 4096
 
 HINT_OPEN = "is the scanner plugged in? is another program using the port?"
 HINT_LOST = "the scanner was unplugged or reset: plug it back in and retry"
-URL_FORMAT = "a device path (/dev/ttyACM0, COM3) or socket://HOST:PORT or loop://"
+URL_FORMAT = PORT_FORMAT
 
 
 def tcp_nodelay(port) -> None:
@@ -44,9 +45,7 @@ class Transport:
     """An open pyserial port with deadline-based reads and a ``reopen()``."""
 
     def __init__(self, url: str, baudrate: int = BAUDRATE):
-        if not url or not isinstance(url, str):
-            raise LinkError("no scanner port given", hint=f"give {URL_FORMAT}")
-        self.url = url
+        self.url = port_url(url)  # HOST:PORT -> socket://HOST:PORT; LinkError on a malformed URL
         self.baudrate = baudrate
         self.port: serial.SerialBase | None = None
         self.opened = 0  # how many times the port was (re)opened
@@ -62,7 +61,7 @@ class Transport:
                 port.rts = False
             port.open()
             tcp_nodelay(port)
-        except ValueError as e:
+        except (ValueError, TypeError) as e:
             raise LinkError(f"bad scanner port {self.url!r}: {e}", hint=f"give {URL_FORMAT}") from None
         except (serial.SerialException, OSError) as e:
             raise LinkError(f"cannot open scanner port {self.url}: {_reason(e)}", hint=HINT_OPEN) from None

@@ -15,6 +15,7 @@ import shutil
 import subprocess
 from pathlib import Path
 
+from glint import resources
 from glint.errors import GlintError, ToolError
 
 _log = logging.getLogger(__name__)
@@ -24,20 +25,15 @@ DEFAULT_HEAP = 8 * 1024 * 1024
 RUNNER = Path(__file__).with_name("runner.mjs")
 
 
-def repo_root() -> Path:
-    """The source checkout this package was installed from (editable installs)."""
-    return Path(__file__).resolve().parents[3]
-
-
 def find_micropython_mjs() -> Path | None:
     """Locate the MicroPython WebAssembly module: $GLINT_MICROPYTHON_MJS, then node_modules."""
     env = os.environ.get("GLINT_MICROPYTHON_MJS")
     if env:
         return Path(env) if Path(env).is_file() else None
-    rel = Path("node_modules") / NPM_PACKAGE / "micropython.mjs"
-    for base in (repo_root(), Path.cwd()):
-        if (base / rel).is_file():
-            return base / rel
+    rel = Path(NPM_PACKAGE) / "micropython.mjs"
+    for nm in resources.node_modules_dirs():
+        if (nm / rel).is_file():
+            return nm / rel
     return None
 
 
@@ -47,9 +43,8 @@ def micropython_available() -> bool:
 
 def default_mounts() -> list[tuple[Path, str]]:
     """The device filesystem of a scanner: the portable core and the firmware under /lib."""
-    root = repo_root()
-    mounts = [(root / "shared" / "glintcore", "/lib/glintcore")]
-    fw = root / "firmware"
+    mounts = [(resources.glintcore_dir(), "/lib/glintcore")]
+    fw = resources.firmware_dir()
     if fw.is_dir():
         for p in sorted(fw.iterdir()):
             if p.name.startswith((".", "__pycache__")):

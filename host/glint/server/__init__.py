@@ -11,20 +11,12 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
+from glint.address import parse_listen  # re-exported: the one HOST:PORT parser
+
 _log = logging.getLogger(__name__)
 
 SERVER_THREADS = 4          # request threads; ledger work itself is serialised on one thread
 CHANNEL_TIMEOUT_S = 30      # idle keep-alive connections are closed after this
-
-
-def parse_listen(listen: str) -> tuple[str, int]:
-    """``HOST:PORT`` -> (host, port) with a one-line UsageError on bad input."""
-    from glint.errors import UsageError
-
-    host, sep, port = listen.rpartition(":")
-    if not sep or not host or not port.isdigit() or not 0 <= int(port) <= 65535:
-        raise UsageError(f"bad listen address {listen!r}", "use HOST:PORT, e.g. 127.0.0.1:8750")
-    return host.strip("[]"), int(port)
 
 
 def make_server(home: str | Path, host: str, port: int, ledger_path: str | Path | None = None):

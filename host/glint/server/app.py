@@ -188,8 +188,11 @@ def create_app(home: str | Path, ledger_path: str | Path | None = None) -> Flask
         if not key or len(key) > MAX_KEY_LEN or not key.isprintable():
             return jsonify({"error": f"header Idempotency-Key (1..{MAX_KEY_LEN} printable characters) "
                                      "is required"}), 400
-        body = request.get_json(silent=True)
-        if body is None:
+        try:
+            body = request.get_json(silent=True)
+        except RecursionError:  # the stdlib parser recurses per nesting level
+            return jsonify({"error": "body nested too deeply"}), 400
+        if not isinstance(body, dict):
             return jsonify({"error": "body must be a JSON object (Content-Type: application/json)"}), 400
         t0 = _time.perf_counter()
         result, duplicate = worker.call(_append, key, body)

@@ -24,13 +24,14 @@ import threading
 import types
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[3]
+from glint import resources
+
 TICK_S = 0.05
 NO_REPL = b"\r\nglint: no MicroPython REPL on the CPython runtime (use --runtime node); staying in protocol mode\r\n"
 
 
 def _ensure_paths() -> None:
-    for p in (REPO / "firmware", REPO / "shared"):
+    for p in (resources.firmware_dir(), resources.glintcore_dir().parent):
         if str(p) not in sys.path:
             sys.path.insert(0, str(p))
 
@@ -38,7 +39,7 @@ def _ensure_paths() -> None:
 def load_board(flash: str | Path, sim: str | Path, board_dir: str | Path, board: str = "sim"):
     """Import boards/<board>/board.py with its device paths mapped to host directories."""
     _ensure_paths()
-    src = REPO / "boards" / board
+    src = resources.board_dir(board)
     board_dir = Path(board_dir)
     board_dir.mkdir(parents=True, exist_ok=True)
     cfg = json.loads((src / "board.json").read_text())
@@ -147,9 +148,11 @@ def main(argv=None) -> int:
     ap.add_argument("--flash", required=True)
     ap.add_argument("--sim", required=True)
     args = ap.parse_args(argv)
-    host, _, port = args.listen.rpartition(":")
+    from glint.address import parse_listen
+
+    host, port = parse_listen(args.listen)
     rt = Runtime(args.flash, args.sim)
-    rt.serve(host or "127.0.0.1", int(port))
+    rt.serve(host, port)
     for line in sys.stdin:  # the supervisor's pipe: EOF (supervisor gone) ends the device
         if line.strip():
             try:

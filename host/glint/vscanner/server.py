@@ -21,6 +21,8 @@ import tempfile
 import threading
 from pathlib import Path
 
+from glint import resources
+from glint.address import parse_listen
 from glint.errors import LinkError, ToolError, UsageError
 from glint.vscanner.lens import LensSpec, apply
 
@@ -33,30 +35,17 @@ STOP_TIMEOUT_S = 5.0
 RUNTIMES = ("node", "cpython")
 
 
-def repo_root() -> Path:
-    return Path(__file__).resolve().parents[3]
-
-
 def firmware_image(board: str = "sim") -> list[tuple[Path, str]]:
     """(host source, device path) of everything flashed as firmware: main.py, board, /lib packages."""
-    root = repo_root()
-    bdir = root / "boards" / board
-    if not (bdir / "board.py").is_file():
-        raise UsageError(f"no board '{board}' in {root / 'boards'}")
+    bdir = resources.board_dir(board)
+    fw = resources.firmware_dir()
     return [
-        (root / "firmware" / "main.py", "/main.py"),
+        (fw / "main.py", "/main.py"),
         (bdir / "board.py", "/board.py"),
         (bdir / "board.json", "/board.json"),
-        (root / "shared" / "glintcore", "/lib/glintcore"),
-        (root / "firmware" / "glintfw", "/lib/glintfw"),
+        (resources.glintcore_dir(), "/lib/glintcore"),
+        (fw / "glintfw", "/lib/glintfw"),
     ]
-
-
-def parse_listen(text: str) -> tuple[str, int]:
-    host, sep, port = text.rpartition(":")
-    if not sep or not port.isdigit():
-        raise UsageError(f"bad --listen {text!r}", hint="HOST:PORT, e.g. 127.0.0.1:7777 (port 0 picks a free one)")
-    return host or "127.0.0.1", int(port)
 
 
 class VirtualScanner:

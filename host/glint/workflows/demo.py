@@ -11,12 +11,13 @@ goes through the same library the `glint scan` / `glint device` commands use.
 from __future__ import annotations
 
 import logging
+import shutil
 import tempfile
 import time
 from pathlib import Path
 from typing import TextIO
 
-from glint.errors import GlintError
+from glint.errors import GlintError, UsageError
 
 _log = logging.getLogger(__name__)
 
@@ -24,13 +25,16 @@ ITEMS = (("demo:WATCH-1", 101), ("demo:BAG-2", 202), ("demo:PEN-3", 303))
 ENROLL_CAPTURES = 3
 PROFILE = "field"
 RUNTIME_ALIASES = {"auto": None, "micropython": "node", "node": "node", "cpython": "cpython"}
+DEMO_MARKER = "glint-demo.txt"  # written into every home the demo fills; such a home is the demo's to reuse
+REAL_STATE = ("ledger.db", "glint.db", "keys", "match")  # what makes a home someone's real data
 
 
 class Steps:
     """Prints one line per step and remembers whether everything passed."""
 
-    def __init__(self, out: TextIO):
+    def __init__(self, out: TextIO, keep: bool = True):
         self.out = out
+        self.keep = keep  # the home stays: worth printing the commands that look into it
         self.ok = True
         self.t0 = time.perf_counter()
 
@@ -45,23 +49,46 @@ class Steps:
         self.out.flush()
 
 
-def run_demo(home: Path | None, runtime: str = "auto", out: TextIO | None = None) -> bool:
-    """Run the demo in ``home`` (a new temporary folder if None); True when every step passed."""
+def check_demo_home(home: Path, allow_real: bool = False) -> None:
+    """Refuse (UsageError) a home that holds someone's real data, unless ``allow_real``."""
+    if allow_real or (home / DEMO_MARKER).is_file():
+        return
+    found = [name for name in REAL_STATE if (home / name).exists()]
+    if found:
+        raise UsageError(f"{home} holds a real glint home ({', '.join(found)}); the demo would add its devices "
+                         "and events to it", hint="give --home a new or empty folder, or pass --allow-real-home")
+
+
+def run_demo(home: Path | None, runtime: str = "auto", out: TextIO | None = None, allow_real: bool = False) -> bool:
+    """Run the demo in ``home``; True when every step passed.
+
+    ``home`` None: a fresh temporary folder, removed afterwards (nothing of the demo stays behind).
+    A given home is kept; one that holds a real ledger or registry is refused unless ``allow_real``.
+    """
     import sys
 
     from glint.vscanner.server import default_runtime
 
     out = out or sys.stdout
-    home = Path(home) if home else Path(tempfile.mkdtemp(prefix="glint-demo-"))
-    rt = RUNTIME_ALIASES.get(runtime, runtime) or default_runtime()
-    step = Steps(out)
-    out.write(f"glint demo (data in {home})\n")
+    temporary = home is None
+    if home is not None:
+        check_demo_home(Path(home), allow_real)
+    path = Path(tempfile.mkdtemp(prefix="glint-demo-")) if home is None else Path(home)
     try:
-        _run(home, rt, step)
-    except GlintError as e:
-        step(e.oneline(), False)
-    out.write(f"demo {'passed' if step.ok else 'FAILED'} in {time.perf_counter() - step.t0:.1f} s\n")
-    return step.ok
+        rt = RUNTIME_ALIASES.get(runtime, runtime) or default_runtime()
+        step = Steps(out, keep=not temporary)
+        out.write(f"glint demo (data in {path}{', removed at the end' if temporary else ''})\n")
+        try:
+            _run(path, rt, step)
+        except GlintError as e:
+            step(e.oneline(), False)
+        if temporary:
+            step.note("the demo's data is removed now; keep it with 'glint demo --home DIR'")
+        out.write(f"demo {'passed' if step.ok else 'FAILED'} in {time.perf_counter() - step.t0:.1f} s\n")
+        return step.ok
+    finally:
+        if temporary:
+            shutil.rmtree(path, ignore_errors=True)
 
 
 def _run(home: Path, runtime: str, step: Steps) -> None:
@@ -73,6 +100,7 @@ def _run(home: Path, runtime: str, step: Steps) -> None:
     from glint.workflows import HostSession, enroll_from_scanner, provision
 
     h = Home(home).ensure()
+    (h.root / DEMO_MARKER).write_text("made by 'glint demo'; its ledger and registry hold demo data only\n")
     vs = VirtualScanner(h.root / "demo-scanner", lens=LensSpec("empty", profile=PROFILE), runtime=runtime)
     t = time.perf_counter()
     vs.start()
@@ -137,6 +165,8 @@ def _run(home: Path, runtime: str, step: Steps) -> None:
             rep = led.verify()
             step(f"ledger verified end to end: {rep.size} events, {rep.items} items, {rep.checkpoints} checkpoints",
                  rep.ok)
+            if not step.keep:
+                return
             pub = keys.export(h.root / "pub")
             certs = [o.cert_path for o in (good, who) if o.cert_path]
             step.note(f"certificates: {', '.join(str(c) for c in certs)}")

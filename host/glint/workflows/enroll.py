@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Callable
 
 from glint.errors import MatchError
@@ -67,32 +66,3 @@ def enroll_from_scanner(host: HostSession, scanner: Scanner, item: str, captures
         host.registry.record_outcome(c.scan_id, item, "enrolled", ledger_index=a.index)
     _log.info("enrolled %s from %d captures (%d spots)", item, captures, len(ref.xy))
     return EnrollOutcome(item, len(ref.xy), captures, a.index, [c.scan_id for c in checked])
-
-
-
-def cmd_enroll_scanner(args) -> int:
-    """``glint enroll --port URL --item ID [--captures N] [--home DIR]`` (wired from glint.commands.match)."""
-    import json
-    import sys
-
-    from glint.commands.scan import pick_port
-    from glint.errors import UsageError
-    from glint.home import Home
-    from glint.link import Timeouts, open_scanner
-
-    if args.files:
-        raise UsageError("give either capture FILES or --port, not both")
-    home = Home(args.home)
-    if args.db and Path(args.db).resolve() != home.match_dir.resolve():
-        raise UsageError("with --port the database is the home's (HOME/match)", hint="use --home instead of --db")
-    with HostSession(home) as host, open_scanner(pick_port(args.port), Timeouts.from_config(home.section("link"))) as sc:
-        out = enroll_from_scanner(host, sc, args.item, captures=args.captures, replace=args.replace,
-                                  between=lambda i: print(f"capture {i + 1}/{args.captures}", file=sys.stderr),
-                                  on_guidance=lambda t: print(f"capture: {t}; scanning again", file=sys.stderr))
-    if args.json:
-        print(json.dumps({"item": out.item, "spots": out.spots, "captures": out.captures,
-                          "ledger_index": out.ledger_index}))
-    else:
-        print(f"enrolled {out.item}: {out.spots} spots from {out.captures} scanner capture(s), "
-              f"ledger event {out.ledger_index}")
-    return 0

@@ -25,7 +25,7 @@ def test_build_json():
 
 def test_dry_run_prints_the_mpremote_commands_and_touches_nothing():
     # port 9 on localhost: nothing listens there, so any device contact would fail
-    r = glint("fw", "deploy", "socket://127.0.0.1:9", "--board", "xiao_esp32s3_sense", "--dry-run")
+    r = glint("fw", "deploy", "-p", "socket://127.0.0.1:9", "--board", "xiao_esp32s3_sense", "--dry-run")
     assert r.returncode == 0, r.stderr
     cmds = [ln for ln in r.stdout.splitlines() if ln.startswith("mpremote connect socket://127.0.0.1:9 ")]
     assert len(cmds) == 2  # the state query, then the install chain
@@ -47,10 +47,10 @@ def test_freeze_and_version(tmp_path):
 def test_errors_are_one_line():
     r = glint("fw", "build", "--board", "nope")
     assert r.returncode == 2 and r.stderr.startswith("glint: unknown board 'nope'")
-    r = glint("fw", "deploy", "socket://127.0.0.1:9", "--board", "sim")
+    r = glint("fw", "deploy", "-p", "socket://127.0.0.1:9", "--board", "sim")
     assert r.returncode == 2 and r.stderr.startswith("glint: mpremote cannot use socket://127.0.0.1:9")
     r = glint("bringup", "stats")
-    assert r.returncode == 2 and "give PORT or --image FILE" in r.stderr
+    assert r.returncode == 2 and "no scanner found on USB" in r.stderr
 
 
 def test_stats_of_an_image_file(tmp_path):

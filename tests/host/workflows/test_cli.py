@@ -15,7 +15,7 @@ def run(capsys, *argv):
 
 def test_device_and_scan_commands(peer, tmp_path, capsys):
     home = str(tmp_path / "home")
-    rc, out, err = run(capsys, "device", "provision", peer.url, "--label", "bench-1", "--home", home)
+    rc, out, err = run(capsys, "device", "provision", "-p", peer.url, "--label", "bench-1", "--home", home, "--create")
     assert rc == 0 and "provisioned" in out and "new key generated on the device" in out
     rc, out, _ = run(capsys, "device", "list", "--json", "--home", home)
     devs = json.loads(out)["devices"]
