@@ -54,6 +54,15 @@ COMMANDS: dict[str, str] = {
     "cose": "cose",
 }
 
+# Commands that work in a glint home (refused when it does not exist; --create makes it).
+# "demo" takes --home too, but makes a temporary home when none is given; "init" creates one.
+USES_HOME = frozenset({
+    "status", "scan", "enroll", "bench", "daemon", "serve",
+    "device provision", "device list", "device revoke", "device alerts",
+    "ledger log", "ledger show", "ledger prove", "ledger checkpoint", "ledger verify", "ledger append",
+    "cert keys", "cert issue", "fw provision",
+})
+
 EXIT_ERROR = 2
 EXIT_INTERNAL = 70  # EX_SOFTWARE: a bug, named in one line
 EXIT_INTERRUPTED = 130
@@ -105,6 +114,48 @@ def _all_parsers(parser):
         if isinstance(a, argparse._SubParsersAction):
             for sp in a.choices.values():
                 yield from _all_parsers(sp)
+
+
+def command_table(parser: argparse.ArgumentParser | None = None) -> list[dict]:
+    """One row per command: how it names a scanner, whether it works in a home, --json, --listen."""
+    rows = []
+    for path, p in leaf_parsers(parser or build_parser()):
+        opts = {o: a for a in p._actions for o in a.option_strings}
+        port = opts.get("--port")
+        legacy = any(a.dest == "legacy_port" for a in p._actions)
+        name = " ".join(path)
+        rows.append({
+            "command": name,
+            "port": "" if port is None else ("-p URL (repeatable)" if isinstance(port, argparse._AppendAction)
+                                             else "-p URL" + (" (PORT deprecated)" if legacy else "")),
+            "home": "yes" if name in USES_HOME else ("temporary unless --home" if name == "demo"
+                                                     else "creates" if name == "init" else ""),
+            "json": "--json" if "--json" in opts else "",
+            "listen": "--listen HOST:PORT" if "--listen" in opts else "",
+            "help": next((a.help for a in _parent_choices(parser, path)), "") or "",
+        })
+    return rows
+
+
+def _parent_choices(parser, path):
+    """The help text of the sub-parser at ``path`` (argparse keeps it on the parent's choices)."""
+    p = parser or build_parser()
+    for i, name in enumerate(path):
+        for a in p._actions:
+            if isinstance(a, argparse._SubParsersAction):
+                if i == len(path) - 1:
+                    yield from (c for c in a._choices_actions if c.dest == name)
+                p = a.choices[name]
+                break
+
+
+def command_table_markdown(parser: argparse.ArgumentParser | None = None) -> str:
+    parser = parser or build_parser()
+    lines = ["| command | scanner | home | JSON | listens | what it does |", "|---|---|---|---|---|---|"]
+    for r in command_table(parser):
+        lines.append(f"| `glint {r['command']}` | {r['port'] and '`' + r['port'] + '`'} | {r['home']} | "
+                     f"{r['json'] and '`--json`'} | {r['listen'] and '`' + r['listen'] + '`'} | {r['help']} |")
+    return "\n".join(lines) + "\n"
 
 
 def build_parser() -> argparse.ArgumentParser:

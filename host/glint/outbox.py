@@ -27,6 +27,7 @@ from pathlib import Path
 from glint.bench.exceptions import ExceptionQueue
 from glint.server import wire
 from glint.server.client import RemoteError, RemoteLedger
+from glint.db import transaction
 from glint.server.store import connect
 
 _log = logging.getLogger(__name__)
@@ -127,17 +128,12 @@ class Outbox:
                 body = wire.event_body(e.kind, e.item, e.time, data, scan)
                 rows.append((e.hash.hex(), e.index, e.kind, e.item, _json(body), now, now))
             db = self.db
-            db.execute("BEGIN IMMEDIATE")
-            try:
+            with transaction(db):
                 cur = db.executemany(
                     "INSERT OR IGNORE INTO outbox(key, local_index, kind, item, body, created, next_try) "
                     "VALUES(?,?,?,?,?,?,?)", rows)
                 added += cur.rowcount
                 db.execute("INSERT OR REPLACE INTO host_meta(key, value) VALUES(?, ?)", (CURSOR_KEY, str(stop)))
-                db.execute("COMMIT")
-            except BaseException:
-                db.execute("ROLLBACK")
-                raise
             start = stop
         if added:
             _log.info("outbox: %d new event(s) to upload", added)
@@ -203,15 +199,10 @@ class Outbox:
 
     def _reject(self, oid: int, key: str, attempts: int, msg: str) -> None:
         db = self.db
-        db.execute("BEGIN IMMEDIATE")
-        try:
+        with transaction(db):
             db.execute("UPDATE outbox SET state='rejected', attempts=?, last_error=? WHERE id=?",
                        (attempts, msg[:500], oid))
             self.exceptions.add("outbox", key, msg[:300], {"outbox_id": oid})
-            db.execute("COMMIT")
-        except BaseException:
-            db.execute("ROLLBACK")
-            raise
         _log.error("outbox: remote refused %s: %s", key[:16], msg)
 
     def retry_rejected(self) -> int:

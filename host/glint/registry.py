@@ -19,7 +19,6 @@ them with ``CREATE TABLE IF NOT EXISTS``.
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import secrets
 import sqlite3
@@ -27,6 +26,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from glint.db import connect, transaction  # noqa: F401  (connect: re-exported for glint.bench.runner)
 from glint.errors import UsageError
 from glint.home import Home
 
@@ -36,7 +36,6 @@ SCHEMA_VERSION = 1
 NONCE_BYTES = 16
 NONCE_TTL_S = 120.0  # a scan must come back within this long after its nonce was issued
 NONCE_KEEP_S = 86400.0  # used/expired nonces are kept this long (replay diagnostics), then purged
-BUSY_TIMEOUT_S = 10.0
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS devices (
@@ -115,17 +114,6 @@ class Device:
                 "last_spooled": self.last_spooled}
 
 
-def connect(path: str | Path) -> sqlite3.Connection:
-    """A connection to glint.db in autocommit mode (transactions are explicit), WAL, foreign keys on."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    conn = sqlite3.connect(str(path), timeout=BUSY_TIMEOUT_S, isolation_level=None, check_same_thread=False)
-    conn.execute("PRAGMA journal_mode=WAL")
-    conn.execute("PRAGMA synchronous=FULL")
-    conn.execute("PRAGMA foreign_keys=ON")
-    return conn
-
-
 def device_hex(device_id: bytes | str) -> str:
     """Normalise a device id (8 bytes or 16 hex digits) to lower-case hex."""
     if isinstance(device_id, (bytes, bytearray)):
@@ -160,19 +148,9 @@ class Registry:
     def __exit__(self, *exc):
         self.close()
 
-    @contextlib.contextmanager
     def transaction(self):
-        """One atomic write transaction (BEGIN IMMEDIATE: the write lock is taken up front)."""
-        if self.conn.in_transaction:  # nested: join the outer transaction
-            yield self.conn
-            return
-        self.conn.execute("BEGIN IMMEDIATE")
-        try:
-            yield self.conn
-        except BaseException:
-            self.conn.execute("ROLLBACK")
-            raise
-        self.conn.execute("COMMIT")
+        """One atomic write transaction (glint.db.transaction: BEGIN IMMEDIATE, joins an outer one)."""
+        return transaction(self.conn)
 
     # --- devices -----------------------------------------------------------------------
     def add_device(self, device_id: bytes | str, pubkey: bytes, board: str | None = None, fw: str | None = None,

@@ -295,13 +295,7 @@ class SpoolSync:
 
     # --- status
     def last_run(self) -> dict | None:
-        row = self.db.execute("SELECT port, device_id, started, finished, listed, recorded, resent, refused, acked, "
-                              "error FROM sync_runs ORDER BY id DESC LIMIT 1").fetchone()
-        if row is None:
-            return None
-        keys = ["port", "device_id", "started", "finished", "listed", "recorded", "resent", "refused", "acked",
-                "error"]
-        return dict(zip(keys, row))
+        return last_sync_run(self.db)
 
 
 def _identity(signed: bytes) -> tuple[str, int] | None:
@@ -311,3 +305,15 @@ def _identity(signed: bytes) -> tuple[str, int] | None:
         return bytes(desc[D.K_DEVICE]).hex(), int(desc[D.K_COUNTER])
     except Exception:  # noqa: BLE001 - anything undecodable is checked (and refused) properly later
         return None
+
+
+def last_sync_run(db) -> dict | None:
+    """The latest sync run recorded in glint.db (None if there is none, or no sync ever ran here)."""
+    if db.execute("SELECT name FROM sqlite_master WHERE name='sync_runs'").fetchone() is None:
+        return None
+    row = db.execute("SELECT port, device_id, started, finished, listed, recorded, resent, refused, acked, "
+                     "error FROM sync_runs ORDER BY id DESC LIMIT 1").fetchone()
+    if row is None:
+        return None
+    keys = ["port", "device_id", "started", "finished", "listed", "recorded", "resent", "refused", "acked", "error"]
+    return dict(zip(keys, row))

@@ -8,6 +8,7 @@
 CLI: ``glint bench`` (glint.commands.bench).
 """
 
+from glint.db import transaction
 from glint.bench.exceptions import ExceptionEntry, ExceptionQueue
 from glint.bench.manifest import BenchItem, identify_only, load_manifest
 from glint.bench.progress import Progress
@@ -18,16 +19,11 @@ from glint.bench.runner import BatchResult, BenchContext, ItemResult, Slot, run_
 def queue_failures(db, batch: BatchResult) -> int:
     """Put every item that did not go as expected into the exception queue (one transaction)."""
     q = ExceptionQueue(db)
-    db.execute("BEGIN IMMEDIATE")
-    try:
+    with transaction(db):
         for r in batch.failures:
             q.add("bench", r.item or r.matched or f"#{r.n + 1}", r.error or f"outcome {r.outcome}",
                   {"batch": batch.batch_id, "n": r.n, "port": r.port, "mode": r.mode, "outcome": r.outcome,
                    "device": r.device_id, "counter": r.counter})
-        db.execute("COMMIT")
-    except BaseException:
-        db.execute("ROLLBACK")
-        raise
     return len(batch.failures)
 
 

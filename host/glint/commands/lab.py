@@ -71,7 +71,7 @@ def register(sub) -> None:
     p.add_argument("--items", type=int, default=100, help="simulated items (impostor trials ~ items^2 x probes)")
     p.add_argument("--probes", type=int, default=3, help="genuine probes per item")
     p.add_argument("--clone-items", type=int, default=40, help="items used for the clone curve (0: skip)")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=int, default=0, help="seed of the simulated items and captures (default 0)")
     p.add_argument("--jobs", type=int, default=0, help="worker processes for captures and impostor trials "
                    "(default: every core)")
     p.add_argument("--no-identify", action="store_true", help="skip the rank-1 identification run")

@@ -1,14 +1,11 @@
-"""glint status: what the field host is doing (daemon status file + glint.db)."""
+"""glint status: what the field host is doing (glint.status: daemon status file + glint.db)."""
 
 from __future__ import annotations
 
 import json
-import os
 import time
 
-from glint.home import Home, home_of
-
-STALE_AFTER_S = 30.0  # a running daemon refreshes its status file far more often than this
+from glint.home import home_of
 
 
 def register(sub) -> None:
@@ -19,53 +16,14 @@ def register(sub) -> None:
     p.set_defaults(func=cmd_status)
 
 
-def _alive(pid) -> bool:
-    try:
-        os.kill(int(pid), 0)
-        return True
-    except (OSError, ValueError, TypeError):
-        return False
-
-
-def collect(home: Home) -> dict:
-    """The status as a dict: daemon state (if any) merged with the db's counts."""
-    from glint.bench.exceptions import ExceptionQueue
-    from glint.daemon import status_path
-    from glint.outbox import Outbox
-    from glint.registry import Registry
-
-    st: dict = {"home": str(home.root), "daemon": None}
-    p = status_path(home)
-    if p.exists():
-        try:
-            d = json.loads(p.read_text())
-        except ValueError:
-            d = None
-        if d:
-            running = d.get("state") == "running" and _alive(d.get("pid"))
-            stale = running and time.time() - float(d.get("updated", 0)) > STALE_AFTER_S
-            d["state"] = ("stale" if stale else "running") if running else "stopped"
-            st["daemon"] = d
-    with Registry.open(home) as reg:
-        db = reg.conn
-        box = Outbox(db)
-        st["outbox"] = box.counts()
-        st["exceptions_open"] = ExceptionQueue(db).open_count()
-        st["devices"] = [{"device_id": dv.device_id, "label": dv.label, "board": dv.board,
-                          "revoked": dv.revoked} for dv in reg.devices()]
-        row = db.execute("SELECT name FROM sqlite_master WHERE name='sync_runs'").fetchone()
-        last = db.execute("SELECT port, device_id, finished, listed, recorded, error FROM sync_runs "
-                          "ORDER BY id DESC LIMIT 1").fetchone() if row else None
-        st["last_sync"] = dict(zip(["port", "device_id", "time", "listed", "recorded", "error"], last)) if last else None
-    return st
-
-
 def _when(t) -> str:
     return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(t)) if t else "never"
 
 
 def cmd_status(args) -> int:
     home = home_of(args)
+    from glint.status import collect
+
     st = collect(home)
     if args.json:
         print(json.dumps(st, indent=1))

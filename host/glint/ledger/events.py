@@ -19,18 +19,16 @@ from ``d["scan"]`` by their SHA-256 digest.
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
-from urllib.parse import urlsplit
 
 from glintcore import cbor
 
 from glint.errors import DecodeError, UsageError, VerificationError
+from glint.items import MAX_ITEM_ID, check_item_id, gs1_check_digit_ok  # noqa: F401  (the one item-id rule)
 from glint.ledger.merkle import HASH_SIZE, leaf_hash
 
 LEAF_VERSION = 1
 MAX_LEAF_BYTES = 64 * 1024
-MAX_ITEM_ID = 256
 
 REGISTER = "register"
 ENROLL = "enroll"
@@ -59,8 +57,6 @@ KINDS = tuple(KIND_FIELDS)
 RESULTS = ("pass", "fail")
 PROVENANCE = ("factory", "later")
 
-_GTIN_RE = re.compile(r"^[0-9]{8}$|^[0-9]{12,14}$")
-_SERIAL_RE = re.compile(r"^[\x21-\x7e]{1,%d}$" % MAX_ITEM_ID)
 
 
 @dataclass(frozen=True)
@@ -91,43 +87,6 @@ class Event:
             RETIRE: lambda: d.get("reason", ""),
         }
         return bits.get(self.kind, lambda: "")()
-
-
-def gs1_check_digit_ok(gtin: str) -> bool:
-    """GS1 mod-10 check digit of a GTIN-8/12/13/14."""
-    digits = [int(c) for c in gtin]
-    body, check = digits[:-1], digits[-1]
-    total = sum(x * (3 if i % 2 == 0 else 1) for i, x in enumerate(reversed(body)))
-    return (10 - total % 10) % 10 == check
-
-
-def check_item_id(item: str) -> str:
-    """Validate an item identifier; return it unchanged.
-
-    Accepted: a GS1 Digital Link URI ``https://<host>/01/<GTIN>/21/<serial>`` (GTIN
-    check digit verified; the serial segment optional for class-level ids is NOT
-    accepted: a twin is one physical object), or a brand serial of printable ASCII
-    without spaces, such as ``acme:BAG-000123``.
-    """
-    if not isinstance(item, str) or not item or len(item) > MAX_ITEM_ID:
-        raise UsageError(f"item id must be 1..{MAX_ITEM_ID} characters")
-    if item.startswith(("http://", "https://")):
-        parts = urlsplit(item)
-        segs = parts.path.strip("/").split("/")
-        try:
-            i = segs.index("01")
-        except ValueError:
-            raise UsageError(f"GS1 Digital Link {item!r} has no /01/<GTIN> segment") from None
-        if i + 1 >= len(segs) or not _GTIN_RE.match(segs[i + 1]):
-            raise UsageError(f"GS1 Digital Link {item!r} has no valid GTIN after /01/")
-        if not gs1_check_digit_ok(segs[i + 1]):
-            raise UsageError(f"GTIN {segs[i + 1]} has a wrong check digit")
-        if segs[i + 2:i + 3] != ["21"] or len(segs) < i + 4 or not segs[i + 3]:
-            raise UsageError(f"GS1 Digital Link {item!r} has no /21/<serial>: a twin is one object")
-        return item
-    if not _SERIAL_RE.match(item):
-        raise UsageError(f"brand serial {item!r} must be printable ASCII without spaces")
-    return item
 
 
 def check_data(kind: str, data: dict) -> dict:

@@ -10,23 +10,21 @@ Layout: ``$GLINT_HOME/keys/{issuer.key, log.key}`` (mode 0600), default home ``~
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import os
 import secrets
 from pathlib import Path
 
-import ecdsa
-from ecdsa.util import sigdecode_string, sigencode_string
-
 from glint.errors import UsageError
 from glint.home import Home
+from glint.keys import load_public_key, public_pem
 from glint.ledger.note import Signer, Verifier
+from glintcore import p256
 
 _log = logging.getLogger(__name__)
 
 ORIGIN_PREFIX = "glint.local/ledger/"
-P256_N = 0xFFFFFFFF00000000FFFFFFFFFFFFFFFFBCE6FAADA7179E84F3B9CAC2FC632551
+P256_N = p256.N
 ISSUER_FILE = "issuer.key"
 LOG_FILE = "log.key"
 
@@ -36,58 +34,19 @@ def glint_home(home: str | os.PathLike | None = None) -> Path:
     return Home(home).root
 
 
-# P-256 primitives: glintcore.p256 when present (the project's own, RFC 6979), else python-ecdsa.
-try:  # pragma: no cover - depends on which helper has landed
-    from glintcore import p256 as _p256
-
-    public_key = _p256.public_key
-    sign_digest = _p256.sign_digest
-    verify_digest = _p256.verify_digest
-except ImportError:  # pragma: no cover
-
-    def public_key(d: int) -> bytes:
-        sk = ecdsa.SigningKey.from_secret_exponent(d, curve=ecdsa.NIST256p)
-        return b"\x04" + sk.get_verifying_key().to_string()
-
-    def sign_digest(d: int, h: bytes) -> bytes:
-        sk = ecdsa.SigningKey.from_secret_exponent(d, curve=ecdsa.NIST256p, hashfunc=hashlib.sha256)
-        return sk.sign_digest_deterministic(h, hashfunc=hashlib.sha256, sigencode=sigencode_string)
-
-    def verify_digest(pub: bytes, h: bytes, sig: bytes) -> bool:
-        try:
-            vk = ecdsa.VerifyingKey.from_string(pub, curve=ecdsa.NIST256p)
-            return bool(vk.verify_digest(sig, h, sigdecode=sigdecode_string))
-        except (ecdsa.BadSignatureError, ecdsa.MalformedPointError, ValueError, AssertionError):
-            return False
+# P-256: the project's own glintcore.p256 (RFC 6979); key text and PEM through glint.keys, the one key loader.
+public_key = p256.public_key
+sign_digest = p256.sign_digest
+verify_digest = p256.verify_digest
 
 
 def pem_of(pub65: bytes) -> str:
-    return ecdsa.VerifyingKey.from_string(pub65, curve=ecdsa.NIST256p).to_pem().decode("ascii")
+    return public_pem(pub65).decode("ascii")
 
 
 def load_issuer_public(text_or_path: str) -> bytes:
-    """An issuer public key from SEC1 hex, a PEM block, or a file holding either."""
-    text = text_or_path
-    p = Path(text_or_path)
-    if len(text_or_path) < 4096 and p.is_file():
-        text = p.read_text()
-    text = text.strip()
-    try:
-        if text.startswith("-----BEGIN"):
-            vk = ecdsa.VerifyingKey.from_pem(text)
-            if vk.curve != ecdsa.NIST256p:
-                raise UsageError("issuer key is not a P-256 key")
-            return b"\x04" + vk.to_string()
-        raw = bytes.fromhex(text)
-        ecdsa.VerifyingKey.from_string(raw, curve=ecdsa.NIST256p)
-    except UsageError:
-        raise
-    except Exception:
-        raise UsageError("issuer key is neither SEC1 hex (04||x||y) nor a P-256 PEM public key",
-                         "export it with 'glint cert keys'") from None
-    if len(raw) != 65 or raw[0] != 4:
-        raise UsageError("issuer key must be an uncompressed SEC1 point (65 bytes, 04||x||y)")
-    return raw
+    """An issuer public key from SEC1 hex, a PEM block, or a file holding either (glint.keys)."""
+    return load_public_key(text_or_path)
 
 
 def load_log_verifier(text_or_path: str) -> Verifier:

@@ -33,6 +33,7 @@ from glint.ledger.keys import Keys, glint_home
 from glint.ledger.note import Checkpoint, open_checkpoint, sign_checkpoint
 from glint.ledger.store import Batch, CheckpointRow, SQLiteStore, Store
 from glint.ledger.twins import ItemState, apply, replay
+from glint.ledger.verify import VerifyReport, verify_store
 
 _log = logging.getLogger(__name__)
 _sha256 = hashlib.sha256
@@ -72,18 +73,6 @@ class InclusionProof:
 
     def verify(self) -> None:
         merkle.verify_inclusion(self.leaf_hash, self.index, self.tree_size, self.hashes, self.root)
-
-
-@dataclass(frozen=True)
-class VerifyReport:
-    """Outcome of a full verification; ``row`` names the first bad row when known."""
-
-    ok: bool
-    size: int
-    items: int
-    checkpoints: int
-    problem: str = ""
-    row: int | None = None
 
 
 def default_path(home=None) -> Path:
@@ -490,7 +479,6 @@ class Ledger:
         than acknowledged or signed), reordered (a row holds another index's event).
         ``verifier``: the log's note verifier (default: the keys', else the stored one).
         """
-        from glint.ledger.verify import verify_store
 
         return verify_store(self.store, verifier or (self.keys.log_verifier() if self.keys else None))
 

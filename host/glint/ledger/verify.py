@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+from dataclasses import dataclass
 
 from glint.errors import VerificationError
 from glint.ledger import events as ev
@@ -29,6 +30,18 @@ _log = logging.getLogger(__name__)
 CHUNK = 4096
 
 
+@dataclass(frozen=True)
+class VerifyReport:
+    """Outcome of a full verification; ``row`` names the first bad row when known."""
+
+    ok: bool
+    size: int
+    items: int
+    checkpoints: int
+    problem: str = ""
+    row: int | None = None
+
+
 class _Problem(Exception):
     def __init__(self, row, msg):
         super().__init__(msg)
@@ -37,9 +50,7 @@ class _Problem(Exception):
 
 
 def verify_store(store: Store, verifier: Verifier | None = None):
-    """Return a VerifyReport (see glint.ledger.log); ``ok`` False names the first bad row."""
-    from glint.ledger.log import VerifyReport
-
+    """Return a VerifyReport; ``ok`` False names the first bad row."""
     acked = store.size()
     cps = store.checkpoints()
     heads: dict[str, tuple[int, bytes, int]] = {}

@@ -20,13 +20,13 @@ import fcntl
 import json
 import logging
 import os
-import re
 import threading
 from pathlib import Path
 
 import numpy as np
 
 from glint.errors import MatchError, UsageError
+from glint.items import check_item_id
 from glint.match.index import CodeIndex, bits_for, bucket_of, fingerprint_of, pack, reference_entries
 from glint.match.params import MatchParams
 from glint.match.reference import Reference
@@ -35,18 +35,10 @@ log = logging.getLogger(__name__)
 
 DB_FORMAT = 1
 MAX_REF_SPOTS = 96
-ITEM_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:@/+-]{0,127}$")
 RECORD = np.dtype([("n", "<u2"), ("captures", "u1"), ("pad", "u1"),
                    ("xy", "<u2", (MAX_REF_SPOTS, 2)), ("support", "u1", (MAX_REF_SPOTS,))])
 SPOT_SCALE = 32
 ENTRY_CHUNK = 20_000  # references coded per step of a rebuild (bounds the temporary memory)
-
-
-def check_item_id(item: str) -> str:
-    if not isinstance(item, str) or not ITEM_RE.match(item):
-        raise UsageError(f"bad item id {item!r}", hint="1-128 characters of A-Z a-z 0-9 . _ : @ / + -, "
-                         "starting with a letter or digit")
-    return item
 
 
 def to_record(ref: Reference) -> np.ndarray:

@@ -14,9 +14,9 @@ import time as _time
 from dataclasses import dataclass
 from pathlib import Path
 
+from glint.db import connect as db_connect
 from glint.errors import LedgerError
 
-BUSY_TIMEOUT_S = 10.0
 MAX_KEY_LEN = 128
 
 SCHEMA = """
@@ -32,16 +32,11 @@ CREATE TABLE IF NOT EXISTS idempotency(
 
 
 def connect(path: str | Path) -> sqlite3.Connection:
-    """Open (creating) a host SQLite database: WAL, FULL sync, explicit transactions."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
+    """Open (creating) glint.db through glint.db.connect; LedgerError when SQLite cannot."""
     try:
-        db = sqlite3.connect(str(path), timeout=BUSY_TIMEOUT_S, isolation_level=None)
-        db.execute("PRAGMA journal_mode=WAL")
-        db.execute("PRAGMA synchronous=FULL")
+        return db_connect(path)
     except sqlite3.DatabaseError as e:
         raise LedgerError(f"cannot open {path}: {e}") from None
-    return db
 
 
 @dataclass(frozen=True)

@@ -105,3 +105,12 @@ def test_wire_round_trip_keeps_bytes_and_floats():
     assert (kind, item, t, back, scan) == ("verify", "x:1", 5, data, None)
     with pytest.raises(Exception):
         wire.parse_event(dict(body, scan="***"))
+
+
+def test_deeply_nested_or_non_object_body_is_a_400_json_error(client):
+    deep = "[" * 100_000 + "]" * 100_000
+    r = client.post("/v1/events", data=deep, content_type="application/json", headers={"Idempotency-Key": "k-deep"})
+    assert r.status_code in (400, 413) and "error" in r.json
+    r = client.post("/v1/events", data="[1, 2]", content_type="application/json", headers={"Idempotency-Key": "k-list"})
+    assert r.status_code == 400 and "JSON object" in r.json["error"]
+    assert client.get("/v1/checkpoint").json["size"] == 0
