@@ -80,7 +80,7 @@ def test_ctrl_c_writes_the_report_of_the_scans_done_and_revokes_the_virtual_scan
                              "--no-ledger", "--out", str(out), "--home", str(home.root)],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
-        deadline = time.monotonic() + 90
+        deadline = time.monotonic() + 240  # a loaded 2-core machine starts the fleet slowly
         done = 0
         while time.monotonic() < deadline and done < 3:
             time.sleep(0.3)
@@ -89,7 +89,7 @@ def test_ctrl_c_writes_the_report_of_the_scans_done_and_revokes_the_virtual_scan
                     done = db.execute("SELECT count(*) FROM scans").fetchone()[0]
             except sqlite3.Error:
                 pass
-        assert done >= 3, "no scans within 90 s"
+        assert done >= 3, "fewer than 3 scans within 240 s"
         proc.send_signal(signal.SIGINT)
         stdout, stderr = proc.communicate(timeout=60)
     finally:
