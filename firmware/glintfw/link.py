@@ -26,7 +26,23 @@ from glintfw import app as app_mod
 
 POLL_MS = const(20)  # main-loop period for indicators and the button
 DEBOUNCE_MS = const(50)
+# A frame from the host arrives in one burst (one write; even 2 KB at 115200 baud has no gap):
+# a pause this long inside a frame means its sender died mid-frame, so the partial frame is
+# dropped before the next byte is read. Without it, mpremote's "\r\x03" after a host that died
+# mid-frame would be taken as frame data until some later 0x00.
+FRAME_IDLE_MS = const(250)
 _CTRL_C = const(0x03)
+
+
+def _ticks_diff(a, b):
+    f = getattr(time, "ticks_diff", None)
+    return f(a, b) if f is not None else a - b
+
+
+def ticks_ms():
+    """time.ticks_ms() on MicroPython; a millisecond clock on CPython (virtual scanner runtime)."""
+    f = getattr(time, "ticks_ms", None)
+    return f() if f is not None else int(time.monotonic() * 1000)
 
 
 class LinkCore:
@@ -34,12 +50,24 @@ class LinkCore:
 
     def __init__(self, app):
         self.app = app
-        self.deframer = frame.Deframer(MAX_PAYLOAD)
+        self.deframer = frame.Deframer(MAX_PAYLOAD, recover=False)  # the host never prints into the link
         self.frames_in = 0
         self.errors = 0
+        self.idle_resets = 0  # partial frames dropped after FRAME_IDLE_MS of silence
+        self._last = None  # ticks_ms of the last byte fed
 
-    def feed(self, data):
-        """Process ``data`` -> (out bytes, action, consumed). Stops after an interrupt or an action."""
+    def feed(self, data, now=None):
+        """Process ``data`` -> (out bytes, action, consumed). Stops after an interrupt or an action.
+
+        ``now`` (ticks_ms when ``data`` arrived): a partial frame older than FRAME_IDLE_MS is
+        dropped first, so what follows a dead sender (mpremote's interrupt) is read afresh.
+        """
+        if now is not None:
+            last = self._last
+            self._last = now
+            if last is not None and self.deframer.in_frame and _ticks_diff(now, last) > FRAME_IDLE_MS:
+                self.deframer.reset()
+                self.idle_resets += 1
         app = self.app
         out = bytearray()
         n = len(data)
@@ -95,23 +123,36 @@ def _loop(core, read_byte, write, button):  # pragma: no cover - real boards (bl
     while True:
         now = time.ticks_ms()
         app.ind.tick(now)
-        if button.pressed(now):
+        if not core.deframer.in_frame and button.pressed(now):  # never stall a frame being received
             write(core.event(app.standalone_scan()))
         b = read_byte(POLL_MS)
         if b is None:
             continue
         one[0] = b
-        out, action, _ = core.feed(one)
+        out, action, _ = core.feed(one, time.ticks_ms())
         if out:
             write(out)
         if action != app_mod.ACT_NONE:
             return action
 
 
+def _quiet_port_logs():  # pragma: no cover - real boards
+    """ESP32: ESP-IDF logs down to errors while glint owns the console (esp.osdebug(None), ports/esp32
+    modesp.c); on the ESP32-CAM they share UART0 with the link. What still gets through (errors,
+    other ports' prints) the host's deframer survives (docs/protocol.md)."""
+    try:
+        import esp
+
+        esp.osdebug(None)
+    except (ImportError, AttributeError):
+        pass
+
+
 def _serve(core, read_byte, write, button):  # pragma: no cover - real boards
     """Protocol mode on a real link: Ctrl-C is data here (the deframer spots mpremote's interrupt)."""
     import micropython
 
+    _quiet_port_logs()
     micropython.kbd_intr(-1)
     try:
         action = _loop(core, read_byte, write, button)
@@ -165,7 +206,7 @@ def hosted():
 
 def host_feed(data):
     """Virtual scanner: bytes from the link -> (bytes to send, action, consumed)."""
-    return _hosted.feed(bytes(data))
+    return _hosted.feed(bytes(data), ticks_ms())
 
 
 def host_tick():

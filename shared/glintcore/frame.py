@@ -17,6 +17,16 @@ Wire layout of one frame (docs/formats.md):
 * ``max_payload`` bounds memory: the receive buffer is allocated once, and an
   over-long frame is skipped up to its delimiter and reported, never buffered.
 
+* Stray output cannot swallow a frame (``recover``, on by default, off on the
+  device): a driver's print that contains 'G' (0x47, e.g. OpenMV's
+  ``"\x1b[31mWARNING: Auto Gain ..."``) opens a false frame that runs into the next
+  real one, and an ESP-IDF log line or a traceback written by another task can land
+  inside a frame. A frame that fails to decode is searched, bounded by
+  RECOVERY_TRIES: from each later start byte in it, as it is and with one run of
+  text bytes that ends in a newline cut out. A candidate counts only if its CRC-32
+  matches, so a false recovery has odds of about 2**-32 per candidate. See
+  docs/protocol.md "A link nothing else can desync".
+
 ``Deframer.feed(data)`` returns a list of events: ``bytes`` (a good payload),
 a FrameError (``.status`` is a glintcore.proto status code), or INTERRUPT.
 """
@@ -38,6 +48,14 @@ INTERRUPT = "interrupt"
 
 _CR = const(0x0D)
 _CTRL_C = const(0x03)
+_LF = const(0x0A)
+RECOVERY_TRIES = const(4096)
+NOISE_HEADROOM = const(4096)  # bytes of stray output a recovering receiver buffers beyond the largest frame  # decode attempts per damaged frame (host CPU bound, ~ms on CPython)
+
+
+def _is_text(b):
+    """A byte a print, a log line or a traceback is made of: printable ASCII, ESC, TAB, CR, LF."""
+    return 0x20 <= b <= 0x7E or b == 0x1B or b == 0x09 or b == _CR or b == _LF
 
 
 def _crc32(data):
@@ -134,9 +152,11 @@ _SKIP = const(2)  # inside an over-long frame, discarding to the delimiter
 class Deframer:
     """Incremental frame decoder: feed bytes in any chunking, get payloads out."""
 
-    def __init__(self, max_payload=MAX_PAYLOAD):
+    def __init__(self, max_payload=MAX_PAYLOAD, recover=True):
         self.max_payload = max_payload
-        self._cap = max_encoded_len(max_payload) - 2  # COBS body only
+        self.recover = recover  # search a damaged frame for the real one (host); the device sets False
+        # COBS body only; a recovering receiver also holds the stray output inside a frame
+        self._cap = max_encoded_len(max_payload) - 2 + (NOISE_HEADROOM if recover else 0)
         self._buf = bytearray(self._cap)
         self._mv = memoryview(self._buf)
         self._out = bytearray(self._cap)  # decoded payload + CRC
@@ -147,6 +167,7 @@ class Deframer:
         self.stats_ok = 0
         self.stats_bad = 0
         self.stats_noise = 0
+        self.stats_recovered = 0
 
     def reset(self):
         """Forget any partial frame (e.g. after an inter-byte timeout)."""
@@ -211,22 +232,93 @@ class Deframer:
         return events
 
     def _finish(self):
-        n = _cobs_decode(self._mv, self._n, self._omv)
+        n = self._n
         self._n = 0
-        if n < 0:
+        res = _decode_checked(self._mv, n, self._omv, self.max_payload)
+        if isinstance(res, FrameError) and self.recover:
+            found = _recover(bytes(self._mv[0:n]), self.max_payload)
+            if found is not None:
+                self.stats_recovered += 1
+                self.stats_ok += 1
+                return found
+        if isinstance(res, FrameError):
             self.stats_bad += 1
-            return FrameError("malformed frame (bad COBS encoding)", ST_MALFORMED)
-        if n < CRC_LEN:
-            self.stats_bad += 1
-            return FrameError("frame too short (%d bytes)" % n, ST_MALFORMED)
-        plen = n - CRC_LEN
-        if plen > self.max_payload:
-            self.stats_bad += 1
-            return FrameError("frame longer than %d bytes dropped" % self.max_payload, ST_OVERSIZE)
-        payload = bytes(self._omv[0:plen])
-        got = int.from_bytes(self._omv[plen:n], "little")
-        if _crc32(payload) != got:
-            self.stats_bad += 1
-            return FrameError("frame failed its CRC-32 check", ST_BAD_CRC)
-        self.stats_ok += 1
-        return payload
+        else:
+            self.stats_ok += 1
+        return res
+
+
+def _decode_checked(src, n, dst, max_payload):
+    """The payload of the COBS body src[0:n] (decoded into dst), or a FrameError saying why not."""
+    n = _cobs_decode(src, n, dst)
+    if n < 0:
+        return FrameError("malformed frame (bad COBS encoding)", ST_MALFORMED)
+    if n < CRC_LEN:
+        return FrameError("frame too short (%d bytes)" % n, ST_MALFORMED)
+    plen = n - CRC_LEN
+    if plen > max_payload:
+        return FrameError("frame longer than %d bytes dropped" % max_payload, ST_OVERSIZE)
+    payload = bytes(dst[0:plen])
+    got = int.from_bytes(dst[plen:n], "little")
+    if _crc32(payload) != got:
+        return FrameError("frame failed its CRC-32 check", ST_BAD_CRC)
+    return payload
+
+
+def _line_start(b):
+    """Where a console line begins: ESC (colour codes), or a capital letter (W (..) ESP-IDF, WARNING, Traceback)."""
+    return b == 0x1B or 0x41 <= b <= 0x5A
+
+
+def _recover(body, max_payload):
+    """The real payload inside a damaged frame body, or None (see the module docstring).
+
+    Candidates: the body from each later start byte (stray output that opened a false frame),
+    each as it is and with one text run ending in LF cut out (stray output inside the frame).
+    Two passes share RECOVERY_TRIES: first the likely ones (a start byte right after a line
+    end; a cut that begins where console lines begin), then every other. Only a candidate
+    whose CRC-32 matches is taken.
+    """
+    n = len(body)
+    out = bytearray(n)
+    after_lf = [0]
+    others = []
+    for j in range(n):
+        if body[j] == SOF:
+            (after_lf if j > 0 and body[j - 1] == _LF else others).append(j + 1)
+    budget = [RECOVERY_TRIES]
+    passes = ([(s, s != 0) for s in after_lf], [(s, False) for s in after_lf] + [(s, True) for s in others])
+    for likely, starts in zip((True, False), passes):
+        for s, whole in starts:
+            res = _search(body[s:], whole, likely, out, max_payload, budget)
+            if res is not None:
+                return res
+            if budget[0] <= 0:
+                return None
+    return None
+
+
+def _search(cand, whole, likely, out, max_payload, budget):
+    if whole:
+        budget[0] -= 1
+        res = _decode_checked(cand, len(cand), out, max_payload)
+        if not isinstance(res, FrameError):
+            return res
+    m = len(cand)
+    for e in range(m):
+        if cand[e] != _LF:
+            continue
+        a = e
+        while a > 0 and _is_text(cand[a - 1]):
+            a -= 1
+        for cut in range(e, a - 1, -1):  # cut cand[cut:e+1], the shortest first
+            if _line_start(cand[cut]) != likely:
+                continue
+            budget[0] -= 1
+            if budget[0] <= 0:
+                return None
+            joined = cand[:cut] + cand[e + 1:]
+            res = _decode_checked(joined, len(joined), out, max_payload)
+            if not isinstance(res, FrameError):
+                return res
+    return None

@@ -125,7 +125,7 @@ def test_illumination_is_on_only_while_capturing(tmp_path):
 
         def capture(self, buf):
             events.append(("capture", None))
-            cam.capture(buf)
+            return cam.capture(buf)  # the buffer that holds the frame (docs/boards.md camera interface)
 
         def __getattr__(self, name):
             return getattr(cam, name)
@@ -140,3 +140,42 @@ def test_illumination_is_on_only_while_capturing(tmp_path):
         if not had:
             sys.modules.pop("simhost", None)
     assert events == [("light", 1), ("capture", None), ("light", 0)] * 2
+
+
+def test_a_partial_frame_is_dropped_after_a_pause(core):
+    """A host that died mid-frame: after FRAME_IDLE_MS, mpremote's interrupt is an interrupt again."""
+    from glintfw.link import FRAME_IDLE_MS
+
+    partial = req(proto.MSG_INFO, 1)[:6]
+    assert core.feed(partial, now=1000) == (b"", app_mod.ACT_NONE, len(partial)) and core.deframer.in_frame
+    out, action, used = core.feed(b"\r\x03", now=1000 + FRAME_IDLE_MS // 2)  # no pause: still frame data
+    assert action == app_mod.ACT_NONE and core.deframer.in_frame
+    out, action, used = core.feed(b"\r\x03\r\x01", now=1000 + 3 * FRAME_IDLE_MS)
+    assert action == app_mod.ACT_REPL and used == 2 and core.idle_resets == 1
+
+
+def test_idle_reset_on_micropython(mpy):
+    """The same on the real MicroPython (ticks_diff arithmetic), with a request after the pause."""
+    res = mpy.eval_json("""
+class _B:
+    def load_config(self):
+        return {"id": "sim", "storage_root": "/idletest", "camera": {"width": 320, "height": 240}}
+    def make_camera(self):
+        raise OSError("no camera in this test")
+    def make_leds(self):
+        return []
+    def make_buzzer(self):
+        return None
+    def entropy(self, n):
+        return bytes(range(n))
+from glintfw import app as A
+from glintfw.link import LinkCore, FRAME_IDLE_MS
+from glintcore import frame, messages
+core = LinkCore(A.App(_B()))
+w = frame.encode_frame(messages.encode_request(1, 7, {}))
+core.feed(w[:5], 100)
+out, act, used = core.feed(w, 100 + 2 * FRAME_IDLE_MS)
+ms = [messages.decode_message(e) for e in frame.Deframer().feed(out)]
+res = [len(ms), ms[0].seq, ms[0].status, core.idle_resets]
+""", "res")
+    assert res == [1, 7, 0, 1]

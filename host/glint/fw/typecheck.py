@@ -53,6 +53,7 @@ ALLOWED = [
     # CPython-runtime fallbacks behind getattr()/try guards (virtual scanner --runtime cpython)
     ("*", "glintfw/app.py", "attr-defined", '"monotonic"'),
     ("*", "glintfw/indicate.py", "attr-defined", '"monotonic"'),
+    ("*", "glintfw/link.py", "attr-defined", '"monotonic"'),
     ("*", "glintfw/store.py", "attr-defined", '"O_RDONLY"'),
     # OpenMV boards try machine.LED (OpenMV firmware) and fall back to pyb.LED
     ("stm32", "glintfw/board_openmv.py", "attr-defined", '"LED"'),
@@ -64,6 +65,10 @@ ALLOWED = [
     ("webassembly", "glintfw/keystore.py", "import-not-found", '"esp32"'),
     ("webassembly", "glintfw/keystore.py", "import-not-found", '"machine"'),  # real boards only
     ("webassembly", "glintfw/link.py", "import-not-found", '"machine"'),  # soft reset on real boards
+    # ESP-IDF log level while glint owns the console: the esp module exists on ESP32 only
+    ("stm32", "glintfw/link.py", "import-not-found", '"esp"'),
+    ("mimxrt", "glintfw/link.py", "import-not-found", '"esp"'),
+    ("webassembly", "glintfw/link.py", "import-not-found", '"esp"'),
     ("mimxrt", "glintfw/board_openmv.py", "import-not-found", '"pyb"'),  # fallback: older OpenMV, no machine.LED
     # the WebAssembly port has binascii.crc32 (the stubs miss it); both files fall back if absent
     ("webassembly", "glintfw/store.py", "attr-defined", '"crc32"'),

@@ -106,7 +106,7 @@ class Scanner:
         self._seq = 0
         self._events: collections.deque = collections.deque(maxlen=MAX_EVENTS)
         self._info: dict | None = None
-        self.stats = collections.Counter()  # sent, retries, stale, noise, reconnects
+        self.stats = collections.Counter()  # sent, retries, stale, noise, reconnects, recovered
         self.last_attempts = 0  # how many sends the last answered request took
 
     @property
@@ -202,6 +202,7 @@ class Scanner:
         data = self.transport.read()
         if not data:
             return []
+        recovered = self._deframer.stats_recovered
         out = []
         for ev in self._deframer.feed(data):
             if isinstance(ev, FrameError):
@@ -220,6 +221,9 @@ class Scanner:
                 self._events.append(msg)
             elif msg.kind == messages.KIND_RESPONSE:
                 out.append(msg)
+        if self._deframer.stats_recovered != recovered:
+            self.stats["recovered"] += self._deframer.stats_recovered - recovered
+            _log.info("%s: recovered a reply from stray output on the link", self.url)
         return out
 
     def poll_events(self, wait: float = 0.0) -> list[messages.Message]:

@@ -100,3 +100,25 @@ def test_msg_reset_brings_glint_back(vscanner):
         c.request(MSG_RESET)
     after = _info(vscanner.url)
     assert after["device_id"] == before["device_id"]
+
+
+def test_a_host_that_died_mid_frame_does_not_block_mpremote(vscanner):
+    """Half a frame, a pause, then mpremote's interrupt and raw-REPL request: the scanner answers them."""
+    from glint.vscanner import ScannerClient
+    from glintcore import frame, messages
+
+    with ScannerClient.open(vscanner.url, timeout=10) as c:
+        c.wake()
+        assert c.call(MSG_INFO)["board"] == "sim"
+        c.write(frame.encode_frame(messages.encode_request(MSG_INFO, 9, {}))[:7])  # the host dies here
+        time.sleep(0.6)  # > FRAME_IDLE_MS
+        c.port.reset_input_buffer()
+        c.write(b"\r\x03\r\x01")
+        seen = b""
+        deadline = time.monotonic() + 5
+        while b"raw REPL" not in seen and time.monotonic() < deadline:
+            seen += c.port.read(4096)
+        assert b"raw REPL; CTRL-B to exit" in seen
+        c.wake()
+        c.deframer.reset()
+    assert _info(vscanner.url)["board"] == "sim"
