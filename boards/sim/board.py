@@ -33,7 +33,7 @@ def make_camera():
     c = load_config()["camera"]
     return SimCamera(
         c["width"], c["height"], c.get("path", "/sim/lens.pgm"), c.get("frames_dir", "/sim/frames"),
-        c.get("exposure_us", 0), c.get("gain", 0),
+        c.get("exposure_us", 0), c.get("gain", 0), c.get("stale_frames", 0), c.get("gain_db_max", 36),
     )
 
 

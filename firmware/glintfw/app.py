@@ -120,7 +120,10 @@ class App:
             self.camera = cam
             self.width = cam.width
             self.height = cam.height
-            self.frame = bytearray(cam.width * cam.height)
+            # A camera whose capture() returns its own frame memory (OpenMV: img.bytearray()) needs
+            # no frame buffer of glint's; the others fill this one.
+            self._buf = None if getattr(cam, "owns_frame", False) else bytearray(cam.width * cam.height)
+            self.frame = self._buf if self._buf is not None else b""
             self._make_detector()
         except Exception as e:  # a missing camera must not stop the link: selftest reports it
             self.camera = None
@@ -183,13 +186,22 @@ class App:
 
     def _capture(self):
         light = self.light
+        cam = self.camera
         if light is not None:
             light.value(1)
+            invalidate = getattr(cam, "invalidate", None)
+            if invalidate is not None:
+                invalidate()  # frames exposed before the light came on are stale
         try:
-            self.camera.capture(self.frame)
+            self.frame = cam.capture(self._buf)
         finally:
             if light is not None:
                 light.value(0)
+
+    def camera_settings(self):
+        """Exposure (us) and gain (dB) as the camera read them back, and its modes (glintfw.cam_common)."""
+        settings = getattr(self.camera, "settings", None)
+        return settings() if settings is not None else {}
 
     def capture_detect(self):
         """Take one frame and find its spots -> (spots, quality, guidance, capture_us, detect_us)."""
@@ -282,7 +294,10 @@ class App:
             raise _Fail(ST_BAD_ARG, "missing field 'value'")
         self.config.set(key, body["value"])
         self._apply(key)
-        return {"config": self.config.as_dict()}
+        out = {"config": self.config.as_dict()}
+        if key in ("exposure_us", "gain") and self.camera is not None:
+            out["camera"] = self.camera_settings()  # what the sensor took (clamped, read back)
+        return out
 
     def _apply(self, key):
         v = self.config.get(key)
@@ -320,6 +335,8 @@ class App:
     def cmd_selftest(self, body):
         res = {}
         res["camera"] = {"ok": self.camera is not None, "detail": self.camera_error or "%dx%d" % (self.width, self.height)}
+        if self.camera is not None:
+            res["camera"].update(self.camera_settings())
         if self.camera is not None:
             try:
                 spots, quality, guidance, t_cap, t_det = self.capture_detect()

@@ -7,7 +7,7 @@ Everything comes from board.json (docs/boards.md):
   buzzer      indicators.buzzer {pin, active_low} or null
   button      button {pin, active_low (default true: pull-up, pressed pulls low)} or null
   link        link {type: "uart", id, tx, rx, baud} -> machine.UART; "usb-console" -> None
-  entropy     os.urandom (the ESP32 hardware RNG)
+  entropy     os.urandom (the ESP32 hardware RNG) with the Wi-Fi RF subsystem on during the read
 
 ``machine`` and the camera driver are imported inside the methods, so this module imports
 on any port and on CPython; only a make_* call needs the hardware.
@@ -82,7 +82,39 @@ class Esp32Board(Board):
         return UART(link["id"], baudrate=link.get("baud", DEFAULT_BAUD), tx=link["tx"], rx=link["rx"])
 
     def entropy(self, n):
-        """n bytes from the ESP32 hardware RNG (os.urandom)."""
+        """n bytes from the ESP32 hardware RNG (os.urandom, esp_fill_random) with its RF noise source on.
+
+        The RNG gives true random numbers only while the RF subsystem (Wi-Fi or Bluetooth) runs;
+        otherwise its output "should be considered pseudo-random only" (ESP-IDF, Random Number
+        Generation). So the Wi-Fi station is switched on, never connected, around the read and
+        back off if it was off. Keygen also mixes in host entropy (docs/security.md).
+        """
         import os
 
-        return os.urandom(n)
+        rf = _rf_on()
+        try:
+            return os.urandom(n)
+        finally:
+            _rf_restore(rf)
+
+
+def _rf_on():
+    """Switch the Wi-Fi station on (RF noise into the RNG) -> (wlan, was_active), or None without network."""
+    try:
+        import network
+
+        wlan = network.WLAN(network.STA_IF)
+        was = wlan.active()
+        if not was:
+            wlan.active(True)
+        return wlan, was
+    except (ImportError, OSError, AttributeError):
+        return None
+
+
+def _rf_restore(rf):
+    if rf is not None and not rf[1]:
+        try:
+            rf[0].active(False)
+        except OSError:
+            pass

@@ -3,22 +3,26 @@
 Single-image mode reads ``path`` (default /sim/lens.pgm) on every capture, so
 the host can change what the lens sees between scans. Playback mode (``frames``
 directory present and non-empty) plays /sim/frames/*.pgm in name order, then
-wraps around.
+wraps around. Exposure and gain are stored as given (clamped to 0..gain_db_max dB)
+and read back; ``stale_frames`` frames are dropped after init and every change,
+exactly as on a real sensor (glintfw.cam_common).
 """
 
 import os
 
 from glintfw import pgm
+from glintfw.cam_common import Camera
 
 
-class SimCamera:
-    def __init__(self, width, height, path="/sim/lens.pgm", frames_dir="/sim/frames", exposure_us=10000, gain=0):
-        self.width = width
-        self.height = height
+class SimCamera(Camera):
+    def __init__(self, width, height, path="/sim/lens.pgm", frames_dir="/sim/frames", exposure_us=10000, gain=0,
+                 stale_frames=0, gain_db_max=36):
+        Camera.__init__(self, {"width": width, "height": height, "model": "glint.sim", "stale_frames": stale_frames,
+                               "gain_db_max": gain_db_max})
         self.path = path
         self.frames_dir = frames_dir
-        self.exposure_us = exposure_us
-        self.gain = gain
+        self._exposure_us = int(exposure_us)
+        self._gain = self.clamp_gain(gain)
         self.frame_index = 0
 
     def _frames(self):
@@ -29,7 +33,7 @@ class SimCamera:
         names.sort()
         return names or None
 
-    def capture(self, buf):
+    def _grab(self, buf):
         """Fill ``buf`` (width*height bytes) with the current simulated frame."""
         names = self._frames()
         if names:
@@ -41,10 +45,15 @@ class SimCamera:
         return buf
 
     def set_exposure(self, us):
-        self.exposure_us = int(us)
+        self._exposure_us = int(us)
+        self.invalidate()
 
     def set_gain(self, g):
-        self.gain = int(g)
+        self._gain = self.clamp_gain(g)
+        self.invalidate()
 
-    def deinit(self):
-        pass
+    def exposure_us(self):
+        return self._exposure_us
+
+    def gain_db(self):
+        return self._gain

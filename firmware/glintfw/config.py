@@ -10,7 +10,7 @@ from glintfw import store
 # key -> (type, default, min, max); for str, min/max bound the length
 SCHEMA = {
     "exposure_us": (int, 8000, 10, 1000000),
-    "gain": (int, 0, 0, 64),
+    "gain": (int, 0, 0, 36),  # dB; each camera clamps to its sensor's range (board.json camera.gain_db_max)
     "max_spots": (int, 64, 8, 128),
     "spool_capacity": (int, 64, 1, 1024),
     "accept_poor": (bool, False, 0, 1),  # sign scans even when the capture is poor

@@ -221,3 +221,44 @@ def test_a_board_ships_its_family_module_only(bid):
         frozen = manifest_text(bid)
         assert f"'board_{port}.py'" in frozen and all(f"'{f.rsplit('/', 1)[1]}'" not in frozen
                                                       for f in family if port not in f)
+
+
+def test_esp32_entropy_runs_with_the_rf_noise_source_on(monkeypatch):
+    """esp_random() is a true RNG only while Wi-Fi/BT runs: the station is on during the read, then off again.
+
+    (The real network module runs only on an ESP32: here a stand-in records what the board does.)"""
+    import os
+    import sys
+    import types
+
+    log = []
+
+    class WLAN:
+        def __init__(self, iface):
+            self._on = False
+
+        def active(self, v=None):
+            if v is None:
+                return self._on
+            self._on = v
+            log.append(("active", v))
+
+    mod = types.ModuleType("network")
+    mod.STA_IF = 0
+    mod.WLAN = WLAN
+    monkeypatch.setitem(sys.modules, "network", mod)
+    real = os.urandom
+    monkeypatch.setattr(os, "urandom", lambda n: (log.append(("urandom", n)), real(n))[1])
+    b = Esp32Board(str(REPO / "boards" / "xiao_esp32s3_sense")).entropy(32)
+    assert len(b) == 32 and log == [("active", True), ("urandom", 32), ("active", False)]
+    monkeypatch.delitem(sys.modules, "network")
+    monkeypatch.setattr("builtins.__import__", _no_network(__import__))
+    assert len(Esp32Board(str(REPO / "boards" / "xiao_esp32s3_sense")).entropy(8)) == 8  # no network module: plain RNG
+
+
+def _no_network(real_import):
+    def imp(name, *a, **kw):
+        if name == "network":
+            raise ImportError("no network")
+        return real_import(name, *a, **kw)
+    return imp

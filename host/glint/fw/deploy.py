@@ -205,6 +205,11 @@ def selftest_verdict(result: dict) -> tuple[bool, list[str]]:
         if part == "frame" and good:
             q = r.get("quality") or {}
             detail = f"min {r.get('min')} max {r.get('max')} spots {q.get(0, q.get('0', '?'))}"
+        if part == "camera" and good:
+            exp, gain = r.get("exposure_us"), r.get("gain_db")
+            detail += " %s, exposure %s, gain %s" % (
+                r.get("sensor", "?"), f"{exp} us" if exp is not None else r.get("exposure", "?"),
+                f"{gain} dB" if gain is not None else "n/a")
         if part == "storage" and good:
             detail = f"free {r.get('free')} bytes, spool {r.get('spool')}"
         lines.append(f"  {part:8s} {'ok' if good else 'FAILED'} {detail}".rstrip())

@@ -73,3 +73,17 @@ def test_freeze_manifest_lists_every_device_module(tmp_path):
     assert "p256_gen.py" not in frozen["glintcore"][0]
     with pytest.raises(UsageError):
         write_manifest("sim", tmp_path)
+
+
+def test_selftest_verdict_shows_the_camera_settings_read_back():
+    from glint.fw.deploy import selftest_verdict
+
+    ok, lines = selftest_verdict({
+        "camera": {"ok": True, "detail": "320x240", "sensor": "OV2640", "exposure": "manual", "exposure_us": 7980,
+                   "gain_db": 29},
+        "frame": {"ok": True, "min": 3, "max": 250, "quality": {0: 80}}, "key": {"ok": True, "detail": "sign+verify"},
+        "storage": {"ok": True, "free": 100, "spool": 0}})
+    assert ok and lines[0] == "  camera   ok 320x240 OV2640, exposure 7980 us, gain 29 dB"
+    _, lines = selftest_verdict({"camera": {"ok": True, "detail": "320x240", "sensor": "GC2145", "exposure": "auto",
+                                            "exposure_us": None, "gain_db": None}})
+    assert lines[0] == "  camera   ok 320x240 GC2145, exposure auto, gain n/a"
