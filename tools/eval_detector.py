@@ -5,8 +5,9 @@ usage: python tools/eval_detector.py [--profiles bench,field,harsh] [--frames 40
                                      [--max-spots 256] [--json]
 
 For each profile, renders --frames captures (item seed = seed + k, capture seed =
-seed + 1000 + k) and reports recall of detectable particles (SNR >= 5), precision
-and localisation RMSE. Definitions: glint.sim.evaluate / docs/simulator.md.
+seed + 1000 + k; for the randomized family ``wild`` each item draws its own optics)
+and reports recall of detectable particles (SNR >= 5), precision and localisation
+RMSE. Definitions: glint.sim.evaluate / docs/simulator.md.
 --max-spots lifts the device's keep-the-N-brightest cap (64) so every spot counts.
 """
 
@@ -18,7 +19,7 @@ import sys
 import time
 
 from glint.imaging import detect
-from glint.sim import capture, make_coating
+from glint.sim import capture, get_profile, make_coating
 from glint.sim.evaluate import Score, blob_detector, score
 
 
@@ -26,7 +27,8 @@ def evaluate(profile: str, frames: int, seed: int, max_spots: int) -> dict:
     ours, blob = Score(), Score()
     t_ours = t_blob = 0.0
     for k in range(frames):
-        cap = capture(make_coating(seed + k, profile), profile, seed=seed + 1000 + k)
+        prof = get_profile(profile, item_seed=seed + k)
+        cap = capture(make_coating(seed + k, prof), prof, seed=seed + 1000 + k)
         t0 = time.perf_counter()
         det = detect(cap.image, max_spots=max_spots)
         t1 = time.perf_counter()

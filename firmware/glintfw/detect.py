@@ -15,11 +15,15 @@ uses when the port has the viper emitter (boards and the Unix port, not WebAssem
 1. stats: frame total, saturated pixels, histogram of |v(x) - v(x-2)| and of
    |v(y) - v(y-2)| (robust noise: the median is 0.954 sigma; distance 2 because
    JPEG smooths neighbours), per-block sums;
+   noise9: the noise of a 3x3 sum, measured, not assumed white (JPEG and
+   demosaicing correlate neighbours: 3 sigma underestimates it up to 1.7x): the
+   histogram of differences between neighbouring disjoint 3x3 tiles;
 2. clip:  per block, the mean of pixels at most CLIP sigma above the block mean
    (the background with the particles left out);
 3. cands: pixels above background + PEAK sigma whose (value, 3x3 sum) is strictly
    larger than that of each of their 8 neighbours;
-4. select: the 3x3-sum significance test and the hot-pixel test; the N brightest
+4. select: the 3x3-sum significance test (SUM sigma of the measured 3x3-sum
+   noise, at least 3x the 1 DN floor) and the hot-pixel test; the N brightest
    (3x3 sum above background, then peak amplitude) are kept;
 5. centroid: sub-pixel position by Gaussian (log-parabola) interpolation of the
    3x3 window's column and row sums, with an integer log2 (table + linear
@@ -29,8 +33,8 @@ uses when the port has the viper emitter (boards and the Unix port, not WebAssem
 Every orientation alike: the result on a frame rotated by 90/180/270 degrees or
 mirrored is exactly the moved result (in fixed point; tests/host/test_equivariance.py).
 So no rule may depend on scan order or on the side of the frame: the background
-blocks are laid out symmetrically about the frame centre (``block_edges``); the
-noise histogram takes both axes; the local-maximum test is strict on a key that
+blocks and the noise tiles are laid out symmetrically about the frame centre
+(``block_edges``, ``tile_grid``); the noise histograms take both axes; the local-maximum test is strict on a key that
 does not depend on position, so a tie (a plateau with equal sums) yields no
 candidate rather than the first pixel in raster order; sub-pixel offsets round
 half away from zero; when the N-th and the (N+1)-th brightest tie, all spots of
@@ -64,12 +68,12 @@ MARGIN = const(2)  # no candidates within 2 px of the border (the tie key is a 3
 SAT_LEVEL = const(250)  # a pixel at or above this level counts as saturated
 CLIP_X16 = const(32)  # background: pixels <= block mean + 2 sigma
 PEAK_X16 = const(40)  # candidate: peak > background + 2.5 sigma
-SUM_X16 = const(88)  # accept: 3x3 sum above background >= 5.5 x (3 sigma)
+SUM_X16 = const(88)  # accept: 3x3 sum above background >= 5.5 sigma of a 3x3 sum (measured: noise9)
 SPIKE_X16 = const(6)  # accept: neighbours carry >= 6/16 of the peak (rejects hot pixels)
 INTERP_MAX = const(32)  # sub-pixel offset clamp: +-1 px (in 1/SPOT_SCALE)
 NOISE_MIN_X16 = const(16)  # noise floor: 1 DN
 MAD_TO_SIGMA_X1000 = const(1048)  # sigma = median|d| / 0.954 for d = difference of two pixels
-CAND_RETRIES = const(8)  # candidate list full: raise the threshold by PEAK sigma, at most this often
+CAND_RETRIES = const(16)  # candidate list full: raise the threshold by PEAK/4 sigma, at most this often
 # --- guidance ---
 DARK_MEAN = const(12)  # mean level below this: too dark
 SAT_PERMILLE_MAX = const(20)  # more saturated pixels than 2 %: saturated
@@ -91,9 +95,14 @@ G_KEPT = const(9)
 G_AMED = const(10)  # median amplitude of the kept spots
 G_CSUM = const(11)  # focus: sum of the log2 curvatures of unsaturated kept spots
 G_CN = const(12)  # focus: their count
-G_SCR = const(16)  # 12 scratch slots (centroid: six sums, six logs)
-G_HIST = const(32)  # 256 bins
-G_CAND = const(288)  # candidate pairs (pixel index, block offset)
+G_TOX = const(13)  # noise tiles: first column, tiles across, first row, tiles down
+G_TNX = const(14)
+G_TOY = const(15)
+G_TNY = const(16)
+G_SCR = const(20)  # 12 scratch slots (centroid: six sums, six logs)
+G_HIST = const(32)  # 256 bins: |pixel differences|
+G_HIST9 = const(288)  # 256 bins: |3x3 tile sum differences| (clamped to 255)
+G_CAND = const(544)  # candidate pairs (pixel index, block offset)
 # per-block records of the ``blocks`` array (stride 4)
 B_SUM = const(0)  # block sum (stats), then the background (after clip)
 B_LIM = const(1)  # clip limit (clip), then the candidate threshold (cands)
@@ -118,7 +127,7 @@ LOG2_FRAC = (
     0, 45, 90, 132, 174, 214, 254, 292, 330, 366, 402, 436, 470, 504, 536, 568, 599,
     629, 659, 689, 717, 745, 773, 800, 827, 853, 879, 904, 929, 953, 977, 1001, 1024,
 )
-KERNELS = ("stats", "clip", "cands", "select", "centroid", "pack")
+KERNELS = ("stats", "noise9", "clip", "cands", "select", "centroid", "pack")
 
 
 def block_edges(n):
@@ -147,6 +156,15 @@ def block_edges(n):
             k += 1
         idx[p] = k
     return idx, nb
+
+
+def tile_grid(n):
+    """(first pixel, tile count) of the disjoint 3-pixel tiles along an axis of ``n`` pixels, centred
+    (the margins on both sides are equal, so mirrored frames see mirrored tiles)."""
+    nt = n // 3
+    if (n - 3 * nt) & 1:
+        nt -= 1
+    return (n - 3 * nt) >> 1, nt
 
 
 # ----------------------------------------------------------------------------------
@@ -186,6 +204,46 @@ def k_stats(frame, work, bidx, blocks):
         y += 1
     work[G_TOTAL] = total
     work[G_SAT] = sat
+
+
+def k_noise9(frame, work, tbuf):
+    """Histogram (G_HIST9) of |difference| between neighbouring 3x3 tile sums, across and down; ``tbuf``: a tile row."""
+    w = work[G_W]
+    ox = work[G_TOX]
+    nx = work[G_TNX]
+    oy = work[G_TOY]
+    ny = work[G_TNY]
+    ty = 0
+    while ty < ny:
+        i = (oy + 3 * ty) * w + ox
+        left = 0
+        tx = 0
+        while tx < nx:
+            j = i + w
+            k = j + w
+            s = (
+                frame[i] + frame[i + 1] + frame[i + 2] + frame[j] + frame[j + 1] + frame[j + 2]
+                + frame[k] + frame[k + 1] + frame[k + 2]
+            )
+            if tx > 0:
+                d = s - left
+                if d < 0:
+                    d = -d
+                if d > 255:
+                    d = 255
+                work[G_HIST9 + d] += 1
+            if ty > 0:
+                d = s - tbuf[tx]
+                if d < 0:
+                    d = -d
+                if d > 255:
+                    d = 255
+                work[G_HIST9 + d] += 1
+            tbuf[tx] = s
+            left = s
+            i += 3
+            tx += 1
+        ty += 1
 
 
 def k_clip(frame, work, bidx, blocks):
@@ -465,7 +523,7 @@ def k_pack(work, kept, order, out):
     work[G_CN] = nc
 
 
-_PURE = (k_stats, k_clip, k_cands, k_select, k_centroid, k_pack)
+_PURE = (k_stats, k_noise9, k_clip, k_cands, k_select, k_centroid, k_pack)
 
 
 def _load_kernels(use_viper):
@@ -475,7 +533,7 @@ def _load_kernels(use_viper):
     try:
         from glintfw import detect_viper as kv
 
-        return (kv.k_stats, kv.k_clip, kv.k_cands, kv.k_select, kv.k_centroid, kv.k_pack)
+        return (kv.k_stats, kv.k_noise9, kv.k_clip, kv.k_cands, kv.k_select, kv.k_centroid, kv.k_pack)
     except (ImportError, SyntaxError, ValueError, NotImplementedError, AttributeError):
         # the WebAssembly port (and CPython) have no viper emitter
         if use_viper:
@@ -511,6 +569,8 @@ class Detector:
             bh[b] += 1
         self.bcount = array("i", [bh[k // nbx] * bw[k % nbx] for k in range(nb)])
         self.maxc = max(MAX_CANDIDATES_MIN, (width * height) >> 7)
+        self.tiles = tile_grid(width) + tile_grid(height)
+        self.tbuf = array("i", [0] * self.tiles[1])
         self.work = array("i", [0] * (G_CAND + 2 * self.maxc))
         self.blocks = array("i", [0] * (B_STRIDE * nb))
         self.kept = array("i", [0] * (K_STRIDE * max_spots))
@@ -519,10 +579,11 @@ class Detector:
         self.out = bytearray(max_spots * SPOT_RECORD)
         self.quality = {0: 0, 1: 0, 2: 0, 3: 0, 4: 0, 5: 0, 6: 0}
         k = _load_kernels(use_viper)
-        self._stats, self._clip, self._cands, self._select, self._centroid, self._pack = k
+        self._stats, self._noise9, self._clip, self._cands, self._select, self._centroid, self._pack = k
         self.n_found = 0  # spots that passed every test (before keeping the N brightest)
         self.n_cands = 0
         self.focus = 0
+        self.noise9 = 0  # noise of a 3x3 sum, x16
 
     def detect(self, frame):
         """Detect spots in ``frame`` (width*height bytes) -> (spots bytes, quality dict, guidance)."""
@@ -540,10 +601,17 @@ class Detector:
         work[G_H] = h
         work[G_MAXC] = self.maxc
         work[G_NMAX] = self.max_spots
+        work[G_TOX], work[G_TNX], work[G_TOY], work[G_TNY] = self.tiles
         for k in range(len(blocks)):
             blocks[k] = 0
         self._stats(frame, work, bidx, blocks)
         noise = noise_x16(work, G_HIST, h * (w - 2) + w * (h - 2))
+        self._noise9(frame, work, self.tbuf)
+        t = self.tiles
+        noise9 = noise_x16(work, G_HIST9, t[3] * (t[1] - 1) + t[1] * (t[3] - 1))
+        if noise9 < 3 * NOISE_MIN_X16:
+            noise9 = 3 * NOISE_MIN_X16
+        self.noise9 = noise9
         clip = (CLIP_X16 * noise) >> 8
         nb = len(bcount)
         r = 0
@@ -566,15 +634,16 @@ class Detector:
             r += B_STRIDE
         self._cands(frame, work, bidx, blocks)
         tries = 0
+        step = peak >> 2 if peak >= 4 else 1
         while work[G_NCAND] > self.maxc and tries < CAND_RETRIES:
             # too many candidates to keep (a noisy or textured frame): raise the threshold everywhere,
             # rather than keep the first ones in scan order
             for r in range(B_LIM, len(blocks), B_STRIDE):
-                blocks[r] += peak if peak > 0 else 1
+                blocks[r] += step
             self._cands(frame, work, bidx, blocks)
             tries += 1
         self.n_cands = work[G_NCAND]
-        work[G_SUMMIN] = 3 * SUM_X16 * noise
+        work[G_SUMMIN] = SUM_X16 * noise9
         self._select(frame, work, blocks, self.kept)
         self._centroid(frame, work, self.kept, self.log2)
         self._pack(work, self.kept, self.order, self.out)

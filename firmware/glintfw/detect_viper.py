@@ -1,4 +1,4 @@
-"""Viper kernels of the spot detector: the six stages of glintfw.detect, compiled to machine code.
+"""Viper kernels of the spot detector: the seven stages of glintfw.detect, compiled to machine code.
 
 Imported on ports with the viper emitter (ESP32, OpenMV, the Unix port); the
 pure-Python twins in glintfw.detect are the specification, and each kernel here
@@ -20,19 +20,24 @@ _B_CSUM = const(2)
 _B_LIM = const(1)
 _B_SUM = const(0)
 _G_AMED = const(10)
-_G_CAND = const(288)
+_G_CAND = const(544)
 _G_CN = const(12)
 _G_CSUM = const(11)
 _G_FOUND = const(8)
 _G_H = const(1)
 _G_HIST = const(32)
+_G_HIST9 = const(288)
 _G_KEPT = const(9)
 _G_MAXC = const(5)
 _G_NCAND = const(4)
 _G_NMAX = const(6)
 _G_SAT = const(3)
-_G_SCR = const(16)
+_G_SCR = const(20)
 _G_SUMMIN = const(7)
+_G_TNX = const(14)
+_G_TNY = const(16)
+_G_TOX = const(13)
+_G_TOY = const(15)
 _G_TOTAL = const(2)
 _G_W = const(0)
 _INTERP_MAX = const(32)
@@ -89,6 +94,46 @@ def k_stats(frame, work, bidx, blocks):
         y += 1
     g[_G_TOTAL] = total
     g[_G_SAT] = sat
+
+
+@micropython.viper
+def k_noise9(frame, work, tbuf):
+    f = ptr8(frame)
+    g = ptr32(work)
+    tb = ptr32(tbuf)
+    w = g[_G_W]
+    ox = g[_G_TOX]
+    nx = g[_G_TNX]
+    oy = g[_G_TOY]
+    ny = g[_G_TNY]
+    ty = 0
+    while ty < ny:
+        i = (oy + 3 * ty) * w + ox
+        left = 0
+        tx = 0
+        while tx < nx:
+            j = i + w
+            k = j + w
+            s = f[i] + f[i + 1] + f[i + 2] + f[j] + f[j + 1] + f[j + 2] + f[k] + f[k + 1] + f[k + 2]
+            if tx > 0:
+                d = s - left
+                if d < 0:
+                    d = 0 - d
+                if d > 255:
+                    d = 255
+                g[_G_HIST9 + d] += 1
+            if ty > 0:
+                d = s - tb[tx]
+                if d < 0:
+                    d = 0 - d
+                if d > 255:
+                    d = 255
+                g[_G_HIST9 + d] += 1
+            tb[tx] = s
+            left = s
+            i += 3
+            tx += 1
+        ty += 1
 
 
 @micropython.viper

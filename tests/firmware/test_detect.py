@@ -83,7 +83,7 @@ def test_viper_kernels_equal_pure_twins(profile, k):
     for name in fw.KERNELS:
         setattr(vip, "_" + name, getattr(kv, "k_" + name))
     assert pure.detect(frame) == vip.detect(frame)
-    for name in ("work", "blocks", "kept", "order", "out"):
+    for name in ("work", "blocks", "kept", "order", "out", "tbuf"):
         assert getattr(pure, name) == getattr(vip, name), name
 
 

@@ -28,7 +28,7 @@ def run(path, w, h, n):
     v, p = dets[key]
     rv = v.detect(fr)
     rp = p.detect(fr)
-    same = rv == rp and all(getattr(v, b) == getattr(p, b) for b in ('work', 'blocks', 'kept', 'order', 'out'))
+    same = rv == rp and all(getattr(v, b) == getattr(p, b) for b in ('work', 'blocks', 'kept', 'order', 'out', 'tbuf'))
     return [rv[0].hex(), sorted(rv[1].items()), rv[2], same, v._stats is not p._stats]
 """
 

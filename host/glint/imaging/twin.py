@@ -26,7 +26,7 @@ SPIKE_X16 = 6
 INTERP_MAX = 32  # sub-pixel offset clamp: +-1 px
 NOISE_MIN_X16 = 16
 MAD_TO_SIGMA_X1000 = 1048
-CAND_RETRIES = 8
+CAND_RETRIES = 16
 DARK_MEAN = 12
 SAT_PERMILLE_MAX = 20
 NO_COATING_SPOTS = 6
@@ -115,6 +115,25 @@ def block_edges(n: int) -> np.ndarray:
     return np.searchsorted(edges, np.arange(n), side="right") - 1
 
 
+def tile_grid(n: int) -> tuple[int, int]:
+    """(first pixel, count) of the centred disjoint 3-pixel noise tiles (glintfw.detect.tile_grid)."""
+    nt = n // 3
+    if (n - 3 * nt) & 1:
+        nt -= 1
+    return (n - 3 * nt) >> 1, nt
+
+
+def noise9_x16(f: np.ndarray) -> int:
+    """Noise of a 3x3 sum x16, from |differences| of neighbouring disjoint 3x3 tiles (clamped at 255)."""
+    h, w = f.shape
+    ox, nx = tile_grid(w)
+    oy, ny = tile_grid(h)
+    t = f[oy : oy + 3 * ny, ox : ox + 3 * nx].astype(np.int64).reshape(ny, 3, nx, 3).sum(axis=(1, 3))
+    hist = np.bincount(np.minimum(np.abs(np.diff(t, axis=1)), 255).ravel(), minlength=256)
+    hist = hist + np.bincount(np.minimum(np.abs(np.diff(t, axis=0)), 255).ravel(), minlength=256)
+    return max(noise_x16(hist, ny * (nx - 1) + nx * (ny - 1)), 3 * NOISE_MIN_X16)
+
+
 def _block_sums(a: np.ndarray, by: np.ndarray, bx: np.ndarray) -> np.ndarray:
     ry = np.flatnonzero(np.diff(by, prepend=-1))
     rx = np.flatnonzero(np.diff(bx, prepend=-1))
@@ -136,6 +155,7 @@ def detect_raw(img: np.ndarray, max_spots: int = MAX_SPOTS_DEFAULT):
     bsum = _block_sums(f, by, bx)
     bcount = _block_sums(np.ones_like(f), by, bx)
     noise = noise_x16(dhist, h * (w - 2) + w * (h - 2))
+    noise9 = noise9_x16(f)
 
     # clip: clipped block means
     lim = bsum // bcount + ((CLIP_X16 * noise) >> 8)
@@ -158,19 +178,20 @@ def detect_raw(img: np.ndarray, max_spots: int = MAX_SPOTS_DEFAULT):
         su = s9_all[m + dy : h - m + dy, m + dx : w - m + dx]
         ok &= (core > u) | ((core == u) & (s_core > su))
     bg_core = bg[by][:, bx][m : h - m, m : w - m]
+    step = peak >> 2 if peak >= 4 else 1
     for _ in range(CAND_RETRIES + 1):
         sel = ok & (core > bg_core + peak)
         ys, xs = np.nonzero(sel)
         if len(ys) <= maxc:
             break
-        peak += max((PEAK_X16 * noise) >> 8, 1) if _ < CAND_RETRIES else 0
+        peak += step
     ys, xs = ys[:maxc] + m, xs[:maxc] + m
 
     # select: tests, then the N largest keys; a key tied across the cut is left out entirely
     bgc = bg[by[ys], bx[xs]].astype(np.int64)
     amp = f[ys, xs] - bgc
     s9 = s9_all[ys, xs].astype(np.int64) - 9 * bgc
-    good = (s9 * 256 >= 3 * SUM_X16 * noise) & ((s9 - amp) * 16 >= SPIKE_X16 * amp)
+    good = (s9 * 256 >= SUM_X16 * noise9) & ((s9 - amp) * 16 >= SPIKE_X16 * amp)
     found = int(np.count_nonzero(good))
     idx = np.flatnonzero(good)
     key = s9[idx] * 256 + amp[idx]
