@@ -33,7 +33,8 @@ from dataclasses import dataclass
 
 from glint.errors import VerificationError
 from glint.registry import Device, Registry, device_hex
-from glintcore import cose, descriptor as D
+from glintcore import cose
+from glintcore import descriptor as D
 from glintcore.errors import CryptoError, DecodeError, GlintError
 
 _log = logging.getLogger(__name__)
@@ -136,7 +137,7 @@ def check_scan(reg: Registry, signed: bytes, policy: FirmwarePolicy | None = Non
     kid = msg.protected.get(4, msg.unprotected.get(4)) if isinstance(msg.protected, dict) else None
     if not isinstance(kid, (bytes, bytearray)) or len(kid) != 8:
         raise ScanRefused(R_MALFORMED, "signed scan has no 8-byte key id (kid)")
-    did = device_hex(kid)
+    did = device_hex(bytes(kid))
     dev = reg.device(did)
     if dev is None:
         reg.alert(R_UNKNOWN_DEVICE, "scan from a device that was never provisioned", did, digest)

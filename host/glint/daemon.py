@@ -26,9 +26,15 @@ import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from glint.errors import GlintError, LedgerError
 from glint.home import Home
+
+if TYPE_CHECKING:
+    from glint.link import Scanner
+    from glint.outbox import Outbox
+    from glint.server.client import RemoteLedger
 
 _log = logging.getLogger(__name__)
 
@@ -43,7 +49,7 @@ STATUS_FILE = "status.json"
 @dataclass
 class Watched:
     url: str
-    scanner: object = None
+    scanner: Scanner | None = None
     device_id: str = ""
     board: str = ""
     connected: bool = False
@@ -88,8 +94,8 @@ class Daemon:
         self.policy = FirmwarePolicy.from_config(home.section("firmware"))
         self.watched: dict[str, Watched] = {u: Watched(u) for u in self.ports}
         self.stats = DaemonStats()
-        self._remote = None
-        self._outbox = None
+        self._remote: RemoteLedger | None = None
+        self._outbox: Outbox | None = None
         self._last = {"discovery": 0.0, "upload": 0.0, "status": 0.0}
         self.state = "starting"
 
@@ -133,7 +139,7 @@ class Daemon:
             self._last["discovery"] = now
             self._connect()
         for w in list(self.watched.values()):
-            if not w.connected:
+            if not w.connected or w.scanner is None:
                 continue
             try:
                 events = w.scanner.poll_events()
@@ -227,19 +233,20 @@ class Daemon:
         from glint.outbox import Outbox
         from glint.server.client import RemoteLedger
 
-        if self._outbox is None:
+        if self._outbox is None or self._remote is None:
             self._outbox = Outbox(self.registry.conn)
             self._remote = RemoteLedger(self.remote_url)
+        outbox, remote = self._outbox, self._remote
         try:
             if self.home.ledger_path.exists():
                 from glint.ledger import Ledger
 
                 led = Ledger.open(self.home.ledger_path, readonly=True)
                 try:
-                    self._outbox.collect(led)
+                    outbox.collect(led)
                 finally:
                     led.close()
-            rep = self._outbox.upload(self._remote, force=force)
+            rep = outbox.upload(remote, force=force)
         except GlintError as e:
             self.stats.last_upload_error = e.oneline()
             _log.warning("outbox: %s", e.oneline())

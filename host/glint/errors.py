@@ -26,7 +26,11 @@ class LinkError(GlintError):
 
 
 class DeviceError(GlintError):
-    """A scanner answered with an error status or an unexpected message."""
+    """A scanner answered with an error status or an unexpected message; ``status`` and ``body``
+    are the answer's (glintcore.proto ST_*), when there was one."""
+
+    status: int | None = None
+    body: object = None
 
 
 class MatchError(GlintError):

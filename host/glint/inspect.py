@@ -6,7 +6,8 @@ from dataclasses import dataclass, field
 
 from glint.diag import diag
 from glint.errors import UsageError
-from glintcore import cbor, cose, descriptor as D
+from glintcore import cbor, cose
+from glintcore import descriptor as D
 from glintcore.errors import CryptoError, DecodeError
 
 DESCRIPTOR_FIELDS = {

@@ -25,9 +25,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from glint.bench.exceptions import ExceptionQueue
+from glint.db import transaction
 from glint.server import wire
 from glint.server.client import RemoteError, RemoteLedger
-from glint.db import transaction
 from glint.server.store import connect
 
 _log = logging.getLogger(__name__)

@@ -178,11 +178,17 @@ class Registry:
                           (bytes(pubkey), board, fw, label, now, did))
             c.execute("INSERT OR IGNORE INTO device_keys(device_id, pubkey, added_at) VALUES (?,?,?)",
                       (did, bytes(pubkey), now))
-        return self.device(did)
+        return self._existing(did)
 
     def device(self, device_id: bytes | str) -> Device | None:
         row = self.conn.execute("SELECT * FROM devices WHERE device_id=?", (device_hex(device_id),)).fetchone()
         return Device(*row) if row else None
+
+    def _existing(self, did: str) -> Device:
+        d = self.device(did)
+        if d is None:
+            raise UsageError(f"no provisioned device {did}", hint="see 'glint device list'")
+        return d
 
     def find_device(self, ref: str) -> Device:
         """A device by id (hex, or a unique prefix of at least 4 digits) or by label; UsageError otherwise."""
@@ -208,7 +214,7 @@ class Registry:
                           (time.time() if now is None else now, reason, did)).rowcount
             if n == 0 and self.device(did) is None:
                 raise UsageError(f"no provisioned device {did}", hint="see 'glint device list'")
-        return self.device(did)
+        return self._existing(did)
 
     # --- nonces ------------------------------------------------------------------------
     def issue_nonce(self, device_id: bytes | str, ttl: float = NONCE_TTL_S, now: float | None = None) -> bytes:

@@ -35,8 +35,8 @@ from glint.bench.exceptions import ExceptionQueue
 from glint.checks import MODE_SPOOLED, R_UNKNOWN_DEVICE, ScanRefused, check_scan
 from glint.errors import GlintError, LinkError, UsageError, VerificationError
 from glint.registry import device_hex
-from glintcore import cose, descriptor as D
-from glintcore.errors import GlintError as CoreError
+from glintcore import cose
+from glintcore import descriptor as D
 
 _log = logging.getLogger(__name__)
 

@@ -15,5 +15,5 @@ except ImportError:
     import types
 
     _shim = types.ModuleType("micropython")
-    _shim.const = lambda x: x
+    setattr(_shim, "const", lambda x: x)  # noqa: B010  (a module attribute the type checker cannot see)
     sys.modules["micropython"] = _shim

@@ -26,8 +26,8 @@ try:
     _frexp = math.frexp
     _copysign = math.copysign
 except (ImportError, AttributeError):  # pragma: no cover - every glint port has math
-    _frexp = None
-    _copysign = None
+    _frexp = None  # type: ignore[assignment]  # floats are then encoded without math's help
+    _copysign = None  # type: ignore[assignment]
 
 DEFAULT_MAX_DEPTH = 32
 _INF = float("inf")
@@ -434,7 +434,7 @@ def canonical(data, max_depth=DEFAULT_MAX_DEPTH):
     try:
         again = dumps(value)
     except (ValueError, TypeError) as e:  # keys that collide once encoded (1 and 1.0), unencodable values
-        raise DecodeError("cbor: cannot be re-encoded deterministically: %s" % e)
+        raise DecodeError("cbor: cannot be re-encoded deterministically: %s" % e) from None
     if again != bytes(data):
         raise DecodeError("cbor: not in deterministic encoding (RFC 8949 section 4.2)")
     return value

@@ -39,7 +39,7 @@ from glintcore.proto import MAX_PAYLOAD, ST_BAD_CRC, ST_MALFORMED, ST_OVERSIZE
 try:
     from binascii import crc32
 except ImportError:  # pragma: no cover - ports without binascii.crc32
-    crc32 = None
+    crc32 = None  # type: ignore[assignment]  # the pure-Python CRC below takes over
 
 SOF = const(0x47)
 DELIM = const(0x00)

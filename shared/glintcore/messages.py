@@ -15,7 +15,7 @@ KIND_REQUEST = "request"
 KIND_RESPONSE = "response"
 KIND_EVENT = "event"
 
-_EMPTY = {}
+_EMPTY = {}  # type: dict
 
 
 class Message:

@@ -65,7 +65,7 @@ def build_table(teeth=DEFAULT_TEETH):
     d = spacing(teeth)
     pt = (GX, GY)
     teeth_pts = []  # 2^(a*d) * G for every tooth a of both tables
-    for a in range(2 * teeth):
+    for _ in range(2 * teeth):
         teeth_pts.append(pt)
         for _ in range(d):
             pt = affine_add(pt, pt)

@@ -8,12 +8,12 @@
 CLI: ``glint bench`` (glint.commands.bench).
 """
 
-from glint.db import transaction
 from glint.bench.exceptions import ExceptionEntry, ExceptionQueue
 from glint.bench.manifest import BenchItem, identify_only, load_manifest
 from glint.bench.progress import Progress
 from glint.bench.report import render_html, stage_medians, summary, write_reports
 from glint.bench.runner import BatchResult, BenchContext, ItemResult, Slot, run_batch, scan_item
+from glint.db import transaction
 
 
 def queue_failures(db, batch: BatchResult) -> int:

@@ -52,6 +52,7 @@ class ExceptionQueue:
         cur = self.db.execute(
             "INSERT INTO exceptions(created, source, subject, reason, detail) VALUES(?,?,?,?,?)",
             (_time.time(), source, subject, reason, json.dumps(detail or {}, sort_keys=True, default=str)))
+        assert cur.lastrowid is not None  # an INSERT always sets it
         return cur.lastrowid
 
     def list(self, include_resolved: bool = False, source: str | None = None,

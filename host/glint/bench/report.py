@@ -28,7 +28,7 @@ def stage_medians(results: list[ItemResult]) -> dict[str, float | None]:
 
 def summary(batch: BatchResult) -> dict:
     res = batch.results
-    per_port = {}
+    per_port: dict[str, dict] = {}
     for r in res:
         p = per_port.setdefault(r.port, {"items": 0, "failed": 0})
         p["items"] += 1

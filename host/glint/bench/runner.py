@@ -18,7 +18,7 @@ import threading
 import time
 import uuid
 from dataclasses import asdict, dataclass, field
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
 from glint.bench.manifest import BenchItem
 from glint.bench.progress import Progress
@@ -27,6 +27,9 @@ from glint.errors import DeviceError, GlintError, MatchError, UsageError
 from glint.registry import device_hex
 from glintcore import proto
 from glintcore.errors import GlintError as CoreError
+
+if TYPE_CHECKING:
+    from glint.link import Scanner
 
 _log = logging.getLogger(__name__)
 
@@ -38,7 +41,7 @@ JOIN_POLL_S = 0.2          # how often the main thread checks on the scanner thr
 class Slot:
     """One scanner of the bench. ``place(item)`` puts the item under the lens (or None)."""
 
-    scanner: object
+    scanner: Scanner
     place: Callable[[BenchItem], None] | None = None
     name: str = ""
 
@@ -198,18 +201,18 @@ def scan_item(slot: Slot, it: BenchItem, ctx: BenchContext) -> ItemResult:
         if it.mode == "verify":
             if it.item not in ctx.matcher:
                 raise MatchError(f"item {it.item} is not enrolled in the matcher")
-            res = verify(ctx.matcher.reference(it.item), probe)
-            r.matched = it.item if res.match else None
-            r.log10_far = float(res.log10_far)
-            r.outcome = "pass" if res.match else "fail"
+            one = verify(ctx.matcher.reference(it.item), probe)
+            r.matched = it.item if one.match else None
+            r.log10_far = float(one.log10_far)
+            r.outcome = "pass" if one.match else "fail"
         else:
-            res = identify(ctx.matcher, probe)
-            r.matched = res.item
-            r.log10_far = float(res.log10_far)
-            r.outcome = "pass" if res.item is not None else "fail"
-            if it.item and res.item is not None and res.item != it.item:
+            found = identify(ctx.matcher, probe)
+            r.matched = found.item
+            r.log10_far = float(found.log10_far)
+            r.outcome = "pass" if found.item is not None else "fail"
+            if it.item and found.item is not None and found.item != it.item:
                 r.outcome = "fail"
-                r.error = f"identified as {res.item}, expected {it.item}"
+                r.error = f"identified as {found.item}, expected {it.item}"
         r.t_match_ms = round(1000 * (time.perf_counter() - t0), 3)
 
         subject = it.item if it.mode == "verify" else r.matched

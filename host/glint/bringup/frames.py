@@ -22,7 +22,7 @@ import numpy as np
 
 from glint.errors import DeviceError, UsageError
 from glintcore import proto
-from glintcore.descriptor import Q_BACKGROUND, Q_FOCUS, Q_MEAN, Q_NOISE, Q_SATURATION, Q_SNR, Q_SPOTS
+from glintcore.descriptor import Q_BACKGROUND, Q_FOCUS, Q_MEAN, Q_NOISE, Q_SNR, Q_SPOTS
 
 _log = logging.getLogger(__name__)
 

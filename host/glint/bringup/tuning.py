@@ -18,10 +18,9 @@ import time
 from dataclasses import dataclass, field
 from typing import Iterator
 
-from glintcore import proto
-
 from glint.bringup.frames import FrameStats, capture_frame, config_value, frame_stats
 from glint.errors import UsageError
+from glintcore import proto
 
 _log = logging.getLogger(__name__)
 

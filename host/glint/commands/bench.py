@@ -6,10 +6,9 @@ import json
 import logging
 import sys
 import time
-from pathlib import Path
 
-from glint.errors import UsageError
 from glint.cli import add_port_argument
+from glint.errors import UsageError
 from glint.home import Home, home_of
 
 _log = logging.getLogger(__name__)
@@ -66,69 +65,24 @@ def _exceptions(args, home: Home) -> int:
 
 
 def cmd_bench(args) -> int:
-    from glint.bench import (BenchContext, Progress, identify_only, load_manifest, queue_failures, run_batch,
-                             summary, write_reports)
-    from glint.checks import FirmwarePolicy
-    from glint.link import open_scanner
-    from glint.match import Database
-    from glint.registry import Registry
+    from glint.bench import identify_only, load_manifest, summary
+    from glint.bench.session import run_bench
 
     home = home_of(args)
     if args.exceptions or args.resolve:
         return _exceptions(args, home)
     if bool(args.manifest) == bool(args.identify):
         raise UsageError("give a MANIFEST or --identify N (one of the two)")
-    if not args.port and not args.virtual:
-        raise UsageError("no scanners", "pass -p/--port URL (repeatable) or --virtual N")
     items = load_manifest(args.manifest) if args.manifest else identify_only(args.identify)
-    matcher = Database(home.match_dir) if home.match_dir.exists() else None
-
-    fleet, links, worker = None, [], None
-    try:
-        slots = []
-        if args.virtual:
-            from glint.bench.virtual import VirtualFleet
-
-            fleet = VirtualFleet(args.virtual, home).start()
-            slots += fleet.slots()
-        from glint.bench import Slot
-
-        for url in args.port:
-            link = open_scanner(url)
-            links.append(link)
-            slots.append(Slot(link, None, url))
-        record = None
-        if not args.no_ledger:
-            from glint.ledger import Keys, Ledger
-            from glint.server.worker import LedgerWorker
-
-            worker = LedgerWorker(lambda: Ledger.open(home.ledger_path, keys=Keys.load(home.ledger_dir, create=True)),
-                                  lambda led: led.close())
-            record = worker.call
-        ctx = BenchContext(home.db_path, matcher, record, FirmwarePolicy.from_config(home.section("firmware")),
-                           args.operator, args.location)
-        progress = Progress(len(items), quiet=args.quiet)
-        try:
-            batch = run_batch(items, slots, ctx, progress)
-        finally:
-            ctx.close()
-    finally:
-        if worker is not None:
-            worker.close()
-        for link in links:
-            link.close()
-        if fleet is not None:
-            fleet.close()
-    out = Path(args.out) if args.out else home.root / "bench" / batch.batch_id
-    paths = write_reports(batch, out)
-    with Registry.open(home) as reg:
-        queued = queue_failures(reg.conn, batch)
+    run = run_bench(home, items, ports=args.port, virtual=args.virtual, ledger=not args.no_ledger,
+                    operator=args.operator, location=args.location, out=args.out, quiet=args.quiet)
+    batch, paths, queued, out = run.batch, run.reports, run.queued, run.out
     s = summary(batch)
     if args.json:
         print(json.dumps(dict(s, reports={k: str(v) for k, v in paths.items()}), indent=1))
     else:
         print(f"batch {batch.batch_id}: {s['items']} items, {s['ok']} as expected, {s['failed']} exception(s) "
-              f"queued; {s['scans_per_minute']:.1f} scans/min on {len(slots)} scanner(s)")
+              f"queued; {s['scans_per_minute']:.1f} scans/min on {run.scanners} scanner(s)")
         print(f"reports: {paths['csv']}  {paths['json'].name}  {paths['html'].name}")
         if queued and not batch.interrupted:
             print("exceptions: glint bench --exceptions", file=sys.stderr)

@@ -19,8 +19,7 @@ from pathlib import Path
 
 from glint.errors import GlintError, UsageError, VerificationError
 from glint.home import home_of
-from glint.ledger import Keys, Ledger, load_issuer_public, load_log_verifier
-from glint.ledger import render
+from glint.ledger import Keys, Ledger, load_issuer_public, load_log_verifier, render
 from glint.ledger.cert import verify as verify_certificate
 
 

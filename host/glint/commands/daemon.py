@@ -29,9 +29,8 @@ def register(sub) -> None:
 
 
 def cmd_daemon(args) -> int:
-    from glint.daemon import Daemon
-
     from glint.address import port_url
+    from glint.daemon import Daemon
 
     home = home_of(args)
     cfg = home.section("daemon")

@@ -130,7 +130,7 @@ def cmd_deploy(args) -> int:
     board = _board_for(args)
     r = _deploy(args, board)
     ok = True
-    lines = []
+    lines: list[str] = []
     if r.selftest is not None:
         ok, lines = selftest_verdict(r.selftest)
     if args.json:
@@ -198,13 +198,12 @@ def cmd_freeze(args) -> int:
 
 
 def cmd_provision(args) -> int:
+    from glint.address import resolve_port
     from glint.fw.deploy import selftest_verdict
     from glint.home import home_of
     from glint.link import open_scanner
     from glint.registry import Registry
     from glint.workflows import provision
-
-    from glint.address import resolve_port
 
     home = home_of(args)  # before touching the device: a missing home is refused first
     args.port = resolve_port(args.port)

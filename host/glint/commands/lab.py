@@ -48,7 +48,8 @@ def cmd_calibrate(args) -> int:
         if not (d["resolved"] or d["count"]):
             break
         dev = "" if d["deviation_decades"] is None else f"{d['deviation_decades']:+.2f}"
-        print(f"{d['log10_threshold']:>8.1f} {d['predicted']:>10.1e} {d['count']:>9,} {d.get('pairs', 0):>7,} {d['empirical']:>10.2e} "
+        print(f"{d['log10_threshold']:>8.1f} {d['predicted']:>10.1e} {d['count']:>9,} {d.get('pairs', 0):>7,} "
+              f"{d['empirical']:>10.2e} "
               f"{d['ci95'][0]:>10.2e}..{d['ci95'][1]:.2e} {dev:>6}  {'yes' if d['agrees'] else 'NO'}"
               f"{'' if d['resolved'] else ' (not resolved)'}")
     print(f"agrees down to: {use['agrees_down_to']}")

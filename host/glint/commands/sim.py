@@ -16,7 +16,8 @@ def register(subparsers) -> None:
     sub = p.add_subparsers(dest="sim_command", metavar="SUBCOMMAND")
 
     r = sub.add_parser("render", help="render one camera frame of a simulated coating")
-    r.add_argument("--profile", default="field", help="bench, field, harsh or wild (every item draws its own optics; default: field)")
+    r.add_argument("--profile", default="field",
+                   help="bench, field, harsh or wild (every item draws its own optics; default: field)")
     r.add_argument("--seed", type=int, default=0, help="capture seed: pose, noise, wear (default 0)")
     r.add_argument("--item-seed", type=int, default=None, help="coating seed: which item (default: --seed)")
     r.add_argument("--clone-sigma", type=float, default=None, metavar="PX",

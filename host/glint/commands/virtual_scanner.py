@@ -88,8 +88,8 @@ def cmd_virtual_scanner(args) -> int:
     try:
         if args.control:
             ctl = serve_control(vs, args.control)
-        print(f"glint virtual scanner ({vs.runtime}) on {vs.url}"
-              + (f", control on {ctl.server_address[0]}:{ctl.server_address[1]}" if ctl else ""), flush=True)
+        where = f", control on {parse_listen(args.control)[0]}:{ctl.server_address[1]}" if ctl else ""
+        print(f"glint virtual scanner ({vs.runtime}) on {vs.url}{where}", flush=True)
         while not stop.is_set():
             if vs.proc is None or vs.proc.poll() is not None:
                 print("glint: virtual scanner process ended", file=sys.stderr)

@@ -138,7 +138,7 @@ def sources(board_id: str, root: Path | None = None) -> list[tuple[str, Path]]:
             name = f"{pkg}/{p.name}"
             if ships_to(name, port):
                 out.append((f"/lib/{name}", p))
-    for dest, path in out:
+    for _dest, path in out:
         if not path.is_file():
             raise UsageError(f"missing firmware source {path}")
     return out

@@ -54,6 +54,8 @@ class DeployReport:
         if self.dry_run:
             return f"dry run: {len(b.artifacts)} files ({b.total_bytes} bytes) of {b.board_id} fw {b.version} build {b.build_id}"
         p = self.plan
+        if p is None:
+            return f"nothing planned for {b.board_id} fw {b.version}; build {b.build_id}"
         if p.copy or p.remove:
             what = f"copied {len(p.copy)} files ({p.copy_bytes} bytes)"
             if p.remove:
@@ -75,7 +77,14 @@ def _log_cmd(report: DeployReport, cmd: mpremote.Command, echo) -> None:
 def read_state(url: str, b: Build, verify: bool = False) -> DeviceState:
     """Ask the device (over mpremote) what is installed; stops the firmware until the next reset."""
     paths = sorted(set(b.files)) if verify else None
-    return DeviceState.from_json(mpremote.query(url, state_script(paths, shadow_candidates(b))))
+    return DeviceState.from_json(_answer(mpremote.query(url, state_script(paths, shadow_candidates(b)))))
+
+
+def _answer(obj: object) -> dict:
+    """The device's JSON answer to the state script, which is an object (ToolError otherwise)."""
+    if not isinstance(obj, dict):
+        raise ToolError(f"the device answered the state query with {type(obj).__name__}, not an object")
+    return obj
 
 
 def install_command(url: str, plan: Plan, manifest_file, reset: str) -> mpremote.Command:
@@ -152,7 +161,7 @@ def deploy(url: str, board_id: str, mode: str = "mpy", *, force: bool = False, v
         return report
     t = time.monotonic()
     report.commands.append(str(state_cmd))
-    state = DeviceState.from_json(mpremote.query(url, state_cmd.steps[0][1]))
+    state = DeviceState.from_json(_answer(mpremote.query(url, state_cmd.steps[0][1])))
     report.seconds["query"] = time.monotonic() - t
     problem = state.mpy_problem(b)
     if problem:

@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import numpy as np
 
+from glintcore.descriptor import SPOT_SCALE  # 1/32 px per unit of the spot records: the wire contract
 from glintcore.proto import GD_NO_COATING, GD_OK, GD_OUT_OF_FOCUS, GD_SATURATED, GD_TOO_DARK, GD_TOO_FEW_SPOTS
 
-SPOT_SCALE = 32
 SPOT_RECORD = 5
 MAX_SPOTS_DEFAULT = 64
 MAX_DIM = 2047

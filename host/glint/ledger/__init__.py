@@ -15,9 +15,9 @@ Public API (documented in docs/ledger.md):
 
 from glint.ledger.cert import CertInfo
 from glint.ledger.cert import verify as verify_certificate
+from glint.ledger.group import GroupCommitter
 from glint.ledger.keys import Keys, glint_home, load_issuer_public, load_log_verifier
 from glint.ledger.log import Appended, EventSpec, InclusionProof, Ledger, VerifyReport, default_path
-from glint.ledger.group import GroupCommitter
 from glint.ledger.merkle import leaf_hash, node_hash, verify_consistency, verify_inclusion
 from glint.ledger.note import Checkpoint, Signer, Verifier, open_checkpoint
 

@@ -23,14 +23,13 @@ import hashlib
 import time as _time
 from dataclasses import dataclass
 
-from glintcore import cbor, cose
-
 from glint.errors import CryptoError, DecodeError, UsageError, VerificationError
 from glint.ledger import events as ev
 from glint.ledger import merkle
 from glint.ledger.keys import Keys, verify_digest
 from glint.ledger.note import Checkpoint, Verifier, open_checkpoint
 from glint.ledger.twins import ItemState, replay
+from glintcore import cbor, cose
 
 CERT_VERSION = 1
 CWT_ISS, CWT_IAT, CWT_CTI = 1, 6, 7
@@ -120,23 +119,25 @@ def verify(blob: bytes, issuer_pub: bytes, log: Verifier) -> CertInfo:
     cp = open_checkpoint(c["ckpt"], log)
     if c[CWT_ISS] != cp.origin:
         raise VerificationError(f"certificate issuer {c[CWT_ISS]!r} is not the log {cp.origin!r}")
-    e = ev.decode_leaf(c["leaf"])
-    if e.kind != ev.VERIFY:
-        raise VerificationError(f"certified event is a {e.kind} event, not a verification")
-    if c["idx"] != e.index:
-        raise VerificationError(f"certificate index {c['idx']} is not the event's index {e.index}")
-    if c[CWT_CTI] != e.hash[:16]:
+    event = ev.decode_leaf(c["leaf"])
+    if event.kind != ev.VERIFY:
+        raise VerificationError(f"certified event is a {event.kind} event, not a verification")
+    if c["idx"] != event.index:
+        raise VerificationError(f"certificate index {c['idx']} is not the event's index {event.index}")
+    if c[CWT_CTI] != event.hash[:16]:
         raise VerificationError("certificate id does not match the event")
-    merkle.verify_inclusion(e.hash, e.index, cp.size, c["proof"], cp.root)
-    _check_claims(c, e)
-    history = _check_history(c["hist"], e)
+    merkle.verify_inclusion(event.hash, event.index, cp.size, c["proof"], cp.root)
+    _check_claims(c, event)
+    history = _check_history(c["hist"], event)
     try:
-        state = replay(history + [e])
+        state = replay(history + [event])
     except UsageError as err:
         raise VerificationError(f"item history is not a valid custody sequence: {err}") from None
-    d = e.data
-    return CertInfo(e.item, d["res"], d.get("fap"), e.time, d.get("loc"), d.get("op"), d.get("dev"),
-                    d.get("scan"), e.index, c[CWT_IAT], cp, e, history, state)
+    if state is None:
+        raise VerificationError("certificate has no item history")
+    d = event.data
+    return CertInfo(event.item, d["res"], d.get("fap"), event.time, d.get("loc"), d.get("op"), d.get("dev"),
+                    d.get("scan"), event.index, c[CWT_IAT], cp, event, history, state)
 
 
 def _check_claims(c: dict, e: ev.Event) -> None:

@@ -21,11 +21,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from glintcore import cbor
-
 from glint.errors import DecodeError, UsageError, VerificationError
 from glint.items import MAX_ITEM_ID, check_item_id, gs1_check_digit_ok  # noqa: F401  (the one item-id rule)
 from glint.ledger.merkle import HASH_SIZE, leaf_hash
+from glintcore import cbor
 
 LEAF_VERSION = 1
 MAX_LEAF_BYTES = 64 * 1024

@@ -107,6 +107,8 @@ class Keys:
         return cls(d, Signer.from_skey(lpath.read_text()), glint_home(home))
 
     def save(self) -> None:
+        if self.home is None:
+            raise UsageError("these keys belong to no glint home", "load or create them with Keys.load(home)")
         kdir = self.home / "keys"
         kdir.mkdir(parents=True, exist_ok=True)
         for name, text in ((ISSUER_FILE, "%064x\n" % self.issuer_d), (LOG_FILE, self.log_signer.skey() + "\n")):

@@ -87,8 +87,8 @@ class Ledger:
         self.keys = keys
         self.readonly = readonly
         self._states: OrderedDict[str, ItemState] = OrderedDict()
-        self._lock_fd = None
-        self._cr = None
+        self._lock_fd: int | None = None
+        self._cr_edge: merkle.CompactRange | None = None  # the tree's right edge; writers only
         if not readonly:
             self._load_edge()
 
@@ -140,7 +140,7 @@ class Ledger:
         got = self.store.get_nodes(keys)
         if len(got) != len(keys):
             raise LedgerError(f"tree-hash cache is incomplete at size {size}", "run 'glint ledger verify'")
-        self._cr = merkle.CompactRange(size, [got[k] for k in keys])
+        self._cr_edge = merkle.CompactRange(size, [got[k] for k in keys])
         last = self.store.latest_checkpoint()
         if last and last.size > size:
             raise LedgerError(f"the log has {size} events but a checkpoint was signed at {last.size}",
@@ -150,11 +150,11 @@ class Ledger:
 
     @property
     def size(self) -> int:
-        return self._cr.size if self._cr is not None else self.store.size()
+        return self._cr_edge.size if self._cr_edge is not None else self.store.size()
 
     def root(self, size: int | None = None) -> bytes:
-        if size is None and self._cr is not None:
-            return self._cr.root()
+        if size is None and self._cr_edge is not None:
+            return self._cr_edge.root()
         size = self.size if size is None else size
         return merkle.tree_root(size, self.store.get_nodes)
 
@@ -184,13 +184,19 @@ class Ledger:
         """
         return self._append(specs, isolate=True)
 
+    @property
+    def _cr(self) -> merkle.CompactRange:
+        if self._cr_edge is None:
+            raise LedgerError("ledger is open read-only")
+        return self._cr_edge
+
     def _append(self, specs: Iterable[EventSpec], isolate: bool) -> list:
         if self.readonly:
             raise LedgerError("ledger is open read-only")
         cr = self._cr
         saved = (cr.size, list(cr.stack))
         batch = Batch()
-        out = []
+        out: list[Appended | Exception] = []
         touched: dict[str, ItemState | None] = {}
         stage = self._stage
         try:
@@ -267,6 +273,8 @@ class Ledger:
         if self.store.head(item) is None:
             return None
         st = replay(self._events_of(item))
+        if st is None:
+            return None
         del st.events[:-1]
         self._remember(item, st)
         return st
@@ -349,7 +357,9 @@ class Ledger:
         events = self._events_of(item)
         if not events:
             raise UsageError(f"unknown item {item}", "list items with 'glint ledger log'")
-        return replay(events)
+        state = replay(events)
+        assert state is not None  # events is not empty
+        return state
 
     def items(self, prefix: str = "") -> list[str]:
         return self.store.items(prefix)

@@ -82,7 +82,8 @@ def certificate_html(blob: bytes, info: CertInfo) -> str:
         for h in info.history + [info.event]
     )
     coats = "".join(
-        f"<tr><td>{e(c.id)}</td><td>{c.enrolled_index}</td><td>{'active' if c.active else 'replaced by ' + e(str(c.replaced_by))}</td></tr>"
+        f"<tr><td>{e(c.id)}</td><td>{c.enrolled_index}</td>"
+        f"<td>{'active' if c.active else 'replaced by ' + e(str(c.replaced_by))}</td></tr>"
         for c in st.coatings
     )
     cp = info.checkpoint

@@ -426,7 +426,7 @@ def _migrate_v1(db: sqlite3.Connection) -> None:
                 scan = row[0] if row else None
             db.execute("INSERT INTO leaves(idx, item_id, seq, leaf, scan) VALUES(?,?,?,?,?)",
                        (idx, item_id, seq, leaf, scan))
-            if scan is not None:
+            if scan is not None and digest is not None:
                 db.execute("INSERT INTO scans(key, idx) VALUES(?,?)", (scan_key(digest), idx))
         db.execute("DELETE FROM nodes WHERE level < ?", (MIN_STORED_LEVEL,))
         db.execute("DROP TABLE leaves_v1")

@@ -171,7 +171,7 @@ def assess_parts(assembly: ItemState, results: dict[str, dict], part_states: dic
         elif r["res"] != "pass":
             verdicts.append(PartVerdict(name, matched, "fail", False, f"part {name!r} did not verify"))
         elif matched != expected:
-            owner = part_states.get(matched)
+            owner = part_states.get(matched) if matched is not None else None
             where = f"part of {owner.assembly}" if owner and owner.assembly else "a different item"
             verdicts.append(PartVerdict(name, matched, "pass", False,
                                         f"part {name!r} is genuine but is {matched} ({where}), not {expected}"))

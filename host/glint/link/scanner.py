@@ -106,7 +106,7 @@ class Scanner:
         self._seq = 0
         self._events: collections.deque = collections.deque(maxlen=MAX_EVENTS)
         self._info: dict | None = None
-        self.stats = collections.Counter()  # sent, retries, stale, noise, reconnects, recovered
+        self.stats: collections.Counter[str] = collections.Counter()  # sent, retries, stale, noise, reconnects, recovered
         self.last_attempts = 0  # how many sends the last answered request took
 
     @property
@@ -230,7 +230,7 @@ class Scanner:
         """Events received so far (and during ``wait`` seconds), oldest first; clears the queue."""
         deadline = time.monotonic() + wait
         while True:
-            for msg in self._receive():
+            for _msg in self._receive():
                 self.stats["stale"] += 1  # a response nobody waits for any more
             if time.monotonic() >= deadline:
                 break
@@ -251,14 +251,14 @@ class Scanner:
 
         Never retried here: a lost answer means the caller issues a new nonce and scans again.
         """
-        req = {"nonce": bytes(nonce)}
+        req: dict[str, object] = {"nonce": bytes(nonce)}
         if accept_poor:
             req["accept_poor"] = True
         try:
             body = self.request(proto.MSG_SCAN, req, retries=0).body
         except DeviceError as e:
             if getattr(e, "status", None) == proto.ST_POOR_CAPTURE:
-                b = e.body or {}
+                b = e.body if isinstance(e.body, dict) else {}
                 return ScanReply(None, int(b.get("guidance", proto.GD_NO_COATING)), dict(b.get("quality") or {}),
                                  proto.ST_POOR_CAPTURE)
             raise
@@ -269,7 +269,7 @@ class Scanner:
 
     def keygen(self, force: bool = False, entropy: bytes | None = None) -> bytes:
         """Generate the device key on the device; returns its public key (65 bytes SEC1)."""
-        body = {"force": True} if force else {}
+        body: dict[str, object] = {"force": True} if force else {}
         if entropy is not None:
             body["entropy"] = bytes(entropy)
         pub = self.request(proto.MSG_KEYGEN, body).body.get("pubkey")

@@ -94,30 +94,34 @@ class Transport:
                     raise
                 time.sleep(0.2)
 
-    def write(self, data: bytes) -> None:
-        if not self.is_open:
+    def _open_port(self) -> serial.SerialBase:
+        port = self.port
+        if port is None or not port.is_open:
             raise LinkError(f"scanner port {self.url} is closed", hint=HINT_LOST)
+        return port
+
+    def write(self, data: bytes) -> None:
+        port = self._open_port()
         try:
-            self.port.write(data)
-            self.port.flush()
+            port.write(data)
+            port.flush()
         except (serial.SerialException, OSError) as e:
             self.close()
             raise LinkError(f"lost the scanner on {self.url}: {_reason(e)}", hint=HINT_LOST) from None
 
     def read(self) -> bytes:
         """Whatever arrives within one read slice (possibly b"")."""
-        if not self.is_open:
-            raise LinkError(f"scanner port {self.url} is closed", hint=HINT_LOST)
+        port = self._open_port()
         try:
-            n = self.port.in_waiting
-            return self.port.read(min(max(n, 1), READ_CHUNK))
+            n = port.in_waiting
+            return port.read(min(max(n, 1), READ_CHUNK))
         except (serial.SerialException, OSError) as e:
             self.close()
             raise LinkError(f"lost the scanner on {self.url}: {_reason(e)}", hint=HINT_LOST) from None
 
     def drain_input(self) -> None:
         """Drop bytes already received (stale answers after a timeout)."""
-        if self.is_open:
+        if self.port is not None and self.port.is_open:
             try:
                 self.port.reset_input_buffer()
             except (serial.SerialException, OSError):

@@ -30,6 +30,7 @@ from glint.items import check_item_id
 from glint.match.index import CodeIndex, bits_for, bucket_of, fingerprint_of, pack, reference_entries
 from glint.match.params import MatchParams
 from glint.match.reference import Reference
+from glintcore.descriptor import SPOT_SCALE  # 1/32 px per unit of the spot records: the wire contract
 
 log = logging.getLogger(__name__)
 
@@ -37,7 +38,6 @@ DB_FORMAT = 1
 MAX_REF_SPOTS = 96
 RECORD = np.dtype([("n", "<u2"), ("captures", "u1"), ("pad", "u1"),
                    ("xy", "<u2", (MAX_REF_SPOTS, 2)), ("support", "u1", (MAX_REF_SPOTS,))])
-SPOT_SCALE = 32
 ENTRY_CHUNK = 20_000  # references coded per step of a rebuild (bounds the temporary memory)
 
 

@@ -134,7 +134,7 @@ def identify(db: Database, probe: SpotSet, verify_candidates: int = VERIFY_CANDI
     pr = prepare(probe, params)
     rows, consistent, raw, n_hits = vote(db, pr)
     penalty = math.log10(max(1, len(db)))
-    cands, best, best_row = [], None, None
+    cands, best, best_row, best_match = [], None, None, False
     for i, row in enumerate(rows):
         c = {"item": db.ids[row], "votes": int(consistent[i]), "raw_votes": int(raw[i])}
         if i < verify_candidates:

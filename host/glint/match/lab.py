@@ -194,7 +194,8 @@ def impostor_trials(refs: list[Reference], probes: list[Probe], owner: np.ndarra
         _WORK.clear()
     arr = np.concatenate([np.column_stack([np.full(len(rs), j), rs]) for j, (rs, _) in enumerate(out) if len(rs)]
                          or [np.zeros((0, 8))])
-    return {"far": arr[:, 7], "hyp": arr[:, 2].astype(np.int64), "tail": arr[:, 3], "k": arr[:, 4].astype(np.int64), "n": arr[:, 5].astype(np.int64),
+    return {"far": arr[:, 7], "hyp": arr[:, 2].astype(np.int64), "tail": arr[:, 3], "k": arr[:, 4].astype(np.int64),
+            "n": arr[:, 5].astype(np.int64),
             "p": arr[:, 6], "probe": arr[:, 0].astype(np.int64), "owner": owner[arr[:, 0].astype(np.int64)],
             "ref": arr[:, 1].astype(np.int64),
             "trials": len(probes) * len(refs) - len(probes), "verified": len(arr),

@@ -17,10 +17,10 @@ from pathlib import Path
 import numpy as np
 
 from glint.errors import MatchError, UsageError
+from glintcore.descriptor import SPOT_SCALE  # 1/32 px per unit of the spot records: the wire contract
 
 log = logging.getLogger(__name__)
 
-SPOT_SCALE = 32  # 1/32 px per unit in the descriptor's spot records (contract, descriptor v1)
 SPOT_RECORD = 5  # bytes per spot record: x u16, y u16, flux u8
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 PGM_MAGIC = b"P5"

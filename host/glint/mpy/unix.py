@@ -87,6 +87,7 @@ class UnixMicroPython:
         return self._err.read().decode("utf-8", "replace").strip()[-800:]
 
     def _read_reply(self, timeout: float) -> tuple[bytes, dict]:
+        assert self._proc.stdout is not None  # opened with PIPE
         fd = self._proc.stdout.fileno()
         while self._token not in self._buf or not self._buf.split(self._token, 1)[1].count(b"\n"):
             r, _, _ = select.select([fd], [], [], timeout)
@@ -107,9 +108,11 @@ class UnixMicroPython:
         if self._proc.poll() is not None:
             raise ToolError("MicroPython Unix port has exited: " + self._stderr_tail())
         data = code.encode("utf-8")
+        stdin = self._proc.stdin
+        assert stdin is not None  # opened with PIPE
         try:
-            self._proc.stdin.write(len(data).to_bytes(4, "big") + data)
-            self._proc.stdin.flush()
+            stdin.write(len(data).to_bytes(4, "big") + data)
+            stdin.flush()
         except BrokenPipeError:
             raise ToolError("MicroPython Unix port has exited: " + self._stderr_tail()) from None
         out, reply = self._read_reply(timeout)
@@ -125,7 +128,8 @@ class UnixMicroPython:
 
     def close(self) -> None:
         try:
-            self._proc.stdin.close()  # EOF: the runner returns
+            if self._proc.stdin is not None:
+                self._proc.stdin.close()  # EOF: the runner returns
         except OSError:  # it had already exited
             pass
         try:
@@ -133,7 +137,8 @@ class UnixMicroPython:
         except subprocess.TimeoutExpired:
             self._proc.kill()
             self._proc.wait()
-        self._proc.stdout.close()
+        if self._proc.stdout is not None:
+            self._proc.stdout.close()
         self._err.close()
         shutil.rmtree(self._dir, ignore_errors=True)
 

@@ -89,13 +89,15 @@ class MicroPython:
     def run(self, code: str) -> str:
         """Execute ``code`` in the interpreter's __main__; return what it printed (latin-1 text)."""
         proc = self._proc
+        stdin, stdout, stderr = proc.stdin, proc.stdout, proc.stderr
+        assert stdin is not None and stdout is not None and stderr is not None  # opened with PIPE
         if proc.poll() is not None:
-            raise ToolError("MicroPython runner has exited: " + (proc.stderr.read() or "").strip()[-500:])
-        proc.stdin.write(json.dumps({"code": code}) + "\n")
-        proc.stdin.flush()
-        line = proc.stdout.readline()
+            raise ToolError("MicroPython runner has exited: " + (stderr.read() or "").strip()[-500:])
+        stdin.write(json.dumps({"code": code}) + "\n")
+        stdin.flush()
+        line = stdout.readline()
         if not line:
-            err = proc.stderr.read() if proc.poll() is not None else ""
+            err = stderr.read() if proc.poll() is not None else ""
             raise ToolError("MicroPython runner died: " + err.strip()[-800:])
         reply = json.loads(line)
         if not reply["ok"]:
@@ -109,7 +111,7 @@ class MicroPython:
         return json.loads(out.rsplit("\x1e", 1)[1].encode("latin-1").decode("utf-8"))
 
     def close(self) -> None:
-        if self._proc.poll() is None:
+        if self._proc.poll() is None and self._proc.stdin is not None:
             self._proc.stdin.close()
             try:
                 self._proc.wait(timeout=5)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-from glint.address import parse_listen  # re-exported: the one HOST:PORT parser
+from glint.address import parse_listen as parse_listen  # re-exported: the one HOST:PORT parser
 
 _log = logging.getLogger(__name__)
 

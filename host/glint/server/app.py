@@ -16,16 +16,22 @@ only parse and format.
 from __future__ import annotations
 
 import logging
+import sqlite3
 import time as _time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING, Callable
 
 from flask import Flask, jsonify, request
+from flask.json.provider import DefaultJSONProvider
 
 from glint.errors import GlintError, LedgerError, UsageError
 from glint.server import wire
 from glint.server.store import MAX_KEY_LEN, IdempotencyStore, connect
 from glint.server.worker import LedgerWorker
+
+if TYPE_CHECKING:
+    from glint.ledger import Keys, Ledger
 
 _log = logging.getLogger(__name__)
 
@@ -35,10 +41,16 @@ API_PREFIX = "/v1"
 
 @dataclass
 class _Ctx:
-    ledger: object
-    keys: object
+    ledger: Ledger
+    keys: Keys
     keystore: IdempotencyStore
-    db: object
+    db: sqlite3.Connection
+
+
+class GlintApp(Flask):
+    """The Flask app with the one extra method the server needs: release the ledger."""
+
+    glint_close: Callable[[], None]
 
 
 class ConflictError(UsageError):
@@ -156,13 +168,14 @@ def _int_arg(name: str, required: bool = True) -> int | None:
     return v
 
 
-def create_app(home: str | Path, ledger_path: str | Path | None = None) -> Flask:
+def create_app(home: str | Path, ledger_path: str | Path | None = None) -> GlintApp:
     """The Flask app serving the ledger of glint home ``home``. ``app.glint_close()`` releases it."""
     worker = LedgerWorker(lambda: _open_ctx(Path(home), Path(ledger_path) if ledger_path else None),
                           _close_ctx, name="ledger-http")
-    app = Flask("glint.server")
+    app = GlintApp("glint.server")
     app.config["MAX_CONTENT_LENGTH"] = MAX_BODY_BYTES
-    app.json.sort_keys = False
+    if isinstance(app.json, DefaultJSONProvider):
+        app.json.sort_keys = False
 
     @app.errorhandler(GlintError)
     def _glint_error(e: GlintError):

@@ -12,30 +12,34 @@ from __future__ import annotations
 
 import logging
 from concurrent.futures import ThreadPoolExecutor
-from typing import Callable
+from typing import Any, Callable, Generic, TypeVar
 
 _log = logging.getLogger(__name__)
 
 CALL_TIMEOUT_S = 120.0  # a ledger commit never takes this long; a hang is a bug worth an error
 
+Ctx = TypeVar("Ctx")
+R = TypeVar("R")
 
-class LedgerWorker:
+
+class LedgerWorker(Generic[Ctx]):
     """Runs callables on one dedicated thread against a context built there by ``opener()``.
 
     ``opener`` returns the context object (e.g. a ``Ledger``, or a small object holding
     the ledger and a sqlite3 connection); ``closer(ctx)`` releases it on ``close()``.
     """
 
-    def __init__(self, opener: Callable[[], object], closer: Callable[[object], None] | None = None,
+    def __init__(self, opener: Callable[[], Ctx], closer: Callable[[Ctx], None] | None = None,
                  name: str = "ledger"):
-        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix=name)
+        self._pool: ThreadPoolExecutor | None = ThreadPoolExecutor(max_workers=1, thread_name_prefix=name)
         self._closer = closer
-        self._ctx = None
         # Open on the worker thread so its sqlite connections are usable there.
-        self._ctx = self._pool.submit(opener).result(timeout=CALL_TIMEOUT_S)
+        self._ctx: Ctx = self._pool.submit(opener).result(timeout=CALL_TIMEOUT_S)
 
-    def call(self, fn: Callable, *args, **kwargs):
+    def call(self, fn: Callable[..., R], *args: Any, **kwargs: Any) -> R:
         """Run ``fn(ctx, *args, **kwargs)`` on the worker thread; return or raise its outcome."""
+        if self._pool is None:
+            raise RuntimeError("the ledger worker is closed")
         return self._pool.submit(fn, self._ctx, *args, **kwargs).result(timeout=CALL_TIMEOUT_S)
 
     def close(self) -> None:

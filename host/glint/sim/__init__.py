@@ -6,9 +6,9 @@ Frame files: write_frame(path, image) writes PGM (P5) or PNG by suffix.
 """
 
 from glint.sim.coating import Coating, clone_coating, make_coating
+from glint.sim.frames import read_pgm, write_frame, write_pgm
 from glint.sim.profiles import PROFILES, Profile, get_profile
 from glint.sim.render import Capture, Pose, capture, project, random_pose
-from glint.sim.frames import read_pgm, write_frame, write_pgm
 
 __all__ = [
     "PROFILES", "Profile", "get_profile", "Coating", "make_coating", "clone_coating",

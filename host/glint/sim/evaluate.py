@@ -122,7 +122,7 @@ def blob_detector(image: np.ndarray) -> np.ndarray:
     """OpenCV SimpleBlobDetector tuned for small bright spots; thresholds from the frame's median and MAD."""
     med = float(np.median(image))
     mad = float(np.median(np.abs(image.astype(float) - med))) / 0.6745
-    p = cv2.SimpleBlobDetector_Params()
+    p = cv2.SimpleBlobDetector.Params()
     p.filterByColor = True
     p.blobColor = 255
     p.minThreshold = min(med + 2.5 * max(mad, 1.0), 250)
@@ -136,5 +136,5 @@ def blob_detector(image: np.ndarray) -> np.ndarray:
     p.filterByCircularity = False
     p.filterByInertia = False
     p.filterByConvexity = False
-    kps = cv2.SimpleBlobDetector_create(p).detect(image)
+    kps = cv2.SimpleBlobDetector.create(p).detect(image)
     return np.array([k.pt for k in kps], dtype=float).reshape(-1, 2)

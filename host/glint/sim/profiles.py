@@ -117,10 +117,7 @@ PROFILES: dict[str, Profile] = {
 def get_profile(profile: str | Profile, item_seed: int | None = None) -> Profile:
     """Resolve a profile name (or pass a Profile through); unknown names raise UsageError. For a
     randomized profile and an ``item_seed``: that item's own drawn optics (glint.sim.wild)."""
-    if isinstance(profile, Profile):
-        p = profile
-    else:
-        p = PROFILES.get(profile)
+    p: Profile | None = profile if isinstance(profile, Profile) else PROFILES.get(profile)
     if p is not None:
         if p.randomized and item_seed is not None:
             from glint.sim.wild import item_profile
@@ -128,7 +125,7 @@ def get_profile(profile: str | Profile, item_seed: int | None = None) -> Profile
             return item_profile(p, item_seed)
         return p
     try:
-        return PROFILES[profile]
+        return PROFILES[str(profile)]
     except KeyError:
         from glint.errors import UsageError
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import replace
+
 import numpy as np
 
 from glint.sim.profiles import Profile

@@ -51,9 +51,11 @@ def load_board(flash: str | Path, sim: str | Path, board_dir: str | Path, board:
     shutil.copy(src / "board.py", board_dir / "board.py")
     if "simhost" not in sys.modules:
         shim = types.ModuleType("simhost")
-        shim.entropy = os.urandom  # the OS CSPRNG stands in for the board's hardware source
+        setattr(shim, "entropy", os.urandom)  # noqa: B010  (the OS CSPRNG stands in for the board's hardware source)
         sys.modules["simhost"] = shim
     spec = importlib.util.spec_from_file_location("glint_vboard_" + board, board_dir / "board.py")
+    if spec is None or spec.loader is None:
+        raise ImportError(f"cannot load {board_dir / 'board.py'}")
     mod = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(mod)
     return mod

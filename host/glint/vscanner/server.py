@@ -20,6 +20,7 @@ import sys
 import tempfile
 import threading
 from pathlib import Path
+from typing import IO
 
 from glint import resources
 from glint.address import parse_listen
@@ -114,23 +115,32 @@ class VirtualScanner:
     def url(self) -> str:
         return f"socket://{self.host}:{self.port}"
 
+    def _pipes(self) -> tuple[subprocess.Popen, IO[str], IO[str]]:
+        """The running process and its control pipes (LinkError when it is not running)."""
+        proc = self.proc
+        if proc is None or proc.stdin is None or proc.stdout is None:
+            raise LinkError("virtual scanner is not running")
+        return proc, proc.stdin, proc.stdout
+
     def _read_line(self, timeout: float) -> dict:
+        proc, _, out = self._pipes()
         box: list[str] = []
-        t = threading.Thread(target=lambda: box.append(self.proc.stdout.readline()), daemon=True)
+        t = threading.Thread(target=lambda: box.append(out.readline()), daemon=True)
         t.start()
         t.join(timeout)
         if not box or not box[0]:
             raise ToolError("virtual scanner process stopped answering"
-                            + (f" (exit code {self.proc.poll()})" if self.proc.poll() is not None else ""))
+                            + (f" (exit code {proc.poll()})" if proc.poll() is not None else ""))
         return json.loads(box[0])
 
     def request(self, cmd: str, **kw) -> dict:
         """One control request to the device process (button, status, reset, ping)."""
         with self._lock:
-            if self.proc is None or self.proc.poll() is not None:
+            proc, stdin, _ = self._pipes()
+            if proc.poll() is not None:
                 raise LinkError("virtual scanner is not running")
-            self.proc.stdin.write(json.dumps({"cmd": cmd, **kw}) + "\n")
-            self.proc.stdin.flush()
+            stdin.write(json.dumps({"cmd": cmd, **kw}) + "\n")
+            stdin.flush()
             while True:
                 msg = self._read_line(REQUEST_TIMEOUT_S)
                 if "event" not in msg:
@@ -162,7 +172,8 @@ class VirtualScanner:
             return
         if self.proc.poll() is None:
             try:
-                self.proc.stdin.close()
+                if self.proc.stdin is not None:
+                    self.proc.stdin.close()
                 self.proc.wait(timeout=STOP_TIMEOUT_S)
             except (subprocess.TimeoutExpired, OSError):
                 self.proc.kill()
@@ -176,6 +187,8 @@ class VirtualScanner:
         return self.start()
 
     def _close_pipes(self) -> None:
+        if self.proc is None:
+            return
         for f in (self.proc.stdin, self.proc.stdout):
             try:
                 if f:

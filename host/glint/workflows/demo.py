@@ -116,9 +116,12 @@ def _run(home: Path, runtime: str, step: Steps) -> None:
 
             for item, seed in ITEMS:
                 t = time.perf_counter()
-                e = enroll_from_scanner(
-                    host, sc, item, captures=ENROLL_CAPTURES, replace=item in host.db,
-                    between=lambda i, s=seed: vs.set_lens(LensSpec("item", s, 10 + i, PROFILE)))
+
+                def place(i: int, s: int = seed) -> None:  # capture i of the item of seed s under the lens
+                    vs.set_lens(LensSpec("item", s, 10 + i, PROFILE))
+
+                e = enroll_from_scanner(host, sc, item, captures=ENROLL_CAPTURES, replace=item in host.db,
+                                        between=place)
                 step(f"enrolled {item}: {e.spots} spots from {e.captures} signed captures, ledger event "
                      f"{e.ledger_index} ({time.perf_counter() - t:.1f} s)")
 
