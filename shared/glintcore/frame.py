@@ -49,8 +49,8 @@ INTERRUPT = "interrupt"
 _CR = const(0x0D)
 _CTRL_C = const(0x03)
 _LF = const(0x0A)
-RECOVERY_TRIES = const(4096)
-NOISE_HEADROOM = const(4096)  # bytes of stray output a recovering receiver buffers beyond the largest frame  # decode attempts per damaged frame (host CPU bound, ~ms on CPython)
+RECOVERY_TRIES = const(4096)  # decode attempts per damaged frame (host CPU bound, ~ms on CPython)
+NOISE_HEADROOM = const(4096)  # bytes of stray output a recovering receiver buffers beyond the largest frame
 
 
 def _is_text(b):

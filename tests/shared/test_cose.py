@@ -27,6 +27,9 @@ def b64u(s: str) -> bytes:
 def _wg_cases(vectors):
     for path in sorted((vectors / "cose").glob("*.json")):
         v = json.loads(path.read_text())
+        signer = v["input"].get("sign0", {})
+        if signer.get("alg") != "ES256" or signer.get("key", {}).get("crv") != "P-256":
+            continue  # other algorithms: glint implements ES256 only
         if v["output"]["cbor"].upper().startswith("D284") or v.get("fail"):
             yield dict(v, _id=path.stem)
 
@@ -44,8 +47,6 @@ def test_cose_wg_vectors(vec):
     signer = vec["input"]["sign0"]
     msg = bytes.fromhex(vec["output"]["cbor"])
     aad = bytes.fromhex(signer.get("external", "")) if signer.get("external") else b""
-    if signer.get("alg") != "ES256" or signer["key"].get("crv") != "P-256":
-        pytest.skip("not ES256/P-256")
     pub = _pub(signer["key"])
     if vec.get("fail"):
         with pytest.raises((CryptoError, DecodeError)):
