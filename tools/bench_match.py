@@ -30,7 +30,7 @@ import numpy as np
 
 from glint.match import Database, Reference, identify, prepare, verify
 from glint.match import synth
-from glint.match.database import RECORD, entries_of_records, to_record
+from glint.match.database import RECORD, entries_of_records, sigma_of_code, to_record
 from glint.match.index import bits_for
 from glint.match.params import MatchParams
 from glint.match.verify import verify_prepared
@@ -61,7 +61,8 @@ def _generate(job):
     for i in range(start, stop):
         f = synth.make_field(rng)
         s = synth.observe(f, rng, pose=synth.random_pose(rng, scale=(1.0, 1.0)), **REF_STATS)
-        recs[i - start] = to_record(Reference(s.xy, s.flux, np.ones(len(s), np.int64), s.width, s.height, params))
+        recs[i - start] = to_record(Reference(s.xy, s.flux, np.ones(len(s), np.int64), s.width, s.height, params,
+                                              sigma=s.sigma))
         if i in wanted:
             fields[i] = f
     return recs, fields
@@ -102,7 +103,8 @@ def _build(d: str, n: int, workers: int, seed: int, wanted: set, params: MatchPa
                     r0 = recs[0]
                     db = Database(d)
                     db.add("item-0", Reference(r0["xy"][:r0["n"]] / 32.0, np.ones(r0["n"]), np.ones(r0["n"], np.int64),
-                                               synth.WIDTH, synth.HEIGHT, params))
+                                               synth.WIDTH, synth.HEIGHT, params,
+                                               sigma=sigma_of_code(r0["sigma"][:r0["n"]])))
                     recs, s, first = recs[1:], s + 1, False
                     f_ids.write("item-0\n")
                 with open(os.path.join(d, "refs.bin"), "ab") as f:

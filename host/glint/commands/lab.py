@@ -13,9 +13,10 @@ def cmd_eval(args) -> int:
     cfg = LabConfig(args.profile, args.items, args.probes, args.clone_items, args.seed, not args.no_identify,
                     args.jobs or os.cpu_count() or 1)
     report = evaluate(cfg, args.out)
-    summary = {k: report.get(k) for k in ("profile", "frr", "impostor_trials", "false_accepts", "impostor_min_log10_far",
-                                          "rank1", "clone_half_pass_sigma_px", "clone_half_pass_sigma_um",
-                                          "verify_latency_ms_median", "enroll_refused")}
+    summary = {k: report.get(k) for k in ("profile", "frr", "genuine_trials", "impostor_trials", "false_accepts",
+                                          "impostor_min_log10_far", "rank1", "clone_half_pass_ratio",
+                                          "clone_pass_at_2x_noise", "clone_half_pass_sigma_px", "clone_half_pass_sigma_um",
+                                          "genuine_noise_ratio_median", "verify_latency_ms_median", "enroll_refused")}
     cal = report.get("far_calibration") or {}
     if cal:
         summary["far_model"] = cal["model"]
@@ -26,14 +27,81 @@ def cmd_eval(args) -> int:
         summary["far_refit_validation_agrees_down_to"] = cal["refit"]["validation"]["agrees_down_to"]
         summary["identify_tail_agrees_down_to"] = cal["identify"]["agrees_down_to"]
     print(json.dumps(report if args.json else summary, indent=None if args.json else 1))
+    if not args.json and "regions" in report:
+        print(region_text(report["regions"]))
+    return 0
+
+
+def region_text(regions: dict) -> str:
+    """The region table of a randomized profile's lab run as aligned text."""
+    head = (f"{'region':<44} {'items':>5} {'refused':>7} {'probes':>6} {'FRR':>7} {'rank-1':>7} {'clone@2x':>8} "
+            f"{'impostors':>9} {'FA':>3} {'tail agrees to':>14}")
+    lines = [head]
+    for title, rows in (("by axis", regions["by_axis"]), ("cells (psf x snr x particles)", regions["cells"])):
+        lines.append(f"-- {title}")
+        for name, r in rows.items():
+            if not r:
+                continue
+            fmt = (lambda v, f: "-" if v is None else format(v, f))
+            lines.append(f"{name:<44} {r['items']:>5} {r['refused_at_enrollment']:>7} {r['genuine_trials']:>6} "
+                         f"{fmt(r.get('frr'), '.1%'):>7} {fmt(r.get('rank1'), '.1%'):>7} "
+                         f"{fmt(r.get('clone_pass_at_2x'), '.0%'):>8} {r['impostor_trials']:>9,} {r['false_accepts']:>3} "
+                         f"{fmt(r.get('tail_agrees_down_to'), 'g'):>14}")
+    return "\n".join(lines)
+
+
+def cmd_calibrate_scanner(args) -> int:
+    from glint.match import Database
+    from glint.match.scanner import calibrate_scanner, load_captures
+
+    rep = calibrate_scanner(load_captures(args.captures, rotations=args.rotations), augment=args.rotations)
+    if args.out:
+        from pathlib import Path
+
+        Path(args.out).write_text(json.dumps(rep["constants"], indent=1) + "\n")
+    if args.apply:
+        Database(args.apply).set_calibration(rep["constants"])
+    if args.json:
+        print(json.dumps(rep, indent=1))
+        return 0
+    print(f"scanner {rep['frame'][0]}x{rep['frame'][1]}: {rep['items']} items, {rep['captures']} captures, "
+          f"{rep['genuine_pairs']} genuine pairs{' (with rotated probes)' if rep['augment'] else ''}, "
+          f"{len(rep['refused_at_enrollment'])} captures refused as references")
+    n = rep["noise"]
+    if n:
+        print(f"noise model: {n['pairs']} genuine pairs beyond chance, observed / expected noise median "
+              f"{n['median_ratio']:.2f} (5-95 %: {n['ratio_percentiles'][0]:.2f}-{n['ratio_percentiles'][2]:.2f}); "
+              f"noise_c {rep['constants_before']['noise_c']} -> {rep['constants']['noise_c']}")
+    else:
+        print("noise model: no genuine pair beyond chance; noise_c kept")
+    c = rep["chance"]
+    print(f"chance model: {c['trials']:,} impostor trials, {c['with_hypotheses']:,} with a hypothesis, least "
+          f"log10 FAR {c['least_log10_far']:.1f}; " + (f"fitted offset {c['fit']['offset']:+.2f}, chance scale "
+          f"{c['fit']['chance_scale']:.2f}" if c.get("fit") else c.get("kept", "")))
+    for d in c["table"]:
+        if not (d["resolved"] or d["count"]):
+            break
+        dev = "" if d["deviation_decades"] is None else f"{d['deviation_decades']:+.2f}"
+        print(f"  log10 t {d['log10_threshold']:>5.1f}: {d['count']:>6,} impostors, rate {d['empirical']:.2e} "
+              f"vs {d['predicted']:.1e} {dev:>6} {'agrees' if d['agrees'] else 'DISAGREES'}")
+    print(f"FRR at log10_far <= -9 over the genuine pairs: {rep['frr_before']:.1%} with the constants in use, "
+          f"{rep['frr_after']:.1%} with the fitted ones")
+    if args.apply:
+        print(f"stored in {args.apply}")
     return 0
 
 
 def cmd_calibrate(args) -> int:
     import dataclasses
 
+    from glint.errors import UsageError
     from glint.match.lab import recalibrate
     from glint.match.params import MatchParams
+
+    if args.captures:
+        return cmd_calibrate_scanner(args)
+    if not args.run:
+        raise UsageError("give a lab run DIR, or --captures DIR (K items x M captures of one scanner)")
 
     over = {k: v for k, v in (("far_offset", args.offset), ("far_chance_scale", args.chance_scale)) if v is not None}
     cal = recalibrate(args.run, dataclasses.replace(MatchParams(), **over))
@@ -79,8 +147,16 @@ def register(sub) -> None:
     p.add_argument("--out", default=None, help="directory for report.json and det/far_tail/clone .svg/.png")
     p.add_argument("--json", action="store_true", help="print the full report")
     p.set_defaults(func=cmd_eval)
-    c = lsub.add_parser("calibrate", help="the chance model against a saved run's impostor trials; refit its constants")
-    c.add_argument("run", metavar="DIR", help="a glint lab eval --out directory (its impostors.npz)")
+    c = lsub.add_parser("calibrate", help="the chance model against a saved run's impostor trials; refit its "
+                        "constants; or (--captures) calibrate a scanner model from its own captures")
+    c.add_argument("run", metavar="DIR", nargs="?", help="a glint lab eval --out directory (its impostors.npz)")
+    c.add_argument("--captures", metavar="DIR", help="DIR/<item>/<captures>: K items x M captures of one scanner "
+                   "(images or signed scans); fits the noise model and, with enough impostor pairs, the chance model")
+    c.add_argument("--rotations", action="store_true", help="with --captures: also probe with each image rotated "
+                   "by 90/180/270 degrees")
+    c.add_argument("--apply", metavar="DB", help="with --captures: store the fitted constants in this database")
+    c.add_argument("--out", metavar="FILE", help="with --captures: write the fitted constants as JSON "
+                   "(for glint enroll --calibration FILE)")
     c.add_argument("--offset", type=float, default=None, help="try this far_offset instead of the matcher's")
     c.add_argument("--chance-scale", type=float, default=None, help="try this far_chance_scale instead")
     c.add_argument("--json", action="store_true", help="print the whole calibration report")

@@ -35,7 +35,16 @@ def cmd_enroll(args) -> int:
     if args.item in db and not args.replace:
         raise MatchError(f"item {args.item!r} is already enrolled", hint="use --replace to re-enroll it")
     captures = _load(args.files)
-    ref = enroll(captures, db.params, item=args.item)
+    cal = None
+    if args.calibration:
+        if db.params is not None:
+            raise UsageError("--calibration is for a new database",
+                             hint=f"store it in {args.db} with: glint lab calibrate --captures DIR --apply {args.db}")
+        try:
+            cal = json.loads(Path(args.calibration).read_text())
+        except (OSError, ValueError) as e:
+            raise UsageError(f"cannot read calibration {args.calibration}: {e}") from None
+    ref = enroll(captures, db.params, item=args.item, calibration=cal)
     db.add(args.item, ref, replace=args.replace)
     out = {"item": args.item, "spots": len(ref.xy), "captures": ref.captures, "quality": ref.info}
     print(json.dumps(out) if args.json else f"enrolled {args.item}: {len(ref.xy)} spots from {ref.captures} capture(s)")
@@ -81,7 +90,11 @@ def cmd_verify(args) -> int:
         print(json.dumps(d))
     else:
         verdict = "MATCH" if res.match else "NO MATCH"
-        print(f"{verdict} {args.item}: log10 FAR {res.log10_far:.1f}, {res.matched} spots matched, {res.reason}")
+        noise = ""
+        if res.residual_p is not None:
+            noise = (f", residual {res.residual:.3f} px vs expected {res.expected_noise:.3f} px "
+                     f"(p {res.residual_p:.2g})")
+        print(f"{verdict} {args.item}: log10 FAR {res.log10_far:.1f}, {res.matched} spots matched{noise}, {res.reason}")
     return 0 if res.match else 1
 
 
@@ -115,6 +128,8 @@ def register(sub) -> None:
                                       "home's matcher and ledger")
     p.add_argument("--captures", type=int, default=3, help="with -p/--port: captures per item (default 3)")
     p.add_argument("--replace", action="store_true", help="re-enroll an item that is already enrolled")
+    p.add_argument("--calibration", metavar="FILE", help="a new database: use this scanner calibration "
+                   "(glint lab calibrate --captures DIR --out FILE)")
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.add_argument("files", nargs="*", metavar="IMAGE_OR_SCAN", help="8-bit PNG/PGM or signed scan (COSE_Sign1)")
     p.set_defaults(func=cmd_enroll)

@@ -4,7 +4,8 @@ Layout of ``DIR``::
 
     meta.json       format, frame size and the MatchParams every reference uses
     items.txt       one item id per row, append-only (row = line number)
-    refs.bin        fixed-size reference records (memory-mapped): spots in 1/32 px, support
+    refs.bin        fixed-size reference records (memory-mapped): spots in 1/32 px, support, each
+                    spot's localisation sigma and the item's noise scale (format 2)
     alive.u8        1 per live row, 0 once removed (a tombstone until ``rebuild``)
     index/          the quad-code index (glint.match.index)
     .lock           writers hold an exclusive flock on it
@@ -19,6 +20,7 @@ import contextlib
 import fcntl
 import json
 import logging
+import math
 import os
 import threading
 from pathlib import Path
@@ -34,10 +36,29 @@ from glintcore.descriptor import SPOT_SCALE  # 1/32 px per unit of the spot reco
 
 log = logging.getLogger(__name__)
 
-DB_FORMAT = 1
+DB_FORMAT = 2
 MAX_REF_SPOTS = 96
-RECORD = np.dtype([("n", "<u2"), ("captures", "u1"), ("pad", "u1"),
-                   ("xy", "<u2", (MAX_REF_SPOTS, 2)), ("support", "u1", (MAX_REF_SPOTS,))])
+RECORD_V1 = np.dtype([("n", "<u2"), ("captures", "u1"), ("pad", "u1"),
+                      ("xy", "<u2", (MAX_REF_SPOTS, 2)), ("support", "u1", (MAX_REF_SPOTS,))])
+# Format 2 adds each spot's localisation sigma and the item's noise scale (glint.match.noise), both
+# log-coded in a byte: sigma = SIGMA_UNIT * 2^(code / 24) px (0: unknown), scale = 2^((code - 64) / 32).
+RECORD = np.dtype([("n", "<u2"), ("captures", "u1"), ("noise_scale", "u1"),
+                   ("xy", "<u2", (MAX_REF_SPOTS, 2)), ("support", "u1", (MAX_REF_SPOTS,)),
+                   ("sigma", "u1", (MAX_REF_SPOTS,))])
+SIGMA_UNIT = 0.004  # px: code 1 .. 255 spans 0.004 .. 6.5 px in steps of 2.9 %
+
+
+def sigma_code(sigma: np.ndarray) -> np.ndarray:
+    return np.clip(np.round(24.0 * np.log2(np.maximum(np.asarray(sigma, np.float64), 1e-6) / SIGMA_UNIT)),
+                   1, 255).astype(np.uint8)
+
+
+def sigma_of_code(code: np.ndarray) -> np.ndarray:
+    return SIGMA_UNIT * np.exp2(np.asarray(code, np.float64) / 24.0)
+
+
+def scale_code(scale: float) -> int:
+    return int(np.clip(round(32.0 * math.log2(max(scale, 1e-6)) + 64), 1, 255))
 ENTRY_CHUNK = 20_000  # references coded per step of a rebuild (bounds the temporary memory)
 
 
@@ -49,6 +70,8 @@ def to_record(ref: Reference) -> np.ndarray:
     rec["captures"] = min(255, ref.captures)
     rec["xy"][:n] = np.clip(np.round(ref.xy[order] * SPOT_SCALE), 0, 65535)
     rec["support"][:n] = np.clip(ref.support[order], 0, 255)
+    rec["sigma"][:n] = sigma_code(ref.spot_sigma()[order])
+    rec["noise_scale"] = scale_code(ref.noise_scale)
     return rec
 
 
@@ -84,6 +107,9 @@ class Database:
             return
         try:
             m = json.loads(meta.read_text())
+            if m.get("format") == 1 and not getattr(self, "_in_write", False):
+                self._upgrade_v1(m)
+                return
             if m.get("format") != DB_FORMAT:
                 raise ValueError(f"format {m.get('format')}")
             self.params = MatchParams.from_dict(m["params"])
@@ -103,6 +129,30 @@ class Database:
             with self._writing():
                 if self.index.stale:
                     self._rebuild_locked()
+
+    def _upgrade_v1(self, meta: dict) -> None:
+        """Rewrite a format-1 database's records in format 2 (spots' sigma unknown: the noise model's
+        nominal), under the write lock; nothing else changes."""
+        log.warning("database %s has format 1: adding the noise fields (format 2)", self.path)
+        with self._lock, open(self.path / ".lock", "a") as lk:
+            fcntl.flock(lk, fcntl.LOCK_EX)
+            try:
+                m = json.loads((self.path / "meta.json").read_text())
+                if m.get("format") == 1:
+                    old = np.fromfile(self.path / "refs.bin", RECORD_V1)
+                    new = np.zeros(len(old), RECORD)
+                    for k in ("n", "captures", "xy", "support"):
+                        new[k] = old[k]
+                    tmp = self.path / "refs.bin.tmp"
+                    tmp.write_bytes(new.tobytes())
+                    os.replace(tmp, self.path / "refs.bin")
+                    m["format"] = DB_FORMAT
+                    tmp = self.path / "meta.json.tmp"
+                    tmp.write_text(json.dumps(m, indent=1, sort_keys=True))
+                    os.replace(tmp, self.path / "meta.json")
+            finally:
+                fcntl.flock(lk, fcntl.LOCK_UN)
+        self._load()
 
     def _init(self, ref: Reference) -> None:
         self.path.mkdir(parents=True, exist_ok=True)
@@ -138,8 +188,14 @@ class Database:
     def reference_at(self, row: int) -> Reference:
         rec = self.records[row]
         n = int(rec["n"])
-        return Reference(rec["xy"][:n].astype(np.float64) / SPOT_SCALE, np.ones(n), rec["support"][:n].astype(np.int64),
-                         self.width, self.height, self.params, int(rec["captures"]))
+        code = rec["sigma"][:n]
+        support = rec["support"][:n].astype(np.int64)
+        ref = Reference(rec["xy"][:n].astype(np.float64) / SPOT_SCALE, np.ones(n), support,
+                        self.width, self.height, self.params, int(rec["captures"]),
+                        noise_scale=2.0 ** ((int(rec["noise_scale"]) - 64) / 32.0) if rec["noise_scale"] else 1.0)
+        if n and code.all():
+            ref.sigma = sigma_of_code(code)
+        return ref
 
     def reference(self, item: str) -> Reference:
         if not self.rows:
@@ -248,6 +304,28 @@ class Database:
         b, e = self._entries(range(len(self.ids)), bits)
         self.index.write_base(b, e, bits)
         log.info("rebuilt index of %s: %d items, %d entries", self.path, len(self.ids), len(e))
+
+    def set_calibration(self, constants: dict) -> None:
+        """Store a scanner calibration (glint.match.scanner: noise_c, noise_floor, far_offset,
+        far_chance_scale, far_model) in the database's parameters: every later decision uses them."""
+        import dataclasses
+
+        from glint.match.scanner import CALIBRATED
+
+        bad = [k for k in constants if k not in CALIBRATED]
+        if bad:
+            raise UsageError(f"not a calibration constant: {bad[0]}", hint="one of: " + ", ".join(CALIBRATED))
+        with self._writing():
+            if self.params is None:
+                raise MatchError(f"database {self.path} is empty", hint="enroll one item first, or use "
+                                 "glint enroll --calibration FILE")
+            m = json.loads((self.path / "meta.json").read_text())
+            params = dataclasses.replace(self.params, **constants)
+            m["params"] = params.to_dict()
+            tmp = self.path / "meta.json.tmp"
+            tmp.write_text(json.dumps(m, indent=1, sort_keys=True))
+            os.replace(tmp, self.path / "meta.json")
+            self._load()
 
     def write_bulk_index(self, buckets: np.ndarray, entries: np.ndarray, bits: int) -> None:
         """Install precomputed base entries (bulk loaders, e.g. the benchmark)."""

@@ -28,21 +28,29 @@ MIN_REF_SPOTS = 20        # fewer and the chance model cannot reach 1e-9 with ma
 MIN_INDEX_QUADS = 8       # index quads are a quarter of all (index_region); fewer and identify has too few votes
 MIN_COVERAGE = 0.10       # convex hull of the spots / frame area (a coating dot fills ~35% of the sim frame)
 MIN_REPEAT = 0.35         # fraction of a capture's spots that must repeat in the others
-FUSE_RADIUS = 1.0         # px: positions of one particle in registered captures agree this well
+FUSE_RADIUS = 1.0         # px: positions of one particle in registered captures agree this well,
+FUSE_NOISE_K = 4.0        # ... or within this many times the pair's noise where the captures are noisy
 MAX_CAPTURES = 16
 # Two raw captures share fewer spots than a probe and a fused reference (each lost ~30%
 # independently), so registration uses every quad and a looser, still far-beyond-chance
 # bound; the fused reference is then held to the full decision by every later verify.
 LOG10_FAR_REGISTER = -6.0
 REGISTER_CODES = 4000
+# The item's measured repeatability over the model's prediction is kept within this range: below it
+# the model's floor, above it a capture so poor the gate would accept anything.
+NOISE_SCALE_RANGE = (0.8, 5.0)
 
 
-def _cluster(points: list[np.ndarray], flux: list[np.ndarray], radius: float):
+def _cluster(points: list[np.ndarray], flux: list[np.ndarray], radius: float, sigma: list[np.ndarray] | None = None):
     """Greedy clustering of registered spot lists; one spot per capture per cluster.
 
-    Returns (mean xy (C,2), mean flux (C,), support (C,), members: list of per-capture index arrays)."""
+    Returns (mean xy (C,2), mean flux (C,), support (C,), members: list of per-capture index arrays,
+    sigma of each mean (C,): sqrt(sum of the members' sigma^2) / support)."""
+    if sigma is None:
+        sigma = [np.zeros(len(p)) for p in points]
     centres = points[0].copy()
     sums, fsum = points[0].copy(), flux[0].copy()
+    vsum = sigma[0] ** 2
     support = np.ones(len(centres), np.int64)
     member = [np.arange(len(points[0]))]
     for ci in range(1, len(points)):
@@ -58,26 +66,29 @@ def _cluster(points: list[np.ndarray], flux: list[np.ndarray], radius: float):
         assign[ok] = j[ok]
         sums[j[ok]] += p[ok]
         fsum[j[ok]] += flux[ci][ok]
+        vsum[j[ok]] += sigma[ci][ok] ** 2
         support[j[ok]] += 1
         new = np.nonzero(~ok)[0]
         assign[new] = len(centres) + np.arange(len(new))
         centres = np.concatenate([centres, p[new]])
         sums = np.concatenate([sums, p[new]])
         fsum = np.concatenate([fsum, flux[ci][new]])
+        vsum = np.concatenate([vsum, sigma[ci][new] ** 2])
         support = np.concatenate([support, np.ones(len(new), np.int64)])
         centres = sums / support[:, None]
         member.append(assign)
-    return sums / support[:, None], fsum / support, support, member
+    return sums / support[:, None], fsum / support, support, member, np.sqrt(vsum) / support
 
 
 def register(captures: list[SpotSet], params: MatchParams, name: str = ""):
     """Register every capture to one base capture (directly or through a chain of captures).
 
-    Returns (base index, per-capture 3x3 transform into the base frame, residuals); raises
-    MatchError naming a capture that matches none of the others."""
+    Returns (base index, per-capture 3x3 transform into the base frame, residuals, the links'
+    observed / expected noise ratios); raises MatchError naming a capture that matches none of the others."""
     k = len(captures)
     reg = dataclasses.replace(params, verify_codes=REGISTER_CODES)
-    refs = [Reference(c.xy, c.flux, np.ones(len(c), np.int64), c.width, c.height, reg, 1) for c in captures]
+    refs = [Reference(c.xy, c.flux, np.ones(len(c), np.int64), c.width, c.height, reg, 1,
+                      sigma=c.spot_sigma(params.noise)) for c in captures]
     links = {}
     for i in range(k):
         for j in range(k):
@@ -106,7 +117,21 @@ def register(captures: list[SpotSet], params: MatchParams, name: str = ""):
     if missing:
         raise MatchError(f"{name}capture {missing[0] + 1} matches none of the other captures",
                          hint="all captures must show the same item, well overlapping")
-    return base, to_base, [residual.get(i, 0.0) for i in range(k)]
+    ratios = [res.residual_ratio for res in links.values() if res.residual_ratio is not None]
+    return base, to_base, [residual.get(i, 0.0) for i in range(k)], ratios
+
+
+def _guidance_problem(c: SpotSet) -> str:
+    """The detector's own verdict on a capture (descriptor guidance) when it found too few spots to
+    be a reference (darkness, saturation and focus alone do not refuse: the spots decide)."""
+    from glintcore.proto import GD_NO_COATING, GD_TOO_FEW_SPOTS, GUIDANCE_TEXT
+
+    g = c.meta.get("guidance")
+    if g not in (GD_TOO_FEW_SPOTS, GD_NO_COATING):
+        return ""
+    q = c.meta.get("quality") or {}
+    found = q.get(0, q.get("0"))
+    return GUIDANCE_TEXT.get(g, f"guidance {g}") + (f" ({found} spots found)" if found is not None else "")
 
 
 def quality_problems(ref: Reference) -> list[str]:
@@ -128,9 +153,11 @@ def quality_problems(ref: Reference) -> list[str]:
     return problems
 
 
-def enroll(captures: list[SpotSet], params: MatchParams | None = None, item: str = "") -> Reference:
+def enroll(captures: list[SpotSet], params: MatchParams | None = None, item: str = "",
+           calibration: dict | None = None) -> Reference:
     """Fuse captures of one item into a Reference; raises MatchError (with the reason) when the
-    captures disagree or the result would be a poor reference."""
+    captures disagree or the result would be a poor reference. ``calibration``: a scanner's
+    constants (glint.match.scanner) for parameters made here (``params`` None)."""
     if not captures:
         raise MatchError("enroll needs at least one capture")
     if len(captures) > MAX_CAPTURES:
@@ -141,8 +168,21 @@ def enroll(captures: list[SpotSet], params: MatchParams | None = None, item: str
     width, height = sizes.pop()
     if params is None:
         first = max(captures, key=len)
+        # The quad band from the spots' spacing; the code tolerance widened where the captures are
+        # noisy (a pair of captures: sqrt(2) x one capture's median sigma).
         params = MatchParams.for_spots(first.xy, width, height)
+        if calibration:
+            from glint.match.scanner import CALIBRATED
+
+            params = dataclasses.replace(params, **{k: v for k, v in calibration.items() if k in CALIBRATED})
+        sig = first.spot_sigma(params.noise)
+        if len(sig):
+            params = params.with_noise(math.sqrt(2.0) * float(np.median(sig)))
     name = f"item {item}: " if item else ""
+    for k, c in enumerate(captures):
+        poor = _guidance_problem(c)
+        if poor:
+            raise MatchError(f"{name}poor capture {k + 1}: {poor}", hint="re-capture it; the scanner's guidance says why")
     best = max(len(c) for c in captures)
     if best < MIN_REF_SPOTS:
         raise MatchError(f"{name}poor reference: only {best} spots in the best capture (need {MIN_REF_SPOTS})",
@@ -150,25 +190,34 @@ def enroll(captures: list[SpotSet], params: MatchParams | None = None, item: str
     info = {"captures": len(captures)}
     if len(captures) == 1:
         c = captures[0]
-        ref = Reference(c.xy.copy(), c.flux.copy(), np.ones(len(c), np.int64), width, height, params, 1, info)
+        ref = Reference(c.xy.copy(), c.flux.copy(), np.ones(len(c), np.int64), width, height, params, 1, info,
+                        sigma=c.spot_sigma(params.noise))
     else:
-        base, to_base, residuals = register(captures, params, name)
+        base, to_base, residuals, ratios = register(captures, params, name)
         points = [cv2.perspectiveTransform(captures[i].xy[None].astype(np.float64), to_base[i])[0]
                   for i in range(len(captures))]
         order = [base] + [i for i in range(len(captures)) if i != base]
-        xy, fl, support, members = _cluster([points[i] for i in order], [captures[i].flux for i in order],
-                                            FUSE_RADIUS)
+        sigmas = [captures[i].spot_sigma(params.noise) for i in order]
+        # Positions of one particle in two registered captures differ by about sqrt(2) sigma per axis.
+        pair = math.sqrt(2.0) * float(np.median(np.concatenate(sigmas))) if sum(map(len, sigmas)) else 0.0
+        xy, fl, support, members, sig = _cluster([points[i] for i in order], [captures[i].flux for i in order],
+                                                 max(FUSE_RADIUS, FUSE_NOISE_K * pair), sigmas)
+        # The item's repeatability: how far apart its captures' spots really are, over what the
+        # noise model expects of them (a disc defocus, JPEG or blends the quality map cannot tell).
+        noise_scale = float(np.clip(np.median(ratios), NOISE_SCALE_RANGE[0], NOISE_SCALE_RANGE[1])) if ratios else 1.0
         need = len(captures) if len(captures) == 2 else max(2, math.ceil(len(captures) / 2))
         keep = support >= need
         repeat = {order[k]: float(np.mean(keep[m])) if len(m) else 0.0 for k, m in enumerate(members)}
         info.update({"base_capture": base + 1, "registration_residual_px": residuals,
-                     "repeat_rate": [round(repeat[i], 3) for i in range(len(captures))]})
+                     "repeat_rate": [round(repeat[i], 3) for i in range(len(captures))],
+                     "noise_ratio": [round(float(r), 3) for r in ratios], "noise_scale": round(noise_scale, 3)})
         worst = min(repeat, key=repeat.get)
         if repeat[worst] < MIN_REPEAT:
             raise MatchError(f"{name}poor reference: only {repeat[worst]:.0%} of the spots of capture "
                              f"{worst + 1} repeat in the others (need {MIN_REPEAT:.0%})",
                              hint="hold the item still and keep the light constant between captures")
-        ref = Reference(xy[keep], fl[keep], support[keep], width, height, params, len(captures), info)
+        ref = Reference(xy[keep], fl[keep], support[keep], width, height, params, len(captures), info,
+                        sigma=sig[keep], noise_scale=noise_scale)
     problems = quality_problems(ref)
     if problems:
         raise MatchError(f"{name}poor reference: " + "; ".join(problems),

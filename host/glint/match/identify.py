@@ -126,14 +126,17 @@ def vote(db: Database, probe: Probe) -> tuple[np.ndarray, np.ndarray, np.ndarray
     return r, c, per_row[r], n_hits
 
 
-def identify(db: Database, probe: SpotSet, verify_candidates: int = VERIFY_CANDIDATES) -> IdentifyResult:
-    """Identify the enrolled item shown by ``probe`` (None when no candidate verifies)."""
+def identify(db: Database, probe: SpotSet, verify_candidates: int = VERIFY_CANDIDATES,
+             searched: int | None = None) -> IdentifyResult:
+    """Identify the enrolled item shown by ``probe`` (None when no candidate verifies). ``searched``:
+    the number of references the search covers, when more than this database's (several databases
+    searched for one probe); the 1:N penalty is log10 of it."""
     if len(db) == 0:
         raise MatchError(f"database {db.path} is empty", hint="enroll items first: glint enroll --db DIR --item ID FILE")
     params = db.params
     pr = prepare(probe, params)
     rows, consistent, raw, n_hits = vote(db, pr)
-    penalty = math.log10(max(1, len(db)))
+    penalty = math.log10(max(1, len(db), searched or 0))
     cands, best, best_row, best_match = [], None, None, False
     for i, row in enumerate(rows):
         c = {"item": db.ids[row], "votes": int(consistent[i]), "raw_votes": int(raw[i])}
@@ -153,3 +156,18 @@ def identify(db: Database, probe: SpotSet, verify_candidates: int = VERIFY_CANDI
     far = min(0.0, best.log10_far + penalty)
     item = db.ids[best_row] if best_match else None
     return IdentifyResult(item, far, cands, best, n_hits)
+
+
+def identify_across(dbs: list[Database], probe: SpotSet) -> IdentifyResult:
+    """Identify ``probe`` among several databases (e.g. one per scanner model or frame size): each
+    is searched with the 1:N penalty of all their references together; the best match wins (or,
+    with none, the best candidate's result)."""
+    total = sum(len(db) for db in dbs)
+    best = None
+    for db in dbs:
+        res = identify(db, probe, searched=total)
+        if best is None or (res.item is not None, -res.log10_far) > (best.item is not None, -best.log10_far):
+            best = res
+    if best is None:
+        raise MatchError("no database to search")
+    return best

@@ -26,6 +26,7 @@ from glint.match.codes import box_keys, cell_keys, codes_agree, gather_ranges
 from glint.match.database import Database
 from glint.match.enroll import enroll
 from glint.match.identify import identify
+from glint.match.noise import chi2_pvalue
 from glint.match.params import MatchParams
 from glint.match.plots import line_plot
 from glint.match.reference import Reference
@@ -35,7 +36,6 @@ from glint.match.verify import Probe, prepare, score_prepared, verify_prepared
 log = logging.getLogger(__name__)
 
 ENROLL_CAPTURES = 3
-CLONE_SIGMAS = (0.0, 0.1, 0.15, 0.2, 0.25, 0.3, 0.35, 0.5, 0.75)
 THRESHOLDS = tuple(range(0, -13, -1))
 
 
@@ -50,10 +50,11 @@ class LabConfig:
     jobs: int = 1
 
 
-def refit_passes(matched: np.ndarray, residual: np.ndarray, params: MatchParams) -> np.ndarray:
-    """verify's gates after the refit (enough matched spots, residual within the clone gate), per
-    trial; ``residual`` is NaN where the refit failed. With log10_far <= the operating point: a match."""
-    return (np.asarray(matched) >= params.min_matched) & (np.nan_to_num(residual, nan=np.inf) <= params.residual_max)
+def refit_passes(matched: np.ndarray, residual_p: np.ndarray, params: MatchParams) -> np.ndarray:
+    """verify's gates after the refit (enough matched spots, residuals consistent with the expected
+    noise: the clone gate's p-value at least residual_alpha), per trial; ``residual_p`` is NaN where
+    the refit failed. With log10_far <= the operating point: a match."""
+    return (np.asarray(matched) >= params.min_matched) & (np.nan_to_num(residual_p, nan=-1.0) >= params.residual_alpha)
 
 
 def _item_captures(cfg: LabConfig, i: int):
@@ -69,9 +70,30 @@ def _item_captures(cfg: LabConfig, i: int):
     return c, caps, probes
 
 
+EPS_GRID = (0.009, 0.012, 0.016, 0.022, 0.03)  # code tolerances of the randomized family's parameter groups
+
+
+def item_params(caps) -> MatchParams:
+    """An item's own parameters (randomized profiles: every item has its own scanner), on a coarse
+    grid so that items of similar optics share them: the quad band from the spot spacing in steps
+    of 2^(1/4), the code tolerance from the captures' noise rounded up to EPS_GRID."""
+    import dataclasses
+
+    first = max(caps, key=len)
+    p = MatchParams.for_spots(first.xy, first.width, first.height)
+    q = 2.0 ** (round(4 * math.log2(p.band_lo / 1.5)) / 4)
+    p = dataclasses.replace(p, band_lo=round(1.5 * q, 2), band_hi=round(2.5 * q, 2))
+    sig = first.spot_sigma(p.noise)
+    wide = p.with_noise(math.sqrt(2.0) * float(np.median(sig))) if len(sig) else p
+    eps = next((e for e in EPS_GRID if e >= wide.code_eps - 1e-9), EPS_GRID[-1])
+    return dataclasses.replace(p, code_eps=eps, index_eps=round(eps * p.index_eps / p.code_eps, 5))
+
+
 def _enroll_item(cfg: LabConfig, params: MatchParams | None, i: int):
     c, caps, probes = _item_captures(cfg, i)
     try:
+        if params is None and _randomized(cfg):
+            params = item_params(caps)
         return c, enroll(caps, params, item=f"coat-{i}"), probes, None
     except MatchError as e:  # failure to enroll: reported, the item takes no further part
         return c, None, probes, e.msg
@@ -96,24 +118,31 @@ def _enroll_worker(i: int):
     return _enroll_item(_WORK["cfg"], _WORK["params"], i)
 
 
+def _randomized(cfg: LabConfig) -> bool:
+    from glint import sim
+
+    return sim.get_profile(cfg.profile).randomized
+
+
 def _captures(cfg: LabConfig):
     from glint import sim
 
     prof = sim.get_profile(cfg.profile)
-    # The first item that enrolls fixes the parameters (quad band from its spot spacing) for all.
     params, first, start = None, [], 0
-    while params is None and start < cfg.items:
-        r = _enroll_item(cfg, None, start)
-        first.append(r)
-        start += 1
-        params = None if r[1] is None else r[1].params
+    if not prof.randomized:
+        # The first item that enrolls fixes the parameters (quad band from its spot spacing) for all.
+        while params is None and start < cfg.items:
+            r = _enroll_item(cfg, None, start)
+            first.append(r)
+            start += 1
+            params = None if r[1] is None else r[1].params
     _WORK.update(cfg=cfg, params=params)
     rest = _pool_map(_enroll_worker, list(range(start, cfg.items)), cfg.jobs)
     refs, probes, owner, kept, refused = [], [], [], [], []
     for c, ref, item_probes, why in first + rest:
         if ref is None:
             log.warning("%s", why)
-            refused.append(why)
+            refused.append((c, why))
             continue
         n = len(refs)
         refs.append(ref)
@@ -158,20 +187,32 @@ class CodeSieve:
 
 
 def _impostor_worker(j: int):
-    refs, probes, owner, sieve = _WORK["refs"], _WORK["probes"], _WORK["owner"], _WORK["sieve"]
+    refs, probes, owner, groups = _WORK["refs"], _WORK["probes"], _WORK["owner"], _WORK["groups"]
     op = refs[0].params.log10_far_max
-    pr = probes[j]
     rows, accepted = [], 0
-    for rr in sieve.refs_for(pr):
-        if rr == owner[j]:
-            continue
-        sc = score_prepared(refs[rr], pr)
-        if sc.hypotheses:
-            rows.append((rr, sc.hypotheses, sc.log10_tail, sc.k, sc.n, sc.p, sc.log10_far))
-            # Only a pair beyond chance can be accepted: the refit and residual gate decide it.
-            if sc.log10_far <= op and verify_prepared(refs[rr], pr, sc).match:
-                accepted += 1
+    for gparams, members, sieve in groups:
+        pr = probes[j]
+        if pr.params_key != gparams:  # the probe coded with this group's parameters
+            pr = prepare(pr.spots, gparams)
+        for local in sieve.refs_for(pr):
+            rr = int(members[local])
+            if rr == owner[j]:
+                continue
+            sc = score_prepared(refs[rr], pr)
+            if sc.hypotheses:
+                rows.append((rr, sc.hypotheses, sc.log10_tail, sc.k, sc.n, sc.p, sc.log10_far))
+                # Only a pair beyond chance can be accepted: the refit and residual gate decide it.
+                if sc.log10_far <= op and verify_prepared(refs[rr], pr, sc).match:
+                    accepted += 1
     return np.array(rows, np.float64).reshape(-1, 7), accepted
+
+
+def param_groups(refs: list[Reference]) -> list[tuple[MatchParams, np.ndarray]]:
+    """References grouped by their parameters (one group unless every item has its own scanner)."""
+    groups: dict = {}
+    for r, ref in enumerate(refs):
+        groups.setdefault(ref.params, []).append(r)
+    return [(p, np.array(ix, np.int64)) for p, ix in groups.items()]
 
 
 def impostor_trials(refs: list[Reference], probes: list[Probe], owner: np.ndarray, params: MatchParams,
@@ -187,7 +228,8 @@ def impostor_trials(refs: list[Reference], probes: list[Probe], owner: np.ndarra
     ``tail`` (best binomial tail), ``k``/``n``/``p`` (its matched spots, spots inside, chance
     probability), ``owner`` (the probe's item) and ``ref``; ``trials`` (all trials), ``verified``
     (how many were scored) and ``accepted`` (full verify decisions that matched: false accepts)."""
-    _WORK.update(refs=refs, probes=probes, owner=owner, sieve=CodeSieve(refs, params))
+    groups = [(gp, ix, CodeSieve([refs[i] for i in ix], gp)) for gp, ix in param_groups(refs)]
+    _WORK.update(refs=refs, probes=probes, owner=owner, groups=groups)
     try:
         out = _pool_map(_impostor_worker, list(range(len(probes))), jobs)
     finally:
@@ -239,37 +281,181 @@ def calibration_report(imp: dict, owner: np.ndarray, n_refs: int, params: MatchP
                          "agrees_down_to": calibrate.agreement_depth(ident)}}
 
 
-def clone_curve(coats, refs, cfg: LabConfig, prof) -> list[dict]:
+CLONE_RATIOS = (0.0, 0.5, 1.0, 1.5, 2.0, 3.0, 4.0)
+
+
+def localisation_noise(spots, cap) -> float | None:
+    """The genuine localisation noise of one capture (px per axis): detections against the truth,
+    over isolated particles (robust: median distance / 1.1774, the Rayleigh median)."""
+    from glint.sim.evaluate import match
+
+    t = cap.truth_xy
+    if len(t) < 2 or len(spots) < 5:
+        return None
+    d = np.hypot(t[:, None, 0] - t[None, :, 0], t[:, None, 1] - t[None, :, 1])
+    np.fill_diagonal(d, np.inf)
+    iso = d.min(1) > 4 * cap.psf_sigma + 2
+    err = [dist for _, ti, dist in match(spots.xy, t, 1.5) if iso[ti]]
+    return float(np.median(err)) / 1.1774 if len(err) >= 5 else None
+
+
+def clone_curve(coats, refs, cfg: LabConfig, prof) -> tuple[list[dict], list[dict]]:
+    """Pass rate of replicas whose particles are displaced by ratio x the genuine localisation noise
+    of that very capture, per ratio; and the per-item outcomes (for the region table).
+
+    The genuine noise is measured on the same capture (the same capture seed photographing the
+    original): the robust residual sigma of that genuine capture against the reference, which is
+    what a clone's displacement must stand out from (items whose genuine capture does not match
+    take no part). ``truth_ratio`` beside it: the same displacement over the capture's noise
+    against the simulator's truth (isolated particles), a stricter yardstick."""
     from glint import sim
 
-    out = []
     n = min(cfg.clone_items, len(refs))
-    for s in CLONE_SIGMAS:
-        passed = 0
-        for i in range(n):
-            clone = sim.clone_coating(coats[i], s, seed=7919 * i + 1, profile=cfg.profile)
-            img = sim.capture(clone, cfg.profile, seed=(i * 97) * 2 + 200_001).image
-            passed += verify_prepared(refs[i], prepare(spots_from_image(img), refs[i].params)).match
-        out.append({"sigma_px": s, "sigma_um": round(s * 1000.0 / prof.px_per_mm, 2), "pass_rate": passed / n,
-                    "trials": n})
-    return out
+    items = []
+    for i in range(n):
+        seed = (i * 97) * 2 + 200_001
+        cap = sim.capture(coats[i], cfg.profile, seed=seed)
+        spots = spots_from_image(cap.image)
+        g = verify_prepared(refs[i], prepare(spots, refs[i].params))
+        if not g.match or g.residual is None:
+            continue
+        noise = float(g.residual)
+        truth = localisation_noise(spots, cap)
+        ppm = cap.profile.px_per_mm
+        out = {"item": i, "noise_px": noise, "truth_noise_px": truth, "um_per_px": 1000.0 / ppm, "passed": {}}
+        for ratio in CLONE_RATIOS:
+            clone = sim.clone_coating(coats[i], ratio * noise, seed=7919 * i + 1, profile=cfg.profile)
+            img = sim.capture(clone, cfg.profile, seed=seed).image
+            out["passed"][ratio] = bool(verify_prepared(refs[i], prepare(spots_from_image(img), refs[i].params)).match)
+        items.append(out)
+    curve = []
+    for ratio in CLONE_RATIOS:
+        if not items:
+            break
+        px = [ratio * it["noise_px"] for it in items]
+        um = [ratio * it["noise_px"] * it["um_per_px"] for it in items]
+        tr = [ratio * it["noise_px"] / it["truth_noise_px"] for it in items if it["truth_noise_px"]]
+        curve.append({"ratio": ratio, "truth_ratio": round(float(np.median(tr)), 3) if tr else None,
+                      "sigma_px": round(float(np.median(px)), 4), "sigma_um": round(float(np.median(um)), 3),
+                      "pass_rate": float(np.mean([it["passed"][ratio] for it in items])), "trials": len(items)})
+    return curve, items
 
 
-def half_pass_sigma(curve: list[dict]) -> float | None:
+def half_pass(curve: list[dict], key: str) -> float | None:
+    """Where the pass rate crosses one half (linear between the curve's points), in ``key`` units."""
     for a, b in zip(curve, curve[1:]):
         if a["pass_rate"] >= 0.5 > b["pass_rate"]:
             t = (a["pass_rate"] - 0.5) / max(a["pass_rate"] - b["pass_rate"], 1e-9)
-            return round(a["sigma_px"] + t * (b["sigma_px"] - a["sigma_px"]), 4)
+            return round(a[key] + t * (b[key] - a[key]), 4)
     return None
+
+
+# Regions of the randomized family: PSF width x signal-to-noise x particles in view (item draws).
+REGION_AXES = (("psf", "psf_sigma_px", (0.6, 1.2, 2.0, 3.0)),
+               ("snr", "snr", (0.0, 5.0, 15.0, math.inf)),
+               ("particles", "particles_in_view", (30.0, 80.0, 160.0, 300.0)))
+REGION_THRESHOLDS = (-1.0, -2.0, -3.0, -4.0, -5.0)
+
+
+def item_region(profile: str, seed: int) -> tuple[str, ...]:
+    """The region labels of one item of a randomized profile, e.g. ('psf 0.6-1.2', 'snr 5-15', ...)."""
+    from glint import sim
+    from glint.sim.wild import snr_estimate
+
+    p = sim.get_profile(profile, item_seed=seed)
+    d = dict(p.extras["draw"], snr=snr_estimate(p))
+    out = []
+    for name, key, edges in REGION_AXES:
+        v = d[key]
+        k = max(0, min(len(edges) - 2, int(np.searchsorted(edges, v, "right")) - 1))
+        hi = "" if math.isinf(edges[k + 1]) else f"{edges[k + 1]:g}"
+        out.append(f"{name} {edges[k]:g}-{hi}" if hi else f"{name} >={edges[k]:g}")
+    return tuple(out)
+
+
+def region_table(cfg: LabConfig, coats, refused, owner: np.ndarray, genuine, g_accept: np.ndarray, imp: dict,
+                 hits, clones, n_refs: int) -> dict:
+    """FRR, refusals at enrollment, impostor tail (empirical beside 10^t), false accepts, rank-1 and
+    clone pass rate per region (PSF width x SNR x particles), and per axis alone."""
+    reg = [item_region(cfg.profile, c.seed) for c in coats]
+    reg_refused = [item_region(cfg.profile, c.seed) for c, _ in refused]
+    probe_reg = [reg[o] for o in owner]
+    trial_reg = [reg[o] for o in imp["owner"]]
+    clone_reg = {it["item"]: it["passed"].get(2.0) for it in (clones or [])}
+
+    def summarise(select) -> dict:
+        items = [i for i, r in enumerate(reg) if select(r)]
+        if not items and not any(select(r) for r in reg_refused):
+            return {}
+        pj = np.array([select(r) for r in probe_reg], bool)
+        tj = np.array([select(r) for r in trial_reg], bool) if len(trial_reg) else np.zeros(0, bool)
+        n_trials = int(pj.sum()) * (n_refs - 1)
+        far = imp["far"][tj] if len(tj) else np.zeros(0)
+        row = {"items": len(items), "refused_at_enrollment": sum(map(select, reg_refused)),
+               "genuine_trials": int(pj.sum()), "frr": float(np.mean(~g_accept[pj])) if pj.any() else None,
+               "impostor_trials": n_trials, "false_accepts": int(np.sum(far <= -9.0))}
+        if n_trials:
+            tab = calibrate.table(far, n_trials, REGION_THRESHOLDS)
+            row["tail"] = [(d["log10_threshold"], d["count"], d["deviation_decades"], d["agrees"], d["resolved"])
+                           for d in tab]
+            row["tail_agrees_down_to"] = calibrate.agreement_depth(tab)
+        if hits is not None and pj.any():
+            row["rank1"] = float(np.mean(np.asarray(hits)[pj]))
+        cl = [v for i, v in clone_reg.items() if select(reg[i]) and v is not None]
+        if cl:
+            row["clone_pass_at_2x"] = float(np.mean(cl))
+            row["clone_trials"] = len(cl)
+        return row
+
+    cells = {}
+    for key in sorted(set(reg) | set(reg_refused)):
+        cells[" / ".join(key)] = summarise(lambda r, key=key: r == key)
+    axes = {}
+    for a, (name, _, _) in enumerate(REGION_AXES):
+        for lab in sorted({r[a] for r in reg + reg_refused}):
+            axes[lab] = summarise(lambda r, a=a, lab=lab: r[a] == lab)
+    return {"axes": [name for name, _, _ in REGION_AXES], "cells": cells, "by_axis": axes}
+
+
+def rank1_hits(refs: list[Reference], probe_spots: list, owner: np.ndarray) -> np.ndarray:
+    """Whether identify names each probe's own item among all references. References of different
+    parameters or frame sizes (every item its own scanner) live in one database per group; a probe
+    searches them all, each with the penalty of all the references (log10 N of the whole family)."""
+    import tempfile
+
+    from glint.match.identify import identify
+
+    groups: dict = {}
+    for r, ref in enumerate(refs):
+        groups.setdefault((ref.params, ref.width, ref.height), []).append(r)
+    hits = np.zeros(len(probe_spots), bool)
+    with tempfile.TemporaryDirectory() as d:
+        dbs = []
+        for g, ix in enumerate(groups.values()):
+            db = Database(Path(d) / str(g))
+            db.add_many([f"coat-{i}" for i in ix], [refs[i] for i in ix])
+            dbs.append(db)
+        for j, sp in enumerate(probe_spots):
+            best = None
+            for db in dbs:
+                res = identify(db, sp, searched=len(refs))
+                if res.item is not None and (best is None or res.log10_far < best.log10_far):
+                    best = res
+            hits[j] = best is not None and best.item == f"coat-{owner[j]}"
+    return hits
 
 
 def evaluate(cfg: LabConfig, out_dir: str | Path | None = None) -> dict:
     """Run the lab; returns the report dict (also written as out_dir/report.json with plots)."""
     t0 = time.perf_counter()
     prof, coats, refs, probe_spots, owner, refused = _captures(cfg)
+    if not refs:
+        raise MatchError(f"no item of {cfg.items} enrolled", hint="; ".join(sorted({w for _, w in refused}))[:300])
     params = refs[0].params
-    refs = [Reference(r.xy, r.flux, r.support, r.width, r.height, params, r.captures, r.info) for r in refs]
-    probes = [prepare(p, params) for p in probe_spots]
+    if not prof.randomized:
+        refs = [Reference(r.xy, r.flux, r.support, r.width, r.height, params, r.captures, r.info, r.sigma,
+                          r.noise_scale) for r in refs]
+    probes = [prepare(p, refs[owner[j]].params) for j, p in enumerate(probe_spots)]
     t_cap = time.perf_counter() - t0
     genuine, scores = [], []
     lat = []
@@ -282,7 +468,10 @@ def evaluate(cfg: LabConfig, out_dir: str | Path | None = None) -> dict:
     g_far = np.array([r.log10_far for r in genuine])
     g_matched = np.array([r.matched for r in genuine], np.int64)
     g_residual = np.array([np.nan if r.residual is None else r.residual for r in genuine])
-    g_ok = refit_passes(g_matched, g_residual, params)
+    g_ratio = np.array([np.nan if r.residual_ratio is None else r.residual_ratio for r in genuine])
+    g_z2 = np.array([np.nan if r.residual_z2 is None else r.residual_z2 for r in genuine])
+    g_p = np.array([np.nan if r.residual_p is None else r.residual_p for r in genuine])
+    g_ok = refit_passes(g_matched, g_p, params)
     t1 = time.perf_counter()
     imp = impostor_trials(refs, probes, owner, params, cfg.jobs)
     n_trials, n_verified = imp["trials"], imp["verified"]
@@ -299,8 +488,10 @@ def evaluate(cfg: LabConfig, out_dir: str | Path | None = None) -> dict:
     false_accepts = int(np.sum(i_far <= op))
     report = {
         "profile": cfg.profile, "items": cfg.items, "probes_per_item": cfg.probes,
-        "enroll_refused": len(refused), "enroll_refused_reasons": refused,
-        "operating_log10_far": op, "residual_max_px": params.residual_max,
+        "enroll_refused": len(refused), "enroll_refused_reasons": sorted({w for _, w in refused}),
+        "operating_log10_far": op, "residual_alpha": params.residual_alpha,
+        "noise_model": {"c": params.noise_c, "floor_px": params.noise_floor, "margin": params.noise_margin},
+        "genuine_noise_ratio_median": float(np.nanmedian(g_ratio)) if np.isfinite(g_ratio).any() else None,
         "frr": frr, "genuine_trials": len(genuine),
         "frr_reasons": sorted({r.reason for r in genuine if not r.match}),
         "impostor_trials": n_trials, "impostor_trials_scored": n_verified,
@@ -312,19 +503,23 @@ def evaluate(cfg: LabConfig, out_dir: str | Path | None = None) -> dict:
         "seconds": {"capture_and_enroll": round(t_cap, 1), "impostors": round(t_imp, 1)},
         "params": params.to_dict(),
     }
+    hits = None
     if cfg.identify:
-        with __import__("tempfile").TemporaryDirectory() as d:
-            db = Database(d)
-            db.add_many([f"coat-{i}" for i in range(len(refs))], refs)
-            hits = [identify(db, probe_spots[j]).item == f"coat-{owner[j]}" for j in range(len(probe_spots))]
+        hits = rank1_hits(refs, probe_spots, owner)
         report["rank1"] = float(np.mean(hits))
+    clones = None
     if cfg.clone_items:
-        curve = clone_curve(coats, refs, cfg, prof)
+        curve, clones = clone_curve(coats, refs, cfg, prof)
         report["clone_curve"] = curve
-        report["clone_half_pass_sigma_px"] = half_pass_sigma(curve)
-        h = report["clone_half_pass_sigma_px"]
-        report["clone_half_pass_sigma_um"] = None if h is None else round(h * 1000.0 / prof.px_per_mm, 2)
-        report["um_per_px"] = round(1000.0 / prof.px_per_mm, 3)
+        report["clone_half_pass_ratio"] = half_pass(curve, "ratio")
+        report["clone_pass_at_2x_noise"] = next((d["pass_rate"] for d in curve if d["ratio"] == 2.0), None)
+        report["clone_half_pass_sigma_px"] = half_pass(curve, "sigma_px")
+        report["clone_half_pass_sigma_um"] = half_pass(curve, "sigma_um")
+        if not prof.randomized:
+            report["um_per_px"] = round(1000.0 / prof.px_per_mm, 3)
+    if prof.randomized:
+        report["regions"] = region_table(cfg, coats, refused, owner, genuine, g_ok & (g_far <= op), imp, hits,
+                                         clones, n_refs=len(refs))
     report["seconds"]["total"] = round(time.perf_counter() - t0, 1)
     if out_dir is not None:
         write_report(report, Path(out_dir))
@@ -335,7 +530,8 @@ def evaluate(cfg: LabConfig, out_dir: str | Path | None = None) -> dict:
         # ... and the genuine trials' scores and refit, for the FRR under a re-fitted model.
         np.savez_compressed(Path(out_dir) / "genuine.npz", hyp=[s.hypotheses for s in scores],
                             k=[s.k for s in scores], n=[s.n for s in scores], p=[s.p for s in scores],
-                            matched=g_matched, residual=g_residual)
+                            matched=g_matched, residual=g_residual, ratio=g_ratio, z2=g_z2,
+                            residual_p=g_p, noise_c=params.noise_c)
     return report
 
 
@@ -369,9 +565,9 @@ def write_report(report: dict, out: Path) -> None:
               "-log10 threshold t", "P(log10 FAR <= t)", ylog=True)
     if "clone_curve" in report:
         c = report["clone_curve"]
-        line_plot(out / "clone", [("pass rate", [d["sigma_px"] for d in c], [d["pass_rate"] for d in c])],
-                  f"clone resistance ({report['profile']})", "clone error sigma (px)", "pass rate",
-                  yrange=(0.0, 1.0))
+        line_plot(out / "clone", [("pass rate", [d["ratio"] for d in c], [d["pass_rate"] for d in c])],
+                  f"clone resistance ({report['profile']})",
+                  "clone error sigma / genuine localisation noise of the capture", "pass rate", yrange=(0.0, 1.0))
 
 
 def check_profile(name: str) -> None:
@@ -410,7 +606,11 @@ def recalibrate(run_dir: str | Path, params: MatchParams | None = None) -> dict:
         g = np.load(gpath, allow_pickle=False)
         far = calibrate.predicted(g["hyp"], g["k"], g["n"], g["p"], params.far_offset, params.far_chance_scale)
         far = np.where(g["hyp"] > 0, far, 0.0)
-        accept = refit_passes(g["matched"], g["residual"], params) & (far <= params.log10_far_max)
+        # The clone gate's statistic under this noise factor (z^2 scales as (c_run / c)^2 where the
+        # model's c term dominates the floor, as it does for all but the brightest spots).
+        rp = (chi2_pvalue(g["z2"] * (float(g["noise_c"]) / params.noise_c) ** 2, g["matched"], params.noise_margin)
+              if "z2" in g.files else np.full(len(far), np.nan))
+        accept = refit_passes(g["matched"], rp, params) & (far <= params.log10_far_max)
         report["genuine"] = {"trials": len(far), "frr": float(np.mean(~accept)),
                              "operating_log10_far": params.log10_far_max}
     return report

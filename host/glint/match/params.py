@@ -8,7 +8,7 @@ and every reference and probe in it is coded with the same numbers.
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 
 # Captures keep at most this many spots (descriptor default); the scale band of the
 # quads is chosen so that a quad's circle holds a few spots at this density.
@@ -19,6 +19,7 @@ LOG10_FAR_MAX = -9.0
 # constants stored for another form are replaced by this version's calibration when read.
 FAR_MODEL = 2
 FAR_CONSTANTS = ("far_offset", "far_chance_scale")
+CODE_EPS_MAX = 0.03  # widest code tolerance (noisy optics): beyond it chance code matches swamp the seeds
 
 
 @dataclass(frozen=True)
@@ -41,10 +42,20 @@ class MatchParams:
     index_eps: float = 0.0045       # code tolerance of index lookups (~75% of genuine quads at a sixteenth of verify's cost)
     seed_radius: float = 2.0        # px: a seed transform (from one quad) predicts spots near it this well
     seed_slope: float = 0.006       # ... plus this much per px of distance from the quad (perspective, seed error)
-    refine_radius: float = 1.5      # px: after the homography refit
+    seed_noise_k: float = 5.0       # ... or, where the pair's localisation noise S is larger, k S (1 + 2 d / band_lo)
+    refine_radius: float = 1.5      # px: after the homography refit, or refine_noise_k x the pair's noise
+    refine_noise_k: float = 5.0
     max_hypotheses: int = 6         # transform clusters scored per probe/reference pair (genuine: the largest)
     min_matched: int = 8            # never accept on fewer matched spots than this
-    residual_max: float = 0.2       # px (reference frame): robust sigma of residuals; the clone gate (sim: genuine 0.05-0.11)
+    # The clone gate (glint.match.noise): the refit residuals against the pair's expected localisation
+    # noise. Rejected when P(residuals this large | genuine, noise up to noise_margin x the model's)
+    # < residual_alpha: the gate's false-reject probability where the model holds.
+    residual_alpha: float = 1e-3
+    noise_margin: float = 1.25
+    # Localisation noise model sigma_i = sqrt((noise_c s / SNR_i)^2 + noise_floor^2) px per axis
+    # (glint.match.noise; calibrated per scanner model with glint lab calibrate).
+    noise_c: float = 2.2
+    noise_floor: float = 0.03
     log10_far_max: float = LOG10_FAR_MAX
     # Chance model calibration (glint.match.calibrate, fitted on simulator impostor trials):
     # log10_far = far_offset + log10(H) + log10 P(Binomial(n, far_chance_scale * p) >= k).
@@ -79,6 +90,21 @@ class MatchParams:
         over.setdefault("band_lo", round(1.5 * spacing, 2))
         over.setdefault("band_hi", round(2.5 * spacing, 2))
         return cls(**over)
+
+    @property
+    def noise(self):
+        """The localisation noise model of these parameters (glint.match.noise.NoiseModel)."""
+        from glint.match.noise import NoiseModel
+
+        return NoiseModel(c=self.noise_c, floor=self.noise_floor)
+
+    def with_noise(self, sigma: float) -> "MatchParams":
+        """These parameters with the code tolerance widened for a pair noise ``sigma`` (px per axis):
+        a code coordinate moves by about 1.7 sigma / |AB|; 3.3 of those is 99.9 %."""
+        eps = min(CODE_EPS_MAX, max(self.code_eps, 5.6 * float(sigma) / self.band_lo))
+        if eps <= self.code_eps:
+            return self
+        return replace(self, code_eps=round(eps, 5), index_eps=round(eps * self.index_eps / self.code_eps, 5))
 
     def to_dict(self) -> dict:
         return asdict(self)

@@ -43,8 +43,20 @@ class Reference:
     params: MatchParams
     captures: int = 1
     info: dict = field(default_factory=dict)
+    sigma: np.ndarray | None = None  # per-spot localisation sigma, px per axis (None: the noise model's nominal)
+    noise_scale: float = 1.0  # the item's measured repeatability over the model's prediction (enrollment)
     _quads: Quads | None = field(default=None, repr=False)
     _boxes: tuple | None = field(default=None, repr=False)
+
+    def spot_sigma(self) -> np.ndarray:
+        """Per-spot localisation sigma (px per axis) of the reference's spots (fused: over sqrt(support))."""
+        if self.sigma is not None and len(self.sigma) == len(self.xy):
+            return self.sigma
+        from glint.match.noise import spot_sigma
+
+        sig = spot_sigma(np.ones(len(self.xy)), None, self.params.noise)
+        self.sigma = sig / np.sqrt(np.maximum(1, self.support))
+        return self.sigma
 
     @property
     def quads(self) -> Quads:
@@ -73,10 +85,10 @@ class Reference:
     def to_bytes(self) -> bytes:
         """Serialise (npz with a JSON header); ``from_bytes`` reads it back."""
         head = {"format": REF_FORMAT, "width": self.width, "height": self.height, "captures": self.captures,
-                "params": self.params.to_dict(), "info": self.info}
+                "params": self.params.to_dict(), "info": self.info, "noise_scale": self.noise_scale}
         buf = io.BytesIO()
         np.savez(buf, head=np.frombuffer(json.dumps(head, sort_keys=True).encode(), np.uint8),
-                 xy=self.xy, flux=self.flux, support=self.support)
+                 xy=self.xy, flux=self.flux, support=self.support, sigma=self.spot_sigma())
         return buf.getvalue()
 
     @classmethod
@@ -87,6 +99,7 @@ class Reference:
             if head.get("format") != REF_FORMAT:
                 raise ValueError(f"format {head.get('format')}")
             return cls(z["xy"], z["flux"], z["support"], int(head["width"]), int(head["height"]),
-                       MatchParams.from_dict(head["params"]), int(head.get("captures", 1)), head.get("info", {}))
+                       MatchParams.from_dict(head["params"]), int(head.get("captures", 1)), head.get("info", {}),
+                       z["sigma"] if "sigma" in z.files else None, float(head.get("noise_scale", 1.0)))
         except (ValueError, KeyError, OSError) as e:
             raise MatchError(f"{source or 'reference'}: unreadable reference ({e})") from None

@@ -37,6 +37,7 @@ class SpotSet:
     height: int
     source: str = ""
     meta: dict = field(default_factory=dict)
+    sigma: np.ndarray | None = None  # per-spot localisation sigma (px per axis) when known; else from meta quality
 
     def __post_init__(self):
         self.xy = np.asarray(self.xy, dtype=np.float64).reshape(-1, 2)
@@ -46,6 +47,15 @@ class SpotSet:
 
     def __len__(self) -> int:
         return len(self.xy)
+
+    def spot_sigma(self, model) -> np.ndarray:
+        """Per-spot localisation sigma (px per axis): ``sigma`` if given, else the noise model on the
+        capture's quality map (glint.match.noise)."""
+        if self.sigma is not None:
+            return np.asarray(self.sigma, np.float64).reshape(-1)
+        from glint.match.noise import spot_sigma
+
+        return spot_sigma(self.flux, self.meta.get("quality"), model)
 
 
 def spots_from_records(records: bytes, width: int, height: int, source: str = "") -> SpotSet:
@@ -81,7 +91,8 @@ def spots_from_descriptor(payload: bytes, source: str = "") -> SpotSet:
         raise MatchError(f"{source or 'scan'}: not a valid scan descriptor: {e}") from None
     width, height = fields[6]
     s = spots_from_records(fields[8], width, height, source)
-    s.meta = {"device_id": bytes(fields[1]).hex(), "counter": fields[2], "quality": dict(fields.get(7, {}))}
+    s.meta = {"device_id": bytes(fields[1]).hex(), "counter": fields[2], "quality": dict(fields.get(7, {})),
+              "guidance": int(fields[9])}
     return s
 
 

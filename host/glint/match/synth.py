@@ -92,7 +92,8 @@ def observe(field: Field, rng: np.random.Generator, pose: np.ndarray | None = No
     xy = np.concatenate([xy, sp])
     fl = np.concatenate([fl, rng.lognormal(0.0, 0.5, n_sp)])
     order = np.argsort(-fl)[:max_spots]
-    s = SpotSet(xy[order], fl[order], w, h, "synthetic")
+    # The capture's localisation precision is known here: ``noise`` per axis for every spot.
+    s = SpotSet(xy[order], fl[order], w, h, "synthetic", sigma=np.full(len(order), float(noise)))
     s.meta = {"pose": pose}
     return s
 

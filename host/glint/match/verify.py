@@ -18,10 +18,12 @@ Steps (star-tracker / astrometry.net style):
    10^offset * H) and p is a union bound (the real coincidence rate is chance_scale * p):
    log10_far = offset + log10 H + log10 P(Binomial(n, chance_scale * p) >= k), which agrees
    with the rate of unrelated pairs that reach it (docs/matching.md has the evaluation).
-4. The matched pairs are refitted with a homography (mild perspective), matched again at
-   ``refine_radius``, and the residuals give a robust sigma in reference pixels. A clone
-   of the coating re-creates every particle only to within some error; the residual gate
-   (``residual_max``) rejects it even when it is far beyond chance.
+4. The matched pairs are refitted with a homography (mild perspective), matched again within
+   a radius that follows the pair's noise, and the residuals give a robust sigma in reference
+   pixels. A clone of the coating re-creates every particle only to within some error; the
+   residual gate (glint.match.noise.residual_test: the residuals against each spot's expected
+   localisation noise, with a stated false-reject probability ``residual_alpha``) rejects it
+   even when it is far beyond chance.
 """
 
 from __future__ import annotations
@@ -62,6 +64,8 @@ class Probe:
     table: CodeTable
     area: float  # px^2 over which the probe's spots are spread (their convex hull)
     edges: np.ndarray | None = None  # (K, 3) inward edge lines a x + b y + c >= 0 of that hull (unit normals)
+    sigma: np.ndarray | None = None  # (N,) per-spot localisation sigma, px per axis (glint.match.noise)
+    params_key: MatchParams | None = None  # the parameters its quads were coded with
 
 
 def spread_area(spots: SpotSet, hull: np.ndarray | None = None) -> float:
@@ -100,10 +104,30 @@ def hull_edges(hull: np.ndarray) -> np.ndarray | None:
 def prepare(spots: SpotSet, params: MatchParams) -> Probe:
     """Compute a probe's quads, code table and spot hull once, for any number of verifications."""
     q = probe_quads(spots.xy, params)
+    sigma = spots.spot_sigma(params.noise)
     if len(spots) < 3:
-        return Probe(spots, q, code_table(q, params), spread_area(spots), None)
+        return Probe(spots, q, code_table(q, params), spread_area(spots), None, sigma, params)
     hull = cv2.convexHull(spots.xy.astype(np.float32))
-    return Probe(spots, q, code_table(q, params), spread_area(spots, hull), hull_edges(hull))
+    return Probe(spots, q, code_table(q, params), spread_area(spots, hull), hull_edges(hull), sigma, params)
+
+
+def pair_noise(ref: Reference, probe: Probe) -> np.ndarray:
+    """(N,) expected localisation noise (px per axis) of each reference spot against this probe:
+    sqrt(sigma_ref^2 + median sigma_probe^2), times the item's measured repeatability factor."""
+    rs = ref.spot_sigma()
+    ps = probe.sigma
+    pm = median(ps) if ps is not None and len(ps) else 0.0
+    return ref.noise_scale * np.sqrt(rs * rs + pm * pm)
+
+
+def seed_radii(params: MatchParams, dist: np.ndarray, noise: np.ndarray | None) -> np.ndarray:
+    """Radius within which a seed transform predicts a spot at ``dist`` px from its quad: the
+    constant part (seed error and unmodelled perspective at in-focus noise), or where the pair's
+    noise is larger, seed_noise_k x that noise, growing with the lever arm (1 + 2 d / band_lo)."""
+    r = params.seed_radius + params.seed_slope * dist
+    if noise is None:
+        return r
+    return np.maximum(r, params.seed_noise_k * noise * (1.0 + 2.0 * dist / params.band_lo))
 
 
 @dataclass
@@ -126,10 +150,17 @@ class Result:
     reason: str = ""
     pairs: np.ndarray | None = field(default=None, repr=False)
     log10_tail: float = 0.0  # log10 P(Binomial >= k) of the best seed, before the hypothesis count
+    expected_noise: float | None = None  # px (reference frame): the pairs' expected residual sigma
+    residual_ratio: float | None = None  # observed over expected (robust: from the median)
+    residual_p: float | None = None  # P(residuals this large | genuine): the clone gate's p-value
+    residual_z2: float | None = None  # the gate's statistic: mean capped normalised squared residual
 
     def to_dict(self) -> dict:
+        rnd = (lambda v, n: None if v is None else round(float(v), n))
         d = {"match": bool(self.match), "log10_far": round(float(self.log10_far), 3), "matched": int(self.matched),
-             "residual": None if self.residual is None else round(float(self.residual), 4),
+             "residual": rnd(self.residual, 4), "expected_noise": rnd(self.expected_noise, 4),
+             "residual_ratio": rnd(self.residual_ratio, 3),
+             "residual_p_value": None if self.residual_p is None else float(f"{self.residual_p:.3g}"),
              "hypotheses": int(self.hypotheses), "reason": self.reason}
         if self.transform is not None:
             d["transform"] = [[round(float(v), 8) for v in row] for row in self.transform]
@@ -232,7 +263,7 @@ def sq_dist(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 
 def score_seeds(ref_xy: np.ndarray, probe_xy: np.ndarray, maps: np.ndarray, ref_seed: np.ndarray,
                 probe_seed: np.ndarray, params: MatchParams, width: int, height: int, area: float,
-                edges: np.ndarray | None = None):
+                edges: np.ndarray | None = None, noise: np.ndarray | None = None):
     """For each seed map (H, 3, 2): (n inside the probe frame, k matched, mean chance p) over non-seed
     spots, one-to-one. A spot far from its seed quad is predicted less well (the seed's small errors
     and the unmodelled perspective grow with distance), so its radius grows with that distance."""
@@ -250,7 +281,7 @@ def score_seeds(ref_xy: np.ndarray, probe_xy: np.ndarray, maps: np.ndarray, ref_
     centre = ref_xy[ref_seed].mean(1)  # (h, 2)
     cx = ref_xy[None, :, 0] - centre[:, None, 0]
     cy = ref_xy[None, :, 1] - centre[:, None, 1]
-    radius = params.seed_radius + params.seed_slope * np.sqrt(cx * cx + cy * cy)  # (h, N)
+    radius = seed_radii(params, np.sqrt(cx * cx + cy * cy), noise)  # (h, N)
     d2 = sq_dist(w.reshape(-1, 2), probe_xy).reshape(len(maps), len(ref_xy), len(probe_xy))
     d2[rows, :, probe_seed] = np.inf  # a probe seed spot is already used by the seed
     j = d2.argmin(2)
@@ -345,12 +376,14 @@ def apply_homography(xy1: np.ndarray, h: np.ndarray) -> np.ndarray:
 
 
 def refine(ref_xy: np.ndarray, probe_xy: np.ndarray, seed_map: np.ndarray, seed_radius: np.ndarray,
-           params: MatchParams):
-    """Homography refit from a seed affine map (3, 2) whose per-spot radius is ``seed_radius`` (N,);
+           params: MatchParams, refine_radius: np.ndarray | float | None = None):
+    """Homography refit from a seed affine map (3, 2) whose per-spot radius is ``seed_radius`` (N,),
+    then pairs within ``refine_radius`` (per reference spot; default params.refine_radius);
     returns (H, pairs, residual sigma in reference px)."""
     h = np.vstack([seed_map.T, [0.0, 0.0, 1.0]])
     ref1 = np.concatenate([ref_xy, np.ones((len(ref_xy), 1))], axis=1)
-    radii = [seed_radius] + [params.refine_radius] * REFINE_ROUNDS
+    rr = params.refine_radius if refine_radius is None else refine_radius
+    radii = [seed_radius] + [rr] * REFINE_ROUNDS
     pairs = np.zeros((0, 2), np.int64)
     for rnd, r in enumerate(radii):
         mapped = apply_homography(ref1, h)
@@ -374,7 +407,7 @@ def refine(ref_xy: np.ndarray, probe_xy: np.ndarray, seed_map: np.ndarray, seed_
                 hn = hn if hn2 is None else hn2
         h = hn
     mapped = apply_homography(ref1, h)
-    pairs = mutual_pairs(mapped, probe_xy, params.refine_radius)
+    pairs = mutual_pairs(mapped, probe_xy, rr)
     # A seed far from the truth (few of its spots matched) leaves the fit short of converged: it
     # still gains pairs with each round. Refit until it stops (a genuine probe whose last round
     # gained nothing costs nothing more).
@@ -386,7 +419,7 @@ def refine(ref_xy: np.ndarray, probe_xy: np.ndarray, seed_map: np.ndarray, seed_
             break
         h, used = hn, len(pairs)
         mapped = apply_homography(ref1, h)
-        pairs = mutual_pairs(mapped, probe_xy, params.refine_radius)
+        pairs = mutual_pairs(mapped, probe_xy, rr)
     if len(pairs) < 6:
         return h, pairs, None
     err = np.hypot(*(mapped[pairs[:, 0]] - probe_xy[pairs[:, 1]]).T)
@@ -435,7 +468,8 @@ def score_prepared(ref: Reference, probe: Probe) -> Score:
     cand = candidate_order(a, b, p.max_hypotheses)
     w, hgt = probe.spots.width, probe.spots.height
     maps = affine_batch(ref.xy[rseed[cand]], pxy[pseed[cand]], a[cand], b[cand])
-    n, k, pbar = score_seeds(ref.xy, pxy, maps, rseed[cand], pseed[cand], p, w, hgt, probe.area, probe.edges)
+    n, k, pbar = score_seeds(ref.xy, pxy, maps, rseed[cand], pseed[cand], p, w, hgt, probe.area, probe.edges,
+                             pair_noise(ref, probe))
     # Spots have different chance probabilities p_i (their radii differ); for k above the mean,
     # Binomial(n, mean p) bounds the tail of their sum (Hoeffding 1956).
     tails = log10_binom_sf_many(k, n, np.minimum(1.0, p.far_chance_scale * pbar))
@@ -451,23 +485,61 @@ def verify_prepared(ref: Reference, probe: Probe, score: Score | None = None) ->
     p = ref.params
     sc = score_prepared(ref, probe) if score is None else score
     if sc.hypotheses == 0:
-        return Result(False, 0.0, 0, reason="no quad code in common")
+        return Result(False, 0.0, 0, reason="no quad code in common" + poor_capture(probe.spots))
     pxy = probe.spots.xy
-    first = p.seed_radius + p.seed_slope * np.linalg.norm(ref.xy - sc.seed_centre, axis=1)
-    h, pairs, sigma = refine(ref.xy, pxy, sc.seed_map, first, p)
+    noise = pair_noise(ref, probe)
+    first = seed_radii(p, np.linalg.norm(ref.xy - sc.seed_centre, axis=1), noise)
+    h, pairs, sigma = refine(ref.xy, pxy, sc.seed_map, first, p, np.maximum(p.refine_radius, p.refine_noise_k * noise))
     matched = len(pairs)
     log10_far = sc.log10_far
     res = Result(False, log10_far, matched, h, sigma, sc.hypotheses, sc.k, pairs=pairs, log10_tail=sc.log10_tail)
+    if sigma is not None:
+        residual_gate(res, ref, probe, h, pairs)
     if log10_far > p.log10_far_max:
-        res.reason = f"not beyond chance (log10 FAR {log10_far:.1f} > {p.log10_far_max:g})"
+        res.reason = f"not beyond chance (log10 FAR {log10_far:.1f} > {p.log10_far_max:g})" + poor_capture(probe.spots)
     elif matched < p.min_matched or sigma is None:
-        res.reason = f"too few spots matched after refit ({matched} < {p.min_matched})"
-    elif sigma > p.residual_max:
-        res.reason = f"positions do not repeat precisely enough (residual {sigma:.3f} px > {p.residual_max:g})"
+        res.reason = f"too few spots matched after refit ({matched} < {p.min_matched})" + poor_capture(probe.spots)
+    elif res.residual_p < p.residual_alpha:
+        res.reason = (f"positions do not repeat precisely enough (residual {sigma:.3f} px is "
+                      f"{res.residual_ratio:.2f} x the expected {res.expected_noise:.3f} px; "
+                      f"p = {res.residual_p:.1e} < {p.residual_alpha:g})")
     else:
         res.match = True
         res.reason = "match"
     return res
+
+
+def poor_capture(spots: SpotSet) -> str:
+    """'; the probe capture is poor: <the scanner's guidance>' when its detector said so, else ''."""
+    from glintcore.proto import GD_OK, GUIDANCE_TEXT
+
+    g = spots.meta.get("guidance")
+    if g is None or g == GD_OK:
+        return ""
+    q = spots.meta.get("quality") or {}
+    found = q.get(0, q.get("0"))
+    return f"; the probe capture is poor: {GUIDANCE_TEXT.get(g, f'guidance {g}')}" + (
+        f" ({found} spots found)" if found is not None else "")
+
+
+def residual_gate(res: Result, ref: Reference, probe: Probe, h: np.ndarray, pairs: np.ndarray) -> None:
+    """Fill ``res``'s expected noise, observed / expected ratio and the clone gate's p-value
+    (glint.match.noise.residual_test) for the refit ``h`` and its matched ``pairs``."""
+    from glint.match.noise import residual_test
+
+    ri, pj = pairs[:, 0], pairs[:, 1]
+    ref1 = np.concatenate([ref.xy[ri], np.ones((len(ri), 1))], axis=1)
+    err = np.hypot(*(apply_homography(ref1, h) - probe.spots.xy[pj]).T)
+    a = h[:2, :2] / h[2, 2]
+    scale = max(1e-9, math.sqrt(abs(a[0, 0] * a[1, 1] - a[0, 1] * a[1, 0])))
+    ps = probe.sigma[pj] if probe.sigma is not None else np.zeros(len(pj))
+    rs = ref.spot_sigma()[ri] * scale
+    var = (ref.noise_scale**2) * (rs * rs + ps * ps)  # probe px^2
+    t = residual_test(err, var, ref.params.noise_margin)
+    res.expected_noise = t["expected"] / scale
+    res.residual_ratio = t["ratio"]
+    res.residual_p = t["p_value"]
+    res.residual_z2 = t["mean_z2"]
 
 
 def verify(ref: Reference, probe: SpotSet | Probe) -> Result:

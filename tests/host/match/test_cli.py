@@ -37,11 +37,15 @@ def test_enroll_verify_identify(files):
     r = glint("verify", "--db", db, "--item", "coat-7", files["probe"], "--json")
     v = json.loads(r.stdout)
     assert r.returncode == 0 and v["match"] is True and v["log10_far"] < -9 and v["matched"] >= 20
+    # the clone gate's figures beside log10_far: expected noise (from the captures), observed residual, p-value
+    assert 0 < v["expected_noise"] < 0.5 and 0 < v["residual"] < 0.5 and v["residual_p_value"] >= 1e-3
+    assert 0.3 < v["residual_ratio"] < 2.0
     r = glint("verify", "--db", db, "--item", "coat-7", files["other"], "--json")
     v = json.loads(r.stdout)
     assert r.returncode == 1 and v["match"] is False
     r = glint("verify", "--db", db, "--item", "coat-7", files["clone"], "--json")
-    assert json.loads(r.stdout)["match"] is False
+    v = json.loads(r.stdout)
+    assert v["match"] is False and v["residual_p_value"] < 1e-3 and v["residual"] > v["expected_noise"]
     r = glint("identify", "--db", db, files["probe"], "--json")
     v = json.loads(r.stdout)
     assert r.returncode == 0 and v["item"] == "coat-7" and isinstance(v["candidates"], list)

@@ -64,8 +64,25 @@ def test_clone_with_large_error_is_rejected_by_the_residual_gate(fields, rng):
     clone = synth.displace(f, 0.6, rng)
     res = verify(ref, synth.observe(clone, rng, noise=0.05))
     assert not res.match
-    assert res.residual is not None and res.residual > MatchParams().residual_max
+    assert res.residual_p is not None and res.residual_p < MatchParams().residual_alpha
+    assert res.residual_ratio > 2.5 and "x the expected" in res.reason
     assert res.log10_far < -9  # far beyond chance: it is the precision that gives the clone away
+
+
+@pytest.mark.parametrize("noise", [0.05, 0.15, 0.3])
+def test_clone_gate_follows_the_captures_noise(fields, rng, noise):
+    """The gate is relative to the measured precision: genuine captures pass at any noise level,
+    a replica displaced by 2x the genuine noise does not (an absolute threshold cannot do both)."""
+    f = fields[2]
+    ref = enroll(synth.enrollment_captures(f, rng, noise=noise, drop=0.1, spurious=0.1))
+    genuine = [verify(ref, synth.observe(f, rng, noise=noise, drop=0.1, spurious=0.1)) for _ in range(4)]
+    assert all(g.match for g in genuine), [g.reason for g in genuine]
+    assert all(0.6 < g.residual_ratio < 1.5 and g.residual_p > 0.01 for g in genuine)
+    assert all(0.7 < g.expected_noise / (noise * (1 + 1 / 3) ** 0.5) < 1.4 for g in genuine)
+    # displaced by twice the genuine residual noise (probe and fused reference: sqrt(1 + 1/3) x noise)
+    clone = synth.displace(f, 2 * noise * (1 + 1 / 3) ** 0.5, rng)
+    fakes = [verify(ref, synth.observe(clone, rng, noise=noise, drop=0.1, spurious=0.1)) for _ in range(4)]
+    assert not any(c.match for c in fakes), [c.reason for c in fakes]
 
 
 def test_refit_converges_from_a_poor_seed():
