@@ -20,6 +20,7 @@ LOG10_FAR_MAX = -9.0
 FAR_MODEL = 2
 FAR_CONSTANTS = ("far_offset", "far_chance_scale")
 CODE_EPS_MAX = 0.03  # widest code tolerance (noisy optics): beyond it chance code matches swamp the seeds
+CODE_EPS_NOISE_K = 3.0  # code tolerance for noisy captures: 3 sigma_pair / mid-band |AB| (field: below 0.009)
 
 
 @dataclass(frozen=True)
@@ -100,8 +101,10 @@ class MatchParams:
 
     def with_noise(self, sigma: float) -> "MatchParams":
         """These parameters with the code tolerance widened for a pair noise ``sigma`` (px per axis):
-        a code coordinate moves by about 1.7 sigma / |AB|; 3.3 of those is 99.9 %."""
-        eps = min(CODE_EPS_MAX, max(self.code_eps, 5.6 * float(sigma) / self.band_lo))
+        a code coordinate moves by about 1.7 sigma / |AB|; at mid-band, 1.8 of those (a genuine pair
+        shares hundreds of quads, one matched is a seed), where that exceeds ``code_eps``."""
+        mid = 0.5 * (self.band_lo + self.band_hi)
+        eps = min(CODE_EPS_MAX, max(self.code_eps, CODE_EPS_NOISE_K * float(sigma) / mid))
         if eps <= self.code_eps:
             return self
         return replace(self, code_eps=round(eps, 5), index_eps=round(eps * self.index_eps / self.code_eps, 5))

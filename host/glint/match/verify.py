@@ -120,7 +120,15 @@ def pair_noise(ref: Reference, probe: Probe) -> np.ndarray:
     return ref.noise_scale * np.sqrt(rs * rs + pm * pm)
 
 
-def seed_radii(params: MatchParams, dist: np.ndarray, noise: np.ndarray | None) -> np.ndarray:
+def seed_noise(ref: Reference, probe: Probe) -> float:
+    """The pair's typical noise (median over the reference's spots) for the seed radii: one radius
+    law per pair, so faint spots do not each widen their own disk (the chance model's calibration
+    holds for radii that vary only with the distance from the seed)."""
+    n = pair_noise(ref, probe)
+    return median(n) if len(n) else 0.0
+
+
+def seed_radii(params: MatchParams, dist: np.ndarray, noise: float | None) -> np.ndarray:
     """Radius within which a seed transform predicts a spot at ``dist`` px from its quad: the
     constant part (seed error and unmodelled perspective at in-focus noise), or where the pair's
     noise is larger, seed_noise_k x that noise, growing with the lever arm (1 + 2 d / band_lo)."""
@@ -263,7 +271,7 @@ def sq_dist(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 
 def score_seeds(ref_xy: np.ndarray, probe_xy: np.ndarray, maps: np.ndarray, ref_seed: np.ndarray,
                 probe_seed: np.ndarray, params: MatchParams, width: int, height: int, area: float,
-                edges: np.ndarray | None = None, noise: np.ndarray | None = None):
+                edges: np.ndarray | None = None, noise: float | None = None):
     """For each seed map (H, 3, 2): (n inside the probe frame, k matched, mean chance p) over non-seed
     spots, one-to-one. A spot far from its seed quad is predicted less well (the seed's small errors
     and the unmodelled perspective grow with distance), so its radius grows with that distance."""
@@ -469,7 +477,7 @@ def score_prepared(ref: Reference, probe: Probe) -> Score:
     w, hgt = probe.spots.width, probe.spots.height
     maps = affine_batch(ref.xy[rseed[cand]], pxy[pseed[cand]], a[cand], b[cand])
     n, k, pbar = score_seeds(ref.xy, pxy, maps, rseed[cand], pseed[cand], p, w, hgt, probe.area, probe.edges,
-                             pair_noise(ref, probe))
+                             seed_noise(ref, probe))
     # Spots have different chance probabilities p_i (their radii differ); for k above the mean,
     # Binomial(n, mean p) bounds the tail of their sum (Hoeffding 1956).
     tails = log10_binom_sf_many(k, n, np.minimum(1.0, p.far_chance_scale * pbar))
@@ -488,7 +496,7 @@ def verify_prepared(ref: Reference, probe: Probe, score: Score | None = None) ->
         return Result(False, 0.0, 0, reason="no quad code in common" + poor_capture(probe.spots))
     pxy = probe.spots.xy
     noise = pair_noise(ref, probe)
-    first = seed_radii(p, np.linalg.norm(ref.xy - sc.seed_centre, axis=1), noise)
+    first = seed_radii(p, np.linalg.norm(ref.xy - sc.seed_centre, axis=1), seed_noise(ref, probe))
     h, pairs, sigma = refine(ref.xy, pxy, sc.seed_map, first, p, np.maximum(p.refine_radius, p.refine_noise_k * noise))
     matched = len(pairs)
     log10_far = sc.log10_far

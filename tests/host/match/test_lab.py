@@ -73,3 +73,26 @@ def test_evaluate_writes_report_plots_and_trials_that_recalibrate(tmp_path):
 def test_recalibrate_refuses_a_directory_without_trials(tmp_path):
     with pytest.raises(MatchError, match="not a lab run"):
         lab.recalibrate(tmp_path)
+
+
+def test_region_table_of_the_randomized_family():
+    """Per region (PSF x SNR x particles): items, refusals, FRR, impostor counts and the tail."""
+    from types import SimpleNamespace
+
+    cfg = lab.LabConfig("wild", items=0)
+    coats = [SimpleNamespace(seed=s) for s in range(12)]
+    refused = [(SimpleNamespace(seed=100 + s), "item: poor capture") for s in range(3)]
+    owner = np.repeat(np.arange(12), 2)
+    accept = np.ones(24, bool)
+    accept[:2] = False  # item 0's two probes rejected
+    imp = {"far": np.array([-1.5, -9.5, -0.2]), "owner": np.array([0, 3, 5])}
+    t = lab.region_table(cfg, coats, refused, owner, None, accept, imp, np.ones(24, bool), None, n_refs=12)
+    assert t["axes"] == ["psf", "snr", "particles"]
+    cells = [r for r in t["cells"].values() if r]
+    assert sum(r["items"] for r in cells) == 12 and sum(r["refused_at_enrollment"] for r in cells) == 3
+    assert sum(r["genuine_trials"] for r in cells) == 24 and sum(r["impostor_trials"] for r in cells) == 24 * 11
+    assert sum(r["false_accepts"] for r in cells) == 1
+    mine = next(r for k, r in t["cells"].items() if k == " / ".join(lab.item_region("wild", 0)))
+    assert mine["frr"] >= 2 / mine["genuine_trials"] - 1e-9 and mine["rank1"] == 1.0
+    for axis in ("psf", "snr", "particles"):
+        assert sum(r["items"] for k, r in t["by_axis"].items() if k.startswith(axis)) == 12
