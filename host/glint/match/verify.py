@@ -504,7 +504,8 @@ def verify_prepared(ref: Reference, probe: Probe, score: Score | None = None) ->
     if sigma is not None:
         residual_gate(res, ref, probe, h, pairs)
     if log10_far > p.log10_far_max:
-        res.reason = f"not beyond chance (log10 FAR {log10_far:.1f} > {p.log10_far_max:g})" + poor_capture(probe.spots)
+        res.reason = (f"not beyond chance (log10 FAR {log10_far:.1f} > {p.log10_far_max:g}: {sc.k} of the {sc.n} "
+                      f"reference spots in view coincide)" + poor_capture(probe.spots))
     elif matched < p.min_matched or sigma is None:
         res.reason = f"too few spots matched after refit ({matched} < {p.min_matched})" + poor_capture(probe.spots)
     elif res.residual_p < p.residual_alpha:
