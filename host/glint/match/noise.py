@@ -9,8 +9,8 @@ pixel-phase bias of the 3 x 3 interpolation, JPEG):
 
 Everything comes from the scan descriptor (v1, unchanged): SNR_i = Q_SNR / 16 * flux_i /
 median flux (flux u8 is the 3 x 3 sum, brightest = 255; Q_SNR is the median kept spot's peak
-over the background noise), and s = sqrt(1477 / Q_FOCUS) (the detector's log-curvature focus
-measure), clipped to the range a spot can have. Where a capture carries no quality map the
+over the background noise), and s = sqrt(1477 / Q_FOCUS - 1/12) (the detector's log-curvature
+focus measure), clipped to the range a spot can have. Where a capture carries no quality map the
 nominal SNR and width of ``NoiseModel`` stand in.
 
 A reference fused from several captures has its spots' noise divided by sqrt(support), and its
@@ -36,7 +36,7 @@ from dataclasses import asdict, dataclass
 import numpy as np
 
 Q_SNR, Q_FOCUS, Q_NOISE = 1, 2, 6  # glintcore.descriptor quality keys
-FOCUS_K = 1477.0                   # Q_FOCUS ~ FOCUS_K / s^2 (firmware detect: log2 curvature)
+FOCUS_K = 1477.0                   # Q_FOCUS ~ FOCUS_K / (s^2 + 1/12) (firmware detect: log2 curvature; docs/simulator.md)
 S_RANGE = (0.6, 3.0)               # px: what a detected spot's width can be
 SNR_FLOOR = 3.0                    # a kept spot is at least this significant (detector's acceptance)
 TRIM_KEEP = 0.9                    # the clone gate's statistic keeps the smallest 90 % of the pairs' z^2
@@ -68,7 +68,7 @@ def capture_quality(quality: dict | None, model: NoiseModel) -> tuple[float, flo
     snr = q.get(Q_SNR, q.get(str(Q_SNR)))
     foc = q.get(Q_FOCUS, q.get(str(Q_FOCUS)))
     snr = model.nominal_snr if not snr else max(SNR_FLOOR, float(snr) / 16.0)
-    s = model.nominal_s if not foc else math.sqrt(FOCUS_K / float(foc))
+    s = model.nominal_s if not foc else math.sqrt(max(0.0, FOCUS_K / float(foc) - 1.0 / 12.0))
     return snr, min(S_RANGE[1], max(S_RANGE[0], s))
 
 
