@@ -32,6 +32,10 @@ def cmd_eval(args) -> int:
     return 0
 
 
+def _fmt(v, spec: str) -> str:
+    return "-" if v is None else format(v, spec)
+
+
 def region_text(regions: dict) -> str:
     """The region table of a randomized profile's lab run as aligned text."""
     head = (f"{'region':<44} {'items':>5} {'refused':>7} {'probes':>6} {'FRR':>7} {'rank-1':>7} {'clone@2x':>8} "
@@ -42,11 +46,10 @@ def region_text(regions: dict) -> str:
         for name, r in rows.items():
             if not r:
                 continue
-            fmt = (lambda v, f: "-" if v is None else format(v, f))
             lines.append(f"{name:<44} {r['items']:>5} {r['refused_at_enrollment']:>7} {r['genuine_trials']:>6} "
-                         f"{fmt(r.get('frr'), '.1%'):>7} {fmt(r.get('rank1'), '.1%'):>7} "
-                         f"{fmt(r.get('clone_pass_at_2x'), '.0%'):>8} {r['impostor_trials']:>9,} {r['false_accepts']:>3} "
-                         f"{fmt(r.get('tail_agrees_down_to'), 'g'):>14}")
+                         f"{_fmt(r.get('frr'), '.1%'):>7} {_fmt(r.get('rank1'), '.1%'):>7} "
+                         f"{_fmt(r.get('clone_pass_at_2x'), '.0%'):>8} {r['impostor_trials']:>9,} {r['false_accepts']:>3} "
+                         f"{_fmt(r.get('tail_agrees_down_to'), 'g'):>14}")
     return "\n".join(lines)
 
 

@@ -411,7 +411,7 @@ def region_table(cfg: LabConfig, coats, refused, owner: np.ndarray, genuine, g_a
     for key in sorted(set(reg) | set(reg_refused)):
         cells[" / ".join(key)] = summarise(lambda r, key=key: r == key)
     axes = {}
-    for a, (name, _, _) in enumerate(REGION_AXES):
+    for a in range(len(REGION_AXES)):
         for lab in sorted({r[a] for r in reg + reg_refused}):
             axes[lab] = summarise(lambda r, a=a, lab=lab: r[a] == lab)
     return {"axes": [name for name, _, _ in REGION_AXES], "cells": cells, "by_axis": axes}
@@ -422,8 +422,6 @@ def rank1_hits(refs: list[Reference], probe_spots: list, owner: np.ndarray) -> n
     parameters or frame sizes (every item its own scanner) live in one database per group; a probe
     searches them all, each with the penalty of all the references (log10 N of the whole family)."""
     import tempfile
-
-    from glint.match.identify import identify
 
     groups: dict = {}
     for r, ref in enumerate(refs):

@@ -124,7 +124,7 @@ def calibrate_scanner(items: dict[str, list[SpotSet]], params: MatchParams | Non
     # Impostor pairs: every capture against every other item's references.
     imp = {"hyp": [], "k": [], "n": [], "p": [], "far": []}
     n_trials = 0
-    for (name, a), ref in refs.items():
+    for (name, _), ref in refs.items():
         for other in names:
             if other == name:
                 continue

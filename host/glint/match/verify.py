@@ -164,7 +164,9 @@ class Result:
     residual_z2: float | None = None  # the gate's statistic: mean capped normalised squared residual
 
     def to_dict(self) -> dict:
-        rnd = (lambda v, n: None if v is None else round(float(v), n))
+        def rnd(v, n):
+            return None if v is None else round(float(v), n)
+
         d = {"match": bool(self.match), "log10_far": round(float(self.log10_far), 3), "matched": int(self.matched),
              "residual": rnd(self.residual, 4), "expected_noise": rnd(self.expected_noise, 4),
              "residual_ratio": rnd(self.residual_ratio, 3),
