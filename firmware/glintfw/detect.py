@@ -8,9 +8,10 @@ flux:u8, brightest = 255, sorted by descending flux, ties by ascending y then x)
 the quality map (descriptor Q_* keys) and a guidance code (glintcore.proto GD_*).
 
 Integer arithmetic only, so the result is identical on every port and on the
-host twin (glint.imaging.twin). The six stages are kernels with the same
+host twin (glint.imaging.twin). The stages are kernels with the same
 signatures as their viper versions in glintfw.detect_viper, which the Detector
-uses when the port has the viper emitter (boards and the Unix port, not WebAssembly):
+uses when the port has the viper emitter (boards and the Unix port, not WebAssembly);
+k_blocks does the per-block bookkeeping between the pixel passes:
 
 1. stats: frame total, saturated pixels, histogram of |v(x) - v(x-2)| and of
    |v(y) - v(y-2)| (robust noise: the median is 0.954 sigma; distance 2 because
@@ -99,10 +100,14 @@ G_TOX = const(13)  # noise tiles: first column, tiles across, first row, tiles d
 G_TNX = const(14)
 G_TOY = const(15)
 G_TNY = const(16)
-G_SCR = const(20)  # 12 scratch slots (centroid: six sums, six logs)
-G_HIST = const(32)  # 256 bins: |pixel differences|
-G_HIST9 = const(288)  # 256 bins: |3x3 tile sum differences| (clamped to 255)
-G_CAND = const(544)  # candidate pairs (pixel index, block offset)
+G_NB = const(17)  # blocks
+G_ADD = const(18)  # k_blocks: what to add (clip margin, peak threshold, threshold step)
+G_BGSUM = const(19)  # background: sum and count of the clipped pixels of every block
+G_BGCNT = const(20)
+G_SCR = const(24)  # 12 scratch slots (centroid: six sums, six logs)
+G_HIST = const(40)  # 256 bins: |pixel differences|
+G_HIST9 = const(296)  # 256 bins: |3x3 tile sum differences| (clamped to 255)
+G_CAND = const(552)  # candidate pairs (pixel index, block offset)
 # per-block records of the ``blocks`` array (stride 4)
 B_SUM = const(0)  # block sum (stats), then the background (after clip)
 B_LIM = const(1)  # clip limit (clip), then the candidate threshold (cands)
@@ -127,7 +132,11 @@ LOG2_FRAC = (
     0, 45, 90, 132, 174, 214, 254, 292, 330, 366, 402, 436, 470, 504, 536, 568, 599,
     629, 659, 689, 717, 745, 773, 800, 827, 853, 879, 904, 929, 953, 977, 1001, 1024,
 )
-KERNELS = ("stats", "noise9", "clip", "cands", "select", "centroid", "pack")
+KERNELS = ("blocks", "stats", "noise9", "clip", "cands", "select", "centroid", "pack")
+BK_ZERO = const(0)  # k_blocks modes
+BK_LIM = const(1)
+BK_BG = const(2)
+BK_RAISE = const(3)
 
 
 def block_edges(n):
@@ -169,6 +178,49 @@ def tile_grid(n):
 
 # ----------------------------------------------------------------------------------
 # Kernels: pure-Python twins of glintfw.detect_viper (same loops, same integer results).
+
+
+def k_blocks(work, blocks, bcount, mode):
+    """Per-block bookkeeping between the pixel passes (G_NB blocks; ``mode`` BK_*; G_ADD the value to add).
+
+    BK_ZERO: clear the blocks, the histograms and the background totals; BK_LIM: clip limit = block
+    mean + G_ADD; BK_BG: background = mean of the clipped pixels (the block mean if none), threshold =
+    background + G_ADD, totals into G_BGSUM/G_BGCNT; BK_RAISE: threshold += G_ADD.
+    """
+    nb = work[G_NB]
+    add = work[G_ADD]
+    if mode == BK_ZERO:
+        k = 0
+        while k < B_STRIDE * nb:
+            blocks[k] = 0
+            k += 1
+        k = G_HIST
+        while k < G_CAND:
+            work[k] = 0
+            k += 1
+        work[G_BGSUM] = 0
+        work[G_BGCNT] = 0
+        return
+    r = 0
+    k = 0
+    while k < nb:
+        if mode == BK_LIM:
+            blocks[r + B_LIM] = blocks[r + B_SUM] // bcount[k] + add
+        elif mode == BK_BG:
+            c = blocks[r + B_CCNT]
+            s = blocks[r + B_CSUM]
+            if c > 0:
+                bg = s // c
+            else:
+                bg = blocks[r + B_SUM] // bcount[k]
+            work[G_BGSUM] += s
+            work[G_BGCNT] += c
+            blocks[r + B_SUM] = bg
+            blocks[r + B_LIM] = bg + add
+        else:
+            blocks[r + B_LIM] += add
+        r += B_STRIDE
+        k += 1
 
 
 def k_stats(frame, work, bidx, blocks):
@@ -523,7 +575,7 @@ def k_pack(work, kept, order, out):
     work[G_CN] = nc
 
 
-_PURE = (k_stats, k_noise9, k_clip, k_cands, k_select, k_centroid, k_pack)
+_PURE = (k_blocks, k_stats, k_noise9, k_clip, k_cands, k_select, k_centroid, k_pack)
 
 
 def _load_kernels(use_viper):
@@ -533,7 +585,7 @@ def _load_kernels(use_viper):
     try:
         from glintfw import detect_viper as kv
 
-        return (kv.k_stats, kv.k_noise9, kv.k_clip, kv.k_cands, kv.k_select, kv.k_centroid, kv.k_pack)
+        return (kv.k_blocks, kv.k_stats, kv.k_noise9, kv.k_clip, kv.k_cands, kv.k_select, kv.k_centroid, kv.k_pack)
     except (ImportError, SyntaxError, ValueError, NotImplementedError, AttributeError):
         # the WebAssembly port (and CPython) have no viper emitter
         if use_viper:
@@ -579,7 +631,8 @@ class Detector:
         self.out = bytearray(max_spots * SPOT_RECORD)
         self.quality = {0: 0, 1: 0, 2: 0, 3: 0, 4: 0, 5: 0, 6: 0}
         k = _load_kernels(use_viper)
-        self._stats, self._noise9, self._clip, self._cands, self._select, self._centroid, self._pack = k
+        (self._blocks, self._stats, self._noise9, self._clip, self._cands, self._select, self._centroid,
+         self._pack) = k
         self.n_found = 0  # spots that passed every test (before keeping the N brightest)
         self.n_cands = 0
         self.focus = 0
@@ -595,15 +648,13 @@ class Detector:
         blocks = self.blocks
         bcount = self.bcount
         bidx = self.bidx
-        for k in range(G_CAND):
-            work[k] = 0
         work[G_W] = w
         work[G_H] = h
         work[G_MAXC] = self.maxc
         work[G_NMAX] = self.max_spots
         work[G_TOX], work[G_TNX], work[G_TOY], work[G_TNY] = self.tiles
-        for k in range(len(blocks)):
-            blocks[k] = 0
+        work[G_NB] = len(bcount)
+        self._blocks(work, blocks, bcount, BK_ZERO)
         self._stats(frame, work, bidx, blocks)
         noise = noise_x16(work, G_HIST, h * (w - 2) + w * (h - 2))
         self._noise9(frame, work, self.tbuf)
@@ -612,34 +663,21 @@ class Detector:
         if noise9 < 3 * NOISE_MIN_X16:
             noise9 = 3 * NOISE_MIN_X16
         self.noise9 = noise9
-        clip = (CLIP_X16 * noise) >> 8
-        nb = len(bcount)
-        r = 0
-        for k in range(nb):
-            blocks[r + B_LIM] = blocks[r + B_SUM] // bcount[k] + clip
-            r += B_STRIDE
+        work[G_ADD] = (CLIP_X16 * noise) >> 8
+        self._blocks(work, blocks, bcount, BK_LIM)
         self._clip(frame, work, bidx, blocks)
         peak = (PEAK_X16 * noise) >> 8
-        csum = 0
-        ccount = 0
-        r = 0
-        for k in range(nb):
-            c = blocks[r + B_CCNT]
-            s = blocks[r + B_CSUM]
-            bg = s // c if c else blocks[r + B_SUM] // bcount[k]
-            csum += s
-            ccount += c
-            blocks[r + B_SUM] = bg
-            blocks[r + B_LIM] = bg + peak
-            r += B_STRIDE
+        work[G_ADD] = peak
+        self._blocks(work, blocks, bcount, BK_BG)
+        csum = work[G_BGSUM]
+        ccount = work[G_BGCNT]
         self._cands(frame, work, bidx, blocks)
         tries = 0
-        step = peak >> 2 if peak >= 4 else 1
+        work[G_ADD] = peak >> 2 if peak >= 4 else 1
         while work[G_NCAND] > self.maxc and tries < CAND_RETRIES:
             # too many candidates to keep (a noisy or textured frame): raise the threshold everywhere,
             # rather than keep the first ones in scan order
-            for r in range(B_LIM, len(blocks), B_STRIDE):
-                blocks[r] += step
+            self._blocks(work, blocks, bcount, BK_RAISE)
             self._cands(frame, work, bidx, blocks)
             tries += 1
         self.n_cands = work[G_NCAND]

@@ -1,4 +1,4 @@
-"""Viper kernels of the spot detector: the seven stages of glintfw.detect, compiled to machine code.
+"""Viper kernels of the spot detector: the eight stages of glintfw.detect, compiled to machine code.
 
 Imported on ports with the viper emitter (ESP32, OpenMV, the Unix port); the
 pure-Python twins in glintfw.detect are the specification, and each kernel here
@@ -18,21 +18,29 @@ from micropython import const
 _B_CCNT = const(3)
 _B_CSUM = const(2)
 _B_LIM = const(1)
+_B_STRIDE = const(4)
 _B_SUM = const(0)
+_BK_BG = const(2)
+_BK_LIM = const(1)
+_BK_ZERO = const(0)
+_G_ADD = const(18)
 _G_AMED = const(10)
-_G_CAND = const(544)
+_G_BGCNT = const(20)
+_G_BGSUM = const(19)
+_G_CAND = const(552)
 _G_CN = const(12)
 _G_CSUM = const(11)
 _G_FOUND = const(8)
 _G_H = const(1)
-_G_HIST = const(32)
-_G_HIST9 = const(288)
+_G_HIST = const(40)
+_G_HIST9 = const(296)
 _G_KEPT = const(9)
 _G_MAXC = const(5)
+_G_NB = const(17)
 _G_NCAND = const(4)
 _G_NMAX = const(6)
 _G_SAT = const(3)
-_G_SCR = const(20)
+_G_SCR = const(24)
 _G_SUMMIN = const(7)
 _G_TNX = const(14)
 _G_TNY = const(16)
@@ -55,6 +63,48 @@ _SAT_LEVEL = const(250)
 _SPIKE_X16 = const(6)
 _SPOT_RECORD = const(5)
 _SPOT_SCALE = const(32)
+
+
+@micropython.viper
+def k_blocks(work, blocks, bcount, mode):
+    g = ptr32(work)
+    bk = ptr32(blocks)
+    bc = ptr32(bcount)
+    md = int(mode)
+    nb = g[_G_NB]
+    add = g[_G_ADD]
+    if md == _BK_ZERO:
+        k = 0
+        while k < _B_STRIDE * nb:
+            bk[k] = 0
+            k += 1
+        k = _G_HIST
+        while k < _G_CAND:
+            g[k] = 0
+            k += 1
+        g[_G_BGSUM] = 0
+        g[_G_BGCNT] = 0
+        return
+    r = 0
+    k = 0
+    while k < nb:
+        if md == _BK_LIM:
+            bk[r + _B_LIM] = bk[r + _B_SUM] // bc[k] + add
+        elif md == _BK_BG:
+            c = bk[r + _B_CCNT]
+            s = bk[r + _B_CSUM]
+            if c > 0:
+                bg = s // c
+            else:
+                bg = bk[r + _B_SUM] // bc[k]
+            g[_G_BGSUM] += s
+            g[_G_BGCNT] += c
+            bk[r + _B_SUM] = bg
+            bk[r + _B_LIM] = bg + add
+        else:
+            bk[r + _B_LIM] += add
+        r += _B_STRIDE
+        k += 1
 
 
 @micropython.viper
