@@ -206,3 +206,10 @@ def test_ctrl_c_while_waiting_for_a_scanner(tmp_path):
         silent.close()
     r = subprocess.CompletedProcess(p.args, p.returncode, out, err)
     assert one_line_error(r) == "glint: interrupted" and r.returncode == 130
+
+
+def test_indicators_with_stdin_closed(tmp_path):
+    from glint.vscanner import LensSpec, VirtualScanner
+
+    with VirtualScanner(tmp_path / "flash", lens=LensSpec("empty"), runtime="cpython") as vs:
+        one_line_error(glint("bringup", "indicators", "-p", vs.url), "no answer: stdin is closed")
