@@ -10,8 +10,8 @@ bytes were consumed (on an interrupt the rest belongs to the REPL). Around it:
   ends and the board is at its REPL with mpremote's following Ctrl-A unread.
   Bytes are read one at a time so nothing after the interrupt is swallowed.
 * ``run_stream``: a UART from board.make_link() (board.json link.type "uart").
-* hosted mode (MicroPython WebAssembly under the virtual-scanner bridge, or the
-  CPython runtime): nothing may block there, so ``main()`` only builds the App and
+* hosted mode (MicroPython WebAssembly under the virtual-scanner bridge, the
+  MicroPython Unix port under glint.vscanner.unix_runtime, or the CPython runtime): nothing may block there, so ``main()`` only builds the App and
   returns; the host calls ``host_feed``/``host_tick``/``host_button``.
 """
 
@@ -79,7 +79,7 @@ class LinkCore:
                 end += 1
             end = min(end + 1, n)
             for ev in self.deframer.feed(data[start:end]):
-                if ev == frame.INTERRUPT:
+                if ev is frame.INTERRUPT:  # not ==: a bytes payload == str warns on MicroPython
                     return bytes(out), app_mod.ACT_REPL, end
                 if isinstance(ev, Exception):
                     self.errors += 1
@@ -200,8 +200,8 @@ _hosted = None
 
 
 def hosted():
-    """True where the host drives the loop: MicroPython WebAssembly, or CPython."""
-    return sys.platform == "webassembly" or sys.implementation.name != "micropython"
+    """True where the host drives the loop: MicroPython WebAssembly or Unix port (virtual scanner), or CPython."""
+    return sys.platform in ("webassembly", "linux") or sys.implementation.name != "micropython"
 
 
 def host_feed(data):

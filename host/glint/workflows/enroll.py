@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Callable
 
 from glint.errors import MatchError
 from glint.link import Scanner
 from glint.workflows.scan import MAX_CAPTURE_ATTEMPTS, HostSession, acquire
+from glintcore.descriptor import K_SPOTS
 
 _log = logging.getLogger(__name__)
 
@@ -23,6 +24,7 @@ class EnrollOutcome:
     captures: int
     ledger_index: int
     scan_ids: list
+    spot_fields: list = field(default_factory=list)  # each capture's descriptor spot records (bytes)
 
 
 def enroll_from_scanner(host: HostSession, scanner: Scanner, item: str, captures: int = DEFAULT_CAPTURES,
@@ -65,4 +67,5 @@ def enroll_from_scanner(host: HostSession, scanner: Scanner, item: str, captures
     for c in checked:
         host.registry.record_outcome(c.scan_id, item, "enrolled", ledger_index=a.index)
     _log.info("enrolled %s from %d captures (%d spots)", item, captures, len(ref.xy))
-    return EnrollOutcome(item, len(ref.xy), captures, a.index, [c.scan_id for c in checked])
+    return EnrollOutcome(item, len(ref.xy), captures, a.index, [c.scan_id for c in checked],
+                         [bytes(c.fields[K_SPOTS]) for c in checked])

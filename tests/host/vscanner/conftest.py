@@ -1,19 +1,13 @@
-"""Fixtures: one virtual scanner (Node bridge, real MicroPython WebAssembly) per test module."""
+"""Fixtures: one virtual scanner per test module and MicroPython runtime (the Unix port, WebAssembly under Node)."""
 
 from __future__ import annotations
 
-import os
-
 import pytest
+from glinttest import MICROPYTHON_RUNTIMES, require_micropython
 
 
 def require_node():
-    from glint.mpy import micropython_available
-
-    if not micropython_available():
-        if os.environ.get("GLINT_REQUIRE_MICROPYTHON") == "1":
-            pytest.fail("the virtual scanner needs Node and the MicroPython WebAssembly port (npm ci)")
-        pytest.skip("Node / MicroPython WebAssembly port not installed")
+    require_micropython("node")
 
 
 @pytest.fixture(scope="session")
@@ -21,14 +15,20 @@ def node_required():
     require_node()
 
 
+@pytest.fixture(scope="module", params=MICROPYTHON_RUNTIMES)
+def runtime(request):
+    """Each MicroPython runtime of the virtual scanner in turn (skipped / failed when missing, as the mpy fixture)."""
+    require_micropython(request.param)
+    return request.param
+
+
 @pytest.fixture(scope="module")
-def vscanner(tmp_path_factory):
+def vscanner(tmp_path_factory, runtime):
     """A running virtual scanner with an enrolled-style item (seed 7) under the lens."""
-    require_node()
     from glint.vscanner import LensSpec, VirtualScanner
 
     flash = tmp_path_factory.mktemp("flash")
-    vs = VirtualScanner(flash, lens=LensSpec("item", item_seed=7))
+    vs = VirtualScanner(flash, lens=LensSpec("item", item_seed=7), runtime=runtime)
     vs.start()
     yield vs
     vs.close()

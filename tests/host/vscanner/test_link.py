@@ -1,7 +1,7 @@
 """The virtual scanner over socket:// with pyserial: the device protocol end to end.
 
-One virtual scanner (the real firmware on MicroPython WebAssembly) serves the whole
-module; tests run in file order and build on each other's device state
+One virtual scanner (the real firmware on the MicroPython Unix port, then on WebAssembly)
+serves the whole module; tests run in file order and build on each other's device state
 (key, counter, spool), the way a host session would.
 """
 
@@ -25,6 +25,7 @@ from glintcore.proto import (
 )
 
 STATE = {}
+PLATFORM = {"unix": "linux", "node": "webassembly"}  # sys.platform of the firmware on each runtime
 
 
 def scan(client, nonce=None):
@@ -40,9 +41,10 @@ def verify_pycose(scan_bytes, pub):
     return descriptor.decode(m.payload)
 
 
-def test_info_before_keygen(client):
+def test_info_before_keygen(client, runtime):
+    STATE.clear()
     info = client.call(MSG_INFO)
-    assert info["board"] == "sim" and info["impl"] == "micropython" and info["platform"] == "webassembly"
+    assert info["board"] == "sim" and info["impl"] == "micropython" and info["platform"] == PLATFORM[runtime]
     assert len(info["device_id"]) == 8 and info["proto"] == proto.PROTOCOL_VERSION
     assert info["pubkey"] is None and "scan" in info["caps"]
     STATE["device_id"] = info["device_id"]
