@@ -19,9 +19,9 @@ firmware runs. Rules:
   is brought back to protocol mode without a manual reset: until the device has sent a
   valid frame on this port, the first request is preceded by a CR (noise between frames
   in protocol mode; a fresh ">>> " prompt at the friendly REPL). REPL output seen instead
-  of an answer means nothing ran, so the scanner is woken (Ctrl-C twice, Ctrl-B: leave a
-  raw or paste REPL, Ctrl-D: soft reset, main.py runs) and the request sent again, whatever
-  its type; a silent first request (a raw REPL echoes nothing) wakes it before its retry.
+  of an answer means nothing ran, so the scanner is woken (glintcore.restart's hard-reset
+  wake sequence, which works on every port: main.py runs again) and the request sent
+  again, whatever its type; a silent first request (a raw REPL echoes nothing) wakes it before its retry.
   Once the device has answered on this port it is in protocol mode and is never woken;
 * errors are one line: LinkError (timeout, unplugged) or DeviceError (an error status).
 """
@@ -35,7 +35,7 @@ from dataclasses import dataclass, field
 
 from glint.errors import DeviceError, LinkError
 from glint.link.transport import HINT_LOST, Transport
-from glintcore import frame, messages, proto
+from glintcore import frame, messages, proto, restart
 from glintcore.errors import DecodeError, FrameError, ProtocolError
 
 _log = logging.getLogger(__name__)
@@ -50,7 +50,8 @@ MAX_EVENTS = 256  # queued events beyond this drop the oldest (a host that never
 # What only MicroPython's REPL prints (prompts, banners, raw REPL, soft reboot, tracebacks).
 REPL_MARKERS = (b">>> ", b"raw REPL; CTRL-B to exit", b"MPY: soft reboot", b"Type \"help()\" for more",
                 b"Traceback (most recent call last)", b"paste mode; Ctrl-C to cancel")
-WAKE = b"\x03\x03\x02\x04"  # interrupt, clear line / leave paste mode, leave raw REPL, soft reset
+# Before the device has answered the board is unknown: the hard-reset sequence works on every port.
+WAKE = restart.wake_sequence(restart.HARD)
 MAX_WAKES = 2  # per request
 
 MSG_NAMES = {v: k[4:].lower().replace("_", "-") for k, v in vars(proto).items()
@@ -197,12 +198,15 @@ class Scanner:
         _log.info("%s: the scanner is at its MicroPython REPL: soft reset into main.py", self.url)
         self.transport.write(WAKE)
         t0 = last = time.monotonic()
-        while True:
+        while self.transport.is_open:  # a board's USB port drops on the hard reset: reopened by the next send
             now = time.monotonic()
             if now - last >= self.timeouts.wake_quiet or now - t0 >= self.timeouts.wake_max:
                 break
-            if self.transport.read():
-                last = time.monotonic()
+            try:
+                if self.transport.read():
+                    last = time.monotonic()
+            except LinkError:
+                break
         self.transport.drain_input()
         self._deframer.reset()
         self._console = b""
