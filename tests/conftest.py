@@ -63,3 +63,16 @@ def mpy(request):
 def mpy_unix():
     """The MicroPython Unix port only: for what needs the viper/native emitters."""
     yield from _interpreter("unix")
+
+
+@pytest.fixture(scope="session")
+def mpy_runtime() -> str:
+    """The virtual scanner's default MicroPython runtime ("unix" where installed, else "node"), without an
+    interpreter: a gate for tests that start their own virtual scanner (skips, or fails under
+    GLINT_REQUIRE_MICROPYTHON=1, when neither port is installed)."""
+    from glint.mpy import available_runtimes
+
+    found = available_runtimes()
+    if not found:
+        require_micropython(MICROPYTHON_RUNTIMES[0])
+    return found[0]

@@ -9,7 +9,7 @@ import pytest
 
 from glint.home import Home
 
-pytestmark = pytest.mark.usefixtures("mpy")
+pytestmark = pytest.mark.usefixtures("mpy_runtime")  # needs a MicroPython: the default runtime
 
 ENROLL_CAPTURES = (101, 102, 103)
 

@@ -17,7 +17,7 @@ from glint.registry import Registry
 from glint.vscanner import LensSpec, VirtualScanner
 from glint.workflows.provision import provision
 
-pytestmark = pytest.mark.usefixtures("mpy")
+pytestmark = pytest.mark.usefixtures("mpy_runtime")  # needs a MicroPython: the default runtime
 
 WAIT_S = 30.0
 

@@ -8,14 +8,17 @@ import pytest
 
 
 def test_glint_demo(tmp_path, mpy):
+    """On each MicroPython runtime (mpy.runtime: the Unix port, WebAssembly), the step lines say which."""
     home = tmp_path / "demo home"
-    r = subprocess.run([sys.executable, "-m", "glint", "demo", "--home", str(home)], capture_output=True,
-                       text=True, timeout=120, env={**os.environ, "GLINT_HOME": str(tmp_path / "unused")})
+    r = subprocess.run([sys.executable, "-m", "glint", "demo", "--home", str(home), "--runtime", mpy.runtime],
+                       capture_output=True, text=True, timeout=120,
+                       env={**os.environ, "GLINT_HOME": str(tmp_path / "unused")})
     assert r.returncode == 0, r.stdout + r.stderr
     lines = r.stdout.splitlines()
     steps = [ln for ln in lines if ln.lstrip().startswith("[")]
     assert len(steps) >= 12 and all(ln.lstrip().startswith("[ok]") for ln in steps), r.stdout
-    assert "MicroPython" in steps[0]
+    assert "MicroPython" in steps[0] and {"unix": "Unix port", "node": "WebAssembly"}[mpy.runtime] in steps[0]
+    assert "a new capture" in next(ln for ln in steps if "genuine rescan" in ln)
     for word in ("counterfeit", "replayed scan refused", "tampered scan refused", "identified", "ledger proof"):
         assert any(word in ln for ln in steps), word
     assert lines[-1].startswith("demo passed")

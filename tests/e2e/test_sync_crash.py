@@ -24,7 +24,7 @@ from glint.registry import Registry
 from glint.vscanner import LensSpec, VirtualScanner
 from glint.workflows.provision import provision
 
-pytestmark = pytest.mark.usefixtures("mpy")
+pytestmark = pytest.mark.usefixtures("mpy_runtime")  # needs a MicroPython: the default runtime
 
 SPOOLED = 3
 FAULT_WAIT_S = 120.0

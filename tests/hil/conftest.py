@@ -45,14 +45,15 @@ class Target:
 def _blank_scanner(flash: Path):
     """A virtual scanner with an empty flash and no firmware image (MicroPython only)."""
     from glint.mpy import micropython_available
-    from glint.vscanner import VirtualScanner
+    from glint.vscanner import LensSpec, VirtualScanner
 
     if not micropython_available():
         if os.environ.get("GLINT_REQUIRE_MICROPYTHON") == "1":
             pytest.fail("the virtual scanner needs Node and the MicroPython WebAssembly port")
         pytest.skip("MicroPython WebAssembly port not installed (npm ci)")
     try:
-        return VirtualScanner(flash, runtime="node", image=False).start()
+        # a pinned capture: the lens keeps the same frame (an unpinned one changes after every capture)
+        return VirtualScanner(flash, runtime="node", image=False, lens=LensSpec(capture_seed=1)).start()
     except TypeError:  # pragma: no cover - a glint without blank virtual scanners
         pytest.fail("glint.vscanner.VirtualScanner has no image=False (blank scanner) option")
 

@@ -12,7 +12,7 @@ from glint.sync import SpoolSync
 from glint.vscanner import LensSpec, VirtualScanner
 from glint.workflows.provision import provision
 
-pytestmark = pytest.mark.usefixtures("mpy")
+pytestmark = pytest.mark.usefixtures("mpy_runtime")  # needs a MicroPython: the default runtime
 
 
 def test_sync_outcomes(tmp_path):
