@@ -22,6 +22,12 @@ def pytest_collection_modifyitems(config, items):
         for item in items:
             if item.get_closest_marker("bench") is not None:
                 item.add_marker(skip)
+    # Long-running tests are excluded from the default run (the marker's meaning in pyproject.toml).
+    if "slow" not in markexpr:
+        skip = pytest.mark.skip(reason="slow: run with 'pytest -m slow'")
+        for item in items:
+            if item.get_closest_marker("slow") is not None:
+                item.add_marker(skip)
     if config.getoption("--port") is None:
         skip = pytest.mark.skip(reason="hardware-in-the-loop: needs --port")
         for item in items:

@@ -95,6 +95,30 @@ def test_counterfeit_and_empty_lens(vscanner, client):
     vscanner.set_lens(LensSpec("item", item_seed=7))
 
 
+def _spots(client):
+    _, body = scan(client)
+    STATE["counters"].append(body["counter"])
+    return verify_pycose(body["scan"], STATE["pub"])[descriptor.K_SPOTS]
+
+
+def test_every_capture_is_a_new_placement_unless_pinned(vscanner, client):
+    lens = vscanner.sim_dir / "lens.pgm"
+    vscanner.set_lens(LensSpec("item", item_seed=7))  # unpinned: a new capture after every capture
+    seen = []
+    for _ in range(3):
+        before = lens.read_bytes()
+        seen.append(_spots(client))
+        deadline = time.monotonic() + 10
+        while lens.read_bytes() == before and time.monotonic() < deadline:  # the host renders the next one
+            time.sleep(0.02)
+        assert lens.read_bytes() != before, "no new placement under the lens after a capture"
+    assert len(set(seen)) == 3  # three different captures, different spots
+    vscanner.set_lens(LensSpec("item", item_seed=7, capture_seed=3))  # pinned: the same frame every time
+    a, b = _spots(client), _spots(client)
+    assert a == b and a not in seen
+    vscanner.set_lens(LensSpec("item", item_seed=7))
+
+
 def test_line_noise_resynchronises(client):
     rnd = bytes(b for b in os.urandom(3000) if b not in (0x0D, 0x47))  # no CR (interrupt) or frame start
     client.send_raw(rnd + b"\x00")
