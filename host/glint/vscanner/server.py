@@ -144,6 +144,7 @@ class VirtualScanner:
 
     def _read_loop(self, proc: subprocess.Popen, replies: queue.Queue) -> None:
         """The child's stdout: events (a capture: render the next placement) and replies to request()."""
+        assert proc.stdout is not None  # spawned with PIPE
         for line in proc.stdout:
             try:
                 msg = json.loads(line)

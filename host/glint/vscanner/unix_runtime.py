@@ -76,6 +76,7 @@ class Supervisor:
         threading.Thread(target=self._pump_events, args=(proc,), daemon=True).start()
 
     def _pump_console(self, proc: subprocess.Popen) -> None:
+        assert proc.stdout is not None  # spawned with PIPE
         fd = proc.stdout.fileno()
         while True:
             try:
@@ -94,6 +95,7 @@ class Supervisor:
             self.spawn("raw" if code == EXIT_SOFT_RAW else "main")
 
     def _pump_events(self, proc: subprocess.Popen) -> None:
+        assert proc.stderr is not None  # spawned with PIPE
         for raw in proc.stderr:
             line = raw.decode("utf-8", "replace").rstrip("\n")
             if not line.startswith("\x1e"):
@@ -129,7 +131,7 @@ class Supervisor:
                     return
                 with self.lock:
                     proc = self.proc
-                    if not self.ready.is_set() or proc is None:
+                    if not self.ready.is_set() or proc is None or proc.stdin is None:
                         continue
                     try:
                         proc.stdin.write(kind + len(part).to_bytes(2, "big") + part)

@@ -140,9 +140,9 @@ def _run(home: Path, runtime: str, step: Steps) -> None:
             good = host.scan_and_process(sc, item=item)
             spots = bytes(good.checked.fields[K_SPOTS])
             new = spots not in enrolled[item].spot_fields
-            step(f"genuine rescan of {item} ({'a new capture: spots unlike every enrollment capture' if new else 'SAME spots as an enrollment capture'}): "
-                 f"{good.result.upper()}, log10 FAR {good.log10_far:.1f}, certificate {good.cert_path}",
-                 good.passed and new)
+            what = "a new capture: spots unlike every enrollment capture" if new else "SAME spots as an enrollment capture"
+            step(f"genuine rescan of {item} ({what}): {good.result.upper()}, log10 FAR {good.log10_far:.1f}, "
+                 f"certificate {good.cert_path}", good.passed and new)
 
             vs.set_lens(LensSpec("counterfeit", seed, 78, PROFILE))
             fake = host.scan_and_process(sc, item=item)
