@@ -53,10 +53,14 @@ def register(subparsers) -> None:
 
 
 def default_flash(home=None) -> Path:
-    """<glint home>/virtual-scanner/flash (home: --home, else $GLINT_HOME, else ~/.glint)."""
+    """<glint home>/virtual-scanner/flash (home: --home, else $GLINT_HOME, else ~/.glint; it must exist)."""
     from glint.home import Home
 
-    return Home(home).root / "virtual-scanner" / "flash"
+    root = Home(home).root
+    if not root.is_dir():
+        raise UsageError(f"no glint home at {root} for the virtual scanner's flash",
+                         hint="create it with 'glint init', or give --flash DIR")
+    return root / "virtual-scanner" / "flash"
 
 
 def heap_of(text: str | None) -> int | None:
