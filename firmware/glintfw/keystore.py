@@ -3,8 +3,11 @@
 The private key is a P-256 scalar derived (glintcore.p256.private_key_from_entropy)
 from at least 32 bytes of the board's hardware/OS entropy (board.entropy), optionally
 mixed with host-supplied bytes (which can add but never replace device entropy).
-It is stored as a CRC-checked record (store.py) in a file, or in ESP32 NVS where
-board.json says ``"keystore": "nvs"``. No message ever returns it.
+It is stored as a CRC-checked record (store.py) in a file, in ESP32 NVS where board.json says
+``"keystore": "nvs"``, or sealed in a file where board.json says ``"keystore": "sealed"`` (the
+OpenMV boards, whose storage is the USB drive any PC reads): encrypted and authenticated under
+a key derived from the chip's unique id, which is not on the drive (docs/security.md). No
+message ever returns it.
 """
 
 import hashlib
@@ -12,10 +15,14 @@ import hashlib
 from micropython import const
 
 from glintcore import p256
+from glintcore.hmac256 import hmac_sha256
 from glintfw import store
 
 SEED_LEN = const(32)
 DEVICE_ID_LEN = const(8)
+SEAL_MAGIC = b"GLS1"
+SEAL_NONCE_LEN = const(16)
+SEAL_TAG_LEN = const(16)
 
 
 class KeyExists(Exception):
@@ -58,6 +65,57 @@ class _NvsBackend:  # pragma: no cover - ESP32 only
         self.nvs.commit()
 
 
+class _SealedBackend:
+    """The key file sealed under the chip: KEK = HMAC-SHA256(unique_id, "glint/kek/v1");
+    record = "GLS1" || nonce || (key XOR HMAC(KEK, "enc" || nonce)) || HMAC(KEK, "mac" || nonce || ct)[:16].
+
+    A PC that reads the file (the OpenMV USB drive) gets ciphertext; it needs the chip's unique id,
+    which only code running on the chip can read. A tag that does not verify reads as no key.
+    A plaintext key file from an earlier firmware is read once and sealed in place.
+    """
+
+    def __init__(self, path, uid, entropy):
+        if not uid:
+            raise OSError("no chip unique id to seal the key under (board.json keystore 'sealed')")
+        self.path = path
+        self.kek = hmac_sha256(bytes(uid), b"glint/kek/v1")
+        self.entropy = entropy
+
+    def _stream(self, nonce):
+        return hmac_sha256(self.kek, b"glint/seal/enc" + nonce)
+
+    def _tag(self, nonce, ct):
+        return hmac_sha256(self.kek, b"glint/seal/mac" + nonce + ct)[:SEAL_TAG_LEN]
+
+    def load(self):
+        data = store.read_record(self.path)
+        if data is None:
+            return None
+        if len(data) == p256.SCALAR_SIZE:  # plaintext from an earlier firmware: seal it now
+            self.save(data)
+            return data
+        n = len(SEAL_MAGIC)
+        if len(data) != n + SEAL_NONCE_LEN + p256.SCALAR_SIZE + SEAL_TAG_LEN or data[:n] != SEAL_MAGIC:
+            return None
+        nonce = data[n:n + SEAL_NONCE_LEN]
+        ct = data[n + SEAL_NONCE_LEN:n + SEAL_NONCE_LEN + p256.SCALAR_SIZE]
+        tag = data[n + SEAL_NONCE_LEN + p256.SCALAR_SIZE:]
+        want = self._tag(nonce, ct)
+        diff = 0
+        for i in range(SEAL_TAG_LEN):
+            diff |= want[i] ^ tag[i]
+        if diff:
+            return None
+        ks = self._stream(nonce)
+        return bytes(ct[i] ^ ks[i] for i in range(p256.SCALAR_SIZE))
+
+    def save(self, data):
+        nonce = bytes(self.entropy(SEAL_NONCE_LEN))
+        ks = self._stream(nonce)
+        ct = bytes(data[i] ^ ks[i] for i in range(p256.SCALAR_SIZE))
+        store.write_record(self.path, SEAL_MAGIC + nonce + ct + self._tag(nonce, ct))
+
+
 def _hw_unique_id():
     try:
         import machine
@@ -69,12 +127,15 @@ def _hw_unique_id():
 
 
 class KeyStore:
-    def __init__(self, directory, entropy, backend="file"):
-        """``entropy(n)`` returns n bytes from a strong source (board.entropy)."""
+    def __init__(self, directory, entropy, backend="file", uid=None):
+        """``entropy(n)`` returns n bytes from a strong source (board.entropy); ``uid`` the chip id to
+        seal under (default machine.unique_id()) for backend "sealed"."""
         self.dir = directory
         self.entropy = entropy
         if backend == "nvs":
             self._key = _NvsBackend()
+        elif backend == "sealed":
+            self._key = _SealedBackend(store.join(directory, "key"), uid or _hw_unique_id(), self._random)
         else:
             self._key = _FileBackend(store.join(directory, "key"))
         self._d = None

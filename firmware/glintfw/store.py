@@ -10,16 +10,9 @@ A torn or corrupt file fails its CRC and is ignored, never trusted.
 
 import os
 
-try:
-    from binascii import crc32 as _crc32
-except ImportError:  # pragma: no cover
-    _crc32 = None
+from glintcore.frame import crc32_of as crc32  # binascii.crc32, or the bitwise fallback where a port lacks it
 
 TMP_SUFFIX = ".tmp"
-
-
-def crc32(data):
-    return _crc32(data) & 0xFFFFFFFF
 
 
 def _sync():

@@ -58,15 +58,26 @@ def _is_text(b):
     return 0x20 <= b <= 0x7E or b == 0x1B or b == 0x09 or b == _CR or b == _LF
 
 
-def _crc32(data):
-    if crc32 is not None:
-        return crc32(data) & 0xFFFFFFFF
-    c = 0xFFFFFFFF  # pragma: no cover - bitwise fallback
+def crc32_soft(data):
+    """CRC-32 (IEEE 802.3, as binascii.crc32) bit by bit: for ports built without binascii.crc32."""
+    c = 0xFFFFFFFF
     for b in data:
         c ^= b
         for _ in range(8):
             c = (c >> 1) ^ (0xEDB88320 & -(c & 1))
     return c ^ 0xFFFFFFFF
+
+
+def crc32_of(data):
+    """CRC-32 of ``data`` as an unsigned int: binascii.crc32 where the port has it, else crc32_soft.
+
+    The one CRC of glint: frames here, and the store's records (glintfw.store) import it."""
+    if crc32 is not None:
+        return crc32(data) & 0xFFFFFFFF
+    return crc32_soft(data)
+
+
+_crc32 = crc32_of
 
 
 def max_encoded_len(payload_len):

@@ -53,7 +53,8 @@ def test_board_json_complete(bid):
     assert (cam["width"], cam["height"]) in ((320, 240), (640, 480)) and cam["pixformat"] == "GRAYSCALE"
     assert {"model", "driver", "exposure_us", "gain"} <= set(cam)
     assert cfg["link"]["type"] in ("usb-console", "uart")
-    assert cfg["keystore"] in ("file", "nvs")
+    assert cfg["keystore"] in ("file", "nvs", "sealed")
+    assert cfg["keystore"] == "sealed" or not cfg["storage_drive"]  # a key never in plaintext on a USB drive
     assert 0 < cfg["usb"]["vid"] <= 0xFFFF and 0 < cfg["usb"]["pid"] <= 0xFFFF
     assert {"leds", "buzzer"} <= set(cfg["indicators"]) and "button" in cfg and "storage_root" in cfg
 
