@@ -56,7 +56,7 @@ from array import array
 
 from micropython import const
 
-from glintcore.proto import GD_NO_COATING, GD_OK, GD_OUT_OF_FOCUS, GD_SATURATED, GD_TOO_DARK, GD_TOO_FEW_SPOTS
+from glintcore.guidance import guidance
 
 SPOT_SCALE = const(32)
 SPOT_RECORD = const(5)
@@ -75,12 +75,6 @@ INTERP_MAX = const(32)  # sub-pixel offset clamp: +-1 px (in 1/SPOT_SCALE)
 NOISE_MIN_X16 = const(16)  # noise floor: 1 DN
 MAD_TO_SIGMA_X1000 = const(1048)  # sigma = median|d| / 0.954 for d = difference of two pixels
 CAND_RETRIES = const(16)  # candidate list full: raise the threshold by PEAK/4 sigma, at most this often
-# --- guidance ---
-DARK_MEAN = const(12)  # mean level below this: too dark
-SAT_PERMILLE_MAX = const(20)  # more saturated pixels than 2 %: saturated
-NO_COATING_SPOTS = const(6)  # fewer spots: no coating under the lens
-FOCUS_MIN = const(800)  # focus = 1477 / sigma_psf**2 (log2 curvature); 800: PSF sigma > 1.36 px is out of focus
-MIN_SPOTS = const(30)  # fewer spots: too few to identify the item
 
 # slots of the int32 ``work`` array shared with the kernels: a header, the noise histogram, the candidates
 G_W = const(0)
@@ -732,18 +726,3 @@ def ilog2_q10(v):
     t = v >> sh
     lo = LOG2_FRAC[t - 32]
     return 1024 * e + lo + (((LOG2_FRAC[t - 31] - lo) * (v - (t << sh))) >> sh)
-
-
-def guidance(q):
-    """Operator guidance (GD_*) from the quality map; the first problem found wins."""
-    if q[4] < DARK_MEAN:
-        return GD_TOO_DARK
-    if q[3] > SAT_PERMILLE_MAX:
-        return GD_SATURATED
-    if q[0] < NO_COATING_SPOTS:
-        return GD_NO_COATING
-    if q[2] < FOCUS_MIN:
-        return GD_OUT_OF_FOCUS
-    if q[0] < MIN_SPOTS:
-        return GD_TOO_FEW_SPOTS
-    return GD_OK

@@ -14,7 +14,9 @@ import numpy as np
 
 from glint.errors import UsageError
 from glint.imaging import twin
-from glint.imaging.twin import GD_OK, MAX_DIM, MAX_SPOTS_DEFAULT, SPOT_RECORD, SPOT_SCALE
+from glint.imaging.twin import MAX_SPOTS_DEFAULT
+from glintcore.descriptor import MAX_DIM, SPOT_RECORD, SPOT_SCALE
+from glintcore.proto import GD_OK
 
 __all__ = ["Detection", "detect", "load_image", "SPOT_SCALE", "SPOT_RECORD"]
 

@@ -2,20 +2,23 @@
 
 Same integer arithmetic, same constants, same tie rules, so the spot records,
 quality map and guidance are bit-identical to what a scanner computes from the
-same frame (tests/host/test_imaging.py checks it frame by frame). Keep the
-constants below in step with the firmware: a test compares them.
+same frame (tests/host/test_imaging.py checks it frame by frame). What both sides
+share is imported from glintcore (the descriptor's fixed point, the guidance rules).
+The tuning constants below mirror the firmware's ``const()`` values, which a board
+inlines at compile time and so cannot import from another module; a test
+(tests/firmware/test_detect.py) fails if the two ever differ.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from glintcore.descriptor import SPOT_SCALE  # 1/32 px per unit of the spot records: the wire contract
-from glintcore.proto import GD_NO_COATING, GD_OK, GD_OUT_OF_FOCUS, GD_SATURATED, GD_TOO_DARK, GD_TOO_FEW_SPOTS
+# the spot records' fixed point (the wire contract); MAX_DIM and SPOT_RECORD are listed in TUNING, whose test
+# compares each with the firmware's const() copy
+from glintcore.descriptor import MAX_DIM, SPOT_RECORD, SPOT_SCALE  # noqa: F401
+from glintcore.guidance import guidance  # one definition for scanner and twin
 
-SPOT_RECORD = 5
 MAX_SPOTS_DEFAULT = 64
-MAX_DIM = 2047
 BLOCK = 8
 MARGIN = 2
 SAT_LEVEL = 250
@@ -27,17 +30,12 @@ INTERP_MAX = 32  # sub-pixel offset clamp: +-1 px
 NOISE_MIN_X16 = 16
 MAD_TO_SIGMA_X1000 = 1048
 CAND_RETRIES = 16
-DARK_MEAN = 12
-SAT_PERMILLE_MAX = 20
-NO_COATING_SPOTS = 6
-FOCUS_MIN = 800
-MIN_SPOTS = 30
 MAX_CANDIDATES_MIN = 1024
 
 TUNING = (
     "SPOT_SCALE", "SPOT_RECORD", "MAX_SPOTS_DEFAULT", "MAX_DIM", "BLOCK", "MARGIN", "SAT_LEVEL", "CLIP_X16",
     "PEAK_X16", "SUM_X16", "SPIKE_X16", "INTERP_MAX", "NOISE_MIN_X16", "MAD_TO_SIGMA_X1000", "CAND_RETRIES",
-    "DARK_MEAN", "SAT_PERMILLE_MAX", "NO_COATING_SPOTS", "FOCUS_MIN", "MIN_SPOTS", "MAX_CANDIDATES_MIN",
+    "MAX_CANDIDATES_MIN",
 )
 
 _NEIGHBOURS = [(dy, dx) for dy in (-1, 0, 1) for dx in (-1, 0, 1) if dy or dx]
@@ -88,20 +86,6 @@ def _interp(a, b, c):
     safe = np.where(cv > 0, cv, 1)
     d = np.where(cv > 0, np.sign(num) * ((2 * np.abs(num) + 2 * safe) // (4 * safe)), 0)
     return np.clip(d, -INTERP_MAX, INTERP_MAX), cv
-
-
-def guidance(q: dict) -> int:
-    if q[4] < DARK_MEAN:
-        return GD_TOO_DARK
-    if q[3] > SAT_PERMILLE_MAX:
-        return GD_SATURATED
-    if q[0] < NO_COATING_SPOTS:
-        return GD_NO_COATING
-    if q[2] < FOCUS_MIN:
-        return GD_OUT_OF_FOCUS
-    if q[0] < MIN_SPOTS:
-        return GD_TOO_FEW_SPOTS
-    return GD_OK
 
 
 def block_edges(n: int) -> np.ndarray:
