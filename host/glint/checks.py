@@ -15,6 +15,10 @@ descriptor) only if, in this order:
      its counter must exceed every counter accepted from the device;
    * an offline (spooled) scan has no nonce; its counter must exceed every spooled
      counter accepted from the device and never have been seen;
+   * ``relayed=True`` (the HTTP API, glint.server.admit): an online scan whose nonce
+     another glint host issued and checked is accepted when that nonce was never seen
+     here (it is recorded as used); a nonce this host issued is checked as above;
+     the counter order applies either way;
 7. these exact bytes were never accepted before.
 
 A refusal is a ScanRefused (a VerificationError) with a one-line reason and a
@@ -120,7 +124,7 @@ def scan_digest(signed: bytes) -> bytes:
 
 def check_scan(reg: Registry, signed: bytes, policy: FirmwarePolicy | None = None,
                expect_mode: str | None = None, expect_device: str | None = None,
-               now: float | None = None) -> CheckedScan:
+               now: float | None = None, relayed: bool = False) -> CheckedScan:
     """Run every check on ``signed`` and log it as accepted; raise ScanRefused otherwise.
 
     ``expect_mode``: MODE_ONLINE refuses a scan without a nonce (a spooled scan pushed
@@ -170,10 +174,10 @@ def check_scan(reg: Registry, signed: bytes, policy: FirmwarePolicy | None = Non
     if expect_mode is not None and mode != expect_mode:
         raise ScanRefused(R_MODE, f"expected an {expect_mode} scan, got an {mode} one", device_id=did)
     counter = fields[D.K_COUNTER]
-    return _accept(reg, signed, digest, dev, counter, nonce, mode, payload, fields, now)
+    return _accept(reg, signed, digest, dev, counter, nonce, mode, payload, fields, now, relayed)
 
 
-def _accept(reg, signed, digest, dev, counter, nonce, mode, payload, fields, now) -> CheckedScan:
+def _accept(reg, signed, digest, dev, counter, nonce, mode, payload, fields, now, relayed=False) -> CheckedScan:
     did = dev.device_id
     refusal: ScanRefused | None = None
     alert: tuple[str, str] | None = None
@@ -189,6 +193,11 @@ def _accept(reg, signed, digest, dev, counter, nonce, mode, payload, fields, now
             alert = ("replay", f"scan counter {counter} sent again")
         elif mode == MODE_ONLINE:
             n = c.execute("SELECT device_id, expires_at, used_at FROM nonces WHERE nonce=?", (bytes(nonce),)).fetchone()
+            if n is None and relayed:
+                # Issued and checked by the relaying host: never seen here, so record it as used.
+                c.execute("INSERT INTO nonces(nonce, device_id, issued_at, expires_at, used_at) VALUES (?,?,?,?,?)",
+                          (bytes(nonce), did, now, now, now))
+                n = (did, now, None)
             if n is None or n[0] != did:
                 refusal = ScanRefused(R_NONCE_UNKNOWN, "scan nonce was not issued by this host for this device",
                                       "a scan must answer a nonce this host just issued", did)

@@ -235,7 +235,9 @@ class Daemon:
 
         if self._outbox is None or self._remote is None:
             self._outbox = Outbox(self.registry.conn)
-            self._remote = RemoteLedger(self.remote_url)
+            from glint.server.client import load_api_key
+
+            self._remote = RemoteLedger(self.remote_url, api_key=load_api_key(self.home.root))
         outbox, remote = self._outbox, self._remote
         try:
             if self.home.ledger_path.exists():
@@ -243,7 +245,9 @@ class Daemon:
 
                 led = Ledger.open(self.home.ledger_path, readonly=True)
                 try:
-                    outbox.collect(led)
+                    from glint.match import Database
+
+                    outbox.collect(led, Database(self.home.match_dir))
                 finally:
                     led.close()
             rep = outbox.upload(remote, force=force)

@@ -69,6 +69,20 @@ def open_host_db(home: str | Path) -> sqlite3.Connection:
     return db
 
 
+def _reference_of(db, item: str, digest: bytes) -> dict | None:
+    import hashlib
+
+    from glint.match.database import to_record
+    from glint.server.admit import reference_wire
+
+    if item not in db:
+        return None
+    ref = db.reference(item)
+    if hashlib.sha256(to_record(ref).tobytes()).digest() != digest:
+        return None  # re-enrolled since: the remote refuses the event, a person looks at it
+    return reference_wire(ref)
+
+
 def backoff_delay(attempts: int, base: float = BACKOFF_BASE_S, cap: float = BACKOFF_MAX_S,
                   rng: random.Random | None = None) -> float:
     """Seconds to wait after the ``attempts``-th consecutive failure (1, 2, ...)."""
@@ -102,8 +116,12 @@ class Outbox:
         row = self.db.execute("SELECT value FROM host_meta WHERE key = ?", (CURSOR_KEY,)).fetchone()
         return int(row[0]) if row else 0
 
-    def collect(self, ledger) -> int:
+    def collect(self, ledger, references=None) -> int:
         """Mirror local ledger events not yet in the outbox; return how many were added.
+
+        ``references``: the home's matcher Database; an enroll event goes out with the
+        reference it enrolled (the remote checks its scan against it and keeps it for
+        later verifications) when the database still holds that exact reference.
 
         The cursor moves in the same transaction as the inserts, and keys are unique,
         so a crash mid-way neither loses nor doubles an entry.
@@ -126,6 +144,10 @@ class Outbox:
                     if scan is not None:
                         del data["scan"]  # the remote recomputes the digest from the bytes
                 body = wire.event_body(e.kind, e.item, e.time, data, scan)
+                if e.kind == "enroll" and references is not None and isinstance(data.get("ref"), bytes):
+                    ref = _reference_of(references, e.item, data["ref"])
+                    if ref is not None:
+                        body["reference"] = ref
                 rows.append((e.hash.hex(), e.index, e.kind, e.item, _json(body), now, now))
             db = self.db
             with transaction(db):

@@ -48,6 +48,15 @@ def test_daemon_syncs_button_scans_uploads_and_stops_on_sigterm(tmp_path):
 
     home = Home(tmp_path / "field").ensure()
     enroll_sim_item(home, "acme:BAG-1", 1)
+    hq = Home(tmp_path / "hq").ensure()
+    enroll_sim_item(hq, "acme:BAG-1", 1)  # the server matches against its own reference
+    from glint.server.auth import KeyStore
+
+    ks = KeyStore(hq.db_path)
+    key_file = home.root / "remote.key"
+    key_file.write_text(ks.create("field", "field-laptop")[1])
+    ks.close()
+    key_file.chmod(0o600)
     port = free_port()
     server = subprocess.Popen([sys.executable, "-m", "glint", "serve", "--listen", f"127.0.0.1:{port}",
                                "--home", str(tmp_path / "hq"), "--create"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
@@ -55,7 +64,9 @@ def test_daemon_syncs_button_scans_uploads_and_stops_on_sigterm(tmp_path):
     assert "listening" in server.stdout.readline()
     with VirtualScanner(tmp_path / "flash", lens=LensSpec("item", item_seed=1, capture_seed=9)) as vs:
         with Registry.open(home) as reg, open_scanner(vs.url) as sc:
-            provision(reg, sc)
+            dev = provision(reg, sc).device
+        with Registry.open(hq) as reg:  # the server trusts the scanner too (its operator adds it)
+            reg.add_device(dev.device_id, dev.pubkey, board=dev.board, fw=dev.fw)
         daemon = subprocess.Popen([sys.executable, "-m", "glint", "daemon", "--home", str(home.root), "--port", vs.url,
                                    "--remote", f"http://127.0.0.1:{port}"],
                                   stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)

@@ -12,10 +12,16 @@ import subprocess
 import sys
 import time
 
+import hashlib
+
 import pytest
+from softdevice import NOW, SoftDevice, sim_coating
 
 from glint.ledger import Keys, Ledger
+from glint.match import Database
+from glint.match.database import to_record
 from glint.outbox import Outbox, backoff_delay, open_host_db
+from glint.server.auth import KeyStore
 from glint.server.client import RemoteError, RemoteLedger
 
 START_TIMEOUT_S = 20.0
@@ -41,13 +47,30 @@ def stop(proc):
     assert proc.wait(timeout=START_TIMEOUT_S) == 0
 
 
+DEVICE = SoftDevice(3)
+
+
+def make_remote(home):
+    """A server home that trusts DEVICE and has a bench key for the field host; returns the key."""
+    home.mkdir()
+    DEVICE.provision(home)
+    ks = KeyStore(home / "glint.db")
+    key = ks.create("bench", "field-1")[1]
+    ks.close()
+    return key
+
+
 def make_local(home, n_verify):
+    """A field host's ledger: register, enroll (with its reference in the home's matcher), verifies."""
+    ref, probes, size = sim_coating(7)
+    Database(home / "match").add("acme:BAG-7", ref)
     led = Ledger.open(home / "ledger.db", keys=Keys.load(home, create=True), durable=False)
-    led.register_item("acme:BAG-7", "ACME")
-    led.add_coating("acme:BAG-7", "c1", ref=bytes(32))
+    led.register_item("acme:BAG-7", "ACME", time=NOW - 500)
+    led.add_coating("acme:BAG-7", "c1", ref=hashlib.sha256(to_record(ref).tobytes()).digest(),
+                    scan=DEVICE.sign(probes[0], *size), time=NOW - 400, dev=DEVICE.hex)
     for i in range(n_verify):
-        led.record_verify("acme:BAG-7", "pass", fap=1e-9, device="a1b2c3d4e5f60708", scan=b"signed-%d" % i,
-                          time=1700000000 + i)
+        led.record_verify("acme:BAG-7", "pass", fap=1e-9, device=DEVICE.hex, scan=DEVICE.sign(probes[i % 2], *size),
+                          time=NOW - 300 + i)
     return led
 
 
@@ -59,12 +82,13 @@ def test_backoff_grows_and_is_capped():
 
 def test_outbox_down_then_up_no_duplicates(tmp_path):
     local, remote_home = tmp_path / "local", tmp_path / "remote"
+    key = make_remote(remote_home)
     led = make_local(local, 5)
     db = open_host_db(local)
     box = Outbox(db, base_s=0.05, max_s=0.2)
-    assert box.collect(led) == 7 and box.collect(led) == 0
+    assert box.collect(led, Database(local / "match")) == 7 and box.collect(led) == 0
     port = free_port()
-    remote = RemoteLedger(f"http://127.0.0.1:{port}", timeout=2.0)
+    remote = RemoteLedger(f"http://127.0.0.1:{port}", timeout=2.0, api_key=key)
 
     # server down: one transient failure per round, order kept, backoff recorded
     rep = box.upload(remote)
@@ -87,7 +111,9 @@ def test_outbox_down_then_up_no_duplicates(tmp_path):
         rep = box.upload(remote)
         assert (rep.sent, rep.duplicates) == (7, 7)
         # a new local event after a restart of the client goes out once
-        led.record_verify("acme:BAG-7", "fail", scan=b"signed-x", time=1700000100)
+        other_ref, other_probes, size = sim_coating(8)
+        led.record_verify("acme:BAG-7", "fail", device=DEVICE.hex, scan=DEVICE.sign(other_probes[0], *size),
+                          time=NOW - 100)
         box2 = Outbox(open_host_db(local))
         assert box2.collect(led) == 1
         assert box2.upload(remote).sent == 1
@@ -119,6 +145,7 @@ def test_outbox_down_then_up_no_duplicates(tmp_path):
 def test_refused_upload_goes_to_the_exception_queue(tmp_path):
     """An event the remote refuses (it does not know the item) is rejected, queued, and not retried."""
     local, remote_home = tmp_path / "local", tmp_path / "remote"
+    key = make_remote(remote_home)
     led = Ledger.open(local / "ledger.db", keys=Keys.load(local, create=True), durable=False)
     led.register_item("acme:X-1", "ACME")
     box = Outbox(open_host_db(local))
@@ -127,7 +154,7 @@ def test_refused_upload_goes_to_the_exception_queue(tmp_path):
     port = free_port()
     proc = start_server(remote_home, port)
     try:
-        remote = RemoteLedger(f"http://127.0.0.1:{port}")
+        remote = RemoteLedger(f"http://127.0.0.1:{port}", api_key=key)
         key = box.entries()[0]["key"]
         remote.post_event(key, {"kind": "register", "item": "acme:OTHER", "data": {"brand": "B",
                                                                                   "prov": {"class": "factory"}}})

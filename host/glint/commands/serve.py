@@ -18,6 +18,8 @@ def register(sub) -> None:
     p.add_argument("--listen", default=DEFAULT_LISTEN, metavar="HOST:PORT",
                    help=f"address to listen on (default {DEFAULT_LISTEN}; port 0 picks a free one)")
     p.add_argument("--ledger", metavar="FILE", help="ledger file (default <home>/ledger.db)")
+    p.add_argument("--behind-tls-proxy", action="store_true",
+                   help="allow a non-loopback address: a TLS-terminating reverse proxy is in front")
     p.set_defaults(func=cmd_serve)
 
 
@@ -35,9 +37,10 @@ def cmd_serve(args) -> int:
     from glint.address import parse_listen
     from glint.errors import UsageError
     from glint.home import home_of
-    from glint.server import make_server
+    from glint.server import check_listen, make_server
 
     host, port = parse_listen(args.listen)
+    check_listen(host, args.behind_tls_proxy)
     home = home_of(args).root
     try:
         server = make_server(home, host, port, args.ledger)

@@ -28,6 +28,11 @@ from glintcore import cbor
 
 LEAF_VERSION = 1
 MAX_LEAF_BYTES = 64 * 1024
+# Event times are Unix seconds a calendar can show: 0 .. 9999-12-31T23:59:59Z. A larger
+# value was stored once and then broke every reader that formats times (OverflowError).
+MAX_TIME = 253402300799
+MAX_TEXT = 1024          # one text field of event data (names, notes, locations)
+MAX_DATA_ITEMS = 256     # entries of one map or list inside event data
 
 REGISTER = "register"
 ENROLL = "enroll"
@@ -117,7 +122,45 @@ def check_data(kind: str, data: dict) -> dict:
     for key in _DIGEST_FIELDS:
         if key in data and (not isinstance(data[key], bytes) or len(data[key]) != HASH_SIZE):
             raise UsageError(f"{kind} {key} must be a {HASH_SIZE}-byte SHA-256 digest")
+    if "fap" in data:
+        fap = data["fap"]
+        if type(fap) not in (int, float) or not 0.0 <= fap <= 1.0:  # NaN fails the range too
+            raise UsageError(f"{kind} fap must be a number in [0, 1], not {fap!r}")
+    _check_values(kind, data, 0)
     return data
+
+
+def check_time(t) -> int:
+    """An event time: an integer number of Unix seconds in 0..MAX_TIME (year 9999)."""
+    if type(t) is not int or not 0 <= t <= MAX_TIME:
+        raise UsageError(f"event time must be integer Unix seconds in 0..{MAX_TIME}, not {t!r}")
+    return t
+
+
+_SCALARS = (str, bytes, int, float, bool, type(None))
+
+
+def _check_values(kind: str, v, depth: int) -> None:
+    """Bounded, encodable values only: what a reader decodes and shows must be what was stored."""
+    t = type(v)
+    if t is dict or t is list:
+        if depth > 4 or len(v) > MAX_DATA_ITEMS:
+            raise UsageError(f"{kind} data is nested too deeply or has too many entries")
+        for k in v if t is list else v.values():
+            _check_values(kind, k, depth + 1)
+        if t is dict:
+            for k in v:
+                if type(k) is not str or len(k) > MAX_TEXT:
+                    raise UsageError(f"{kind} data keys must be short text")
+        return
+    if t not in _SCALARS:
+        raise UsageError(f"{kind} data holds a {t.__name__}, which the ledger does not store")
+    if (t is str or t is bytes) and len(v) > MAX_TEXT:
+        raise UsageError(f"{kind} data has a field of {len(v)} characters (at most {MAX_TEXT})")
+    if t is int and not -(1 << 63) <= v < (1 << 63):
+        raise UsageError(f"{kind} data has an integer out of range")
+    if t is float and v != v:
+        raise UsageError(f"{kind} data has a NaN")
 
 
 _DIGEST_FIELDS = ("scan", "ref")

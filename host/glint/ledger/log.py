@@ -250,8 +250,11 @@ class Ledger:
             seq, prev = last.seq + 1, last.hash
         cr = self._cr
         index = cr.size
-        t = int(_time.time()) if spec.time is None else int(spec.time)
+        t = int(_time.time()) if spec.time is None else ev.check_time(spec.time)
         raw = ev.encode_leaf(index, kind, item, seq, prev, t, data)
+        if len(raw) > ev.MAX_LEAF_BYTES:  # the readers refuse larger leaves: never store one
+            raise UsageError(f"{kind} event of {len(raw)} bytes is larger than a leaf may be "
+                             f"({ev.MAX_LEAF_BYTES})")
         lh = _sha256(b"\x00" + raw).digest()
         state = apply(state, ev.Event(index, kind, item, seq, prev, t, data, raw, lh))
         # The writer's cache needs only the custody state and the chain head, not every event.

@@ -16,7 +16,32 @@ from glint.address import parse_listen as parse_listen  # re-exported: the one H
 _log = logging.getLogger(__name__)
 
 SERVER_THREADS = 4          # request threads; ledger work itself is serialised on one thread
-CHANNEL_TIMEOUT_S = 30      # idle keep-alive connections are closed after this
+CHANNEL_TIMEOUT_S = 10      # a connection silent this long is closed (idle keep-alive, half-sent requests)
+CONNECTION_LIMIT = 1000     # open connections before new ones wait (waitress's default of 100 let 150
+                            # half-sent requests lock every other client out)
+CLEANUP_INTERVAL_S = 2      # how often silent connections are looked for
+LOOPBACK = ("127.0.0.1", "::1", "localhost")
+
+
+def is_loopback(host: str) -> bool:
+    import ipaddress
+
+    if host in LOOPBACK:
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def check_listen(host: str, behind_proxy: bool) -> None:
+    """Refuse a non-loopback address unless a TLS-terminating proxy is in front (API keys travel in headers)."""
+    from glint.errors import UsageError
+
+    if not is_loopback(host) and not behind_proxy:
+        raise UsageError(f"refusing to serve on {host} without TLS: API keys and scans would travel in clear",
+                         "listen on 127.0.0.1 behind a TLS reverse proxy, or pass --behind-tls-proxy "
+                         "when one terminates TLS in front of this address")
 
 
 def make_server(home: str | Path, host: str, port: int, ledger_path: str | Path | None = None):
@@ -31,6 +56,7 @@ def make_server(home: str | Path, host: str, port: int, ledger_path: str | Path 
 
     app = create_app(home, ledger_path)
     server = create_server(app, host=host, port=port, threads=SERVER_THREADS,
-                           channel_timeout=CHANNEL_TIMEOUT_S, ident="glint")
+                           channel_timeout=CHANNEL_TIMEOUT_S, connection_limit=CONNECTION_LIMIT,
+                           cleanup_interval=CLEANUP_INTERVAL_S, ident="glint")
     server.glint_close = app.glint_close
     return server

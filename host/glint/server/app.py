@@ -1,20 +1,27 @@
 """The HTTP ledger API of a glint host (Flask app; served by waitress, see glint.server.serve).
 
-Endpoints (docs/api.md has the full reference):
+Endpoints (docs/api.md has the full reference; roles in glint.server.auth):
 
-- ``POST /v1/events``              append one event; idempotent on the ``Idempotency-Key`` header
-- ``GET  /v1/checkpoint``          signed checkpoint of the current tree
-- ``GET  /v1/proof/inclusion``     ``?index=&size=`` RFC 9162 inclusion proof
-- ``GET  /v1/proof/consistency``   ``?from=&to=`` RFC 9162 consistency proof
-- ``GET  /v1/items/<id>``          an item's state and events
+- ``POST /v1/events``              append one event (bench/field/brand key); idempotent on ``Idempotency-Key``
+- ``POST /v1/nonces``              a fresh nonce for a live scan by a device (bench/field key)
+- ``GET  /v1/checkpoint``          signed checkpoint of the current tree (public)
+- ``GET  /v1/proof/inclusion``     ``?index=&size=`` RFC 9162 inclusion proof (public)
+- ``GET  /v1/proof/consistency``   ``?from=&to=`` RFC 9162 consistency proof (public)
+- ``GET  /v1/certificates/<i>``    the scan certificate of verify event ``i`` (public)
+- ``GET  /v1/items/<id>``          an item's state and events (public: redacted; brand/auditor: full)
 
+Every request is authenticated (``Authorization: Bearer <API key>``) or public, and
+rate-limited per key (glint.server.limits). An upload is admitted only after
+glint.server.admit checked it (schema, device-signed scan, the server's own match).
 Every ledger access runs on one worker thread (glint.server.worker) because the ledger
 has a single writer and SQLite connections are per thread; waitress's request threads
-only parse and format.
+only authenticate, parse and format.
 """
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import logging
 import sqlite3
 import time as _time
@@ -22,12 +29,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable
 
-from flask import Flask, jsonify, request
+from flask import Flask, g, jsonify, request
 from flask.json.provider import DefaultJSONProvider
 
+from glint.checks import FirmwarePolicy, ScanRefused
 from glint.errors import GlintError, LedgerError, UsageError
-from glint.server import wire
-from glint.server.store import MAX_KEY_LEN, IdempotencyStore, connect
+from glint.server import admit as adm
+from glint.server import auth, limits, wire
+from glint.server.store import MAX_KEY_LEN, IdempotencyStore
 from glint.server.worker import LedgerWorker
 
 if TYPE_CHECKING:
@@ -37,6 +46,8 @@ _log = logging.getLogger(__name__)
 
 MAX_BODY_BYTES = 1024 * 1024  # one event with its signed scan is a few KB
 API_PREFIX = "/v1"
+# Fields of event data a public (unauthenticated) item page leaves out: people and places.
+PRIVATE_FIELDS = frozenset({"op", "loc", "note", "by", "to", "owner", "custodian", "cond", "reason"})
 
 
 @dataclass
@@ -44,7 +55,10 @@ class _Ctx:
     ledger: Ledger
     keys: Keys
     keystore: IdempotencyStore
-    db: sqlite3.Connection
+    registry: object
+    match_db: object
+    policy: FirmwarePolicy
+    apikeys: auth.KeyStore
 
 
 class GlintApp(Flask):
@@ -62,26 +76,34 @@ class BadRequest(UsageError):
 
 
 def _open_ctx(home: Path, ledger_path: Path | None) -> _Ctx:
+    from glint.home import Home
     from glint.ledger import Keys, Ledger, default_path
+    from glint.match import Database
+    from glint.registry import Registry
 
+    h = Home(home)
     keys = Keys.load(home, create=True)
+    reg = Registry.open(h)
     led = Ledger.open(ledger_path or default_path(home), keys=keys)
-    db = connect(Path(home) / "glint.db")
-    return _Ctx(led, keys, IdempotencyStore(db), db)
+    return _Ctx(led, keys, IdempotencyStore(reg.conn), reg, Database(h.match_dir),
+                FirmwarePolicy.from_config(h.section("firmware")), auth.KeyStore(h.db_path))
 
 
 def _close_ctx(ctx: _Ctx) -> None:
     ctx.ledger.close()
-    ctx.db.close()
+    ctx.apikeys.close()
+    ctx.registry.close()
 
 
 # --- work done on the ledger thread ------------------------------------------------------
 
-def _append(ctx: _Ctx, key: str, body: dict) -> tuple[dict, bool]:
-    """Append the event of ``body`` once per key; return (result, duplicate)."""
+def _append(ctx: _Ctx, api_key: auth.ApiKey, key: str, body: dict) -> tuple[dict, bool]:
+    """Admit and append the event of ``body`` once per (API key, idempotency key); return (result, duplicate)."""
     kind, item, t, data, scan = wire.parse_event(body)
+    reference = body.get("reference")
     digest = wire.body_digest(body)
-    rec = ctx.keystore.get(key)
+    slot = f"{api_key.key_id}:{key}"  # idempotency keys are per API key: one client cannot take another's
+    rec = ctx.keystore.get(slot)
     if rec is not None and rec.body_hash != digest:
         raise ConflictError(f"idempotency key {key} was used for a different event")
     if rec is not None and rec.state == "done":
@@ -89,31 +111,71 @@ def _append(ctx: _Ctx, key: str, body: dict) -> tuple[dict, bool]:
     if rec is not None:  # pending: a crash between append and finish; look before appending again
         found = _find_same(ctx.ledger, kind, item, t, data, scan)
         if found is not None:
-            ctx.keystore.finish(key, found.index, found.hash)
+            ctx.keystore.finish(slot, found.index, found.hash)
             _log.info("idempotency key %s reconciled with event %d", key, found.index)
             return _result(key, found.index, found.hash, ctx.ledger.size), True
-    ctx.keystore.begin(key, digest)
+    if scan is not None and ctx.ledger.scan_bytes(hashlib.sha256(scan).digest()) is not None:
+        raise ScanRefused("duplicate", "replayed scan: the ledger already records these exact scan bytes",
+                          "an old signed scan was sent again")
+    ctx.keystore.begin(slot, digest)  # committed before the append: a crash leaves it pending
+    conn = ctx.registry.conn
+    conn.execute("BEGIN IMMEDIATE")
     try:
-        a = ctx.ledger.append_event(kind, item, data, time=t, scan=scan)
-    except GlintError:
-        ctx.keystore.forget(key)  # the append raised, so nothing was stored: no reconciliation needed
+        t, ok = adm.admit(ctx.registry, ctx.match_db, ctx.policy, kind, item, t, data, scan, reference)
+        used = conn.execute("SELECT bytes_used, quota_bytes FROM api_keys WHERE key_id=?",
+                            (api_key.key_id,)).fetchone()
+        cost = len(scan or b"") + len(repr(ok.data)) + 200  # the leaf and the scan blob, roughly
+        if used is not None and used[0] + cost > used[1]:
+            raise limits.QuotaExceeded(f"API key {api_key.key_id} has used {used[0]} of its {used[1]} bytes; "
+                                       f"this upload needs {cost} more",
+                                       "ask the server's operator to raise the quota")
+        a = ctx.ledger.append_event(kind, item, ok.data, time=t, scan=scan)
+        ctx.apikeys.charge(conn, api_key.key_id, cost)
+        ctx.keystore.finish(slot, a.index, a.leaf_hash)
+    except ScanRefused:
+        conn.execute("COMMIT")  # the refusal's alerts stay; nothing was accepted
+        ctx.keystore.forget(slot)
         raise
-    ctx.keystore.finish(key, a.index, a.leaf_hash)
+    except BaseException:
+        conn.execute("ROLLBACK")  # the scan acceptance goes with the refused event
+        ctx.keystore.forget(slot)
+        raise
+    conn.execute("COMMIT")
+    if ok.checked is not None:
+        ctx.registry.record_outcome(ok.checked.scan_id, item, ok.data.get("res", "enrolled"),
+                                    ledger_index=a.index)
+    if ok.reference is not None:
+        ctx.match_db.add(item, ok.reference, replace=item in ctx.match_db)
     return _result(key, a.index, a.leaf_hash, ctx.ledger.size), False
 
 
-def _find_same(led, kind, item, t, data, scan):
-    import hashlib
+def _nonce(ctx: _Ctx, device: str) -> dict:
+    from glint.registry import NONCE_TTL_S
 
-    want = dict(data)
-    if scan is not None:
-        want["scan"] = hashlib.sha256(scan).digest()
+    dev = ctx.registry.device(device)
+    if dev is None or dev.revoked:
+        raise UsageError(f"device {device} is not provisioned here (or revoked)")
+    return {"device": dev.device_id, "nonce": ctx.registry.issue_nonce(dev.device_id).hex(), "ttl_s": NONCE_TTL_S}
+
+
+def _certificate(ctx: _Ctx, index: int) -> dict:
+    blob = ctx.ledger.issue_certificate(index)
+    return {"index": index, "cert": base64.b64encode(blob).decode("ascii")}
+
+
+def _find_same(led, kind, item, t, data, scan):
+    want_scan = None if scan is None else hashlib.sha256(scan).digest()
     try:
         events = led.item(item).events
     except UsageError:
         return None
     for e in reversed(events):
-        if e.kind == kind and (t is None or e.time == t) and e.data == want:
+        if e.kind != kind or (t is not None and e.time != t):
+            continue
+        if want_scan is not None:
+            if e.data.get("scan") == want_scan:  # the server may have set dev and fap itself
+                return e
+        elif e.data == data:
             return e
     return None
 
@@ -143,11 +205,18 @@ def _consistency(ctx: _Ctx, size1: int, size2: int | None) -> dict:
             "root_from": led.root(size1).hex(), "root_to": led.root(size2).hex()}
 
 
-def _item(ctx: _Ctx, item: str) -> dict:
+def _item(ctx: _Ctx, item: str, full: bool) -> dict:
     st = ctx.ledger.item(item)
     d = st.as_dict()
+
+    def shown(data):
+        return data if full else {k: v for k, v in data.items() if k not in PRIVATE_FIELDS}
+
     d["events"] = [{"index": e.index, "kind": e.kind, "seq": e.seq, "time": e.time,
-                    "leaf_hash": e.hash.hex(), "data": wire.encode_value(e.data)} for e in st.events]
+                    "leaf_hash": e.hash.hex(), "data": wire.encode_value(shown(e.data))} for e in st.events]
+    if not full:
+        d = {k: v for k, v in d.items() if k not in ("owner", "custodian", "rented_to")}
+        d["redacted"] = True
     return d
 
 
@@ -168,50 +237,113 @@ def _int_arg(name: str, required: bool = True) -> int | None:
     return v
 
 
+_STATUS = ((ConflictError, 409), (BadRequest, 400), (auth.AuthError, 401), (auth.Forbidden, 403),
+           (limits.RateLimited, 429), (limits.QuotaExceeded, 507), (UsageError, 422), (ScanRefused, 422),
+           (LedgerError, 503))
+
+
+def _status_of(e: GlintError) -> int:
+    for cls, status in _STATUS:
+        if isinstance(e, cls):
+            return status
+    return 422
+
+
+def _json_error(status: int, msg: str, hint: str | None = None, **extra):
+    r = jsonify({"error": msg, "hint": hint, **extra})
+    r.status_code = status
+    return r
+
+
 def create_app(home: str | Path, ledger_path: str | Path | None = None) -> GlintApp:
     """The Flask app serving the ledger of glint home ``home``. ``app.glint_close()`` releases it."""
+    from glint.home import Home
+
     worker = LedgerWorker(lambda: _open_ctx(Path(home), Path(ledger_path) if ledger_path else None),
                           _close_ctx, name="ledger-http")
+    apikeys = auth.KeyStore(Home(home).db_path)
+    limiter = limits.RateLimiter()
     app = GlintApp("glint.server")
     app.config["MAX_CONTENT_LENGTH"] = MAX_BODY_BYTES
     if isinstance(app.json, DefaultJSONProvider):
         app.json.sort_keys = False
 
+    @app.before_request
+    def _authenticate():
+        key = apikeys.authenticate(request.headers.get("Authorization"))
+        g.api_key = key
+        if key is None:
+            limiter.take(f"public {request.remote_addr}", limits.PUBLIC_RATE_PER_S, limits.PUBLIC_BURST)
+        else:
+            limiter.take(f"key {key.key_id}", key.rate_per_s, max(1.0, 2 * key.rate_per_s))
+
     @app.errorhandler(GlintError)
     def _glint_error(e: GlintError):
-        status = 409 if isinstance(e, ConflictError) else 400 if isinstance(e, BadRequest) else \
-            422 if isinstance(e, UsageError) else 503 if isinstance(e, LedgerError) else 500
-        return jsonify({"error": e.msg, "hint": getattr(e, "hint", None) or None}), status
+        status = _status_of(e)
+        r = _json_error(status, e.msg, getattr(e, "hint", None) or None,
+                        **({"reason": e.reason} if getattr(e, "reason", None) else {}))
+        if isinstance(e, limits.RateLimited):
+            r.headers["Retry-After"] = str(max(1, round(e.retry_after)))
+        return r
+
+    @app.errorhandler(sqlite3.Error)
+    @app.errorhandler(OSError)
+    def _storage_error(e):
+        # A full disk, a read-only or vanished file: the storage, not the request, is at fault.
+        _log.error("storage error: %s", e)
+        return _json_error(503, f"the server's storage is unusable ({e})", "retry later")
+
+    @app.errorhandler(Exception)
+    def _internal(e):
+        from werkzeug.exceptions import HTTPException
+
+        if isinstance(e, HTTPException):
+            return _json_error(e.code or 500, f"{e.name}: {request.method} {request.path}")
+        _log.exception("internal error on %s %s", request.method, request.path)
+        return _json_error(500, f"internal error ({type(e).__name__})", "this is a bug in glint serve")
 
     @app.errorhandler(413)
     def _too_large(_e):
-        return jsonify({"error": f"request body larger than {MAX_BODY_BYTES} bytes"}), 413
+        return _json_error(413, f"request body larger than {MAX_BODY_BYTES} bytes")
 
     @app.errorhandler(404)
     def _not_found(_e):
-        return jsonify({"error": f"no such endpoint: {request.method} {request.path}"}), 404
+        return _json_error(404, f"no such endpoint: {request.method} {request.path}")
 
     @app.errorhandler(405)
     def _bad_method(_e):
-        return jsonify({"error": f"method {request.method} not allowed on {request.path}"}), 405
+        return _json_error(405, f"method {request.method} not allowed on {request.path}")
 
     @app.post(API_PREFIX + "/events")
     def post_event():
         key = request.headers.get("Idempotency-Key", "").strip()
         if not key or len(key) > MAX_KEY_LEN or not key.isprintable():
-            return jsonify({"error": f"header Idempotency-Key (1..{MAX_KEY_LEN} printable characters) "
-                                     "is required"}), 400
+            raise BadRequest(f"header Idempotency-Key (1..{MAX_KEY_LEN} printable characters) is required")
         try:
             body = request.get_json(silent=True)
         except RecursionError:  # the stdlib parser recurses per nesting level
-            return jsonify({"error": "body nested too deeply"}), 400
+            raise BadRequest("body nested too deeply") from None
         if not isinstance(body, dict):
-            return jsonify({"error": "body must be a JSON object (Content-Type: application/json)"}), 400
+            raise BadRequest("body must be a JSON object (Content-Type: application/json)")
+        auth.may_upload(g.api_key, body.get("kind") if isinstance(body.get("kind"), str) else "?")
         t0 = _time.perf_counter()
-        result, duplicate = worker.call(_append, key, body)
+        result, duplicate = worker.call(_append, g.api_key, key, body)
         _log.info("event %s key=%s index=%s dup=%s (%.1f ms)", body.get("kind"), key, result["index"],
                   duplicate, 1000 * (_time.perf_counter() - t0))
         return jsonify(dict(result, duplicate=duplicate)), 200 if duplicate else 201
+
+    @app.post(API_PREFIX + "/nonces")
+    def post_nonce():
+        k = g.api_key
+        if k is None:
+            raise auth.AuthError("POST /v1/nonces needs an API key", "send 'Authorization: Bearer <key>'")
+        if k.role not in auth.NONCE_ROLES:
+            raise auth.Forbidden(f"a {k.role} key may not ask for scan nonces")
+        body = request.get_json(silent=True)
+        dev = body.get("device") if isinstance(body, dict) else None
+        if not isinstance(dev, str) or len(dev) != 16 or any(c not in "0123456789abcdef" for c in dev.lower()):
+            raise BadRequest("body must be {\"device\": \"<16 hex digits>\"}")
+        return jsonify(worker.call(_nonce, dev.lower())), 201
 
     @app.get(API_PREFIX + "/checkpoint")
     def get_checkpoint():
@@ -225,9 +357,18 @@ def create_app(home: str | Path, ledger_path: str | Path | None = None) -> Glint
     def get_consistency():
         return jsonify(worker.call(_consistency, _int_arg("from"), _int_arg("to", required=False)))
 
+    @app.get(API_PREFIX + "/certificates/<int:index>")
+    def get_certificate(index: int):
+        return jsonify(worker.call(_certificate, index))
+
     @app.get(API_PREFIX + "/items/<path:item>")
     def get_item(item: str):
-        return jsonify(worker.call(_item, item))
+        full = g.api_key is not None and g.api_key.role in auth.FULL_READ_ROLES
+        return jsonify(worker.call(_item, item, full))
 
-    app.glint_close = worker.close
+    def close():
+        worker.close()
+        apikeys.close()
+
+    app.glint_close = close
     return app

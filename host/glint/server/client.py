@@ -17,6 +17,8 @@ import urllib.request
 from glint.errors import GlintError, UsageError
 
 HTTP_TIMEOUT_S = 10.0
+API_KEY_ENV = "GLINT_API_KEY"
+API_KEY_FILE = "remote.key"   # <home>/remote.key: this host's key for the remote ledger (mode 0600)
 TRANSIENT_STATUS = frozenset({408, 429, 500, 502, 503, 504})
 MAX_ERROR_TEXT = 300
 
@@ -33,18 +35,24 @@ class RemoteError(GlintError):
 class RemoteLedger:
     """The ledger API of another glint host at ``url`` (e.g. ``http://127.0.0.1:8750``)."""
 
-    def __init__(self, url: str, timeout: float = HTTP_TIMEOUT_S):
+    def __init__(self, url: str, timeout: float = HTTP_TIMEOUT_S, api_key: str | None = None):
         parts = urllib.parse.urlsplit(url)
         if parts.scheme not in ("http", "https") or not parts.netloc:
             raise UsageError(f"bad remote ledger URL {url!r}", "use http://HOST:PORT")
         self.url = url.rstrip("/")
         self.timeout = timeout
+        self._api_key = api_key
+
+    def __repr__(self) -> str:  # never shows the key
+        return f"RemoteLedger({self.url!r})"
 
     # --- requests
     def _request(self, method: str, path: str, body: dict | None = None, headers: dict | None = None):
         data = None if body is None else json.dumps(body, separators=(",", ":")).encode()
         req = urllib.request.Request(self.url + path, data=data, method=method)
         req.add_header("Accept", "application/json")
+        if self._api_key:
+            req.add_header("Authorization", f"Bearer {self._api_key}")
         if data is not None:
             req.add_header("Content-Type", "application/json")
         for k, v in (headers or {}).items():
@@ -70,6 +78,15 @@ class RemoteLedger:
         _status, out = self._request("POST", "/v1/events", body, {"Idempotency-Key": key})
         return out, bool(out.get("duplicate"))
 
+    def nonce(self, device: str) -> bytes:
+        """A fresh nonce the remote issued for a live scan by ``device`` (hex id)."""
+        return bytes.fromhex(self._request("POST", "/v1/nonces", {"device": device})[1]["nonce"])
+
+    def certificate(self, index: int) -> bytes:
+        import base64
+
+        return base64.b64decode(self._request("GET", f"/v1/certificates/{int(index)}")[1]["cert"])
+
     def checkpoint(self) -> dict:
         return self._request("GET", "/v1/checkpoint")[1]
 
@@ -83,3 +100,25 @@ class RemoteLedger:
 
     def item(self, item: str) -> dict:
         return self._request("GET", "/v1/items/" + urllib.parse.quote(item, safe=""))[1]
+
+
+def load_api_key(home) -> str | None:
+    """This host's API key for the remote ledger: $GLINT_API_KEY, else <home>/remote.key (mode 0600).
+
+    A key file readable by group or others is refused (UsageError): it is a credential.
+    """
+    import os
+    import stat
+    from pathlib import Path
+
+    env = os.environ.get(API_KEY_ENV)
+    if env:
+        return env.strip()
+    path = Path(home) / API_KEY_FILE
+    try:
+        st = path.stat()
+    except FileNotFoundError:
+        return None
+    if st.st_mode & (stat.S_IRWXG | stat.S_IRWXO):
+        raise UsageError(f"{path} is readable by other users", f"chmod 600 {path}")
+    return path.read_text().strip() or None

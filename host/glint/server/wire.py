@@ -66,7 +66,7 @@ def parse_event(body) -> tuple[str, str, int | None, dict, bytes | None]:
     """Validate a decoded request body; return (kind, item, time, data, scan bytes or None)."""
     if not isinstance(body, dict):
         raise UsageError("event body must be a JSON object")
-    unknown = set(body) - {"kind", "item", "time", "data", "scan"}
+    unknown = set(body) - {"kind", "item", "time", "data", "scan", "reference"}
     if unknown:
         raise UsageError(f"unknown event field(s): {', '.join(sorted(unknown))}")
     kind, item, t = body.get("kind"), body.get("item"), body.get("time")

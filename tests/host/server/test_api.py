@@ -1,22 +1,37 @@
 """The HTTP ledger API through Flask's test client (real ledger, real SQLite files)."""
 
-import hashlib
-
 import pytest
+from softdevice import NOW, Api
 
 from glint.ledger import verify_consistency, verify_inclusion
 from glint.server import wire
 from glint.server.app import create_app
 
-REG = {"kind": "register", "item": "acme:BAG-1", "time": 1700000000,
+REG = {"kind": "register", "item": "acme:BAG-1", "time": NOW - 1000,
        "data": {"brand": "ACME", "prov": {"class": "factory"}}}
+
+
+class _Client:
+    """The test client with a brand key on every request."""
+
+    def __init__(self, api):
+        self.api = api
+        self.c = api.client
+        self.auth = {"Authorization": f"Bearer {api.keys['brand']}"}
+
+    def post(self, path, json=None, data=None, headers=None):
+        return self.c.post(path, json=json, data=data, headers={**self.auth, **(headers or {})})
+
+    def get(self, path):
+        return self.c.get(path)
 
 
 @pytest.fixture
 def client(tmp_path):
-    app = create_app(tmp_path / "home")
-    yield app.test_client()
-    app.glint_close()
+    (tmp_path / "home").mkdir()
+    api = Api(tmp_path / "home")
+    yield _Client(api)
+    api.close()
 
 
 def post(client, body, key):
@@ -40,11 +55,11 @@ def test_append_is_idempotent_on_the_key(client):
 def test_bad_requests_are_one_line_errors(client):
     assert post(client, REG, None).status_code == 400
     assert client.post("/v1/events", data=b"not json", headers={"Idempotency-Key": "x"}).status_code == 400
-    r = post(client, {"kind": "verify", "item": "acme:NOPE", "data": {"res": "pass"}}, "k-2")
+    r = post(client, {"kind": "service", "item": "acme:NOPE", "data": {"action": "clean"}}, "k-2")
     assert r.status_code == 422 and "not registered" in r.json["error"]
     # the refused key is not bound: after registering, the same key appends
     post(client, dict(REG, item="acme:NOPE"), "k-reg")
-    r = post(client, {"kind": "verify", "item": "acme:NOPE", "data": {"res": "pass"}}, "k-2")
+    r = post(client, {"kind": "service", "item": "acme:NOPE", "data": {"action": "clean"}}, "k-2")
     assert r.status_code == 201
     assert post(client, dict(REG, extra=1), "k-3").status_code == 422
     assert client.get("/v1/proof/inclusion?index=x").status_code == 400
@@ -55,9 +70,8 @@ def test_bad_requests_are_one_line_errors(client):
 
 def test_proofs_verify_against_the_checkpoint(client):
     post(client, REG, "r")
-    scan = b"\xd2signed scan bytes"
     for i in range(6):
-        body = wire.event_body("verify", "acme:BAG-1", 1700000001 + i, {"res": "pass", "fap": 1e-9}, scan + bytes([i]))
+        body = wire.event_body("service", "acme:BAG-1", NOW - 900 + i, {"action": f"clean {i}"})
         assert post(client, body, f"v{i}").status_code == 201
     cp = client.get("/v1/checkpoint").json
     assert cp["size"] == 7 and cp["note"].startswith(cp["origin"] + "\n7\n")
@@ -70,7 +84,7 @@ def test_proofs_verify_against_the_checkpoint(client):
     item = client.get("/v1/items/acme:BAG-1").json
     assert len(item["events"]) == 7
     ev = item["events"][4]
-    assert wire.decode_value(ev["data"])["scan"] == hashlib.sha256(scan + bytes([3])).digest()
+    assert wire.decode_value(ev["data"])["action"] == "clean 3"
 
 
 def test_pending_key_after_a_crash_is_reconciled_not_appended_twice(tmp_path):
@@ -78,18 +92,19 @@ def test_pending_key_after_a_crash_is_reconciled_not_appended_twice(tmp_path):
     from glint.server.store import IdempotencyStore, connect
 
     home = tmp_path / "home"
-    app = create_app(home)
-    c = app.test_client()
+    home.mkdir()
+    api = Api(home)
+    c = _Client(api)
     post(c, REG, "r")
-    body = wire.event_body("verify", "acme:BAG-1", 1700000100, {"res": "pass"}, b"scan-x")
+    body = wire.event_body("service", "acme:BAG-1", NOW - 100, {"action": "clean"})
     first = post(c, body, "v").json
-    app.glint_close()
+    api.close()
     db = connect(home / "glint.db")  # put the key back to the state a crash would leave
     IdempotencyStore(db)
-    db.execute("UPDATE idempotency SET state='pending', idx=NULL, leaf_hash=NULL WHERE key='v'")
+    db.execute("UPDATE idempotency SET state='pending', idx=NULL, leaf_hash=NULL WHERE key LIKE '%:v'")
     db.close()
     app = create_app(home)
-    c = app.test_client()
+    c.c = app.test_client()
     again = post(c, body, "v")
     assert again.status_code == 200 and again.json["duplicate"] and again.json["index"] == first["index"]
     assert c.get("/v1/checkpoint").json["size"] == 2

@@ -1,0 +1,201 @@
+"""API keys of the HTTP ledger API: per-host bearer keys with a role, stored hashed.
+
+Why keys and not mutual TLS: glint hosts are benches and field laptops that an operator
+sets up by hand; a key is created, listed and revoked with one command on the server
+(``glint api-key create/list/revoke``), needs no certificate authority, survives a
+TLS-terminating reverse proxy (mTLS would end at the proxy), and revocation takes
+effect on the next request. The transport must still be TLS off loopback: ``glint
+serve`` refuses a non-loopback address unless told a TLS proxy is in front.
+
+A key is ``glk_<id>_<secret>``: ``id`` (8 hex digits) names the row, ``secret`` is 32
+random bytes (base64url). Only SHA-256 of the secret is stored: a 256-bit random secret
+needs no slow password hash, and the comparison is constant-time (hmac.compare_digest).
+
+Roles (what each may do, docs/api.md):
+
+- ``bench``, ``field``: upload scans and their events (register, enroll, verify), ask nonces
+- ``brand``: register items, enroll coatings, passports, transfers, service, rentals, retire
+- ``auditor``: read everything (full item pages)
+- public (no key): checkpoint, proofs, certificates, redacted item pages
+
+Every key also carries its service limits: requests per second (token bucket) and a
+disk quota (bytes of leaves and scans it may add); see glint.server.limits.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import secrets
+import sqlite3
+import threading
+import time as _time
+from dataclasses import dataclass
+from pathlib import Path
+
+from glint.errors import UsageError
+
+ROLES = ("bench", "field", "brand", "auditor")
+PUBLIC = "public"
+KEY_PREFIX = "glk_"
+DEFAULT_RATE_PER_S = 1000.0          # sustained requests per second per key (burst: twice that)
+DEFAULT_QUOTA_BYTES = 1 << 30        # 1 GiB of leaves and scans per key
+
+# Event kinds each role may upload (POST /v1/events).
+UPLOAD_KINDS = {
+    "bench": frozenset({"register", "enroll", "verify"}),
+    "field": frozenset({"register", "enroll", "verify"}),
+    "brand": frozenset({"register", "enroll", "passport", "transfer", "service", "rental-out",
+                        "rental-return", "retire"}),
+    "auditor": frozenset(),
+}
+NONCE_ROLES = frozenset({"bench", "field"})
+FULL_READ_ROLES = frozenset({"brand", "auditor"})
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS api_keys(
+    key_id TEXT PRIMARY KEY,
+    secret_hash BLOB NOT NULL,      -- SHA-256 of the secret; the secret itself is never stored
+    role TEXT NOT NULL,
+    label TEXT NOT NULL,
+    created REAL NOT NULL,
+    revoked_at REAL,
+    rate_per_s REAL NOT NULL,
+    quota_bytes INTEGER NOT NULL,
+    bytes_used INTEGER NOT NULL DEFAULT 0,
+    last_used REAL);
+"""
+
+
+class AuthError(UsageError):
+    """No key, an unknown or revoked key (HTTP 401)."""
+
+
+class Forbidden(UsageError):
+    """A valid key whose role may not do this (HTTP 403)."""
+
+
+@dataclass(frozen=True)
+class ApiKey:
+    key_id: str
+    role: str
+    label: str
+    created: float
+    revoked_at: float | None
+    rate_per_s: float
+    quota_bytes: int
+    bytes_used: int
+    last_used: float | None
+
+    def to_dict(self) -> dict:
+        return {"id": self.key_id, "role": self.role, "label": self.label, "created": self.created,
+                "revoked_at": self.revoked_at, "rate_per_s": self.rate_per_s, "quota_bytes": self.quota_bytes,
+                "bytes_used": self.bytes_used, "last_used": self.last_used}
+
+
+_COLS = "key_id, role, label, created, revoked_at, rate_per_s, quota_bytes, bytes_used, last_used"
+
+
+def _hash(secret: str) -> bytes:
+    return hashlib.sha256(secret.encode("ascii")).digest()
+
+
+def parse_key(token: str) -> tuple[str, str]:
+    """``glk_<id>_<secret>`` -> (id, secret); AuthError when it has another shape."""
+    if not isinstance(token, str) or not token.startswith(KEY_PREFIX) or len(token) > 100:
+        raise AuthError("malformed API key", "keys look like glk_<id>_<secret> (glint api-key create)")
+    key_id, sep, secret = token[len(KEY_PREFIX):].partition("_")
+    if not sep or len(key_id) != 8 or not secret or not token.isascii():
+        raise AuthError("malformed API key", "keys look like glk_<id>_<secret> (glint api-key create)")
+    return key_id, secret
+
+
+class KeyStore:
+    """The api_keys table of a server's glint.db (thread-safe: one connection per thread)."""
+
+    def __init__(self, path: str | Path):
+        self.path = Path(path)
+        self._local = threading.local()
+        self._conn().executescript(SCHEMA)
+
+    def _conn(self) -> sqlite3.Connection:
+        c = getattr(self._local, "conn", None)
+        if c is None:
+            from glint.registry import connect
+
+            c = self._local.conn = connect(self.path)
+        return c
+
+    def create(self, role: str, label: str, rate_per_s: float = DEFAULT_RATE_PER_S,
+               quota_bytes: int = DEFAULT_QUOTA_BYTES) -> tuple[ApiKey, str]:
+        """A new key; returns (record, the full key). The key is shown once and never stored."""
+        if role not in ROLES:
+            raise UsageError(f"unknown role {role!r}", "one of " + ", ".join(ROLES))
+        if not label or len(label) > 64 or not label.isprintable():
+            raise UsageError("a key's label is 1..64 printable characters (the host it is for)")
+        if not rate_per_s > 0 or quota_bytes < 0:
+            raise UsageError("rate must be positive and quota not negative")
+        key_id = secrets.token_hex(4)
+        secret = base64.urlsafe_b64encode(secrets.token_bytes(32)).decode("ascii").rstrip("=")
+        self._conn().execute(f"INSERT INTO api_keys(key_id, secret_hash, role, label, created, rate_per_s, "
+                             f"quota_bytes) VALUES (?,?,?,?,?,?,?)",
+                             (key_id, _hash(secret), role, label, _time.time(), float(rate_per_s), int(quota_bytes)))
+        return self.get(key_id), f"{KEY_PREFIX}{key_id}_{secret}"
+
+    def get(self, key_id: str) -> ApiKey | None:
+        row = self._conn().execute(f"SELECT {_COLS} FROM api_keys WHERE key_id=?", (key_id,)).fetchone()
+        return ApiKey(*row) if row else None
+
+    def list(self) -> list[ApiKey]:
+        return [ApiKey(*r) for r in self._conn().execute(f"SELECT {_COLS} FROM api_keys ORDER BY created")]
+
+    def revoke(self, key_id: str) -> ApiKey:
+        key_id = key_id[len(KEY_PREFIX):].partition("_")[0] if key_id.startswith(KEY_PREFIX) else key_id
+        n = self._conn().execute("UPDATE api_keys SET revoked_at=? WHERE key_id=? AND revoked_at IS NULL",
+                                 (_time.time(), key_id)).rowcount
+        k = self.get(key_id)
+        if k is None:
+            raise UsageError(f"no API key {key_id!r}", "see 'glint api-key list'")
+        if n == 0:
+            raise UsageError(f"API key {key_id} was already revoked")
+        return k
+
+    def authenticate(self, header: str | None) -> ApiKey | None:
+        """The key of an ``Authorization: Bearer ...`` header; None without one; AuthError if bad."""
+        if not header:
+            return None
+        scheme, _, token = header.strip().partition(" ")
+        if scheme.lower() != "bearer":
+            raise AuthError("Authorization must be 'Bearer <API key>'")
+        key_id, secret = parse_key(token.strip())
+        row = self._conn().execute(f"SELECT secret_hash, {_COLS} FROM api_keys WHERE key_id=?",
+                                   (key_id,)).fetchone()
+        # Compare against a dummy for unknown ids as well: the answer time does not tell ids apart.
+        stored = row[0] if row else b"\x00" * 32
+        if not hmac.compare_digest(stored, _hash(secret)) or row is None:
+            raise AuthError("unknown API key", "ask the server's operator for a key: glint api-key create")
+        key = ApiKey(*row[1:])
+        if key.revoked_at is not None:
+            raise AuthError(f"API key {key_id} was revoked", "ask the server's operator for a new key")
+        return key
+
+    def charge(self, conn: sqlite3.Connection, key_id: str, nbytes: int) -> None:
+        """Add ``nbytes`` to the key's usage (on ``conn``, inside the caller's transaction)."""
+        conn.execute("UPDATE api_keys SET bytes_used = bytes_used + ?, last_used=? WHERE key_id=?",
+                     (int(nbytes), _time.time(), key_id))
+
+    def close(self) -> None:
+        c = getattr(self._local, "conn", None)
+        if c is not None:
+            c.close()
+            self._local.conn = None
+
+
+def may_upload(key: ApiKey | None, kind: str) -> None:
+    """Raise AuthError/Forbidden unless ``key`` may upload an event of ``kind``."""
+    if key is None:
+        raise AuthError("POST /v1/events needs an API key", "send 'Authorization: Bearer <key>'")
+    if kind not in UPLOAD_KINDS.get(key.role, ()):
+        allowed = ", ".join(sorted(UPLOAD_KINDS.get(key.role, ()))) or "none"
+        raise Forbidden(f"a {key.role} key may not upload {kind!r} events", f"it may upload: {allowed}")

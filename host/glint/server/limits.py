@@ -1,0 +1,67 @@
+"""Service limits of the HTTP API: per-key request rate and disk quota.
+
+- Rate: a token bucket per key (``rate_per_s`` sustained, DEFAULT_BURST at once); an
+  empty bucket answers 429 with ``Retry-After``. Anonymous requests share one bucket
+  per client address (PUBLIC_RATE_PER_S), so public reads cannot starve uploads.
+- Quota: every appended leaf and scan is charged to the key that uploaded it
+  (``api_keys.bytes_used``); an upload that would pass ``quota_bytes`` is refused with
+  507 before anything is written. A full disk (SQLite "database or disk is full") is a
+  503 JSON answer, not a 500 page.
+- Slow clients (slowloris): see glint.server (waitress channel timeout and connection
+  limit), which close connections that trickle bytes.
+"""
+
+from __future__ import annotations
+
+import threading
+import time as _time
+
+from glint.errors import UsageError
+
+PUBLIC_RATE_PER_S = 50.0
+PUBLIC_BURST = 100
+MAX_BUCKETS = 10000  # distinct clients remembered; the oldest are forgotten beyond this
+
+
+class RateLimited(UsageError):
+    """Too many requests (HTTP 429); ``retry_after`` in seconds."""
+
+    def __init__(self, msg, retry_after: float):
+        super().__init__(msg, f"retry after {retry_after:.1f} s")
+        self.retry_after = retry_after
+
+
+class QuotaExceeded(UsageError):
+    """The key's disk quota would be exceeded (HTTP 507)."""
+
+
+class RateLimiter:
+    """Token buckets keyed by a string (key id or client address); thread-safe."""
+
+    def __init__(self, clock=_time.monotonic):
+        self._buckets: dict[str, list[float]] = {}
+        self._lock = threading.Lock()
+        self._clock = clock
+
+    def take(self, who: str, rate: float, burst: float) -> None:
+        """Spend one token of ``who``'s bucket or raise RateLimited."""
+        now = self._clock()
+        with self._lock:
+            b = self._buckets.get(who)
+            if b is None:
+                if len(self._buckets) >= MAX_BUCKETS:
+                    self._buckets.clear()
+                b = self._buckets[who] = [float(burst), now]
+            tokens = min(float(burst), b[0] + (now - b[1]) * rate)
+            b[1] = now
+            if tokens < 1.0:
+                b[0] = tokens
+                raise RateLimited(f"rate limit of {rate:g} requests/s for {who} reached", (1.0 - tokens) / rate)
+            b[0] = tokens - 1.0
+
+
+def check_quota(key, nbytes: int) -> None:
+    """Refuse (QuotaExceeded) when ``nbytes`` more would pass the key's quota."""
+    if key.bytes_used + nbytes > key.quota_bytes:
+        raise QuotaExceeded(f"API key {key.key_id} has used {key.bytes_used} of its {key.quota_bytes} bytes; "
+                            f"this upload needs {nbytes} more", "ask the server's operator to raise the quota")

@@ -1,0 +1,149 @@
+"""What a client may set in an uploaded event: one schema per kind (types, ranges, lengths, times).
+
+The ledger's own checks (glint.ledger.events.check_data) say which fields exist; this
+module says what values an API client may put in them. Fields the server derives itself
+are not client-settable: ``scan`` (the digest of the uploaded scan bytes), ``dev`` (the
+device whose signature verified) and ``fap`` (recomputed by the server's matcher).
+Anything not described here is refused with the field's name.
+"""
+
+from __future__ import annotations
+
+import math
+import time as _time
+
+from glint.errors import UsageError
+from glint.ledger import events as ev
+
+MAX_NAME = 128              # brand, operator, location, owner, ...
+MAX_NOTE = 512
+MAX_PASSPORT_FIELDS = 64
+MAX_PARTS = 32
+EARLIEST_TIME = 1577836800  # 2020-01-01T00:00:00Z: no glint event is older
+MAX_AGE_S = 400 * 86400     # an offline host may upload events this old (a season away, with margin)
+MAX_SKEW_S = 300            # and this far ahead of the server's clock
+COATING_ID_MAX = 32
+
+
+def _text(kind, name, v, n=MAX_NAME):
+    if not isinstance(v, str) or not v or len(v) > n or not v.isprintable():
+        raise UsageError(f"{kind} field {name!r} must be 1..{n} printable characters")
+
+
+def _item(kind, name, v):
+    try:
+        ev.check_item_id(v)
+    except UsageError as e:
+        raise UsageError(f"{kind} field {name!r}: {e.msg}") from None
+
+
+def _digest(kind, name, v):
+    if not isinstance(v, bytes) or len(v) != 32:
+        raise UsageError(f"{kind} field {name!r} must be a 32-byte SHA-256 digest ({{\"b64\": ...}})")
+
+
+def _time_field(kind, name, v):
+    if type(v) is not int or not EARLIEST_TIME <= v <= ev.MAX_TIME:
+        raise UsageError(f"{kind} field {name!r} must be integer Unix seconds from {EARLIEST_TIME}")
+
+
+def _scalar_map(kind, name, v, n):
+    if not isinstance(v, dict) or not v or len(v) > n:
+        raise UsageError(f"{kind} field {name!r} must be a map of 1..{n} entries")
+    for k, x in v.items():
+        _text(kind, f"{name}.{k}", k)
+        if isinstance(x, bool) or x is None:
+            continue
+        if isinstance(x, str):
+            if len(x) > MAX_NOTE or not x.isprintable():
+                raise UsageError(f"{kind} field {name}.{k} must be at most {MAX_NOTE} printable characters")
+        elif isinstance(x, int):
+            if not -(1 << 53) <= x <= 1 << 53:
+                raise UsageError(f"{kind} field {name}.{k} is out of range")
+        elif isinstance(x, float):
+            if not math.isfinite(x):
+                raise UsageError(f"{kind} field {name}.{k} must be finite")
+        else:
+            raise UsageError(f"{kind} field {name}.{k} must be text, a number, true/false or null")
+
+
+def _prov(kind, name, v):
+    if not isinstance(v, dict) or set(v) - {"class", "by", "at", "reason"}:
+        raise UsageError(f"{kind} field 'prov' takes class, by, at, reason")
+    if v.get("class") not in ev.PROVENANCE:
+        raise UsageError("provenance class must be 'factory' or 'later'")
+    for k in ("by", "reason"):
+        if k in v:
+            _text(kind, f"prov.{k}", v[k])
+    if "at" in v:
+        _time_field(kind, "prov.at", v["at"])
+
+
+def _parts(kind, name, v):
+    if not isinstance(v, dict) or not v or len(v) > MAX_PARTS:
+        raise UsageError(f"{kind} field 'parts' must map 1..{MAX_PARTS} part names to item ids")
+    for k, x in v.items():
+        _text(kind, f"parts.{k}", k, COATING_ID_MAX)
+        _item(kind, f"parts.{k}", x)
+
+
+def _one_of(*values):
+    def check(kind, name, v):
+        if v not in values:
+            raise UsageError(f"{kind} field {name!r} must be one of {', '.join(values)}, not {v!r}")
+    return check
+
+
+def _name(kind, name, v):
+    _text(kind, name, v)
+
+
+def _note(kind, name, v):
+    _text(kind, name, v, MAX_NOTE)
+
+
+def _coat(kind, name, v):
+    _text(kind, name, v, COATING_ID_MAX)
+
+
+# kind -> field -> check. Fields a client cannot set are absent.
+FIELDS = {
+    ev.REGISTER: {"brand": _name, "prov": _prov,
+                  "passport": lambda k, n, v: _scalar_map(k, n, v, MAX_PASSPORT_FIELDS),
+                  "parts": _parts, "of": _item, "part": _coat},
+    ev.ENROLL: {"coat": _coat, "ref": _digest, "op": _name, "loc": _name, "replaces": _coat, "part": _coat},
+    ev.VERIFY: {"res": _one_of(*ev.RESULTS), "op": _name, "loc": _name, "coat": _coat, "note": _note},
+    ev.TRANSFER: {"owner": _name, "custodian": _name, "op": _name, "note": _note},
+    ev.SERVICE: {"action": _name, "by": _name, "note": _note, "loc": _name},
+    ev.RENTAL_OUT: {"to": _name, "due": _time_field, "op": _name},
+    ev.RENTAL_RETURN: {"cond": _note, "op": _name},
+    ev.PASSPORT: {"set": lambda k, n, v: _scalar_map(k, n, v, MAX_PASSPORT_FIELDS), "op": _name},
+    ev.RETIRE: {"reason": _note, "op": _name},
+}
+# Set by the server, accepted from a client only when equal to what the server derives.
+DERIVED = {ev.VERIFY: frozenset({"dev", "fap"}), ev.ENROLL: frozenset({"dev"})}
+
+
+def check_event(kind: str, item: str, t: int | None, data: dict, now: float | None = None) -> int:
+    """Check an uploaded event's client-set parts; return its time (default: now)."""
+    if kind not in FIELDS:
+        raise UsageError(f"unknown event kind {kind!r}", "one of " + ", ".join(ev.KINDS))
+    ev.check_item_id(item)
+    now = _time.time() if now is None else now
+    if t is None:
+        t = int(now)
+    if type(t) is not int or not max(EARLIEST_TIME, now - MAX_AGE_S) <= t <= now + MAX_SKEW_S:
+        raise UsageError(f"event time {t!r} is outside the accepted window "
+                         f"(at most {MAX_AGE_S // 86400} days old, {MAX_SKEW_S} s ahead)",
+                         "check the uploading host's clock")
+    checks = FIELDS[kind]
+    derived = DERIVED.get(kind, frozenset())
+    for name, v in data.items():
+        check = checks.get(name)
+        if check is None:
+            if name in derived:
+                continue  # compared with the server's own value by glint.server.admit
+            raise UsageError(f"a client may not set {kind} field {name!r}",
+                             "the scan digest, device and fap are derived from the uploaded scan")
+        check(kind, name, v)
+    return t
