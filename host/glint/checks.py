@@ -35,6 +35,7 @@ import logging
 import time
 from dataclasses import dataclass
 
+from glint.crypto import es256_verify_digest
 from glint.errors import VerificationError
 from glint.registry import Device, Registry, device_hex
 from glintcore import cose
@@ -155,7 +156,7 @@ def check_scan(reg: Registry, signed: bytes, policy: FirmwarePolicy | None = Non
         raise ScanRefused(R_SIGNATURE, f"scan signed by device {did}, not by the scanner asked "
                           f"({device_hex(expect_device)})", device_id=did)
     try:
-        payload = cose.verify_decoded(msg, dev.pubkey)
+        payload = cose.verify_decoded(msg, dev.pubkey, verify_digest=es256_verify_digest)
     except (CryptoError, DecodeError) as e:
         raise ScanRefused(R_SIGNATURE, f"signature of the scan does not verify with device {did}'s key ({e})",
                           "the scan was altered on the way or signed by another key", did) from None

@@ -1,15 +1,16 @@
-"""Reading and writing P-256 keys given on the command line: SEC1 hex or PEM files."""
+"""Reading and writing P-256 keys given on the command line: SEC1 hex or PEM files.
+
+PEM and SEC1 parsing goes through pyca/cryptography (glint.crypto), not python-ecdsa.
+"""
 
 from __future__ import annotations
 
 import os
 from pathlib import Path
 
-import ecdsa
-
+from glint import crypto
 from glint.errors import UsageError
 from glintcore import p256
-from glintcore.errors import CryptoError
 
 HINT = "give a SEC1 hex point 04||x||y (130 hex digits) or a PEM file"
 
@@ -27,25 +28,17 @@ def load_public_key(spec: str) -> bytes:
     text = data.decode("ascii", "replace").strip() if data is not None else spec.strip()
     if "-----BEGIN" in text:
         try:
-            vk = ecdsa.VerifyingKey.from_pem(text)
-        except Exception:  # python-ecdsa raises several types for bad PEM
-            try:
-                vk = ecdsa.SigningKey.from_pem(text).get_verifying_key()
-            except Exception as e:
-                raise UsageError(f"{name}: not a P-256 PEM key ({e})", hint=HINT) from None
-        if vk.curve != ecdsa.NIST256p:
-            raise UsageError(f"{name}: key is not on P-256", hint=HINT)
-        pub = vk.to_string("uncompressed")
-    else:
-        try:
-            pub = bytes.fromhex(text)
-        except ValueError:
-            raise UsageError(f"{name}: not a file and not hex", hint=HINT) from None
+            return crypto.p256_public_from_pem(text)
+        except UsageError as e:
+            raise UsageError(f"{name}: {e.msg}", hint=HINT) from None
     try:
-        p256.decode_point(pub)
-    except CryptoError as e:
-        raise UsageError(f"{name}: {e}", hint=HINT) from None
-    return pub
+        pub = bytes.fromhex(text)
+    except ValueError:
+        raise UsageError(f"{name}: not a file and not hex", hint=HINT) from None
+    try:
+        return crypto.check_p256_point(pub)
+    except UsageError as e:
+        raise UsageError(f"{name}: {e.msg}", hint=HINT) from None
 
 
 def load_private_key(spec: str) -> int:
@@ -54,12 +47,9 @@ def load_private_key(spec: str) -> int:
     text = data.decode("ascii", "replace").strip() if data is not None else spec.strip()
     if "-----BEGIN" in text:
         try:
-            sk = ecdsa.SigningKey.from_pem(text)
-        except Exception as e:
-            raise UsageError(f"{name}: not a P-256 private key PEM ({e})") from None
-        if sk.curve != ecdsa.NIST256p:
-            raise UsageError(f"{name}: key is not on P-256")
-        return sk.privkey.secret_multiplier
+            return crypto.p256_private_from_pem(text)
+        except UsageError as e:
+            raise UsageError(f"{name}: {e.msg}") from None
     try:
         d = int(text, 16)
     except ValueError:
@@ -71,12 +61,12 @@ def load_private_key(spec: str) -> int:
 
 def write_private_pem(path: Path, d: int) -> None:
     """Write a private key as PEM, readable by its owner only."""
-    sk = ecdsa.SigningKey.from_secret_exponent(d, curve=ecdsa.NIST256p)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    os.fchmod(fd, 0o600)  # O_CREAT's mode does not apply to a file that already existed
     with os.fdopen(fd, "wb") as f:
-        f.write(sk.to_pem())
+        f.write(crypto.p256_private_pem(d))
 
 
 def public_pem(pub: bytes) -> bytes:
-    return ecdsa.VerifyingKey.from_string(pub, curve=ecdsa.NIST256p).to_pem()
+    return crypto.p256_public_pem(pub).encode("ascii")

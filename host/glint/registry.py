@@ -196,8 +196,11 @@ class Registry:
         if row:
             return Device(*row)
         ref_l = ref.lower()
-        rows = self.conn.execute("SELECT * FROM devices WHERE device_id LIKE ?",
-                                 (ref_l + "%",)).fetchall() if len(ref_l) >= 4 else []
+        # A prefix is hex digits only, compared as a string (never a LIKE pattern: '%%%%' matched
+        # every device and revoked the only one).
+        is_hex = len(ref_l) >= 4 and all(c in "0123456789abcdef" for c in ref_l)
+        rows = self.conn.execute("SELECT * FROM devices WHERE substr(device_id, 1, ?) = ?",
+                                 (len(ref_l), ref_l)).fetchall() if is_hex else []
         if len(rows) == 1:
             return Device(*rows[0])
         if len(rows) > 1:

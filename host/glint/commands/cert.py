@@ -109,8 +109,11 @@ def cmd_issue(args) -> int:
 def _summary(info) -> str:
     fap = "" if info.fap is None else f" fap={info.fap:.3g}"
     when = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(info.time))
-    return (f"ok: {info.item} {info.result.upper()}{fap} at {when}; event {info.index} of"
-            f" {info.checkpoint.size} in log {info.checkpoint.origin}; history of {len(info.history)} events checks")
+    from glint.textsafe import clean
+
+    return clean(f"ok: {info.item} {str(info.result).upper()}{fap} at {when}; event {info.index} of"
+                 f" {info.checkpoint.size} in log {info.checkpoint.origin}; history of {len(info.history)} "
+                 f"events checks")
 
 
 def cmd_verify(args) -> int:

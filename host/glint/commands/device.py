@@ -13,6 +13,7 @@ import time
 
 from glint.cli import add_port_argument
 from glint.home import home_of
+from glint.textsafe import clean
 
 
 def register(sub):
@@ -83,9 +84,9 @@ def cmd_list(args) -> int:
         print("no provisioned devices (glint device provision PORT)")
     for d in devs:
         state = f"REVOKED {_when(d.revoked_at)} ({d.revoke_reason})" if d.revoked else "active"
-        print(f"{d.device_id}  {d.label or '-':<12} {d.board or '?':<18} fw {d.fw or '?':<8} "
-              f"scans {counts[d.device_id]:<5} counter {max(d.last_counter, 0):<6} "
-              f"since {_when(d.provisioned_at)}  {state}")
+        print(clean(f"{d.device_id}  {d.label or '-':<12} {d.board or '?':<18} fw {d.fw or '?':<8} "
+                    f"scans {counts[d.device_id]:<5} counter {max(d.last_counter, 0):<6} "
+                    f"since {_when(d.provisioned_at)}  {state}"))
     for port, board in ports:
         print(f"port {port}: {board}")
     return 0
@@ -100,7 +101,7 @@ def cmd_revoke(args) -> int:
     if args.json:
         print(json.dumps(d.to_dict()))
         return 0
-    print(f"revoked {d.device_id}{' (' + d.label + ')' if d.label else ''}: its scans are refused from now on")
+    print(clean(f"revoked {d.device_id}{' (' + d.label + ')' if d.label else ''}: its scans are refused from now on"))
     return 0
 
 
@@ -114,7 +115,7 @@ def cmd_alerts(args) -> int:
         print(json.dumps(alerts))
         return 0
     for a in alerts:
-        print(f"{_when(a['at'])}  {a['device_id'] or '-'}  {a['kind']:<14} {a['detail']}")
+        print(clean(f"{_when(a['at'])}  {a['device_id'] or '-'}  {a['kind']:<14} {a['detail']}"))
     if not alerts:
         print("no alerts")
     return 0

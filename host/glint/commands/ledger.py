@@ -25,6 +25,7 @@ from glint.errors import UsageError
 from glint.home import home_of
 from glint.ledger import Keys, Ledger
 from glint.ledger import events as ev
+from glint.textsafe import clean
 
 
 def _common() -> argparse.ArgumentParser:
@@ -94,7 +95,10 @@ def _jsonable(o):
 
 
 def _ts(t: int) -> str:
-    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(t))
+    try:
+        return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(t))
+    except (OverflowError, OSError, ValueError):  # a time no append accepts any more, in an old log
+        return f"t={t}"
 
 
 def _event_dict(e) -> dict:
@@ -112,7 +116,8 @@ def cmd_log(args) -> int:
         if args.limit:
             evs = evs[: args.limit]
         _out(args, [_event_dict(e) for e in evs],
-             "\n".join(f"{e.index:>8}  {_ts(e.time)}  {e.kind:<13} {e.item}  {e.summary()}" for e in evs)
+             "\n".join(f"{e.index:>8}  {_ts(e.time)}  {clean(e.kind):<13} {clean(e.item)}  {e.summary()}"
+                       for e in evs)
              or "(no events)")
     return 0
 
@@ -137,8 +142,9 @@ def cmd_show(args) -> int:
         for c in st.coatings:
             lines.append(f"coating     {c.id} (event {c.enrolled_index})"
                          + ("" if c.active else f", replaced by {c.replaced_by}"))
+        lines = [clean(ln) for ln in lines]  # every part of these lines comes from event data
         lines.append("history")
-        lines += [f"  {e.index:>8}  {_ts(e.time)}  {e.kind:<13} {e.summary()}" for e in st.events]
+        lines += [f"  {e.index:>8}  {_ts(e.time)}  {clean(e.kind):<13} {e.summary()}" for e in st.events]
         _out(args, obj, "\n".join(lines))
     return 0
 

@@ -90,7 +90,9 @@ class Event:
             PASSPORT: lambda: ", ".join(sorted(d.get("set", {}))),
             RETIRE: lambda: d.get("reason", ""),
         }
-        return bits.get(self.kind, lambda: "")()
+        from glint.textsafe import clean
+
+        return clean(bits.get(self.kind, lambda: "")())
 
 
 def check_data(kind: str, data: dict) -> dict:
