@@ -135,10 +135,7 @@ def check_scan(reg: Registry, signed: bytes, policy: FirmwarePolicy | None = Non
     now = time.time() if now is None else now
     signed = bytes(signed)
     digest = scan_digest(signed)
-    try:
-        msg = cose.decode1(signed)
-    except (DecodeError, CryptoError) as e:
-        raise ScanRefused(R_MALFORMED, f"not a signed scan: {e}") from None
+    msg = _decode_strict(signed)
     kid = msg.protected.get(4, msg.unprotected.get(4)) if isinstance(msg.protected, dict) else None
     if not isinstance(kid, (bytes, bytearray)) or len(kid) != 8:
         raise ScanRefused(R_MALFORMED, "signed scan has no 8-byte key id (kid)")
@@ -176,6 +173,52 @@ def check_scan(reg: Registry, signed: bytes, policy: FirmwarePolicy | None = Non
         raise ScanRefused(R_MODE, f"expected an {expect_mode} scan, got an {mode} one", device_id=did)
     counter = fields[D.K_COUNTER]
     return _accept(reg, signed, digest, dev, counter, nonce, mode, payload, fields, now, relayed)
+
+
+def _decode_strict(signed: bytes):
+    """COSE_Sign1 in the one form a glint scanner signs: tagged, deterministic, no unprotected headers.
+
+    Any other spelling of a signed scan (untagged, extra unprotected headers) verifies the
+    same signature under other bytes, so it would count as a new scan: refused.
+    """
+    if signed[:1] != b"\xd2":
+        raise ScanRefused(R_MALFORMED, "not a signed scan: not a tagged COSE_Sign1 (tag 18)")
+    try:
+        msg = cose.decode1(signed)
+    except (DecodeError, CryptoError) as e:
+        raise ScanRefused(R_MALFORMED, f"not a signed scan: {e}") from None
+    if msg.unprotected:
+        raise ScanRefused(R_MALFORMED, "not a signed scan: unprotected headers are not allowed")
+    return msg
+
+
+def verify_scan_signature(signed: bytes, pubkey: bytes | None = None, reg: Registry | None = None) -> bytes:
+    """The descriptor of a signed scan from a file, after its signature and device checks.
+
+    For scans at rest (``glint verify/enroll/identify FILE``): the key is ``pubkey``, else
+    the provisioned device named by the scan's kid in ``reg``. Nothing is consumed and
+    freshness is not checked (a file is not a live scan). Raises ScanRefused.
+    """
+    msg = _decode_strict(bytes(signed))
+    kid = msg.protected.get(4, msg.unprotected.get(4)) if isinstance(msg.protected, dict) else None
+    did = device_hex(kid) if isinstance(kid, (bytes, bytearray)) and len(kid) == 8 else None
+    if pubkey is None:
+        dev = reg.device(did) if (reg is not None and did) else None
+        if dev is None:
+            raise ScanRefused(R_UNKNOWN_DEVICE, f"signed scan from {did or 'an unnamed device'}: no key to check "
+                              "its signature with", "give --pubkey KEY, a --home where the device is provisioned, "
+                              "or --unchecked to match it unverified", did)
+        if dev.revoked:
+            raise ScanRefused(R_REVOKED, f"scan from revoked device {did} ({dev.revoke_reason})", device_id=did)
+        pubkey = dev.pubkey
+    try:
+        payload = cose.verify_decoded(msg, pubkey, verify_digest=es256_verify_digest)
+        fields = D.decode(payload)
+    except (CryptoError, DecodeError, GlintError) as e:
+        raise ScanRefused(R_SIGNATURE, f"signed scan does not verify: {e}", device_id=did) from None
+    if did is not None and device_hex(fields[D.K_DEVICE]) != did:
+        raise ScanRefused(R_TAMPERED, "descriptor names another device than its signature", device_id=did)
+    return payload
 
 
 def _accept(reg, signed, digest, dev, counter, nonce, mode, payload, fields, now, relayed=False) -> CheckedScan:

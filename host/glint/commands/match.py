@@ -9,10 +9,42 @@ from glint.cli import add_port_argument
 from glint.errors import MatchError, UsageError
 
 
-def _load(paths):
-    from glint.match import load_spots
+def _load(paths, args=None):
+    """Spots of each file; a signed scan only after its signature checked (glint.checks), or
+    with --unchecked. A file is never fresh: nonce and counter are not checked here."""
+    from glint.match import load_spots, spots_from_descriptor
+    from glint.match.spots import MAX_INPUT_BYTES, PGM_MAGIC, PNG_MAGIC
 
-    return [load_spots(p) for p in paths]
+    out = []
+    for p in paths:
+        path = Path(p)
+        try:
+            head = path.open("rb").read(8) if path.stat().st_size <= MAX_INPUT_BYTES else b""
+        except OSError:
+            head = b""
+        if not head or head.startswith((PNG_MAGIC, PGM_MAGIC)) or getattr(args, "unchecked", False):
+            out.append(load_spots(p))
+            continue
+        out.append(spots_from_descriptor(_checked_payload(path, args), str(p)))
+    return out
+
+
+def _checked_payload(path: Path, args) -> bytes:
+    from glint.checks import verify_scan_signature
+    from glint.home import Home
+
+    pub = None
+    if getattr(args, "pubkey", None):
+        from glint.keys import load_public_key
+
+        pub = load_public_key(args.pubkey)
+    home = Home(getattr(args, "home", None))
+    if pub is None and home.db_path.exists():
+        from glint.registry import Registry
+
+        with Registry.open(home) as reg:
+            return verify_scan_signature(path.read_bytes(), reg=reg)
+    return verify_scan_signature(path.read_bytes(), pub)
 
 
 def _db(path: str, must_exist: bool = True):
@@ -34,7 +66,7 @@ def cmd_enroll(args) -> int:
     db = _db(args.db, must_exist=False)
     if args.item in db and not args.replace:
         raise MatchError(f"item {args.item!r} is already enrolled", hint="use --replace to re-enroll it")
-    captures = _load(args.files)
+    captures = _load(args.files, args)
     cal = None
     if args.calibration:
         if db.params is not None:
@@ -83,7 +115,7 @@ def cmd_verify(args) -> int:
 
     db = _db(args.db)
     ref = db.reference(args.item)
-    (probe,) = _load([args.file])
+    (probe,) = _load([args.file], args)
     res = verify(ref, probe)
     d = {"item": args.item, **res.to_dict()}
     if args.json:
@@ -104,7 +136,7 @@ def cmd_identify(args) -> int:
     db = _db(args.db)
     if args.rebuild:
         db.rebuild()
-    (probe,) = _load([args.file])
+    (probe,) = _load([args.file], args)
     res = identify(db, probe)
     if args.json:
         print(json.dumps(res.to_dict()))
@@ -120,6 +152,13 @@ def cmd_unenroll(args) -> int:
     return 0
 
 
+def _add_scan_key_arguments(p) -> None:
+    p.add_argument("--pubkey", metavar="KEY", help="check a signed scan with this device key (SEC1 hex or PEM); "
+                   "default: the device provisioned in the home")
+    p.add_argument("--unchecked", action="store_true",
+                   help="match a signed scan without checking its signature (lab use; the result proves nothing)")
+
+
 def register(sub) -> None:
     p = sub.add_parser("enroll", help="enroll an item from one or more captures (images or signed scans)")
     p.add_argument("--db", metavar="DIR", help="database directory (created if missing; with -p: HOME/match)")
@@ -132,6 +171,7 @@ def register(sub) -> None:
                    "(glint lab calibrate --captures DIR --out FILE)")
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.add_argument("files", nargs="*", metavar="IMAGE_OR_SCAN", help="8-bit PNG/PGM or signed scan (COSE_Sign1)")
+    _add_scan_key_arguments(p)
     p.set_defaults(func=cmd_enroll)
 
     p = sub.add_parser("verify", help="1:1: does a capture show the enrolled item?")
@@ -139,6 +179,7 @@ def register(sub) -> None:
     p.add_argument("--item", required=True, help="the enrolled item to compare with")
     p.add_argument("--json", action="store_true", help="print one JSON object (match, log10_far, matched, ...)")
     p.add_argument("file", metavar="IMAGE_OR_SCAN", help="8-bit PNG/PGM or signed scan (COSE_Sign1)")
+    _add_scan_key_arguments(p)
     p.set_defaults(func=cmd_verify)
 
     p = sub.add_parser("identify", help="1:N: which enrolled item does a capture show?")
@@ -146,6 +187,7 @@ def register(sub) -> None:
     p.add_argument("--json", action="store_true", help="print one JSON object (item, log10_far, candidates, ...)")
     p.add_argument("--rebuild", action="store_true", help="rebuild the index first (drops removed items)")
     p.add_argument("file", metavar="IMAGE_OR_SCAN", help="8-bit PNG/PGM or signed scan (COSE_Sign1)")
+    _add_scan_key_arguments(p)
     p.set_defaults(func=cmd_identify)
 
     p = sub.add_parser("unenroll", help="remove an item from a database")

@@ -89,12 +89,28 @@ def test_signed_scan_input(files, tmp_path, sim_item):
     assert np.array_equal(a.xy, b.xy)
     assert np.array_equal(load_spots(p, public_key=p256.public_key(priv)).xy, a.xy)
     glint("enroll", "--db", files["db"], "--item", "coat-7", files["e0"], files["e1"], files["e2"])
-    r = glint("verify", "--db", files["db"], "--item", "coat-7", p, "--json")
+    pub = p256.public_key(priv).hex()
+    r = glint("verify", "--db", files["db"], "--item", "coat-7", p, "--json", "--pubkey", pub)
     assert json.loads(r.stdout)["match"] is True
+    # issue 15: file mode accepted re-signed, zero-signature and unchecked scans as if checked
+    home = tmp_path / "empty-home"
+    home.mkdir()
+    r = subprocess.run([sys.executable, "-m", "glint", "verify", "--db", str(files["db"]), "--item", "coat-7", str(p)],
+                       capture_output=True, text=True, timeout=120, env={**__import__("os").environ, "GLINT_HOME": str(home)})
+    assert r.returncode != 0 and "no key to check its signature" in r.stderr and len(r.stderr.splitlines()) == 1
+    resigned = tmp_path / "resigned.scan"
+    resigned.write_bytes(cose.sign1(payload, 0x7654321, kid=b"\x01" * 8))
+    zero = tmp_path / "zero.scan"
+    zero.write_bytes(scan[:-64] + bytes(64))
+    for f in (resigned, zero):
+        r = glint("verify", "--db", files["db"], "--item", "coat-7", f, "--pubkey", pub)
+        assert r.returncode != 0 and "does not verify" in r.stderr, r.stderr
+    r = glint("verify", "--db", files["db"], "--item", "coat-7", zero, "--unchecked", "--json")
+    assert json.loads(r.stdout)["match"] is True  # asked for explicitly: matched, not checked
     bad = tmp_path / "junk.scan"
     bad.write_bytes(b"\xa1\x01\x02")
-    r = glint("verify", "--db", files["db"], "--item", "coat-7", bad)
-    assert r.returncode == 2 and "not a valid signed scan" in r.stderr
+    r = glint("verify", "--db", files["db"], "--item", "coat-7", bad, "--pubkey", pub)
+    assert r.returncode != 0 and "not a signed scan" in r.stderr
 
 
 def test_lab_eval_then_calibrate(tmp_path):
