@@ -181,12 +181,12 @@ def _decode_strict(signed: bytes):
     Any other spelling of a signed scan (untagged, extra unprotected headers) verifies the
     same signature under other bytes, so it would count as a new scan: refused.
     """
-    if signed[:1] != b"\xd2":
-        raise ScanRefused(R_MALFORMED, "not a signed scan: not a tagged COSE_Sign1 (tag 18)")
     try:
         msg = cose.decode1(signed)
     except (DecodeError, CryptoError) as e:
         raise ScanRefused(R_MALFORMED, f"not a signed scan: {e}") from None
+    if signed[:1] != b"\xd2":
+        raise ScanRefused(R_MALFORMED, "not a signed scan: not a tagged COSE_Sign1 (tag 18)")
     if msg.unprotected:
         raise ScanRefused(R_MALFORMED, "not a signed scan: unprotected headers are not allowed")
     return msg

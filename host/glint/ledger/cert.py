@@ -100,11 +100,11 @@ def verify(blob: bytes, issuer_pub: bytes, log: Verifier) -> CertInfo:
     if not isinstance(blob, (bytes, bytearray)) or len(blob) > MAX_CERT_BYTES:
         raise VerificationError("certificate is not bytes or too large")
     blob = bytes(blob)
-    if blob[:1] != b"\xd2":
-        # One message, one spelling: glint issues tagged certificates with no unprotected headers.
-        raise VerificationError("certificate is not a tagged COSE_Sign1 (tag 18)")
     try:
         msg = cose.decode1(blob)
+        if blob[:1] != b"\xd2":
+            # One message, one spelling: glint issues tagged certificates with no unprotected headers.
+            raise DecodeError("not tagged COSE_Sign1 (tag 18)")
         if msg.unprotected:
             raise DecodeError("unprotected headers are not allowed in a glint certificate")
         payload = cose.verify_decoded(msg, issuer_pub, verify_digest=verify_digest)
