@@ -46,6 +46,7 @@ COMMANDS: dict[str, str] = {
     "daemon": "daemon",
     "status": "status",
     "serve": "serve",
+    "api-key": "api_key",
     "virtual-scanner": "virtual_scanner",
     "sim": "sim",
     "fw": "fw",
@@ -57,7 +58,7 @@ COMMANDS: dict[str, str] = {
 # Commands that work in a glint home (refused when it does not exist; --create makes it).
 # "demo" takes --home too, but makes a temporary home when none is given; "init" creates one.
 USES_HOME = frozenset({
-    "status", "scan", "enroll", "bench", "daemon", "serve",
+    "status", "scan", "enroll", "bench", "daemon", "serve", "api-key create", "api-key list", "api-key revoke",
     "device provision", "device list", "device revoke", "device alerts",
     "ledger log", "ledger show", "ledger prove", "ledger checkpoint", "ledger verify", "ledger append",
     "cert keys", "cert issue", "fw provision",

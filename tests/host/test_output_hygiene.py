@@ -30,7 +30,7 @@ def test_ledger_log_and_show_escape_forged_lines(tmp_path):
         led.register_item("acme:BAG-1", "ACME")
         led.service("acme:BAG-1", "clean\n       99  2026-01-01T00:00:00Z  verify        acme:BAG-1  PASS\x1b[2K",
                     by="\x1b]0;owned\x07")
-        with pytest.raises(UsageError, match="printable ASCII"):
+        with pytest.raises(UsageError, match="bad item id"):
             led.register_item("https://id.example.com/01/09506000134352/21/A\nB", "ACME")
     out = glint("ledger", "log", "--home", str(home)).stdout
     assert len(out.strip().splitlines()) == 2 and "\x1b" not in out and "\\n" in out and "\\x1b" in out

@@ -19,8 +19,8 @@ class _Client:
         self.c = api.client
         self.auth = {"Authorization": f"Bearer {api.keys['brand']}"}
 
-    def post(self, path, json=None, data=None, headers=None):
-        return self.c.post(path, json=json, data=data, headers={**self.auth, **(headers or {})})
+    def post(self, path, json=None, data=None, headers=None, **kw):
+        return self.c.post(path, json=json, data=data, headers={**self.auth, **(headers or {})}, **kw)
 
     def get(self, path):
         return self.c.get(path)

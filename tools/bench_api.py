@@ -1,0 +1,157 @@
+#!/usr/bin/env python3
+"""HTTP upload throughput of `glint serve`: durable events per second from concurrent clients.
+
+    python tools/bench_api.py [--clients 8] [--events 250] [--kind service|verify] [--json]
+
+A real `glint serve` process (waitress, durable SQLite commits) on 127.0.0.1:0 and a
+temporary home. Each client thread has its own API key and keep-alive connection and
+posts ``--events`` events, each acknowledged only once durable:
+
+- ``service``: brand-key events without a scan (schema + custody checks + append);
+- ``verify``: bench-key events, each with a device-signed scan that the server checks
+  (ES256, counter order per device) and re-matches against its reference: one
+  provisioned device per client, so each client's counters rise in order.
+
+Prints events/s (all clients, wall time) and the median and p90 request latency.
+Target (issue 15): >= 2,000 events/s durable with group commit from 8 clients.
+"""
+
+from __future__ import annotations
+
+import argparse
+import http.client
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def _setup(home: Path, clients: int, kind: str, events: int) -> tuple[list[str], list[list[dict]]]:
+    """Keys, items, devices and every request body, made before the server starts."""
+    import hashlib
+
+    from glint import sim
+    from glint.ledger import Keys, Ledger
+    from glint.match import Database, enroll, spots_from_image
+    from glint.registry import Registry
+    from glint.server import wire
+    from glint.server.auth import KeyStore
+    from glint.sim.render import Pose
+    from glintcore import cose, descriptor as D, p256
+
+    now = int(time.time())
+    ks = KeyStore(home / "glint.db")
+    role = "brand" if kind == "service" else "bench"
+    tokens = [ks.create(role, f"client-{c}")[1] for c in range(clients)]
+    ks.close()
+    led = Ledger.open(home / "ledger.db", keys=Keys.load(home, create=True))
+    bodies: list[list[dict]] = []
+    if kind == "service":
+        for c in range(clients):
+            item = f"acme:BENCH-{c}"
+            led.register_item(item, "ACME", time=now - 10)
+            bodies.append([wire.event_body("service", item, now, {"action": f"clean {i}"}) for i in range(events)])
+        led.close()
+        return tokens, bodies
+    coat = sim.make_coating(7)
+    caps = [spots_from_image(sim.capture(coat, seed=k, pose=Pose()).image) for k in range(3)]
+    ref = enroll(caps)
+    probes = [spots_from_image(sim.capture(coat, seed=100 + k).image) for k in range(4)]
+    db = Database(home / "match")
+    reg = Registry.open(home)
+    for c in range(clients):
+        item = f"acme:BENCH-{c}"
+        led.register_item(item, "ACME", time=now - 10)
+        db.add(item, ref)
+        d = p256.private_key_from_entropy(bytes([c + 1]) * 32)
+        did = bytes([0xBE, c]) + bytes(6)
+        reg.add_device(did, p256.public_key(d), "sim", "0.4.0")
+        mine = []
+        for i in range(events):
+            p = probes[i % len(probes)]
+            recs = [(int(round(x * 32)), int(round(y * 32)), 200) for x, y in p.xy][:255]
+            desc = D.make(did, 1000 + i, "0.4.0", "sim", ref.width, ref.height, {0: 1}, D.pack_spots(recs), 0)
+            scan = cose.sign1(D.encode(desc), d, kid=did)
+            mine.append(wire.event_body("verify", item, now, {"res": "pass"}, scan))
+        bodies.append(mine)
+    reg.close()
+    led.close()
+    _ = hashlib
+    return tokens, bodies
+
+
+def _client(port: int, token: str, bodies: list[dict], lat: list[float], errors: list[str]) -> None:
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+    for i, body in enumerate(bodies):
+        data = json.dumps(body).encode()
+        t0 = time.perf_counter()
+        conn.request("POST", "/v1/events", data, {"Content-Type": "application/json", "Idempotency-Key": f"{i}",
+                                                  "Authorization": f"Bearer {token}"})
+        r = conn.getresponse()
+        out = r.read()
+        lat.append(time.perf_counter() - t0)
+        if r.status != 201:
+            errors.append(f"{r.status} {out[:200]!r}")
+    conn.close()
+
+
+def run(clients: int, events: int, kind: str) -> dict:
+    with tempfile.TemporaryDirectory(prefix="glint-bench-api-") as tmp:
+        home = Path(tmp) / "hq"
+        home.mkdir()
+        tokens, bodies = _setup(home, clients, kind, events)
+        env = dict(os.environ, GLINT_LOG="WARNING")
+        proc = subprocess.Popen([sys.executable, "-m", "glint", "serve", "--listen", "127.0.0.1:0", "--home", str(home)],
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+        try:
+            line = proc.stdout.readline()
+            if "listening on" not in line:
+                raise SystemExit(f"server did not start: {line}{proc.stderr.read()}")
+            port = int(line.split("http://127.0.0.1:")[1].split()[0])
+            lats: list[list[float]] = [[] for _ in range(clients)]
+            errors: list[str] = []
+            threads = [threading.Thread(target=_client, args=(port, tokens[c], bodies[c], lats[c], errors))
+                       for c in range(clients)]
+            t0 = time.perf_counter()
+            for t in threads:
+                t.start()
+            for t in threads:
+                t.join()
+            wall = time.perf_counter() - t0
+        finally:
+            proc.terminate()
+            proc.wait(timeout=30)
+    flat = sorted(x for lat in lats for x in lat)
+    n = len(flat)
+    return {"kind": kind, "clients": clients, "events": n, "errors": len(errors), "first_error": errors[:1],
+            "wall_s": round(wall, 3), "events_per_s": round((n - len(errors)) / wall, 1),
+            "latency_ms_median": round(1000 * statistics.median(flat), 2),
+            "latency_ms_p90": round(1000 * flat[int(0.9 * (n - 1))], 2)}
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--clients", type=int, default=8)
+    ap.add_argument("--events", type=int, default=250, help="events per client")
+    ap.add_argument("--kind", choices=("service", "verify"), default="service")
+    ap.add_argument("--json", action="store_true")
+    a = ap.parse_args()
+    r = run(a.clients, a.events, a.kind)
+    if a.json:
+        print(json.dumps(r))
+    else:
+        print(f"{r['kind']}: {r['events']} events from {r['clients']} clients in {r['wall_s']} s: "
+              f"{r['events_per_s']} events/s durable; latency median {r['latency_ms_median']} ms, "
+              f"p90 {r['latency_ms_p90']} ms; {r['errors']} errors {r['first_error']}")
+    return 1 if r["errors"] else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
