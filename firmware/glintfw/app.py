@@ -18,17 +18,19 @@ from glintcore.errors import GlintError
 from glintcore.proto import (
     GD_OK, MSG_CAPTURE, MSG_CONFIG_GET, MSG_CONFIG_SET, MSG_INDICATE, MSG_INFO, MSG_KEYGEN, MSG_REPL,
     MSG_RESET, MSG_SCAN, MSG_SELFTEST, MSG_SIGNTEST, MSG_SPOOL_ACK, MSG_SPOOL_GET, MSG_SPOOL_LIST,
-    ST_BAD_ARG, ST_INTERNAL, ST_KEY_EXISTS, ST_MALFORMED, ST_NO_KEY, ST_NOT_FOUND, ST_OK,
-    ST_POOR_CAPTURE, ST_SPOOL_FULL, ST_STORAGE, ST_UNKNOWN,
+    MSG_UNLOCK, ST_BAD_ARG, ST_INTERNAL, ST_KEY_EXISTS, ST_LOCKED, ST_MALFORMED, ST_NO_KEY, ST_NOT_FOUND,
+    ST_OK, ST_POOR_CAPTURE, ST_SPOOL_FULL, ST_STORAGE, ST_UNKNOWN,
 )
 from glintfw import indicate, store
 from glintfw.config import Config, ConfigError
-from glintfw.counter import Counter
+from glintfw.counter import Counter, CounterError
 from glintfw.keystore import KeyExists, KeyStore
+from glintfw.lock import Lock
 from glintfw.spool import Spool, SpoolFull
 
 FW_VERSION = "0.4.0"
-CAPS = ["scan", "selftest", "config", "keygen", "spool", "repl", "reset", "capture", "indicate", "signtest"]
+CAPS = ["scan", "selftest", "config", "keygen", "spool", "repl", "reset", "capture", "indicate", "signtest",
+        "unlock"]
 
 ACT_NONE = const(0)
 ACT_REPL = const(1)  # response sent: hand the console over to the MicroPython REPL
@@ -71,6 +73,22 @@ def _arg(body, key, typ, required=True, default=None):
     return v
 
 
+def _button_held(board):
+    """The board's button pressed while the firmware starts: physical presence unlocks this boot."""
+    make = getattr(board, "make_button", None)
+    if make is None:
+        return False
+    try:
+        pin = make()
+        if pin is None:
+            return False
+        first = pin.value()
+        time.sleep_ms(20) if hasattr(time, "sleep_ms") else time.sleep(0.02)
+        return bool(first) and bool(pin.value())  # held across the debounce time, not a bounce
+    except Exception:  # no usable button on this board
+        return False
+
+
 class App:
     """One scanner: state on flash, camera and detector in RAM, commands dispatched by message type."""
 
@@ -86,6 +104,7 @@ class App:
             "exposure_us": cam.get("exposure_us", 8000), "gain": cam.get("gain", 0)})
         self.keys = KeyStore(self.dir, board.entropy, cfg.get("keystore", "file"))
         self.device_id = self.keys.device_id()
+        self.lock = Lock(self.dir, self.keys, board.entropy, _button_held(board))
         self.spool = Spool(store.join(self.dir, "spool"), self.config.get("spool_capacity"))
         self.counter = Counter(store.join(self.dir, "counter"), floor=self.spool.max_counter() + 1)
         self.ind = indicate.Indicators(board.make_leds(), board.make_buzzer(), self.config.get("indicators"))
@@ -106,7 +125,7 @@ class App:
             MSG_KEYGEN: self.cmd_keygen, MSG_SPOOL_LIST: self.cmd_spool_list,
             MSG_SPOOL_GET: self.cmd_spool_get, MSG_SPOOL_ACK: self.cmd_spool_ack,
             MSG_REPL: self.cmd_repl, MSG_RESET: self.cmd_reset, MSG_CAPTURE: self.cmd_capture,
-            MSG_INDICATE: self.cmd_indicate, MSG_SIGNTEST: self.cmd_signtest,
+            MSG_INDICATE: self.cmd_indicate, MSG_SIGNTEST: self.cmd_signtest, MSG_UNLOCK: self.cmd_unlock,
         }
         self.ind.show(indicate.READY)
 
@@ -163,6 +182,8 @@ class App:
             status, body = ST_KEY_EXISTS, {"error": str(e)}
         except SpoolFull as e:
             status, body = ST_SPOOL_FULL, {"error": str(e)}
+        except CounterError as e:
+            status, body = ST_STORAGE, {"error": str(e)}
         except OSError as e:
             status, body = ST_STORAGE, {"error": "storage: %s" % (e,)}
         except GlintError as e:
@@ -274,13 +295,46 @@ class App:
             "counter": self.counter.peek, "spool": len(self.spool), "spool_free": self.spool.free,
             "geom": [self.width, self.height], "name": self.config.get("name"),
             "impl": sys.implementation.name, "platform": sys.platform,
+            "locked": self.lock.locked, "maintainer": self.lock.maintainer() is not None,
         }
 
     def cmd_keygen(self, body):
         force = _arg(body, "force", bool, False, False)
         extra = _arg(body, "entropy", bytes, False, None)
+        maint = _arg(body, "maintainer", bytes, False, None)
+        if force and self.lock.locked:
+            raise _Fail(ST_LOCKED, "scanner is locked: re-keying needs an unlock by the maintainer key "
+                                   "or the button held at boot")
+        if maint is not None:
+            if self.lock.locked:
+                raise _Fail(ST_LOCKED, "scanner is locked: its maintainer key is set only while unlocked")
+            try:
+                p256.decode_point(maint)
+            except GlintError as e:
+                raise _Fail(ST_BAD_ARG, "maintainer key: %s" % (e,))
+        floor = _arg(body, "counter_floor", int, False, 0)
         pub = self.keys.generate(force, extra)
-        return {"pubkey": pub, "device_id": self.device_id}
+        if maint is not None:
+            self.lock.set_maintainer(maint)
+        if self.counter.damaged:  # re-provisioned after both counter records were lost: resume past the host's
+            self.counter.reset_after_damage(max(floor, self.spool.max_counter() + 1))
+        return {"pubkey": pub, "device_id": self.device_id, "locked": self.lock.locked}
+
+    def cmd_unlock(self, body):
+        sig = _arg(body, "signature", bytes, False, None)
+        if sig is None:
+            if not self.lock.locked:
+                return {"locked": False}
+            if self.lock.maintainer() is None:
+                raise _Fail(ST_LOCKED, "scanner is locked and has no maintainer key: hold the button at boot")
+            return {"locked": True, "challenge": self.lock.challenge(), "device_id": self.device_id}
+        if not self.lock.unlock(sig):
+            raise _Fail(ST_LOCKED, "unlock signature does not verify with the maintainer key")
+        return {"locked": False}
+
+    def repl_allowed(self):
+        """The console may go to the REPL (MSG_REPL or the link's interrupt) only when unlocked."""
+        return not self.lock.locked
 
     def cmd_config_get(self, body):
         key = _arg(body, "key", str, False, None)
@@ -396,6 +450,9 @@ class App:
         return {"signature": p256.sign(d, SIGNTEST_PREFIX + m), "prefix": SIGNTEST_PREFIX}
 
     def cmd_repl(self, body):
+        if not self.repl_allowed():
+            raise _Fail(ST_LOCKED, "scanner is locked: the REPL needs an unlock by the maintainer key "
+                                   "or the button held at boot")
         self.action = ACT_REPL
         return {}
 

@@ -55,6 +55,7 @@ class LinkCore:
         self.errors = 0
         self.idle_resets = 0  # partial frames dropped after FRAME_IDLE_MS of silence
         self._last = None  # ticks_ms of the last byte fed
+        self.refused_interrupts = 0  # \r\x03 while the scanner was locked (glintfw.lock)
 
     def feed(self, data, now=None):
         """Process ``data`` -> (out bytes, action, consumed). Stops after an interrupt or an action.
@@ -80,7 +81,10 @@ class LinkCore:
             end = min(end + 1, n)
             for ev in self.deframer.feed(data[start:end]):
                 if ev is frame.INTERRUPT:  # not ==: a bytes payload == str warns on MicroPython
-                    return bytes(out), app_mod.ACT_REPL, end
+                    if app.repl_allowed():
+                        return bytes(out), app_mod.ACT_REPL, end
+                    self.refused_interrupts += 1  # locked: the console stays in protocol mode
+                    continue
                 if isinstance(ev, Exception):
                     self.errors += 1
                     out.extend(frame.encode_frame(app.frame_error(ev)))

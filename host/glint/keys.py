@@ -70,3 +70,31 @@ def write_private_pem(path: Path, d: int) -> None:
 
 def public_pem(pub: bytes) -> bytes:
     return crypto.p256_public_pem(pub).encode("ascii")
+
+
+MAINTAINER_FILE = "maintainer.key"
+
+
+def maintainer_key(home, create: bool = True) -> int | None:
+    """The engineer's maintainer key of a home (``<home>/keys/maintainer.key``, hex, mode 0600).
+
+    Its public half is provisioned on each scanner (glint.workflows.provision); its signed
+    challenges unlock a locked scanner for the REPL and re-keying (docs/security.md).
+    None when absent and not ``create``.
+    """
+    import secrets
+    import stat
+
+    path = Path(home) / "keys" / MAINTAINER_FILE
+    if path.exists():
+        if path.stat().st_mode & (stat.S_IRWXG | stat.S_IRWXO):
+            raise UsageError(f"{path} is readable by other users", f"chmod 600 {path}")
+        return load_private_key(str(path))
+    if not create:
+        return None
+    d = secrets.randbelow(p256.N - 1) + 1
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as f:
+        f.write("%064x\n" % d)
+    return d

@@ -33,6 +33,7 @@ MSG_CAPTURE = const(0x0B)  # {offset, length} -> raw frame chunk / frame statist
 MSG_INDICATE = const(0x0C)  # {pattern} -> {}
 MSG_RESET = const(0x0D)  # {} -> {} then a soft reset
 MSG_SIGNTEST = const(0x0E)  # {message} -> {signature} key self-test (never signs scans)
+MSG_UNLOCK = const(0x0F)  # {} -> {challenge, locked}; {signature} -> {locked: false} (docs/security.md)
 
 RESPONSE = const(0x80)
 EVT_FIRST = const(0x40)
@@ -55,6 +56,7 @@ ST_STORAGE = const(11)  # filesystem error
 ST_BUSY = const(12)  # another command is running
 ST_VERSION = const(13)  # protocol version not supported
 ST_INTERNAL = const(14)  # unexpected error on the device
+ST_LOCKED = const(15)  # a provisioned scanner is locked: unlock first (MSG_UNLOCK or the button at boot)
 
 STATUS_NAMES = {
     ST_OK: "ok",
@@ -72,7 +74,13 @@ STATUS_NAMES = {
     ST_BUSY: "busy",
     ST_VERSION: "protocol version not supported",
     ST_INTERNAL: "internal device error",
+    ST_LOCKED: "scanner is locked",
 }
+
+# The maintainer's unlock signature covers UNLOCK_PREFIX || device id || challenge: domain-separated
+# from scans and sign-tests, bound to one device and one single-use challenge.
+UNLOCK_PREFIX = b"glint/unlock/v1:"
+UNLOCK_CHALLENGE_LEN = const(16)
 
 # --- operator guidance (from capture quality) -------------------------------------
 GD_OK = const(0)

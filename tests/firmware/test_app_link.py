@@ -99,10 +99,11 @@ core = LinkCore(A.App(_B()))
 out, act, used = core.feed(frame.encode_frame(messages.encode_request(6, 1, {})) + frame.encode_frame(messages.encode_request(3, 2, {})) + b"\\r\\x03zz")
 evs = frame.Deframer().feed(out)
 ms = [messages.decode_message(e) for e in evs]
-r = [len(ms), ms[0].status, len(ms[0].body["pubkey"]), ms[1].body["camera"]["ok"], ms[1].body["key"]["ok"], act, used]
+r = [len(ms), ms[0].status, len(ms[0].body["pubkey"]), ms[1].body["camera"]["ok"], ms[1].body["key"]["ok"], act, used,
+     core.refused_interrupts]
 """, "r")
     assert res[:5] == [2, 0, 65, False, True]
-    assert res[5] == 1  # ACT_REPL at the interrupt
+    assert res[5] == 0 and res[7] == 1  # provisioned, so locked: the interrupt does not hand over the REPL
 
 
 def test_illumination_is_on_only_while_capturing(tmp_path):

@@ -23,6 +23,7 @@ import time
 from dataclasses import dataclass, field
 
 from glint.errors import DeviceError, LinkError, ToolError
+from glintcore import proto
 from glint.fw import mpremote
 from glint.fw.build import MANIFEST_PATH, Build, build
 from glint.fw.manifest import DeviceState, Plan, make_plan, prepare_script, shadow_candidates, state_script
@@ -138,11 +139,13 @@ def check_version(info: dict, b: Build) -> None:
 
 def deploy(url: str, board_id: str, mode: str = "mpy", *, force: bool = False, verify: bool = False,
            dry_run: bool = False, reset: str = "hard", confirm: bool = True, selftest: bool = False,
-           out_dir=None, echo=None) -> DeployReport:
+           out_dir=None, echo=None, unlock_key: int | None = None) -> DeployReport:
     """Install ``board_id``'s firmware on the board at ``url`` (see the module docstring).
 
     ``echo(str)`` receives each mpremote command line as it is run (or, with
-    ``dry_run``, instead of running it). Raises LinkError, DeviceError, ToolError.
+    ``dry_run``, instead of running it). ``unlock_key``: the maintainer key that unlocks
+    a provisioned (locked) scanner for the REPL first (docs/security.md). Raises
+    LinkError, DeviceError, ToolError.
     """
     if reset not in RESET_MODES:
         raise ToolError(f"unknown reset mode {reset!r}", hint="hard or none")
@@ -159,6 +162,8 @@ def deploy(url: str, board_id: str, mode: str = "mpy", *, force: bool = False, v
         report.plan = plan
         _log_cmd(report, install_command(url, plan, _manifest_file(b), reset), echo)
         return report
+    if unlock_key is not None:
+        _unlock(url, unlock_key)
     t = time.monotonic()
     report.commands.append(str(state_cmd))
     state = DeviceState.from_json(_answer(mpremote.query(url, state_cmd.steps[0][1])))
@@ -190,6 +195,26 @@ def deploy(url: str, board_id: str, mode: str = "mpy", *, force: bool = False, v
         report.seconds["confirm"] = time.monotonic() - t
     report.seconds["total"] = time.monotonic() - t0
     return report
+
+
+UNLOCK_TIMEOUTS_S = 2.0  # a board without glint firmware does not answer; do not wait long
+
+
+def _unlock(url: str, key: int) -> None:
+    """Unlock a locked glint scanner at ``url`` for this boot; a board without glint firmware is left alone."""
+    from glint.link import Timeouts, open_scanner
+
+    try:
+        with open_scanner(url, Timeouts(request=UNLOCK_TIMEOUTS_S, retries=0)) as sc:
+            if sc.info().get("locked") and sc.unlock(key):
+                _log.info("unlocked the scanner at %s with the maintainer key", url)
+    except DeviceError as e:
+        if getattr(e, "status", None) == proto.ST_LOCKED:
+            raise DeviceError(f"the scanner at {url} is locked and refused this home's maintainer key",
+                              "deploy from the home that provisioned it, or hold its button while it boots") from None
+        _log.debug("no glint answer at %s (%s): nothing to unlock", url, e)
+    except LinkError:
+        _log.debug("no glint firmware answering at %s: nothing to unlock", url)
 
 
 def _manifest_file(b: Build):

@@ -323,16 +323,46 @@ class Scanner:
             raise DeviceError("scanner answered a scan without a signed scan", hint=HINT_FIRMWARE)
         return ScanReply(bytes(signed), int(body.get("guidance", proto.GD_OK)), dict(body.get("quality") or {}))
 
-    def keygen(self, force: bool = False, entropy: bytes | None = None) -> bytes:
-        """Generate the device key on the device; returns its public key (65 bytes SEC1)."""
+    def keygen(self, force: bool = False, entropy: bytes | None = None, maintainer: bytes | None = None,
+               counter_floor: int | None = None) -> bytes:
+        """Generate the device key on the device; returns its public key (65 bytes SEC1).
+
+        ``maintainer``: the public key whose signed challenges unlock this scanner
+        (docs/security.md); ``counter_floor``: where a device whose counter records were
+        damaged resumes counting (above every counter this host accepted from it).
+        """
         body: dict[str, object] = {"force": True} if force else {}
         if entropy is not None:
             body["entropy"] = bytes(entropy)
+        if maintainer is not None:
+            body["maintainer"] = bytes(maintainer)
+        if counter_floor is not None:
+            body["counter_floor"] = int(counter_floor)
         pub = self.request(proto.MSG_KEYGEN, body).body.get("pubkey")
         if not isinstance(pub, (bytes, bytearray)) or len(pub) != 65:
             raise DeviceError("scanner answered keygen without a 65-byte public key", hint=HINT_FIRMWARE)
         self._info = None
         return bytes(pub)
+
+    def unlock(self, maintainer_d: int) -> bool:
+        """Unlock a locked scanner for this boot with the maintainer key (a P-256 scalar).
+
+        The device sends a single-use challenge; the answer is an ES256 signature over
+        UNLOCK_PREFIX || device id || challenge. Returns True if it was locked. A DeviceError
+        (status ST_LOCKED) says why when the device refuses.
+        """
+        from glint.crypto import es256_sign_digest
+
+        body = self.request(proto.MSG_UNLOCK, {}).body
+        if not body.get("locked"):
+            return False
+        ch, did = bytes(body["challenge"]), bytes(body["device_id"])
+        import hashlib
+
+        sig = es256_sign_digest(maintainer_d, hashlib.sha256(proto.UNLOCK_PREFIX + did + ch).digest())
+        self.request(proto.MSG_UNLOCK, {"signature": sig})
+        self._info = None
+        return True
 
     def selftest(self) -> dict:
         return dict(self.request(proto.MSG_SELFTEST).body)

@@ -56,6 +56,9 @@ def firmware_image(board: str = "sim") -> list[tuple[Path, str]]:
     ]
 
 
+FLASH_UMASK = 0o077  # files the firmware writes into the virtual flash (key, counter, spool) are 0600
+
+
 class VirtualScanner:
     def __init__(self, flash_dir: str | Path, listen: str = "127.0.0.1:0", lens: LensSpec | None = None,
                  runtime: str | None = None, sim_dir: str | Path | None = None, heap: int | None = None,
@@ -122,14 +125,15 @@ class VirtualScanner:
     def start(self) -> "VirtualScanner":
         if self.proc is not None and self.proc.poll() is None:
             return self
-        self.flash_dir.mkdir(parents=True, exist_ok=True)
+        # The flash holds the device key: owner-only, as a key file on any host must be.
+        self.flash_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
         if not (self.sim_dir / "lens.pgm").exists() or self.lens.kind == "frames":
             apply(self.sim_dir, self.lens)
         self._replies = queue.Queue()
         cmd = self._command()
         _log.debug("starting %s", cmd)
         self.proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=None,
-                                     text=True, bufsize=1)
+                                     text=True, bufsize=1, umask=FLASH_UMASK)
         msg = self._read_line(START_TIMEOUT_S)
         while msg.get("event") == "capture":  # a capture while booting (a self-test): not the answer
             msg = self._read_line(START_TIMEOUT_S)

@@ -6,6 +6,7 @@ import logging
 import secrets
 from dataclasses import dataclass
 
+from glint import crypto
 from glint.errors import DeviceError, VerificationError
 from glint.link import Scanner
 from glint.registry import Device, Registry, device_hex
@@ -30,12 +31,20 @@ def provision(reg: Registry, scanner: Scanner, label: str | None = None, force: 
     and the host checks it against the public key before recording anything.
     ``force`` makes the device replace an existing key (the old key is retired).
     """
+    from glint.keys import maintainer_key
+
     info = scanner.info(refresh=True)
     did = device_hex(info["device_id"])
     new_key = False
     pub = info.get("pubkey")
     if pub is None or force:
-        pub = scanner.keygen(force=force, entropy=secrets.token_bytes(HOST_ENTROPY_BYTES))
+        maint = maintainer_key(reg.path.parent) if reg.path is not None else None
+        if force and info.get("locked") and maint is not None:
+            scanner.unlock(maint)  # re-keying a locked scanner needs the maintainer's signed challenge
+        known = reg.device(did)
+        floor = known.last_counter + 1 if known is not None and known.last_counter >= 0 else None
+        pub = scanner.keygen(force=force, entropy=secrets.token_bytes(HOST_ENTROPY_BYTES),
+                             maintainer=None if maint is None else crypto.p256_public(maint), counter_floor=floor)
         new_key = True
     pub = bytes(pub)
     challenge = secrets.token_bytes(16)

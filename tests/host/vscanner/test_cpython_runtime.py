@@ -25,7 +25,8 @@ def test_cpython_runtime_scan_reboot_and_bad_frames(tmp_path):
             assert descriptor.decode(m.payload)[descriptor.K_COUNTER] == body["counter"]
             c.send_raw(frame.encode_frame(b"\x01" * (proto.MAX_PAYLOAD))[:-1] + b"\x02" * 100 + b"\x00")
             assert c.wait_response(None, None, timeout=10).status == proto.ST_OVERSIZE
-            assert c.call(MSG_REPL) == {}  # no REPL here: stays in protocol mode
+            r = c.request(MSG_REPL)  # provisioned, so locked (glintfw.lock): no REPL handover
+            assert r.status == proto.ST_LOCKED
             assert c.call(MSG_INFO)["pubkey"] == pub
         first = body["counter"]
         vs.restart()
