@@ -88,7 +88,14 @@ def _setup(home: Path, clients: int, kind: str, events: int) -> tuple[list[str],
 
 
 def _client(port: int, token: str, bodies: list[dict], lat: list[float], errors: list[str]) -> None:
-    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+    try:
+        _requests(port, token, bodies, lat, errors)
+    except OSError as e:
+        errors.append(f"{type(e).__name__}: {e}")
+
+
+def _requests(port: int, token: str, bodies: list[dict], lat: list[float], errors: list[str]) -> None:
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=20)
     for i, body in enumerate(bodies):
         data = json.dumps(body).encode()
         t0 = time.perf_counter()
@@ -108,12 +115,13 @@ def run(clients: int, events: int, kind: str) -> dict:
         home.mkdir()
         tokens, bodies = _setup(home, clients, kind, events)
         env = dict(os.environ, GLINT_LOG="WARNING")
+        log = open(Path(tmp) / "serve.log", "w")
         proc = subprocess.Popen([sys.executable, "-m", "glint", "serve", "--listen", "127.0.0.1:0", "--home", str(home)],
-                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+                                stdout=subprocess.PIPE, stderr=log, text=True, env=env)
         try:
             line = proc.stdout.readline()
             if "listening on" not in line:
-                raise SystemExit(f"server did not start: {line}{proc.stderr.read()}")
+                raise SystemExit(f"server did not start: {line}{(Path(tmp) / 'serve.log').read_text()}")
             port = int(line.split("http://127.0.0.1:")[1].split()[0])
             lats: list[list[float]] = [[] for _ in range(clients)]
             errors: list[str] = []
@@ -127,10 +135,16 @@ def run(clients: int, events: int, kind: str) -> dict:
             wall = time.perf_counter() - t0
         finally:
             proc.terminate()
-            proc.wait(timeout=30)
+            try:
+                proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+            log.close()
+            tail = (Path(tmp) / "serve.log").read_text()[-2000:]
     flat = sorted(x for lat in lats for x in lat)
     n = len(flat)
-    return {"kind": kind, "clients": clients, "events": n, "errors": len(errors), "first_error": errors[:1],
+    return {"server_log_tail": tail if errors else "", "kind": kind, "clients": clients, "events": n, "errors": len(errors), "first_error": errors[:1],
             "wall_s": round(wall, 3), "events_per_s": round((n - len(errors)) / wall, 1),
             "latency_ms_median": round(1000 * statistics.median(flat), 2),
             "latency_ms_p90": round(1000 * flat[int(0.9 * (n - 1))], 2)}

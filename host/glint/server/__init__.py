@@ -15,7 +15,7 @@ from glint.address import parse_listen as parse_listen  # re-exported: the one H
 
 _log = logging.getLogger(__name__)
 
-SERVER_THREADS = 4          # request threads; ledger work itself is serialised on one thread
+SERVER_THREADS = 16         # request threads (parse, authenticate, wait for the group commit); ledger work is one thread
 CHANNEL_TIMEOUT_S = 10      # a connection silent this long is closed (idle keep-alive, half-sent requests)
 CONNECTION_LIMIT = 1000     # open connections before new ones wait (waitress's default of 100 let 150
                             # half-sent requests lock every other client out)

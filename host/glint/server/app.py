@@ -21,7 +21,6 @@ only authenticate, parse and format.
 from __future__ import annotations
 
 import base64
-import hashlib
 import logging
 import sqlite3
 import time as _time
@@ -34,9 +33,9 @@ from flask.json.provider import DefaultJSONProvider
 
 from glint.checks import FirmwarePolicy, ScanRefused
 from glint.errors import GlintError, LedgerError, UsageError
-from glint.server import admit as adm
 from glint.server import auth, limits, wire
 from glint.server.store import MAX_KEY_LEN, IdempotencyStore
+from glint.server.uploads import ConflictError, Uploads
 from glint.server.worker import LedgerWorker
 
 if TYPE_CHECKING:
@@ -67,10 +66,6 @@ class GlintApp(Flask):
     glint_close: Callable[[], None]
 
 
-class ConflictError(UsageError):
-    """An idempotency key reused for a different event (HTTP 409)."""
-
-
 class BadRequest(UsageError):
     """A malformed request: missing or non-integer query parameter (HTTP 400)."""
 
@@ -97,58 +92,6 @@ def _close_ctx(ctx: _Ctx) -> None:
 
 # --- work done on the ledger thread ------------------------------------------------------
 
-def _append(ctx: _Ctx, api_key: auth.ApiKey, key: str, body: dict) -> tuple[dict, bool]:
-    """Admit and append the event of ``body`` once per (API key, idempotency key); return (result, duplicate)."""
-    kind, item, t, data, scan = wire.parse_event(body)
-    reference = body.get("reference")
-    digest = wire.body_digest(body)
-    slot = f"{api_key.key_id}:{key}"  # idempotency keys are per API key: one client cannot take another's
-    rec = ctx.keystore.get(slot)
-    if rec is not None and rec.body_hash != digest:
-        raise ConflictError(f"idempotency key {key} was used for a different event")
-    if rec is not None and rec.state == "done":
-        return _result(key, rec.idx, rec.leaf_hash, ctx.ledger.size), True
-    if rec is not None:  # pending: a crash between append and finish; look before appending again
-        found = _find_same(ctx.ledger, kind, item, t, data, scan)
-        if found is not None:
-            ctx.keystore.finish(slot, found.index, found.hash)
-            _log.info("idempotency key %s reconciled with event %d", key, found.index)
-            return _result(key, found.index, found.hash, ctx.ledger.size), True
-    if scan is not None and ctx.ledger.scan_bytes(hashlib.sha256(scan).digest()) is not None:
-        raise ScanRefused("duplicate", "replayed scan: the ledger already records these exact scan bytes",
-                          "an old signed scan was sent again")
-    ctx.keystore.begin(slot, digest)  # committed before the append: a crash leaves it pending
-    conn = ctx.registry.conn
-    conn.execute("BEGIN IMMEDIATE")
-    try:
-        t, ok = adm.admit(ctx.registry, ctx.match_db, ctx.policy, kind, item, t, data, scan, reference)
-        used = conn.execute("SELECT bytes_used, quota_bytes FROM api_keys WHERE key_id=?",
-                            (api_key.key_id,)).fetchone()
-        cost = len(scan or b"") + len(repr(ok.data)) + 200  # the leaf and the scan blob, roughly
-        if used is not None and used[0] + cost > used[1]:
-            raise limits.QuotaExceeded(f"API key {api_key.key_id} has used {used[0]} of its {used[1]} bytes; "
-                                       f"this upload needs {cost} more",
-                                       "ask the server's operator to raise the quota")
-        a = ctx.ledger.append_event(kind, item, ok.data, time=t, scan=scan)
-        ctx.apikeys.charge(conn, api_key.key_id, cost)
-        ctx.keystore.finish(slot, a.index, a.leaf_hash)
-    except ScanRefused:
-        conn.execute("COMMIT")  # the refusal's alerts stay; nothing was accepted
-        ctx.keystore.forget(slot)
-        raise
-    except BaseException:
-        conn.execute("ROLLBACK")  # the scan acceptance goes with the refused event
-        ctx.keystore.forget(slot)
-        raise
-    conn.execute("COMMIT")
-    if ok.checked is not None:
-        ctx.registry.record_outcome(ok.checked.scan_id, item, ok.data.get("res", "enrolled"),
-                                    ledger_index=a.index)
-    if ok.reference is not None:
-        ctx.match_db.add(item, ok.reference, replace=item in ctx.match_db)
-    return _result(key, a.index, a.leaf_hash, ctx.ledger.size), False
-
-
 def _nonce(ctx: _Ctx, device: str) -> dict:
     from glint.registry import NONCE_TTL_S
 
@@ -161,27 +104,6 @@ def _nonce(ctx: _Ctx, device: str) -> dict:
 def _certificate(ctx: _Ctx, index: int) -> dict:
     blob = ctx.ledger.issue_certificate(index)
     return {"index": index, "cert": base64.b64encode(blob).decode("ascii")}
-
-
-def _find_same(led, kind, item, t, data, scan):
-    want_scan = None if scan is None else hashlib.sha256(scan).digest()
-    try:
-        events = led.item(item).events
-    except UsageError:
-        return None
-    for e in reversed(events):
-        if e.kind != kind or (t is not None and e.time != t):
-            continue
-        if want_scan is not None:
-            if e.data.get("scan") == want_scan:  # the server may have set dev and fap itself
-                return e
-        elif e.data == data:
-            return e
-    return None
-
-
-def _result(key, idx, leaf_hash, size) -> dict:
-    return {"key": key, "index": idx, "leaf_hash": leaf_hash.hex(), "tree_size": size}
 
 
 def _checkpoint(ctx: _Ctx) -> dict:
@@ -262,6 +184,7 @@ def create_app(home: str | Path, ledger_path: str | Path | None = None) -> Glint
     worker = LedgerWorker(lambda: _open_ctx(Path(home), Path(ledger_path) if ledger_path else None),
                           _close_ctx, name="ledger-http")
     apikeys = auth.KeyStore(Home(home).db_path)
+    uploads = Uploads(worker)
     limiter = limits.RateLimiter()
     app = GlintApp("glint.server")
     app.config["MAX_CONTENT_LENGTH"] = MAX_BODY_BYTES
@@ -327,7 +250,7 @@ def create_app(home: str | Path, ledger_path: str | Path | None = None) -> Glint
             raise BadRequest("body must be a JSON object (Content-Type: application/json)")
         auth.may_upload(g.api_key, body.get("kind") if isinstance(body.get("kind"), str) else "?")
         t0 = _time.perf_counter()
-        result, duplicate = worker.call(_append, g.api_key, key, body)
+        result, duplicate = uploads.append(g.api_key, key, body)
         _log.info("event %s key=%s index=%s dup=%s (%.1f ms)", body.get("kind"), key, result["index"],
                   duplicate, 1000 * (_time.perf_counter() - t0))
         return jsonify(dict(result, duplicate=duplicate)), 200 if duplicate else 201

@@ -42,6 +42,10 @@ class LedgerWorker(Generic[Ctx]):
             raise RuntimeError("the ledger worker is closed")
         return self._pool.submit(fn, self._ctx, *args, **kwargs).result(timeout=CALL_TIMEOUT_S)
 
+    def submit(self, fn: Callable, *args, **kwargs):
+        """Queue ``fn(ctx, *args, **kwargs)`` on the worker thread; return its Future (no waiting)."""
+        return self._pool.submit(fn, self._ctx, *args, **kwargs)
+
     def close(self) -> None:
         if self._pool is None:
             return

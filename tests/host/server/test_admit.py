@@ -234,3 +234,49 @@ def test_idempotency_keys_are_per_api_key(enrolled):
     r = api.post(dict(body, data={"action": "polish"}), role="brand2", idem="same")
     assert r.status_code == 201 and not r.json["duplicate"]
     _ = time
+
+
+def test_a_custody_refusal_undoes_its_scan_acceptance(enrolled, device, coating):
+    """The ledger refuses an enroll of a coating already enrolled: 422, and its scan is not spent."""
+    api = enrolled
+    ref, probes, size = coating
+    scan = device.sign(probes[1], *size)
+    body = wire.event_body("enroll", ITEM, NOW - 80, {"coat": "c1", "ref": hashlib.sha256(to_record(ref).tobytes()).digest()},
+                           scan)
+    body["reference"] = reference_wire(ref)
+    r = api.post(body)
+    assert r.status_code == 422 and "already enrolled" in r.json["error"]
+    r = api.post(wire.event_body("verify", ITEM, NOW - 70, {"res": "pass"}, scan))
+    assert r.status_code == 201, r.json  # the same scan, accepted now: the refused upload did not use it up
+
+
+def test_concurrent_uploads_share_commits_and_each_gets_its_answer(enrolled):
+    import threading
+
+    api = enrolled
+    clients = [api.app.test_client() for _ in range(6)]
+    token = api.keys["brand"]
+    for c in range(6):
+        assert api.post({"kind": "register", "item": f"acme:C-{c}", "time": NOW,
+                         "data": {"brand": "B", "prov": {"class": "factory"}}}, role="brand").status_code == 201
+    codes: list[int] = []
+
+    def run(c):
+        for i in range(15):
+            body = {"kind": "service", "item": f"acme:C-{c}", "time": NOW, "data": {"action": f"a{i}"}}
+            if i == 7:
+                body = {"kind": "retire", "item": "acme:NOT-REGISTERED", "time": NOW, "data": {}}
+            r = clients[c].post("/v1/events", json=body, headers={"Authorization": f"Bearer {token}",
+                                                                   "Idempotency-Key": f"{c}-{i}"})
+            codes.append(r.status_code)
+
+    size0 = api.get("/v1/checkpoint").json["size"]
+    threads = [threading.Thread(target=run, args=(c,)) for c in range(6)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sorted(codes) == [201] * 84 + [422] * 6  # one refused event refuses only itself
+    assert api.get("/v1/checkpoint").json["size"] == size0 + 84
+    events = api.get("/v1/items/acme:C-3", role="auditor").json["events"]
+    assert [wire.decode_value(e["data"])["action"] for e in events[1:]] == [f"a{i}" for i in range(15) if i != 7]

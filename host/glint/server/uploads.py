@@ -1,0 +1,246 @@
+"""POST /v1/events on the ledger thread: uploads admitted and appended in groups (group commit).
+
+Request threads queue their uploads (``Uploads.append``); the ledger thread takes every
+upload queued while it was busy and handles them together, so concurrent clients share
+the durable commits instead of paying three fsyncs each:
+
+1. per upload, without writing: parse, idempotency key (a ``done`` key answers at once;
+   a ``pending`` one left by a crash is bound to the identical event already in the log),
+   a scan the ledger already holds is a replay;
+2. one glint.db commit: every new key is written ``pending`` (so a crash after the
+   ledger commit can never append an upload twice);
+3. one glint.db transaction around everything else: per upload (a SAVEPOINT each)
+   glint.server.admit (schema, scan check, match) and the key's disk quota; then one
+   ledger commit for all admitted events (``Ledger.append_group``: a custody refusal
+   refuses only its own event, whose scan acceptance is then undone); keys ``done``,
+   quotas charged, the refused keys forgotten; one commit.
+
+Each caller gets its own result or its own exception. A failing ledger commit fails
+every upload of the group, and nothing of the group is stored.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import threading
+from concurrent.futures import Future
+
+from glint.checks import ScanRefused
+from glint.errors import GlintError, UsageError
+from glint.ledger.log import EventSpec
+from glint.server import admit as adm
+from glint.server import limits, wire
+
+_log = logging.getLogger(__name__)
+
+MAX_GROUP = 500          # uploads handled in one group (bounds a group's latency and memory)
+CALL_TIMEOUT_S = 120.0
+
+
+class ConflictError(UsageError):
+    """An idempotency key reused for a different event (HTTP 409)."""
+
+
+class _Upload:
+    __slots__ = ("api_key", "key", "body", "fut", "slot", "parsed", "digest", "admitted", "cost")
+
+    def __init__(self, api_key, key, body):
+        self.api_key, self.key, self.body = api_key, key, body
+        self.fut: Future = Future()
+        self.slot = f"{api_key.key_id}:{key}"  # idempotency keys are per API key
+        self.parsed = None
+        self.digest = None
+        self.admitted = None
+        self.cost = 0
+
+
+class Uploads:
+    """The upload queue in front of a LedgerWorker (``worker.submit(fn)`` runs ``fn(ctx)`` there)."""
+
+    def __init__(self, worker):
+        self.worker = worker
+        self._lock = threading.Lock()
+        self._queue: list[_Upload] = []
+
+    def append(self, api_key, key: str, body: dict) -> tuple[dict, bool]:
+        """Admit and append one upload; return (result, duplicate) once durable, or raise its refusal."""
+        up = _Upload(api_key, key, body)
+        with self._lock:
+            self._queue.append(up)
+        self.worker.submit(self._drain)
+        return up.fut.result(timeout=CALL_TIMEOUT_S)
+
+    def _drain(self, ctx) -> None:
+        while True:
+            with self._lock:
+                batch, self._queue = self._queue[:MAX_GROUP], self._queue[MAX_GROUP:]
+            if not batch:
+                return
+            try:
+                handle_group(ctx, batch)
+            except BaseException as e:  # a bug or a storage failure: every caller of the group hears it
+                for up in batch:
+                    if not up.fut.done():
+                        up.fut.set_exception(e)
+                if not isinstance(e, Exception):
+                    raise
+
+
+def _result(key, idx, leaf_hash, size) -> dict:
+    return {"key": key, "index": idx, "leaf_hash": leaf_hash.hex(), "tree_size": size}
+
+
+def find_same(led, kind, item, t, data, scan):
+    """The item's event an interrupted upload already became (same kind and time; same scan, else same data)."""
+    want_scan = None if scan is None else hashlib.sha256(scan).digest()
+    try:
+        events = led.item(item).events
+    except UsageError:
+        return None
+    for e in reversed(events):
+        if e.kind != kind or (t is not None and e.time != t):
+            continue
+        if want_scan is not None:
+            if e.data.get("scan") == want_scan:  # the server set dev and fap itself
+                return e
+        elif e.data == data:
+            return e
+    return None
+
+
+def _undo_scan(conn, checked) -> None:
+    """Forget a scan acceptance whose event the ledger refused (inside the open transaction)."""
+    did = checked.device_id
+    conn.execute("DELETE FROM scans WHERE id=?", (checked.scan_id,))
+    conn.execute("UPDATE devices SET last_counter=COALESCE((SELECT MAX(counter) FROM scans WHERE device_id=?), -1), "
+                 "last_spooled=COALESCE((SELECT MAX(counter) FROM scans WHERE device_id=? AND mode='spooled'), -1) "
+                 "WHERE device_id=?", (did, did, did))
+    if checked.nonce is not None:  # a relayed nonce was inserted (issued == expires); a live one consumed
+        conn.execute("DELETE FROM nonces WHERE nonce=? AND issued_at=expires_at", (checked.nonce,))
+        conn.execute("UPDATE nonces SET used_at=NULL WHERE nonce=?", (checked.nonce,))
+
+
+def _prepare(ctx, up: _Upload, slots: set) -> bool:
+    """Step 1 for one upload; True if it goes on to admission (else its future is settled)."""
+    body = up.body
+    kind, item, t, data, scan = wire.parse_event(body)
+    up.parsed = (kind, item, t, data, scan, body.get("reference"))
+    up.digest = wire.body_digest(body)
+    if up.slot in slots:
+        raise ConflictError(f"idempotency key {up.key} is already being used by a request in flight",
+                            "retry once that request has an answer")
+    rec = ctx.keystore.get(up.slot)
+    if rec is not None and rec.body_hash != up.digest:
+        raise ConflictError(f"idempotency key {up.key} was used for a different event")
+    if rec is not None and rec.state == "done":
+        up.fut.set_result((_result(up.key, rec.idx, rec.leaf_hash, ctx.ledger.size), True))
+        return False
+    if rec is not None:  # pending: a crash between the append and finishing the key
+        found = find_same(ctx.ledger, kind, item, t, data, scan)
+        if found is not None:
+            ctx.keystore.finish(up.slot, found.index, found.hash)
+            _log.info("idempotency key %s reconciled with event %d", up.key, found.index)
+            up.fut.set_result((_result(up.key, found.index, found.hash, ctx.ledger.size), True))
+            return False
+    if scan is not None and ctx.ledger.scan_bytes(hashlib.sha256(scan).digest()) is not None:
+        raise ScanRefused("duplicate", "replayed scan: the ledger already records these exact scan bytes",
+                          "an old signed scan was sent again")
+    slots.add(up.slot)
+    return True
+
+
+def handle_group(ctx, batch: list[_Upload]) -> None:
+    todo: list[_Upload] = []
+    slots: set = set()
+    for up in batch:
+        try:
+            if _prepare(ctx, up, slots):
+                todo.append(up)
+        except GlintError as e:
+            up.fut.set_exception(e)
+    if not todo:
+        return
+    conn = ctx.registry.conn
+    conn.execute("BEGIN IMMEDIATE")  # step 2: the keys, pending, durable before any append
+    try:
+        for up in todo:
+            ctx.keystore.begin(up.slot, up.digest)
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+    conn.execute("COMMIT")
+    conn.execute("BEGIN IMMEDIATE")  # step 3
+    try:
+        outcomes = _admit_and_append(ctx, conn, todo)
+    except BaseException:
+        conn.execute("ROLLBACK")
+        for up in todo:
+            ctx.keystore.forget(up.slot)
+        raise
+    conn.execute("COMMIT")
+    for up, out in outcomes:  # answers only once glint.db is committed too
+        if isinstance(out, BaseException):
+            up.fut.set_exception(out)
+            continue
+        ok = up.admitted
+        if ok.reference is not None:  # the enroll's reference becomes the server's for later verifications
+            try:
+                ctx.match_db.add(up.parsed[1], ok.reference, replace=up.parsed[1] in ctx.match_db)
+            except GlintError as e:
+                _log.error("event %d stored, but its reference was not: %s", out[0]["index"], e)
+        up.fut.set_result(out)
+
+
+def _admit_and_append(ctx, conn, todo: list[_Upload]) -> list:
+    """(upload, (result, duplicate) or the exception refusing it) for every upload of ``todo``."""
+    admitted: list[_Upload] = []
+    refused: list[tuple[_Upload, BaseException]] = []
+    outcomes: list = []
+    used: dict[str, list[int]] = {}
+    for up in todo:
+        kind, item, t, data, scan, reference = up.parsed
+        conn.execute("SAVEPOINT upload")
+        try:
+            t, ok = adm.admit(ctx.registry, ctx.match_db, ctx.policy, kind, item, t, data, scan, reference)
+            kid = up.api_key.key_id
+            q = used.get(kid)
+            if q is None:
+                row = conn.execute("SELECT bytes_used, quota_bytes FROM api_keys WHERE key_id=?", (kid,)).fetchone()
+                q = used[kid] = [row[0], row[1]] if row else [0, 1 << 62]
+            up.cost = len(scan or b"") + len(repr(ok.data)) + 200  # the leaf and the scan blob, roughly
+            if q[0] + up.cost > q[1]:
+                raise limits.QuotaExceeded(f"API key {kid} has used {q[0]} of its {q[1]} bytes; this upload "
+                                           f"needs {up.cost} more", "ask the server's operator to raise the quota")
+            q[0] += up.cost
+            up.admitted = ok
+            up.parsed = (kind, item, t, ok.data, scan, reference)
+            conn.execute("RELEASE upload")
+            admitted.append(up)
+        except ScanRefused as e:
+            conn.execute("RELEASE upload")  # the refusal's alerts stay; nothing was accepted
+            refused.append((up, e))
+        except GlintError as e:
+            conn.execute("ROLLBACK TO upload")
+            conn.execute("RELEASE upload")
+            refused.append((up, e))
+    outs = ctx.ledger.append_group([EventSpec(u.parsed[0], u.parsed[1], u.parsed[3], u.parsed[2], u.parsed[4])
+                                    for u in admitted]) if admitted else []
+    size = ctx.ledger.size
+    for up, out in zip(admitted, outs):
+        if isinstance(out, Exception):
+            if up.admitted.checked is not None:
+                _undo_scan(conn, up.admitted.checked)
+            refused.append((up, out))
+            continue
+        ctx.apikeys.charge(conn, up.api_key.key_id, up.cost)
+        ctx.keystore.finish(up.slot, out.index, out.leaf_hash)
+        ok = up.admitted
+        if ok.checked is not None:
+            ctx.registry.record_outcome(ok.checked.scan_id, up.parsed[1], ok.data.get("res", "enrolled"),
+                                        ledger_index=out.index)
+        outcomes.append((up, (_result(up.key, out.index, out.leaf_hash, size), False)))
+    for up, e in refused:
+        ctx.keystore.forget(up.slot)
+        outcomes.append((up, e))
+    return outcomes
