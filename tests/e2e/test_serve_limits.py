@@ -1,0 +1,102 @@
+"""Service limits of a real `glint serve` (waitress): half-sent requests (slowloris) do not lock other
+clients out, and a full disk answers 503 JSON while the server keeps serving (issue 15 point 5)."""
+
+from __future__ import annotations
+
+import json
+import os
+import resource
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+
+from softdevice import NOW
+
+from glint.server.auth import KeyStore
+
+WAIT_S = 30.0
+
+
+def start(home, preexec=None):
+    proc = subprocess.Popen([sys.executable, "-m", "glint", "serve", "--listen", "127.0.0.1:0", "--home", str(home)],
+                            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, preexec_fn=preexec,
+                            env=dict(os.environ, GLINT_LOG="ERROR"))
+    line = proc.stdout.readline()
+    assert "listening on" in line, line
+    return proc, int(line.split("127.0.0.1:")[1].split()[0])
+
+
+def stop(proc):
+    proc.terminate()
+    assert proc.wait(timeout=WAIT_S) == 0
+
+
+def get(port, path, timeout=5.0):
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=timeout) as r:
+        return r.status, json.loads(r.read())
+
+
+def test_half_sent_requests_do_not_lock_out_other_clients(tmp_path):
+    home = tmp_path / "hq"
+    subprocess.run([sys.executable, "-m", "glint", "init", "--home", str(home)], check=True, capture_output=True)
+    proc, port = start(home)
+    socks = []
+    try:
+        for _ in range(150):  # the issue's slowloris: 150 requests that never finish their headers
+            s = socket.create_connection(("127.0.0.1", port), timeout=5)
+            s.sendall(b"POST /v1/events HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n")
+            socks.append(s)
+        t0 = time.monotonic()
+        status, cp = get(port, "/v1/checkpoint")
+        assert status == 200 and cp["size"] == 0 and time.monotonic() - t0 < 5.0
+    finally:
+        for s in socks:
+            s.close()
+        stop(proc)
+
+
+def test_full_disk_is_a_503_json_answer_and_the_server_keeps_serving(tmp_path):
+    home = tmp_path / "hq"
+    subprocess.run([sys.executable, "-m", "glint", "init", "--home", str(home)], check=True, capture_output=True)
+    ks = KeyStore(home / "glint.db")
+    key = ks.create("brand", "brand-host")[1]
+    ks.close()
+    limit = 2 * 1024 * 1024  # the server process may write files up to 2 MiB: then the "disk" is full
+
+    def cap():
+        resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
+
+    proc, port = start(home, cap)
+    try:
+        def post(i, body):
+            req = urllib.request.Request(f"http://127.0.0.1:{port}/v1/events", data=json.dumps(body).encode(),
+                                         method="POST", headers={"Content-Type": "application/json",
+                                                                 "Authorization": f"Bearer {key}",
+                                                                 "Idempotency-Key": f"k{i}"})
+            try:
+                with urllib.request.urlopen(req, timeout=WAIT_S) as r:
+                    return r.status, json.loads(r.read())
+            except urllib.error.HTTPError as e:
+                return e.code, json.loads(e.read())
+
+        assert post(0, {"kind": "register", "item": "acme:D-1", "time": NOW,
+                        "data": {"brand": "B", "prov": {"class": "factory"}}})[0] == 201
+        answers = []
+        for i in range(1, 3000):
+            status, body = post(i, {"kind": "service", "item": "acme:D-1", "time": NOW,
+                                    "data": {"action": "clean", "note": "x" * 500}})
+            answers.append(status)
+            if status != 201:
+                break
+        assert status == 503 and body["error"] and "\n" not in body["error"] and body["hint"], (status, body)
+        status, item = get(port, "/v1/items/acme:D-1")  # reads still answer; the process is alive
+        assert status == 200 and len(item["events"]) == 1 + answers.count(201)  # nothing half-stored
+        try:  # signing a checkpoint writes: refused the same way, as JSON
+            get(port, "/v1/checkpoint")
+        except urllib.error.HTTPError as e:
+            assert e.code == 503 and json.loads(e.read())["error"]
+    finally:
+        stop(proc)
