@@ -35,8 +35,6 @@ REPO = Path(__file__).resolve().parents[1]
 
 def _setup(home: Path, clients: int, kind: str, events: int) -> tuple[list[str], list[list[dict]]]:
     """Keys, items, devices and every request body, made before the server starts."""
-    import hashlib
-
     from glint import sim
     from glint.ledger import Keys, Ledger
     from glint.match import Database, enroll, spots_from_image
@@ -83,7 +81,6 @@ def _setup(home: Path, clients: int, kind: str, events: int) -> tuple[list[str],
         bodies.append(mine)
     reg.close()
     led.close()
-    _ = hashlib
     return tokens, bodies
 
 
