@@ -35,7 +35,13 @@ def test_second_deploy_copies_nothing_and_says_so(deployed):
 def test_verify_finds_a_file_changed_on_the_device(deployed):
     """The manifest is trusted by default; --verify hashes the device's files and repairs them."""
     from glint.fw import mpremote
+    from glint.fw.deploy import unlock_for_repl
+    from glint.keys import maintainer_key
 
+    # provisioned by test_bringup, the scanner is locked: the engineer's maintainer key opens the REPL
+    key = maintainer_key(deployed.home, create=False)
+    if key is not None:
+        unlock_for_repl(deployed.url, key)
     # a module this board never imports, so the damaged copy cannot stop the firmware
     victim = "lib/glintfw/" + ("cam_openmv.mpy" if build(deployed.board).port == "esp32" else "cam_esp32.mpy")
     mpremote.run(mpremote.Command(deployed.url).add(

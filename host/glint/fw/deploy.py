@@ -163,7 +163,7 @@ def deploy(url: str, board_id: str, mode: str = "mpy", *, force: bool = False, v
         _log_cmd(report, install_command(url, plan, _manifest_file(b), reset), echo)
         return report
     if unlock_key is not None:
-        _unlock(url, unlock_key)
+        unlock_for_repl(url, unlock_key)
     t = time.monotonic()
     report.commands.append(str(state_cmd))
     state = DeviceState.from_json(_answer(mpremote.query(url, state_cmd.steps[0][1])))
@@ -200,7 +200,7 @@ def deploy(url: str, board_id: str, mode: str = "mpy", *, force: bool = False, v
 UNLOCK_TIMEOUTS_S = 2.0  # a board without glint firmware does not answer; do not wait long
 
 
-def _unlock(url: str, key: int) -> None:
+def unlock_for_repl(url: str, key: int) -> None:
     """Unlock a locked glint scanner at ``url`` for this boot; a board without glint firmware is left alone."""
     from glint.link import Timeouts, open_scanner
 

@@ -60,7 +60,7 @@ def test_provisioned_scanner_is_locked_and_unlocks_with_the_maintainer_key(locke
 
 def test_fw_deploy_unlocks_with_the_home_key_first(locked, tmp_path):
     """glint fw deploy's first step (before mpremote's interrupt) unlocks with the maintainer key."""
-    from glint.fw.deploy import _unlock
+    from glint.fw.deploy import unlock_for_repl as _unlock
 
     home, vs, sc, reg = locked
     sc.close()
