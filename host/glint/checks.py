@@ -201,7 +201,7 @@ def verify_scan_signature(signed: bytes, pubkey: bytes | None = None, reg: Regis
     """
     msg = _decode_strict(bytes(signed))
     kid = msg.protected.get(4, msg.unprotected.get(4)) if isinstance(msg.protected, dict) else None
-    did = device_hex(kid) if isinstance(kid, (bytes, bytearray)) and len(kid) == 8 else None
+    did = device_hex(bytes(kid)) if isinstance(kid, (bytes, bytearray)) and len(kid) == 8 else None
     if pubkey is None:
         dev = reg.device(did) if (reg is not None and did) else None
         if dev is None:

@@ -115,7 +115,6 @@ def cmd_build(args) -> int:
 
 def _deploy(args, board: str, quiet: bool = False):
     from glint.fw.deploy import deploy
-
     from glint.home import Home
     from glint.keys import maintainer_key
 

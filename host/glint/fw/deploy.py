@@ -23,10 +23,10 @@ import time
 from dataclasses import dataclass, field
 
 from glint.errors import DeviceError, LinkError, ToolError
-from glintcore import proto
 from glint.fw import mpremote
 from glint.fw.build import MANIFEST_PATH, Build, build
 from glint.fw.manifest import DeviceState, Plan, make_plan, prepare_script, shadow_candidates, state_script
+from glintcore import proto
 
 _log = logging.getLogger(__name__)
 

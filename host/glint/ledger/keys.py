@@ -125,7 +125,11 @@ class Keys:
         self.log_signer = log_signer
         self.home = home
         self.external = external
-        self.issuer_public = external.public if external is not None else public_key(issuer_d)
+        if external is not None:
+            self.issuer_public = external.public
+        else:
+            assert issuer_d is not None
+            self.issuer_public = public_key(issuer_d)
 
     def __repr__(self) -> str:  # never the private keys: reprs end up in logs and tracebacks
         return f"Keys(origin={self.origin!r}, issuer={self.issuer_public.hex()[:18]}...)"
@@ -184,7 +188,7 @@ class Keys:
             raise UsageError("these keys belong to no glint home", "load or create them with Keys.load(home)")
         kdir = self.home / "keys"
         kdir.mkdir(mode=0o700, parents=True, exist_ok=True)
-        if self.external is not None:
+        if self.external is not None or self.issuer_d is None:
             raise UsageError("the issuer key is held by an external signer: nothing to save")
         for name, text in ((ISSUER_FILE, "%064x\n" % self.issuer_d), (LOG_FILE, self.log_signer.skey() + "\n")):
             path = kdir / name
@@ -210,4 +214,5 @@ class Keys:
     def sign_digest(self, h: bytes) -> bytes:
         if self.external is not None:
             return self.external.sign_digest(h)
+        assert self.issuer_d is not None
         return sign_digest(self.issuer_d, h)

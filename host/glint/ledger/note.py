@@ -19,7 +19,6 @@ import binascii
 import hashlib
 from dataclasses import dataclass
 
-
 from glint import crypto
 from glint.errors import UsageError, VerificationError
 

@@ -40,6 +40,8 @@ from glint.server.worker import LedgerWorker
 
 if TYPE_CHECKING:
     from glint.ledger import Keys, Ledger
+    from glint.match import Database
+    from glint.registry import Registry
 
 _log = logging.getLogger(__name__)
 
@@ -54,8 +56,8 @@ class _Ctx:
     ledger: Ledger
     keys: Keys
     keystore: IdempotencyStore
-    registry: object
-    match_db: object
+    registry: Registry
+    match_db: Database
     policy: FirmwarePolicy
     apikeys: auth.KeyStore
 
@@ -203,8 +205,8 @@ def create_app(home: str | Path, ledger_path: str | Path | None = None) -> Glint
     @app.errorhandler(GlintError)
     def _glint_error(e: GlintError):
         status = _status_of(e)
-        r = _json_error(status, e.msg, getattr(e, "hint", None) or None,
-                        **({"reason": e.reason} if getattr(e, "reason", None) else {}))
+        reason = getattr(e, "reason", None)
+        r = _json_error(status, e.msg, getattr(e, "hint", None) or None, **({"reason": reason} if reason else {}))
         if isinstance(e, limits.RateLimited):
             r.headers["Retry-After"] = str(max(1, round(e.retry_after)))
         return r

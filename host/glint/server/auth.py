@@ -138,10 +138,12 @@ class KeyStore:
             raise UsageError("rate must be positive and quota not negative")
         key_id = secrets.token_hex(4)
         secret = base64.urlsafe_b64encode(secrets.token_bytes(32)).decode("ascii").rstrip("=")
-        self._conn().execute(f"INSERT INTO api_keys(key_id, secret_hash, role, label, created, rate_per_s, "
-                             f"quota_bytes) VALUES (?,?,?,?,?,?,?)",
+        self._conn().execute("INSERT INTO api_keys(key_id, secret_hash, role, label, created, rate_per_s, "
+                             "quota_bytes) VALUES (?,?,?,?,?,?,?)",
                              (key_id, _hash(secret), role, label, _time.time(), float(rate_per_s), int(quota_bytes)))
-        return self.get(key_id), f"{KEY_PREFIX}{key_id}_{secret}"
+        rec = self.get(key_id)
+        assert rec is not None  # just inserted
+        return rec, f"{KEY_PREFIX}{key_id}_{secret}"
 
     def get(self, key_id: str) -> ApiKey | None:
         row = self._conn().execute(f"SELECT {_COLS} FROM api_keys WHERE key_id=?", (key_id,)).fetchone()

@@ -240,7 +240,7 @@ def _admit_and_append(ctx, conn, todo: list[_Upload]) -> list:
             ctx.registry.record_outcome(ok.checked.scan_id, up.parsed[1], ok.data.get("res", "enrolled"),
                                         ledger_index=out.index)
         outcomes.append((up, (_result(up.key, out.index, out.leaf_hash, size), False)))
-    for up, e in refused:
+    for up, err in refused:
         ctx.keystore.forget(up.slot)
-        outcomes.append((up, e))
+        outcomes.append((up, err))
     return outcomes

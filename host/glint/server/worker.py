@@ -44,6 +44,8 @@ class LedgerWorker(Generic[Ctx]):
 
     def submit(self, fn: Callable, *args, **kwargs):
         """Queue ``fn(ctx, *args, **kwargs)`` on the worker thread; return its Future (no waiting)."""
+        if self._pool is None:
+            raise RuntimeError("the ledger worker is closed")
         return self._pool.submit(fn, self._ctx, *args, **kwargs)
 
     def close(self) -> None:
