@@ -96,3 +96,14 @@ CBOR_ILL_FORMED = {
     "bignum on non-bytes": "c201",
     "break as map value": "bf01ffff",
 }
+
+
+def sigint_default() -> None:
+    """``preexec_fn`` for a child process that a test interrupts with SIGINT (Ctrl-C).
+
+    A job a shell starts in the background (``cmd &``, as CI runners and nohup may) runs with
+    SIGINT ignored, and a child inherits that: Python then installs no KeyboardInterrupt
+    handler and the test's Ctrl-C never arrives. Restore the default before the exec."""
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_DFL)

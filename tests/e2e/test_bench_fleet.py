@@ -74,11 +74,13 @@ def test_ctrl_c_writes_the_report_of_the_scans_done_and_revokes_the_virtual_scan
     import sqlite3
     import time
 
+    from glinttest import sigint_default
+
     home = Home(tmp_path / "home").ensure()
     out = tmp_path / "reports"
     proc = subprocess.Popen([sys.executable, "-m", "glint", "bench", "--identify", "200", "--virtual", "1", "--quiet",
                              "--no-ledger", "--out", str(out), "--home", str(home.root)],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, preexec_fn=sigint_default)
     try:
         deadline = time.monotonic() + 240  # a loaded 2-core machine starts the fleet slowly
         done = 0

@@ -12,6 +12,7 @@ import sys
 import time
 
 import pytest
+from glinttest import sigint_default
 
 GLINT = [sys.executable, "-m", "glint"]
 TIMEOUT_S = 120
@@ -195,7 +196,7 @@ def test_ctrl_c_while_waiting_for_a_scanner(tmp_path):
     port = silent.getsockname()[1]
     env = {k: v for k, v in os.environ.items() if k != "GLINT_HOME"}
     p = subprocess.Popen(GLINT + ["--home", str(home), "scan", "-p", f"127.0.0.1:{port}"], stdout=subprocess.PIPE,
-                         stderr=subprocess.PIPE, text=True, env=env)
+                         stderr=subprocess.PIPE, text=True, env=env, preexec_fn=sigint_default)
     try:
         conn, _ = silent.accept()  # the command is now waiting for an answer that never comes
         time.sleep(0.5)
