@@ -25,6 +25,7 @@ import types
 from pathlib import Path
 
 from glint import resources
+from glint.vscanner.console import accept_clients
 
 TICK_S = 0.05
 NO_REPL = b"\r\nglint: no MicroPython REPL on the CPython runtime (use --runtime node); staying in protocol mode\r\n"
@@ -134,14 +135,7 @@ class Runtime:
         srv = socket.create_server((host, port))
         emit({"event": "listening", "host": host, "port": srv.getsockname()[1]})
 
-        def accept_loop():
-            while True:
-                conn, _ = srv.accept()
-                conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-                old, self.client = self.client, conn
-                if old is not None:
-                    old.close()
-                threading.Thread(target=self.read_loop, args=(conn,), daemon=True).start()
+        accept_clients(srv, self)
 
         def tick_loop():
             ev = threading.Event()
@@ -149,7 +143,6 @@ class Runtime:
                 with self.lock:
                     self.link.host_tick()
 
-        threading.Thread(target=accept_loop, daemon=True).start()
         threading.Thread(target=tick_loop, daemon=True).start()
 
     def read_loop(self, conn: socket.socket) -> None:

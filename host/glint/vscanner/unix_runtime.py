@@ -25,6 +25,8 @@ import tempfile
 import threading
 from pathlib import Path
 
+from glint.vscanner.console import accept_clients
+
 HERE = Path(__file__).resolve().parent
 DEVICE = HERE / "_unix_device.py"
 MPY_DIR = HERE.parent / "mpy"  # _unix_vfs.py
@@ -153,16 +155,8 @@ class Supervisor:
         srv = socket.create_server((host, port))
         self.emit({"event": "listening", "host": host, "port": srv.getsockname()[1]})
 
-        def accept_loop():
-            while True:
-                conn, _ = srv.accept()
-                conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-                old, self.client = self.client, conn
-                if old is not None:
-                    old.close()
-                threading.Thread(target=self.read_loop, args=(conn,), daemon=True).start()
+        accept_clients(srv, self)
 
-        threading.Thread(target=accept_loop, daemon=True).start()
 
     def read_loop(self, conn: socket.socket) -> None:
         quickack = getattr(socket, "TCP_QUICKACK", None)
