@@ -233,16 +233,17 @@ def match_codes(ref: Quads, ref_boxes: tuple, table: CodeTable, params: MatchPar
     if len(ref) == 0 or len(probe) == 0:
         return np.zeros(0, np.int64), np.zeros(0, np.int64)
     keys, quad_of = ref_boxes
-    if table.cells is None:
+    cells, start, count = table.cells, table.start, table.count
+    if cells is None or start is None or count is None:
         pos, owner = gather_ranges(np.searchsorted(table.keys, keys, "left"),
                                    np.searchsorted(table.keys, keys, "right"))
         ri = quad_of[owner]
     else:
         # One search among the probe's distinct cells (not two among all its codes).
-        c = np.minimum(np.searchsorted(table.cells, keys), len(table.cells) - 1)
-        box = np.flatnonzero(table.cells[c] == keys)
-        first = table.start[c[box]]
-        pos, owner = gather_ranges(first, first + table.count[c[box]])
+        c = np.minimum(np.searchsorted(cells, keys), len(cells) - 1)
+        box = np.flatnonzero(cells[c] == keys)
+        first = start[c[box]]
+        pos, owner = gather_ranges(first, first + count[c[box]])
         ri = quad_of[box[owner]]
     pj = table.order[pos]
     ok = codes_agree(ref.code[ri], ref.length[ri], probe.code[pj], probe.length[pj], params)

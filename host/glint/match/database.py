@@ -176,6 +176,12 @@ class Database:
                     fcntl.flock(lk, fcntl.LOCK_UN)
 
     # --- reading -------------------------------------------------------------------------
+    def opened(self) -> tuple[MatchParams, CodeIndex]:
+        """The parameters and code index, which exist from the first enrolment on (MatchError before)."""
+        if self.params is None or self.index is None:
+            raise MatchError(f"database {self.path} is empty", hint="enroll items first: glint enroll --db DIR --item ID FILE")
+        return self.params, self.index
+
     def __len__(self) -> int:
         return len(self.rows)
 
@@ -190,8 +196,9 @@ class Database:
         n = int(rec["n"])
         code = rec["sigma"][:n]
         support = rec["support"][:n].astype(np.int64)
+        params, _ = self.opened()
         ref = Reference(rec["xy"][:n].astype(np.float64) / SPOT_SCALE, np.ones(n), support,
-                        self.width, self.height, self.params, int(rec["captures"]),
+                        self.width, self.height, params, int(rec["captures"]),
                         noise_scale=2.0 ** ((int(rec["noise_scale"]) - 64) / 32.0) if rec["noise_scale"] else 1.0)
         if n and code.all():
             ref.sigma = sigma_of_code(code)
@@ -246,8 +253,8 @@ class Database:
             with open(self.path / "items.txt", "a") as f:
                 f.write("".join(i + "\n" for i in items))
             self._load()
-            idx = self.index
-            new_total = len(idx.entries) + len(idx.delta_entries) + len(items) * self.params.index_codes
+            params, idx = self.opened()
+            new_total = len(idx.entries) + len(idx.delta_entries) + len(items) * params.index_codes
             if len(idx.entries) == 0 and bits_for(new_total) != idx.bits or idx.needs_rebuild():
                 self._rebuild_locked()
             else:
@@ -274,10 +281,11 @@ class Database:
     def _entries(self, rows, bits: int) -> tuple[np.ndarray, np.ndarray]:
         """(bucket, entry) of the index quads of these rows, computed in vectorised batches."""
         rows = np.asarray(list(rows) if not isinstance(rows, np.ndarray) else rows, dtype=np.int64)
+        params, _ = self.opened()
         bs, es = [], []
         for s in range(0, len(rows), ENTRY_CHUNK):
             b, e = entries_of_records(self.records[rows[s:s + ENTRY_CHUNK]], rows[s:s + ENTRY_CHUNK],
-                                      self.params, self.width, self.height, bits)
+                                      params, self.width, self.height, bits)
             bs.append(b)
             es.append(e)
         if not bs:
@@ -300,9 +308,10 @@ class Database:
                 tmp.write_bytes(data)
                 os.replace(tmp, self.path / name)
             self._load()
-        bits = bits_for(len(self.ids) * self.params.index_codes)
+        params, index = self.opened()
+        bits = bits_for(len(self.ids) * params.index_codes)
         b, e = self._entries(range(len(self.ids)), bits)
-        self.index.write_base(b, e, bits)
+        index.write_base(b, e, bits)
         log.info("rebuilt index of %s: %d items, %d entries", self.path, len(self.ids), len(e))
 
     def set_calibration(self, constants: dict) -> None:
@@ -330,4 +339,4 @@ class Database:
     def write_bulk_index(self, buckets: np.ndarray, entries: np.ndarray, bits: int) -> None:
         """Install precomputed base entries (bulk loaders, e.g. the benchmark)."""
         with self._writing():
-            self.index.write_base(buckets, entries, bits)
+            self.opened()[1].write_base(buckets, entries, bits)

@@ -12,6 +12,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import math
+from typing import Any
 
 import cv2
 import numpy as np
@@ -89,13 +90,13 @@ def register(captures: list[SpotSet], params: MatchParams, name: str = ""):
     reg = dataclasses.replace(params, verify_codes=REGISTER_CODES)
     refs = [Reference(c.xy, c.flux, np.ones(len(c), np.int64), c.width, c.height, reg, 1,
                       sigma=c.spot_sigma(params.noise)) for c in captures]
-    links = {}
+    links: dict[tuple[int, int], tuple[np.ndarray, float, float | None]] = {}  # (transform, residual, ratio)
     for i in range(k):
         for j in range(k):
             if i != j and (j, i) not in links:
                 res = verify(refs[i], captures[j])  # maps i -> j
                 if res.transform is not None and res.residual is not None and res.log10_far <= LOG10_FAR_REGISTER:
-                    links[(i, j)] = res
+                    links[(i, j)] = (res.transform, res.residual, res.residual_ratio)
     degree = [sum(1 for (a, b) in links if i in (a, b)) for i in range(k)]
     base = max(range(k), key=lambda i: (degree[i], len(captures[i]), -i))
     to_base = {base: np.eye(3)}
@@ -103,21 +104,21 @@ def register(captures: list[SpotSet], params: MatchParams, name: str = ""):
     frontier = [base]
     while frontier:
         cur = frontier.pop()
-        for (a, b), res in links.items():
+        for (a, b), (transform, res_px, _) in links.items():
             if b == cur and a not in to_base:    # a -> cur
-                to_base[a] = to_base[cur] @ res.transform
+                to_base[a] = to_base[cur] @ transform
             elif a == cur and b not in to_base:  # cur -> b, so b -> cur is the inverse
-                to_base[b] = to_base[cur] @ np.linalg.inv(res.transform)
+                to_base[b] = to_base[cur] @ np.linalg.inv(transform)
             else:
                 continue
             other = a if b == cur else b
-            residual[other] = round(float(res.residual), 4)
+            residual[other] = round(float(res_px), 4)
             frontier.append(other)
     missing = [i for i in range(k) if i not in to_base]
     if missing:
         raise MatchError(f"{name}capture {missing[0] + 1} matches none of the other captures",
                          hint="all captures must show the same item, well overlapping")
-    ratios = [res.residual_ratio for res in links.values() if res.residual_ratio is not None]
+    ratios = [ratio for _, _, ratio in links.values() if ratio is not None]
     return base, to_base, [residual.get(i, 0.0) for i in range(k)], ratios
 
 
@@ -187,7 +188,7 @@ def enroll(captures: list[SpotSet], params: MatchParams | None = None, item: str
     if best < MIN_REF_SPOTS:
         raise MatchError(f"{name}poor reference: only {best} spots in the best capture (need {MIN_REF_SPOTS})",
                          hint="check focus, exposure and that the coating is in view")
-    info = {"captures": len(captures)}
+    info: dict[str, Any] = {"captures": len(captures)}
     if len(captures) == 1:
         c = captures[0]
         ref = Reference(c.xy.copy(), c.flux.copy(), np.ones(len(c), np.int64), width, height, params, 1, info,
@@ -211,7 +212,7 @@ def enroll(captures: list[SpotSet], params: MatchParams | None = None, item: str
         info.update({"base_capture": base + 1, "registration_residual_px": residuals,
                      "repeat_rate": [round(repeat[i], 3) for i in range(len(captures))],
                      "noise_ratio": [round(float(r), 3) for r in ratios], "noise_scale": round(noise_scale, 3)})
-        worst = min(repeat, key=repeat.get)
+        worst = min(repeat, key=lambda i: repeat[i])
         if repeat[worst] < MIN_REPEAT:
             raise MatchError(f"{name}poor reference: only {repeat[worst]:.0%} of the spots of capture "
                              f"{worst + 1} repeat in the others (need {MIN_REPEAT:.0%})",

@@ -88,8 +88,9 @@ def vote(db: Database, probe: Probe) -> tuple[np.ndarray, np.ndarray, np.ndarray
     """Candidate rows by geometrically consistent votes: (rows, consistent votes, raw votes, total hits)."""
     none = np.zeros(0, np.int64)
     q = probe.quads
-    look = lookup_quads(q, db.params)
-    entries, qi = db.index.hits(q.code[look])
+    params, index = db.opened()
+    look = lookup_quads(q, params)
+    entries, qi = index.hits(q.code[look])
     if len(entries) == 0:
         return none, none, none, 0
     qi = look[qi]
@@ -104,7 +105,7 @@ def vote(db: Database, probe: Probe) -> tuple[np.ndarray, np.ndarray, np.ndarray
     rows, entries, qi = rows[ok], entries[ok], qi[ok]
     if len(rows) == 0:
         return none, none, none, n_hits
-    ang_r, len_r, mid_r = unpack_geometry(entries & GEOM_MASK, db.params, db.width, db.height)
+    ang_r, len_r, mid_r = unpack_geometry(entries & GEOM_MASK, params, db.width, db.height)
     pxy = probe.spots.xy
     za, zb = pxy[q.idx[qi, 0], 0] + 1j * pxy[q.idx[qi, 0], 1], pxy[q.idx[qi, 1], 0] + 1j * pxy[q.idx[qi, 1], 1]
     theta = q.angle[qi] - ang_r
@@ -133,11 +134,13 @@ def identify(db: Database, probe: SpotSet, verify_candidates: int = VERIFY_CANDI
     searched for one probe); the 1:N penalty is log10 of it."""
     if len(db) == 0:
         raise MatchError(f"database {db.path} is empty", hint="enroll items first: glint enroll --db DIR --item ID FILE")
-    params = db.params
+    params, _ = db.opened()
     pr = prepare(probe, params)
     rows, consistent, raw, n_hits = vote(db, pr)
     penalty = math.log10(max(1, len(db), searched or 0))
-    cands, best, best_row, best_match = [], None, None, False
+    cands: list[dict] = []
+    best: Result | None = None
+    best_row, best_match = -1, False
     for i, row in enumerate(rows):
         c = {"item": db.ids[row], "votes": int(consistent[i]), "raw_votes": int(raw[i])}
         if i < verify_candidates:

@@ -17,6 +17,7 @@ import math
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -30,8 +31,11 @@ from glint.match.noise import chi2_pvalue
 from glint.match.params import MatchParams
 from glint.match.plots import line_plot
 from glint.match.reference import Reference
-from glint.match.spots import spots_from_image
+from glint.match.spots import SpotSet, spots_from_image
 from glint.match.verify import Probe, prepare, score_prepared, verify_prepared
+
+if TYPE_CHECKING:  # the simulator is imported where it is used (the matcher does not need it)
+    from glint.sim.coating import Coating
 
 log = logging.getLogger(__name__)
 
@@ -138,7 +142,11 @@ def _captures(cfg: LabConfig):
             params = None if r[1] is None else r[1].params
     _WORK.update(cfg=cfg, params=params)
     rest = _pool_map(_enroll_worker, list(range(start, cfg.items)), cfg.jobs)
-    refs, probes, owner, kept, refused = [], [], [], [], []
+    refs: list[Reference] = []
+    probes: list[SpotSet] = []
+    owner: list[int] = []
+    kept: list[Coating] = []
+    refused: list[tuple[Coating, str]] = []
     for c, ref, item_probes, why in first + rest:
         if ref is None:
             log.warning("%s", why)
@@ -158,18 +166,18 @@ class CodeSieve:
     :func:`glint.match.codes.match_codes` finds them, at one lookup for all references."""
 
     def __init__(self, refs: list[Reference], params: MatchParams):
-        keys, quad = [], []
+        key_parts, quad_parts = [], []
         base = 0
         codes, lengths, ref_of = [], [], []
         for r, ref in enumerate(refs):
             q = ref.quads
-            keys.append(box_keys(q.code, params).ravel())
-            quad.append(np.repeat(np.arange(base, base + len(q)), 16))
+            key_parts.append(box_keys(q.code, params).ravel())
+            quad_parts.append(np.repeat(np.arange(base, base + len(q)), 16))
             codes.append(q.code)
             lengths.append(q.length)
             ref_of.append(np.full(len(q), r, np.int64))
             base += len(q)
-        keys, quad = np.concatenate(keys), np.concatenate(quad)
+        keys, quad = np.concatenate(key_parts), np.concatenate(quad_parts)
         order = np.argsort(keys, kind="stable")
         self.keys, self.quad = keys[order], quad[order]
         self.code, self.length, self.ref_of = np.concatenate(codes), np.concatenate(lengths), np.concatenate(ref_of)
@@ -311,7 +319,7 @@ def clone_curve(coats, refs, cfg: LabConfig, prof) -> tuple[list[dict], list[dic
     from glint import sim
 
     n = min(cfg.clone_items, len(refs))
-    items = []
+    items: list[dict[str, Any]] = []
     for i in range(n):
         seed = (i * 97) * 2 + 200_001
         cap = sim.capture(coats[i], cfg.profile, seed=seed)
@@ -321,13 +329,15 @@ def clone_curve(coats, refs, cfg: LabConfig, prof) -> tuple[list[dict], list[dic
             continue
         noise = float(g.residual)
         truth = localisation_noise(spots, cap)
-        ppm = cap.profile.px_per_mm
-        out = {"item": i, "noise_px": noise, "truth_noise_px": truth, "um_per_px": 1000.0 / ppm, "passed": {}}
+        # The optics this capture was taken with (a randomized profile draws them per item).
+        ppm = (cap.profile or sim.get_profile(cfg.profile, item_seed=coats[i].seed)).px_per_mm
+        passed: dict[float, bool] = {}
         for ratio in CLONE_RATIOS:
             clone = sim.clone_coating(coats[i], ratio * noise, seed=7919 * i + 1, profile=cfg.profile)
             img = sim.capture(clone, cfg.profile, seed=seed).image
-            out["passed"][ratio] = bool(verify_prepared(refs[i], prepare(spots_from_image(img), refs[i].params)).match)
-        items.append(out)
+            passed[ratio] = bool(verify_prepared(refs[i], prepare(spots_from_image(img), refs[i].params)).match)
+        items.append({"item": i, "noise_px": noise, "truth_noise_px": truth, "um_per_px": 1000.0 / ppm,
+                      "passed": passed})
     curve = []
     for ratio in CLONE_RATIOS:
         if not items:

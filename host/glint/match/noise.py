@@ -34,6 +34,7 @@ import math
 from dataclasses import asdict, dataclass
 
 import numpy as np
+import numpy.typing as npt
 
 Q_SNR, Q_FOCUS, Q_NOISE = 1, 2, 6  # glintcore.descriptor quality keys
 FOCUS_K = 1477.0                   # Q_FOCUS ~ FOCUS_K / (s^2 + 1/12) (firmware detect: log2 curvature; docs/simulator.md)
@@ -97,7 +98,7 @@ def kept_pairs(k: int) -> int:
     return max(1, int(math.ceil(TRIM_KEEP * k)))
 
 
-def chi2_pvalue(mean_z2: np.ndarray, matched: np.ndarray, margin: float) -> np.ndarray:
+def chi2_pvalue(mean_z2: npt.ArrayLike, matched: npt.ArrayLike, margin: float) -> np.ndarray:
     """P(trimmed mean z^2 >= ``mean_z2`` | the model holds with sigma up to ``margin`` x the expected)
     for ``matched`` pairs: under the model each z^2 is exponential with mean 2 margin^2; the mean of
     the smallest kept_pairs(K) is a weighted sum of independent exponentials, approximated by a

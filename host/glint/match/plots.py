@@ -51,13 +51,13 @@ def line_plot(path: str | Path, series: list[tuple[str, list, list]], title: str
     cv2.putText(img, ylabel, (4, M - 8), cv2.FONT_HERSHEY_SIMPLEX, 0.45, (0, 0, 0), 1, cv2.LINE_AA)
     for k in range(5):  # ticks
         tx, ty = xlo + (xhi - xlo) * k / 4, ylo + (yhi - ylo) * k / 4
-        sx, sy = M + pw * k / 4, H - M - ph * k / 4
+        kx, ky = M + pw * k / 4, H - M - ph * k / 4
         lx = _log_label(tx, xhi - xlo) if xlog else f"{tx:.3g}"
         ly = _log_label(ty, yhi - ylo) if ylog else f"{ty:.3g}"
-        svg.append(f'<text x="{sx}" y="{H - M + 15}" text-anchor="middle">{lx}</text>')
-        svg.append(f'<text x="{M - 5}" y="{sy + 4}" text-anchor="end">{ly}</text>')
-        cv2.putText(img, lx, (int(sx) - 12, H - M + 15), cv2.FONT_HERSHEY_SIMPLEX, 0.35, (0, 0, 0), 1, cv2.LINE_AA)
-        cv2.putText(img, ly, (2, int(sy) + 4), cv2.FONT_HERSHEY_SIMPLEX, 0.35, (0, 0, 0), 1, cv2.LINE_AA)
+        svg.append(f'<text x="{kx}" y="{H - M + 15}" text-anchor="middle">{lx}</text>')
+        svg.append(f'<text x="{M - 5}" y="{ky + 4}" text-anchor="end">{ly}</text>')
+        cv2.putText(img, lx, (int(kx) - 12, H - M + 15), cv2.FONT_HERSHEY_SIMPLEX, 0.35, (0, 0, 0), 1, cv2.LINE_AA)
+        cv2.putText(img, ly, (2, int(ky) + 4), cv2.FONT_HERSHEY_SIMPLEX, 0.35, (0, 0, 0), 1, cv2.LINE_AA)
     for n, (label, sx, sy) in enumerate(series):
         pts = [px(x, y) for x, y in zip(sx, sy) if (x > 0 or not xlog) and (y > 0 or not ylog)]
         pts = [(min(max(a, M), W - M), min(max(b, M), H - M)) for a, b in pts]
@@ -67,9 +67,9 @@ def line_plot(path: str | Path, series: list[tuple[str, list, list]], title: str
                        + " ".join(f"{a:.1f},{b:.1f}" for a, b in pts) + '"/>')
             bgr = tuple(int(col[i:i + 2], 16) for i in (5, 3, 1))
             cv2.polylines(img, [np.array(pts, np.int32)], False, bgr, 2, cv2.LINE_AA)
-            ly = M + 18 * (n + 1)
-            svg.append(f'<text x="{W - M - 5}" y="{ly}" text-anchor="end" fill="{col}">{label}</text>')
-            cv2.putText(img, label, (W - M - 200, ly), cv2.FONT_HERSHEY_SIMPLEX, 0.4, bgr, 1, cv2.LINE_AA)
+            legend_y = M + 18 * (n + 1)
+            svg.append(f'<text x="{W - M - 5}" y="{legend_y}" text-anchor="end" fill="{col}">{label}</text>')
+            cv2.putText(img, label, (W - M - 200, legend_y), cv2.FONT_HERSHEY_SIMPLEX, 0.4, bgr, 1, cv2.LINE_AA)
     svg.append("</svg>")
     path = Path(path)
     path.with_suffix(".svg").write_text("\n".join(svg))

@@ -21,6 +21,7 @@ from __future__ import annotations
 import dataclasses
 import math
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -99,7 +100,7 @@ def calibrate_scanner(items: dict[str, list[SpotSet]], params: MatchParams | Non
             except MatchError as e:
                 genuine.append({"item": name, "ref": a, "refused": e.msg})
     # Genuine pairs: every ordered pair of captures of one item (and rotated probes with augment).
-    rows = []
+    rows: list[dict[str, Any]] = []  # one verify result per pair, JSON-shaped
     for (name, a), ref in refs.items():
         for b, cap in enumerate(items[name]):
             if b == a:
@@ -122,7 +123,7 @@ def calibrate_scanner(items: dict[str, list[SpotSet]], params: MatchParams | Non
                      "ratio_percentiles": [round(float(v), 3) for v in
                                            np.percentile([r["ratio"] for r in beyond], [5, 50, 95])]}
     # Impostor pairs: every capture against every other item's references.
-    imp = {"hyp": [], "k": [], "n": [], "p": [], "far": []}
+    imp: dict[str, list[float]] = {"hyp": [], "k": [], "n": [], "p": [], "far": []}
     n_trials = 0
     for (name, _), ref in refs.items():
         for other in names:

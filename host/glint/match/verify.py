@@ -494,7 +494,8 @@ def verify_prepared(ref: Reference, probe: Probe, score: Score | None = None) ->
     its :func:`score_prepared`, when already computed."""
     p = ref.params
     sc = score_prepared(ref, probe) if score is None else score
-    if sc.hypotheses == 0:
+    # A score with hypotheses always carries its best seed (score_prepared); NO_HYPOTHESIS has none.
+    if sc.hypotheses == 0 or sc.seed_map is None or sc.seed_centre is None:
         return Result(False, 0.0, 0, reason="no quad code in common" + poor_capture(probe.spots))
     pxy = probe.spots.xy
     noise = pair_noise(ref, probe)
@@ -510,7 +511,7 @@ def verify_prepared(ref: Reference, probe: Probe, score: Score | None = None) ->
                       f"reference spots in view coincide)" + poor_capture(probe.spots))
     elif matched < p.min_matched or sigma is None:
         res.reason = f"too few spots matched after refit ({matched} < {p.min_matched})" + poor_capture(probe.spots)
-    elif res.residual_p < p.residual_alpha:
+    elif res.residual_p is not None and res.residual_p < p.residual_alpha:
         res.reason = (f"positions do not repeat precisely enough (residual {sigma:.3f} px is "
                       f"{res.residual_ratio:.2f} x the expected {res.expected_noise:.3f} px; "
                       f"p = {res.residual_p:.1e} < {p.residual_alpha:g})")
