@@ -9,6 +9,10 @@ Endpoints (docs/api.md has the full reference; roles in glint.server.auth):
 - ``GET  /v1/proof/consistency``   ``?from=&to=`` RFC 9162 consistency proof (public)
 - ``GET  /v1/certificates/<i>``    the scan certificate of verify event ``i`` (public)
 - ``GET  /v1/items/<id>``          an item's state and events (public: redacted; brand/auditor: full)
+- ``GET  /v1/openapi.json``        the OpenAPI 3.1 document of every route (public; glint.server.openapi)
+
+Every route carries its OpenAPI operation beside it (``@openapi.operation``): a route without
+one cannot be served (the document fails to build; tests/host/server/test_openapi.py).
 
 Every request is authenticated (``Authorization: Bearer <API key>``) or public, and
 rate-limited per key (glint.server.limits). An upload is admitted only after
@@ -33,7 +37,7 @@ from flask.json.provider import DefaultJSONProvider
 
 from glint.checks import FirmwarePolicy, ScanRefused
 from glint.errors import GlintError, LedgerError, UsageError
-from glint.server import auth, limits, wire
+from glint.server import auth, limits, openapi, wire
 from glint.server.store import MAX_KEY_LEN, IdempotencyStore
 from glint.server.uploads import ConflictError, Uploads
 from glint.server.worker import LedgerWorker
@@ -188,7 +192,7 @@ def create_app(home: str | Path, ledger_path: str | Path | None = None) -> Glint
     apikeys = auth.KeyStore(Home(home).db_path)
     uploads = Uploads(worker)
     limiter = limits.RateLimiter()
-    app = GlintApp("glint.server")
+    app = GlintApp("glint.server", static_folder=None)  # every route is one of ours, documented (openapi)
     app.config["MAX_CONTENT_LENGTH"] = MAX_BODY_BYTES
     if isinstance(app.json, DefaultJSONProvider):
         app.json.sort_keys = False
@@ -240,6 +244,15 @@ def create_app(home: str | Path, ledger_path: str | Path | None = None) -> Glint
         return _json_error(405, f"method {request.method} not allowed on {request.path}")
 
     @app.post(API_PREFIX + "/events")
+    @openapi.operation("Append one custody event (idempotent on Idempotency-Key)", access=("bench", "field", "brand"),
+                       body="EventUpload", responses={201: "EventAppended", 200: "EventAppended"},
+                       params=(openapi.header("Idempotency-Key", {"type": "string", "minLength": 1,
+                                                                  "maxLength": MAX_KEY_LEN}, required=True,
+                                              description="1..128 printable characters, per API key"),),
+                       errors=(400, 409, 413, 422, 503, 507), tags=("events",),
+                       description="bench/field keys upload register, enroll and verify; brand keys register, "
+                                   "enroll, passport, transfer, service, rentals and retire (auth.UPLOAD_KINDS). "
+                                   "verify and enroll carry the device-signed scan, checked by the server.")
     def post_event():
         key = request.headers.get("Idempotency-Key", "").strip()
         if not key or len(key) > MAX_KEY_LEN or not key.isprintable():
@@ -258,6 +271,8 @@ def create_app(home: str | Path, ledger_path: str | Path | None = None) -> Glint
         return jsonify(dict(result, duplicate=duplicate)), 200 if duplicate else 201
 
     @app.post(API_PREFIX + "/nonces")
+    @openapi.operation("A single-use nonce for a live scan by a provisioned device", access=tuple(auth.NONCE_ROLES),
+                       body="NonceRequest", responses={201: "Nonce"}, errors=(400, 422, 503), tags=("events",))
     def post_nonce():
         k = g.api_key
         if k is None:
@@ -271,25 +286,52 @@ def create_app(home: str | Path, ledger_path: str | Path | None = None) -> Glint
         return jsonify(worker.call(_nonce, dev.lower())), 201
 
     @app.get(API_PREFIX + "/checkpoint")
+    @openapi.operation("Signed checkpoint of the current tree", access=openapi.PUBLIC,
+                       responses={200: "Checkpoint"}, errors=(503,), tags=("log",))
     def get_checkpoint():
         return jsonify(worker.call(_checkpoint))
 
     @app.get(API_PREFIX + "/proof/inclusion")
+    @openapi.operation("RFC 9162 inclusion proof of event index in the tree of size size", access=openapi.PUBLIC,
+                       params=(openapi.query("index", {"type": "integer", "minimum": 0}, required=True),
+                               openapi.query("size", {"type": "integer", "minimum": 0},
+                                             description="default: the current size")),
+                       responses={200: "InclusionProof"}, errors=(400, 422, 503), tags=("log",))
     def get_inclusion():
         return jsonify(worker.call(_inclusion, _int_arg("index"), _int_arg("size", required=False)))
 
     @app.get(API_PREFIX + "/proof/consistency")
+    @openapi.operation("RFC 9162 consistency proof between two tree sizes", access=openapi.PUBLIC,
+                       params=(openapi.query("from", {"type": "integer", "minimum": 0}, required=True),
+                               openapi.query("to", {"type": "integer", "minimum": 0},
+                                             description="default: the current size")),
+                       responses={200: "ConsistencyProof"}, errors=(400, 422, 503), tags=("log",))
     def get_consistency():
         return jsonify(worker.call(_consistency, _int_arg("from"), _int_arg("to", required=False)))
 
     @app.get(API_PREFIX + "/certificates/<int:index>")
+    @openapi.operation("The scan certificate of verify event index", access=openapi.PUBLIC,
+                       responses={200: "Certificate"}, errors=(422, 503), tags=("certificates",))
     def get_certificate(index: int):
         return jsonify(worker.call(_certificate, index))
 
     @app.get(API_PREFIX + "/items/<path:item>")
+    @openapi.operation("An item's state and events (public: redacted; brand/auditor keys: full)",
+                       access=openapi.PUBLIC, responses={200: "Item"}, errors=(422, 503), tags=("items",))
     def get_item(item: str):
         full = g.api_key is not None and g.api_key.role in auth.FULL_READ_ROLES
         return jsonify(worker.call(_item, item, full))
+
+    spec: dict = {}
+
+    @app.get(API_PREFIX + "/openapi.json")
+    @openapi.operation("This document: the OpenAPI 3.1 description of every route", access=openapi.PUBLIC,
+                       responses={200: openapi.Body({"type": "object", "required": ["openapi", "paths"]})},
+                       tags=("meta",))
+    def get_openapi():
+        if not spec:
+            spec.update(openapi.document(app))
+        return jsonify(spec)
 
     def close():
         worker.close()

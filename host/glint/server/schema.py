@@ -23,6 +23,19 @@ EARLIEST_TIME = 1577836800  # 2020-01-01T00:00:00Z: no glint event is older
 MAX_AGE_S = 400 * 86400     # an offline host may upload events this old (a season away, with margin)
 MAX_SKEW_S = 300            # and this far ahead of the server's clock
 COATING_ID_MAX = 32
+TEXT_DOC = "printable characters (no control, format or line-separator characters)"
+
+
+def _json(schema: dict):
+    """Attach the JSON Schema (OpenAPI 3.1) of what a check accepts: glint.server.openapi reads it."""
+    def mark(check):
+        setattr(check, "json", schema)  # noqa: B010  (a function attribute mypy cannot see declared)
+        return check
+    return mark
+
+
+def _text_schema(n: int) -> dict:
+    return {"type": "string", "minLength": 1, "maxLength": n, "description": f"1..{n} {TEXT_DOC}"}
 
 
 def _text(kind, name, v, n=MAX_NAME):
@@ -30,6 +43,7 @@ def _text(kind, name, v, n=MAX_NAME):
         raise UsageError(f"{kind} field {name!r} must be 1..{n} printable characters")
 
 
+@_json({"$ref": "#/components/schemas/ItemId"})
 def _item(kind, name, v):
     try:
         ev.check_item_id(v)
@@ -37,11 +51,16 @@ def _item(kind, name, v):
         raise UsageError(f"{kind} field {name!r}: {e.msg}") from None
 
 
+@_json({"$ref": "#/components/schemas/Digest"})
 def _digest(kind, name, v):
     if not isinstance(v, bytes) or len(v) != 32:
         raise UsageError(f"{kind} field {name!r} must be a 32-byte SHA-256 digest ({{\"b64\": ...}})")
 
 
+_TIME_JSON = {"type": "integer", "minimum": EARLIEST_TIME, "maximum": ev.MAX_TIME, "description": "Unix seconds"}
+
+
+@_json(_TIME_JSON)
 def _time_field(kind, name, v):
     if type(v) is not int or not EARLIEST_TIME <= v <= ev.MAX_TIME:
         raise UsageError(f"{kind} field {name!r} must be integer Unix seconds from {EARLIEST_TIME}")
@@ -67,6 +86,9 @@ def _scalar_map(kind, name, v, n):
             raise UsageError(f"{kind} field {name}.{k} must be text, a number, true/false or null")
 
 
+@_json({"type": "object", "required": ["class"], "additionalProperties": False,
+        "properties": {"class": {"enum": list(ev.PROVENANCE)}, "by": _text_schema(MAX_NAME),
+                       "reason": _text_schema(MAX_NAME), "at": _TIME_JSON}})
 def _prov(kind, name, v):
     if not isinstance(v, dict) or set(v) - {"class", "by", "at", "reason"}:
         raise UsageError(f"{kind} field 'prov' takes class, by, at, reason")
@@ -79,6 +101,9 @@ def _prov(kind, name, v):
         _time_field(kind, "prov.at", v["at"])
 
 
+@_json({"type": "object", "minProperties": 1, "maxProperties": MAX_PARTS,
+        "propertyNames": {"minLength": 1, "maxLength": COATING_ID_MAX},
+        "additionalProperties": {"$ref": "#/components/schemas/ItemId"}})
 def _parts(kind, name, v):
     if not isinstance(v, dict) or not v or len(v) > MAX_PARTS:
         raise UsageError(f"{kind} field 'parts' must map 1..{MAX_PARTS} part names to item ids")
@@ -88,28 +113,43 @@ def _parts(kind, name, v):
 
 
 def _one_of(*values):
+    @_json({"enum": list(values)})
     def check(kind, name, v):
         if v not in values:
             raise UsageError(f"{kind} field {name!r} must be one of {', '.join(values)}, not {v!r}")
     return check
 
 
+@_json(_text_schema(MAX_NAME))
 def _name(kind, name, v):
     _text(kind, name, v)
 
 
+@_json(_text_schema(MAX_NOTE))
 def _note(kind, name, v):
     _text(kind, name, v, MAX_NOTE)
 
 
+@_json(_text_schema(COATING_ID_MAX))
 def _coat(kind, name, v):
     _text(kind, name, v, COATING_ID_MAX)
 
 
-# kind -> field -> check. Fields a client cannot set are absent.
+@_json({"type": "object", "minProperties": 1, "maxProperties": MAX_PASSPORT_FIELDS,
+        "propertyNames": {"minLength": 1, "maxLength": MAX_NAME},
+        "additionalProperties": {"anyOf": [{"type": "string", "maxLength": MAX_NOTE}, {"type": "boolean"},
+                                           {"type": "null"}, {"type": "number"}]},
+        "description": f"1..{MAX_PASSPORT_FIELDS} fields: text (at most {MAX_NOTE} {TEXT_DOC}), "
+                       "numbers (integers within +-2^53), true/false or null"})
+def _passport(kind, name, v):
+    _scalar_map(kind, name, v, MAX_PASSPORT_FIELDS)
+
+
+# kind -> field -> check. Fields a client cannot set are absent. Every check carries ``.json``, the
+# JSON Schema of what it accepts (the OpenAPI document's event schemas are built from this table).
 FIELDS = {
     ev.REGISTER: {"brand": _name, "prov": _prov,
-                  "passport": lambda k, n, v: _scalar_map(k, n, v, MAX_PASSPORT_FIELDS),
+                  "passport": _passport,
                   "parts": _parts, "of": _item, "part": _coat},
     ev.ENROLL: {"coat": _coat, "ref": _digest, "op": _name, "loc": _name, "replaces": _coat, "part": _coat},
     ev.VERIFY: {"res": _one_of(*ev.RESULTS), "op": _name, "loc": _name, "coat": _coat, "note": _note},
@@ -117,11 +157,15 @@ FIELDS = {
     ev.SERVICE: {"action": _name, "by": _name, "note": _note, "loc": _name},
     ev.RENTAL_OUT: {"to": _name, "due": _time_field, "op": _name},
     ev.RENTAL_RETURN: {"cond": _note, "op": _name},
-    ev.PASSPORT: {"set": lambda k, n, v: _scalar_map(k, n, v, MAX_PASSPORT_FIELDS), "op": _name},
+    ev.PASSPORT: {"set": _passport, "op": _name},
     ev.RETIRE: {"reason": _note, "op": _name},
 }
 # Set by the server, accepted from a client only when equal to what the server derives.
 DERIVED = {ev.VERIFY: frozenset({"dev", "fap"}), ev.ENROLL: frozenset({"dev"})}
+DERIVED_JSON = {"dev": {"type": "string", "description": "the device whose signature verified (server-derived; "
+                                                         "accepted only when equal)"},
+                "fap": {"type": "number", "description": "false-accept probability (server-derived; accepted "
+                                                         "only when equal)"}}
 
 
 def check_event(kind: str, item: str, t: int | None, data: dict, now: float | None = None) -> int:

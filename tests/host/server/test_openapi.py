@@ -1,0 +1,141 @@
+"""The OpenAPI document (GET /v1/openapi.json) agrees with the served routes, route by route, and the
+answers of a short real session (real ledger, registry, signatures, matcher) validate against it."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+
+import pytest
+from flask import Flask
+from openapi_spec_validator import validate
+from openapitest import check_error, check_response
+from softdevice import ITEM, NOW, Api, SoftDevice
+
+from glint.match.database import to_record
+from glint.server import openapi, schema, wire
+from glint.server.admit import reference_wire
+
+
+@pytest.fixture
+def doc(api):
+    r = api.client.get("/v1/openapi.json")
+    assert r.status_code == 200 and r.content_type.startswith("application/json")
+    return r.json
+
+
+def served_routes(app) -> set[tuple[str, str]]:
+    """(METHOD, /path/{var}) of every rule of the app, read straight from werkzeug's url map."""
+    out = set()
+    for rule in app.url_map.iter_rules():
+        path = rule.rule
+        for var in rule.arguments:
+            path = path.replace(f"<{var}>", "{%s}" % var)
+            for conv in ("int", "path", "string", "float", "uuid", "any"):
+                path = path.replace(f"<{conv}:{var}>", "{%s}" % var)
+        out |= {(m, path) for m in rule.methods - {"HEAD", "OPTIONS"}}
+    return out
+
+
+def test_the_document_is_openapi_31_and_lists_exactly_the_served_routes(api, doc):
+    validate(doc)  # the OpenAPI 3.1 meta-schema (openapi-spec-validator)
+    assert doc["openapi"] == "3.1.0"
+    documented = {(m.upper(), p) for p, ops in doc["paths"].items() for m in ops}
+    assert documented == served_routes(api.app)
+    # and every documented operation is really answered by a route (not the 404/405 of no route)
+    for method, path in sorted(documented):
+        concrete = path.replace("{index}", "0").replace("{item}", ITEM)
+        r = api.client.open(concrete, method=method, json={})
+        assert r.status_code not in (404, 405) or "no such endpoint" not in r.json["error"], (method, path)
+        assert "method" not in r.json.get("error", "") or r.status_code != 405, (method, path)
+
+
+def test_a_route_without_an_operation_cannot_be_documented():
+    app = Flask("t", static_folder=None)
+
+    @app.get("/v1/secret")
+    def secret():
+        return {}
+
+    with pytest.raises(openapi.Undocumented, match="GET /v1/secret"):
+        openapi.document(app)
+
+
+def test_event_schemas_come_from_the_server_schema(doc):
+    schemas = doc["components"]["schemas"]
+    mapping = schemas["EventUpload"]["discriminator"]["mapping"]
+    assert set(mapping) == set(schema.FIELDS)
+    for kind, fields in schema.FIELDS.items():
+        data = schemas[f"Event_{kind}"]["properties"]["data"]
+        assert set(data["properties"]) == set(fields) | schema.DERIVED.get(kind, frozenset()), kind
+        assert data["additionalProperties"] is False
+        for name, check in fields.items():
+            assert data["properties"][name] == check.json
+
+
+def test_answers_of_a_real_session_validate_against_the_document(tmp_path, coating, other_coating):
+    home = tmp_path / "hq"
+    home.mkdir()
+    device = SoftDevice(3)
+    device.provision(home)
+    api = Api(home)
+    doc = api.client.get("/v1/openapi.json").json
+    seen: set[tuple[str, str, int]] = set()
+
+    def call(method, path, role=None, **kw):
+        headers = dict(kw.pop("headers", {}))
+        if role:
+            headers["Authorization"] = f"Bearer {api.keys[role]}"
+        r = api.client.open(path, method=method, headers=headers, **kw)
+        template = check_response(doc, method, path, r.status_code, r.content_type, r.json)
+        seen.add((method, template, r.status_code))
+        return r
+
+    ref, probes, (w, h) = coating
+    try:
+        reg = {"kind": "register", "item": ITEM, "time": NOW - 100,
+               "data": {"brand": "ACME", "prov": {"class": "factory"}, "passport": {"model": "Tote", "year": 2024}}}
+        assert call("POST", "/v1/events", "brand", json=reg, headers={"Idempotency-Key": "r1"}).status_code == 201
+        assert call("POST", "/v1/events", "brand", json=reg, headers={"Idempotency-Key": "r1"}).status_code == 200
+        digest = hashlib.sha256(to_record(ref).tobytes()).digest()
+        enroll = wire.event_body("enroll", ITEM, NOW - 90, {"coat": "c1", "ref": digest}, device.sign(probes[0], w, h))
+        enroll["reference"] = reference_wire(ref)
+        assert call("POST", "/v1/events", "bench", json=enroll, headers={"Idempotency-Key": "e1"}).status_code == 201
+        nonce = call("POST", "/v1/nonces", "bench", json={"device": device.hex}).json["nonce"]
+        verify = wire.event_body("verify", ITEM, NOW - 50, {"res": "pass", "loc": "bench 1"},
+                                 device.sign(probes[1], w, h, nonce=bytes.fromhex(nonce)))
+        v = call("POST", "/v1/events", "bench", json=verify, headers={"Idempotency-Key": "v1"})
+        assert v.status_code == 201, v.json
+        bad = wire.event_body("verify", ITEM, NOW - 40, {"res": "pass"}, device.sign(other_coating[1][0], w, h))
+        assert call("POST", "/v1/events", "bench", json=bad, headers={"Idempotency-Key": "v2"}).json["reason"]
+        svc = {"kind": "service", "item": ITEM, "time": NOW - 30, "data": {"action": "clean", "note": "x" * 513}}
+        assert call("POST", "/v1/events", "brand", json=svc, headers={"Idempotency-Key": "s1"}).status_code == 422
+        assert call("POST", "/v1/events", json=reg, headers={"Idempotency-Key": "a1"}).status_code == 401
+        assert call("POST", "/v1/events", "bench", json=dict(reg, kind="retire", data={}),
+                    headers={"Idempotency-Key": "a2"}).status_code == 403
+        assert call("POST", "/v1/events", "brand", json=dict(reg, item="acme:X"),
+                    headers={"Idempotency-Key": "r1"}).status_code == 409
+        assert call("POST", "/v1/events", "brand", data=b"{", headers={"Idempotency-Key": "j"}).status_code == 400
+        assert call("POST", "/v1/nonces", "brand", json={"device": device.hex}).status_code == 403
+        cp = call("GET", "/v1/checkpoint").json
+        idx = v.json["index"]
+        call("GET", f"/v1/proof/inclusion?index={idx}")
+        call("GET", f"/v1/proof/consistency?from=1&to={cp['size']}")
+        assert call("GET", "/v1/proof/inclusion?index=x").status_code == 400
+        assert call("GET", "/v1/proof/inclusion?index=99").status_code == 422
+        cert = call("GET", f"/v1/certificates/{idx}").json["cert"]
+        assert call("GET", "/v1/certificates/0").status_code == 422
+        public = call("GET", f"/v1/items/{ITEM}").json
+        full = call("GET", f"/v1/items/{ITEM}", "auditor").json
+        assert public["redacted"] and "redacted" not in full and len(full["events"]) == 3
+        assert call("GET", "/v1/items/acme:NOPE").status_code == 422
+        for method, path, status in (("GET", "/v1/nothing", 404), ("DELETE", "/v1/checkpoint", 405)):
+            r = api.client.open(path, method=method)
+            assert r.status_code == status and r.content_type == "application/json"
+            check_error(doc, r.json)
+        call("GET", "/v1/openapi.json")
+        assert base64.b64decode(cert)
+    finally:
+        api.close()
+    # every operation of the document was exercised at least once
+    assert {t for _m, t, _s in seen} == set(doc["paths"])
