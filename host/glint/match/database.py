@@ -23,6 +23,7 @@ import logging
 import math
 import os
 import threading
+from collections import OrderedDict
 from pathlib import Path
 
 import numpy as np
@@ -60,6 +61,9 @@ def sigma_of_code(code: np.ndarray) -> np.ndarray:
 def scale_code(scale: float) -> int:
     return int(np.clip(round(32.0 * math.log2(max(scale, 1e-6)) + 64), 1, 255))
 ENTRY_CHUNK = 20_000  # references coded per step of a rebuild (bounds the temporary memory)
+# Decoded references kept with their verify quads and code boxes (computed once, about 100 KB each):
+# a rescanned item skips decoding its record and coding its quads again.
+REF_CACHE = 256
 
 
 def to_record(ref: Reference) -> np.ndarray:
@@ -96,12 +100,14 @@ class Database:
         self.records = np.zeros(0, RECORD)
         self.alive = np.zeros(0, np.uint8)
         self.index: CodeIndex | None = None
+        self._refs: OrderedDict[int, Reference] = OrderedDict()
         if self.path.exists() and not self.path.is_dir():
             raise UsageError(f"{self.path} is not a directory")
         self._load()
 
     # --- opening -------------------------------------------------------------------------
     def _load(self) -> None:
+        self._refs = OrderedDict()  # rows, records or parameters may change below: decode afresh
         meta = self.path / "meta.json"
         if not meta.exists():
             return
@@ -192,6 +198,22 @@ class Database:
         return [self.ids[r] for r in sorted(self.rows.values())]
 
     def reference_at(self, row: int) -> Reference:
+        """The reference stored at ``row``, decoded once and kept (``REF_CACHE`` most recent) with its
+        quads and code boxes; its arrays are read-only, as it is shared by every caller."""
+        cache = self._refs
+        ref = cache.get(row)
+        if ref is not None:
+            with contextlib.suppress(KeyError):  # another thread evicted it meanwhile
+                cache.move_to_end(row)
+            return ref
+        ref = self._decode(row)
+        cache[row] = ref
+        while len(cache) > REF_CACHE:
+            with contextlib.suppress(KeyError):
+                cache.popitem(last=False)
+        return ref
+
+    def _decode(self, row: int) -> Reference:
         rec = self.records[row]
         n = int(rec["n"])
         code = rec["sigma"][:n]
@@ -202,6 +224,9 @@ class Database:
                         noise_scale=2.0 ** ((int(rec["noise_scale"]) - 64) / 32.0) if rec["noise_scale"] else 1.0)
         if n and code.all():
             ref.sigma = sigma_of_code(code)
+        for a in (ref.xy, ref.flux, ref.support, ref.sigma):
+            if a is not None:
+                a.setflags(write=False)
         return ref
 
     def reference(self, item: str) -> Reference:

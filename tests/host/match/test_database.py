@@ -89,3 +89,19 @@ def test_concurrent_reads(populated):
     for t in threads:
         t.join()
     assert len(out) == 4 and sum(out) >= 3
+
+
+def test_references_are_decoded_once_and_refreshed_by_writes(populated, tmp_path):
+    _, fields, refs = populated
+    db = Database(tmp_path / "c")
+    db.add_many(["a", "b"], refs[:2])
+    a = db.reference("a")
+    assert db.reference("a") is a  # kept with its quads: a rescan codes nothing again
+    q = a.quads
+    assert db.reference("a").quads is q
+    with pytest.raises(ValueError):  # shared by every caller: its spots cannot be changed in place
+        a.xy[0, 0] = 1.0
+    db.add("a", refs[2], replace=True)  # re-enrolled: the new record, never the cached one
+    again = db.reference("a")
+    assert again is not a and not np.array_equal(again.xy, a.xy)
+    assert np.array_equal(again.xy, Database(tmp_path / "c").reference("a").xy)
