@@ -25,7 +25,8 @@ def main(argv=None) -> int:
     ap.add_argument("--item-seed", type=int, default=7)
     args = ap.parse_args(argv)
 
-    from glint.vscanner import LensSpec, ScannerClient, VirtualScanner, default_runtime
+    from glint.link import Timeouts, open_scanner
+    from glint.vscanner import LensSpec, VirtualScanner, default_runtime
     from glintcore.proto import MSG_INFO, MSG_KEYGEN, MSG_SCAN
 
     runtime = args.runtime or default_runtime()
@@ -35,14 +36,14 @@ def main(argv=None) -> int:
         vs = VirtualScanner(flash, lens=LensSpec("item", item_seed=args.item_seed, capture_seed=1), runtime=runtime)
         with vs:
             boot = time.perf_counter() - t0
-            with ScannerClient.open(vs.url) as c:
-                info = c.call(MSG_INFO)
-                c.call(MSG_KEYGEN)
-                c.call(MSG_SCAN, {"nonce": os.urandom(16)})  # warm-up
+            with open_scanner(vs.url, Timeouts(request=30.0)) as c:
+                info = c.request(MSG_INFO).body
+                c.request(MSG_KEYGEN)
+                c.request(MSG_SCAN, {"nonce": os.urandom(16)})  # warm-up
                 wall, dev = [], []
                 for _ in range(args.scans):
                     t = time.perf_counter()
-                    body = c.call(MSG_SCAN, {"nonce": os.urandom(16)})
+                    body = c.request(MSG_SCAN, {"nonce": os.urandom(16)}).body
                     wall.append((time.perf_counter() - t) * 1000)
                     dev.append(body["t_us"])
     wall.sort()

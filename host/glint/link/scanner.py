@@ -24,6 +24,10 @@ firmware runs. Rules:
   again, whatever its type; a silent first request (a raw REPL echoes nothing) wakes it before its retry.
   Once the device has answered on this port it is in protocol mode and is never woken;
 * errors are one line: LinkError (timeout, unplugged) or DeviceError (an error status).
+
+For protocol tests and tools the same client also works one layer down: ``exchange`` sends
+one request once and returns its response whatever the status; ``transport.write`` puts
+hand-made bytes on the link and ``response`` / ``next_event`` wait for what comes back.
 """
 
 from __future__ import annotations
@@ -192,11 +196,13 @@ class Scanner:
                 raise err
             return resp
 
-    def wake(self) -> None:
-        """Bring a scanner at its REPL back to protocol mode (harmless noise in protocol mode)."""
+    def wake(self, kind: str = restart.HARD) -> None:
+        """Bring a scanner at its REPL back to protocol mode (harmless noise in protocol mode).
+
+        ``kind``: glintcore.restart's wake sequence; the default (hard) works on every port."""
         self.stats["wakes"] += 1
         _log.info("%s: the scanner is at its MicroPython REPL: soft reset into main.py", self.url)
-        self.transport.write(WAKE)
+        self.transport.write(WAKE if kind == restart.HARD else restart.wake_sequence(kind))
         t0 = last = time.monotonic()
         while self.transport.is_open:  # a board's USB port drops on the hard reset: reopened by the next send
             now = time.monotonic()
@@ -230,11 +236,15 @@ class Scanner:
         wire = frame.encode_frame(messages.encode_request(mtype, seq, body))
         self.transport.write(wire if self._heard else b"\r" + wire)
         self.stats["sent"] += 1
+        return self._await(timeout, name, seq, mtype)
+
+    def _await(self, timeout: float, name: str, seq: int | None = None, mtype: int | None = None) -> messages.Message:
+        """The response to (seq, mtype), or a seq-0 damaged-frame answer; any response when seq is None."""
         deadline = time.monotonic() + timeout
         while True:
             for msg in self._receive():
                 if msg.kind == messages.KIND_RESPONSE:
-                    if msg.seq == seq and msg.type == mtype:
+                    if seq is None or (msg.seq == seq and msg.type == mtype):
                         return msg
                     if msg.seq == 0 and msg.status in DAMAGED:
                         return msg  # the device could not read our frame, so it could not echo seq
@@ -281,6 +291,38 @@ class Scanner:
         if repl and not out:
             raise _AtRepl()
         return out
+
+    # --- one layer down (protocol tests, tools) ------------------------------------------
+    def exchange(self, mtype: int, body: dict | None = None, timeout: float | None = None) -> messages.Message:
+        """Send one request once and return its response whatever its status (no retry, no wake,
+        no DeviceError): what the device answered, for tests of the protocol itself."""
+        name = type_name(mtype)
+        try:
+            return self._exchange(mtype, body, self.timeouts.for_type(mtype) if timeout is None else timeout, name)
+        except _AtRepl:
+            raise LinkError(f"scanner on {self.url} is at its MicroPython REPL: {name} did not run",
+                            hint="wake it (Scanner.wake) or reset it") from None
+
+    def response(self, timeout: float | None = None) -> messages.Message:
+        """The next response of any seq (after a hand-made frame sent with ``transport.write``)."""
+        try:
+            return self._await(self.timeouts.request if timeout is None else timeout, "a hand-made frame")
+        except _AtRepl:
+            raise LinkError(f"scanner on {self.url} is at its MicroPython REPL", hint="wake it first") from None
+
+    def next_event(self, timeout: float | None = None) -> messages.Message:
+        """The oldest unsolicited event, waiting up to ``timeout`` for one (LinkError if none came)."""
+        wait = self.timeouts.request if timeout is None else timeout
+        deadline = time.monotonic() + wait
+        while not self._events:
+            if time.monotonic() >= deadline:
+                raise LinkError(f"no event from the scanner on {self.url} within {wait:g} s")
+            try:
+                for _msg in self._receive():
+                    self.stats["stale"] += 1  # a response nobody waits for any more
+            except _AtRepl:
+                raise LinkError(f"scanner on {self.url} is at its MicroPython REPL", hint="wake it first") from None
+        return self._events.popleft()
 
     def poll_events(self, wait: float = 0.0) -> list[messages.Message]:
         """Events received so far (and during ``wait`` seconds), oldest first; clears the queue."""

@@ -36,8 +36,8 @@ def vscanner(tmp_path_factory, runtime):
 
 @pytest.fixture
 def client(vscanner):
-    from glint.vscanner import ScannerClient
+    from glint.link import Timeouts, open_scanner
 
-    c = ScannerClient.open(vscanner.url, timeout=30)
+    c = open_scanner(vscanner.url, Timeouts(request=30.0))
     yield c
     c.close()

@@ -17,7 +17,8 @@ from pycose.keys.curves import P256
 from pycose.messages import Sign1Message
 
 from glint.errors import DeviceError
-from glint.vscanner import LensSpec, ScannerClient
+from glint.link import Timeouts, open_scanner
+from glint.vscanner import LensSpec
 from glintcore import cbor, cose, descriptor, frame, messages, proto
 from glintcore.proto import (
     GD_OK, MSG_CONFIG_GET, MSG_CONFIG_SET, MSG_INFO, MSG_KEYGEN, MSG_RESET, MSG_SCAN, MSG_SELFTEST,
@@ -30,7 +31,7 @@ PLATFORM = {"unix": "linux", "node": "webassembly"}  # sys.platform of the firmw
 
 def scan(client, nonce=None):
     nonce = nonce or os.urandom(16)
-    body = client.call(MSG_SCAN, {"nonce": nonce})
+    body = client.request(MSG_SCAN, {"nonce": nonce}).body
     return nonce, body
 
 
@@ -43,7 +44,7 @@ def verify_pycose(scan_bytes, pub):
 
 def test_info_before_keygen(client, runtime):
     STATE.clear()
-    info = client.call(MSG_INFO)
+    info = client.request(MSG_INFO).body
     assert info["board"] == "sim" and info["impl"] == "micropython" and info["platform"] == PLATFORM[runtime]
     assert len(info["device_id"]) == 8 and info["proto"] == proto.PROTOCOL_VERSION
     assert info["pubkey"] is None and "scan" in info["caps"]
@@ -51,16 +52,16 @@ def test_info_before_keygen(client, runtime):
 
 
 def test_scan_without_key_is_refused(client):
-    msg = client.request(MSG_SCAN, {"nonce": b"n" * 16})
+    msg = client.exchange(MSG_SCAN, {"nonce": b"n" * 16})
     assert msg.status == proto.ST_NO_KEY
 
 
 def test_keygen_then_refuses_to_replace(client):
-    pub = client.call(MSG_KEYGEN)["pubkey"]
+    pub = client.request(MSG_KEYGEN).body["pubkey"]
     assert len(pub) == 65 and pub[0] == 4
-    msg = client.request(MSG_KEYGEN)
+    msg = client.exchange(MSG_KEYGEN)
     assert msg.status == proto.ST_KEY_EXISTS
-    assert client.call(MSG_INFO)["pubkey"] == pub  # only the public key ever leaves
+    assert client.request(MSG_INFO).body["pubkey"] == pub  # only the public key ever leaves
     STATE["pub"] = pub
 
 
@@ -77,8 +78,8 @@ def test_scan_signature_verifies_with_pycose(client):
 
 
 def test_bad_nonce_is_a_bad_argument(client):
-    assert client.request(MSG_SCAN, {"nonce": b"short"}).status == proto.ST_BAD_ARG
-    assert client.request(MSG_SCAN, {}).status == proto.ST_BAD_ARG
+    assert client.exchange(MSG_SCAN, {"nonce": b"short"}).status == proto.ST_BAD_ARG
+    assert client.exchange(MSG_SCAN, {}).status == proto.ST_BAD_ARG
 
 
 def test_counterfeit_and_empty_lens(vscanner, client):
@@ -88,7 +89,7 @@ def test_counterfeit_and_empty_lens(vscanner, client):
     assert d[descriptor.K_SPOTS] != STATE["spots"]  # another coating, other spots
     STATE["counters"].append(body["counter"])
     vscanner.set_lens(LensSpec("empty"))
-    msg = client.request(MSG_SCAN, {"nonce": os.urandom(8)})
+    msg = client.exchange(MSG_SCAN, {"nonce": os.urandom(8)})
     assert msg.status == proto.ST_POOR_CAPTURE and msg.body["guidance"] != GD_OK
     assert "scan" not in msg.body
     assert vscanner.status()["pattern"] == "retry"
@@ -121,10 +122,10 @@ def test_every_capture_is_a_new_placement_unless_pinned(vscanner, client):
 
 def test_line_noise_resynchronises(client):
     rnd = bytes(b for b in os.urandom(3000) if b not in (0x0D, 0x47))  # no CR (interrupt) or frame start
-    client.send_raw(rnd + b"\x00")
+    client.transport.write(rnd + b"\x00")
     # garbage inside a frame: answered with a status, then the link carries on
-    client.send_raw(b"G" + os.urandom(40).replace(b"\x00", b"\x01") + b"\x00")
-    err = client.wait_response(None, None, timeout=10)
+    client.transport.write(b"G" + os.urandom(40).replace(b"\x00", b"\x01") + b"\x00")
+    err = client.response(timeout=10)
     assert err.status in (proto.ST_BAD_CRC, proto.ST_MALFORMED) and err.seq == 0
     _, body = scan(client)
     assert body["counter"] > STATE["counters"][-1]
@@ -132,8 +133,8 @@ def test_line_noise_resynchronises(client):
 
 
 def _status_reply(client, raw):
-    client.send_raw(raw)
-    msg = client.wait_response(None, None, timeout=10)
+    client.transport.write(raw)
+    msg = client.response(timeout=10)
     return msg
 
 
@@ -152,29 +153,29 @@ def test_corrupt_frames_get_status_codes(client):
     unknown = frame.encode_frame(messages.encode_request(0x3E, 9, {}))
     msg = _status_reply(client, unknown)
     assert msg.status == proto.ST_UNKNOWN and msg.seq == 9
-    assert client.call(MSG_INFO)["board"] == "sim"  # still alive and in protocol mode
+    assert client.request(MSG_INFO).body["board"] == "sim"  # still alive and in protocol mode
 
 
 def test_config_persists(client):
-    assert client.call(MSG_CONFIG_GET, {"key": "spool_capacity"})["value"] == 64
-    client.call(MSG_CONFIG_SET, {"key": "name", "value": "bench-7"})
+    assert client.request(MSG_CONFIG_GET, {"key": "spool_capacity"}).body["value"] == 64
+    client.request(MSG_CONFIG_SET, {"key": "name", "value": "bench-7"})
     with pytest.raises(DeviceError) as e:
-        client.call(MSG_CONFIG_SET, {"key": "gain", "value": 999})
+        client.request(MSG_CONFIG_SET, {"key": "gain", "value": 999})
     assert e.value.status == proto.ST_BAD_ARG
     with pytest.raises(DeviceError):
-        client.call(MSG_CONFIG_SET, {"key": "nope", "value": 1})
+        client.request(MSG_CONFIG_SET, {"key": "nope", "value": 1})
 
 
 def test_button_scans_go_to_the_spool(vscanner, client):
     for _ in range(2):
         assert vscanner.press_button()["ok"]
-        ev = client.wait_event(timeout=30)
+        ev = client.next_event(timeout=30)
         assert ev.type == proto.EVT_SCAN_SPOOLED
-    lst = client.call(MSG_SPOOL_LIST)
+    lst = client.request(MSG_SPOOL_LIST).body
     assert lst["count"] == 2 and lst["free"] == lst["capacity"] - 2
     STATE["spooled"] = lst["entries"]
     for c in lst["entries"]:
-        d = verify_pycose(client.call(MSG_SPOOL_GET, {"counter": c})["scan"], STATE["pub"])
+        d = verify_pycose(client.request(MSG_SPOOL_GET, {"counter": c}).body["scan"], STATE["pub"])
         assert descriptor.K_NONCE not in d and d[descriptor.K_COUNTER] == c
     STATE["counters"].extend(lst["entries"])
 
@@ -182,17 +183,17 @@ def test_button_scans_go_to_the_spool(vscanner, client):
 def test_reboot_keeps_key_counter_spool_and_config(vscanner, client):
     client.close()
     vscanner.restart()  # SIGKILL = power cut, then boot from the same flash directory
-    with ScannerClient.open(vscanner.url) as c:
-        info = c.call(MSG_INFO)
+    with open_scanner(vscanner.url, Timeouts(request=30.0)) as c:
+        info = c.request(MSG_INFO).body
         assert info["pubkey"] == STATE["pub"] and info["device_id"] == STATE["device_id"]
         assert info["counter"] > max(STATE["counters"])
-        assert c.call(MSG_CONFIG_GET, {"key": "name"})["value"] == "bench-7"
-        assert c.call(MSG_SPOOL_LIST)["entries"] == STATE["spooled"]
+        assert c.request(MSG_CONFIG_GET, {"key": "name"}).body["value"] == "bench-7"
+        assert c.request(MSG_SPOOL_LIST).body["entries"] == STATE["spooled"]
         _, body = scan(c)
         assert body["counter"] > max(STATE["counters"])
         STATE["counters"].append(body["counter"])
         # soft reset through the protocol: same flash, counter still moves on
-        assert c.call(MSG_RESET) == {}
+        assert c.request(MSG_RESET).body == {}
         time.sleep(0.5)
         _, body = scan(c)
         assert body["counter"] > max(STATE["counters"])
@@ -202,32 +203,32 @@ def test_reboot_keeps_key_counter_spool_and_config(vscanner, client):
 
 def test_spool_entries_leave_only_after_ack(vscanner, client):
     first, second = STATE["spooled"]
-    client.call(MSG_SPOOL_ACK, {"counter": first})
-    assert client.request(MSG_SPOOL_GET, {"counter": first}).status == proto.ST_NOT_FOUND
-    assert client.request(MSG_SPOOL_ACK, {"counter": first}).status == proto.ST_NOT_FOUND
+    client.request(MSG_SPOOL_ACK, {"counter": first})
+    assert client.exchange(MSG_SPOOL_GET, {"counter": first}).status == proto.ST_NOT_FOUND
+    assert client.exchange(MSG_SPOOL_ACK, {"counter": first}).status == proto.ST_NOT_FOUND
     client.close()
     vscanner.restart()
-    with ScannerClient.open(vscanner.url) as c:
-        assert c.call(MSG_SPOOL_LIST)["entries"] == [second]
-        c.call(MSG_SPOOL_ACK, {"counter": second})
-        assert c.call(MSG_SPOOL_LIST)["entries"] == []
+    with open_scanner(vscanner.url, Timeouts(request=30.0)) as c:
+        assert c.request(MSG_SPOOL_LIST).body["entries"] == [second]
+        c.request(MSG_SPOOL_ACK, {"counter": second})
+        assert c.request(MSG_SPOOL_LIST).body["entries"] == []
 
 
 def test_spool_full_is_a_clear_state(vscanner, client):
-    client.call(MSG_CONFIG_SET, {"key": "spool_capacity", "value": 1})
+    client.request(MSG_CONFIG_SET, {"key": "spool_capacity", "value": 1})
     vscanner.press_button()
-    assert client.wait_event(timeout=30).type == proto.EVT_SCAN_SPOOLED
+    assert client.next_event(timeout=30).type == proto.EVT_SCAN_SPOOLED
     vscanner.press_button()
-    ev = client.wait_event(timeout=30)
+    ev = client.next_event(timeout=30)
     assert ev.type == proto.EVT_LOG and ev.body["msg"] == "spool full"
-    lst = client.call(MSG_SPOOL_LIST)
+    lst = client.request(MSG_SPOOL_LIST).body
     assert lst["full"] and lst["free"] == 0
-    client.call(MSG_SPOOL_ACK, {"counter": lst["entries"][0]})
-    client.call(MSG_CONFIG_SET, {"key": "spool_capacity", "value": 64})
+    client.request(MSG_SPOOL_ACK, {"counter": lst["entries"][0]})
+    client.request(MSG_CONFIG_SET, {"key": "spool_capacity", "value": 64})
 
 
 def test_selftest(client):
-    res = client.call(MSG_SELFTEST)
+    res = client.request(MSG_SELFTEST).body
     assert res["ok"], res
     assert res["frame"]["max"] > res["frame"]["min"] and res["storage"]["ok"] and res["key"]["ok"]
 
@@ -241,5 +242,5 @@ def test_flash_dir_holds_the_device_state(vscanner):
 def test_second_connection_takes_over(vscanner):
     s = socket.create_connection((vscanner.host, vscanner.port))
     s.close()
-    with ScannerClient.open(vscanner.url) as c:
-        assert c.call(MSG_INFO)["board"] == "sim"
+    with open_scanner(vscanner.url, Timeouts(request=30.0)) as c:
+        assert c.request(MSG_INFO).body["board"] == "sim"

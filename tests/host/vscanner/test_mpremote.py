@@ -21,7 +21,7 @@ import time
 import pytest
 
 from glint.link import Timeouts, open_scanner
-from glint.vscanner import ScannerClient
+from glintcore import restart
 from glintcore.proto import MSG_INFO
 
 START_TIMEOUT_S = 60
@@ -71,8 +71,8 @@ def cli(tmp_path_factory, runtime):
 
 
 def test_exec_from_protocol_mode(cli):
-    with ScannerClient.open(cli.url) as c:
-        assert c.call(MSG_INFO)["board"] == "sim"  # protocol mode first
+    with open_scanner(cli.url, Timeouts(request=30.0)) as c:
+        assert c.request(MSG_INFO).body["board"] == "sim"  # protocol mode first
     r = mpremote(cli.url, "exec", "import sys; print(sys.platform, 6 * 7)")
     assert r.returncode == 0, r.stderr
     assert r.stdout.strip() == f"{PLATFORM[cli.runtime]} 42"
@@ -98,8 +98,8 @@ def test_reset_returns_to_protocol_mode(cli):
     r = mpremote(cli.url, "reset")
     assert r.returncode == 0, r.stderr
     time.sleep(0.5)
-    with ScannerClient.open(cli.url, timeout=10) as c:
-        assert c.call(MSG_INFO)["board"] == "sim"
+    with open_scanner(cli.url, Timeouts(request=10.0)) as c:
+        assert c.request(MSG_INFO).body["board"] == "sim"
 
 
 def test_files_survive_a_power_cut(cli):
@@ -109,9 +109,9 @@ def test_files_survive_a_power_cut(cli):
     assert r.returncode == 0, r.stderr
     assert r.stdout.startswith("glint virtual scanner")
     # soft reset from the friendly REPL (Ctrl-B, Ctrl-D) runs main.py: protocol mode again
-    with ScannerClient.open(cli.url, timeout=10) as c:
-        c.wake()
-        assert c.call(MSG_INFO)["board"] == "sim"
+    with open_scanner(cli.url, Timeouts(request=10.0)) as c:
+        c.wake(restart.SOFT)
+        assert c.request(MSG_INFO).body["board"] == "sim"
     assert not any(n.endswith(".vsx-tmp") for n in os.listdir(cli.flash))
 
 

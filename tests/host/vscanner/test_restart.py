@@ -16,6 +16,7 @@ import time
 import pytest
 from glinttest import REPO
 
+from glint.link import Timeouts, open_scanner
 from glintcore import restart
 from glintcore.proto import MSG_INFO, MSG_REPL, MSG_RESET
 
@@ -59,14 +60,12 @@ def test_wake_sequences_are_noise_in_protocol_mode(kind):
 
 
 def _info(url, timeout=15.0):
-    from glint.vscanner import ScannerClient
-
     deadline = time.monotonic() + timeout
     last = None
     while time.monotonic() < deadline:
         try:
-            with ScannerClient.open(url, timeout=3) as c:
-                return c.call(MSG_INFO)
+            with open_scanner(url, Timeouts(request=3.0)) as c:
+                return c.request(MSG_INFO).body
         except Exception as e:  # the scanner may still be rebooting
             last = e
             time.sleep(0.3)
@@ -76,49 +75,42 @@ def _info(url, timeout=15.0):
 @pytest.mark.parametrize("kind", restart.KINDS)
 @pytest.mark.parametrize("repl", ["friendly", "raw"])
 def test_wake_brings_glint_back_from_the_repl(vscanner, kind, repl):
-    from glint.vscanner import ScannerClient
-
-    with ScannerClient.open(vscanner.url, timeout=10) as c:
-        c.wake()  # whatever an earlier test left behind
-        assert c.call(MSG_INFO)["board"] == "sim"
-        c.request(MSG_REPL)
+    with open_scanner(vscanner.url, Timeouts(request=10.0)) as c:
+        c.wake(restart.SOFT)  # whatever an earlier test left behind
+        assert c.request(MSG_INFO).body["board"] == "sim"
+        c.exchange(MSG_REPL)
         time.sleep(0.3)
         if repl == "raw":
-            c.write(b"\r\x01")  # mpremote's way into the raw REPL
+            c.transport.write(b"\r\x01")  # mpremote's way into the raw REPL
             time.sleep(0.3)
-        c.port.reset_input_buffer()
+        c.transport.drain_input()
         c.wake(kind)
-        c.deframer.reset()
     assert _info(vscanner.url)["board"] == "sim"
 
 
 def test_msg_reset_brings_glint_back(vscanner):
-    from glint.vscanner import ScannerClient
-
-    with ScannerClient.open(vscanner.url, timeout=10) as c:
-        before = c.call(MSG_INFO)
-        c.request(MSG_RESET)
+    with open_scanner(vscanner.url, Timeouts(request=10.0)) as c:
+        before = c.request(MSG_INFO).body
+        c.exchange(MSG_RESET)
     after = _info(vscanner.url)
     assert after["device_id"] == before["device_id"]
 
 
 def test_a_host_that_died_mid_frame_does_not_block_mpremote(vscanner):
     """Half a frame, a pause, then mpremote's interrupt and raw-REPL request: the scanner answers them."""
-    from glint.vscanner import ScannerClient
     from glintcore import frame, messages
 
-    with ScannerClient.open(vscanner.url, timeout=10) as c:
-        c.wake()
-        assert c.call(MSG_INFO)["board"] == "sim"
-        c.write(frame.encode_frame(messages.encode_request(MSG_INFO, 9, {}))[:7])  # the host dies here
+    with open_scanner(vscanner.url, Timeouts(request=10.0)) as c:
+        c.wake(restart.SOFT)
+        assert c.request(MSG_INFO).body["board"] == "sim"
+        c.transport.write(frame.encode_frame(messages.encode_request(MSG_INFO, 9, {}))[:7])  # the host dies here
         time.sleep(0.6)  # > FRAME_IDLE_MS
-        c.port.reset_input_buffer()
-        c.write(b"\r\x03\r\x01")
+        c.transport.drain_input()
+        c.transport.write(b"\r\x03\r\x01")
         seen = b""
         deadline = time.monotonic() + 5
-        while b"raw REPL" not in seen and time.monotonic() < deadline:
-            seen += c.port.read(4096)
+        while b"raw REPL; CTRL-B to exit" not in seen and time.monotonic() < deadline:
+            seen += c.transport.read()
         assert b"raw REPL; CTRL-B to exit" in seen
-        c.wake()
-        c.deframer.reset()
+        c.wake(restart.SOFT)
     assert _info(vscanner.url)["board"] == "sim"
