@@ -135,8 +135,10 @@ def cmd_show(args) -> int:
         for k in ("owner", "custodian", "rented_to"):
             if getattr(st, k):
                 lines.append(f"{k:<11} {getattr(st, k)}")
-        if st.retired:
-            lines.append("status      retired")
+        from glint.ledger import lifecycle as lc
+
+        lines.append(f"state       {lc.STATE_TEXT.get(st.state, st.state)} (since {_ts(st.since or 0)}, event "
+                     f"{st.since_index}" + (f": {st.why}" if st.why else "") + ")")
         for k, v in sorted(st.passport.items()):
             lines.append(f"passport    {k}: {v}")
         for c in st.coatings:

@@ -6,7 +6,8 @@ section 4.2.1) so that its hash is reproducible by any verifier:
     {"v": 1,              leaf format version
      "i": uint,           log index of this leaf (binds the row to its position)
      "k": tstr,           kind: register, enroll, verify, transfer, service,
-                          rental-out, rental-return, passport, retire
+                          rental-out, rental-return, passport, suspect, clear, retire
+                          (which state accepts which: glint.ledger.lifecycle)
      "item": tstr,        item identifier (GS1 Digital Link URI or brand serial)
      "n": uint,           per-item sequence number, 0 for the register event
      "prev": bstr / null, leaf hash of the item's previous event (per-item hash chain)
@@ -42,21 +43,29 @@ SERVICE = "service"
 RENTAL_OUT = "rental-out"
 RENTAL_RETURN = "rental-return"
 PASSPORT = "passport"
+SUSPECT = "suspect"
+CLEAR = "clear"
 RETIRE = "retire"
 
 # Required and optional data fields per kind; anything else is refused so that a typo
 # cannot silently go into a permanent log.
 KIND_FIELDS: dict[str, tuple[frozenset, frozenset]] = {
-    REGISTER: (frozenset({"brand", "prov"}), frozenset({"passport", "parts", "of", "part"})),
+    REGISTER: (frozenset({"brand", "prov"}), frozenset({"passport", "parts", "of", "part", "op", "loc"})),
     ENROLL: (frozenset({"coat"}), frozenset({"ref", "scan", "dev", "op", "loc", "replaces", "part"})),
     VERIFY: (frozenset({"res"}), frozenset({"fap", "scan", "dev", "op", "loc", "coat", "parts", "note"})),
-    TRANSFER: (frozenset(), frozenset({"owner", "custodian", "op", "note"})),
-    SERVICE: (frozenset({"action"}), frozenset({"by", "note", "loc"})),
-    RENTAL_OUT: (frozenset({"to"}), frozenset({"due", "op"})),
-    RENTAL_RETURN: (frozenset(), frozenset({"cond", "op"})),
-    PASSPORT: (frozenset({"set"}), frozenset({"op"})),
-    RETIRE: (frozenset(), frozenset({"reason", "op"})),
+    TRANSFER: (frozenset(), frozenset({"owner", "custodian", "op", "note", "seller", "channel", "price",
+                                       "currency", "loc", "verified"})),
+    SERVICE: (frozenset({"action"}), frozenset({"by", "note", "loc", "op", "stage", "verified", "override"})),
+    RENTAL_OUT: (frozenset({"to"}), frozenset({"due", "op", "loc", "note", "verified"})),
+    RENTAL_RETURN: (frozenset(), frozenset({"cond", "op", "loc", "note", "verified"})),
+    PASSPORT: (frozenset({"set"}), frozenset({"op", "loc"})),
+    SUSPECT: (frozenset({"reason"}), frozenset({"case", "op", "loc", "verified"})),
+    CLEAR: (frozenset(), frozenset({"reason", "op", "loc", "verified"})),
+    RETIRE: (frozenset(), frozenset({"reason", "op", "loc"})),
 }
+# ``verified`` (transfer, service, rentals, suspect, clear): the log index of the item's scan that
+# the event relies on; the ledger checks that it is the item's latest verify (and, but for
+# ``suspect``, that it passed). ``stage`` of a service: "in" (received) or "out" (done).
 KINDS = tuple(KIND_FIELDS)
 RESULTS = ("pass", "fail")
 PROVENANCE = ("factory", "later")
@@ -78,21 +87,35 @@ class Event:
     hash: bytes
 
     def summary(self) -> str:
+        """One line: what happened, then who (operator, or the service centre) and where."""
         d = self.data
         bits = {
-            REGISTER: lambda: f"{d.get('brand')} ({d.get('prov', {}).get('class')})",
+            REGISTER: lambda: f"{d.get('brand')} ({d.get('prov', {}).get('class')}"
+                              + (f", {d['prov']['reason']}" if d.get("prov", {}).get("reason") else "")
+                              + (f", by {d['prov']['by']}" if d.get("prov", {}).get("by") else "") + ")",
             ENROLL: lambda: f"coating {d.get('coat')}" + (f" replaces {d['replaces']}" if d.get("replaces") else ""),
             VERIFY: lambda: f"{str(d.get('res', '')).upper()} fap={d.get('fap')}",
-            TRANSFER: lambda: " ".join(f"{k}={d[k]}" for k in ("owner", "custodian") if k in d),
-            SERVICE: lambda: f"{d.get('action')} by {d.get('by', '?')}",
+            TRANSFER: lambda: " ".join(f"{k}={d[k]}" for k in ("owner", "custodian", "seller", "channel", "price",
+                                                               "currency") if k in d),
+            SERVICE: lambda: (f"[{d['stage']}] " if d.get("stage") else "") + f"{d.get('action')} by {d.get('by', '?')}"
+                             + (f" (override: {d['override']})" if d.get("override") else ""),
             RENTAL_OUT: lambda: f"to {d.get('to')}",
             RENTAL_RETURN: lambda: d.get("cond", ""),
             PASSPORT: lambda: ", ".join(sorted(d.get("set", {}))),
+            SUSPECT: lambda: d.get("reason", "") + (f" (case {d['case']})" if d.get("case") is not None else ""),
+            CLEAR: lambda: d.get("reason", ""),
             RETIRE: lambda: d.get("reason", ""),
         }
         from glint.textsafe import clean
 
-        return clean(bits.get(self.kind, lambda: "")())
+        text = bits.get(self.kind, lambda: "")()
+        if d.get("verified") is not None:
+            text += f" (scan: event {d['verified']})"
+        if d.get("op"):
+            text += f"; op {d['op']}"
+        if d.get("loc"):
+            text += f"; at {d['loc']}"
+        return clean(text)
 
 
 def check_data(kind: str, data: dict) -> dict:

@@ -9,7 +9,9 @@ state a buyer sees is exactly what the events (and the proofs over them) say.
   that replaces the old one, which stays in the history (``active`` False);
 - components: an assembly lists its parts (part name -> item id of the marked part);
   each part is an item of its own with ``of`` naming its assembly;
-- custody: owner, custodian, rental state, retirement.
+- custody: owner, custodian, rental state, retirement;
+- lifecycle state (enrolled, in service, rented out, suspect, retired): which events the
+  item accepts next is decided in one place, glint.ledger.lifecycle.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from dataclasses import dataclass, field
 
 from glint.errors import UsageError
 from glint.ledger import events as ev
+from glint.ledger import lifecycle as lc
 
 
 @dataclass
@@ -48,6 +51,11 @@ class ItemState:
     retired: bool = False
     repairs: list[dict] = field(default_factory=list)
     last_verify: dict | None = None
+    state: str = lc.NEW             # lifecycle state (glint.ledger.lifecycle.STATES)
+    since: int | None = None        # time the item entered ``state``
+    since_index: int | None = None  # log index of the event that put it there
+    why: str | None = None          # why (a retirement's or a suspicion's reason, the renter, ...)
+    before_suspect: str | None = None
     events: list[ev.Event] = field(default_factory=list)
 
     def coating(self, cid: str) -> Coating | None:
@@ -68,6 +76,7 @@ class ItemState:
             "passport": self.passport, "parts": self.parts, "assembly": self.assembly,
             "part": self.part_name, "owner": self.owner, "custodian": self.custodian,
             "rented_to": self.rented_to, "retired": self.retired, "repairs": self.repairs,
+            "state": self.state, "since": self.since, "since_index": self.since_index, "why": self.why,
             "coatings": [
                 {"id": c.id, "ref": c.ref.hex() if c.ref else None, "index": c.enrolled_index,
                  "time": c.enrolled_time, "part": c.part, "active": c.active,
@@ -79,20 +88,21 @@ class ItemState:
 
 
 def apply(state: ItemState | None, e: ev.Event) -> ItemState:
-    """Apply one event to an item's state, enforcing the custody rules.
+    """Apply one event to an item's state, enforcing the lifecycle and custody rules.
 
-    Raises UsageError if the event is not allowed (what the ledger refuses to append).
+    Raises UsageError (lifecycle.LifecycleRefused for a state that refuses the event) if the
+    event is not allowed: what the ledger refuses to append and a certificate check refuses
+    to replay.
     """
     d = e.data
+    cur = lc.NEW if state is None else state.state
+    nxt = lc.step(e.item, cur, None if state is None else state.since, None if state is None else state.why,
+                  e.kind, d, None if state is None else state.before_suspect)
     if state is None:
-        if e.kind != ev.REGISTER:
-            raise UsageError(f"item {e.item} is not registered", "register it first")
         state = ItemState(e.item)
-    elif e.kind == ev.REGISTER:
-        raise UsageError(f"item {e.item} is already registered")
-    if state.retired:
-        raise UsageError(f"item {e.item} is retired; no further events")
     k = e.kind
+    if "verified" in d:
+        _check_verified(state, e)
     if k == ev.REGISTER:
         state.brand = d["brand"]
         state.provenance = dict(d["prov"])
@@ -133,8 +143,32 @@ def apply(state: ItemState | None, e: ev.Event) -> ItemState:
         state.passport.update(d["set"])
     elif k == ev.RETIRE:
         state.retired = True
+    if nxt != cur:
+        if nxt == lc.SUSPECT:
+            state.before_suspect = cur
+        state.state, state.since, state.since_index = nxt, e.time, e.index
+        state.why = _why(k, d, state)
     state.events.append(e)
     return state
+
+
+def _why(kind: str, d: dict, state: ItemState) -> str | None:
+    if kind == ev.RENTAL_OUT:
+        return f"to {d['to']}"
+    if kind == ev.SERVICE:
+        return f"{d.get('action')}" + (f" by {d['by']}" if d.get("by") else "")
+    return d.get("reason")
+
+
+def _check_verified(state: ItemState, e: ev.Event) -> None:
+    """``verified`` names the item's latest verify event; it must have passed (but for ``suspect``)."""
+    idx = e.data["verified"]
+    lv = state.last_verify
+    if type(idx) is not int or lv is None or lv["index"] != idx:
+        raise UsageError(f"{e.kind} event of {e.item} relies on scan event {idx!r}, which is not the item's "
+                         "latest scan", "scan the item again")
+    if e.kind != ev.SUSPECT and lv.get("res") != "pass":
+        raise UsageError(f"{e.kind} event of {e.item} relies on scan event {idx}, which did not pass")
 
 
 def replay(events) -> ItemState | None:

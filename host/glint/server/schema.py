@@ -145,20 +145,38 @@ def _passport(kind, name, v):
     _scalar_map(kind, name, v, MAX_PASSPORT_FIELDS)
 
 
+@_json({"type": "integer", "minimum": 0, "maximum": (1 << 62) - 1,
+        "description": "log index of an event (the item's scan this event relies on)"})
+def _index(kind, name, v):
+    if type(v) is not int or not 0 <= v < 1 << 62:
+        raise UsageError(f"{kind} field {name!r} must be a log index")
+
+
+@_json({"type": "number", "minimum": 0})
+def _price(kind, name, v):
+    if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v) or v < 0:
+        raise UsageError(f"{kind} field {name!r} must be a non-negative number")
+
+
+_WHO = {"op": _name, "loc": _name}
+
 # kind -> field -> check. Fields a client cannot set are absent. Every check carries ``.json``, the
 # JSON Schema of what it accepts (the OpenAPI document's event schemas are built from this table).
 FIELDS = {
-    ev.REGISTER: {"brand": _name, "prov": _prov,
-                  "passport": _passport,
-                  "parts": _parts, "of": _item, "part": _coat},
+    ev.REGISTER: {"brand": _name, "prov": _prov, "passport": _passport,
+                  "parts": _parts, "of": _item, "part": _coat, **_WHO},
     ev.ENROLL: {"coat": _coat, "ref": _digest, "op": _name, "loc": _name, "replaces": _coat, "part": _coat},
     ev.VERIFY: {"res": _one_of(*ev.RESULTS), "op": _name, "loc": _name, "coat": _coat, "note": _note},
-    ev.TRANSFER: {"owner": _name, "custodian": _name, "op": _name, "note": _note},
-    ev.SERVICE: {"action": _name, "by": _name, "note": _note, "loc": _name},
-    ev.RENTAL_OUT: {"to": _name, "due": _time_field, "op": _name},
-    ev.RENTAL_RETURN: {"cond": _note, "op": _name},
-    ev.PASSPORT: {"set": _passport, "op": _name},
-    ev.RETIRE: {"reason": _note, "op": _name},
+    ev.TRANSFER: {"owner": _name, "custodian": _name, "op": _name, "note": _note, "seller": _name,
+                  "channel": _name, "price": _price, "currency": _coat, "loc": _name, "verified": _index},
+    ev.SERVICE: {"action": _name, "by": _name, "note": _note, "loc": _name, "op": _name,
+                 "stage": _one_of("in", "out"), "verified": _index, "override": _note},
+    ev.RENTAL_OUT: {"to": _name, "due": _time_field, "note": _note, "verified": _index, **_WHO},
+    ev.RENTAL_RETURN: {"cond": _note, "note": _note, "verified": _index, **_WHO},
+    ev.PASSPORT: {"set": _passport, **_WHO},
+    ev.SUSPECT: {"reason": _note, "case": _index, "verified": _index, **_WHO},
+    ev.CLEAR: {"reason": _note, "verified": _index, **_WHO},
+    ev.RETIRE: {"reason": _note, **_WHO},
 }
 # Set by the server, accepted from a client only when equal to what the server derives.
 DERIVED = {ev.VERIFY: frozenset({"dev", "fap"}), ev.ENROLL: frozenset({"dev"})}
