@@ -37,7 +37,7 @@ from flask.json.provider import DefaultJSONProvider
 
 from glint.checks import FirmwarePolicy, ScanRefused
 from glint.errors import GlintError, LedgerError, UsageError
-from glint.server import auth, limits, openapi, wire
+from glint.server import auth, certcheck, limits, openapi, wire
 from glint.server.store import MAX_KEY_LEN, IdempotencyStore
 from glint.server.uploads import ConflictError, Uploads
 from glint.server.worker import LedgerWorker
@@ -110,6 +110,16 @@ def _nonce(ctx: _Ctx, device: str) -> dict:
 def _certificate(ctx: _Ctx, index: int) -> dict:
     blob = ctx.ledger.issue_certificate(index)
     return {"index": index, "cert": base64.b64encode(blob).decode("ascii")}
+
+
+def _trust_keys(ctx: _Ctx) -> tuple[bytes, str]:
+    return ctx.keys.issuer_public, ctx.keys.log_vkey
+
+
+def _root_at(ctx: _Ctx, size: int) -> bytes:
+    if not 0 < size <= ctx.ledger.size:
+        raise UsageError(f"no tree of size {size} here")
+    return ctx.ledger.root(size)
 
 
 def _checkpoint(ctx: _Ctx) -> dict:
@@ -321,6 +331,43 @@ def create_app(home: str | Path, ledger_path: str | Path | None = None) -> Glint
     def get_item(item: str):
         full = g.api_key is not None and g.api_key.role in auth.FULL_READ_ROLES
         return jsonify(worker.call(_item, item, full))
+
+    trust: list[certcheck.Trust] = []
+
+    @app.post(API_PREFIX + "/certificates/verify")
+    @openapi.operation(
+        "Marketplace check: is this certificate genuine (and for this item)?", access=openapi.PUBLIC,
+        body=openapi.Body(openapi.component("CertificateCheckRequest", certcheck.REQUEST_SCHEMA),
+                          description=f"JSON with the certificate in base64, or the certificate file's bytes as "
+                                      f"{certcheck.COSE_MEDIA} (listing item in ?item=)"),
+        extra_bodies={certcheck.COSE_MEDIA: {"type": "string", "contentMediaType": certcheck.COSE_MEDIA}},
+        params=(openapi.query("item", {"type": "string", "minLength": 1, "maxLength": certcheck.MAX_ITEM_LEN},
+                              description=f"the listing's item id, with a {certcheck.COSE_MEDIA} body"),),
+        responses={200: openapi.Body(openapi.component("CertificateCheck", certcheck.ANSWER_SCHEMA),
+                                     description="the verdict (verified or failed, naming the failed check)")},
+        errors=(400, 413, 503), tags=("certificates",),
+        description="Checks, in order: " + ", ".join(certcheck.CHECKS) + " (glint.server.certcheck). Rate-limited "
+                    f"to {certcheck.VERIFY_RATE_PER_S:g}/s per caller.")
+    def post_certificate_verify():
+        k = g.api_key
+        who = f"verify key {k.key_id}" if k is not None else f"verify {request.remote_addr}"
+        limiter.take(who, certcheck.VERIFY_RATE_PER_S, certcheck.VERIFY_BURST)
+        if not trust:
+            own, vkey = worker.call(_trust_keys)
+            trust.append(certcheck.Trust.of(own, vkey, Home(home).section("issuers")))
+        if request.mimetype == certcheck.COSE_MEDIA:
+            blob, item = request.get_data(cache=False), request.args.get("item") or None
+        else:
+            try:
+                body = request.get_json(silent=True)
+            except RecursionError:
+                raise BadRequest("body nested too deeply") from None
+            try:
+                blob, item = certcheck.certificate_bytes(body)
+            except UsageError as e:
+                raise BadRequest(e.msg, getattr(e, "hint", None)) from None
+        a = certcheck.check(blob, item, trust[0], lambda size: worker.call(_root_at, size))
+        return jsonify(certcheck.answer_json(a, item))
 
     spec: dict = {}
 

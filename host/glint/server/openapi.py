@@ -170,21 +170,23 @@ class Operation:
     tags: tuple[str, ...] = ()
     path_params: dict[str, dict] = field(default_factory=dict)
     description: str = ""
+    extra_bodies: dict[str, dict] = field(default_factory=dict)
 
 
 def operation(summary: str, *, access: str | tuple[str, ...], responses: dict[int, str | Body],
               body: str | Body | None = None, body_required: bool = True, params: tuple[Param, ...] = (),
               errors: tuple[int, ...] = (), tags: tuple[str, ...] = (), path_params: dict[str, dict] | None = None,
-              description: str = "") -> Callable:
+              description: str = "", extra_bodies: dict[str, dict] | None = None) -> Callable:
     """Decorator: the OpenAPI operation of a view function (put it beside ``@app.get/post``).
 
     ``access``: :data:`PUBLIC` or the roles (glint.server.auth.ROLES) whose key it needs;
     ``responses``: status -> a name in SCHEMAS or a :class:`Body`; ``body``: the request body
     (a name in SCHEMAS or a Body); ``errors``: error statuses worth naming (all answer :data:`ERROR`);
-    ``path_params``: schemas for path parameters beyond what the rule's converter says.
+    ``path_params``: schemas for path parameters beyond what the rule's converter says;
+    ``extra_bodies``: more request media types the route takes (media type -> schema).
     """
     op = Operation(summary, access, dict(responses), body, body_required, tuple(params), tuple(errors), tuple(tags),
-                   dict(path_params or {}), description)
+                   dict(path_params or {}), description, dict(extra_bodies or {}))
 
     def mark(view):
         setattr(view, "openapi", op)  # noqa: B010  (read back by document())
@@ -297,6 +299,7 @@ def _operation_dict(method: str, path: str, op: Operation, rule, endpoint: str) 
         d["parameters"] = params
     if op.body is not None:
         content, desc = _media(op.body, f"{method} {path} request body")
+        content.update({m: {"schema": sch} for m, sch in op.extra_bodies.items()})
         d["requestBody"] = {"required": op.body_required, "content": content, **({"description": desc} if desc else {})}
     responses: dict[str, Any] = {}
     for status, b in sorted(op.responses.items()):

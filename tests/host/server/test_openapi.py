@@ -125,6 +125,12 @@ def test_answers_of_a_real_session_validate_against_the_document(tmp_path, coati
         assert call("GET", "/v1/proof/inclusion?index=99").status_code == 422
         cert = call("GET", f"/v1/certificates/{idx}").json["cert"]
         assert call("GET", "/v1/certificates/0").status_code == 422
+        ok = call("POST", "/v1/certificates/verify", json={"cert": cert, "item": ITEM}).json
+        assert ok["verdict"] == "verified"
+        raw = call("POST", f"/v1/certificates/verify?item={ITEM}", data=base64.b64decode(cert)[:-3],
+                   content_type="application/cose").json
+        assert raw["verdict"] == "failed" and raw["failure"]["check"]
+        assert call("POST", "/v1/certificates/verify", json={"cert": 1}).status_code == 400
         public = call("GET", f"/v1/items/{ITEM}").json
         full = call("GET", f"/v1/items/{ITEM}", "auditor").json
         assert public["redacted"] and "redacted" not in full and len(full["events"]) == 3
