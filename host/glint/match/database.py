@@ -31,7 +31,7 @@ import numpy as np
 from glint.errors import MatchError, UsageError
 from glint.items import check_item_id
 from glint.match.index import CodeIndex, bits_for, bucket_of, fingerprint_of, pack, reference_entries
-from glint.match.params import MatchParams
+from glint.match.params import CALIBRATED, MatchParams
 from glint.match.reference import Reference
 from glintcore.descriptor import SPOT_SCALE  # 1/32 px per unit of the spot records: the wire contract
 
@@ -343,8 +343,6 @@ class Database:
         """Store a scanner calibration (glint.match.scanner: noise_c, noise_floor, far_offset,
         far_chance_scale, far_model) in the database's parameters: every later decision uses them."""
         import dataclasses
-
-        from glint.match.scanner import CALIBRATED
 
         bad = [k for k in constants if k not in CALIBRATED]
         if bad:

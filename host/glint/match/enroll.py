@@ -18,7 +18,7 @@ import cv2
 import numpy as np
 
 from glint.errors import MatchError
-from glint.match.params import MatchParams
+from glint.match.params import CALIBRATED, MatchParams
 from glint.match.reference import Reference
 from glint.match.spots import SpotSet
 from glint.match.verify import verify
@@ -173,8 +173,6 @@ def enroll(captures: list[SpotSet], params: MatchParams | None = None, item: str
         # noisy (a pair of captures: sqrt(2) x one capture's median sigma).
         params = MatchParams.for_spots(first.xy, width, height)
         if calibration:
-            from glint.match.scanner import CALIBRATED
-
             params = dataclasses.replace(params, **{k: v for k, v in calibration.items() if k in CALIBRATED})
         sig = first.spot_sigma(params.noise)
         if len(sig):

@@ -19,6 +19,8 @@ LOG10_FAR_MAX = -9.0
 # constants stored for another form are replaced by this version's calibration when read.
 FAR_MODEL = 2
 FAR_CONSTANTS = ("far_offset", "far_chance_scale")
+# The fields a scanner calibration sets (glint.match.scanner fits them; enroll and Database take them).
+CALIBRATED = ("noise_c", "noise_floor", "far_offset", "far_chance_scale", "far_model")
 CODE_EPS_MAX = 0.03  # widest code tolerance (noisy optics): beyond it chance code matches swamp the seeds
 CODE_EPS_NOISE_K = 3.0  # code tolerance for noisy captures: 3 sigma_pair / mid-band |AB| (field: below 0.009)
 

@@ -28,13 +28,12 @@ import numpy as np
 from glint.errors import MatchError
 from glint.match import calibrate
 from glint.match.enroll import enroll
-from glint.match.params import MatchParams
+from glint.match.params import CALIBRATED, MatchParams
 from glint.match.spots import SpotSet, spots_from_image
 from glint.match.verify import prepare, score_prepared, verify_prepared
 
 IMAGE_SUFFIXES = (".png", ".pgm", ".jpg", ".jpeg")
 MIN_IMPOSTOR_TRIALS = 10_000  # fewer resolve the tail only to ~1e-3: the chance constants in use are kept
-CALIBRATED = ("noise_c", "noise_floor", "far_offset", "far_chance_scale", "far_model")
 
 
 def _read_image(path: Path) -> np.ndarray | None:

@@ -11,7 +11,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from glint.sim.profiles import Profile, get_profile
+from glint.sim.profile import Profile
+from glint.sim.profiles import get_profile
 
 
 @dataclass(frozen=True)

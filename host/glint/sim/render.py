@@ -13,7 +13,8 @@ import cv2
 import numpy as np
 
 from glint.sim.coating import Coating
-from glint.sim.profiles import Profile, get_profile
+from glint.sim.profile import Profile
+from glint.sim.profiles import get_profile
 
 RENDER_RADIUS_SIGMAS = 4.0  # a particle's PSF is drawn out to this many sigmas
 _erf = np.vectorize(math.erf, otypes=[float])

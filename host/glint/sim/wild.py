@@ -17,7 +17,7 @@ from dataclasses import replace
 
 import numpy as np
 
-from glint.sim.profiles import Profile
+from glint.sim.profile import Profile
 
 FRAMES = ((320, 240), (640, 480), (800, 600), (1024, 768), (1280, 960))
 PX_PER_MM = (40.0, 240.0)        # magnification, log-uniform
