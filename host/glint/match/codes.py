@@ -72,6 +72,19 @@ def _pairs_in_rows(counts: np.ndarray, ke: np.ndarray):
     return rowof[first], ke[first], ke[second]
 
 
+_UPPER: dict[int, tuple[np.ndarray, np.ndarray]] = {}
+
+
+def _upper_pairs(n: int) -> tuple[np.ndarray, np.ndarray]:
+    """np.triu_indices(n, 1), kept for the spot counts scans have (at most 512 spots)."""
+    t = _UPPER.get(n)
+    if t is None:
+        t = np.triu_indices(n, 1)
+        if n <= 512:
+            _UPPER[n] = t
+    return t
+
+
 def build_quads(xy: np.ndarray, lo: float, hi: float, radius_factor: float) -> Quads:
     """All quads whose backbone length is in [lo, hi] and whose C, D lie within
     ``radius_factor`` x |AB|/2 of AB's midpoint; codes canonical."""
@@ -81,14 +94,17 @@ def build_quads(xy: np.ndarray, lo: float, hi: float, radius_factor: float) -> Q
         return _empty()
     x, y = xy[:, 0], xy[:, 1]
     z = x + 1j * y
-    dx = x[:, None] - x[None, :]
-    dy = y[:, None] - y[None, :]
+    # Only the pairs i < j (in np.nonzero's row-major order): half the work of the full N x N matrix.
+    iu, ju = _upper_pairs(n)
+    dx = x[iu] - x[ju]
+    dy = y[iu] - y[ju]
     d2 = dx * dx + dy * dy
-    ii, jj = np.nonzero(np.triu((d2 >= lo * lo) & (d2 <= hi * hi), 1))
-    if len(ii) == 0:
+    band = np.flatnonzero((d2 >= lo * lo) & (d2 <= hi * hi))
+    if len(band) == 0:
         return _empty()
+    ii, jj = iu[band], ju[band]
     mx, my = (x[ii] + x[jj]) / 2, (y[ii] + y[jj]) / 2
-    rad2 = d2[ii, jj] * (radius_factor * radius_factor / 4.0)
+    rad2 = d2[band] * (radius_factor * radius_factor / 4.0)
     # |s - m|^2 < r^2  <=>  |s|^2 - 2 s.m < r^2 - |m|^2: one (P, 3) x (3, N) product instead of
     # four (P, N) array operations (the largest arrays of the probe's coding).
     lhs = np.stack([-2.0 * mx, -2.0 * my, np.ones(len(ii))], axis=1) @ np.stack([x, y, x * x + y * y])
@@ -107,9 +123,10 @@ def build_quads(xy: np.ndarray, lo: float, hi: float, radius_factor: float) -> Q
     if len(p) == 0:
         return _empty()
     a, b = ii[p], jj[p]
-    za, zb = z[a], z[b]
-    wc = (z[c] - za) / (zb - za)
-    wd = (z[d] - za) / (zb - za)
+    za = z[a]
+    ab = z[b] - za
+    wc = (z[c] - za) / ab
+    wd = (z[d] - za) / ab
     # Canonical backbone direction: mean x of C, D at most 1/2.
     flip = (wc.real + wd.real) > 1.0
     wc = np.where(flip, 1 - wc, wc)

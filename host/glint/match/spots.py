@@ -89,6 +89,12 @@ def spots_from_descriptor(payload: bytes, source: str = "") -> SpotSet:
         fields = descriptor.decode(payload)
     except DecodeError as e:
         raise MatchError(f"{source or 'scan'}: not a valid scan descriptor: {e}") from None
+    return spots_from_fields(fields, source)
+
+
+def spots_from_fields(fields: dict, source: str = "") -> SpotSet:
+    """Spots of an already decoded and validated scan descriptor (glintcore.descriptor.decode's
+    fields, e.g. glint.checks.CheckedScan.fields): what :func:`spots_from_descriptor` gives."""
     width, height = fields[6]
     s = spots_from_records(fields[8], width, height, source)
     s.meta = {"device_id": bytes(fields[1]).hex(), "counter": fields[2], "quality": dict(fields.get(7, {})),

@@ -174,11 +174,12 @@ class HostSession:
 
     def process(self, checked: CheckedScan, item: str | None = None, certificate: bool = True) -> ScanOutcome:
         """Match an accepted scan, record it in the ledger, issue a certificate when it passed."""
-        from glint.match import identify, spots_from_descriptor, verify
+        from glint.match import identify, verify
+        from glint.match.spots import spots_from_fields
 
         timings = {}
         t0 = time.perf_counter()
-        probe = spots_from_descriptor(checked.payload, source=f"scan {checked.device_id}/{checked.counter}")
+        probe = spots_from_fields(checked.fields, source=f"scan {checked.device_id}/{checked.counter}")
         if len(self.db) == 0:
             raise MatchError("no items are enrolled in this home", hint="enroll items first: glint enroll")
         if item is not None:

@@ -82,3 +82,33 @@ def test_probe_circle_keeps_every_quad_a_reference_code_can_match():
         got = sorted(zip(ri_s.tolist(), map(tuple, small.idx[pj_s].tolist())))
         want = sorted(zip(ri_b.tolist(), map(tuple, big.idx[pj_b].tolist())))
         assert got == want
+
+
+def test_build_quads_is_the_definition():
+    """Every quad (A, B backbone in the band, C and D inside the circle), in the order of the full
+    N x N pair matrix's row-major scan, canonical, from a plain loop over the definition."""
+    import itertools
+
+    r = np.random.default_rng(3)
+    xy = r.uniform(0, 150, (40, 2))
+    lo, hi, f = 30.0, 70.0, 0.9
+    want = []
+    for i, j in itertools.combinations(range(len(xy)), 2):
+        d2 = float(((xy[i] - xy[j]) ** 2).sum())
+        if not lo * lo <= d2 <= hi * hi:
+            continue
+        m = (xy[i] + xy[j]) / 2
+        inside = [k for k in range(len(xy)) if k not in (i, j) and ((xy[k] - m) ** 2).sum() < d2 * f * f / 4]
+        for c, d in itertools.combinations(inside, 2):
+            za, zb = complex(*xy[i]), complex(*xy[j])
+            wc, wd = (complex(*xy[c]) - za) / (zb - za), (complex(*xy[d]) - za) / (zb - za)
+            a, b = i, j
+            if wc.real + wd.real > 1.0:
+                wc, wd, a, b = 1 - wc, 1 - wd, j, i
+            if wc.real > wd.real:
+                wc, wd, c, d = wd, wc, d, c
+            want.append((a, b, c, d, wc.real, wc.imag, wd.real, wd.imag))
+    q = build_quads(xy, lo, hi, f)
+    assert len(q) == len(want) > 50
+    assert q.idx.tolist() == [list(w[:4]) for w in want]
+    assert np.allclose(q.code, [w[4:] for w in want], atol=1e-12)
