@@ -6,56 +6,57 @@ PEM and SEC1 parsing goes through pyca/cryptography (glint.crypto), not python-e
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from pathlib import Path
+from typing import TypeVar
 
 from glint import crypto
 from glint.errors import UsageError
 from glintcore import p256
 
+T = TypeVar("T")
+R = TypeVar("R")
+
 HINT = "give a SEC1 hex point 04||x||y (130 hex digits) or a PEM file"
 
 
-def _read_spec(spec: str) -> tuple[str, bytes | None]:
+def _spec_text(spec: str) -> str:
+    """The key text of ``spec``: the content of the file it names, else ``spec`` itself."""
     p = Path(spec)
-    if p.is_file():
-        return spec, p.read_bytes()
-    return spec, None
+    return (p.read_bytes().decode("ascii", "replace") if p.is_file() else spec).strip()
+
+
+def _parsed(spec: str, data: T, parse: Callable[[T], R], hint: str | None = None) -> R:
+    """``parse(data)``, its UsageError naming ``spec``."""
+    try:
+        return parse(data)
+    except UsageError as e:
+        raise UsageError(f"{spec}: {e.msg}", hint=hint) from None
 
 
 def load_public_key(spec: str) -> bytes:
     """A P-256 public key as 65-byte SEC1 (04||x||y) from hex text, a hex file or a PEM file."""
-    name, data = _read_spec(spec)
-    text = data.decode("ascii", "replace").strip() if data is not None else spec.strip()
+    text = _spec_text(spec)
     if "-----BEGIN" in text:
-        try:
-            return crypto.p256_public_from_pem(text)
-        except UsageError as e:
-            raise UsageError(f"{name}: {e.msg}", hint=HINT) from None
+        return _parsed(spec, text, crypto.p256_public_from_pem, HINT)
     try:
         pub = bytes.fromhex(text)
     except ValueError:
-        raise UsageError(f"{name}: not a file and not hex", hint=HINT) from None
-    try:
-        return crypto.check_p256_point(pub)
-    except UsageError as e:
-        raise UsageError(f"{name}: {e.msg}", hint=HINT) from None
+        raise UsageError(f"{spec}: not a file and not hex", hint=HINT) from None
+    return _parsed(spec, pub, crypto.check_p256_point, HINT)
 
 
 def load_private_key(spec: str) -> int:
     """A P-256 private key (int) from 64 hex digits, a file holding them, or a PEM file."""
-    name, data = _read_spec(spec)
-    text = data.decode("ascii", "replace").strip() if data is not None else spec.strip()
+    text = _spec_text(spec)
     if "-----BEGIN" in text:
-        try:
-            return crypto.p256_private_from_pem(text)
-        except UsageError as e:
-            raise UsageError(f"{name}: {e.msg}") from None
+        return _parsed(spec, text, crypto.p256_private_from_pem)
     try:
         d = int(text, 16)
     except ValueError:
-        raise UsageError(f"{name}: not a file and not a hex private key") from None
+        raise UsageError(f"{spec}: not a file and not a hex private key") from None
     if not 1 <= d < p256.N:
-        raise UsageError(f"{name}: private key out of range")
+        raise UsageError(f"{spec}: private key out of range")
     return d
 
 

@@ -3,28 +3,20 @@
 from __future__ import annotations
 
 import os
-import sys
 
 import pytest
 
 from glint.sim.frames import write_pgm
-from glint.vscanner.cpython_runtime import load_board
 from glint.vscanner.lens import LensSpec, render
 from glintcore import cose, frame, messages, proto
+from conftest import MPY_BOARD
 from glintfw import app as app_mod
 from glintfw.link import LinkCore
 
 
 @pytest.fixture
-def core(tmp_path):
-    sim = tmp_path / "sim"
-    sim.mkdir()
-    write_pgm(sim / "lens.pgm", render(LensSpec("item", item_seed=2)))
-    had = "simhost" in sys.modules
-    board = load_board(tmp_path / "flash", sim, tmp_path / "board")  # installs a CPython simhost
-    yield LinkCore(app_mod.App(board))
-    if not had:
-        sys.modules.pop("simhost", None)  # other tests use the sim board's file entropy
+def core(sim_board):
+    return LinkCore(app_mod.App(sim_board()))
 
 
 def req(mtype, seq, body=None):
@@ -80,18 +72,7 @@ def test_poor_capture_gives_guidance_and_no_counter(core, tmp_path):
 
 def test_link_core_on_micropython(mpy):
     """The same sans-IO core on real MicroPython (WebAssembly): state on its filesystem."""
-    res = mpy.eval_json("""
-class _B:
-    def load_config(self):
-        return {"id": "sim", "storage_root": "/apptest", "camera": {"width": 320, "height": 240}}
-    def make_camera(self):
-        raise OSError("no camera in this test")
-    def make_leds(self):
-        return []
-    def make_buzzer(self):
-        return None
-    def entropy(self, n):
-        return bytes(range(n))
+    res = mpy.eval_json(MPY_BOARD % "/apptest" + """
 from glintfw import app as A
 from glintfw.link import LinkCore
 from glintcore import frame, messages
@@ -106,13 +87,9 @@ r = [len(ms), ms[0].status, len(ms[0].body["pubkey"]), ms[1].body["camera"]["ok"
     assert res[5] == 0 and res[7] == 1  # provisioned, so locked: the interrupt does not hand over the REPL
 
 
-def test_illumination_is_on_only_while_capturing(tmp_path):
+def test_illumination_is_on_only_while_capturing(sim_board):
     """A board with make_illumination() (ESP32-CAM flash LED) gets light around each capture only."""
-    sim = tmp_path / "sim"
-    sim.mkdir()
-    write_pgm(sim / "lens.pgm", render(LensSpec("item", item_seed=2)))
-    had = "simhost" in sys.modules
-    board = load_board(tmp_path / "flash", sim, tmp_path / "board")
+    board = sim_board()
     events = []
 
     class Light:
@@ -133,13 +110,9 @@ def test_illumination_is_on_only_while_capturing(tmp_path):
 
     board.make_illumination = Light
     board.make_camera = lambda: Cam()
-    try:
-        a = app_mod.App(board)
-        a.capture_detect()
-        a.cmd_capture({"offset": 0, "length": 16})
-    finally:
-        if not had:
-            sys.modules.pop("simhost", None)
+    a = app_mod.App(board)
+    a.capture_detect()
+    a.cmd_capture({"offset": 0, "length": 16})
     assert events == [("light", 1), ("capture", None), ("light", 0)] * 2
 
 
@@ -157,18 +130,7 @@ def test_a_partial_frame_is_dropped_after_a_pause(core):
 
 def test_idle_reset_on_micropython(mpy):
     """The same on the real MicroPython (ticks_diff arithmetic), with a request after the pause."""
-    res = mpy.eval_json("""
-class _B:
-    def load_config(self):
-        return {"id": "sim", "storage_root": "/idletest", "camera": {"width": 320, "height": 240}}
-    def make_camera(self):
-        raise OSError("no camera in this test")
-    def make_leds(self):
-        return []
-    def make_buzzer(self):
-        return None
-    def entropy(self, n):
-        return bytes(range(n))
+    res = mpy.eval_json(MPY_BOARD % "/idletest" + """
 from glintfw import app as A
 from glintfw.link import LinkCore, FRAME_IDLE_MS
 from glintcore import frame, messages

@@ -75,14 +75,9 @@ def test_stale_frames_are_dropped_after_init_and_every_change(tmp_path):
     assert (cam.exposure_us(), cam.gain_db()) == (5000, 12)
 
 
-def test_the_app_discards_after_the_light_comes_on_and_reports_settings(tmp_path):
+def test_the_app_discards_after_the_light_comes_on_and_reports_settings(tmp_path, sim_board):
     """App + sim board: the illumination invalidates before each capture; self-test and config set read back."""
-    from glint.vscanner.cpython_runtime import load_board
-
-    sim = tmp_path / "sim"
-    sim.mkdir()
-    had = "simhost" in sys.modules
-    board = load_board(tmp_path / "flash", sim, tmp_path / "board")
+    board = sim_board(lens_seed=None)
     cam = SimCamera(320, 240, frames_dir=_playback(tmp_path), stale_frames=1, gain_db_max=30)
     lit = []
 
@@ -92,22 +87,18 @@ def test_the_app_discards_after_the_light_comes_on_and_reports_settings(tmp_path
 
     board.make_camera = lambda: cam
     board.make_illumination = Light
-    try:
-        from glintfw import app as app_mod
+    from glintfw import app as app_mod
 
-        a = app_mod.App(board)
-        a._capture()
-        assert a.frame[0] == 1 and lit == [1, 0]  # frame 0 predates init, the settings and the light
-        a._capture()
-        assert a.frame[0] == 3 and cam.discarded == 2  # the light came on again: frame 2 dropped
-        r = a.cmd_config_set({"key": "gain", "value": 36})
-        assert r["config"]["gain"] == 36 and r["camera"]["gain_db"] == 30  # clamped to the sensor, read back
-        st = a.cmd_selftest({})["camera"]
-        assert st["ok"] and st["exposure_us"] == a.config.get("exposure_us") and st["gain_db"] == 30
-        assert st["exposure"] == "manual" and st["stale_frames"] == 1
-    finally:
-        if not had:
-            sys.modules.pop("simhost", None)
+    a = app_mod.App(board)
+    a._capture()
+    assert a.frame[0] == 1 and lit == [1, 0]  # frame 0 predates init, the settings and the light
+    a._capture()
+    assert a.frame[0] == 3 and cam.discarded == 2  # the light came on again: frame 2 dropped
+    r = a.cmd_config_set({"key": "gain", "value": 36})
+    assert r["config"]["gain"] == 36 and r["camera"]["gain_db"] == 30  # clamped to the sensor, read back
+    st = a.cmd_selftest({})["camera"]
+    assert st["ok"] and st["exposure_us"] == a.config.get("exposure_us") and st["gain_db"] == 30
+    assert st["exposure"] == "manual" and st["stale_frames"] == 1
 
 
 class _Img:

