@@ -100,3 +100,44 @@ def test_full_disk_is_a_503_json_answer_and_the_server_keeps_serving(tmp_path):
             assert e.code == 503 and json.loads(e.read())["error"]
     finally:
         stop(proc)
+
+
+def test_a_trickling_request_is_cut_at_the_whole_request_deadline(tmp_path):
+    """One byte every 0.5 s is never silent for the 10 s channel timeout; the deadline (here 2 s from the
+    first byte) answers 408 JSON and closes; a request sent whole on another connection is unaffected."""
+    home = tmp_path / "hq"
+    subprocess.run([sys.executable, "-m", "glint", "init", "--home", str(home)], check=True, capture_output=True)
+    proc = subprocess.Popen([sys.executable, "-m", "glint", "serve", "--listen", "127.0.0.1:0", "--home", str(home),
+                             "--request-deadline", "2"], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
+                            env=dict(os.environ, GLINT_LOG="ERROR"))
+    line = proc.stdout.readline()
+    assert "listening on" in line, line
+    port = int(line.split("127.0.0.1:")[1].split()[0])
+    try:
+        s = socket.create_connection(("127.0.0.1", port), timeout=5)
+        request = b"GET /v1/checkpoint HTTP/1.1\r\nHost: x\r\nX-Slow: " + b"a" * 40 + b"\r\n\r\n"
+        t0 = time.monotonic()
+        got = b""
+        s.settimeout(0.5)
+        for byte in request[:-4]:  # never finishes its headers
+            try:
+                s.sendall(bytes([byte]))
+            except OSError:  # closed by the server
+                break
+            try:
+                chunk = s.recv(4096)
+            except socket.timeout:
+                continue
+            got += chunk
+            if not chunk or b"}" in got:
+                break
+            assert time.monotonic() - t0 < 15
+        took = time.monotonic() - t0
+        assert got.startswith(b"HTTP/1.1 408 "), got
+        body = json.loads(got.split(b"\r\n\r\n", 1)[1])
+        assert "within 2 s of its first byte" in body["error"] and body["hint"]
+        assert 2.0 <= took < 5.0, took
+        s.close()
+        assert get(port, "/v1/checkpoint")[0] == 200
+    finally:
+        stop(proc)

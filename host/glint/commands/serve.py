@@ -20,6 +20,9 @@ def register(sub) -> None:
     p.add_argument("--ledger", metavar="FILE", help="ledger file (default <home>/ledger.db)")
     p.add_argument("--behind-tls-proxy", action="store_true",
                    help="allow a non-loopback address: a TLS-terminating reverse proxy is in front")
+    p.add_argument("--request-deadline", type=float, default=None, metavar="SECONDS",
+                   help="a request's headers and body must arrive within this long of its first byte, else 408 "
+                        "and the connection is closed (default 30)")
     p.set_defaults(func=cmd_serve)
 
 
@@ -37,13 +40,16 @@ def cmd_serve(args) -> int:
     from glint.address import parse_listen
     from glint.errors import UsageError
     from glint.home import home_of
-    from glint.server import check_listen, make_server
+    from glint.server import REQUEST_DEADLINE_S, check_listen, make_server
 
     host, port = parse_listen(args.listen)
     check_listen(host, args.behind_tls_proxy)
     home = home_of(args).root
+    deadline = REQUEST_DEADLINE_S if args.request_deadline is None else args.request_deadline
+    if not 0 < deadline <= 3600:
+        raise UsageError(f"--request-deadline {deadline:g} is not in 0..3600 seconds")
     try:
-        server = make_server(home, host, port, args.ledger)
+        server = make_server(home, host, port, args.ledger, request_deadline_s=deadline)
     except OSError as e:
         raise UsageError(f"cannot listen on {args.listen}: {e.strerror or e}",
                          hint="is another server on that port? choose another --listen (port 0 picks a free one)") from None

@@ -20,6 +20,10 @@ CHANNEL_TIMEOUT_S = 10      # a connection silent this long is closed (idle keep
 CONNECTION_LIMIT = 1000     # open connections before new ones wait (waitress's default of 100 let 150
                             # half-sent requests lock every other client out)
 CLEANUP_INTERVAL_S = 2      # how often silent connections are looked for
+# A request (headers and body) must arrive within this many seconds of its first byte, else 408 and
+# closed: a client trickling a byte every few seconds is never silent for CHANNEL_TIMEOUT_S
+# (glint.server.deadline). 1 MiB (the largest body) at ~35 KB/s; an event with its scan is a few KB.
+REQUEST_DEADLINE_S = 30.0
 LOOPBACK = ("127.0.0.1", "::1", "localhost")
 
 
@@ -44,8 +48,12 @@ def check_listen(host: str, behind_proxy: bool) -> None:
                          "when one terminates TLS in front of this address")
 
 
-def make_server(home: str | Path, host: str, port: int, ledger_path: str | Path | None = None):
+def make_server(home: str | Path, host: str, port: int, ledger_path: str | Path | None = None,
+                request_deadline_s: float = REQUEST_DEADLINE_S):
     """A waitress server bound to (host, port) serving the ledger of ``home``; call ``.run()``.
+
+    ``request_deadline_s``: a request's headers and body must all arrive within this long of
+    its first byte (glint.server.deadline), else 408 and the connection is closed.
 
     ``server.effective_port`` is the bound port (useful with port 0). Call
     ``server.glint_close()`` after it stops to release the ledger.
@@ -53,10 +61,13 @@ def make_server(home: str | Path, host: str, port: int, ledger_path: str | Path 
     from waitress.server import create_server
 
     from glint.server.app import create_app
+    from glint.server.deadline import with_deadline
 
+    channel = with_deadline(request_deadline_s)
     app = create_app(home, ledger_path)
     server = create_server(app, host=host, port=port, threads=SERVER_THREADS,
                            channel_timeout=CHANNEL_TIMEOUT_S, connection_limit=CONNECTION_LIMIT,
                            cleanup_interval=CLEANUP_INTERVAL_S, ident="glint")
+    server.channel_class = channel  # every accepted connection gets the whole-request deadline
     server.glint_close = app.glint_close
     return server
