@@ -38,6 +38,11 @@ COMMANDS: dict[str, str] = {
     "verify": "match",
     "identify": "match",
     "unenroll": "match",
+    "intake": "lifecycle",
+    "transfer": "lifecycle",
+    "service": "lifecycle",
+    "rental": "lifecycle",
+    "retire": "lifecycle",
     "lab": "lab",
     "ledger": "ledger",
     "cert": "cert",
@@ -59,6 +64,7 @@ COMMANDS: dict[str, str] = {
 # "demo" takes --home too, but makes a temporary home when none is given; "init" creates one.
 USES_HOME = frozenset({
     "status", "scan", "enroll", "bench", "daemon", "serve", "api-key create", "api-key list", "api-key revoke",
+    "intake", "transfer", "service", "rental out", "rental return", "retire",
     "device provision", "device list", "device revoke", "device alerts",
     "ledger log", "ledger show", "ledger prove", "ledger checkpoint", "ledger verify", "ledger append",
     "cert keys", "cert issue", "fw provision",

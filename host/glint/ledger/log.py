@@ -296,7 +296,8 @@ class Ledger:
 
     def register_item(self, item: str, brand: str, provenance: dict | None = None,
                       passport: dict | None = None, parts: dict | None = None,
-                      part_of: tuple[str, str] | None = None, time: int | None = None) -> Appended:
+                      part_of: tuple[str, str] | None = None, time: int | None = None,
+                      operator: str | None = None, location: str | None = None) -> Appended:
         """Register an item's digital twin.
 
         ``provenance``: {"class": "factory"} or {"class": "later", "by": authenticator,
@@ -311,6 +312,7 @@ class Ledger:
             data["parts"] = dict(parts)
         if part_of:
             data["of"], data["part"] = part_of
+        data.update(_clean({"op": operator, "loc": location}))
         return self.append_event(ev.REGISTER, item, data, time)
 
     def add_coating(self, item: str, coating: str, ref: bytes | None = None, scan: bytes | None = None,

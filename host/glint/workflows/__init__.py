@@ -5,6 +5,8 @@
         provision(host.registry, sc, label="desk-1")
         enroll_from_scanner(host, sc, "acme:BAG-1", captures=3)
         out = host.scan_and_process(sc, item="acme:BAG-1")   # verify; item=None identifies
+
+The custody lifecycle (intake, transfer, service, rental, retire): glint.workflows.lifecycle.
 """
 
 from glint.workflows.enroll import EnrollOutcome, enroll_from_scanner

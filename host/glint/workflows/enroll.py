@@ -6,6 +6,7 @@ import logging
 from dataclasses import dataclass, field
 from typing import Callable
 
+from glint.checks import CheckedScan
 from glint.errors import MatchError
 from glint.link import Scanner
 from glint.workflows.scan import MAX_CAPTURE_ATTEMPTS, HostSession, acquire
@@ -30,21 +31,24 @@ class EnrollOutcome:
 def enroll_from_scanner(host: HostSession, scanner: Scanner, item: str, captures: int = DEFAULT_CAPTURES,
                         brand: str | None = None, replace: bool = False,
                         on_guidance: Callable[[str], None] | None = None,
-                        between: Callable[[int], None] | None = None) -> EnrollOutcome:
+                        between: Callable[[int], None] | None = None, provenance: dict | None = None,
+                        first: CheckedScan | None = None) -> EnrollOutcome:
     """Take ``captures`` checked scans of ``item`` and enroll their fused reference.
 
     ``between(i)`` runs before capture i (an operator re-places the item; the virtual
     scanner changes its lens). Every capture passes glint.checks like any other scan.
     The ledger gets a register event (if the item is new) and an enroll event whose
     ``ref`` is the SHA-256 of the stored reference and whose scan is the first capture.
+    ``provenance``: the register event's (default ``{"class": "factory"}``; intake enrolls
+    ``later``); ``first``: an already checked scan of the item used as capture 1.
     """
     from glint.match import enroll, spots_from_descriptor
 
     db = host.db
     if item in db and not replace:
         raise MatchError(f"item {item!r} is already enrolled", hint="use --replace to re-enroll it")
-    checked = []
-    for i in range(captures):
+    checked = [first] if first is not None else []
+    for i in range(len(checked), captures):
         if between:
             between(i)
         c, _ = acquire(host.registry, scanner, host.policy, MAX_CAPTURE_ATTEMPTS, on_guidance)
@@ -56,7 +60,8 @@ def enroll_from_scanner(host: HostSession, scanner: Scanner, item: str, captures
     extra = {"dev": checked[0].device_id, "op": host.operator, "loc": host.location}
     digest = host.reference_digest(item)
     if not led.store.item_leaves(item):
-        led.register_item(item, brand=brand or (item.split(":", 1)[0] if ":" in item else "glint"))
+        led.register_item(item, brand=brand or (item.split(":", 1)[0] if ":" in item else "glint"),
+                          provenance=provenance, operator=host.operator, location=host.location)
         a = led.add_coating(item, COATING_ID, ref=digest, scan=checked[0].signed, **extra)
     else:  # re-enrollment (after a repair): a new coating replaces the active one
         state = led.item(item)

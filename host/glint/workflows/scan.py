@@ -61,6 +61,11 @@ class ScanOutcome:
                 "timings_ms": {k: round(v * 1000, 3) for k, v in self.timings.items()}}
 
 
+def fap_of(log10_far: float | None) -> float | None:
+    """The false-accept probability recorded for a match (capped at 1)."""
+    return None if log10_far is None else 10.0 ** min(0.0, log10_far)
+
+
 class PoorCapture(DeviceError):
     """Every capture attempt was poor; ``guidance`` holds the last guidance code."""
 
@@ -174,6 +179,37 @@ class HostSession:
 
     def process(self, checked: CheckedScan, item: str | None = None, certificate: bool = True) -> ScanOutcome:
         """Match an accepted scan, record it in the ledger, issue a certificate when it passed."""
+        out = self.match(checked, item)
+        timings = out.timings
+        if out.item is not None:
+            t0 = time.perf_counter()
+            self._ensure_registered(out.item)
+            a = self.ledger.record_verify(out.item, out.result, fap=fap_of(out.log10_far), device=checked.device_id,
+                                          operator=self.operator, location=self.location, scan=checked.signed)
+            out.ledger_index = a.index
+            timings["ledger"] = time.perf_counter() - t0
+            if certificate and out.passed:
+                t0 = time.perf_counter()
+                out.cert_path = self.write_certificate(a.index, out.item)
+                timings["cert"] = time.perf_counter() - t0
+        self.record_outcome(out)
+        out.timings = timings
+        return out
+
+    def record_outcome(self, out: ScanOutcome) -> None:
+        self.registry.record_outcome(out.checked.scan_id, out.item, out.result, out.log10_far, out.ledger_index,
+                                     str(out.cert_path) if out.cert_path else None)
+
+    def verify_spec(self, out: ScanOutcome, note: str | None = None):
+        """The ledger event (EventSpec) of a matched scan, for workflows that append it with others."""
+        from glint.ledger import EventSpec
+
+        data = {k: v for k, v in {"res": out.result, "fap": fap_of(out.log10_far), "dev": out.checked.device_id,
+                                  "op": self.operator, "loc": self.location, "note": note}.items() if v is not None}
+        return EventSpec("verify", out.item or "", data, scan=out.checked.signed)
+
+    def match(self, checked: CheckedScan, item: str | None = None) -> ScanOutcome:
+        """Match an accepted scan: 1:1 against ``item``, else 1:N; nothing is recorded."""
         from glint.match import identify, verify
         from glint.match.spots import spots_from_fields
 
@@ -195,20 +231,6 @@ class HostSession:
             else:
                 out = ScanOutcome(checked, hit.item, RES_PASS, hit.log10_far, reason="identified")
         timings["match"] = time.perf_counter() - t0
-        if out.item is not None:
-            t0 = time.perf_counter()
-            self._ensure_registered(out.item)
-            fap = None if out.log10_far is None else 10.0 ** min(0.0, out.log10_far)
-            a = self.ledger.record_verify(out.item, out.result, fap=fap, device=checked.device_id,
-                                          operator=self.operator, location=self.location, scan=checked.signed)
-            out.ledger_index = a.index
-            timings["ledger"] = time.perf_counter() - t0
-            if certificate and out.passed:
-                t0 = time.perf_counter()
-                out.cert_path = self.write_certificate(a.index, out.item)
-                timings["cert"] = time.perf_counter() - t0
-        self.registry.record_outcome(checked.scan_id, out.item, out.result, out.log10_far, out.ledger_index,
-                                     str(out.cert_path) if out.cert_path else None)
         out.timings = timings
         return out
 
