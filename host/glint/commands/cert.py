@@ -1,12 +1,18 @@
 """`glint cert`: keys, scan certificates, offline verification, renderings.
 
     glint cert keys [--export DIR]                         create/show the issuer and log keys
-    glint cert issue (INDEX | --item ITEM) -o CERT [--png F] [--svg F] [--html F]
-    glint cert verify CERT --issuer KEY --log KEY [--html F]   exit 0, or 1 with the reason
-    glint cert render CERT --issuer KEY --log KEY [--png F] [--svg F] [--html F]
+    glint cert issue (INDEX | --item ITEM) -o CERT [--bundle F] [--png F] [--svg F] [--html F]
+    glint cert bundle CERT -o BUNDLE [--remote URL]        certificate + the item's history, for offline checks
+    glint cert verify CERT|BUNDLE --issuer KEY --log KEY [--remote URL] [--html F]   exit 0, or 1 with the reason
+    glint cert render CERT|BUNDLE --issuer KEY --log KEY [--png F] [--svg F] [--html F]
 
 KEY for --issuer: SEC1 hex (issuer.pub) or PEM (issuer.pem), as a file or inline;
 for --log: the signed-note verifier key (log.vkey), as a file or inline.
+A certificate is compact (format 2: the event, its inclusion proof, the signed
+checkpoint); the item's history is checked against the event's chain head from a
+bundle, or fetched with --remote from the log's `glint serve`. The QR codes encode
+the certificate's public URL on the home's resolver host ([public] host in
+config.toml; glint.publish).
 """
 
 from __future__ import annotations
@@ -17,9 +23,11 @@ import sys
 import time
 from pathlib import Path
 
+from glint import publish
 from glint.errors import GlintError, UsageError, VerificationError
-from glint.home import home_of
+from glint.home import Home, home_of
 from glint.ledger import Keys, Ledger, load_issuer_public, load_log_verifier, render
+from glint.ledger import cert as certmod
 from glint.ledger.cert import verify as verify_certificate
 
 
@@ -32,9 +40,11 @@ def register(subparsers) -> None:
     outs.add_argument("--svg", help="write the QR code as SVG")
     outs.add_argument("--html", help="write a printable one-page HTML certificate")
     pubs = argparse.ArgumentParser(add_help=False)
-    pubs.add_argument("cert", help="certificate file (COSE_Sign1), or - for stdin")
+    pubs.add_argument("cert", help="certificate (COSE_Sign1) or bundle file, or - for stdin")
     pubs.add_argument("--issuer", required=True, help="issuer public key: SEC1 hex or PEM (file or text)")
     pubs.add_argument("--log", required=True, help="log verifier key (file or text)")
+    pubs.add_argument("--remote", metavar="URL",
+                      help="fetch the item's history from this glint serve (http://HOST:PORT) and check it")
     pubs.add_argument("--json", action="store_true", help="print the verified claims as JSON")
 
     s = sub.add_parser("keys", help="create (if absent) and show the ledger keys of the home")
@@ -47,8 +57,20 @@ def register(subparsers) -> None:
     s.add_argument("--item", help="certify the item's latest verification instead")
     s.add_argument("--ledger", metavar="FILE", help="ledger database file (default HOME/ledger.db)")
     s.add_argument("-o", "--out", required=True, help="certificate output file")
-    s.add_argument("--json", action="store_true", help="print one JSON object (certificate, event, item, written)")
+    s.add_argument("--bundle", metavar="FILE", help="also write the bundle (certificate + history) for offline checks")
+    s.add_argument("--json", action="store_true",
+                   help="print one JSON object (certificate, id, url, bytes, event, item, written)")
     s.set_defaults(func=cmd_issue)
+
+    s = sub.add_parser("bundle", help="write a certificate with the item's history, for offline checks")
+    s.add_argument("cert", help="certificate file (COSE_Sign1)")
+    s.add_argument("-o", "--out", required=True, help="bundle output file")
+    s.add_argument("--ledger", metavar="FILE", help="ledger database file (default HOME/ledger.db)")
+    s.add_argument("--remote", metavar="URL", help="fetch the history from this glint serve instead of the home's ledger")
+    s.add_argument("--issuer", help="issuer public key (default: the home's; needed with --remote)")
+    s.add_argument("--log", help="log verifier key (default: the home's; needed with --remote)")
+    s.add_argument("--json", action="store_true", help="print one JSON object (bundle, events, bytes)")
+    s.set_defaults(func=cmd_bundle)
 
     s = sub.add_parser("verify", parents=[pubs], help="verify a certificate offline (exit 0 or 1)")
     s.add_argument("--html", help="also write the printable HTML certificate")
@@ -80,29 +102,81 @@ def _read_cert(path: str) -> bytes:
     return p.read_bytes()
 
 
+def _fetch_history(remote: str, blob: bytes, issuer: bytes, log) -> list[bytes]:
+    from glint.server.client import RemoteLedger
+
+    info = verify_certificate(blob, issuer, log)
+    return RemoteLedger(remote).history(info.item, info.event.seq)
+
+
 def _verify(args):
-    blob = _read_cert(args.cert)
+    blob, history = certmod.read(_read_cert(args.cert))
     issuer = load_issuer_public(args.issuer)
     log = load_log_verifier(args.log)
-    return blob, verify_certificate(blob, issuer, log)
+    if history is None and getattr(args, "remote", None):
+        history = _fetch_history(args.remote, blob, issuer, log)
+    return blob, verify_certificate(blob, issuer, log, history)
+
+
+def _url(home: Home | None, info, required: bool) -> str | None:
+    if home is None:
+        home = Home(None)
+    host = publish.resolver_host(home, required=required)
+    return publish.certificate_url(host, info.item, info.id) if host else None
 
 
 def cmd_issue(args) -> int:
     home = home_of(args)
     keys = Keys.load(home.ledger_dir, create=True)
+    # The QR codes encode the public URL: refuse before issuing when the home has no resolver host.
+    publish.resolver_host(home, required=bool(args.png or args.svg))
     path = Path(args.ledger) if args.ledger else home.ledger_path
     with Ledger.open(path, keys=keys) as led:
         blob = led.issue_certificate(args.index, args.item)
+        info = verify_certificate(blob, keys.issuer_public, keys.log_verifier())
+        history = led.history(info.item, info.event.seq)
+    info = verify_certificate(blob, keys.issuer_public, keys.log_verifier(), history)
     Path(args.out).write_bytes(blob)
-    info = verify_certificate(blob, keys.issuer_public, keys.log_verifier())
-    written = render.write_outputs(blob, info, args.png, args.svg, args.html)
+    written = []
+    if args.bundle:
+        Path(args.bundle).write_bytes(certmod.make_bundle(blob, history))
+        written.append(Path(args.bundle))
+    publish.publish(home, blob, info.id)
+    url = _url(home, info, required=False)
+    written += render.write_outputs(blob, info, args.png, args.svg, args.html, url=url)
     if args.json:
-        print(json.dumps({"certificate": args.out, "bytes": len(blob), "index": info.index, "item": info.item,
-                          "written": [str(p) for p in written]}))
+        print(json.dumps({"certificate": args.out, "id": info.id, "url": url, "bytes": len(blob),
+                          "index": info.index, "item": info.item, "written": [str(p) for p in written]}))
         return 0
     print(f"certificate {args.out} ({len(blob)} bytes) for event {info.index} of {info.item}")
+    print(f"url {url}" if url else f"url (none: no [public] host in {home.config_path})")
     for p in written:
         print(f"wrote {p}")
+    return 0
+
+
+def cmd_bundle(args) -> int:
+    blob, _ = certmod.read(_read_cert(args.cert))
+    if args.remote:
+        if not (args.issuer and args.log):
+            raise UsageError("--remote needs --issuer and --log (the keys the certificate must verify with)")
+        issuer, log = load_issuer_public(args.issuer), load_log_verifier(args.log)
+        history = _fetch_history(args.remote, blob, issuer, log)
+    else:
+        home = home_of(args)
+        keys = None if (args.issuer and args.log) else Keys.load(home.ledger_dir)
+        issuer = load_issuer_public(args.issuer) if args.issuer else keys.issuer_public  # type: ignore[union-attr]
+        log = load_log_verifier(args.log) if args.log else keys.log_verifier()  # type: ignore[union-attr]
+        info = verify_certificate(blob, issuer, log)
+        with Ledger.open(Path(args.ledger) if args.ledger else home.ledger_path, readonly=True) as led:
+            history = led.history(info.item, info.event.seq)
+    verify_certificate(blob, issuer, log, history)  # a bundle that would not verify is not written
+    data = certmod.make_bundle(blob, history)
+    Path(args.out).write_bytes(data)
+    if args.json:
+        print(json.dumps({"bundle": args.out, "events": len(history) + 1, "bytes": len(data)}))
+    else:
+        print(f"bundle {args.out} ({len(data)} bytes): certificate and {len(history)} earlier events")
     return 0
 
 
@@ -111,9 +185,12 @@ def _summary(info) -> str:
     when = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(info.time))
     from glint.textsafe import clean
 
+    if info.history_checked:
+        hist = f"history of {len(info.history)} events checks against the chain head"
+    else:
+        hist = "history not checked (give a bundle from 'glint cert bundle', or --remote URL)"
     return clean(f"ok: {info.item} {str(info.result).upper()}{fap} at {when}; event {info.index} of"
-                 f" {info.checkpoint.size} in log {info.checkpoint.origin}; history of {len(info.history)} "
-                 f"events checks")
+                 f" {info.checkpoint.size} in log {info.checkpoint.origin}; {hist}")
 
 
 def cmd_verify(args) -> int:
@@ -124,7 +201,7 @@ def cmd_verify(args) -> int:
         print(f"glint: certificate rejected: {e.oneline()}", file=sys.stderr)
         return 1
     if args.html:
-        render.write_outputs(blob, info, html_path=args.html)
+        render.write_outputs(blob, info, html_path=args.html, url=_url(None, info, required=False))
     print(json.dumps(info.as_dict(), indent=1) if args.json else _summary(info))
     return 0
 
@@ -135,11 +212,13 @@ def cmd_render(args) -> int:
     except VerificationError as e:
         print(f"glint: certificate rejected: {e.oneline()}", file=sys.stderr)
         return 1
-    written = render.write_outputs(blob, info, args.png, args.svg, args.html)
+    url = _url(Home.open(getattr(args, "home", None)) if (args.png or args.svg) else None, info,
+               required=bool(args.png or args.svg))
+    written = render.write_outputs(blob, info, args.png, args.svg, args.html, url=url)
     if not written:
         raise UsageError("nothing to render", "give --png, --svg or --html")
     if args.json:
-        print(json.dumps({**info.as_dict(), "written": [str(p) for p in written]}, default=str))
+        print(json.dumps({**info.as_dict(), "url": url, "written": [str(p) for p in written]}, default=str))
         return 0
     for p in written:
         print(f"wrote {p}")

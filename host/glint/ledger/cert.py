@@ -1,24 +1,35 @@
-"""Scan certificates: a CWT in a COSE_Sign1 (ES256) signed by the host's issuer key.
+"""Scan certificates (compact, format 2): a CWT in a COSE_Sign1 (ES256) signed by the host's issuer key.
 
 A certificate proves, to anyone holding only the issuer public key and the log's
-verifier key, that a verification event is in the log and what the item's history
-was up to it. Claims (deterministic CBOR map; see docs/ledger.md):
+verifier key, that a verification event is in the log. It carries the event itself
+(its leaf: verdict, item, scan digest, time, and ``prev``, the head of the item's
+hash chain before it), an inclusion proof of the leaf and the log's signature on the
+checkpoint; nothing grows with the item's history. Claims (deterministic CBOR map;
+see docs/ledger.md):
 
-    1 iss: log origin      6 iat: issue time     7 cti: first 16 bytes of the leaf hash
-    "glint": 1             certificate format version
-    "item", "res", "fap", "time", "loc", "op", "dev", "scan"   the verification
-    "idx":   log index     "leaf": the verify event's leaf bytes
-    "proof": [hash...]     inclusion proof of the leaf in the checkpoint's tree
-    "ckpt":  tstr          the signed checkpoint (C2SP signed note)
-    "hist":  [leaf...]     every earlier event of the item, in order (per-item hash chain)
+    "glint": 2          certificate format
+    6 (iat):  uint      issue time
+    -1 leaf:  bstr      the verify event's leaf bytes (deterministic CBOR, glint.ledger.events)
+    -2 proof: bstr      the inclusion proof: 32-byte hashes concatenated (RFC 9162)
+    -3 ckpt:  [size, sig]  the checkpoint's tree size and the log key's 64-byte Ed25519 signature
+                        over the checkpoint text ``<origin>\\n<size>\\n<base64 root>\\n``, whose
+                        origin is the log key's name and whose root the proof yields
 
-``verify`` checks the signature, the checkpoint signature, the inclusion proof, that
-the claims say what the leaf says, and that the history chains into the leaf; any
-failure raises VerificationError with a one-line reason.
+The certificate id is the hex of the first 16 bytes of the leaf hash (``cert_id``).
+The item's earlier events are not in the certificate: they are fetched from the log
+(``Ledger.history``, ``GET /v1/history/<item>``) or read from a saved bundle
+(``make_bundle``: certificate + history), and checked against the chain head: each
+event links to the one before, the last one is the leaf's ``prev``.
+
+``verify`` checks the signature, the checkpoint signature, the inclusion proof, and,
+when the history is given, that it chains into the leaf and replays as a valid custody
+sequence; any failure raises VerificationError with a one-line reason. Format-1
+certificates (which carried the whole history) are refused with a named reason.
 """
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import time as _time
 from dataclasses import dataclass
@@ -27,17 +38,20 @@ from glint.errors import CryptoError, DecodeError, UsageError, VerificationError
 from glint.ledger import events as ev
 from glint.ledger import merkle
 from glint.ledger.keys import Keys, verify_digest
-from glint.ledger.note import Checkpoint, Verifier, open_checkpoint
+from glint.ledger.note import SIG_PREFIX, SIG_SIZE, Checkpoint, Verifier, open_checkpoint
 from glint.ledger.twins import ItemState, replay
 from glintcore import cbor, cose
 
-CERT_VERSION = 1
-CWT_ISS, CWT_IAT, CWT_CTI = 1, 6, 7
+CERT_VERSION = 2
+CWT_IAT = 6
+C_LEAF, C_PROOF, C_CKPT = -1, -2, -3
 CONTENT_FORMAT_CWT = 61  # CoAP content-format of application/cwt
-MAX_CERT_BYTES = 1 << 20
-MAX_HISTORY = 10_000
-_CLAIM_FROM_DATA = {"res": "res", "fap": "fap", "loc": "loc", "op": "op", "dev": "dev", "scan": "scan"}
-_REQUIRED = {CWT_ISS, CWT_IAT, CWT_CTI, "glint", "item", "res", "time", "idx", "leaf", "proof", "ckpt", "hist"}
+MAX_CERT_BYTES = 64 * 1024
+MAX_HISTORY = 100_000
+BUNDLE_VERSION = 1
+MAX_BUNDLE_BYTES = 64 << 20
+CERT_ID_BYTES = 16
+_CLAIMS = {"glint", CWT_IAT, C_LEAF, C_PROOF, C_CKPT}
 
 
 def issuer_kid(pub65: bytes) -> bytes:
@@ -45,9 +59,24 @@ def issuer_kid(pub65: bytes) -> bytes:
     return hashlib.sha256(pub65).digest()[:8]
 
 
+def cert_id(leaf_hash: bytes) -> str:
+    """The public id of a certificate: hex of the first 16 bytes of its event's leaf hash."""
+    return leaf_hash[:CERT_ID_BYTES].hex()
+
+
+def is_cert_id(text: str) -> bool:
+    return isinstance(text, str) and len(text) == 2 * CERT_ID_BYTES and all(c in "0123456789abcdef" for c in text)
+
+
+def checkpoint_note(cp: Checkpoint, log: Verifier, sig: bytes) -> str:
+    """The C2SP signed note a compact certificate's checkpoint stands for."""
+    b64 = base64.b64encode(log.key_id + sig).decode("ascii")
+    return f"{cp.text()}\n{SIG_PREFIX}{log.name} {b64}\n"
+
+
 @dataclass(frozen=True)
 class CertInfo:
-    """What a verified certificate says."""
+    """What a verified certificate says; ``history``/``state`` only when the history was checked."""
 
     item: str
     result: str
@@ -61,42 +90,77 @@ class CertInfo:
     issued: int
     checkpoint: Checkpoint
     event: ev.Event
-    history: list[ev.Event]
-    state: ItemState
+    history: list[ev.Event] | None = None
+    state: ItemState | None = None
+    kid: bytes = b""
+
+    @property
+    def id(self) -> str:
+        return cert_id(self.event.hash)
+
+    @property
+    def history_checked(self) -> bool:
+        return self.history is not None
 
     def as_dict(self) -> dict:
+        st = self.state
         return {
+            "id": self.id, "format": CERT_VERSION,
             "item": self.item, "result": self.result, "fap": self.fap, "time": self.time,
             "location": self.location, "operator": self.operator, "device": self.device,
             "scan": self.scan.hex() if self.scan else None, "index": self.index, "issued": self.issued,
             "log": self.checkpoint.origin, "tree_size": self.checkpoint.size,
-            "root": self.checkpoint.root.hex(), "brand": self.state.brand,
-            "provenance": self.state.provenance_line(),
-            "history": [{"index": e.index, "kind": e.kind, "time": e.time, "summary": e.summary()}
-                        for e in self.history],
+            "root": self.checkpoint.root.hex(), "chain_head": self.event.prev.hex() if self.event.prev else None,
+            "issuer_kid": self.kid.hex(),
+            "brand": st.brand if st else None, "provenance": st.provenance_line() if st else None,
+            "history": None if self.history is None else
+            [{"index": e.index, "kind": e.kind, "time": e.time, "summary": e.summary()} for e in self.history],
         }
 
 
-def build(keys: Keys, leaf: bytes, history: list[bytes], proof: list[bytes], checkpoint_note: str,
-          issued: int | None = None) -> bytes:
-    """Sign a certificate for the verify event ``leaf`` (no checks: see Ledger.issue_certificate)."""
-    e = ev.decode_leaf(leaf, UsageError)
-    cp = Checkpoint.parse(checkpoint_note[: checkpoint_note.rfind("\n\n") + 1])
+def build(keys: Keys, leaf: bytes, proof: list[bytes], note: str, issued: int | None = None) -> bytes:
+    """Sign a compact certificate for the verify event ``leaf`` (no checks: see Ledger.issue_certificate).
+
+    ``note``: the signed checkpoint (C2SP note) the proof leads to; only its size and the
+    log key's signature go into the certificate, so it must be a plain checkpoint signed
+    by this home's log key.
+    """
+    cut = note.rfind("\n\n")
+    cp = Checkpoint.parse(note[: cut + 1])
+    sig = _note_signature(note, keys.log_verifier())
+    if cp.extensions or checkpoint_note(cp, keys.log_verifier(), sig) != note:
+        raise UsageError("a compact certificate needs a plain checkpoint signed only by the log key")
     claims = {
-        CWT_ISS: cp.origin, CWT_IAT: int(_time.time()) if issued is None else issued, CWT_CTI: e.hash[:16],
-        "glint": CERT_VERSION, "item": e.item, "time": e.time, "idx": e.index, "leaf": e.raw,
-        "proof": list(proof), "ckpt": checkpoint_note, "hist": list(history),
+        "glint": CERT_VERSION, CWT_IAT: int(_time.time()) if issued is None else int(issued),
+        C_LEAF: bytes(leaf), C_PROOF: b"".join(proof), C_CKPT: [cp.size, sig],
     }
-    for claim, field in _CLAIM_FROM_DATA.items():
-        if field in e.data:
-            claims[claim] = e.data[field]
-    payload = cbor.dumps(claims)
-    return cose.sign1_with(payload, keys.sign_digest, kid=issuer_kid(keys.issuer_public),
+    return cose.sign1_with(cbor.dumps(claims), keys.sign_digest, kid=issuer_kid(keys.issuer_public),
                            protected_extra={3: CONTENT_FORMAT_CWT})
 
 
-def verify(blob: bytes, issuer_pub: bytes, log: Verifier) -> CertInfo:
-    """Verify a certificate offline with the issuer public key and the log verifier key."""
+def _note_signature(note: str, log: Verifier) -> bytes:
+    line = note[note.rfind("\n\n") + 2:].split("\n")[0]
+    raw = base64.b64decode(line.rsplit(" ", 1)[-1])
+    if raw[:4] != log.key_id or len(raw) != 4 + SIG_SIZE:
+        raise UsageError("checkpoint is not signed by this home's log key")
+    return raw[4:]
+
+
+def kid_of(blob: bytes) -> bytes | None:
+    """The issuer key id in a certificate's protected header (unverified), or None."""
+    try:
+        k = cose.decode1(bytes(blob)).kid
+    except (DecodeError, TypeError, ValueError):
+        return None
+    return k if isinstance(k, bytes) else None
+
+
+def verify(blob: bytes, issuer_pub: bytes, log: Verifier, history: list[bytes] | None = None) -> CertInfo:
+    """Verify a certificate offline with the issuer public key and the log verifier key.
+
+    ``history``: the item's events before the certified one (leaf bytes, in order), from
+    the log or a bundle; when given it must chain into the certificate's event.
+    """
     if not isinstance(blob, (bytes, bytearray)) or len(blob) > MAX_CERT_BYTES:
         raise VerificationError("certificate is not bytes or too large")
     blob = bytes(blob)
@@ -116,53 +180,54 @@ def verify(blob: bytes, issuer_pub: bytes, log: Verifier) -> CertInfo:
         c = cbor.loads(payload)
     except DecodeError as e:
         raise VerificationError(f"certificate claims are not valid CBOR: {e}") from None
-    if not isinstance(c, dict) or c.get("glint") != CERT_VERSION:
-        raise VerificationError("certificate is not a glint version-1 certificate")
-    missing = [str(k) for k in _REQUIRED if k not in c]
-    if missing:
-        raise VerificationError(f"certificate lacks claims {', '.join(sorted(missing))}")
-    if not isinstance(c["ckpt"], str):
-        raise VerificationError("certificate checkpoint is not text")
-    cp = open_checkpoint(c["ckpt"], log)
-    if c[CWT_ISS] != cp.origin:
-        raise VerificationError(f"certificate issuer {c[CWT_ISS]!r} is not the log {cp.origin!r}")
-    event = ev.decode_leaf(c["leaf"])
+    if not isinstance(c, dict):
+        raise VerificationError("certificate claims are not a map")
+    if c.get("glint") == 1:
+        raise VerificationError("certificate format 1 is no longer issued; ask the issuer for a new "
+                                "(compact, format 2) certificate of the same event")
+    if c.get("glint") != CERT_VERSION:
+        raise VerificationError(f"certificate is not a glint format-{CERT_VERSION} certificate")
+    if set(c) != _CLAIMS:
+        raise VerificationError("certificate has missing or unknown claims")
+    if cbor.dumps(c) != payload:
+        raise VerificationError("certificate claims are not in deterministic CBOR form")
+    iat, proof_b, ck = c[CWT_IAT], c[C_PROOF], c[C_CKPT]
+    if not isinstance(iat, int) or isinstance(iat, bool) or not 0 <= iat <= ev.MAX_TIME:
+        raise VerificationError("certificate issue time is not a time")
+    if not isinstance(proof_b, bytes) or len(proof_b) % merkle.HASH_SIZE:
+        raise VerificationError("certificate proof is not a whole number of 32-byte hashes")
+    if (not isinstance(ck, list) or len(ck) != 2 or not isinstance(ck[0], int) or isinstance(ck[0], bool)
+            or not isinstance(ck[1], bytes) or len(ck[1]) != SIG_SIZE):
+        raise VerificationError("certificate checkpoint is not [size, 64-byte signature]")
+    event = ev.decode_leaf(c[C_LEAF])
     if event.kind != ev.VERIFY:
         raise VerificationError(f"certified event is a {event.kind} event, not a verification")
-    if c["idx"] != event.index:
-        raise VerificationError(f"certificate index {c['idx']} is not the event's index {event.index}")
-    if c[CWT_CTI] != event.hash[:16]:
-        raise VerificationError("certificate id does not match the event")
-    merkle.verify_inclusion(event.hash, event.index, cp.size, c["proof"], cp.root)
-    _check_claims(c, event)
-    history = _check_history(c["hist"], event)
+    proof = [proof_b[i:i + merkle.HASH_SIZE] for i in range(0, len(proof_b), merkle.HASH_SIZE)]
+    size = merkle._check_size(ck[0], "checkpoint size")
+    root = merkle.root_from_inclusion(event.hash, event.index, size, proof)
     try:
-        state = replay(history + [event])
-    except UsageError as err:
-        raise VerificationError(f"item history is not a valid custody sequence: {err}") from None
-    if state is None:
-        raise VerificationError("certificate has no item history")
+        cp = open_checkpoint(checkpoint_note(Checkpoint(log.name, size, root), log, ck[1]), log)
+    except VerificationError:
+        raise VerificationError(f"checkpoint signature does not verify with the log key {log.name}+"
+                                f"{log.key_id.hex()} (size {size}, root from the inclusion proof): the event, "
+                                "the proof or the checkpoint was altered, or another log signed it") from None
     d = event.data
+    if "res" not in d:
+        raise VerificationError("certified event has no result")
+    hist = state = None
+    if history is not None:
+        hist, state = check_history(history, event)
     return CertInfo(event.item, d["res"], d.get("fap"), event.time, d.get("loc"), d.get("op"), d.get("dev"),
-                    d.get("scan"), event.index, c[CWT_IAT], cp, event, history, state)
+                    d.get("scan"), event.index, iat, cp, event, hist, state, msg.kid or b"")
 
 
-def _check_claims(c: dict, e: ev.Event) -> None:
-    if c["item"] != e.item:
-        raise VerificationError(f"certificate names item {c['item']!r} but the event is for {e.item!r}")
-    if c["time"] != e.time:
-        raise VerificationError("certificate time differs from the event's")
-    for claim, field in _CLAIM_FROM_DATA.items():
-        if c.get(claim) != e.data.get(field):
-            raise VerificationError(f"certificate claim {claim!r} differs from the logged event")
-
-
-def _check_history(hist, e: ev.Event) -> list[ev.Event]:
+def check_history(hist, e: ev.Event) -> tuple[list[ev.Event], ItemState]:
+    """Check the item's events before ``e`` (leaf bytes) against ``e``'s chain head and replay them."""
     if not isinstance(hist, list) or len(hist) > MAX_HISTORY:
         raise VerificationError("certificate history is not a list of events")
     if len(hist) != e.seq:
-        raise VerificationError(f"certificate history has {len(hist)} events, the item's chain has {e.seq}"
-                                " before this one")
+        raise VerificationError(f"history has {len(hist)} events, the item's chain has {e.seq}"
+                                " before the certified one")
     out = []
     prev = None
     for n, raw in enumerate(hist + [e.raw]):
@@ -176,4 +241,39 @@ def _check_history(hist, e: ev.Event) -> list[ev.Event]:
             raise VerificationError(f"item history is out of log order at event {n}")
         out.append(h)
         prev = h
-    return out[:-1]
+    try:
+        state = replay(out)
+    except UsageError as err:
+        raise VerificationError(f"item history is not a valid custody sequence: {err}") from None
+    assert state is not None
+    return out[:-1], state
+
+
+# --- bundles: a certificate with the history it stands on, for offline checks -------------
+
+def make_bundle(blob: bytes, history: list[bytes]) -> bytes:
+    """A saved bundle: ``{"glint-bundle": 1, "cert": certificate, "hist": [leaf, ...]}`` (deterministic CBOR)."""
+    return cbor.dumps({"glint-bundle": BUNDLE_VERSION, "cert": bytes(blob), "hist": [bytes(h) for h in history]})
+
+
+def read(data: bytes) -> tuple[bytes, list[bytes] | None]:
+    """Split a file into (certificate, history or None): a bare certificate or a bundle."""
+    if not isinstance(data, (bytes, bytearray)) or len(data) > MAX_BUNDLE_BYTES:
+        raise VerificationError("certificate file is not bytes or too large")
+    data = bytes(data)
+    if data[:1] == b"\xd2":
+        return data, None
+    try:
+        b = cbor.loads(data)
+    except DecodeError as e:
+        raise VerificationError(f"file is neither a certificate nor a bundle: {e}") from None
+    if not isinstance(b, dict) or "glint-bundle" not in b:
+        raise VerificationError("file is neither a certificate (COSE_Sign1) nor a glint bundle")
+    if b.get("glint-bundle") != BUNDLE_VERSION or set(b) != {"glint-bundle", "cert", "hist"}:
+        raise VerificationError(f"bundle is not a glint format-{BUNDLE_VERSION} bundle")
+    if cbor.dumps(b) != data:
+        raise VerificationError("bundle is not in deterministic CBOR form")
+    if not isinstance(b["cert"], bytes) or not isinstance(b["hist"], list) or \
+            not all(isinstance(h, bytes) for h in b["hist"]):
+        raise VerificationError("bundle does not hold a certificate and a list of events")
+    return b["cert"], b["hist"]

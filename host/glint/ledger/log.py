@@ -452,10 +452,11 @@ class Ledger:
     # ------------------------------------------------------------ certificates
 
     def issue_certificate(self, index: int | None = None, item: str | None = None) -> bytes:
-        """Issue the scan certificate of a verify event (by index, or the item's latest).
+        """Issue the compact scan certificate of a verify event (by index, or the item's latest).
 
-        Signs a checkpoint first if none covers the event. Self-checks the result
-        with the offline verifier and refuses to issue one that would not verify.
+        Signs a checkpoint first if none covers the event. Self-checks the result with the
+        offline verifier and refuses to issue one that would not verify. Costs the same
+        whatever the item's history (the history is not in the certificate: ``history``).
         """
         from glint.ledger import cert
 
@@ -464,25 +465,54 @@ class Ledger:
         if index is None:
             if item is None:
                 raise UsageError("name the verify event (index) or the item")
-            verifies = [e for e in self.item(item).events if e.kind == ev.VERIFY]
-            if not verifies:
-                raise UsageError(f"item {item} has no verify event to certify")
-            index = verifies[-1].index
+            index = self.latest_verify(item)
         e = self.event(index)
         if e.kind != ev.VERIFY:
             raise UsageError(f"event {index} is a {e.kind} event; certificates are for verify events")
-        history = [r.leaf for r in self.store.item_leaves(e.item) if r.seq < e.seq]
         last = self.store.latest_checkpoint()
         note = last.note if last and last.size > index else self.checkpoint()
         cp = open_checkpoint(note, self.keys.log_verifier(), self.keys.origin)
         proof = self.prove(index, cp.size)
-        blob = cert.build(self.keys, e.raw, history, proof.hashes, note)
+        blob = cert.build(self.keys, e.raw, proof.hashes, note)
         try:
             cert.verify(blob, self.keys.issuer_public, self.keys.log_verifier())
         except VerificationError as err:
             raise LedgerError(f"refusing to issue a certificate that does not verify: {err}",
                               "run 'glint ledger verify'") from None
         return blob
+
+    def latest_verify(self, item: str) -> int:
+        """Log index of the item's latest verify event (walks back from the chain head)."""
+        head = self.store.head(item)
+        if head is None:
+            raise UsageError(f"unknown item {item}", "list items with 'glint ledger log'")
+        seq, chunk = head.seq, 1  # usually the last event or nearly: read 1, 8, 64, ... rows back
+        while seq >= 0:
+            lo = max(0, seq - chunk + 1)
+            for r in reversed(self.store.item_leaf_range(item, lo, seq + 1)):
+                if ev.decode_leaf(r.leaf, LedgerError, strict=False).kind == ev.VERIFY:
+                    return r.idx
+            seq, chunk = lo - 1, min(chunk * 8, 4096)
+        raise UsageError(f"item {item} has no verify event to certify")
+
+    def history(self, item: str, before_seq: int | None = None) -> list[bytes]:
+        """The item's events (leaf bytes, in order) before sequence ``before_seq`` (default: all)."""
+        if before_seq is None:
+            return [r.leaf for r in self.store.item_leaves(item)]
+        return [r.leaf for r in self.store.item_leaf_range(item, 0, before_seq)]
+
+    def bundle(self, blob: bytes) -> bytes:
+        """A certificate with the history it stands on (``cert.make_bundle``), for offline checks.
+
+        Raises VerificationError when the stored history no longer chains into the certificate."""
+        from glint.ledger import cert
+
+        if self.keys is None:
+            raise UsageError("bundling a certificate needs this home's keys")
+        info = cert.verify(blob, self.keys.issuer_public, self.keys.log_verifier())
+        history = self.history(info.item, info.event.seq)
+        cert.verify(blob, self.keys.issuer_public, self.keys.log_verifier(), history)  # never bundle a broken chain
+        return cert.make_bundle(blob, history)
 
     # ------------------------------------------------------------ verification
 

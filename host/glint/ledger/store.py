@@ -115,6 +115,10 @@ class Store(ABC):
     def item_leaves(self, item: str) -> list[LeafRow]:
         """Rows of one item in sequence order."""
 
+    def item_leaf_range(self, item: str, lo: int, hi: int) -> list[LeafRow]:
+        """Rows of one item with ``lo <= seq < hi``, in sequence order (backends may do better)."""
+        return [r for r in self.item_leaves(item) if lo <= r.seq < hi]
+
     @abstractmethod
     def get_nodes(self, keys: Sequence[tuple[int, int]]) -> Mapping[tuple[int, int], bytes]:
         """Tree-hash cache look-up: (level, index) -> hash; level 0 are leaf hashes."""
@@ -327,6 +331,11 @@ class SQLiteStore(Store):
 
     def item_leaves(self, item: str) -> list[LeafRow]:
         cur = self.db.execute(_LEAF_SELECT + " WHERE i.item = ? ORDER BY l.seq", (item,))
+        return [_row(*r) for r in cur]
+
+    def item_leaf_range(self, item: str, lo: int, hi: int) -> list[LeafRow]:
+        cur = self.db.execute(_LEAF_SELECT + " WHERE i.item = ? AND l.seq >= ? AND l.seq < ? ORDER BY l.seq",
+                              (item, lo, hi))
         return [_row(*r) for r in cur]
 
     def get_nodes(self, keys):

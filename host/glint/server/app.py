@@ -9,6 +9,7 @@ Endpoints (docs/api.md has the full reference; roles in glint.server.auth):
 - ``GET  /v1/proof/consistency``   ``?from=&to=`` RFC 9162 consistency proof (public)
 - ``GET  /v1/certificates/<i>``    the scan certificate of verify event ``i`` (public)
 - ``GET  /v1/items/<id>``          an item's state and events (public: redacted; brand/auditor: full)
+- ``GET  /v1/history/<id>``        ``?before=SEQ`` the item's leaves, to check a certificate's chain head (public)
 - ``GET  /v1/openapi.json``        the OpenAPI 3.1 document of every route (public; glint.server.openapi)
 
 Every route carries its OpenAPI operation beside it (``@openapi.operation``): a route without
@@ -141,6 +142,24 @@ def _consistency(ctx: _Ctx, size1: int, size2: int | None) -> dict:
     hashes = led.prove_consistency(size1, size2)
     return {"from": size1, "to": size2, "hashes": [h.hex() for h in hashes],
             "root_from": led.root(size1).hex(), "root_to": led.root(size2).hex()}
+
+
+HISTORY_SCHEMA = {
+    "type": "object", "required": ["item", "events", "head_seq", "leaves"], "additionalProperties": False,
+    "properties": {"item": {"type": "string"}, "events": {"type": "integer", "minimum": 0},
+                   "head_seq": {"type": "integer", "minimum": 0, "description": "sequence number of the item's last event"},
+                   "leaves": {"type": "array", "items": {"type": "string", "contentEncoding": "base64"}}},
+}
+
+
+def _history(ctx: _Ctx, item: str, before: int | None) -> dict:
+    led = ctx.ledger
+    head = led.store.head(item)
+    if head is None:
+        raise UsageError(f"unknown item {item}")
+    leaves = led.history(item, before)
+    return {"item": item, "events": len(leaves), "head_seq": head.seq,
+            "leaves": [base64.b64encode(raw).decode("ascii") for raw in leaves]}
 
 
 def _item(ctx: _Ctx, item: str, full: bool) -> dict:
@@ -324,6 +343,17 @@ def create_app(home: str | Path, ledger_path: str | Path | None = None) -> Glint
                        responses={200: "Certificate"}, errors=(422, 503), tags=("certificates",))
     def get_certificate(index: int):
         return jsonify(worker.call(_certificate, index))
+
+    @app.get(API_PREFIX + "/history/<path:item>")
+    @openapi.operation(
+        "An item's events as the log's leaf bytes (to check a compact certificate's chain head)",
+        access=openapi.PUBLIC, tags=("certificates",), errors=(400, 422, 503),
+        params=(openapi.query("before", {"type": "integer", "minimum": 0},
+                              description="only the events with sequence number below this (default: all)"),),
+        responses={200: openapi.Body(openapi.component("History", HISTORY_SCHEMA),
+                                     description="leaves in sequence order, standard base64")})
+    def get_history(item: str):
+        return jsonify(worker.call(_history, item, _int_arg("before", required=False)))
 
     @app.get(API_PREFIX + "/items/<path:item>")
     @openapi.operation("An item's state and events (public: redacted; brand/auditor keys: full)",

@@ -101,6 +101,17 @@ class RemoteLedger:
     def item(self, item: str) -> dict:
         return self._request("GET", "/v1/items/" + urllib.parse.quote(item, safe=""))[1]
 
+    def history(self, item: str, before: int) -> list[bytes]:
+        """The item's first ``before`` events as leaf bytes (to check a certificate against its chain head)."""
+        import base64
+
+        q = urllib.parse.urlencode({"before": int(before)})
+        body = self._request("GET", "/v1/history/" + urllib.parse.quote(item, safe="") + "?" + q)[1]
+        leaves = body.get("leaves") if isinstance(body, dict) else None
+        if not isinstance(leaves, list) or not all(isinstance(x, str) for x in leaves):
+            raise RemoteError(f"{self.url} answered no history for {item}", transient=False)
+        return [base64.b64decode(x) for x in leaves]
+
 
 def load_api_key(home) -> str | None:
     """This host's API key for the remote ledger: $GLINT_API_KEY, else <home>/remote.key (mode 0600).

@@ -54,14 +54,57 @@ def test_offline_verification_in_fresh_process(issued):
 
 
 def test_certificate_contents(issued, keys):
-    _, _, blob, a = issued
+    _, path, blob, a = issued
     info = verify_certificate(blob, keys.issuer_public, keys.log_verifier())
     assert (info.item, info.result, info.fap, info.device, info.operator, info.location) == (
         ITEM, "pass", 2.5e-10, "a1b2c3d4e5f60708", "ana", "Paris")
     assert info.scan == __import__("hashlib").sha256(b"device-signed scan bytes").digest()
+    assert info.history is None and info.state is None and not info.history_checked
+    assert info.checkpoint.size == 5 and info.index == a.index and info.id == a.leaf_hash[:16].hex()
+    with Ledger.open(path, readonly=True) as led:
+        hist = led.history(ITEM, info.event.seq)
+    info = verify_certificate(blob, keys.issuer_public, keys.log_verifier(), hist)
     assert [e.kind for e in info.history] == ["register", "enroll", "transfer"]
     assert info.state.owner == "bob" and "Authentica Ltd" in info.state.provenance_line()
-    assert info.checkpoint.size == 5 and info.index == a.index
+    assert info.event.prev == info.history[-1].hash  # the chain head the history is checked against
+
+
+def test_compact_claims_and_size(issued):
+    _, _, blob, _ = issued
+    claims = cbor.loads(cose.decode1(blob).payload)
+    assert set(claims) == {"glint", 6, -1, -2, -3} and claims["glint"] == 2
+    assert len(claims[-2]) == 32  # index 4 of 5: one proof hash (the root of leaves 0-3)
+    assert len(blob) < 600
+
+
+def test_issue_cost_and_size_do_not_grow_with_history(tmp_path, keys):
+    with Ledger.open(tmp_path / "l.db", keys=keys, durable=False) as led:
+        led.register_item("acme:LONG-1", "ACME")
+        led.append_batch([certmod_spec("acme:LONG-1", t) for t in range(300)])
+        led.register_item("acme:SHORT-1", "ACME")
+        a = led.record_verify("acme:SHORT-1", "pass", fap=1e-9, time=T0)
+        b = led.record_verify("acme:LONG-1", "pass", fap=1e-9, time=T0)
+        short, long_ = led.issue_certificate(a.index), led.issue_certificate(item="acme:LONG-1")
+        assert abs(len(short) - len(long_)) <= 2  # same proof length, ids of equal length
+        bundle = led.bundle(long_)
+    c, hist = certmod.read(bundle)
+    assert c == long_ and len(hist) == 301
+    info = verify_certificate(c, keys.issuer_public, keys.log_verifier(), hist)
+    assert info.index == b.index and len(info.history) == 301
+
+
+def certmod_spec(item, t):
+    from glint.ledger import EventSpec
+
+    return EventSpec("verify", item, {"res": "pass", "fap": 1e-9}, time=T0 + t)
+
+
+def test_format_1_is_refused_by_name(keys):
+    claims = {1: keys.origin, 6: T0, 7: bytes(16), "glint": 1, "item": ITEM}
+    old = cose.sign1_with(cbor.dumps(claims), keys.sign_digest, kid=certmod.issuer_kid(keys.issuer_public),
+                          protected_extra={3: certmod.CONTENT_FORMAT_CWT})
+    with pytest.raises(VerificationError, match="certificate format 1 is no longer issued"):
+        verify_certificate(old, keys.issuer_public, keys.log_verifier())
 
 
 def test_wrong_keys_and_flipped_bytes_fail(issued):
@@ -75,6 +118,7 @@ def test_wrong_keys_and_flipped_bytes_fail(issued):
                             "--issuer", str(issuer / "issuer.pub"), "--log", str(log / "log.vkey")],
                            capture_output=True, text=True, timeout=60)
         assert r.returncode == 1 and r.stdout == "" and r.stderr.count("\n") == 1, (why, r.stderr)
+        assert why in r.stderr
     bad = bytearray(blob)
     bad[len(bad) // 2] ^= 0x01
     (tmp_path / "bad.cose").write_bytes(bytes(bad))
@@ -83,7 +127,7 @@ def test_wrong_keys_and_flipped_bytes_fail(issued):
 
 
 def _resign(keys, blob, mutate):
-    """Re-sign a certificate after changing its claims: what a compromised host could do."""
+    """Re-sign a certificate after changing its claims: what a compromised issuer could do."""
     msg = cose.decode1(blob)
     claims = cbor.loads(msg.payload)
     mutate(claims)
@@ -91,60 +135,87 @@ def _resign(keys, blob, mutate):
                            protected_extra={3: certmod.CONTENT_FORMAT_CWT})
 
 
-def test_altered_history_fails_even_when_signed(issued, keys):
+def test_resigned_claims_fail_on_the_log_signature(issued, keys):
+    """Even with the issuer key, changing the event, the proof or the size breaks the log's signature."""
     _, _, blob, _ = issued
 
-    def drop_transfer(c):
-        c["hist"] = c["hist"][:2]
+    def fail_as_pass(c):
+        c[-1] = c[-1].replace(b"pass", b"fail")
 
-    def edit_register(c):
-        c["hist"][0] = c["hist"][0].replace(b"Italy", b"Spain")
+    def other_proof(c):
+        c[-2] = bytes(32) + c[-2][32:]
 
-    def claim_fail_as_pass(c):
-        c["res"] = "fail"
+    def other_size(c):
+        c[-3] = [c[-3][0] + 1, c[-3][1]]
 
-    for mutate, why in ((drop_transfer, "history has 2 events"), (edit_register, "history was altered"),
-                        (claim_fail_as_pass, "claim 'res'")):
+    def extra_claim(c):
+        c["hist"] = []
+
+    for mutate, why in ((fail_as_pass, "checkpoint signature does not verify"),
+                        (other_proof, "checkpoint signature does not verify"),
+                        (other_size, "checkpoint signature does not verify|inclusion proof"),
+                        (extra_claim, "missing or unknown claims")):
         forged = _resign(keys, blob, mutate)
         with pytest.raises(VerificationError, match=why):
             verify_certificate(forged, keys.issuer_public, keys.log_verifier())
 
 
+def test_altered_history_fails_against_the_chain_head(issued, keys):
+    tmp_path, path, blob, _ = issued
+    with Ledger.open(path, readonly=True) as led:
+        hist = led.history(ITEM, 3)
+    for bad, why in ((hist[:2], "history has 2 events"), ([hist[0].replace(b"Italy", b"Spain")] + hist[1:],
+                     "history was altered"), ([hist[1], hist[0], hist[2]], "another item or position")):
+        with pytest.raises(VerificationError, match=why):
+            verify_certificate(blob, keys.issuer_public, keys.log_verifier(), bad)
+        (tmp_path / "b.glintb").write_bytes(certmod.make_bundle(blob, bad))
+        rc, out = _cli_verify(tmp_path, tmp_path / "b.glintb", tmp_path / "pub")
+        assert rc == 1 and "certificate rejected" in out, out
+
+
+def test_bundle_verifies_offline_in_fresh_process(issued):
+    tmp_path, path, blob, _ = issued
+    home = tmp_path / "home"
+    home.mkdir()
+    (tmp_path / "c.cose").write_bytes(blob)
+    r = subprocess.run([sys.executable, "-m", "glint", "--home", str(home), "cert", "bundle", str(tmp_path / "c.cose"),
+                        "-o", str(tmp_path / "c.glintb"), "--ledger", str(path), "--issuer",
+                        str(tmp_path / "pub" / "issuer.pub"), "--log", str(tmp_path / "pub" / "log.vkey")],
+                       capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0, r.stderr
+    rc, out = _cli_verify(tmp_path, tmp_path / "c.glintb", tmp_path / "pub")
+    assert rc == 0 and "history of 3 events checks against the chain head" in out, out
+
+
 def test_history_altered_in_the_ledger_afterwards(issued, keys):
-    """Rewrite the item's register event in storage, then build a certificate from the altered rows."""
+    """Rewrite the item's register event in storage: the history no longer reaches the certificate's chain head."""
     tmp_path, path, blob, a = issued
     db = sqlite3.connect(path)
     (leaf,) = db.execute("SELECT leaf FROM leaves WHERE idx = 0").fetchone()
-    forged = leaf.replace(b"Italy", b"Spain")
-    db.execute("UPDATE leaves SET leaf = ? WHERE idx = 0", (forged,))  # leaf hashes are derived, not stored
+    db.execute("UPDATE leaves SET leaf = ? WHERE idx = 0", (leaf.replace(b"Italy", b"Spain"),))
     db.commit()
     db.close()
     with Ledger.open(path, keys=keys) as led:
-        with pytest.raises(LedgerError, match="does not verify"):
-            led.issue_certificate(a.index)
-        # Even signed by the honest issuer key, a certificate over the altered history fails offline.
-        e = led.event(a.index)
-        hist = [r.leaf for r in led.store.item_leaves(ITEM) if r.seq < e.seq]
-        note = led.store.latest_checkpoint().note
-        bad = certmod.build(keys, e.raw, hist, led.prove(a.index, 5).hashes, note)
+        hist = led.history(ITEM, 3)
+        with pytest.raises(VerificationError, match="item history was altered: event 1"):
+            verify_certificate(blob, keys.issuer_public, keys.log_verifier(), hist)
+        with pytest.raises(VerificationError, match="history was altered"):
+            led.bundle(led.issue_certificate(a.index))
         assert not led.verify().ok
-    (tmp_path / "bad.cose").write_bytes(bad)
-    rc, out = _cli_verify(tmp_path, tmp_path / "bad.cose", tmp_path / "pub")
-    assert rc == 1 and "item history was altered" in out, out
-    # The certificate issued before the edit still verifies: it is a snapshot.
-    verify_certificate(blob, keys.issuer_public, keys.log_verifier())
 
 
 def test_renderings(issued, keys, tmp_path):
-    _, _, blob, _ = issued
-    info = verify_certificate(blob, keys.issuer_public, keys.log_verifier())
+    _, path, blob, _ = issued
+    with Ledger.open(path, readonly=True) as led:
+        info = verify_certificate(blob, keys.issuer_public, keys.log_verifier(), led.history(ITEM, 3))
     png, svg, html = tmp_path / "c.png", tmp_path / "c.svg", tmp_path / "c.html"
-    render.write_outputs(blob, info, str(png), str(svg), str(html))
+    url = "https://id.example.com/01/09506000134352/21/ABC123?c=" + info.id
+    render.write_outputs(blob, info, str(png), str(svg), str(html), url=url)
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert "<svg" in svg.read_text()
     page = html.read_text()
-    for text in (ITEM, "GENUINE", "Authentica Ltd", "Italy", "transfer", "<svg", "2.5e-10"):
+    for text in (ITEM, "GENUINE", "Authentica Ltd", "Italy", "transfer", "<svg", "2.5e-10", url):
         assert text in page, text
-    assert render.qr_code(blob).version <= 40
-    with pytest.raises(Exception, match="does not fit"):
-        render.qr_code(b"x" * 4000)
+    assert render.qr_code(url).version <= 6
+    with pytest.raises(Exception, match="public URL"):
+        render.write_outputs(blob, info, str(png))

@@ -129,3 +129,15 @@ def test_deeply_nested_or_non_object_body_is_a_400_json_error(client):
     r = client.post("/v1/events", data="[1, 2]", content_type="application/json", headers={"Idempotency-Key": "k-list"})
     assert r.status_code == 400 and "JSON object" in r.json["error"]
     assert client.get("/v1/checkpoint").json["size"] == 0
+
+
+def test_history_endpoint(client):
+    assert post(client, REG, "r1").status_code == 201
+    body = {"kind": "passport", "item": "acme:BAG-1", "time": NOW - 900, "data": {"set": {"origin": "IT"}}}
+    assert post(client, body, "p1").status_code == 201
+    r = client.get("/v1/history/acme%3ABAG-1?before=1")
+    assert r.status_code == 200 and r.json["events"] == 1 and r.json["head_seq"] == 1
+    full = client.get("/v1/history/acme:BAG-1").json["leaves"]
+    assert len(full) == 2 and full[0] == r.json["leaves"][0]
+    assert client.get("/v1/history/acme:NOPE").status_code == 422
+    assert client.get("/v1/history/acme:BAG-1?before=x").status_code == 400
