@@ -7,7 +7,7 @@ Chosen by ``--home DIR``, else ``$GLINT_HOME``, else ``~/.glint``. Layout::
     <home>/ledger.db     the custody ledger (glint.ledger; its own SQLite file)
     <home>/keys/         the ledger's issuer and log keys (glint.ledger.Keys)
     <home>/match/        the matcher database directory (glint.match.Database)
-    <home>/certs/        issued scan certificates (<item>-<index>.cose)
+    <home>/certs/        issued scan certificates (<item>-<index>.cose; by-id/<id>.cose: published, glint.publish)
     <home>/config.toml   optional host configuration (firmware policy, timeouts, ...)
 
 The ledger keeps its own documented layout (``ledger.db`` and ``keys/`` in the home

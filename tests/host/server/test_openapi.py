@@ -135,6 +135,7 @@ def test_answers_of_a_real_session_validate_against_the_document(tmp_path, coati
         full = call("GET", f"/v1/items/{ITEM}", "auditor").json
         assert public["redacted"] and "redacted" not in full and len(full["events"]) == 3
         assert call("GET", "/v1/items/acme:NOPE").status_code == 422
+        assert len(call("GET", f"/v1/history/{ITEM}?before=2").json["leaves"]) == 2
         for method, path, status in (("GET", "/v1/nothing", 404), ("DELETE", "/v1/checkpoint", 405)):
             r = api.client.open(path, method=method)
             assert r.status_code == status and r.content_type == "application/json"
