@@ -115,7 +115,10 @@ def test_transfer_needs_a_passing_scan_and_gives_the_buyer_a_certificate(life, c
     assert rc == 0, err
     pub = f"{life['home']}/pub"
     assert glint(capsys, life, "cert", "keys", "--export", pub)[0] == 0
-    rc, info, err = glint(capsys, life, "cert", "verify", out["certificate"], "--issuer", f"{pub}/issuer.pem",
+    # A compact certificate carries no history: the buyer gets it checked from a bundle (certificate + history).
+    bundle = f"{life['home']}/buyer.glintb"
+    assert glint(capsys, life, "cert", "bundle", out["certificate"], "-o", bundle)[0] == 0
+    rc, info, err = glint(capsys, life, "cert", "verify", bundle, "--issuer", f"{pub}/issuer.pem",
                           "--log", f"{pub}/log.vkey")
     assert rc == 0, err
     t = [h for h in info["history"] if h["kind"] == "transfer"][-1]
