@@ -221,6 +221,7 @@ def create_app(home: str | Path, ledger_path: str | Path | None = None) -> Glint
     apikeys = auth.KeyStore(Home(home).db_path)
     uploads = Uploads(worker)
     limiter = limits.RateLimiter()
+    rates = limits.configured(Home(home).section("limits"))
     app = GlintApp("glint.server", static_folder=None)  # every route is one of ours, documented (openapi)
     app.config["MAX_CONTENT_LENGTH"] = MAX_BODY_BYTES
     if isinstance(app.json, DefaultJSONProvider):
@@ -231,7 +232,7 @@ def create_app(home: str | Path, ledger_path: str | Path | None = None) -> Glint
         key = apikeys.authenticate(request.headers.get("Authorization"))
         g.api_key = key
         if key is None:
-            limiter.take(f"public {request.remote_addr}", limits.PUBLIC_RATE_PER_S, limits.PUBLIC_BURST)
+            limiter.take(f"public {request.remote_addr}", rates["public_rate_per_s"], rates["public_burst"])
         else:
             limiter.take(f"key {key.key_id}", key.rate_per_s, max(1.0, 2 * key.rate_per_s))
 
@@ -372,30 +373,38 @@ def create_app(home: str | Path, ledger_path: str | Path | None = None) -> Glint
                                       f"{certcheck.COSE_MEDIA} (listing item in ?item=)"),
         extra_bodies={certcheck.COSE_MEDIA: {"type": "string", "contentMediaType": certcheck.COSE_MEDIA}},
         params=(openapi.query("item", {"type": "string", "minLength": 1, "maxLength": certcheck.MAX_ITEM_LEN},
-                              description=f"the listing's item id, with a {certcheck.COSE_MEDIA} body"),),
+                              description=f"the listing's item id (with a {certcheck.COSE_MEDIA} body; with "
+                                          "JSON it may be in the body instead)"),),
         responses={200: openapi.Body(openapi.component("CertificateCheck", certcheck.ANSWER_SCHEMA),
                                      description="the verdict (verified or failed, naming the failed check)")},
         errors=(400, 413, 503), tags=("certificates",),
         description="Checks, in order: " + ", ".join(certcheck.CHECKS) + " (glint.server.certcheck). Rate-limited "
-                    f"to {certcheck.VERIFY_RATE_PER_S:g}/s per caller.")
+                    f"to {certcheck.VERIFY_RATE_PER_S:g}/s per caller by default ([limits] verify_rate_per_s).")
     def post_certificate_verify():
         k = g.api_key
         who = f"verify key {k.key_id}" if k is not None else f"verify {request.remote_addr}"
-        limiter.take(who, certcheck.VERIFY_RATE_PER_S, certcheck.VERIFY_BURST)
+        limiter.take(who, rates["verify_rate_per_s"], rates["verify_burst"])
         if not trust:
             own, vkey = worker.call(_trust_keys)
             trust.append(certcheck.Trust.of(own, vkey, Home(home).section("issuers")))
-        if request.mimetype == certcheck.COSE_MEDIA:
-            blob, item = request.get_data(cache=False), request.args.get("item") or None
-        else:
-            try:
-                body = request.get_json(silent=True)
-            except RecursionError:
-                raise BadRequest("body nested too deeply") from None
-            try:
+        query_item = request.args.get("item")
+        try:
+            if query_item is not None:
+                certcheck.check_item_arg(query_item)
+            if request.mimetype == certcheck.COSE_MEDIA:
+                blob, item = request.get_data(cache=False), query_item
+            else:
+                try:
+                    body = request.get_json(silent=True)
+                except RecursionError:
+                    raise BadRequest("body nested too deeply") from None
                 blob, item = certcheck.certificate_bytes(body)
-            except UsageError as e:
-                raise BadRequest(e.msg, getattr(e, "hint", None)) from None
+                if query_item is not None:
+                    if item is not None and item != query_item:
+                        raise UsageError("the listing item is given twice (?item= and the body), differently")
+                    item = query_item
+        except UsageError as e:
+            raise BadRequest(e.msg, getattr(e, "hint", None)) from None
         a = certcheck.check(blob, item, trust[0], lambda size: worker.call(_root_at, size))
         return jsonify(certcheck.answer_json(a, item))
 

@@ -41,8 +41,7 @@ from glint.ledger.note import Verifier
 from glintcore import cose
 
 CHECKS = ("format", "issuer-known", "issuer-not-revoked", "certificate", "log-consistent", "result-pass", "item")
-VERIFY_RATE_PER_S = 20.0     # per caller (address or key): a check costs two signature verifications
-VERIFY_BURST = 40
+VERIFY_RATE_PER_S = 20.0     # per caller (address or key): a check costs two signature verifications ([limits])
 MAX_ITEM_LEN = 1024
 COSE_MEDIA = "application/cose"
 
@@ -53,8 +52,9 @@ REQUEST_SCHEMA = {
     "properties": {"cert": {"type": "string", "contentEncoding": "base64",
                             "description": "the certificate file (COSE_Sign1, as glint cert issue -o writes it) "
                                            "in standard base64"},
-                   "item": {"type": "string", "minLength": 1, "maxLength": MAX_ITEM_LEN,
-                            "description": "the listing's item id: the answer says whether it is the certificate's"}},
+                   "item": {"type": ["string", "null"], "minLength": 1, "maxLength": MAX_ITEM_LEN,
+                            "description": "the listing's item id: the answer says whether it is the certificate's "
+                                           "(null: none)"}},
 }
 ANSWER_SCHEMA = {
     "type": "object", "additionalProperties": False,
@@ -126,6 +126,12 @@ class Answer:
         self.failure = {"check": name, "error": error}
 
 
+def check_item_arg(item) -> None:
+    """The listing's item id as sent: a string of 1..MAX_ITEM_LEN characters (compared, not parsed)."""
+    if not isinstance(item, str) or not 0 < len(item) <= MAX_ITEM_LEN:
+        raise UsageError(f"'item' must be the listing's item id (1..{MAX_ITEM_LEN} characters)")
+
+
 def certificate_bytes(body) -> tuple[bytes | str, str | None]:
     """(certificate bytes, or the reason they are not usable; listing item or None) of a JSON request.
 
@@ -138,8 +144,8 @@ def certificate_bytes(body) -> tuple[bytes | str, str | None]:
     if unknown:
         raise UsageError(f"unknown field(s): {', '.join(sorted(map(str, unknown)))[:200]}")
     item = body.get("item")
-    if item is not None and (not isinstance(item, str) or not 0 < len(item) <= MAX_ITEM_LEN):
-        raise UsageError(f"'item' must be the listing's item id (1..{MAX_ITEM_LEN} characters)")
+    if item is not None:
+        check_item_arg(item)
     text = body["cert"]
     if len(text) > 2 * cert.MAX_CERT_BYTES:
         return f"certificate larger than {cert.MAX_CERT_BYTES} bytes", item

@@ -8,7 +8,14 @@
   507 before anything is written. A full disk (SQLite "database or disk is full") is a
   503 JSON answer, not a 500 page.
 - Slow clients (slowloris): see glint.server (waitress channel timeout and connection
-  limit), which close connections that trickle bytes.
+  limit) and glint.server.deadline (the whole-request deadline).
+
+The anonymous rate and the certificate-check rate can be set per deployment in
+``<home>/config.toml`` (read when the server starts)::
+
+    [limits]
+    public_rate_per_s = 50      # per client address, burst public_burst (100)
+    verify_rate_per_s = 20      # POST /v1/certificates/verify per caller, burst verify_burst (40)
 """
 
 from __future__ import annotations
@@ -21,6 +28,22 @@ from glint.errors import UsageError
 PUBLIC_RATE_PER_S = 50.0
 PUBLIC_BURST = 100
 MAX_BUCKETS = 10000  # distinct clients remembered; the oldest are forgotten beyond this
+
+
+DEFAULTS = {"public_rate_per_s": PUBLIC_RATE_PER_S, "public_burst": float(PUBLIC_BURST),
+            "verify_rate_per_s": 20.0, "verify_burst": 40.0}
+
+
+def configured(section: dict) -> dict[str, float]:
+    """The ``[limits]`` table of a home's config.toml over DEFAULTS (positive numbers only)."""
+    out = dict(DEFAULTS)
+    for name, v in section.items():
+        if name not in DEFAULTS:
+            raise UsageError(f"[limits] {name} is not a limit", "one of " + ", ".join(DEFAULTS))
+        if isinstance(v, bool) or not isinstance(v, (int, float)) or not 0 < v < 1e9:
+            raise UsageError(f"[limits] {name} must be a positive number, not {v!r}")
+        out[name] = float(v)
+    return out
 
 
 class RateLimited(UsageError):

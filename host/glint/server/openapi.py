@@ -222,9 +222,9 @@ def event_upload_schema(kind: str) -> dict:
         data["required"] = required
     body_props: dict[str, Any] = {
         "kind": {"const": kind}, "item": _ref("ItemId"),
-        "time": {"type": "integer", "minimum": S.EARLIEST_TIME, "maximum": ev.MAX_TIME,
+        "time": {"type": ["integer", "null"], "minimum": S.EARLIEST_TIME, "maximum": ev.MAX_TIME,
                  "description": f"Unix seconds: at most {S.MAX_AGE_S // 86400} days old and {S.MAX_SKEW_S} s ahead "
-                                "of the server's clock; default now"},
+                                "of the server's clock; absent or null: now"},
         "data": data,
     }
     req = ["kind", "item"] + (["data"] if required else [])
