@@ -123,6 +123,10 @@ def _root_at(ctx: _Ctx, size: int) -> bytes:
     return ctx.ledger.root(size)
 
 
+def _history_before(ctx: _Ctx, item: str, seq: int) -> list[bytes]:
+    return ctx.ledger.history(item, seq)
+
+
 def _checkpoint(ctx: _Ctx) -> dict:
     led = ctx.ledger
     note = led.checkpoint() if led.size else None
@@ -405,7 +409,8 @@ def create_app(home: str | Path, ledger_path: str | Path | None = None) -> Glint
                     item = query_item
         except UsageError as e:
             raise BadRequest(e.msg, getattr(e, "hint", None)) from None
-        a = certcheck.check(blob, item, trust[0], lambda size: worker.call(_root_at, size))
+        a = certcheck.check(blob, item, trust[0], lambda size: worker.call(_root_at, size),
+                            lambda it, seq: worker.call(_history_before, it, seq))
         return jsonify(certcheck.answer_json(a, item))
 
     spec: dict = {}

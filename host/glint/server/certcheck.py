@@ -16,6 +16,8 @@ Checks, in order; the first that fails is named in ``failure`` and the verdict i
 - ``issuer-not-revoked``: the key id is not in ``[issuers] revoked``;
 - ``certificate``: glint.ledger.cert.verify with that key and this server's log key;
 - ``log-consistent``: this server's log has the certificate's tree (same root at that size);
+- ``history``: the item's earlier events in this server's log chain into the certified
+  event's chain head and replay as a valid custody sequence (glint.ledger.cert.check_history);
 - ``result-pass``: the certified verification's result is ``pass``;
 - ``item``: the certificate is for the listing's item (only when an item id was sent).
 
@@ -40,7 +42,8 @@ from glint.ledger import cert
 from glint.ledger.note import Verifier
 from glintcore import cose
 
-CHECKS = ("format", "issuer-known", "issuer-not-revoked", "certificate", "log-consistent", "result-pass", "item")
+CHECKS = ("format", "issuer-known", "issuer-not-revoked", "certificate", "log-consistent", "history", "result-pass",
+          "item")
 VERIFY_RATE_PER_S = 20.0     # per caller (address or key): a check costs two signature verifications ([limits])
 MAX_ITEM_LEN = 1024
 COSE_MEDIA = "application/cose"
@@ -155,8 +158,13 @@ def certificate_bytes(body) -> tuple[bytes | str, str | None]:
         return "'cert' is not standard base64", item
 
 
-def check(blob: bytes | str, item: str | None, trust: Trust, log_root=None) -> Answer:
-    """Run the checks (module docstring); ``log_root(size)`` gives this server's root at a size, or raises."""
+def check(blob: bytes | str, item: str | None, trust: Trust, log_root=None, history_of=None) -> Answer:
+    """Run the checks (module docstring).
+
+    ``log_root(size)``: this server's root at a tree size (raises GlintError if it has none);
+    ``history_of(item, seq)``: the item's leaves before sequence ``seq`` in this server's log.
+    Without them the two checks that need the log are left out.
+    """
     a = Answer()
     if isinstance(blob, str):
         a.fail("format", blob)
@@ -200,6 +208,13 @@ def check(blob: bytes | str, item: str | None, trust: Trust, log_root=None) -> A
                                      "certificate's root")
             return a
         a.passed("log-consistent")
+    if history_of is not None:
+        try:
+            cert.check_history(history_of(info.item, info.event.seq), info.event)
+        except GlintError as e:
+            a.fail("history", e.msg)
+            return a
+        a.passed("history")
     if info.result != "pass":
         a.fail("result-pass", f"the certified verification's result is {str(info.result)!r}, not 'pass'")
         return a

@@ -147,3 +147,22 @@ def test_the_check_is_rate_limited_per_caller(served):
     statuses = [check(api, {"cert": "AA=="}, addr="10.9.9.9").status_code for _ in range(60)]
     assert statuses[0] == 200 and statuses[-1] == 429
     assert check(api, good, addr="10.9.9.8").status_code == 200  # another caller is not affected
+
+
+def test_a_history_that_does_not_chain_is_named(served):
+    """The history check is the library's (glint.ledger.cert.check_history) over this server's log: a log
+    whose history of the item does not lead to the certificate's chain head fails it."""
+    from glint.ledger import Ledger
+    from glint.server.certcheck import Trust, check as run_check
+
+    api, good, _fail = served
+    keys = Keys.load(api.home)
+    trust = Trust.of(keys.issuer_public, keys.log_vkey, {})
+    with Ledger.open(api.home / "ledger.db", keys=keys, readonly=True) as led:
+        hist = led.history(ITEM)
+        root = led.root
+        ok = run_check(good, ITEM, trust, root, lambda item, seq: led.history(item, seq))
+        assert ok.failure is None and ok.checks_passed == ALL
+        for bad in (lambda item, seq: hist[:seq - 1], lambda item, seq: hist[1:seq + 1], lambda item, seq: []):
+            a = run_check(good, ITEM, trust, root, bad)
+            assert a.failure["check"] == "history" and a.checks_passed == ALL[:ALL.index("history")], a.failure
