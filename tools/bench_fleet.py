@@ -64,7 +64,7 @@ def main(argv=None) -> int:
     from glint.home import Home
     from glint.ledger import Keys, Ledger
     from glint.match import Database
-    from glint.server.worker import LedgerWorker
+    from glint.ledger.group import LedgerWorker
 
     tmp = Path(tempfile.mkdtemp(prefix="glint-bench-fleet-"))
     home = Home(tmp / "home").ensure()

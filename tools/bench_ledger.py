@@ -9,7 +9,7 @@ Figures (rates are medians of --repeat runs, each on a fresh ledger; every run's
                       before each run (and fdatasync_overwrite_per_s: 4 KiB rewrite in place + fdatasync)
 - batched appends/s:  verify events in durable commits of --batch events (target >= 20,000/s)
 - single appends/s:   one caller, one durable commit (synchronous=FULL) per event
-- group appends/s:    --threads callers appending one event each time through a GroupCommitter:
+- group appends/s:    --threads callers appending one event each time through a LedgerWorker:
                       each caller acknowledged once its event is durable, commits shared (target >= 1,000/s)
 - proof ms:           inclusion + consistency proof generation at --size entries (target <= 1 ms)
 - bytes/event:        database size after a WAL checkpoint, divided by the number of events
@@ -33,7 +33,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "host"))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "shared"))
 
-from glint.ledger import EventSpec, GroupCommitter, Keys, Ledger, verify_consistency, verify_inclusion  # noqa: E402
+from glint.ledger import EventSpec, Keys, Ledger, LedgerWorker, verify_consistency, verify_inclusion  # noqa: E402
 
 ITEMS = 1000
 FSYNC_BLOCK = 4096
@@ -66,14 +66,14 @@ def _group(path: Path, keys: Keys, total: int, threads: int, items: list[str]) -
     """``threads`` callers append ``total`` events one at a time; return (events/s, mean group size)."""
     per = total // threads
     work = [_specs(t * per, per, items) for t in range(threads)]
-    with GroupCommitter.open(path, keys=keys) as gc:
-        g0, e0 = gc.groups, gc.events
+    with LedgerWorker.open(path, keys=keys) as gc:
+        g0, e0 = gc.groups, gc.items
         start = threading.Barrier(threads + 1)
 
         def producer(specs):
             start.wait()
             for spec in specs:
-                gc.append_spec(spec)
+                gc.submit_event(spec).result()
 
         ths = [threading.Thread(target=producer, args=(w,)) for w in work]
         for th in ths:
@@ -83,7 +83,7 @@ def _group(path: Path, keys: Keys, total: int, threads: int, items: list[str]) -
         for th in ths:
             th.join()
         spent = time.perf_counter() - t0
-        groups, events = gc.groups - g0, gc.events - e0
+        groups, events = gc.groups - g0, gc.items - e0
     return per * threads / spent, events / max(groups, 1)
 
 

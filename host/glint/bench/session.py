@@ -59,7 +59,7 @@ def run_bench(home: Home, items: list[BenchItem], ports: list[str] | tuple[str, 
         record = None
         if ledger:
             from glint.ledger import Keys, Ledger
-            from glint.server.worker import LedgerWorker
+            from glint.ledger.group import LedgerWorker
 
             worker = LedgerWorker(lambda: Ledger.open(home.ledger_path, keys=Keys.load(home.ledger_dir, create=True)),
                                   lambda led: led.close())

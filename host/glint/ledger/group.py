@@ -1,21 +1,29 @@
-"""Group commit: appends from many threads share one durable commit (one fsync).
+"""LedgerWorker: the one thread that writes a process's ledger, with group commit.
 
-A durable commit costs one fsync of the WAL, so one caller appending one event at a
-time is bounded by the disk's fsync rate (a few hundred to a few thousand per second).
-When several threads append at once, ``GroupCommitter`` gathers whatever they have
-queued while the previous commit was syncing and writes it in the next single commit:
-throughput grows with concurrency while every caller is still acknowledged only once
-its own event is durable. No artificial delay is added: a lone caller pays one fsync,
-as with ``Ledger.append_event``.
+The ledger admits one writer per process (an exclusive lock file) and SQLite
+connections belong to the thread that opened them, so a multi-threaded process (the
+HTTP server, the bench's scanner threads, a fleet) hands its ledger work to this one
+thread. It runs two kinds of jobs, in the order they were queued:
 
-    with GroupCommitter.open(path, keys=keys) as gc:      # owns the writer Ledger
-        a = gc.append("verify", item, {"res": "pass"})    # from any thread; returns once durable
-        note = gc.call(lambda led: led.checkpoint())      # run on the writer thread
+- ``call(fn, *args)`` / ``submit(fn, *args)``: ``fn(ctx, *args)`` on the writer thread
+  (reads, checkpoints, anything that needs the writer's connections);
+- ``group(handler, item)``: group commit. Every item queued for the same ``handler``
+  while the thread was busy (the previous commit syncing) is handed to
+  ``handler(ctx, items)`` in one call, which answers each item (a result or an
+  exception, in order) after one shared durable commit. No delay is added: a lone
+  caller pays one commit, concurrent callers share it, and each is still acknowledged
+  only once its own work is durable. ``append(...)`` is this for plain ledger events
+  (``Ledger.append_group``: an event refused by a custody rule refuses only itself; a
+  failed commit raises LedgerError in every caller of the group and stores none of it).
 
-Events of one group are independent (``Ledger.append_group``): an event refused by a
-custody rule raises UsageError in its own caller only. A failed commit raises
-LedgerError in every caller of that group, and none of its events is stored.
-Events of one thread are stored in the order that thread appended them.
+    with LedgerWorker.open(path, keys=keys) as w:       # opens (and owns) the writer Ledger
+        a = w.append("verify", item, {"res": "pass"})    # from any thread; returns once durable
+        note = w.call(lambda led: led.checkpoint())      # on the writer thread, between groups
+
+    w = LedgerWorker(opener, closer)                     # any context: the server's holds the
+    out = w.group(handle_uploads, upload).result()       # ledger, glint.db and the matcher
+
+Jobs of one thread run in the order that thread queued them.
 """
 
 from __future__ import annotations
@@ -25,76 +33,98 @@ import queue
 import threading
 import time
 from concurrent.futures import Future
+from typing import Any, Callable, Generic, TypeVar
 
 from glint.errors import LedgerError
 from glint.ledger.log import Appended, EventSpec, Ledger
 
 _log = logging.getLogger(__name__)
 
-# Upper bound of events in one commit (keeps a commit's latency and memory bounded).
-MAX_GROUP_EVENTS = 2000
-# How long close() waits for the writer thread to finish what was queued.
-CLOSE_TIMEOUT_S = 60.0
+MAX_GROUP_EVENTS = 2000  # items handed to one handler call (bounds a commit's latency and memory)
+CALL_TIMEOUT_S = 120.0   # a ledger commit never takes this long; a hang is a bug worth an error
+CLOSE_TIMEOUT_S = 60.0   # how long close() waits for the writer thread to finish what was queued
+
+Ctx = TypeVar("Ctx")
+R = TypeVar("R")
 
 _STOP = object()
 
 
-class GroupCommitter:
-    """One writer thread over a ``Ledger``; thread-safe ``append``/``submit``/``call``.
+class _Call:
+    __slots__ = ("fn", "args", "kwargs")
 
-    The ledger is opened on the writer thread (SQLite connections belong to one thread)
-    and must not be used directly while the committer runs: use ``call`` instead.
-    ``groups`` and ``events`` count commits and events written (a mean group size is
-    ``events / groups``).
-    """
+    def __init__(self, fn, args, kwargs):
+        self.fn, self.args, self.kwargs = fn, args, kwargs
 
-    def __init__(self, opener, max_group: int = MAX_GROUP_EVENTS, name: str = "ledger-group-commit"):
+
+class _Grouped:
+    __slots__ = ("handler", "item")
+
+    def __init__(self, handler, item):
+        self.handler, self.item = handler, item
+
+
+class LedgerWorker(Generic[Ctx]):
+    """One writer thread over a context built there by ``opener()`` (a ``Ledger``, or an object
+    holding one); ``closer(ctx)`` releases it on ``close()``. Thread-safe ``call``/``submit``/
+    ``group``/``append``. ``groups`` and ``items`` count handler calls and the items they took
+    (a mean group size is ``items / groups``)."""
+
+    def __init__(self, opener: Callable[[], Ctx], closer: Callable[[Ctx], None] | None = None,
+                 name: str = "ledger", max_group: int = MAX_GROUP_EVENTS):
         self._q: queue.SimpleQueue = queue.SimpleQueue()
         self._max_group = max(1, int(max_group))
+        self._closer = closer
         self.groups = 0
-        self.events = 0
+        self.items = 0
         self._closed = False
         self._lock = threading.Lock()
         ready: Future = Future()
         self._thread = threading.Thread(target=self._run, args=(opener, ready), name=name, daemon=True)
         self._thread.start()
-        ready.result()  # re-raises an opening error (e.g. a second writer) in the caller
+        ready.result(timeout=CALL_TIMEOUT_S)  # re-raises an opening error (e.g. a second writer) in the caller
 
     @classmethod
-    def open(cls, path=None, keys=None, durable: bool = True, max_group: int = MAX_GROUP_EVENTS) -> "GroupCommitter":
-        """Open the ledger at ``path`` (as ``Ledger.open``) on a new writer thread."""
-        return cls(lambda: Ledger.open(path, keys=keys, durable=durable), max_group=max_group)
+    def open(cls, path=None, keys=None, durable: bool = True, max_group: int = MAX_GROUP_EVENTS,
+             name: str = "ledger") -> "LedgerWorker[Ledger]":
+        """The worker of the ledger at ``path`` (opened as ``Ledger.open`` on the writer thread)."""
+        return LedgerWorker(lambda: Ledger.open(path, keys=keys, durable=durable), Ledger.close,
+                            name=name, max_group=max_group)
 
     # ------------------------------------------------------------ producers
 
-    def submit(self, spec: EventSpec) -> Future:
-        """Queue one event; the Future resolves to its ``Appended`` once durable."""
-        fut: Future = Future()
-        with self._lock:  # no event slips in behind the stop marker
+    def _put(self, job, fut: Future) -> Future:
+        with self._lock:  # nothing slips in behind the stop marker
             if self._closed:
-                raise LedgerError("the group committer is closed")
-            self._q.put((spec, fut))
+                raise LedgerError("the ledger worker is closed")
+            self._q.put((job, fut))
         return fut
+
+    def submit(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Future:
+        """Queue ``fn(ctx, *args, **kwargs)``; return its Future (no waiting)."""
+        return self._put(_Call(fn, args, kwargs), Future())
+
+    def call(self, fn: Callable[..., R], *args: Any, **kwargs: Any) -> R:
+        """Run ``fn(ctx, *args, **kwargs)`` on the writer thread; return or raise its outcome."""
+        return self.submit(fn, *args, **kwargs).result(timeout=CALL_TIMEOUT_S)
+
+    def group(self, handler: Callable[[Ctx, list], list], item: Any) -> Future:
+        """Queue ``item`` for ``handler(ctx, items)``, which takes every item queued for it meanwhile
+        and returns one outcome per item, in order: a value, or an exception raised in that
+        item's caller. A handler that raises fails every item of its group."""
+        return self._put(_Grouped(handler, item), Future())
+
+    def submit_event(self, spec: EventSpec) -> Future:
+        """Queue one ledger event (group commit); the Future resolves to its ``Appended`` once durable."""
+        return self.group(_append_events, spec)
 
     def append(self, kind: str, item: str, data: dict, time: int | None = None,
                scan: bytes | None = None) -> Appended:
         """Append one event and wait until it is durable (like ``Ledger.append_event``)."""
-        return self.submit(EventSpec(kind, item, data, time, scan)).result()
-
-    def append_spec(self, spec: EventSpec) -> Appended:
-        return self.submit(spec).result()
-
-    def call(self, fn, *args, **kwargs):
-        """Run ``fn(ledger, *args, **kwargs)`` on the writer thread between groups; return its result."""
-        fut: Future = Future()
-        with self._lock:
-            if self._closed:
-                raise LedgerError("the group committer is closed")
-            self._q.put((_Call(fn, args, kwargs), fut))
-        return fut.result()
+        return self.submit_event(EventSpec(kind, item, data, time, scan)).result(timeout=CALL_TIMEOUT_S)
 
     def close(self) -> None:
-        """Write what is queued, then close the ledger and stop the writer thread."""
+        """Run what is queued, then release the context (``closer``) and stop the writer thread."""
         with self._lock:
             if self._closed:
                 return
@@ -112,73 +142,82 @@ class GroupCommitter:
 
     def _run(self, opener, ready: Future) -> None:
         try:
-            led = opener()
+            ctx = opener()
         except BaseException as e:  # handed to the constructor's caller
             ready.set_exception(e)
             return
         ready.set_result(None)
         try:
-            self._loop(led)
+            self._loop(ctx)
         finally:
-            led.close()
+            if self._closer is not None:
+                try:
+                    self._closer(ctx)
+                except Exception:  # closing must not hide the error that led here
+                    _log.exception("closing the ledger worker's context failed")
 
-    def _loop(self, led: Ledger) -> None:
+    def _loop(self, ctx) -> None:
         q = self._q
         while True:
             jobs = [q.get()]
-            # Let callers woken by the last commit queue their next event before this group closes.
+            # Let callers woken by the last commit queue their next item before this group closes.
             time.sleep(0)
-            # Everything that queued up while the last commit was syncing joins this group.
+            # Everything that queued up while the last commit was syncing joins this round.
             while len(jobs) < self._max_group:
                 try:
                     jobs.append(q.get_nowait())
                 except queue.Empty:
                     break
-            pending: list = []
+            pending: list = []  # consecutive items of one handler, in queue order
             for job in jobs:
                 what, fut = job
-                if isinstance(what, EventSpec):
+                if isinstance(what, _Grouped):
+                    if pending and pending[0][0].handler is not what.handler:
+                        self._handle(ctx, pending)
+                        pending = []
                     pending.append(job)
                     continue
-                self._commit(led, pending)  # keep queue order around calls and the stop marker
+                self._handle(ctx, pending)  # keep queue order around calls and the stop marker
                 pending = []
                 if what is _STOP:
                     return
-                _resolve(fut, what.run, led)
-            self._commit(led, pending)
+                _resolve(fut, what.fn, ctx, *what.args, **what.kwargs)
+            self._handle(ctx, pending)
 
-    def _commit(self, led: Ledger, jobs: list) -> None:
+    def _handle(self, ctx, jobs: list) -> None:
         if not jobs:
             return
         futs = [f for _, f in jobs]
         try:
-            results = led.append_group([s for s, _ in jobs])
-        except BaseException as e:  # the commit failed: nothing of the group is stored
-            _log.error("group commit of %d events failed: %s", len(jobs), e)
+            outs = jobs[0][0].handler(ctx, [j.item for j, _ in jobs])
+            if len(outs) != len(jobs):
+                raise LedgerError(f"group handler answered {len(outs)} of {len(jobs)} items")
+        except BaseException as e:  # a failed commit (or a bug): every caller of the group hears it
+            _log.error("group of %d items failed: %s", len(jobs), e)
             for f in futs:
                 f.set_exception(e)
+            if not isinstance(e, Exception):
+                raise
             return
         self.groups += 1
-        for f, r in zip(futs, results):
-            if isinstance(r, Exception):
+        self.items += len(jobs)
+        for f, r in zip(futs, outs):
+            if isinstance(r, BaseException):
                 f.set_exception(r)
             else:
-                self.events += 1
                 f.set_result(r)
 
 
-class _Call:
-    __slots__ = ("fn", "args", "kwargs")
-
-    def __init__(self, fn, args, kwargs):
-        self.fn, self.args, self.kwargs = fn, args, kwargs
-
-    def run(self, led):
-        return self.fn(led, *self.args, **self.kwargs)
+def _append_events(ctx, specs: list[EventSpec]) -> list:
+    led = ctx if isinstance(ctx, Ledger) else ctx.ledger
+    return led.append_group(specs)
 
 
-def _resolve(fut: Future, fn, *args) -> None:
+def _resolve(fut: Future, fn, *args, **kwargs) -> None:
     try:
-        fut.set_result(fn(*args))
+        fut.set_result(fn(*args, **kwargs))
     except BaseException as e:  # the caller's outcome, raised in the caller
         fut.set_exception(e)
+
+
+__all__ = ["LedgerWorker", "MAX_GROUP_EVENTS", "CALL_TIMEOUT_S"]

@@ -179,7 +179,7 @@ class Ledger:
         Returns, in order, the ``Appended`` of each stored event or the exception that
         refused it (UsageError for a custody rule or bad field; nothing of it is stored).
         A failing commit (LedgerError) raises for all. This is what group commit uses
-        (``glint.ledger.group.GroupCommitter``): events of unrelated callers share one
+        (``glint.ledger.group.LedgerWorker``): events of unrelated callers share one
         fsync without one caller's mistake refusing another's event.
         """
         return self._append(specs, isolate=True)

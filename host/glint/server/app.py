@@ -18,7 +18,7 @@ one cannot be served (the document fails to build; tests/host/server/test_openap
 Every request is authenticated (``Authorization: Bearer <API key>``) or public, and
 rate-limited per key (glint.server.limits). An upload is admitted only after
 glint.server.admit checked it (schema, device-signed scan, the server's own match).
-Every ledger access runs on one worker thread (glint.server.worker) because the ledger
+Every ledger access runs on one worker thread (glint.ledger.group.LedgerWorker) because the ledger
 has a single writer and SQLite connections are per thread; waitress's request threads
 only authenticate, parse and format.
 """
@@ -38,10 +38,10 @@ from flask.json.provider import DefaultJSONProvider
 
 from glint.checks import FirmwarePolicy, ScanRefused
 from glint.errors import GlintError, LedgerError, UsageError
+from glint.ledger.group import LedgerWorker
 from glint.server import auth, certcheck, limits, openapi, wire
 from glint.server.store import MAX_KEY_LEN, IdempotencyStore
 from glint.server.uploads import ConflictError, Uploads
-from glint.server.worker import LedgerWorker
 
 if TYPE_CHECKING:
     from glint.ledger import Keys, Ledger

@@ -1,6 +1,7 @@
 """POST /v1/events on the ledger thread: uploads admitted and appended in groups (group commit).
 
-Request threads queue their uploads (``Uploads.append``); the ledger thread takes every
+Request threads queue their uploads (``Uploads.append``) on the server's LedgerWorker
+(glint.ledger.group: ``worker.group(handle_group, upload)``); the ledger thread takes every
 upload queued while it was busy and handles them together, so concurrent clients share
 the durable commits instead of paying three fsyncs each:
 
@@ -15,16 +16,14 @@ the durable commits instead of paying three fsyncs each:
    refuses only its own event, whose scan acceptance is then undone); keys ``done``,
    quotas charged, the refused keys forgotten; one commit.
 
-Each caller gets its own result or its own exception. A failing ledger commit fails
-every upload of the group, and nothing of the group is stored.
+Each caller gets its own result or its own exception, once both databases are durable.
+A failing ledger commit fails every upload of the group, and nothing of the group is stored.
 """
 
 from __future__ import annotations
 
 import hashlib
 import logging
-import threading
-from concurrent.futures import Future
 
 from glint.checks import ScanRefused
 from glint.errors import GlintError, UsageError
@@ -43,11 +42,11 @@ class ConflictError(UsageError):
 
 
 class _Upload:
-    __slots__ = ("api_key", "key", "body", "fut", "slot", "parsed", "digest", "admitted", "cost")
+    __slots__ = ("api_key", "key", "body", "out", "slot", "parsed", "digest", "admitted", "cost")
 
     def __init__(self, api_key, key, body):
         self.api_key, self.key, self.body = api_key, key, body
-        self.fut: Future = Future()
+        self.out: object = None  # its outcome once settled: (result, duplicate) or the exception refusing it
         self.slot = f"{api_key.key_id}:{key}"  # idempotency keys are per API key
         self.parsed = None
         self.digest = None
@@ -56,35 +55,14 @@ class _Upload:
 
 
 class Uploads:
-    """The upload queue in front of a LedgerWorker (``worker.submit(fn)`` runs ``fn(ctx)`` there)."""
+    """Uploads through the server's LedgerWorker (group commit, ``handle_group`` on its thread)."""
 
     def __init__(self, worker):
         self.worker = worker
-        self._lock = threading.Lock()
-        self._queue: list[_Upload] = []
 
     def append(self, api_key, key: str, body: dict) -> tuple[dict, bool]:
         """Admit and append one upload; return (result, duplicate) once durable, or raise its refusal."""
-        up = _Upload(api_key, key, body)
-        with self._lock:
-            self._queue.append(up)
-        self.worker.submit(self._drain)
-        return up.fut.result(timeout=CALL_TIMEOUT_S)
-
-    def _drain(self, ctx) -> None:
-        while True:
-            with self._lock:
-                batch, self._queue = self._queue[:MAX_GROUP], self._queue[MAX_GROUP:]
-            if not batch:
-                return
-            try:
-                handle_group(ctx, batch)
-            except BaseException as e:  # a bug or a storage failure: every caller of the group hears it
-                for up in batch:
-                    if not up.fut.done():
-                        up.fut.set_exception(e)
-                if not isinstance(e, Exception):
-                    raise
+        return self.worker.group(handle_group, _Upload(api_key, key, body)).result(timeout=CALL_TIMEOUT_S)
 
 
 def _result(key, idx, leaf_hash, size) -> dict:
@@ -122,7 +100,7 @@ def _undo_scan(conn, checked) -> None:
 
 
 def _prepare(ctx, up: _Upload, slots: set) -> bool:
-    """Step 1 for one upload; True if it goes on to admission (else its future is settled)."""
+    """Step 1 for one upload; True if it goes on to admission (else its outcome is settled)."""
     body = up.body
     kind, item, t, data, scan = wire.parse_event(body)
     up.parsed = (kind, item, t, data, scan, body.get("reference"))
@@ -134,14 +112,14 @@ def _prepare(ctx, up: _Upload, slots: set) -> bool:
     if rec is not None and rec.body_hash != up.digest:
         raise ConflictError(f"idempotency key {up.key} was used for a different event")
     if rec is not None and rec.state == "done":
-        up.fut.set_result((_result(up.key, rec.idx, rec.leaf_hash, ctx.ledger.size), True))
+        up.out = (_result(up.key, rec.idx, rec.leaf_hash, ctx.ledger.size), True)
         return False
     if rec is not None:  # pending: a crash between the append and finishing the key
         found = find_same(ctx.ledger, kind, item, t, data, scan)
         if found is not None:
             ctx.keystore.finish(up.slot, found.index, found.hash)
             _log.info("idempotency key %s reconciled with event %d", up.key, found.index)
-            up.fut.set_result((_result(up.key, found.index, found.hash, ctx.ledger.size), True))
+            up.out = (_result(up.key, found.index, found.hash, ctx.ledger.size), True)
             return False
     if scan is not None and ctx.ledger.scan_bytes(hashlib.sha256(scan).digest()) is not None:
         raise ScanRefused("duplicate", "replayed scan: the ledger already records these exact scan bytes",
@@ -150,7 +128,20 @@ def _prepare(ctx, up: _Upload, slots: set) -> bool:
     return True
 
 
-def handle_group(ctx, batch: list[_Upload]) -> None:
+def handle_group(ctx, batch: list[_Upload]) -> list:
+    """Handle a group of uploads (on the ledger thread); one outcome per upload, in order."""
+    for start in range(0, len(batch), MAX_GROUP):
+        chunk = batch[start:start + MAX_GROUP]
+        try:
+            _handle(ctx, chunk)
+        except Exception as e:  # a storage failure (or a bug): every caller not yet answered hears it
+            for up in chunk:
+                if up.out is None:
+                    up.out = e
+    return [up.out for up in batch]
+
+
+def _handle(ctx, batch: list[_Upload]) -> None:
     todo: list[_Upload] = []
     slots: set = set()
     for up in batch:
@@ -158,7 +149,7 @@ def handle_group(ctx, batch: list[_Upload]) -> None:
             if _prepare(ctx, up, slots):
                 todo.append(up)
         except GlintError as e:
-            up.fut.set_exception(e)
+            up.out = e
     if not todo:
         return
     conn = ctx.registry.conn
@@ -179,9 +170,9 @@ def handle_group(ctx, batch: list[_Upload]) -> None:
             ctx.keystore.forget(up.slot)
         raise
     conn.execute("COMMIT")
-    for up, out in outcomes:  # answers only once glint.db is committed too
+    for up, out in outcomes:  # answered (by the worker) only once glint.db is committed too
+        up.out = out
         if isinstance(out, BaseException):
-            up.fut.set_exception(out)
             continue
         ok = up.admitted
         if ok.reference is not None:  # the enroll's reference becomes the server's for later verifications
@@ -189,7 +180,6 @@ def handle_group(ctx, batch: list[_Upload]) -> None:
                 ctx.match_db.add(up.parsed[1], ok.reference, replace=up.parsed[1] in ctx.match_db)
             except GlintError as e:
                 _log.error("event %d stored, but its reference was not: %s", out[0]["index"], e)
-        up.fut.set_result(out)
 
 
 def _admit_and_append(ctx, conn, todo: list[_Upload]) -> list:

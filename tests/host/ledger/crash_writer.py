@@ -3,13 +3,13 @@
 Usage: python crash_writer.py LEDGER GLINT_HOME [batch|group]. Prints ``ack <index> <leaf hash hex>``
 after each acknowledged (durable) append and ``ckpt <size>`` after each signed checkpoint; runs until
 killed. ``batch``: one thread, batched commits. ``group``: several threads appending one event at a
-time through a GroupCommitter (acks printed by each thread once its append returned).
+time through a LedgerWorker (acks printed by each thread once its append returned).
 """
 
 import sys
 import threading
 
-from glint.ledger import EventSpec, GroupCommitter, Keys, Ledger
+from glint.ledger import EventSpec, Keys, Ledger, LedgerWorker
 
 BATCH = 50
 CHECKPOINT_EVERY = 4
@@ -44,7 +44,7 @@ def batch_mode(path, keys, items):
 
 
 def group_mode(path, keys, items):
-    gc = GroupCommitter.open(path, keys=keys)
+    gc = LedgerWorker.open(path, keys=keys)
     gc.call(_register, items)
 
     def producer(t):
