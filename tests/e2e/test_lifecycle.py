@@ -124,6 +124,11 @@ def test_transfer_needs_a_passing_scan_and_gives_the_buyer_a_certificate(life, c
     t = [h for h in info["history"] if h["kind"] == "transfer"][-1]
     assert "owner=bob seller=alice channel=resale platform price=1200.0 currency=EUR; op ana; at Paris desk" \
         in t["summary"]
+    rc, text, _ = glint(capsys, life, "cert", "verify", out["certificate"], "--issuer", f"{pub}/issuer.pem",
+                        "--log", f"{pub}/log.vkey", json_out=False)
+    assert rc == 0 and text.startswith(f"ok: {VINTAGE} PASS")
+    assert "transfer      owner=bob seller=alice" in text and "register      acme (later, vintage, by Authentica" \
+        in text and "op ana; at Paris desk" in text
     # within the window, without a new scan: relies on that scan (named in the event)
     rc, out, err = glint(capsys, life, "transfer", VINTAGE, "--to", "carol", "--operator", "bob")
     assert rc == 0 and out["verified"] == state(life, VINTAGE).last_verify["index"]

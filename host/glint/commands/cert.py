@@ -189,8 +189,14 @@ def _summary(info) -> str:
         hist = f"history of {len(info.history)} events checks against the chain head"
     else:
         hist = "history not checked (give a bundle from 'glint cert bundle', or --remote URL)"
-    return clean(f"ok: {info.item} {str(info.result).upper()}{fap} at {when}; event {info.index} of"
+    head = clean(f"ok: {info.item} {str(info.result).upper()}{fap} at {when}; event {info.index} of"
                  f" {info.checkpoint.size} in log {info.checkpoint.origin}; {hist}")
+    # every event of the item up to the certified scan: when, what, who and where (Event.summary)
+    from glint.ledger.lifecycle import when as _when
+
+    lines = [f"  {h.index:>8}  {_when(h.time)}  {clean(h.kind):<13} "
+             f"{h.summary()}" for h in info.history + [info.event]]
+    return "\n".join([head, *lines])
 
 
 def cmd_verify(args) -> int:

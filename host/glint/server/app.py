@@ -113,6 +113,13 @@ def _certificate(ctx: _Ctx, index: int) -> dict:
     return {"index": index, "cert": base64.b64encode(blob).decode("ascii")}
 
 
+def _lifecycle(ctx: _Ctx, workflow: str, item: str, data: dict, role: str, who: str, window_s: int) -> dict:
+    from glint.bench.exceptions import ExceptionQueue
+    from glint.workflows import lifecycle as lw
+
+    return lw.run_remote(ctx.ledger, ExceptionQueue(ctx.registry.conn), workflow, item, data, role, who, window_s)
+
+
 def _trust_keys(ctx: _Ctx) -> tuple[bytes, str]:
     return ctx.keys.issuer_public, ctx.keys.log_vkey
 
@@ -366,6 +373,58 @@ def create_app(home: str | Path, ledger_path: str | Path | None = None) -> Glint
     def get_item(item: str):
         full = g.api_key is not None and g.api_key.role in auth.FULL_READ_ROLES
         return jsonify(worker.call(_item, item, full))
+
+    from glint.workflows import lifecycle as lw
+
+    workflows = tuple(lw.REMOTE)
+    openapi.component("LifecycleDone", {
+        "type": "object", "required": ["workflow", "item", "events", "state", "verified", "passed", "case"],
+        "additionalProperties": False,
+        "properties": {"workflow": {"enum": list(workflows)}, "item": {"type": "string"},
+                       "events": {"type": "array", "items": {
+                           "type": "object", "required": ["index", "leaf_hash"], "additionalProperties": False,
+                           "properties": {"index": {"type": "integer", "minimum": 0},
+                                          "leaf_hash": {"type": "string", "pattern": "^[0-9a-f]{64}$"}}}},
+                       "state": {"type": "string", "description": "the item's lifecycle state afterwards"},
+                       "verified": {"type": ["integer", "null"], "description": "log index of the scan relied on"},
+                       "passed": {"type": "boolean", "description": "false: a failed rental return (case opened)"},
+                       "case": {"type": ["integer", "null"], "description": "exception queue entry of a substitution"}}})
+
+    @app.post(API_PREFIX + "/items/<path:item>/lifecycle/<workflow>")
+    @openapi.operation(
+        "Run a lifecycle workflow on an item (the rules of glint transfer/service/rental/retire)",
+        access=("bench", "field", "brand"),
+        body=openapi.Body({"type": "object", "description": "the event's fields (docs/ledger.md) but stage and "
+                                                            "verified, which the server sets"}),
+        responses={201: "LifecycleDone"}, errors=(400, 404, 422, 503), tags=("items",),
+        path_params={"workflow": {"enum": list(workflows)}},
+        description="transfer, service-in and rental-out rely on the item's latest verify event, which must "
+                    "have passed within the server's scan window ([lifecycle] scan_window_s, default "
+                    f"{lw.DEFAULT_SCAN_WINDOW_S} s); service-in without one needs a brand key and 'override' "
+                    "(the reason); rental-return relies on the scan uploaded since the rental: a failed one "
+                    "opens a substitution case and marks the item suspect (passed: false); retire needs a brand "
+                    "key. Every event passes the item state machine (docs/lifecycle.md). Not idempotent: after "
+                    "a lost answer, read the item (GET /v1/items/{item}) before retrying.")
+    def post_lifecycle(item: str, workflow: str):
+        from glint.server import schema
+
+        if workflow not in lw.REMOTE:
+            return _json_error(404, f"no such lifecycle workflow: {workflow}", "one of " + ", ".join(workflows))
+        k = g.api_key
+        if k is None:
+            raise auth.AuthError(f"POST .../lifecycle/{workflow} needs an API key", "send 'Authorization: Bearer <key>'")
+        try:
+            body = request.get_json(silent=True)
+        except RecursionError:
+            raise BadRequest("body nested too deeply") from None
+        if not isinstance(body, dict):
+            raise BadRequest("body must be a JSON object of the event's fields")
+        data = wire.decode_value(body)
+        kind = lw.REMOTE[workflow][0]
+        schema.check_event(kind, item, None, data)
+        window = lw.scan_window_of(Home(home).section("lifecycle"), Home(home).config_path)
+        out = worker.call(_lifecycle, workflow, item, data, k.role, f"{k.role} key {k.key_id} ({k.label})", window)
+        return jsonify(out), 201
 
     trust: list[certcheck.Trust] = []
 

@@ -88,9 +88,14 @@ def _jsonable(d):
 
 
 def scan_window(host: HostSession) -> int:
-    w = host.home.section("lifecycle").get("scan_window_s", DEFAULT_SCAN_WINDOW_S)
+    return scan_window_of(host.home.section("lifecycle"), host.home.config_path)
+
+
+def scan_window_of(section: dict, where) -> int:
+    """The scan window of a home's ``[lifecycle]`` config section (seconds)."""
+    w = section.get("scan_window_s", DEFAULT_SCAN_WINDOW_S)
     if type(w) is not int or w < 0:
-        raise UsageError(f"{host.home.config_path}: [lifecycle] scan_window_s must be a whole number of seconds")
+        raise UsageError(f"{where}: [lifecycle] scan_window_s must be a whole number of seconds")
     return w
 
 
@@ -409,3 +414,77 @@ def retire(host: HostSession, item: str, reason: str) -> LifecycleOutcome:
     _check(item, st, ev.RETIRE)
     idx = _append(host, [EventSpec(ev.RETIRE, item, _clean({"reason": reason, **_who(host)}))])
     return _done(host, "retire", item, idx, None, None)
+
+
+# --------------------------------------------------------------------------- the same rules on a server
+
+# Workflows of the HTTP API (POST /v1/items/<item>/lifecycle/<workflow>): workflow -> (event kind, stage,
+# the roles that may run it). The scan each relies on was uploaded before (POST /v1/events, a verify
+# event the server re-checked): the item's latest verify, passed, within the server's scan window.
+REMOTE = {
+    "transfer": (ev.TRANSFER, None, ("bench", "field", "brand")),
+    "service-in": (ev.SERVICE, "in", ("bench", "field", "brand")),
+    "service-out": (ev.SERVICE, "out", ("bench", "field", "brand")),
+    "rental-out": (ev.RENTAL_OUT, None, ("bench", "field", "brand")),
+    "rental-return": (ev.RENTAL_RETURN, None, ("bench", "field", "brand")),
+    "retire": (ev.RETIRE, None, ("brand",)),
+}
+OVERRIDE_ROLES = ("brand",)
+
+
+def run_remote(led, queue, workflow: str, item: str, data: dict, role: str, who: str, window_s: int,
+               now: float | None = None) -> dict:
+    """One lifecycle workflow on a server's ledger, as the local commands do it (the same checks).
+
+    ``data``: the event's client fields (already schema-checked; not ``stage``/``verified``,
+    which are set here); ``role``/``who``: the caller's key role and name (a brand override
+    records ``who``); ``queue``: the exception queue for a failed rental return.
+    Returns {workflow, item, events: [{index, leaf_hash}], state, verified, passed, case}.
+    """
+    from glint.errors import UsageError as _U
+
+    kind, stage, roles = REMOTE[workflow]
+    if role not in roles:
+        from glint.server.auth import Forbidden
+
+        raise Forbidden(f"a {role} key may not run the {workflow} workflow", f"roles: {', '.join(roles)}")
+    data = dict(data)
+    for k in ("stage", "verified"):
+        if k in data:
+            raise _U(f"the server sets {k!r} of a {workflow}", "leave it out")
+    st = led.item(item) if led.store.head(item) is not None else None
+    if stage is not None:
+        data["stage"] = stage
+    _check(item, st, kind, data)
+    assert st is not None
+    case = None
+    passed = True
+    specs: list[EventSpec] = []
+    if workflow in ("transfer", "rental-out") or (workflow == "service-in" and "override" not in data):
+        data["verified"] = _recent_pass(item, st, window_s, now)
+    elif workflow == "service-in":
+        if role not in OVERRIDE_ROLES:
+            from glint.server.auth import Forbidden
+
+            raise Forbidden("only a brand key may override the scan before service")
+        data["by"] = who
+    elif workflow == "rental-return":
+        lv = st.last_verify
+        if lv is None or st.since_index is None or lv["index"] < st.since_index:
+            raise ScanRequired(f"item {item} has not been scanned since it was rented out",
+                               "upload the return scan (a verify event) first")
+        data["verified"] = lv["index"]
+        if lv.get("res") != "pass":
+            passed = False
+            case = queue.add("rental", item, f"{SUBSTITUTION}: the return scan (event {lv['index']}) did not pass",
+                             {"renter": st.rented_to, "scan_event": lv["index"], "by": who})
+            specs.append(EventSpec(ev.SUSPECT, item, _clean({"reason": SUBSTITUTION, "case": case,
+                                                              "verified": lv["index"], "op": data.get("op"),
+                                                              "loc": data.get("loc")})))
+    if not specs:
+        specs.append(EventSpec(kind, item, data))
+    done = led.append_batch(specs)
+    st = led.item(item)
+    return {"workflow": workflow, "item": item, "events": [{"index": a.index, "leaf_hash": a.leaf_hash.hex()}
+                                                           for a in done],
+            "state": st.state, "verified": data.get("verified"), "passed": passed, "case": case}

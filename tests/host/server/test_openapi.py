@@ -44,7 +44,7 @@ def test_the_document_is_openapi_31_and_lists_exactly_the_served_routes(api, doc
     assert documented == served_routes(api.app)
     # and every documented operation is really answered by a route (not the 404/405 of no route)
     for method, path in sorted(documented):
-        concrete = path.replace("{index}", "0").replace("{item}", ITEM)
+        concrete = path.replace("{index}", "0").replace("{item}", ITEM).replace("{workflow}", "transfer")
         r = api.client.open(concrete, method=method, json={})
         assert r.status_code not in (404, 405) or "no such endpoint" not in r.json["error"], (method, path)
         assert "method" not in r.json.get("error", "") or r.status_code != 405, (method, path)
@@ -136,6 +136,10 @@ def test_answers_of_a_real_session_validate_against_the_document(tmp_path, coati
         assert public["redacted"] and "redacted" not in full and len(full["events"]) == 3
         assert call("GET", "/v1/items/acme:NOPE").status_code == 422
         assert len(call("GET", f"/v1/history/{ITEM}?before=2").json["leaves"]) == 2
+        t = call("POST", f"/v1/items/{ITEM}/lifecycle/transfer", "bench", json={"owner": "bob", "channel": "resale"})
+        assert t.status_code == 201 and t.json["verified"] == idx, t.json
+        assert call("POST", f"/v1/items/{ITEM}/lifecycle/retire", "bench", json={"reason": "x"}).status_code == 403
+        assert call("POST", f"/v1/items/{ITEM}/lifecycle/rental-return", "bench", json={}).status_code == 422
         for method, path, status in (("GET", "/v1/nothing", 404), ("DELETE", "/v1/checkpoint", 405)):
             r = api.client.open(path, method=method)
             assert r.status_code == status and r.content_type == "application/json"
