@@ -124,7 +124,7 @@ def test_transfer_needs_a_passing_scan_and_gives_the_buyer_a_certificate(life, c
     t = [h for h in info["history"] if h["kind"] == "transfer"][-1]
     assert "owner=bob seller=alice channel=resale platform price=1200.0 currency=EUR; op ana; at Paris desk" \
         in t["summary"]
-    rc, text, _ = glint(capsys, life, "cert", "verify", out["certificate"], "--issuer", f"{pub}/issuer.pem",
+    rc, text, _ = glint(capsys, life, "cert", "verify", bundle, "--issuer", f"{pub}/issuer.pem",
                         "--log", f"{pub}/log.vkey", json_out=False)
     assert rc == 0 and text.startswith(f"ok: {VINTAGE} PASS")
     assert "transfer      owner=bob seller=alice" in text and "register      acme (later, vintage, by Authentica" \

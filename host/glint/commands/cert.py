@@ -195,7 +195,7 @@ def _summary(info) -> str:
     from glint.ledger.lifecycle import when as _when
 
     lines = [f"  {h.index:>8}  {_when(h.time)}  {clean(h.kind):<13} "
-             f"{h.summary()}" for h in info.history + [info.event]]
+             f"{h.summary()}" for h in (info.history or []) + [info.event]]
     return "\n".join([head, *lines])
 
 
