@@ -21,7 +21,7 @@ from glintcore.proto import (
     MSG_UNLOCK, ST_BAD_ARG, ST_INTERNAL, ST_KEY_EXISTS, ST_LOCKED, ST_MALFORMED, ST_NO_KEY, ST_NOT_FOUND,
     ST_OK, ST_POOR_CAPTURE, ST_SPOOL_FULL, ST_STORAGE, ST_UNKNOWN,
 )
-from glintfw import indicate, store
+from glintfw import indicate, store, usbdrive
 from glintfw.config import Config, ConfigError
 from glintfw.counter import Counter, CounterError
 from glintfw.keystore import KeyExists, KeyStore
@@ -415,7 +415,8 @@ class App:
             store.write_record(probe, b"glint")
             ok = store.read_record(probe) == b"glint"
             store.delete_record(probe)
-            res["storage"] = {"ok": ok, "free": store.free_bytes(self.dir), "spool": len(self.spool)}
+            res["storage"] = {"ok": ok, "free": store.free_bytes(self.dir), "spool": len(self.spool),
+                              "usb_drive": usbdrive.state or usbdrive.NONE}
         except OSError as e:
             res["storage"] = {"ok": False, "detail": str(e)}
         res["ok"] = res["camera"]["ok"] and res["frame"]["ok"] and res["key"]["ok"] and res["storage"]["ok"]

@@ -23,6 +23,7 @@ from micropython import const
 from glintcore import frame, restart
 from glintcore.proto import MAX_PAYLOAD
 from glintfw import app as app_mod
+from glintfw import usbdrive
 
 POLL_MS = const(20)  # main-loop period for indicators and the button
 DEBOUNCE_MS = const(50)
@@ -229,11 +230,24 @@ def host_status():
             "spool": len(a.spool), "frames": _hosted.frames_in, "errors": _hosted.errors}
 
 
-def main(board=None):
-    """Start the scanner on ``board`` (the deployed /board.py by default)."""
+REFUSED = "glint: protocol mode refused: "  # the one line a board prints when it will not start
+
+
+def main(board=None, real=None):
+    """Start the scanner on ``board`` (the deployed /board.py by default).
+
+    On a real board (``real``; default: not hosted) the USB drive must not be exported first
+    (glintfw.usbdrive): where it stays exported, one line says why and the board stays at its
+    REPL, its state untouched; main() returns None."""
     global _hosted
     if board is None:
         import board
+    if (not hosted()) if real is None else real:
+        try:
+            usbdrive.protect(board.load_config())
+        except usbdrive.DriveExported as e:
+            print(REFUSED + str(e))
+            return None
     application = app_mod.App(board)
     core = LinkCore(application)
     if hosted():

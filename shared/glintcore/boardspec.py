@@ -10,13 +10,19 @@ deploys a board (glint.fw.build.load_board):
   AI-Thinker ESP32-CAM's GPIO0 (its XCLK) stops the camera clock;
 * no two of those outputs/inputs share a pin;
 * the frame (camera width x height) is not larger than the largest frame that
-  fits on the board (camera.max_width x camera.max_height).
+  fits on the board (camera.max_width x camera.max_height);
+* ``usb_drive`` (how protocol mode keeps a ``storage_drive`` from PCs, glintfw.usbdrive)
+  is one of USB_DRIVE_METHODS or null.
 
 Pins are GPIO numbers (ESP32 family); OpenMV LEDs are named (``led``/``name``),
 not pins, and take no part. -1 means "not connected".
 """
 
 from glintcore.errors import BoardError
+
+USB_DRIVE_HIDE_PYB = "pyb.usb_mode"  # the OpenMV STM32 boards: USB restarted as CDC only
+USB_DRIVE_EXPORTED = "exported"  # the board owner accepts the drive in protocol mode
+USB_DRIVE_METHODS = (USB_DRIVE_HIDE_PYB, USB_DRIVE_EXPORTED)
 
 CAMERA_PIN_KEYS = ("data", "vsync", "href", "pclk", "xclk", "sda", "scl", "pwdn", "reset")
 
@@ -68,6 +74,9 @@ def problems(cfg):
     mw, mh = c.get("max_width"), c.get("max_height")
     if mw is not None and mh is not None and c.get("width", 0) * c.get("height", 0) > mw * mh:
         out.append("board %s: a %dx%d frame does not fit (largest %dx%d)" % (bid, c["width"], c["height"], mw, mh))
+    how = cfg.get("usb_drive")
+    if how is not None and how not in USB_DRIVE_METHODS:
+        out.append("board %s: usb_drive %r is none of %s" % (bid, how, ", ".join(USB_DRIVE_METHODS)))
     return out
 
 

@@ -28,6 +28,8 @@ SOURCES = {
     "openmv mimxrt main": ("openmv/openmv", "src/omv/ports/mimxrt/main.c"),
     "openmv ov5640": ("openmv/openmv", "drivers/sensors/ov5640.c"),
     "openmv gc2145": ("openmv/openmv", "drivers/sensors/gc2145.c"),
+    "stm32 usb": ("micropython/micropython", "ports/stm32/usb.c"),
+    "USBDevice doc": ("micropython/micropython", "docs/library/machine.USBDevice.rst"),
     "issue 18": ("glint", "issue 18 (the lead's reading of openmv 4.8 / micropython 1.29)"),
     "vendor": ("vendor", "board schematic / USB bridge vendor ID (not in a stored source)"),
 }
@@ -49,6 +51,11 @@ _OV2640 = [
     ("storage_drive", False, "esp32 _boot", "unverified: no USB mass storage in the esp32 port (none seen in its sources)"),
     ("reset", "soft", "esp32 main", READ),  # main.py runs after every soft reset in friendly-REPL mode
 ]
+
+# pyb_usb_dev_init initialises USB once while it is up; pyb.usb_mode(None) turns it off, then "VCP" is
+# CDC only (glintfw.usbdrive). Read in the port's source; the OpenMV build's behaviour is not run here.
+_PYB_USB = ("unverified: usb_mode(None) then usb_mode('VCP', vid, pid) read in pyb_usb_mode / pyb_usb_dev_init; "
+            "not run on an OpenMV board (re-enumeration, a host's driver cache for the same VID:PID)")
 
 FACTS = {
     "esp32_cam": _OV2640 + [
@@ -97,6 +104,7 @@ FACTS = {
         ("camera.max_width", 640, "openmv H7 Plus board", READ),  # 32 MB SDRAM (OMV_DRAM_LENGTH)
         ("storage_root", "/", "openmv stm32 main", READ),  # one FAT volume (SD if present, else flash) at "/"
         ("storage_drive", True, "openmv stm32 main", READ),  # the same volume is the USB MSC medium
+        ("usb_drive", "pyb.usb_mode", "stm32 usb", _PYB_USB),
         ("reset", "hard", "openmv stm32 main", READ),  # main.py runs on the first soft reset only
         ("usb.vid", 0x37C5, "issue 18", "unverified: OPENMV4P board_config.mk with OMV_USB_VID not in the stored sources"),
         ("usb.pid", 0x124A, "issue 18", "unverified: as usb.vid"),
@@ -111,6 +119,8 @@ FACTS = {
         ("camera.max_width", 640, "vendor", "unverified: 32 MB SDRAM (OpenMV RT1062 board_config.h not read)"),
         ("storage_root", "/", "openmv mimxrt main", READ),  # mount_point "/" (SD if detected, else flash)
         ("storage_drive", True, "openmv mimxrt main", READ),  # mimxrt_msc_medium: the mounted volume
+        # TinyUSB is up (CDC+MSC) before boot.py; machine.USBDevice exists on esp32, rp2 and samd only
+        ("usb_drive", None, "USBDevice doc", READ),
         ("reset", "hard", "openmv mimxrt main", READ),
         ("usb.vid", 0x37C5, "openmv RT1062 config", READ),
         ("usb.pid", 0x1060, "openmv RT1062 config", READ),
@@ -125,6 +135,7 @@ FACTS = {
         ("camera.max_width", 320, "issue 18", "unverified: VGA (307 KB) exceeds the 276 KB largest free region"),
         ("storage_root", "/", "openmv stm32 main", READ),
         ("storage_drive", True, "openmv stm32 main", READ),
+        ("usb_drive", "pyb.usb_mode", "stm32 usb", _PYB_USB),
         ("reset", "hard", "openmv stm32 main", READ),
         ("usb.vid", 0x2341, "openmv Nicla config", READ),
         ("usb.pid", 0x055F, "openmv Nicla config", READ),

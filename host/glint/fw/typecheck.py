@@ -70,6 +70,10 @@ ALLOWED = [
     ("mimxrt", "glintfw/link.py", "import-not-found", '"esp"'),
     ("webassembly", "glintfw/link.py", "import-not-found", '"esp"'),
     ("mimxrt", "glintfw/board_openmv.py", "import-not-found", '"pyb"'),  # fallback: older OpenMV, no machine.LED
+    # the USB drive is hidden through pyb.usb_mode on the OpenMV STM32 boards only (board.json usb_drive)
+    ("esp32", "glintfw/usbdrive.py", "import-not-found", '"pyb"'),
+    ("mimxrt", "glintfw/usbdrive.py", "import-not-found", '"pyb"'),
+    ("webassembly", "glintfw/usbdrive.py", "import-not-found", '"pyb"'),
     # the WebAssembly port has binascii.crc32 (the stubs miss it); both files fall back if absent
     ("webassembly", "glintfw/store.py", "attr-defined", '"crc32"'),
     ("webassembly", "glintcore/frame.py", "attr-defined", '"crc32"'),
