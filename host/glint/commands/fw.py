@@ -115,15 +115,14 @@ def cmd_build(args) -> int:
 
 def _deploy(args, board: str, quiet: bool = False):
     from glint.fw.deploy import deploy
-    from glint.home import Home
-    from glint.keys import maintainer_key
 
     dry = getattr(args, "dry_run", False)
     echo = print if dry else None
-    # A provisioned scanner is locked: the home's maintainer key unlocks it for the REPL mpremote needs.
-    unlock = None if dry else maintainer_key(Home(getattr(args, "home", None)).root, create=False)
+    # A provisioned scanner is locked: the home's maintainer key unlocks it for the REPL mpremote needs,
+    # or the deploy stops in one line (glint.unlock).
     return deploy(args.port, board, args.mode, force=args.force, verify=args.verify, dry_run=dry,
-                  reset="none" if args.no_reset else "hard", selftest=args.selftest, echo=echo, unlock_key=unlock)
+                  reset="none" if args.no_reset else "hard", selftest=args.selftest, echo=echo,
+                  home=getattr(args, "home", None))
 
 
 def cmd_deploy(args) -> int:

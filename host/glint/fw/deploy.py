@@ -139,13 +139,14 @@ def check_version(info: dict, b: Build) -> None:
 
 def deploy(url: str, board_id: str, mode: str = "mpy", *, force: bool = False, verify: bool = False,
            dry_run: bool = False, reset: str = "hard", confirm: bool = True, selftest: bool = False,
-           out_dir=None, echo=None, unlock_key: int | None = None) -> DeployReport:
+           out_dir=None, echo=None, unlock_key: int | None = None, home=None) -> DeployReport:
     """Install ``board_id``'s firmware on the board at ``url`` (see the module docstring).
 
     ``echo(str)`` receives each mpremote command line as it is run (or, with
-    ``dry_run``, instead of running it). ``unlock_key``: the maintainer key that unlocks
-    a provisioned (locked) scanner for the REPL first (docs/security.md). Raises
-    LinkError, DeviceError, ToolError.
+    ``dry_run``, instead of running it). A provisioned (locked) scanner is unlocked for the
+    REPL first with the maintainer key of ``home`` (glint.unlock; docs/security.md), or with
+    ``unlock_key`` when given; a scanner that cannot be unlocked stops the deploy before
+    mpremote with one line. Raises UsageError, LinkError, DeviceError, ToolError.
     """
     if reset not in RESET_MODES:
         raise ToolError(f"unknown reset mode {reset!r}", hint="hard or none")
@@ -162,8 +163,7 @@ def deploy(url: str, board_id: str, mode: str = "mpy", *, force: bool = False, v
         report.plan = plan
         _log_cmd(report, install_command(url, plan, _manifest_file(b), reset), echo)
         return report
-    if unlock_key is not None:
-        unlock_for_repl(url, unlock_key)
+    unlock_for_repl(url, unlock_key, home)
     t = time.monotonic()
     report.commands.append(str(state_cmd))
     state = DeviceState.from_json(_answer(mpremote.query(url, state_cmd.steps[0][1])))
@@ -200,21 +200,37 @@ def deploy(url: str, board_id: str, mode: str = "mpy", *, force: bool = False, v
 UNLOCK_TIMEOUTS_S = 2.0  # a board without glint firmware does not answer; do not wait long
 
 
-def unlock_for_repl(url: str, key: int) -> None:
-    """Unlock a locked glint scanner at ``url`` for this boot; a board without glint firmware is left alone."""
+def unlock_for_repl(url: str, key: int | None = None, home=None) -> None:
+    """Unlock a locked glint scanner at ``url`` for this boot (glint.unlock.unlock_for with ``home``'s
+    maintainer key, or ``key``); a board without glint firmware (blank MicroPython) is left alone."""
     from glint.link import Timeouts, open_scanner
 
     try:
-        with open_scanner(url, Timeouts(request=UNLOCK_TIMEOUTS_S, retries=0)) as sc:
-            if sc.info().get("locked") and sc.unlock(key):
-                _log.info("unlocked the scanner at %s with the maintainer key", url)
-    except DeviceError as e:
-        if getattr(e, "status", None) == proto.ST_LOCKED:
-            raise DeviceError(f"the scanner at {url} is locked and refused this home's maintainer key",
-                              "deploy from the home that provisioned it, or hold its button while it boots") from None
-        _log.debug("no glint answer at %s (%s): nothing to unlock", url, e)
-    except LinkError:
+        sc = open_scanner(url, Timeouts(request=UNLOCK_TIMEOUTS_S, retries=0))
+    except (LinkError, DeviceError):
         _log.debug("no glint firmware answering at %s: nothing to unlock", url)
+        return
+    with sc:
+        try:
+            info = sc.info(refresh=True)
+        except (LinkError, DeviceError) as e:
+            _log.debug("no glint answer at %s (%s): nothing to unlock", url, e)
+            return
+        if not info.get("locked"):
+            return
+        if key is None:
+            from glint.unlock import unlock_for
+
+            unlock_for(sc, home, "the REPL that mpremote needs")
+            return
+        try:
+            sc.unlock(key)
+        except DeviceError as e:
+            if getattr(e, "status", None) == proto.ST_LOCKED:
+                raise DeviceError(f"the scanner at {url} is locked and refused this home's maintainer key",
+                                  "deploy from the home that provisioned it, or hold its button while it boots") from None
+            raise
+        _log.info("unlocked the scanner at %s with the maintainer key", url)
 
 
 def _manifest_file(b: Build):

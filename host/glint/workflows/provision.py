@@ -38,9 +38,12 @@ def provision(reg: Registry, scanner: Scanner, label: str | None = None, force: 
     new_key = False
     pub = info.get("pubkey")
     if pub is None or force:
+        if force and info.get("locked"):
+            # re-keying a locked scanner needs the maintainer's signed challenge (or one line saying why not)
+            from glint.unlock import unlock_for
+
+            unlock_for(scanner, reg.path.parent if reg.path is not None else None, "re-keying (--force)")
         maint = maintainer_key(reg.path.parent) if reg.path is not None else None
-        if force and info.get("locked") and maint is not None:
-            scanner.unlock(maint)  # re-keying a locked scanner needs the maintainer's signed challenge
         known = reg.device(did)
         floor = known.last_counter + 1 if known is not None and known.last_counter >= 0 else None
         pub = scanner.keygen(force=force, entropy=secrets.token_bytes(HOST_ENTROPY_BYTES),

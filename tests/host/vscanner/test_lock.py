@@ -8,7 +8,7 @@ import stat
 
 import pytest
 
-from glint.errors import DeviceError
+from glint.errors import DeviceError, UsageError
 from glint.keys import maintainer_key
 from glint.link import open_scanner
 from glint.registry import Registry
@@ -70,3 +70,92 @@ def test_fw_deploy_unlocks_with_the_home_key_first(locked, tmp_path):
     with open_scanner(vs.url) as again:
         assert again.info()["locked"] is False
     _unlock("socket://127.0.0.1:9", maintainer_key(home, create=False))  # nothing there: left alone
+
+
+@pytest.fixture
+def unix_locked(tmp_path):
+    """A scanner on the MicroPython Unix port, provisioned (so locked) from ``home``."""
+    from glinttest import require_micropython
+
+    from glint.vscanner import LensSpec, VirtualScanner
+
+    require_micropython("unix")
+    home = tmp_path / "home"
+    with VirtualScanner(tmp_path / "flash", runtime="unix", lens=LensSpec("item", item_seed=4)) as vs:
+        with Registry.open(home) as reg, open_scanner(vs.url) as sc:
+            provision(reg, sc, label="desk-1")
+        yield home, vs
+
+
+def _glint(*args, home):
+    import os
+    import subprocess
+    import sys
+
+    return subprocess.run([sys.executable, "-m", "glint", "--home", str(home), *args], capture_output=True, text=True,
+                          timeout=120, env=dict(os.environ, GLINT_LOG="WARNING"))
+
+
+def _one_line(r, *words):
+    err = r.stderr.strip()
+    assert r.returncode != 0 and err.startswith("glint: ") and len(err.splitlines()) == 1, r.stderr
+    assert "(hint: " in err and "button" in err, err
+    for w in words:
+        assert w in err, err
+    return err
+
+
+def test_bringup_commands_unlock_first_or_refuse_in_one_line(unix_locked, tmp_path):
+    """device provision --force and fw deploy unlock a locked scanner with the home's maintainer key; from a
+    home without one, or another home's, they stop before anything is done with one line and a hint."""
+    from glint.fw.deploy import unlock_for_repl
+
+    home, vs = unix_locked
+    with open_scanner(vs.url) as sc:
+        assert sc.info(refresh=True)["locked"] is True
+        pub_before = sc.info()["pubkey"]
+    stranger, keyed = tmp_path / "stranger", tmp_path / "keyed"
+    assert _glint("init", home=stranger).returncode == 0
+    maintainer_key(keyed)  # a home with a maintainer key, not the one this scanner knows
+    # the commands, as an engineer runs them: forced re-keying and the REPL for fw deploy, refused up front
+    _one_line(_glint("device", "provision", "-p", vs.url, "--force", home=stranger),
+              "is locked and this home has no maintainer key", "re-keying")
+    _one_line(_glint("fw", "deploy", "-p", vs.url, "--board", "sim", home=stranger),
+              "is locked and this home has no maintainer key", "REPL")
+    # the library steps under them: another home's key is refused by the scanner
+    with Registry.open(keyed) as reg, open_scanner(vs.url) as sc:
+        with pytest.raises(DeviceError, match="refused this home's maintainer key"):
+            provision(reg, sc, force=True)
+    with pytest.raises(DeviceError, match="refused this home's maintainer key"):
+        unlock_for_repl(vs.url, home=keyed)
+    with open_scanner(vs.url) as sc:
+        info = sc.info(refresh=True)
+        assert info["locked"] is True and info["pubkey"] == pub_before  # nothing happened
+    # the provisioning home unlocks by itself (the REPL step of fw deploy, then re-keying)
+    unlock_for_repl(vs.url, home=home)
+    with open_scanner(vs.url) as sc:
+        assert sc.info(refresh=True)["locked"] is False
+    vs.restart()
+    with Registry.open(home) as reg, open_scanner(vs.url) as sc:
+        assert sc.info(refresh=True)["locked"] is True
+        assert provision(reg, sc, force=True).new_key and sc.info(refresh=True)["pubkey"] != pub_before
+
+
+@pytest.mark.slow
+def test_a_scanner_provisioned_without_a_maintainer_key_says_use_the_button(tmp_path):
+    from glinttest import require_micropython
+
+    from glint.fw.deploy import unlock_for_repl
+    from glint.vscanner import LensSpec, VirtualScanner
+
+    require_micropython("unix")
+    with VirtualScanner(tmp_path / "flash", runtime="unix", lens=LensSpec("item", item_seed=5)) as vs:
+        with open_scanner(vs.url) as sc:
+            sc.keygen()  # no maintainer key sent: only the button opens it again
+        vs.restart()
+        with open_scanner(vs.url) as sc:
+            info = sc.info(refresh=True)
+            assert info["locked"] is True and info["maintainer"] is False
+        with pytest.raises(UsageError, match="provisioned without a maintainer key") as e:
+            unlock_for_repl(vs.url, home=tmp_path / "home")
+        assert "button" in (e.value.hint or "")
