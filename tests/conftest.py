@@ -82,3 +82,47 @@ def mpy_runtime() -> str:
     if not found:
         require_micropython(MICROPYTHON_RUNTIMES[0])
     return found[0]
+
+
+# --- PostgreSQL: one throwaway cluster per session, a fresh database per test -----------------------
+
+@pytest.fixture(scope="session")
+def pg_cluster():
+    """A throwaway PostgreSQL cluster (glint.pgcluster: initdb in a temporary directory, a unix socket
+    there, fsync off), started once per session and torn down at its end. Skips with one line where
+    the server binaries or psycopg are missing; fails instead under GLINT_REQUIRE_POSTGRES=1 (.ci/run)."""
+    from glint.pgcluster import Cluster, missing_reason
+
+    why = missing_reason()
+    if why:
+        if os.environ.get("GLINT_REQUIRE_POSTGRES") == "1":
+            pytest.fail(f"{why}, but GLINT_REQUIRE_POSTGRES=1 requires it", pytrace=False)
+        pytest.skip(f"PostgreSQL tests: {why}")
+    cluster = Cluster.start(durable=False)  # its own directory in /tmp (owned by 'postgres' as root)
+    yield cluster
+    cluster.stop()
+
+
+@pytest.fixture
+def pg_url(pg_cluster) -> str:
+    """The URL of a new, empty PostgreSQL database on the session's cluster."""
+    return pg_cluster.create_database()
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def backend(request) -> str | None:
+    """Run a test on both backends: None for the embedded SQLite files, else a fresh PostgreSQL URL."""
+    if request.param == "sqlite":
+        return None
+    return request.getfixturevalue("pg_url")
+
+
+@pytest.fixture
+def backend_home(backend, tmp_path):
+    """A glint home on the test's backend (its config.toml names the database on PostgreSQL)."""
+    from glint.home import Home
+
+    home = Home(tmp_path / "home").ensure()
+    if backend:
+        home.config_path.write_text(f'database = "{backend}"\n')
+    return home

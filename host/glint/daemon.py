@@ -198,11 +198,11 @@ class Daemon:
     def _open_ledger(self):
         from glint.ledger import Keys, Ledger
 
-        return Ledger.open(self.home.ledger_path, keys=Keys.load(self.home.ledger_dir, create=True),
+        return Ledger.open(self.home.ledger_target, keys=Keys.load(self.home.ledger_dir, create=True),
                            durable=self.durable)
 
     def _sync(self, w: Watched) -> None:
-        from glint.match import Database
+        from glint.match import has_references, open_references
         from glint.sync import SpoolSync
 
         try:
@@ -211,7 +211,7 @@ class Daemon:
             _log.info("sync of %s postponed: %s", w.url, e.oneline())
             return
         try:
-            matcher = Database(self.home.match_dir) if self.home.match_dir.exists() else None
+            matcher = open_references(self.home) if has_references(self.home) else None
             rep = SpoolSync(led, self.registry, matcher, self.policy, self.operator, self.location).sync(w.scanner)
         finally:
             led.close()
@@ -240,14 +240,14 @@ class Daemon:
             self._remote = RemoteLedger(self.remote_url, api_key=load_api_key(self.home.root))
         outbox, remote = self._outbox, self._remote
         try:
-            if self.home.ledger_path.exists():
+            if self.home.database or self.home.ledger_path.exists():
                 from glint.ledger import Ledger
 
-                led = Ledger.open(self.home.ledger_path, readonly=True)
+                led = Ledger.open(self.home.ledger_target, readonly=True)
                 try:
-                    from glint.match import Database
+                    from glint.match import open_references
 
-                    outbox.collect(led, Database(self.home.match_dir))
+                    outbox.collect(led, open_references(self.home))
                 finally:
                     led.close()
             rep = outbox.upload(remote, force=force)

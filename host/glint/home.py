@@ -10,6 +10,12 @@ Chosen by ``--home DIR``, else ``$GLINT_HOME``, else ``~/.glint``. Layout::
     <home>/certs/        issued scan certificates (<item>-<index>.cose; by-id/<id>.cose: published, glint.publish)
     <home>/config.toml   optional host configuration (firmware policy, timeouts, ...)
 
+A shared deployment keeps the registry, the ledger and the enrolled references in one
+PostgreSQL database instead: ``database = "postgresql://..."`` in config.toml (or
+``$GLINT_DATABASE``). Then ``db``, ``ledger_target`` and ``references_target`` are that
+URL and no SQLite file is created for them; ``keys/``, ``certs/`` and the matcher's local
+1:N index cache (``match/``) stay in the home (docs/deployments.md).
+
 The ledger keeps its own documented layout (``ledger.db`` and ``keys/`` in the home
 itself), so ``glint ledger ... --home DIR`` and ``glint cert ... --home DIR`` work on
 the same directory as every other command: ``Home.ledger_dir`` is the directory the
@@ -46,6 +52,35 @@ class Home:
 
     def __fspath__(self) -> str:
         return str(self.root)
+
+    # --- where the data lives ----------------------------------------------------------
+    @property
+    def database(self) -> str | None:
+        """The PostgreSQL URL of this home's data (``$GLINT_DATABASE``, else config.toml's
+        ``database``), or None for the embedded SQLite files."""
+        from glint.db import database_url
+
+        return database_url(self.config)
+
+    @property
+    def db(self) -> str | Path:
+        """glint.db's target for ``glint.db.connect``: the database URL, else the file."""
+        return self.database or self.db_path
+
+    @property
+    def ledger_target(self) -> str | Path:
+        """The ledger's target for ``Ledger.open``: the database URL, else ``ledger.db``."""
+        return self.database or self.ledger_path
+
+    @property
+    def references_target(self) -> str | Path:
+        """The enrolled references for ``glint.match.open_database``: the database URL
+        (with ``match/`` as the local index cache), else the ``match/`` directory."""
+        return self.database or self.match_dir
+
+    def has_db(self) -> bool:
+        """Whether glint.db holds anything yet (a configured database always counts)."""
+        return self.database is not None or self.db_path.exists()
 
     # --- paths -------------------------------------------------------------------------
     @property

@@ -63,7 +63,9 @@ CURSOR_KEY = "outbox.cursor"   # next local ledger index to mirror
 
 def open_host_db(home: str | Path) -> sqlite3.Connection:
     """<home>/glint.db with the outbox and exception tables present."""
-    db = connect(Path(home) / HOST_DB)
+    from glint.home import Home
+
+    db = connect(Home(home).db)
     db.executescript(SCHEMA)
     ExceptionQueue(db)
     return db

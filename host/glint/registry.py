@@ -1,10 +1,11 @@
-"""The device registry: provisioned scanners, host nonces, the scan log and alerts, in SQLite.
+"""The device registry: provisioned scanners, host nonces, the scan log and alerts.
 
-One file, ``<home>/glint.db`` (WAL). Every write that must be atomic runs in one
+One file, ``<home>/glint.db`` (SQLite, WAL), or the home's PostgreSQL database (schema
+``host``; glint.db translates the SQL in one place). Every write that must be atomic runs in one
 ``BEGIN IMMEDIATE`` transaction (``Registry.transaction()``), so two host processes
 sharing a home never consume the same nonce twice or accept the same counter twice.
 The SQL is plain (TEXT/BLOB/INTEGER/REAL, no SQLite-only syntax in the schema beyond
-AUTOINCREMENT-free integer keys) so a PostgreSQL store can follow with the same tables.
+AUTOINCREMENT-free integer keys) so it runs on PostgreSQL with the same tables (glint.db.PgConnection).
 
     reg = Registry.open(home)
     reg.add_device(device_id, pubkey, board, fw, label)     # glint device provision
@@ -137,7 +138,7 @@ class Registry:
     def open(cls, home: Home | str | Path | None = None) -> "Registry":
         h = home if isinstance(home, Home) else Home(home)
         h.ensure()
-        return cls(connect(h.db_path), h.db_path)
+        return cls(connect(h.db), None if h.database else h.db_path)
 
     def close(self) -> None:
         self.conn.close()

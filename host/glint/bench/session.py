@@ -38,12 +38,12 @@ def run_bench(home: Home, items: list[BenchItem], ports: list[str] | tuple[str, 
     from glint.bench import queue_failures
     from glint.checks import FirmwarePolicy
     from glint.link import open_scanner
-    from glint.match import Database
+    from glint.match import has_references, open_references
     from glint.registry import Registry
 
     if not ports and not virtual:
         raise UsageError("no scanners", "pass -p/--port URL (repeatable) or --virtual N")
-    matcher = Database(home.match_dir) if home.match_dir.exists() else None
+    matcher = open_references(home) if has_references(home) else None
     fleet, links, worker = None, [], None
     slots: list[Slot] = []
     try:
@@ -61,10 +61,10 @@ def run_bench(home: Home, items: list[BenchItem], ports: list[str] | tuple[str, 
             from glint.ledger import Keys, Ledger
             from glint.ledger.group import LedgerWorker
 
-            worker = LedgerWorker(lambda: Ledger.open(home.ledger_path, keys=Keys.load(home.ledger_dir, create=True)),
+            worker = LedgerWorker(lambda: Ledger.open(home.ledger_target, keys=Keys.load(home.ledger_dir, create=True)),
                                   lambda led: led.close())
             record = worker.call
-        ctx = BenchContext(home.db_path, matcher, record, FirmwarePolicy.from_config(home.section("firmware")),
+        ctx = BenchContext(home.db, matcher, record, FirmwarePolicy.from_config(home.section("firmware")),
                            operator, location)
         try:
             batch = run_batch(items, slots, ctx, Progress(len(items), quiet=quiet))

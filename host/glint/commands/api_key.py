@@ -44,7 +44,7 @@ def register(sub) -> None:
 def _store(args):
     from glint.server.auth import KeyStore
 
-    return KeyStore(home_of(args).db_path)
+    return KeyStore(home_of(args).db)
 
 
 def _when(t):

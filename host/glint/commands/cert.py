@@ -24,6 +24,7 @@ import time
 from pathlib import Path
 
 from glint import publish
+from glint.db import is_url
 from glint.errors import GlintError, UsageError, VerificationError
 from glint.home import Home, home_of
 from glint.ledger import Keys, Ledger, load_issuer_public, load_log_verifier, render
@@ -125,12 +126,17 @@ def _url(home: Home | None, info, required: bool) -> str | None:
     return publish.certificate_url(host, info.item, info.id) if host else None
 
 
+def _ledger_arg(value: str) -> Path | str:
+    """--ledger FILE, or a postgresql:// URL."""
+    return value if is_url(value) else Path(value)
+
+
 def cmd_issue(args) -> int:
     home = home_of(args)
     keys = Keys.load(home.ledger_dir, create=True)
     # The QR codes encode the public URL: refuse before issuing when the home has no resolver host.
     publish.resolver_host(home, required=bool(args.png or args.svg))
-    path = Path(args.ledger) if args.ledger else home.ledger_path
+    path = _ledger_arg(args.ledger) if args.ledger else home.ledger_target
     with Ledger.open(path, keys=keys) as led:
         blob = led.issue_certificate(args.index, args.item)
         info = verify_certificate(blob, keys.issuer_public, keys.log_verifier())
@@ -168,7 +174,7 @@ def cmd_bundle(args) -> int:
         issuer = load_issuer_public(args.issuer) if args.issuer else keys.issuer_public  # type: ignore[union-attr]
         log = load_log_verifier(args.log) if args.log else keys.log_verifier()  # type: ignore[union-attr]
         info = verify_certificate(blob, issuer, log)
-        with Ledger.open(Path(args.ledger) if args.ledger else home.ledger_path, readonly=True) as led:
+        with Ledger.open(_ledger_arg(args.ledger) if args.ledger else home.ledger_target, readonly=True) as led:
             history = led.history(info.item, info.event.seq)
     verify_certificate(blob, issuer, log, history)  # a bundle that would not verify is not written
     data = certmod.make_bundle(blob, history)

@@ -21,6 +21,7 @@ import sys
 import time
 from pathlib import Path
 
+from glint.db import is_url
 from glint.errors import UsageError
 from glint.home import home_of
 from glint.ledger import Keys, Ledger
@@ -73,8 +74,11 @@ def register(subparsers) -> None:
     s.set_defaults(func=cmd_append)
 
 
-def _path(args) -> Path:
-    return Path(args.ledger) if args.ledger else home_of(args).ledger_path
+def _path(args) -> Path | str:
+    """--ledger FILE (or a postgresql:// URL), else the home's ledger (its database URL or ledger.db)."""
+    if args.ledger:
+        return args.ledger if is_url(args.ledger) else Path(args.ledger)
+    return home_of(args).ledger_target
 
 
 def _reader(args) -> Ledger:

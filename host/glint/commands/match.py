@@ -39,7 +39,7 @@ def _checked_payload(path: Path, args) -> bytes:
 
         pub = load_public_key(args.pubkey)
     home = Home(getattr(args, "home", None))
-    if pub is None and home.db_path.exists():
+    if pub is None and home.has_db():
         from glint.registry import Registry
 
         with Registry.open(home) as reg:

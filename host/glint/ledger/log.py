@@ -10,8 +10,10 @@ Typical use (the host companion calls this as a library)::
                               location="Paris", scan=signed_scan_bytes)
         cert = led.issue_certificate(a.index)
 
-Every append returns once the commit is durable. One process writes a ledger at a time
-(an exclusive lock file beside the database); any number may read.
+Every append returns once the commit is durable. On SQLite one process writes a ledger at
+a time (an exclusive lock file beside the database); any number may read. On PostgreSQL
+(``Ledger.open("postgresql://...")``) any number of hosts append to the one log: one
+sequence row orders them (glint.ledger.pgstore).
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable, Iterator
 
+from glint.db import is_url
 from glint.errors import LedgerError, UsageError, VerificationError
 from glint.ledger import events as ev
 from glint.ledger import merkle
@@ -79,6 +82,14 @@ def default_path(home=None) -> Path:
     return glint_home(home) / LEDGER_FILE
 
 
+def default_target(home=None) -> str | Path:
+    """Where the home's ledger lives: its PostgreSQL URL (config.toml ``database`` or
+    ``$GLINT_DATABASE``), else ``<home>/ledger.db``."""
+    from glint.home import Home
+
+    return Home(glint_home(home)).ledger_target
+
+
 class Ledger:
     """A transparency log of custody events over a ``Store``."""
 
@@ -97,12 +108,20 @@ class Ledger:
     @classmethod
     def open(cls, path: str | os.PathLike | None = None, keys: Keys | None = None,
              readonly: bool = False, durable: bool = True) -> "Ledger":
-        """Open (creating if needed) the SQLite ledger at ``path`` (default $GLINT_HOME/ledger.db).
+        """Open (creating if needed) the ledger at ``path``: a SQLite file, or a PostgreSQL
+        URL (``postgresql://...``: glint.ledger.pgstore). Default: the home's (``$GLINT_HOME``),
+        which is its ``database`` URL when configured, else ``<home>/ledger.db``.
 
-        A writer takes an exclusive lock; a second writer gets a LedgerError.
+        SQLite: a writer takes an exclusive lock; a second writer gets a LedgerError.
+        PostgreSQL: any number of writers, on any number of hosts (one sequence row orders them).
         ``durable=False`` trades power-cut durability for speed (tests, bulk imports).
         """
-        path = Path(path) if path else default_path()
+        target = path if path is not None else default_target()
+        if is_url(target):
+            from glint.ledger.pgstore import PgStore
+
+            return cls(PgStore(str(target), readonly=readonly, durable=durable), keys, readonly)
+        path = Path(target)
         lock_fd = None
         if not readonly:
             path.parent.mkdir(parents=True, exist_ok=True)
@@ -150,7 +169,36 @@ class Ledger:
 
     @property
     def size(self) -> int:
-        return self._cr_edge.size if self._cr_edge is not None else self.store.size()
+        if self._cr_edge is None:
+            return self.store.size()
+        if self.store.shared:  # other hosts append too: follow them
+            self._catch_up(self.store.size())
+        return self._cr_edge.size
+
+    def _catch_up(self, acked: int | None) -> None:
+        """Extend this writer's right edge and cached item states with the events other
+        hosts appended since (a shared store; ``acked`` read under the sequencer or committed)."""
+        cr = self._cr_edge
+        if acked is None or cr is None or acked == cr.size:
+            return
+        if acked < cr.size:
+            raise LedgerError(f"the log has {acked} events, fewer than the {cr.size} this host saw",
+                              "rows were deleted: run 'glint ledger verify'")
+        states = self._states
+        for row in self.store.leaves(cr.size, acked):
+            if row.idx != cr.size:
+                raise LedgerError(f"the log has no event at index {cr.size}", "run 'glint ledger verify'")
+            cr.append(row.hash)
+            st = states.get(row.item)
+            if st is not None:
+                try:
+                    st = apply(st, ev.decode_leaf(row.leaf, LedgerError, strict=False))
+                    del st.events[:-1]
+                except (UsageError, LedgerError):
+                    states.pop(row.item, None)  # replayed from storage when next needed
+        if cr.size != acked:
+            raise LedgerError(f"the log has {cr.size} events stored but {acked} acknowledged",
+                              "run 'glint ledger verify'")
 
     def root(self, size: int | None = None) -> bytes:
         if size is None and self._cr_edge is not None:
@@ -194,26 +242,32 @@ class Ledger:
         if self.readonly:
             raise LedgerError("ledger is open read-only")
         cr = self._cr
-        saved = (cr.size, list(cr.stack))
+        saved = None
         batch = Batch()
         out: list[Appended | Exception] = []
         touched: dict[str, ItemState | None] = {}
         stage = self._stage
         try:
-            if isolate:
-                for spec in specs:
-                    try:
+            # One transaction holding the sequencer on a shared store (nothing to hold for SQLite,
+            # whose writer is alone): catch up, stage at the next indexes, commit, then durable.
+            with self.store.sequenced() as acked:
+                self._catch_up(acked)
+                saved = (cr.size, list(cr.stack))
+                if isolate:
+                    for spec in specs:
+                        try:
+                            out.append(stage(spec, batch, touched))
+                        except Exception as e:  # this caller's outcome: nothing of the event was staged
+                            out.append(e)
+                else:
+                    for spec in specs:
                         out.append(stage(spec, batch, touched))
-                    except Exception as e:  # this caller's outcome: nothing of the event was staged
-                        out.append(e)
-            else:
-                for spec in specs:
-                    out.append(stage(spec, batch, touched))
-            batch.new_size = cr.size
-            if batch.leaves:
-                self.store.commit(batch)
+                batch.new_size = cr.size
+                if batch.leaves:
+                    self.store.commit(batch)
         except BaseException:
-            cr.size, cr.stack = saved
+            if saved is not None:
+                cr.size, cr.stack = saved
             for item in touched:
                 self._states.pop(item, None)
             raise
@@ -395,7 +449,13 @@ class Ledger:
             raise UsageError("signing a checkpoint needs the log key", "create keys with 'glint cert keys'")
         if self.readonly:
             raise LedgerError("ledger is open read-only")
-        size = self.size
+        with self.store.sequenced() as acked:  # signed at the latest size, one signer at a time
+            self._catch_up(acked)
+            return self._checkpoint()
+
+    def _checkpoint(self) -> str:
+        assert self.keys is not None and self._cr_edge is not None
+        size = self._cr_edge.size
         root = self.root()
         if merkle.tree_root(size, self.store.get_nodes) != root:
             raise LedgerError("refusing to sign: the tree-hash cache disagrees with the log",
@@ -525,7 +585,8 @@ class Ledger:
         ``verifier``: the log's note verifier (default: the keys', else the stored one).
         """
 
-        return verify_store(self.store, verifier or (self.keys.log_verifier() if self.keys else None))
+        with self.store.snapshot():
+            return verify_store(self.store, verifier or (self.keys.log_verifier() if self.keys else None))
 
 
 def _clean(d: dict) -> dict:

@@ -17,6 +17,7 @@ collision cannot return the wrong bytes).
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import logging
 import os
@@ -94,7 +95,26 @@ class Batch:
 
 
 class Store(ABC):
-    """Storage behind the ledger. Implementations must make ``commit`` atomic and durable."""
+    """Storage behind the ledger. Implementations must make ``commit`` atomic and durable.
+
+    ``shared``: other processes may append to the same log (PostgreSQL); the ledger then
+    stages and commits inside ``sequenced()``, which yields the size acknowledged so far
+    (the writer catches up on what others appended before it stages its own events).
+    A store with one writer (SQLite, under its lock file) yields None: nothing to catch up.
+    """
+
+    shared = False
+
+    @contextlib.contextmanager
+    def sequenced(self) -> Iterator[int | None]:
+        """One append transaction holding the log's sequencer; yields the acknowledged size
+        (None: this process is the only writer). Ends committed and durable, or rolled back."""
+        yield None
+
+    @contextlib.contextmanager
+    def snapshot(self) -> Iterator[None]:
+        """Reads inside see one consistent state (a full verification while others append)."""
+        yield
 
     @abstractmethod
     def size(self) -> int:

@@ -7,6 +7,8 @@ Library API (the CLI in glint.commands.match is a thin layer over it)::
     res = verify(ref, load_spots(probe))                     # Result(match, log10_far, matched, transform, residual)
     db = Database("items.db"); db.add("item-1", ref)
     hit = identify(db, load_spots(probe))                    # IdentifyResult(item, log10_far, candidates)
+    db = open_references(home)                               # a home's references: HOME/match, or its
+                                                             # PostgreSQL database (glint.match.shared)
 """
 
 from glint.match.database import Database
@@ -17,6 +19,22 @@ from glint.match.reference import Reference
 from glint.match.spots import SpotSet, load_spots, spots_from_descriptor, spots_from_image, spots_from_scan
 from glint.match.verify import Probe, Result, prepare, verify
 
-__all__ = ["Database", "enroll", "identify", "IdentifyResult", "MatchParams", "Reference", "SpotSet",
-           "load_spots", "spots_from_descriptor", "spots_from_image", "spots_from_scan", "Probe", "Result",
-           "prepare", "verify"]
+
+def open_references(home) -> Database:
+    """The enrolled references of a glint home: ``HOME/match``, or, when the home's data is in
+    PostgreSQL, the shared references with this host's index cache in ``HOME/match-cache``."""
+    if home.database:
+        from glint.match.shared import SharedDatabase, cache_dir_for
+
+        return SharedDatabase(home.database, cache_dir_for(home.root, home.database))
+    return Database(home.match_dir)
+
+
+def has_references(home) -> bool:
+    """Whether the home may hold references (a configured database always may)."""
+    return bool(home.database) or home.match_dir.exists()
+
+
+__all__ = ["open_references", "has_references", "Database", "enroll", "identify", "IdentifyResult",
+           "MatchParams", "Reference", "SpotSet", "load_spots", "spots_from_descriptor", "spots_from_image",
+           "spots_from_scan", "Probe", "Result", "prepare", "verify"]

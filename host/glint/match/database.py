@@ -188,6 +188,13 @@ class Database:
             raise MatchError(f"database {self.path} is empty", hint="enroll items first: glint enroll --db DIR --item ID FILE")
         return self.params, self.index
 
+    def refresh(self) -> bool:
+        """Follow references others added (glint.match.shared); a local directory has nothing to follow."""
+        return False
+
+    def close(self) -> None:
+        """Release what the database holds open (nothing for a local directory)."""
+
     def __len__(self) -> int:
         return len(self.rows)
 

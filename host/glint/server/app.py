@@ -79,16 +79,16 @@ class BadRequest(UsageError):
 
 def _open_ctx(home: Path, ledger_path: Path | None) -> _Ctx:
     from glint.home import Home
-    from glint.ledger import Keys, Ledger, default_path
-    from glint.match import Database
+    from glint.ledger import Keys, Ledger
+    from glint.match import open_references
     from glint.registry import Registry
 
     h = Home(home)
     keys = Keys.load(home, create=True)
     reg = Registry.open(h)
-    led = Ledger.open(ledger_path or default_path(home), keys=keys)
-    return _Ctx(led, keys, IdempotencyStore(reg.conn), reg, Database(h.match_dir),
-                FirmwarePolicy.from_config(h.section("firmware")), auth.KeyStore(h.db_path))
+    led = Ledger.open(ledger_path or h.ledger_target, keys=keys)
+    return _Ctx(led, keys, IdempotencyStore(reg.conn), reg, open_references(h),
+                FirmwarePolicy.from_config(h.section("firmware")), auth.KeyStore(h.db))
 
 
 def _close_ctx(ctx: _Ctx) -> None:
@@ -229,7 +229,7 @@ def create_app(home: str | Path, ledger_path: str | Path | None = None) -> Glint
 
     worker = LedgerWorker(lambda: _open_ctx(Path(home), Path(ledger_path) if ledger_path else None),
                           _close_ctx, name="ledger-http")
-    apikeys = auth.KeyStore(Home(home).db_path)
+    apikeys = auth.KeyStore(Home(home).db)
     uploads = Uploads(worker)
     limiter = limits.RateLimiter()
     rates = limits.configured(Home(home).section("limits"))

@@ -115,7 +115,9 @@ class KeyStore:
     """The api_keys table of a server's glint.db (thread-safe: one connection per thread)."""
 
     def __init__(self, path: str | Path):
-        self.path = Path(path)
+        from glint.db import is_url
+
+        self.path = path if is_url(path) else Path(path)
         self._local = threading.local()
         self._conn().executescript(SCHEMA)
 

@@ -31,8 +31,9 @@ CREATE TABLE IF NOT EXISTS idempotency(
 """
 
 
-def connect(path: str | Path) -> sqlite3.Connection:
-    """Open (creating) glint.db through glint.db.connect; LedgerError when SQLite cannot."""
+def connect(path: str | Path):
+    """Open (creating) glint.db (a file or a PostgreSQL URL) through glint.db.connect;
+    LedgerError when the database cannot be opened."""
     try:
         return db_connect(path)
     except sqlite3.DatabaseError as e:

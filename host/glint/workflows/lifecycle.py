@@ -106,7 +106,7 @@ def brand_credential(host: HostSession, key: str | None) -> str:
     if not key:
         raise UsageError("this needs a brand credential", "give an API key of role brand of this home "
                          "(glint api-key create --role brand) in $GLINT_BRAND_KEY or --brand-key-file")
-    ks = auth.KeyStore(host.home.db_path)
+    ks = auth.KeyStore(host.home.db)
     try:
         k = ks.authenticate(f"Bearer {key.strip()}")
     except auth.AuthError as e:

@@ -134,9 +134,9 @@ class HostSession:
     @property
     def db(self):
         if self._db is None:
-            from glint.match import Database
+            from glint.match import open_references
 
-            self._db = Database(self.home.match_dir)
+            self._db = open_references(self.home)
         return self._db
 
     @property
@@ -152,13 +152,16 @@ class HostSession:
         if self._ledger is None:
             from glint.ledger import Ledger
 
-            self._ledger = Ledger.open(self.home.ledger_path, keys=self.keys, durable=self.durable)
+            self._ledger = Ledger.open(self.home.ledger_target, keys=self.keys, durable=self.durable)
         return self._ledger
 
     def close(self) -> None:
         if self._ledger is not None:
             self._ledger.close()
             self._ledger = None
+        if self._db is not None:
+            self._db.close()
+            self._db = None
         self.registry.close()
 
     def __enter__(self):

@@ -16,8 +16,27 @@ def keys() -> Keys:
 
 
 @pytest.fixture
-def ledger_path(tmp_path):
+def ledger_path(backend, tmp_path):
+    """Where the test's ledger lives: a SQLite file, or a fresh PostgreSQL database (both backends)."""
+    return backend or tmp_path / "ledger.db"
+
+
+@pytest.fixture
+def sqlite_ledger_path(tmp_path):
+    """A SQLite ledger file, for what only the embedded backend has (its lock file, schema-1 upgrade)."""
     return tmp_path / "ledger.db"
+
+
+def raw_db(target):
+    """A direct autocommit connection to a ledger's tables, to tamper with them behind the ledger's
+    back: sqlite3 on a file, glint.db's PostgreSQL connection (schema ``ledger``) on a URL."""
+    if isinstance(target, str):
+        from glint.db import connect
+
+        return connect(target, schema="ledger")
+    import sqlite3
+
+    return sqlite3.connect(target, isolation_level=None)
 
 
 @pytest.fixture

@@ -65,7 +65,8 @@ def test_a_refused_event_fails_only_its_caller(ledger_path, keys):
         gc.append("verify", "acme:GRP-A", {"res": "pass"})
 
 
-def test_second_writer_is_refused_in_the_caller(ledger_path, keys):
+def test_second_writer_is_refused_in_the_caller(sqlite_ledger_path, keys):
+    ledger_path = sqlite_ledger_path
     with Ledger.open(ledger_path, keys=keys, durable=False):
         with pytest.raises(LedgerError, match="another writer"):
             LedgerWorker.open(ledger_path, keys=keys)

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import sqlite3
-
 import pytest
 
 from glint.errors import LedgerError, UsageError, VerificationError
@@ -13,7 +11,7 @@ from glint.ledger.note import open_checkpoint
 from glint.ledger.store import MIN_STORED_LEVEL
 from glint.ledger.twins import assess_parts
 
-from .conftest import ITEM, T0, populate
+from .conftest import ITEM, T0, populate, raw_db
 
 
 def test_append_returns_index_and_leaf_hash(ledger):
@@ -127,15 +125,14 @@ def test_refuses_checkpoint_inconsistent_with_last(ledger_path, keys):
     with Ledger.open(ledger_path, keys=keys, durable=False) as led:
         populate(led, 2, 1)
         led.checkpoint()
-    db = sqlite3.connect(ledger_path)
+    db = raw_db(ledger_path)
     (leaf,) = db.execute("SELECT leaf FROM leaves WHERE idx = 1").fetchone()
     db.execute("UPDATE leaves SET leaf = ? WHERE idx = 1", (leaf.replace(b"ACME", b"ACNE"),))  # rewrite history
     db.execute("DELETE FROM nodes")
-    db.commit()
     db.close()
     with pytest.raises(LedgerError, match="cache"):
         Ledger.open(ledger_path, keys=keys)
-    db = sqlite3.connect(ledger_path)
+    db = raw_db(ledger_path)
     # Rebuild a self-consistent (forged) cache so that only the signed checkpoint can notice.
     rows = [merkle.leaf_hash(leaf) for (leaf,) in db.execute("SELECT leaf FROM leaves ORDER BY idx")]
     cr = merkle.CompactRange()
@@ -143,7 +140,6 @@ def test_refuses_checkpoint_inconsistent_with_last(ledger_path, keys):
         for lv, ix, nh in cr.append(h):
             if lv >= MIN_STORED_LEVEL:
                 db.execute("INSERT INTO nodes VALUES(?,?,?)", (lv, ix, nh))
-    db.commit()
     db.close()
     with Ledger.open(ledger_path, keys=keys) as led:
         led.record_verify("acme:BAG-0000", "pass")
@@ -159,12 +155,31 @@ def test_other_log_key_is_refused(ledger, keys):
         ledger.checkpoint()
 
 
-def test_single_writer(ledger_path, keys):
+def test_single_writer(sqlite_ledger_path, keys):
+    ledger_path = sqlite_ledger_path
     with Ledger.open(ledger_path, keys=keys):
         with pytest.raises(LedgerError, match="another writer"):
             Ledger.open(ledger_path)
         with Ledger.open(ledger_path, readonly=True) as reader:
             assert reader.size == 0
+
+
+def test_writers_on_postgresql_share_one_log(pg_url, keys):
+    """Several writers of one PostgreSQL ledger: each catches up on the others' events (indexes,
+    chains and the tree stay one), a checkpoint covers them all, a reader sees the same."""
+    with Ledger.open(pg_url, keys=keys, durable=False) as a, Ledger.open(pg_url, keys=keys, durable=False) as b:
+        a.register_item("acme:SHARED-1", "ACME")
+        b.add_coating("acme:SHARED-1", "c1", ref=bytes(32))      # b has not seen the register yet
+        x = a.record_verify("acme:SHARED-1", "pass", fap=1e-9)
+        y = b.record_verify("acme:SHARED-1", "fail")
+        assert (x.index, x.seq, y.index, y.seq) == (2, 2, 3, 3)
+        with pytest.raises(UsageError, match="already enrolled"):  # a's cached state followed b's enroll
+            a.add_coating("acme:SHARED-1", "c1")
+        note = b.checkpoint()
+        assert open_checkpoint(note, keys.log_verifier(), keys.origin).size == 4 == a.size
+        assert a.prove(3).root == open_checkpoint(note, keys.log_verifier()).root
+    with Ledger.open(pg_url, readonly=True) as r:
+        assert r.verify().ok and r.size == 4 and [e.seq for e in r.item("acme:SHARED-1").events] == [0, 1, 2, 3]
 
 
 def test_verification_error_for_bad_proof(ledger):

@@ -38,7 +38,8 @@ def _downgrade_to_v1(path) -> None:
     db.close()
 
 
-def test_schema_1_is_upgraded_by_a_writer(ledger_path, keys):
+def test_schema_1_is_upgraded_by_a_writer(sqlite_ledger_path, keys):
+    ledger_path = sqlite_ledger_path
     with Ledger.open(ledger_path, keys=keys, durable=False) as led:
         items = populate(led, 3, 2)
         note = led.checkpoint()

@@ -1,0 +1,196 @@
+#!/usr/bin/env python3
+"""Durable ledger appends per second with 1, 4 and 8 writers: PostgreSQL beside SQLite.
+
+    python tools/bench_pg.py                                   # 1/4/8 writers, 5 s each, 3 runs
+    python tools/bench_pg.py --writers 1 8 --seconds 3 --repeat 1 --url postgresql://...   # a server of yours
+
+PostgreSQL: each writer is its own host PROCESS (its own connection and Ledger) appending
+one verify event (330-byte scan) per durable commit to one shared ledger, in a loop, on
+items shared by every writer (so item chains interleave across hosts). Without --url a
+throwaway cluster is started with fsync on and synchronous_commit on (durable: an
+acknowledged append survives a power cut), in a temporary directory on this disk.
+SQLite: one process may write a ledger file; its N writers are N threads appending one
+event each through a GroupCommitter (synchronous=FULL), 1 writer is a lone caller.
+
+Every rate is the median of --repeat runs on a fresh database (each run's value listed),
+with the 1-minute load average before and after: the machine is shared.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "host"))
+sys.path.insert(0, str(ROOT / "shared"))
+
+from glint.ledger import GroupCommitter, Keys, Ledger  # noqa: E402
+from glint.ledger.log import EventSpec  # noqa: E402
+
+ITEMS = 200
+SCAN_BYTES = 330
+ORIGIN = "glint.bench/pg"
+
+
+def _items() -> list[str]:
+    return [f"acme:BENCH-{i:05d}" for i in range(ITEMS)]
+
+
+def _data() -> dict:
+    return {"res": "pass", "fap": 1e-9, "dev": "a1b2c3d4e5f60708", "op": "operator-7", "loc": "Paris"}
+
+
+def _setup(target, keys: Keys) -> None:
+    with Ledger.open(target, keys=keys) as led:
+        led.append_batch([EventSpec("register", it, {"brand": "ACME", "prov": {"class": "factory"}})
+                          for it in _items()])
+
+
+def worker(url: str, start_at: float, seconds: float, seed: int, keyfile: str) -> None:
+    """One writer process: appends until the deadline; prints its count of acknowledged appends."""
+    keys = Keys.load(keyfile)
+    rng = random.Random(seed)
+    items = _items()
+    n = 0
+    with Ledger.open(url, keys=keys) as led:
+        led.size  # connect and catch up before the clock starts
+        while time.time() < start_at:
+            time.sleep(0.001)
+        t0 = time.perf_counter()
+        end = time.time() + seconds
+        while time.time() < end:
+            led.record_verify(rng.choice(items), "pass", fap=1e-9, device="a1b2c3d4e5f60708",
+                              operator="operator-7", location="Paris", scan=os.urandom(SCAN_BYTES))
+            n += 1
+        spent = time.perf_counter() - t0
+    print(json.dumps({"n": n, "s": spent}), flush=True)
+
+
+def run_pg(url: str, writers: int, seconds: float, keyhome: str, keys: Keys) -> float:
+    _setup(url, keys)
+    start_at = time.time() + 1.5 + 0.15 * writers
+    procs = [subprocess.Popen([sys.executable, __file__, "--worker", url, str(start_at), str(seconds), str(k),
+                               keyhome], stdout=subprocess.PIPE, text=True) for k in range(writers)]
+    total = 0
+    spent = 0.0
+    for p in procs:
+        out, _ = p.communicate(timeout=seconds + 120)
+        if p.returncode != 0:
+            raise SystemExit(f"bench_pg: writer exited {p.returncode}")
+        r = json.loads(out.strip().splitlines()[-1])
+        total += r["n"]
+        spent = max(spent, r["s"])
+    with Ledger.open(url, keys=keys) as led:
+        rep = led.verify()
+        if not rep.ok or rep.size != ITEMS + total:
+            raise SystemExit(f"bench_pg: ledger after the run: {rep} (expected {ITEMS + total} events)")
+    return total / spent
+
+
+def run_sqlite(workdir: Path, writers: int, seconds: float, keys: Keys, tag: str) -> float:
+    path = workdir / f"bench-{tag}.db"
+    _setup(path, keys)
+    items = _items()
+    if writers == 1:
+        with Ledger.open(path, keys=keys) as led:
+            rng = random.Random(1)
+            n = 0
+            t0 = time.perf_counter()
+            end = time.time() + seconds
+            while time.time() < end:
+                led.record_verify(rng.choice(items), "pass", fap=1e-9, device="a1b2c3d4e5f60708",
+                                  operator="operator-7", location="Paris", scan=os.urandom(SCAN_BYTES))
+                n += 1
+            return n / (time.perf_counter() - t0)
+    counts = [0] * writers
+    with GroupCommitter.open(path, keys=keys) as gc:
+        end = time.time() + seconds
+
+        def loop(k: int) -> None:
+            rng = random.Random(k)
+            while time.time() < end:
+                gc.append("verify", rng.choice(items), _data(), scan=os.urandom(SCAN_BYTES))
+                counts[k] += 1
+
+        t0 = time.perf_counter()
+        threads = [threading.Thread(target=loop, args=(k,)) for k in range(writers)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        return sum(counts) / (time.perf_counter() - t0)
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--writers", type=int, nargs="+", default=[1, 4, 8], help="writer counts to measure")
+    ap.add_argument("--seconds", type=float, default=5.0, help="length of each measured run")
+    ap.add_argument("--repeat", type=int, default=3, help="runs per figure (median reported)")
+    ap.add_argument("--url", help="a PostgreSQL server database to use (default: a throwaway durable cluster); "
+                                  "each run creates its own database on it")
+    ap.add_argument("--no-sqlite", action="store_true", help="skip the SQLite figures")
+    ap.add_argument("--json", action="store_true", help="print the figures as JSON")
+    ap.add_argument("--worker", nargs=5, metavar=("URL", "START", "SECONDS", "SEED", "KEYS"), help=argparse.SUPPRESS)
+    a = ap.parse_args(argv)
+    if a.worker:
+        worker(a.worker[0], float(a.worker[1]), float(a.worker[2]), int(a.worker[3]), a.worker[4])
+        return 0
+    import psycopg
+
+    from glint.pgcluster import Cluster
+
+    load0 = os.getloadavg()[0]
+    out: dict = {"seconds": a.seconds, "repeat": a.repeat, "items": ITEMS, "scan_bytes": SCAN_BYTES}
+    with tempfile.TemporaryDirectory(prefix="glint-bench-pg-") as tmp:
+        work = Path(tmp)
+        work.chmod(0o711)  # the cluster runs as another account when this runs as root
+        keyhome = str(work / "home")
+        keys = Keys.load(keyhome, create=True)
+        cluster = None if a.url else Cluster.start(durable=True, root=work / "pg")
+        try:
+            def fresh_db(k: int) -> str:
+                if cluster is not None:
+                    return cluster.create_database(f"bench_{k}")
+                name = f"glint_bench_{os.getpid()}_{k}"
+                with psycopg.connect(a.url, autocommit=True) as c:
+                    c.execute(f'CREATE DATABASE "{name}"')
+                info = psycopg.conninfo.conninfo_to_dict(a.url)
+                info["dbname"] = name
+                return psycopg.conninfo.make_conninfo(**info)
+
+            k = 0
+            for w in a.writers:
+                runs = []
+                for _ in range(a.repeat):
+                    k += 1
+                    runs.append(run_pg(fresh_db(k), w, a.seconds, keyhome, keys))
+                out[f"pg_{w}"] = {"median": round(statistics.median(runs)), "runs": [round(r) for r in runs]}
+                print(f"postgresql {w} writer(s): {statistics.median(runs):,.0f} appends/s "
+                      f"(runs {' / '.join(f'{r:,.0f}' for r in runs)})", flush=True)
+                if not a.no_sqlite:
+                    runs = [run_sqlite(work, w, a.seconds, keys, f"{w}-{r}") for r in range(a.repeat)]
+                    out[f"sqlite_{w}"] = {"median": round(statistics.median(runs)), "runs": [round(r) for r in runs]}
+                    print(f"sqlite     {w} writer(s): {statistics.median(runs):,.0f} appends/s "
+                          f"(runs {' / '.join(f'{r:,.0f}' for r in runs)})", flush=True)
+        finally:
+            if cluster is not None:
+                cluster.stop()
+    out["load_avg"] = [round(load0, 2), round(os.getloadavg()[0], 2)]
+    print(f"load average {out['load_avg'][0]} -> {out['load_avg'][1]}")
+    if a.json:
+        print(json.dumps(out, indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
