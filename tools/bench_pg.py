@@ -5,8 +5,11 @@
     python tools/bench_pg.py --writers 1 8 --seconds 3 --repeat 1 --url postgresql://...   # a server of yours
 
 PostgreSQL: each writer is its own host PROCESS (its own connection and Ledger) appending
-one verify event (330-byte scan) per durable commit to one shared ledger, in a loop, on
-items shared by every writer (so item chains interleave across hosts). Without --url a
+verify events (330-byte scan) to one shared ledger, in a loop, on items shared by every
+writer (so item chains interleave across hosts). With --callers 1 each process appends one
+event per durable commit; with --callers N, N threads of the process append one event each
+through its GroupCommitter (what a busy host, e.g. `glint serve`, does), so one sequenced
+transaction carries what queued up while the previous one committed. Without --url a
 throwaway cluster is started with fsync on and synchronous_commit on (durable: an
 acknowledged append survives a power cut), in a temporary directory on this disk.
 SQLite: one process may write a ledger file; its N writers are N threads appending one
@@ -56,14 +59,38 @@ def _setup(target, keys: Keys) -> None:
                           for it in _items()])
 
 
-def worker(url: str, start_at: float, seconds: float, seed: int, keyfile: str) -> None:
-    """One writer process: appends until the deadline; prints its count of acknowledged appends."""
+def worker(url: str, start_at: float, seconds: float, seed: int, keyfile: str, callers: int) -> None:
+    """One writer process: appends until the deadline; prints its count of acknowledged appends.
+    ``callers`` > 1: that many threads append one event each through a GroupCommitter."""
     keys = Keys.load(keyfile)
     rng = random.Random(seed)
     items = _items()
     n = 0
+    if callers > 1:
+        counts = [0] * callers
+        with GroupCommitter.open(url, keys=keys) as gc:
+            gc.call(lambda led: led.size)
+            while time.time() < start_at:
+                time.sleep(0.001)
+            end = time.time() + seconds
+
+            def loop(k: int) -> None:
+                r = random.Random(seed * 1000 + k)
+                while time.time() < end:
+                    gc.append("verify", r.choice(items), _data(), scan=os.urandom(SCAN_BYTES))
+                    counts[k] += 1
+
+            t0 = time.perf_counter()
+            threads = [threading.Thread(target=loop, args=(k,)) for k in range(callers)]
+            for t in threads:
+                t.start()
+            for t in threads:
+                t.join()
+            spent = time.perf_counter() - t0
+        print(json.dumps({"n": sum(counts), "s": spent}), flush=True)
+        return
     with Ledger.open(url, keys=keys) as led:
-        led.size  # connect and catch up before the clock starts
+        _ = led.size  # connect and catch up before the clock starts
         while time.time() < start_at:
             time.sleep(0.001)
         t0 = time.perf_counter()
@@ -76,11 +103,11 @@ def worker(url: str, start_at: float, seconds: float, seed: int, keyfile: str) -
     print(json.dumps({"n": n, "s": spent}), flush=True)
 
 
-def run_pg(url: str, writers: int, seconds: float, keyhome: str, keys: Keys) -> float:
+def run_pg(url: str, writers: int, seconds: float, keyhome: str, keys: Keys, callers: int = 1) -> float:
     _setup(url, keys)
     start_at = time.time() + 1.5 + 0.15 * writers
     procs = [subprocess.Popen([sys.executable, __file__, "--worker", url, str(start_at), str(seconds), str(k),
-                               keyhome], stdout=subprocess.PIPE, text=True) for k in range(writers)]
+                               keyhome, str(callers)], stdout=subprocess.PIPE, text=True) for k in range(writers)]
     total = 0
     spent = 0.0
     for p in procs:
@@ -140,10 +167,14 @@ def main(argv=None) -> int:
                                   "each run creates its own database on it")
     ap.add_argument("--no-sqlite", action="store_true", help="skip the SQLite figures")
     ap.add_argument("--json", action="store_true", help="print the figures as JSON")
-    ap.add_argument("--worker", nargs=5, metavar=("URL", "START", "SECONDS", "SEED", "KEYS"), help=argparse.SUPPRESS)
+    ap.add_argument("--callers", type=int, nargs="+", default=[1, 8],
+                    help="callers per PostgreSQL writer process: 1 = one event per commit; more = threads "
+                         "appending through the process's GroupCommitter")
+    ap.add_argument("--worker", nargs=6, metavar=("URL", "START", "SECONDS", "SEED", "KEYS", "CALLERS"),
+                    help=argparse.SUPPRESS)
     a = ap.parse_args(argv)
     if a.worker:
-        worker(a.worker[0], float(a.worker[1]), float(a.worker[2]), int(a.worker[3]), a.worker[4])
+        worker(a.worker[0], float(a.worker[1]), float(a.worker[2]), int(a.worker[3]), a.worker[4], int(a.worker[5]))
         return 0
     import psycopg
 
@@ -170,13 +201,14 @@ def main(argv=None) -> int:
 
             k = 0
             for w in a.writers:
-                runs = []
-                for _ in range(a.repeat):
-                    k += 1
-                    runs.append(run_pg(fresh_db(k), w, a.seconds, keyhome, keys))
-                out[f"pg_{w}"] = {"median": round(statistics.median(runs)), "runs": [round(r) for r in runs]}
-                print(f"postgresql {w} writer(s): {statistics.median(runs):,.0f} appends/s "
-                      f"(runs {' / '.join(f'{r:,.0f}' for r in runs)})", flush=True)
+                for c in a.callers:
+                    runs = []
+                    for _ in range(a.repeat):
+                        k += 1
+                        runs.append(run_pg(fresh_db(k), w, a.seconds, keyhome, keys, c))
+                    out[f"pg_{w}x{c}"] = {"median": round(statistics.median(runs)), "runs": [round(r) for r in runs]}
+                    print(f"postgresql {w} writer process(es) x {c} caller(s): {statistics.median(runs):,.0f} "
+                          f"appends/s (runs {' / '.join(f'{r:,.0f}' for r in runs)})", flush=True)
                 if not a.no_sqlite:
                     runs = [run_sqlite(work, w, a.seconds, keys, f"{w}-{r}") for r in range(a.repeat)]
                     out[f"sqlite_{w}"] = {"median": round(statistics.median(runs)), "runs": [round(r) for r in runs]}

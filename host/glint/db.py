@@ -267,7 +267,7 @@ class PgConnection:
                 if head.startswith("PRAGMA"):
                     return self._pragma(sql)
                 text, returns_id = translate(sql)
-                cur = self._conn.execute(text, tuple(params) if params else None)  # type: ignore[call-overload]
+                cur = self._conn.execute(text, tuple(params) if params else None)
                 rows = cur.fetchall() if cur.description is not None else None
                 if returns_id:
                     return PgCursor(None, cur.rowcount, rows[0][0] if rows else None)

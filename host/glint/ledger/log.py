@@ -175,9 +175,10 @@ class Ledger:
             self._catch_up(self.store.size())
         return self._cr_edge.size
 
-    def _catch_up(self, acked: int | None) -> None:
+    def _catch_up(self, acked: int | None, fresh: list | None = None) -> None:
         """Extend this writer's right edge and cached item states with the events other
-        hosts appended since (a shared store; ``acked`` read under the sequencer or committed)."""
+        hosts appended since (a shared store; ``acked`` read under the sequencer or committed;
+        ``fresh``: those rows when the sequencer already fetched them)."""
         cr = self._cr_edge
         if acked is None or cr is None or acked == cr.size:
             return
@@ -185,7 +186,8 @@ class Ledger:
             raise LedgerError(f"the log has {acked} events, fewer than the {cr.size} this host saw",
                               "rows were deleted: run 'glint ledger verify'")
         states = self._states
-        for row in self.store.leaves(cr.size, acked):
+        rows = fresh if fresh is not None and len(fresh) == acked - cr.size else self.store.leaves(cr.size, acked)
+        for row in rows:
             if row.idx != cr.size:
                 raise LedgerError(f"the log has no event at index {cr.size}", "run 'glint ledger verify'")
             cr.append(row.hash)
@@ -250,8 +252,8 @@ class Ledger:
         try:
             # One transaction holding the sequencer on a shared store (nothing to hold for SQLite,
             # whose writer is alone): catch up, stage at the next indexes, commit, then durable.
-            with self.store.sequenced() as acked:
-                self._catch_up(acked)
+            with self.store.sequenced(cr.size) as (acked, fresh):
+                self._catch_up(acked, fresh)
                 saved = (cr.size, list(cr.stack))
                 if isolate:
                     for spec in specs:
@@ -449,8 +451,8 @@ class Ledger:
             raise UsageError("signing a checkpoint needs the log key", "create keys with 'glint cert keys'")
         if self.readonly:
             raise LedgerError("ledger is open read-only")
-        with self.store.sequenced() as acked:  # signed at the latest size, one signer at a time
-            self._catch_up(acked)
+        with self.store.sequenced(self._cr.size) as (acked, fresh):  # the latest size, one signer at a time
+            self._catch_up(acked, fresh)
             return self._checkpoint()
 
     def _checkpoint(self) -> str:

@@ -41,6 +41,7 @@ _log = logging.getLogger(__name__)
 _sha256 = hashlib.sha256
 
 LEDGER_SCHEMA = "ledger"
+CATCH_UP_ROWS = 10_000  # rows other hosts appended, fetched with the sequencer (more: read after)
 
 _DDL = [
     "CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value TEXT NOT NULL)",
@@ -137,28 +138,39 @@ class PgStore(Store):
     # -- the sequencer
 
     @contextlib.contextmanager
-    def sequenced(self) -> Iterator[int]:
-        """One append transaction holding the sequence row; yields the acknowledged size.
+    def sequenced(self, since: int | None = None) -> Iterator[tuple[int | None, list[LeafRow] | None]]:
+        """One append transaction holding the sequence row; yields (the acknowledged size, the
+        rows from ``since`` to it).
 
         Commits on a normal exit (then waits until durable), rolls back on an exception.
-        Round trips: one to begin and take the sequencer, one to write and commit (a
-        pipeline), one for the flush wait (after the sequencer is released)."""
+        Round trips: one to begin, take the sequencer and read what others appended since
+        ``since``; one to write and commit; one for the flush wait (after the sequencer is
+        released)."""
         if self.readonly:
             raise LedgerError("ledger is open read-only")
         psycopg = self._psycopg
         db = self.db
         with self._lock:
-            try:  # one round trip (simple protocol: two statements, no parameters)
-                cur = db.execute("BEGIN; SELECT value FROM meta WHERE key = 'size' FOR UPDATE")
+            try:  # one round trip (simple protocol: several statements, no parameters)
+                sql = "BEGIN; SELECT value FROM meta WHERE key = 'size' FOR UPDATE"
+                if since is not None:
+                    sql += (f"; SELECT l.idx, coalesce(i.item, ''), l.seq, l.leaf, l.scan FROM leaves l "
+                            f"LEFT JOIN items i ON i.id = l.item_id WHERE l.idx >= {int(since)} "
+                            f"ORDER BY l.idx LIMIT {CATCH_UP_ROWS}")
+                cur = db.execute(sql)
                 cur.nextset()
                 row = cur.fetchone()
+                fresh = None
+                if since is not None:
+                    cur.nextset()
+                    fresh = [_row(*r) for r in cur.fetchall()]
             except psycopg.Error as e:
                 self._rollback()
                 raise LedgerError(f"ledger {self.path}: cannot take the sequencer: {_one_line(e)}") from None
             self._in_seq = True
             self._pending = None
             try:
-                yield int(row[0])  # type: ignore[index]
+                yield int(row[0]), fresh  # type: ignore[index]
                 pending = self._pending
             except BaseException:
                 self._in_seq = False
@@ -196,7 +208,7 @@ class PgStore(Store):
         if self.readonly:
             raise LedgerError("ledger is open read-only")
         if not self._in_seq:
-            with self.sequenced() as size:
+            with self.sequenced() as (size, _):
                 if size != batch.new_size - len(batch.leaves):
                     raise LedgerError(f"ledger {self.path} moved to size {size} under an unsequenced commit")
                 self._pending = batch

@@ -98,18 +98,20 @@ class Store(ABC):
     """Storage behind the ledger. Implementations must make ``commit`` atomic and durable.
 
     ``shared``: other processes may append to the same log (PostgreSQL); the ledger then
-    stages and commits inside ``sequenced()``, which yields the size acknowledged so far
-    (the writer catches up on what others appended before it stages its own events).
-    A store with one writer (SQLite, under its lock file) yields None: nothing to catch up.
+    stages and commits inside ``sequenced(since)``, which yields the size acknowledged so
+    far and the rows from ``since`` up to it (the writer catches up on what others appended
+    before it stages its own events). A store with one writer (SQLite, under its lock file)
+    yields (None, None): nothing to catch up.
     """
 
     shared = False
 
     @contextlib.contextmanager
-    def sequenced(self) -> Iterator[int | None]:
-        """One append transaction holding the log's sequencer; yields the acknowledged size
-        (None: this process is the only writer). Ends committed and durable, or rolled back."""
-        yield None
+    def sequenced(self, since: int | None = None) -> Iterator[tuple[int | None, list[LeafRow] | None]]:
+        """One append transaction holding the log's sequencer; yields (acknowledged size, the rows
+        from ``since`` to it, or None when not fetched) -- (None, None): this process is the only
+        writer. Ends committed and durable, or rolled back."""
+        yield None, None
 
     @contextlib.contextmanager
     def snapshot(self) -> Iterator[None]:

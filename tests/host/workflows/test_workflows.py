@@ -13,8 +13,10 @@ FAST = Timeouts(request=1.0, scan=10.0, keygen=10.0)
 
 
 @pytest.fixture
-def setup(peer, tmp_path):
-    host = HostSession(tmp_path / "home", durable=False)
+def setup(peer, backend_home):
+    """A host session on both backends (SQLite files, or a home whose config.toml names a
+    PostgreSQL database: registry, ledger and references there), and the firmware App."""
+    host = HostSession(backend_home.root, durable=False)
     sc = open_scanner(peer.url, FAST)
     yield host, sc, peer
     sc.close()
@@ -61,6 +63,8 @@ def test_provision_enroll_verify_identify(setup):
     assert out.result == "unknown" and out.ledger_index is None
     assert host.ledger.verify().ok
     assert host.registry.scan_count() == 6 + 4
+    if host.home.database:  # everything is in PostgreSQL: no SQLite file, no reference directory
+        assert not [p.name for p in host.home.root.iterdir() if p.name in ("glint.db", "ledger.db", "match")]
 
 
 def test_replay_tamper_revoke(setup):
@@ -120,7 +124,8 @@ def test_spooled_counters_and_clones(setup, tmp_path):
 
 def test_firmware_policy(setup):
     host, sc, peer = setup
-    host.home.config_path.write_text('[firmware]\nmin_version = "99.0"\n')
+    with open(host.home.config_path, "a") as f:  # keeps the database line of a PostgreSQL home
+        f.write('[firmware]\nmin_version = "99.0"\n')
     h2 = HostSession(host.home.root, durable=False)
     provision(h2.registry, sc)
     peer.lens(lens_image(5, 1))
