@@ -8,12 +8,12 @@ PostgreSQL: each writer is its own host PROCESS (its own connection and Ledger) 
 verify events (330-byte scan) to one shared ledger, in a loop, on items shared by every
 writer (so item chains interleave across hosts). With --callers 1 each process appends one
 event per durable commit; with --callers N, N threads of the process append one event each
-through its GroupCommitter (what a busy host, e.g. `glint serve`, does), so one sequenced
+through its LedgerWorker (what a busy host, e.g. `glint serve`, does), so one sequenced
 transaction carries what queued up while the previous one committed. Without --url a
 throwaway cluster is started with fsync on and synchronous_commit on (durable: an
 acknowledged append survives a power cut), in a temporary directory on this disk.
 SQLite: one process may write a ledger file; its N writers are N threads appending one
-event each through a GroupCommitter (synchronous=FULL), 1 writer is a lone caller.
+event each through a LedgerWorker (synchronous=FULL), 1 writer is a lone caller.
 
 Every rate is the median of --repeat runs on a fresh database (each run's value listed),
 with the 1-minute load average before and after: the machine is shared.
@@ -37,7 +37,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "host"))
 sys.path.insert(0, str(ROOT / "shared"))
 
-from glint.ledger import GroupCommitter, Keys, Ledger  # noqa: E402
+from glint.ledger import Keys, Ledger, LedgerWorker  # noqa: E402
 from glint.ledger.log import EventSpec  # noqa: E402
 
 ITEMS = 200
@@ -61,14 +61,14 @@ def _setup(target, keys: Keys) -> None:
 
 def worker(url: str, start_at: float, seconds: float, seed: int, keyfile: str, callers: int) -> None:
     """One writer process: appends until the deadline; prints its count of acknowledged appends.
-    ``callers`` > 1: that many threads append one event each through a GroupCommitter."""
+    ``callers`` > 1: that many threads append one event each through a LedgerWorker."""
     keys = Keys.load(keyfile)
     rng = random.Random(seed)
     items = _items()
     n = 0
     if callers > 1:
         counts = [0] * callers
-        with GroupCommitter.open(url, keys=keys) as gc:
+        with LedgerWorker.open(url, keys=keys) as gc:
             gc.call(lambda led: led.size)
             while time.time() < start_at:
                 time.sleep(0.001)
@@ -140,7 +140,7 @@ def run_sqlite(workdir: Path, writers: int, seconds: float, keys: Keys, tag: str
                 n += 1
             return n / (time.perf_counter() - t0)
     counts = [0] * writers
-    with GroupCommitter.open(path, keys=keys) as gc:
+    with LedgerWorker.open(path, keys=keys) as gc:
         end = time.time() + seconds
 
         def loop(k: int) -> None:
@@ -169,7 +169,7 @@ def main(argv=None) -> int:
     ap.add_argument("--json", action="store_true", help="print the figures as JSON")
     ap.add_argument("--callers", type=int, nargs="+", default=[1, 8],
                     help="callers per PostgreSQL writer process: 1 = one event per commit; more = threads "
-                         "appending through the process's GroupCommitter")
+                         "appending through the process's LedgerWorker")
     ap.add_argument("--worker", nargs=6, metavar=("URL", "START", "SECONDS", "SEED", "KEYS", "CALLERS"),
                     help=argparse.SUPPRESS)
     a = ap.parse_args(argv)

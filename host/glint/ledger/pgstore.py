@@ -170,7 +170,7 @@ class PgStore(Store):
             self._in_seq = True
             self._pending = None
             try:
-                yield int(row[0]), fresh  # type: ignore[index]
+                yield int(row[0]), fresh
                 pending = self._pending
             except BaseException:
                 self._in_seq = False

@@ -219,7 +219,7 @@ class SharedDatabase(Database):
             try:
                 with self._conn.transaction():
                     ver = int(self._conn.execute("SELECT value FROM meta WHERE key = 'version' FOR UPDATE")
-                              .fetchone()[0]) + 1  # type: ignore[index]
+                              .fetchone()[0]) + 1
                     frame = self._conn.execute("SELECT value FROM meta WHERE key = 'frame'").fetchone()
                     if frame is None:
                         r0 = refs[0]
@@ -240,7 +240,7 @@ class SharedDatabase(Database):
                         self._conn.execute("UPDATE refs SET alive = false, ver = %s WHERE alive AND item = ANY(%s)",
                                            (ver, dup))
                     first = int(self._conn.execute("SELECT coalesce(max(row) + 1, 0) FROM refs")
-                                .fetchone()[0])  # type: ignore[index]
+                                .fetchone()[0])
                     if first + len(items) > (1 << 24):
                         raise MatchError("database is full (16.7M rows)")
                     with self._conn.cursor() as cur:
@@ -257,7 +257,7 @@ class SharedDatabase(Database):
         with self._pg_lock:
             with self._conn.transaction():
                 ver = int(self._conn.execute("SELECT value FROM meta WHERE key = 'version' FOR UPDATE")
-                          .fetchone()[0]) + 1  # type: ignore[index]
+                          .fetchone()[0]) + 1
                 n = self._conn.execute("UPDATE refs SET alive = false, ver = %s WHERE alive AND item = %s",
                                        (ver, item)).rowcount
                 if n == 0:
@@ -276,7 +276,7 @@ class SharedDatabase(Database):
         with self._pg_lock:
             with self._conn.transaction():
                 ver = int(self._conn.execute("SELECT value FROM meta WHERE key = 'version' FOR UPDATE")
-                          .fetchone()[0]) + 1  # type: ignore[index]
+                          .fetchone()[0]) + 1
                 frame = self._conn.execute("SELECT value FROM meta WHERE key = 'frame' FOR UPDATE").fetchone()
                 if frame is None:
                     raise MatchError(f"database {redact(self.url)} is empty", hint="enroll one item first")
