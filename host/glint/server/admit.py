@@ -11,7 +11,8 @@
    a ``verify`` whose claimed result differs is refused; its ``fap`` is the server's.
    An ``enroll`` brings the reference record (``reference`` in the body) whose SHA-256
    is the event's ``ref``; its own scan must match it, and it becomes the server's
-   reference of the item once the event is stored.
+   reference of the item once the event is stored. Its scan is identified (1:N) among
+   the server's references first: a coating already enrolled as another item is refused.
 
 A refusal is a UsageError (HTTP 422) or a ScanRefused (HTTP 422 with its reason code).
 """
@@ -31,6 +32,7 @@ from glint.server import schema
 
 R_MATCH = "match-disagrees"
 R_NO_REFERENCE = "no-reference"
+R_ENROLLED = "already-enrolled"
 
 
 class MatchRefused(UsageError):
@@ -157,4 +159,19 @@ def admit(reg, match_db, policy: FirmwarePolicy | None, kind: str, item: str, t:
     if not res.match:
         raise MatchRefused(R_MATCH, f"the enroll scan does not match the uploaded reference of {item} "
                            f"({res.reason or 'log10 FAR %.1f' % res.log10_far})")
+    _not_enrolled_elsewhere(match_db, checked, item)
     return t, Admitted(data, checked, ref)
+
+
+def _not_enrolled_elsewhere(match_db, checked: CheckedScan, item: str) -> None:
+    """Identify (1:N) the enroll scan among this server's references first, as ``glint intake`` does:
+    a coating already enrolled as another item is refused (one coating, one twin)."""
+    from glint.match import identify, spots_from_descriptor
+
+    if len(match_db) == 0:
+        return
+    probe = spots_from_descriptor(checked.payload, source=f"scan {checked.device_id}/{checked.counter}")
+    hit = identify(match_db, probe)
+    if hit.item is not None and hit.item != item:
+        raise MatchRefused(R_ENROLLED, f"this coating is already enrolled here as {hit.item}, not {item}",
+                           f"its twin is {hit.item} (GET /v1/items/{hit.item})")

@@ -79,3 +79,18 @@ def test_workflows_over_http_follow_the_state_machine(api, device, coating, othe
     events = api.get(f"/v1/items/{ITEM}", role="auditor").json["events"]
     ins = [e for e in events if e["data"].get("stage") == "in"][0]
     assert ins["data"]["by"].startswith("brand key ") and ins["data"]["override"] == "coating off"
+
+
+def test_an_enroll_upload_is_identified_first(api, device, coating):
+    _enrolled(api, device, coating)
+    ref, probes, (w, h) = coating
+    other = "acme:COPY-1"
+    assert api.post({"kind": "register", "item": other, "time": NOW - 80,
+                     "data": {"brand": "ACME", "prov": {"class": "later", "by": "desk", "at": NOW - 80}}}
+                    ).status_code == 201
+    digest = hashlib.sha256(to_record(ref).tobytes()).digest()
+    body = wire.event_body("enroll", other, NOW - 70, {"coat": "c1", "ref": digest}, device.sign(probes[1], w, h))
+    body["reference"] = reference_wire(ref)
+    r = api.post(body)
+    assert r.status_code == 422 and r.json["reason"] == "already-enrolled"
+    assert r.json["error"] == f"this coating is already enrolled here as {ITEM}, not {other}"
