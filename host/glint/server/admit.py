@@ -92,9 +92,10 @@ def _reference(rec: bytes, width: int, height: int, params):
 
 
 def _match(ref, checked: CheckedScan):
-    from glint.match import spots_from_descriptor, verify
+    from glint.match import verify
+    from glint.match.spots import spots_from_fields
 
-    probe = spots_from_descriptor(checked.payload, source=f"scan {checked.device_id}/{checked.counter}")
+    probe = spots_from_fields(checked.fields, source=f"scan {checked.device_id}/{checked.counter}")
     return verify(ref, probe)
 
 
