@@ -37,6 +37,17 @@ def run(api, workflow, role="bench", **data):
 def test_workflows_over_http_follow_the_state_machine(api, device, coating, other_coating):
     _enrolled(api, device, coating)
     ref, probes, size = coating
+    # an enroll upload is identified (1:N) first: the same coating as another item is refused
+    other = "acme:COPY-1"
+    assert api.post({"kind": "register", "item": other, "time": NOW - 80,
+                     "data": {"brand": "ACME", "prov": {"class": "later", "by": "desk", "at": NOW - 80}}}
+                    ).status_code == 201
+    digest = hashlib.sha256(to_record(ref).tobytes()).digest()
+    body = wire.event_body("enroll", other, NOW - 70, {"coat": "c1", "ref": digest}, device.sign(probes[1], *size))
+    body["reference"] = reference_wire(ref)
+    r = api.post(body)
+    assert r.status_code == 422 and r.json["reason"] == "already-enrolled"
+    assert r.json["error"] == f"this coating is already enrolled here as {ITEM}, not {other}"
     r = run(api, "transfer", owner="bob")
     assert r.status_code == 422 and r.json["reason"] == "no-passing-scan" and "no scan on record" in r.json["error"]
     v = _scan(api, device, probes[1], size, "pass", NOW - 50)
@@ -80,17 +91,3 @@ def test_workflows_over_http_follow_the_state_machine(api, device, coating, othe
     ins = [e for e in events if e["data"].get("stage") == "in"][0]
     assert ins["data"]["by"].startswith("brand key ") and ins["data"]["override"] == "coating off"
 
-
-def test_an_enroll_upload_is_identified_first(api, device, coating):
-    _enrolled(api, device, coating)
-    ref, probes, (w, h) = coating
-    other = "acme:COPY-1"
-    assert api.post({"kind": "register", "item": other, "time": NOW - 80,
-                     "data": {"brand": "ACME", "prov": {"class": "later", "by": "desk", "at": NOW - 80}}}
-                    ).status_code == 201
-    digest = hashlib.sha256(to_record(ref).tobytes()).digest()
-    body = wire.event_body("enroll", other, NOW - 70, {"coat": "c1", "ref": digest}, device.sign(probes[1], w, h))
-    body["reference"] = reference_wire(ref)
-    r = api.post(body)
-    assert r.status_code == 422 and r.json["reason"] == "already-enrolled"
-    assert r.json["error"] == f"this coating is already enrolled here as {ITEM}, not {other}"
