@@ -143,7 +143,12 @@ def _scan(host: HostSession, scanner: Scanner, item: str, on_guidance=None,
 
 
 def _append(host: HostSession, specs: list[EventSpec], scan: ScanOutcome | None = None) -> list[int]:
-    """Append ``specs`` in one durable commit; the scan (if any) is the verify among them."""
+    """Append ``specs`` in one durable commit; the scan (if any) is the verify among them.
+
+    An event that names a scan (``verified``) is appended after the scan's own commit, with
+    the index the ledger gave it: on a shared ledger (PostgreSQL, several hosts) indexes are
+    assigned when the commit takes the sequencer, so an index predicted earlier could be wrong.
+    """
     done = host.ledger.append_batch(specs)
     idx = [a.index for a in done]
     if scan is not None:
@@ -325,11 +330,9 @@ def service(host: HostSession, item: str, action: str, scanner: Scanner | None =
                 i = _append(host, [host.verify_spec(scan)], scan)
                 raise ScanRequired(f"{_fail_line(scan)}: service refused (scan recorded as event {i[0]})",
                                    "work on an item that does not pass needs a brand's --override REASON")
-            spec = host.verify_spec(scan, note=f"before service: {action}")
-            vi = host.ledger.size
-            data["verified"] = vi
-            idx += _append(host, [spec, EventSpec(ev.SERVICE, item, data)], scan)
-            verified = vi
+            vi = _append(host, [host.verify_spec(scan, note=f"before service: {action}")], scan)[0]
+            data["verified"] = verified = vi
+            idx += [vi] + _append(host, [EventSpec(ev.SERVICE, item, data)])
         else:
             verified = data["verified"] = _recent_pass(item, st, scan_window(host) if window_s is None else window_s)
             idx += _append(host, [EventSpec(ev.SERVICE, item, data)])
@@ -363,11 +366,9 @@ def rental_out(host: HostSession, item: str, to: str, scanner: Scanner | None = 
     if not out.passed:
         i = _append(host, [host.verify_spec(out)], out)
         raise ScanRequired(f"{_fail_line(out)}: rental refused (scan recorded as event {i[0]})")
-    vi = host.ledger.size
+    vi = _append(host, [host.verify_spec(out, note=f"rental to {to}")], out)[0]
     data["verified"] = vi
-    return _done(host, "rental-out", item,
-                 _append(host, [host.verify_spec(out, note=f"rental to {to}"), EventSpec(ev.RENTAL_OUT, item, data)],
-                         out), out, vi)
+    return _done(host, "rental-out", item, [vi] + _append(host, [EventSpec(ev.RENTAL_OUT, item, data)]), out, vi)
 
 
 def rental_return(host: HostSession, item: str, scanner: Scanner, condition: str | None = None,
@@ -385,19 +386,18 @@ def rental_return(host: HostSession, item: str, scanner: Scanner, condition: str
     _check(item, st, ev.RENTAL_RETURN)
     assert st is not None
     out = _scan(host, scanner, item, on_guidance)
-    vi = host.ledger.size
+    vi = _append(host, [host.verify_spec(out, note="rental return")], out)[0]
     if out.passed:
         data = _clean({"cond": condition, "note": note, "verified": vi, **_who(host)})
-        return _done(host, "rental-return", item,
-                     _append(host, [host.verify_spec(out, note="rental return"),
-                                    EventSpec(ev.RENTAL_RETURN, item, data)], out), out, vi)
+        return _done(host, "rental-return", item, [vi] + _append(host, [EventSpec(ev.RENTAL_RETURN, item, data)]),
+                     out, vi)
     q = ExceptionQueue(host.registry.conn)
     with transaction(host.registry.conn):
         case = q.add("rental", item, f"{SUBSTITUTION}: {_fail_line(out)}",
                      {"renter": st.rented_to, "scan_event": vi, "device": out.checked.device_id,
                       "counter": out.checked.counter, "log10_far": out.log10_far})
     data = _clean({"reason": SUBSTITUTION, "case": case, "verified": vi, **_who(host)})
-    idx = _append(host, [host.verify_spec(out, note="rental return"), EventSpec(ev.SUSPECT, item, data)], out)
+    idx = [vi] + _append(host, [EventSpec(ev.SUSPECT, item, data)])
     res = _done(host, "rental-return", item, idx, out, vi, passed=False,
                 note=f"{_fail_line(out)}: substitution case {case} opened, item marked suspect")
     res.case = case
