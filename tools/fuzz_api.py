@@ -111,7 +111,7 @@ def schemathesis(port: int, role: str, token: str | None, seconds: float, seed: 
            "--suppress-health-check", "all", "--request-timeout", "30"]
     if token:
         cmd += ["-H", f"Authorization: Bearer {token}"]
-    r = subprocess.run(cmd, capture_output=True, text=True, timeout=seconds + 600)
+    r = subprocess.run(cmd, capture_output=True, text=True, timeout=seconds + 600, cwd=out.parent)  # its cache there
     text = r.stdout + r.stderr
     out.write_text(text)
     m = re.search(r"(\d+) generated", text)

@@ -202,6 +202,8 @@ def _int_arg(name: str, required: bool = True) -> int | None:
         raise BadRequest(f"query parameter '{name}' must be an integer, not {raw!r}") from None
     if v < 0:
         raise BadRequest(f"query parameter '{name}' must not be negative")
+    if v > openapi.MAX_INDEX:
+        raise BadRequest(f"query parameter '{name}' is larger than any ledger index")
     return v
 
 
@@ -343,8 +345,8 @@ def create_app(home: str | Path, ledger_path: str | Path | None = None) -> Glint
 
     @app.get(API_PREFIX + "/proof/inclusion")
     @openapi.operation("RFC 9162 inclusion proof of event index in the tree of size size", access=openapi.PUBLIC,
-                       params=(openapi.query("index", {"type": "integer", "minimum": 0}, required=True),
-                               openapi.query("size", {"type": "integer", "minimum": 0},
+                       params=(openapi.query("index", openapi.INDEX, required=True),
+                               openapi.query("size", openapi.INDEX,
                                              description="default: the current size")),
                        responses={200: "InclusionProof"}, errors=(400, 422, 503), tags=("log",))
     def get_inclusion():
@@ -352,8 +354,8 @@ def create_app(home: str | Path, ledger_path: str | Path | None = None) -> Glint
 
     @app.get(API_PREFIX + "/proof/consistency")
     @openapi.operation("RFC 9162 consistency proof between two tree sizes", access=openapi.PUBLIC,
-                       params=(openapi.query("from", {"type": "integer", "minimum": 0}, required=True),
-                               openapi.query("to", {"type": "integer", "minimum": 0},
+                       params=(openapi.query("from", openapi.INDEX, required=True),
+                               openapi.query("to", openapi.INDEX,
                                              description="default: the current size")),
                        responses={200: "ConsistencyProof"}, errors=(400, 422, 503), tags=("log",))
     def get_consistency():
@@ -363,13 +365,15 @@ def create_app(home: str | Path, ledger_path: str | Path | None = None) -> Glint
     @openapi.operation("The scan certificate of verify event index", access=openapi.PUBLIC,
                        responses={200: "Certificate"}, errors=(422, 503), tags=("certificates",))
     def get_certificate(index: int):
+        if index > openapi.MAX_INDEX:
+            raise UsageError(f"no event {index} in this ledger")
         return jsonify(worker.call(_certificate, index))
 
     @app.get(API_PREFIX + "/history/<path:item>")
     @openapi.operation(
         "An item's events as the log's leaf bytes (to check a compact certificate's chain head)",
         access=openapi.PUBLIC, tags=("certificates",), errors=(400, 422, 503),
-        params=(openapi.query("before", {"type": "integer", "minimum": 0},
+        params=(openapi.query("before", openapi.INDEX,
                               description="only the events with sequence number below this (default: all)"),),
         responses={200: openapi.Body(openapi.component("History", HISTORY_SCHEMA),
                                      description="leaves in sequence order, standard base64")})

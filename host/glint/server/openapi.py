@@ -54,6 +54,8 @@ def _hex(nbytes: int | None = None, description: str = "") -> dict:
 
 _B64 = {"type": "string", "contentEncoding": "base64"}
 _UINT = {"type": "integer", "minimum": 0}
+MAX_INDEX = (1 << 63) - 1  # ledger indices and sizes are SQLite integers; larger is refused (400/422)
+INDEX = {"type": "integer", "minimum": 0, "maximum": MAX_INDEX}  # an index or size parameter
 
 ERROR = {
     "type": "object", "required": ["error", "hint"], "additionalProperties": False,
@@ -247,7 +249,7 @@ def _event_schemas() -> dict[str, dict]:
 
 # --- the document ---------------------------------------------------------------------------------
 
-_CONVERTERS = {"IntegerConverter": _UINT, "PathConverter": {"type": "string", "minLength": 1},
+_CONVERTERS = {"IntegerConverter": INDEX, "PathConverter": {"type": "string", "minLength": 1},
                "UnicodeConverter": {"type": "string", "minLength": 1, "pattern": "^[^/]+$"}}
 _AUTO_METHODS = {"HEAD", "OPTIONS"}
 

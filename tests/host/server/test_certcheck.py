@@ -153,7 +153,8 @@ def test_a_history_that_does_not_chain_is_named(served):
     """The history check is the library's (glint.ledger.cert.check_history) over this server's log: a log
     whose history of the item does not lead to the certificate's chain head fails it."""
     from glint.ledger import Ledger
-    from glint.server.certcheck import Trust, check as run_check
+    from glint.server.certcheck import Trust
+    from glint.server.certcheck import check as run_check
 
     api, good, _fail = served
     keys = Keys.load(api.home)
