@@ -10,8 +10,10 @@ timed scan goes through glint.workflows.HostSession like `glint scan`: a host no
 issued, then check_scan (COSE/ES256 verify, nonce consumed, scan logged in glint.db),
 match.verify against the enrolled reference, ledger.record_verify (durable commit),
 issue_certificate (checkpoint signed, inclusion proof, COSE signature, self-check) and
-the certificate file. Reports the median (and p90) of each stage and of the total.
-Target: total median <= 30 ms.
+the certificate file. Reports the median (and p90) of each stage (wall time) and of the
+total, and ``cpu``: this thread's CPU time per scan (the same work plus the scan log's
+outcome update), which the other jobs of a shared machine disturb far less than the wall
+time of its fsyncs. Target (issue 15): total median <= 6 ms.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ import time
 from pathlib import Path
 
 STAGES = ("check", "match", "ledger", "cert")
+TARGET_MS = 6.0  # issue 15: host time per scan (the total's median)
 
 
 def make_signed(device_key: int, device_id: bytes, counter: int, image, nonce: bytes | None) -> bytes:
@@ -73,17 +76,19 @@ def run(scans: int, items: int, durable: bool, home: Path) -> dict:
         probes.append((f"bench:{seed}", make_signed(d, did, counter, img, nonce)))
     rows = []
     for item, signed in probes:
+        c0 = time.thread_time()
         t0 = time.perf_counter()
         checked = check_scan(host.registry, signed, host.policy)
         t_check = time.perf_counter() - t0
         out = host.process(checked, item=item)
+        cpu = time.thread_time() - c0
         if not out.passed:
             raise SystemExit(f"bench scan of {item} did not pass: {out.reason}")
-        rows.append({"check": t_check, **out.timings})
+        rows.append({"check": t_check, **out.timings, "cpu": cpu})
     host.close()
     res = {"scans": scans, "items": items, "durable": durable, "python": sys.version.split()[0],
            "cpus": os.cpu_count(), "load": os.getloadavg()[0]}
-    for k in STAGES + ("total",):
+    for k in STAGES + ("total", "cpu"):
         vals = sorted(sum(r[s] for s in STAGES) if k == "total" else r[k] for r in rows)
         res[k] = {"median_ms": round(statistics.median(vals) * 1000, 2),
                   "p90_ms": round(vals[int(0.9 * (len(vals) - 1))] * 1000, 2)}
@@ -105,10 +110,10 @@ def main(argv=None) -> int:
         return 0
     print(f"host time per scan ({res['scans']} scans, {res['items']} items, durable={res['durable']}, "
           f"Python {res['python']}, {res['cpus']} CPUs, load {res['load']:.1f})")
-    for k in STAGES + ("total",):
+    for k in STAGES + ("total", "cpu"):
         print(f"  {k:<7} median {res[k]['median_ms']:7.2f} ms   p90 {res[k]['p90_ms']:7.2f} ms")
-    ok = res["total"]["median_ms"] <= 30.0
-    print(f"target total median <= 30 ms: {'met' if ok else 'NOT met'}")
+    ok = res["total"]["median_ms"] <= TARGET_MS
+    print(f"target total median <= {TARGET_MS:g} ms: {'met' if ok else 'NOT met'}")
     return 0
 
 

@@ -187,3 +187,22 @@ def test_verification_error_for_bad_proof(ledger):
     p = ledger.prove(3)
     with pytest.raises(VerificationError):
         verify_inclusion(p.leaf_hash, 2, p.tree_size, p.hashes, p.root)
+
+
+def test_checkpoint_row_is_atomic_and_appends_stay_fsynced(sqlite_ledger_path, keys):
+    """A checkpoint is stored without its own fsync, as it re-signs byte for byte; every append after
+    it is a FULL-sync commit again."""
+    from glint.ledger.note import sign_checkpoint
+
+    with Ledger.open(sqlite_ledger_path, keys=keys) as led:
+        led.register_item(ITEM, "ACME", time=T0)
+        note = led.checkpoint()
+        assert led.store.db.execute("PRAGMA synchronous").fetchone()[0] == 2  # FULL
+        led.add_coating(ITEM, "c1", ref=bytes(32), time=T0)
+        assert led.store.checkpoints()[-1].note == note
+        led.store.db.execute("DELETE FROM checkpoints")  # as if a power cut had lost the row
+        cp = open_checkpoint(note, keys.log_verifier(), keys.origin)
+        assert sign_checkpoint(cp, keys.log_signer) == note  # what a lost row held is signed again exactly
+    with Ledger.open(sqlite_ledger_path, keys=keys) as led:
+        assert led.size == 2 and led.verify().ok
+        assert led.checkpoint() != note and led.verify().ok
