@@ -147,3 +147,16 @@ def test_config_get_one_key_and_all(peer):
         assert full["exposure_us"] == 12000 and "max_spots" in full
         with pytest.raises(DeviceError, match="unknown config key"):
             sc.config_set("no_such_key", 1)
+
+
+def test_one_layer_down_exchange_response_next_event(peer):
+    """What protocol tests use: a refusal as the device sent it, a hand-made frame's answer, one event."""
+    with open_scanner(peer.url, FAST) as sc:
+        msg = sc.exchange(proto.MSG_SCAN, {"nonce": b"short"})  # no DeviceError, no retry
+        assert msg.kind == messages.KIND_RESPONSE and msg.status == proto.ST_BAD_ARG and sc.stats["sent"] == 1
+        sc.transport.write(frame.encode_frame(messages.encode_request(0x3E, 9, {})))  # an unknown type
+        assert (sc.response(timeout=2.0).status, sc.stats["sent"]) == (proto.ST_UNKNOWN, 1)
+        peer.send_raw(frame.encode_frame(messages.encode_event(proto.EVT_LOG, {"msg": "hi"})))
+        assert sc.next_event(timeout=2.0).body == {"msg": "hi"}
+        with pytest.raises(LinkError, match="no event from the scanner"):
+            sc.next_event(timeout=0.1)
