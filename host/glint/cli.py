@@ -46,6 +46,12 @@ COMMANDS: dict[str, str] = {
     "lab": "lab",
     "ledger": "ledger",
     "cert": "cert",
+    "passport": "passport",
+    "assembly": "assembly",
+    "derive": "lineage",
+    "bind": "lineage",
+    "lookup": "lineage",
+    "insights": "insights",
     "device": "device",
     "bench": "bench",
     "daemon": "daemon",
@@ -68,6 +74,7 @@ USES_HOME = frozenset({
     "device provision", "device list", "device revoke", "device alerts",
     "ledger log", "ledger show", "ledger prove", "ledger checkpoint", "ledger verify", "ledger append",
     "cert keys", "cert issue", "fw provision",
+    "passport set", "passport show", "assembly define", "assembly show", "derive", "bind", "lookup", "insights",
 })
 
 EXIT_ERROR = 2

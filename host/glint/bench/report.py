@@ -11,6 +11,7 @@ from dataclasses import fields
 from pathlib import Path
 
 from glint.bench.runner import BatchResult, ItemResult
+from glint.svgplot import histogram
 
 STAGES = [("capture", "t_capture_ms"), ("detect", "t_detect_ms"), ("sign", "t_sign_ms"), ("link", "t_link_ms"),
           ("host checks", "t_check_ms"), ("match", "t_match_ms"), ("ledger", "t_ledger_ms"), ("total", "t_total_ms")]
@@ -40,7 +41,8 @@ def summary(batch: BatchResult) -> dict:
         "started": batch.started, "finished": batch.finished,
         "seconds": round(batch.finished - batch.started, 3),
         "scans_per_minute": round(batch.scans_per_minute, 2), "stopped_early": batch.stopped_early,
-        "interrupted": batch.interrupted,
+        "interrupted": batch.interrupted, "stopped_by": batch.stopped_by,
+        "certificates": sum(1 for r in res if r.certificate),
         "stage_median_ms": stage_medians(res),
     }
 
@@ -76,6 +78,15 @@ def render_html(batch: BatchResult) -> str:
              f"<th>outcome</th><th>matched</th><th>scanner</th><th>reason</th></tr>{fail_rows}</table>"
              if batch.failures else "<h2>No exceptions</h2>")
     status = "all items as expected" if not batch.failures else f"{len(batch.failures)} item(s) need attention"
+    item_rows = "".join(
+        f"<tr class=\"{'good' if r.ok else 'bad'}\"><td>{r.n + 1}</td><td>{e(r.item or r.matched or '')}</td>"
+        f"<td>{e(r.outcome.upper())}{'' if r.ok else ' (expected ' + e(r.expect or 'no error') + ')'}</td>"
+        f"<td>{'' if r.log10_far is None else f'{r.log10_far:.1f}'}</td><td>{e(r.time)}</td><td>{e(r.operator)}</td>"
+        f"<td>{e(r.port)}</td><td>"
+        + (f"<a href=\"{e(r.certificate)}\">{e(r.certificate.rsplit('/', 1)[-1])}</a>" if r.certificate else "")
+        + "</td></tr>" for r in batch.results)
+    fars = [r.log10_far for r in batch.results if r.log10_far is not None]
+    hist = histogram(fars, bins=min(12, max(1, len(fars))), title="log10 FAR of the scans", xlabel="log10 FAR")
     return f"""<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>glint bench {e(batch.batch_id)}</title>
 <style>body{{font-family:system-ui,sans-serif;margin:2em;max-width:60em}}table{{border-collapse:collapse;margin:.5em 0 1.5em}}
@@ -89,6 +100,12 @@ td,th{{border:1px solid #bbb;padding:.25em .6em;text-align:left}}th{{background:
 <h2>Scanners</h2><table><tr><th>scanner</th><th>items</th><th>not as expected</th></tr>{port_rows}</table>
 <h2>Where the time goes (median ms per item)</h2><table><tr><th>stage</th><th>ms</th></tr>{stage_rows}</table>
 {fails}
-<p>Per-item details: report.csv, report.json.</p>
+<h2>Items ({len(batch.results)})</h2>
+<table><tr><th>#</th><th>item</th><th>verdict</th><th>log10 FAR</th><th>time (UTC)</th><th>operator</th>
+<th>scanner</th><th>certificate</th></tr>{item_rows}</table>
+<h2>log10 FAR</h2>
+{hist}
+<p>Lower is stronger: log10 FAR -40 means a chance of 1 in 10<sup>40</sup> that another coating matches.
+Every stage's time per item: report.csv, report.json.</p>
 </body></html>
 """

@@ -1,8 +1,8 @@
 """The batch runner: items of a manifest scanned by several scanners in parallel.
 
 One thread per scanner takes the next item from a shared queue, has it placed under
-its lens (``Slot.place``: a virtual scanner changes its lens; a real bench has the
-operator or a feeder do it), scans with a fresh host nonce, checks the signed scan,
+its lens (``Slot.place``: a virtual scanner changes its lens; on a real scanner the
+operator is prompted or a feeder command runs, glint.workflows.placing), scans with a fresh host nonce, checks the signed scan,
 matches it (1:1 verify or 1:N identify) and records the verification in the ledger.
 Ledger writes go through one LedgerWorker thread (single writer); matcher reads are
 thread-safe. Every step's time is kept per item, so a report shows where time goes:
@@ -25,6 +25,7 @@ from glint.bench.progress import Progress
 from glint.checks import MODE_ONLINE, check_scan
 from glint.errors import DeviceError, GlintError, MatchError, UsageError
 from glint.registry import device_hex
+from glint.workflows.placing import StopRun
 from glintcore import proto
 from glintcore.errors import GlintError as CoreError
 
@@ -75,6 +76,9 @@ class ItemResult:
     t_total_ms: float | None = None
     error: str = ""
     note: str = ""
+    time: str = ""               # when the scan started, ISO 8601 UTC
+    operator: str = ""
+    certificate: str = ""        # the pass's certificate, relative to the report directory
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -89,6 +93,7 @@ class BatchResult:
     scanners: list[str] = field(default_factory=list)
     stopped_early: bool = False
     interrupted: bool = False  # Ctrl-C: the scans already done are reported, the rest left
+    stopped_by: str = ""       # why the operator's prompt ended the batch early ("" if it did not)
 
     @property
     def failures(self) -> list[ItemResult]:
@@ -164,11 +169,19 @@ def scan_item(slot: Slot, it: BenchItem, ctx: BenchContext) -> ItemResult:
     from glint.match import identify, verify
     from glint.match.spots import spots_from_descriptor
 
-    r = ItemResult(it.n, it.item, it.mode, it.expect, port=slot.name, note=it.note)
-    t_start = time.perf_counter()
+    r = ItemResult(it.n, it.item, it.mode, it.expect, port=slot.name, note=it.note, operator=ctx.operator or "")
     try:
         if slot.place is not None:
-            slot.place(it)
+            slot.place(it)   # the operator's wait is not scan time
+    except StopRun:
+        raise
+    except GlintError as e:
+        r.error = e.oneline()
+        r.ok = False
+        return r
+    r.time = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+    t_start = time.perf_counter()
+    try:
         reg = ctx.registry()
         did = device_hex(slot.scanner.info()["device_id"])
         r.device_id = did
@@ -255,6 +268,7 @@ def run_batch(items: list[BenchItem], slots: list[Slot], ctx: BenchContext, prog
     results: list[ItemResult] = []
     lock = threading.Lock()
     stop = stop or threading.Event()
+    operator_stop: list[str] = []
 
     def work_loop(slot: Slot) -> None:
         while not stop.is_set():
@@ -262,7 +276,14 @@ def run_batch(items: list[BenchItem], slots: list[Slot], ctx: BenchContext, prog
                 it = work.get_nowait()
             except queue.Empty:
                 return
-            r = scan_item(slot, it, ctx)
+            try:
+                r = scan_item(slot, it, ctx)
+            except StopRun as e:  # the operator stopped (or stdin closed): the rest is left
+                _log.warning("%s: %s", slot.name, e.msg)
+                operator_stop.append(e.msg)
+                work.put(it)
+                stop.set()
+                return
             with lock:
                 results.append(r)
             if progress is not None:
@@ -304,7 +325,8 @@ def run_batch(items: list[BenchItem], slots: list[Slot], ctx: BenchContext, prog
     results.sort(key=lambda r: r.n)
     left = work.qsize()
     return BatchResult(batch_id, results, started, time.time(), [s.name for s in slots],
-                       stopped_early=bool(left), interrupted=interrupted)
+                       stopped_early=bool(left), interrupted=interrupted,
+                       stopped_by=operator_stop[0] if operator_stop else "")
 
 
 __all__ = ["Slot", "ItemResult", "BatchResult", "BenchContext", "scan_item", "run_batch"]

@@ -3,7 +3,7 @@ batch scanned, the reports written and the failures queued.
 
     from glint.bench.session import run_bench
     run = run_bench(home, load_manifest("batch.csv"), ports=["/dev/ttyACM0"], virtual=0)
-    run.batch, run.reports, run.queued, run.scanners
+    run.batch, run.reports, run.queued, run.scanners, run.notes, run.certificates
 
 ``glint bench`` is a thin CLI over it (glint.commands.bench). Ctrl-C during the scans ends the
 batch early (glint.bench.runner): the reports of the scans done are still written.
@@ -11,8 +11,10 @@ batch early (glint.bench.runner): the reports of the scans done are still writte
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import json
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Callable
 
 from glint.bench.manifest import BenchItem
 from glint.bench.progress import Progress
@@ -20,6 +22,10 @@ from glint.bench.report import write_reports
 from glint.bench.runner import BatchResult, BenchContext, Slot, run_batch
 from glint.errors import UsageError
 from glint.home import Home
+from glint.workflows.placing import Placement, Placer, prompt_placer
+
+LENS_NOTE = ("the manifest's lens column applies only to virtual scanners (--virtual N); on -p scanners the "
+             "operator or the --feeder places each item (the feeder gets the row in GLINT_ROW_JSON)")
 
 
 @dataclass
@@ -29,12 +35,62 @@ class BenchRun:
     queued: int
     scanners: int
     out: Path
+    notes: list[str] = field(default_factory=list)
+    certificates: int = 0
+
+
+def row_placer(place: Placer) -> Callable[[Slot], Callable[[BenchItem], None]]:
+    """Slot.place for a real scanner: the operator's prompt or the feeder, told what the row is."""
+
+    def for_slot(slot: Slot) -> Callable[[BenchItem], None]:
+        def place_row(it: BenchItem) -> None:
+            what = f"row {it.n + 1}"
+            if it.lens:
+                what += f", lens {it.lens['lens']}"
+            if it.note:
+                what += f": {it.note}"
+            row = {"n": it.n + 1, "item": it.item, "mode": it.mode, "expect": it.expect, "lens": it.lens,
+                   "note": it.note, **it.extra}
+            place(Placement(it.item, what, slot.name,
+                            {"GLINT_ROW": it.n + 1, "GLINT_MODE": it.mode, "GLINT_EXPECT": it.expect,
+                             "GLINT_ROW_JSON": json.dumps(row, default=str)}))
+        return place_row
+
+    return for_slot
+
+
+def certify(led, batch: BatchResult, out: Path) -> int:
+    """A certificate for every pass recorded in the ledger (one checkpoint covers them all)."""
+    from glint.ledger import events as ev
+
+    passes = [r for r in batch.results if r.outcome == "pass" and r.ledger_index is not None]
+    if not passes:
+        return 0
+    d = out / "certs"
+    d.mkdir(parents=True, exist_ok=True)
+    led.checkpoint()
+    for r in passes:
+        e = led.event(r.ledger_index)
+        if e.kind != ev.VERIFY:
+            continue
+        safe = "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in e.item)
+        name = f"{safe}-{r.ledger_index}.cose"
+        (d / name).write_bytes(led.issue_certificate(r.ledger_index))
+        r.certificate = f"certs/{name}"
+    return len(passes)
 
 
 def run_bench(home: Home, items: list[BenchItem], ports: list[str] | tuple[str, ...] = (), virtual: int = 0,
               ledger: bool = True, operator: str | None = None, location: str | None = None,
-              out: str | Path | None = None, quiet: bool = True) -> BenchRun:
-    """Scan ``items`` on every port in ``ports`` and ``virtual`` virtual scanners, in parallel."""
+              out: str | Path | None = None, quiet: bool = True, place: Placer | None = None,
+              certificates: bool = True) -> BenchRun:
+    """Scan ``items`` on every port in ``ports`` and ``virtual`` virtual scanners, in parallel.
+
+    ``place``: how an item gets under a real (``ports``) scanner before its row is scanned:
+    glint.workflows.placing (the operator's prompt, a feeder command, or ``no_placer``). Default:
+    the prompt. Virtual scanners set their lens from the row instead. Every pass recorded in
+    the ledger gets a certificate in ``<out>/certs`` (``certificates``).
+    """
     from glint.bench import queue_failures
     from glint.checks import FirmwarePolicy
     from glint.link import open_scanner
@@ -44,6 +100,8 @@ def run_bench(home: Home, items: list[BenchItem], ports: list[str] | tuple[str, 
     if not ports and not virtual:
         raise UsageError("no scanners", "pass -p/--port URL (repeatable) or --virtual N")
     matcher = open_references(home) if has_references(home) else None
+    notes = [LENS_NOTE] if ports and any(it.lens for it in items) else []
+    n_certs = 0
     fleet, links, worker = None, [], None
     slots: list[Slot] = []
     try:
@@ -52,10 +110,13 @@ def run_bench(home: Home, items: list[BenchItem], ports: list[str] | tuple[str, 
 
             fleet = VirtualFleet(virtual, home).start()
             slots += fleet.slots()
+        placer = row_placer(place or prompt_placer())
         for url in ports:
             link = open_scanner(url)
             links.append(link)
-            slots.append(Slot(link, None, url))
+            slot = Slot(link, None, url)
+            slot.place = placer(slot)
+            slots.append(slot)
         record = None
         if ledger:
             from glint.ledger import Keys, Ledger
@@ -70,6 +131,9 @@ def run_bench(home: Home, items: list[BenchItem], ports: list[str] | tuple[str, 
             batch = run_batch(items, slots, ctx, Progress(len(items), quiet=quiet))
         finally:
             ctx.close()
+        dest = Path(out) if out else home.root / "bench" / batch.batch_id
+        if worker is not None and certificates:
+            n_certs = worker.call(certify, batch, dest)
     finally:
         if worker is not None:
             worker.close()
@@ -77,11 +141,10 @@ def run_bench(home: Home, items: list[BenchItem], ports: list[str] | tuple[str, 
             link.close()
         if fleet is not None:
             fleet.close()
-    dest = Path(out) if out else home.root / "bench" / batch.batch_id
     reports = write_reports(batch, dest)
     with Registry.open(home) as reg:
         queued = queue_failures(reg.conn, batch)
-    return BenchRun(batch, reports, queued, len(slots), dest)
+    return BenchRun(batch, reports, queued, len(slots), dest, notes, n_certs)
 
 
 __all__ = ["run_bench", "BenchRun"]

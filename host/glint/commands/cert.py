@@ -196,13 +196,22 @@ def _summary(info) -> str:
     else:
         hist = "history not checked (give a bundle from 'glint cert bundle', or --remote URL)"
     head = clean(f"ok: {info.item} {str(info.result).upper()}{fap} at {when}; event {info.index} of"
-                 f" {info.checkpoint.size} in log {info.checkpoint.origin}; {hist}")
+                 f" {info.checkpoint.size} in log {info.checkpoint.origin}; {hist}" + _facts(info))
     # every event of the item up to the certified scan: when, what, who and where (Event.summary)
     from glint.ledger.lifecycle import when as _when
 
     lines = [f"  {h.index:>8}  {_when(h.time)}  {clean(h.kind):<13} "
              f"{h.summary()}" for h in (info.history or []) + [info.event]]
     return "\n".join([head, *lines])
+
+
+def _facts(info) -> str:
+    """Lineage (when the history was checked) and what the scan checked (always: it is the certified event)."""
+    from glint.ledger.cert import checked_line, lineage_line
+
+    made = lineage_line(info.state) if info.state is not None else None
+    via = info.event.data.get("via")
+    return (f"; {made}" if made else "") + (f"; checked {checked_line(info.event.data)}" if via else "")
 
 
 def cmd_verify(args) -> int:

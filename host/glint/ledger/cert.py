@@ -113,9 +113,27 @@ class CertInfo:
             "root": self.checkpoint.root.hex(), "chain_head": self.event.prev.hex() if self.event.prev else None,
             "issuer_kid": self.kid.hex(),
             "brand": st.brand if st else None, "provenance": st.provenance_line() if st else None,
+            "lineage": st.lineage if st else None, "checked": checked_line(self.event.data),
             "history": None if self.history is None else
             [{"index": e.index, "kind": e.kind, "time": e.time, "summary": e.summary()} for e in self.history],
         }
+
+
+def checked_line(d: dict) -> str:
+    """What a verification checked: the coating authenticates; an identifier only found the record."""
+    coat = f"coating {d['coat']}" if d.get("coat") else "the coating"
+    via = d.get("via")
+    if isinstance(via, dict):
+        return f"{coat} (the item was looked up by {via.get('scheme')} {via.get('value')}, which does not authenticate)"
+    return coat
+
+
+def lineage_line(state: ItemState | None) -> str | None:
+    """ "machined from acme:BILLET-7 (enrolled at the foundry)" for a derived item, else None."""
+    lin = state.lineage if state is not None else None
+    if not lin:
+        return None
+    return f"{lin.get('how', 'made')} from {lin.get('item')}" + (f" ({lin['origin']})" if lin.get("origin") else "")
 
 
 def build(keys: Keys, leaf: bytes, proof: list[bytes], note: str, issued: int | None = None) -> bytes:

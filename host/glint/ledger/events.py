@@ -6,7 +6,8 @@ section 4.2.1) so that its hash is reproducible by any verifier:
     {"v": 1,              leaf format version
      "i": uint,           log index of this leaf (binds the row to its position)
      "k": tstr,           kind: register, enroll, verify, transfer, service,
-                          rental-out, rental-return, passport, suspect, clear, retire
+                          rental-out, rental-return, passport, suspect, clear, retire,
+                          assembly, derive, bind
                           (which state accepts which: glint.ledger.lifecycle)
      "item": tstr,        item identifier (GS1 Digital Link URI or brand serial)
      "n": uint,           per-item sequence number, 0 for the register event
@@ -46,26 +47,38 @@ PASSPORT = "passport"
 SUSPECT = "suspect"
 CLEAR = "clear"
 RETIRE = "retire"
+ASSEMBLY = "assembly"    # an assembly's parts (on the assembly) or a part's assembly (on the part)
+DERIVE = "derive"        # a parent item cut, machined or split into children (on the parent)
+BIND = "bind"            # a secondary identifier (QR label, NFC chip, serial) bound to the item
 
 # Required and optional data fields per kind; anything else is refused so that a typo
 # cannot silently go into a permanent log.
 KIND_FIELDS: dict[str, tuple[frozenset, frozenset]] = {
-    REGISTER: (frozenset({"brand", "prov"}), frozenset({"passport", "parts", "of", "part", "op", "loc"})),
+    REGISTER: (frozenset({"brand", "prov"}), frozenset({"passport", "parts", "of", "part", "op", "loc", "from"})),
     ENROLL: (frozenset({"coat"}), frozenset({"ref", "scan", "dev", "op", "loc", "replaces", "part"})),
-    VERIFY: (frozenset({"res"}), frozenset({"fap", "scan", "dev", "op", "loc", "coat", "parts", "note"})),
+    VERIFY: (frozenset({"res"}), frozenset({"fap", "scan", "dev", "op", "loc", "coat", "parts", "note",
+                                                "via"})),
     TRANSFER: (frozenset(), frozenset({"owner", "custodian", "op", "note", "seller", "channel", "price",
                                        "currency", "loc", "verified"})),
     SERVICE: (frozenset({"action"}), frozenset({"by", "note", "loc", "op", "stage", "verified", "override"})),
     RENTAL_OUT: (frozenset({"to"}), frozenset({"due", "op", "loc", "note", "verified"})),
     RENTAL_RETURN: (frozenset(), frozenset({"cond", "op", "loc", "note", "verified"})),
-    PASSPORT: (frozenset({"set"}), frozenset({"op", "loc"})),
+    PASSPORT: (frozenset({"set"}), frozenset({"op", "loc", "aud"})),
     SUSPECT: (frozenset({"reason"}), frozenset({"case", "op", "loc", "verified"})),
     CLEAR: (frozenset(), frozenset({"reason", "op", "loc", "verified"})),
     RETIRE: (frozenset(), frozenset({"reason", "op", "loc"})),
+    ASSEMBLY: (frozenset(), frozenset({"parts", "of", "part", "op"})),
+    DERIVE: (frozenset({"children", "how"}), frozenset({"op", "loc", "note"})),
+    BIND: (frozenset({"scheme", "value"}), frozenset({"op"})),
 }
 # ``verified`` (transfer, service, rentals, suspect, clear): the log index of the item's scan that
 # the event relies on; the ledger checks that it is the item's latest verify (and, but for
 # ``suspect``, that it passed). ``stage`` of a service: "in" (received) or "out" (done).
+# Passport audiences (docs/lifecycle.md): who may read a passport field. A field set without one
+# is readable by the brand only (never public by accident).
+AUDIENCES = ("public", "owner", "regulator", "recycler", "brand")
+# Secondary identifiers a `bind` event attaches (they find the twin; only the coating authenticates).
+ID_SCHEMES = ("qr", "nfc", "serial")
 KINDS = tuple(KIND_FIELDS)
 RESULTS = ("pass", "fail")
 PROVENANCE = ("factory", "later")
@@ -101,10 +114,14 @@ class Event:
                              + (f" (override: {d['override']})" if d.get("override") else ""),
             RENTAL_OUT: lambda: f"to {d.get('to')}",
             RENTAL_RETURN: lambda: d.get("cond", ""),
-            PASSPORT: lambda: ", ".join(sorted(d.get("set", {}))),
+            PASSPORT: lambda: ", ".join(sorted(d.get("set", {}))) + (f" ({d['aud']})" if d.get("aud") else ""),
             SUSPECT: lambda: d.get("reason", "") + (f" (case {d['case']})" if d.get("case") is not None else ""),
             CLEAR: lambda: d.get("reason", ""),
             RETIRE: lambda: d.get("reason", ""),
+            ASSEMBLY: lambda: (", ".join(f"{k}={v}" for k, v in sorted(d["parts"].items())) if "parts" in d
+                               else f"part {d.get('part')} of {d.get('of')}"),
+            DERIVE: lambda: f"{d.get('how')} into {', '.join(map(str, d.get('children', [])))}",
+            BIND: lambda: f"{d.get('scheme')} {d.get('value')}",
         }
         from glint.textsafe import clean
 
@@ -144,6 +161,18 @@ def check_data(kind: str, data: dict) -> dict:
             raise UsageError("provenance class must be 'factory' or 'later'")
         if prov["class"] == "later" and not (prov.get("by") and prov.get("at") is not None):
             raise UsageError("a later enrollment names its authenticator ('by') and time ('at')")
+    if kind == PASSPORT and "aud" in data and data["aud"] not in AUDIENCES:
+        raise UsageError(f"passport audience must be one of {', '.join(AUDIENCES)}, not {data['aud']!r}")
+    if kind == BIND and data["scheme"] not in ID_SCHEMES:
+        raise UsageError(f"identifier scheme must be one of {', '.join(ID_SCHEMES)}, not {data['scheme']!r}")
+    if kind == ASSEMBLY and (("parts" in data) == ("of" in data) or ("of" in data) != ("part" in data)
+                             or ("parts" in data and (not isinstance(data["parts"], dict) or not data["parts"]))):
+        raise UsageError("an assembly event names its parts, or (on a part) its assembly and part name")
+    if kind == DERIVE and (not isinstance(data["children"], list) or not data["children"]
+                           or not all(type(c) is str for c in data["children"])):
+        raise UsageError("a derive event lists the children it made (item ids)")
+    if kind == REGISTER and "from" in data and (not isinstance(data["from"], dict) or "item" not in data["from"]):
+        raise UsageError("a derived item's 'from' names its parent item")
     for key in _DIGEST_FIELDS:
         if key in data and (not isinstance(data[key], bytes) or len(data[key]) != HASH_SIZE):
             raise UsageError(f"{kind} {key} must be a {HASH_SIZE}-byte SHA-256 digest")

@@ -81,6 +81,9 @@ TABLE: dict[str, dict[str, str]] = {
     ev.SUSPECT: _all((ENROLLED, IN_SERVICE, RENTED_OUT), SUSPECT),
     ev.CLEAR: {SUSPECT: PREVIOUS},
     ev.RETIRE: _all(LIVE, RETIRED),
+    ev.ASSEMBLY: _all((ENROLLED, IN_SERVICE)),
+    ev.DERIVE: _all((ENROLLED, IN_SERVICE)),
+    ev.BIND: _all((ENROLLED, IN_SERVICE, RENTED_OUT)),
 }
 
 # kind -> function of the event's data naming its row in TABLE (kinds without one: the kind)
@@ -103,6 +106,9 @@ DOC: dict[str, str] = {
     ev.SUSPECT: "marked suspect (e.g. a failed rental return: substitution case)",
     ev.CLEAR: "a suspect item cleared: back to the state it was in",
     ev.RETIRE: "retired for good (destroyed, lost, recycled)",
+    ev.ASSEMBLY: "an assembly's parts (on the assembly), or its assembly (on a part)",
+    ev.DERIVE: "children made from it (cut, machined, split); each child's register names it",
+    ev.BIND: "a secondary identifier (QR, NFC, serial) bound: it finds the twin, the coating authenticates",
 }
 
 # The command that appends each event (docs/lifecycle.md).
@@ -116,10 +122,13 @@ COMMANDS: dict[str, str] = {
     ev.SERVICE + ":out": "`glint service ITEM` (unless `--open`)",
     ev.RENTAL_OUT: "`glint rental out ITEM --to RENTER`",
     ev.RENTAL_RETURN: "`glint rental return ITEM`",
-    ev.PASSPORT: "`glint ledger append passport`",
+    ev.PASSPORT: "`glint passport set ITEM F=V --audience A`",
     ev.SUSPECT: "`glint rental return` (failed scan)",
     ev.CLEAR: "`glint ledger append clear`",
     ev.RETIRE: "`glint retire ITEM --reason TEXT`",
+    ev.ASSEMBLY: "`glint assembly define ITEM --part NAME=ITEM`",
+    ev.DERIVE: "`glint derive PARENT --child ITEM`",
+    ev.BIND: "`glint bind ITEM --qr/--nfc/--serial VALUE`",
 }
 
 

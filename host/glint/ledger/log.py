@@ -383,10 +383,14 @@ class Ledger:
 
     def record_verify(self, item: str, result: str, fap: float | None = None, device: str | None = None,
                       operator: str | None = None, location: str | None = None, scan: bytes | None = None,
-                      coating: str | None = None, parts: dict | None = None, time: int | None = None) -> Appended:
-        """Record a verification (pass or fail) with its false-accept probability and context."""
+                      coating: str | None = None, parts: dict | None = None, time: int | None = None,
+                      via: dict | None = None) -> Appended:
+        """Record a verification (pass or fail) with its false-accept probability and context.
+
+        ``via``: the secondary identifier the item was looked up by ({"scheme", "value"}); the
+        coating (``coating``) is what authenticated it."""
         data = _clean({"res": result, "fap": None if fap is None else float(fap), "dev": device,
-                       "op": operator, "loc": location, "coat": coating, "parts": parts})
+                       "op": operator, "loc": location, "coat": coating, "parts": parts, "via": via})
         return self.append_event(ev.VERIFY, item, data, time, scan)
 
     def transfer(self, item: str, owner: str | None = None, custodian: str | None = None,

@@ -17,7 +17,7 @@ from pathlib import Path
 import segno
 
 from glint.errors import UsageError
-from glint.ledger.cert import CertInfo
+from glint.ledger.cert import CertInfo, checked_line, lineage_line
 
 QR_ERROR_LEVEL = "m"  # a short URL: room for 15 % damage (labels get scratched)
 QR_SCALE_PNG = 4
@@ -82,7 +82,10 @@ def certificate_html(blob: bytes, info: CertInfo, url: str | None = None) -> str
         ("Verified at", _ts(info.time)), ("False-accept probability", "" if info.fap is None else f"{info.fap:.3g}"),
         ("Location", info.location or ""), ("Operator", info.operator or ""), ("Device", info.device or ""),
         ("Owner", st.owner or ""), ("Custodian", st.custodian or ""),
+        ("Authenticated by", checked_line(info.event.data)),
     ]
+    if st.lineage:
+        rows.insert(3, ("Made from", lineage_line(st) or ""))
     claims = "".join(f"<tr><th>{e(k)}</th><td>{e(str(v))}</td></tr>" for k, v in rows)
     passport = "".join(f"<tr><th>{e(str(k))}</th><td>{e(str(v))}</td></tr>" for k, v in sorted(st.passport.items()))
     hist = "".join(

@@ -12,6 +12,10 @@ state a buyer sees is exactly what the events (and the proofs over them) say.
 - custody: owner, custodian, rental state, retirement;
 - lifecycle state (enrolled, in service, rented out, suspect, retired): which events the
   item accepts next is decided in one place, glint.ledger.lifecycle.
+- passport audiences: who may read each passport field (``passport_aud``; None: the brand only);
+- lineage: the parent an item was derived from (``lineage``) and the children derived from it;
+- identifiers: secondary identifiers bound to the item (QR label, NFC chip, serial), which find
+  the twin but do not authenticate (only the coating does).
 """
 
 from __future__ import annotations
@@ -56,6 +60,10 @@ class ItemState:
     since_index: int | None = None  # log index of the event that put it there
     why: str | None = None          # why (a retirement's or a suspicion's reason, the renter, ...)
     before_suspect: str | None = None
+    passport_aud: dict = field(default_factory=dict)     # passport field -> audience (None: brand only)
+    lineage: dict | None = None                          # {"item": parent, "how": ..., "origin": ...}
+    derivations: list[dict] = field(default_factory=list)  # {"how", "children", "index", "time"}
+    identifiers: dict = field(default_factory=dict)      # scheme -> [values]
     events: list[ev.Event] = field(default_factory=list)
 
     def coating(self, cid: str) -> Coating | None:
@@ -77,6 +85,8 @@ class ItemState:
             "part": self.part_name, "owner": self.owner, "custodian": self.custodian,
             "rented_to": self.rented_to, "retired": self.retired, "repairs": self.repairs,
             "state": self.state, "since": self.since, "since_index": self.since_index, "why": self.why,
+            "passport_audience": {k: self.passport_aud.get(k) or "brand" for k in self.passport},
+            "lineage": self.lineage, "derivations": self.derivations, "identifiers": self.identifiers,
             "coatings": [
                 {"id": c.id, "ref": c.ref.hex() if c.ref else None, "index": c.enrolled_index,
                  "time": c.enrolled_time, "part": c.part, "active": c.active,
@@ -110,6 +120,7 @@ def apply(state: ItemState | None, e: ev.Event) -> ItemState:
         state.parts = dict(d.get("parts", {}))
         state.assembly = d.get("of")
         state.part_name = d.get("part")
+        state.lineage = dict(d["from"]) if "from" in d else None
     elif k == ev.ENROLL:
         if state.coating(d["coat"]):
             raise UsageError(f"coating {d['coat']} is already enrolled on {e.item}")
@@ -141,6 +152,22 @@ def apply(state: ItemState | None, e: ev.Event) -> ItemState:
         state.rented_to = None
     elif k == ev.PASSPORT:
         state.passport.update(d["set"])
+        for name in d["set"]:
+            state.passport_aud[name] = d.get("aud")
+    elif k == ev.ASSEMBLY:
+        if "parts" in d:
+            state.parts.update(d["parts"])
+        else:
+            if state.assembly is not None and (state.assembly, state.part_name) != (d["of"], d["part"]):
+                raise UsageError(f"item {e.item} is already part {state.part_name!r} of {state.assembly}")
+            state.assembly, state.part_name = d["of"], d["part"]
+    elif k == ev.DERIVE:
+        state.derivations.append({"how": d["how"], "children": list(d["children"]), "index": e.index,
+                                  "time": e.time})
+    elif k == ev.BIND:
+        if d["value"] in state.identifiers.get(d["scheme"], ()):
+            raise UsageError(f"{d['scheme']} {d['value']} is already bound to {e.item}")
+        state.identifiers.setdefault(d["scheme"], []).append(d["value"])
     elif k == ev.RETIRE:
         state.retired = True
     if nxt != cur:

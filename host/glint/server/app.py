@@ -10,6 +10,9 @@ Endpoints (docs/api.md has the full reference; roles in glint.server.auth):
 - ``GET  /v1/certificates/<i>``    the scan certificate of verify event ``i`` (public)
 - ``GET  /v1/items/<id>``          an item's state and events (public: redacted; brand/auditor: full)
 - ``GET  /v1/history/<id>``        ``?before=SEQ`` the item's leaves, to check a certificate's chain head (public)
+- ``GET  /v1/passports/<id>``      the passport fields the caller's role may read (glint.ledger.passport)
+- ``GET  /v1/assemblies/<id>``     an assembly's parts, or a part's assembly (public)
+- ``POST /v1/assemblies``          define an assembly's parts (brand key; glint.workflows.assembly)
 - ``GET  /v1/openapi.json``        the OpenAPI 3.1 document of every route (public; glint.server.openapi)
 
 Every route carries its OpenAPI operation beside it (``@openapi.operation``): a route without
@@ -173,19 +176,78 @@ def _history(ctx: _Ctx, item: str, before: int | None) -> dict:
             "leaves": [base64.b64encode(raw).decode("ascii") for raw in leaves]}
 
 
-def _item(ctx: _Ctx, item: str, full: bool) -> dict:
+def _item(ctx: _Ctx, item: str, full: bool, reader: str = "public") -> dict:
+    from glint.ledger.passport import redact_event_data, visible
+
     st = ctx.ledger.item(item)
     d = st.as_dict()
+    d["passport"] = visible(st, reader)
+    d["passport_audience"] = {k: v for k, v in d["passport_audience"].items() if k in d["passport"]}
 
-    def shown(data):
+    def shown(kind, data):
+        data = redact_event_data(kind, data, reader)
         return data if full else {k: v for k, v in data.items() if k not in PRIVATE_FIELDS}
 
     d["events"] = [{"index": e.index, "kind": e.kind, "seq": e.seq, "time": e.time,
-                    "leaf_hash": e.hash.hex(), "data": wire.encode_value(shown(e.data))} for e in st.events]
+                    "leaf_hash": e.hash.hex(), "data": wire.encode_value(shown(e.kind, e.data))} for e in st.events]
     if not full:
         d = {k: v for k, v in d.items() if k not in ("owner", "custodian", "rented_to")}
         d["redacted"] = True
     return d
+
+
+def _passport(ctx: _Ctx, item: str, reader: str) -> dict:
+    from glint.ledger.passport import audience_of, visible
+
+    st = ctx.ledger.item(item)
+    fields = visible(st, reader)
+    return {"item": st.item, "reader": reader, "fields": fields,
+            "audiences": {k: audience_of(st, k) for k in fields}}
+
+
+def _assembly(ctx: _Ctx, item: str) -> dict:
+    st = ctx.ledger.item(item)
+    return {"item": st.item, "parts": st.parts, "assembly": st.assembly, "part": st.part_name}
+
+
+def _define_assembly(ctx: _Ctx, item: str, parts: dict, operator: str | None) -> dict:
+    from glint.workflows.assembly import define_in_ledger
+
+    st = ctx.ledger.item(item)
+    if parts.items() <= st.parts.items() and all(
+            ctx.ledger.item(p).assembly == item for p in parts.values()):
+        return {"item": item, "parts": st.parts, "events": [], "duplicate": True}
+    added = define_in_ledger(ctx.ledger, item, parts, operator)
+    return {"item": item, "parts": ctx.ledger.item(item).parts, "events": [a.index for a in added],
+            "duplicate": False}
+
+
+_ITEM = {"$ref": "#/components/schemas/ItemId"}
+PASSPORT_SCHEMA = {
+    "type": "object", "required": ["item", "reader", "fields", "audiences"], "additionalProperties": False,
+    "properties": {"item": _ITEM, "reader": {"enum": ["public", "owner", "regulator", "recycler", "brand"]},
+                   "fields": {"type": "object", "description": "field -> value, only those the reader may read"},
+                   "audiences": {"type": "object", "additionalProperties": {
+                       "enum": ["public", "owner", "regulator", "recycler", "brand"]}}}}
+_PARTS = {"type": "object", "additionalProperties": _ITEM, "description": "part name -> the part's item id"}
+ASSEMBLY_SCHEMA = {
+    "type": "object", "required": ["item", "parts", "assembly", "part"], "additionalProperties": False,
+    "properties": {"item": _ITEM, "parts": _PARTS, "assembly": {"anyOf": [_ITEM, {"type": "null"}]},
+                   "part": {"type": ["string", "null"]}}}
+ASSEMBLY_DEFINITION_SCHEMA = {
+    "type": "object", "required": ["item", "parts"], "additionalProperties": False,
+    "properties": {"item": _ITEM, "parts": dict(_PARTS, minProperties=1, maxProperties=32),
+                   "op": {"type": "string", "minLength": 1, "maxLength": 128}}}
+ASSEMBLY_DEFINED_SCHEMA = {
+    "type": "object", "required": ["item", "parts", "events", "duplicate"], "additionalProperties": False,
+    "properties": {"item": _ITEM, "parts": _PARTS, "events": {"type": "array", "items": {"type": "integer"}},
+                   "duplicate": {"type": "boolean"}}}
+
+
+def _reader(key) -> str:
+    from glint.ledger.passport import reader_of_role
+
+    return reader_of_role(key.role if key is not None else None)
 
 
 # --- the Flask app --------------------------------------------------------------------------
@@ -385,7 +447,48 @@ def create_app(home: str | Path, ledger_path: str | Path | None = None) -> Glint
                        access=openapi.PUBLIC, responses={200: "Item"}, errors=(422, 503), tags=("items",))
     def get_item(item: str):
         full = g.api_key is not None and g.api_key.role in auth.FULL_READ_ROLES
-        return jsonify(worker.call(_item, item, full))
+        return jsonify(worker.call(_item, item, full, _reader(g.api_key)))
+
+    @app.get(API_PREFIX + "/passports/<path:item>")
+    @openapi.operation("The passport fields the caller may read (audience from the key's role)",
+                       access=openapi.PUBLIC, responses={200: openapi.Body(openapi.component("Passport", PASSPORT_SCHEMA))},
+                       errors=(422, 503), tags=("items",),
+                       description="no key, bench and field keys read public fields; brand and auditor keys read "
+                                   "every field (glint.ledger.passport.ROLE_READER, docs/lifecycle.md)")
+    def get_passport(item: str):
+        return jsonify(worker.call(_passport, item, _reader(g.api_key)))
+
+    @app.get(API_PREFIX + "/assemblies/<path:item>")
+    @openapi.operation("An assembly's parts, or a part's assembly", access=openapi.PUBLIC,
+                       responses={200: openapi.Body(openapi.component("Assembly", ASSEMBLY_SCHEMA))},
+                       errors=(422, 503), tags=("items",))
+    def get_assembly(item: str):
+        return jsonify(worker.call(_assembly, item))
+
+    @app.post(API_PREFIX + "/assemblies")
+    @openapi.operation("Define an assembly's parts (the assembly and each part, in one commit)", access=("brand",),
+                       body=openapi.Body(openapi.component("AssemblyDefinition", ASSEMBLY_DEFINITION_SCHEMA)),
+                       responses={201: openapi.Body(openapi.component("AssemblyDefined", ASSEMBLY_DEFINED_SCHEMA)),
+                                  200: openapi.Body(openapi.component("AssemblyDefined", ASSEMBLY_DEFINED_SCHEMA))},
+                       errors=(400, 422, 503), tags=("items",),
+                       description="every item must be registered; a part of another assembly is refused; the "
+                                   "same definition again appends nothing (200, duplicate: true)")
+    def post_assembly():
+        k = g.api_key
+        if k is None:
+            raise auth.AuthError("POST /v1/assemblies needs an API key", "send 'Authorization: Bearer <key>'")
+        if k.role != "brand":
+            raise auth.Forbidden(f"a {k.role} key may not define assemblies", "a brand key may")
+        body = request.get_json(silent=True)
+        if not isinstance(body, dict) or set(body) - {"item", "parts", "op"} or not isinstance(body.get("item"), str):
+            raise BadRequest('body must be {"item": ID, "parts": {NAME: PART_ID}, "op": optional operator}')
+        from glint.server.schema import FIELDS
+
+        FIELDS["assembly"]["parts"]("assembly", "parts", body.get("parts"))
+        if body.get("op") is not None:
+            FIELDS["assembly"]["op"]("assembly", "op", body["op"])
+        out = worker.call(_define_assembly, body["item"], body["parts"], body.get("op"))
+        return jsonify(out), 200 if out["duplicate"] else 201
 
     from glint.workflows import lifecycle as lw
 

@@ -47,7 +47,7 @@ UPLOAD_KINDS = {
     "bench": frozenset({"register", "enroll", "verify"}),
     "field": frozenset({"register", "enroll", "verify"}),
     "brand": frozenset({"register", "enroll", "passport", "transfer", "service", "rental-out",
-                        "rental-return", "suspect", "clear", "retire"}),
+                        "rental-return", "suspect", "clear", "retire", "assembly", "derive", "bind"}),
     "auditor": frozenset(),
 }
 NONCE_ROLES = frozenset({"bench", "field"})

@@ -160,6 +160,56 @@ def _price(kind, name, v):
 
 _WHO = {"op": _name, "loc": _name}
 
+_ITEM_REF = {"$ref": "#/components/schemas/ItemId"}
+
+
+@_json({"type": "array", "minItems": 1, "maxItems": MAX_PARTS, "items": _ITEM_REF,
+        "description": "the items a parent was made into (derive)"})
+def _children(kind, name, v):
+    if not isinstance(v, list) or not v or len(v) > MAX_PARTS:
+        raise UsageError(f"{kind} field 'children' must list 1..{MAX_PARTS} item ids")
+    for i, x in enumerate(v):
+        _item(kind, f"children[{i}]", x)
+
+
+@_json({"type": "object", "required": ["item"], "additionalProperties": False,
+        "properties": {"item": _ITEM_REF, "how": _text_schema(MAX_NOTE), "origin": _text_schema(MAX_NOTE)},
+        "description": "the parent a derived item was made from (glint derive)"})
+def _lineage(kind, name, v):
+    if not isinstance(v, dict) or "item" not in v or set(v) - {"item", "how", "origin"}:
+        raise UsageError(f"{kind} field 'from' takes item, how, origin")
+    _item(kind, "from.item", v["item"])
+    for k in ("how", "origin"):
+        if k in v:
+            _note(kind, f"from.{k}", v[k])
+
+
+@_json({"type": "object", "minProperties": 1, "maxProperties": MAX_PARTS,
+        "propertyNames": {"minLength": 1, "maxLength": COATING_ID_MAX},
+        "additionalProperties": {"type": "object", "required": ["res"], "additionalProperties": False,
+                                 "properties": {"res": {"enum": list(ev.RESULTS)},
+                                                "item": {"anyOf": [_ITEM_REF, {"type": "null"}]}}},
+        "description": "an assembly's verdict per part: belongs (pass) or not, and the item the part showed"})
+def _part_results(kind, name, v):
+    if not isinstance(v, dict) or not v or len(v) > MAX_PARTS:
+        raise UsageError(f"{kind} field 'parts' must map 1..{MAX_PARTS} part names to results")
+    for k, r in v.items():
+        _text(kind, f"parts.{k}", k, COATING_ID_MAX)
+        if not isinstance(r, dict) or set(r) - {"res", "item"} or r.get("res") not in ev.RESULTS:
+            raise UsageError(f"{kind} field parts.{k} must be {{res: pass|fail, item}}")
+        if r.get("item") is not None:
+            _item(kind, f"parts.{k}.item", r["item"])
+
+
+@_json({"type": "object", "required": ["scheme", "value"], "additionalProperties": False,
+        "properties": {"scheme": {"enum": list(ev.ID_SCHEMES)}, "value": _text_schema(MAX_NOTE)},
+        "description": "the secondary identifier the item was looked up by (it does not authenticate)"})
+def _via(kind, name, v):
+    if not isinstance(v, dict) or set(v) != {"scheme", "value"} or v["scheme"] not in ev.ID_SCHEMES:
+        raise UsageError(f"{kind} field 'via' is {{scheme: {'|'.join(ev.ID_SCHEMES)}, value}}")
+    _note(kind, "via.value", v["value"])
+
+
 # kind -> field -> check. Fields a client cannot set are absent. Every check carries ``.json``, the
 # JSON Schema of what it accepts (the OpenAPI document's event schemas are built from this table).
 FIELDS = {
@@ -177,7 +227,13 @@ FIELDS = {
     ev.SUSPECT: {"reason": _note, "case": _index, "verified": _index, **_WHO},
     ev.CLEAR: {"reason": _note, "verified": _index, **_WHO},
     ev.RETIRE: {"reason": _note, **_WHO},
+    ev.ASSEMBLY: {"parts": _parts, "of": _item, "part": _coat, "op": _name},
+    ev.DERIVE: {"children": _children, "how": _name, "note": _note, **_WHO},
+    ev.BIND: {"scheme": _one_of(*ev.ID_SCHEMES), "value": _note, "op": _name},
 }
+FIELDS[ev.REGISTER]["from"] = _lineage
+FIELDS[ev.PASSPORT]["aud"] = _one_of(*ev.AUDIENCES)
+FIELDS[ev.VERIFY].update({"parts": _part_results, "via": _via})
 # Set by the server, accepted from a client only when equal to what the server derives.
 DERIVED = {ev.VERIFY: frozenset({"dev", "fap"}), ev.ENROLL: frozenset({"dev"})}
 DERIVED_JSON = {"dev": {"type": "string", "description": "the device whose signature verified (server-derived; "

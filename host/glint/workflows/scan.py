@@ -173,22 +173,31 @@ class HostSession:
     # --- the workflow ---------------------------------------------------------------------------
     def scan_and_process(self, scanner: Scanner, item: str | None = None, certificate: bool = True,
                          on_guidance: Callable[[str], None] | None = None,
-                         attempts: int = MAX_CAPTURE_ATTEMPTS) -> ScanOutcome:
-        """One scan on ``scanner``, then 1:1 verify (``item``) or 1:N identify (no item)."""
+                         attempts: int = MAX_CAPTURE_ATTEMPTS, via: dict | None = None) -> ScanOutcome:
+        """One scan on ``scanner``, then 1:1 verify (``item``) or 1:N identify (no item).
+
+        ``via`` ({"scheme", "value"}): ``item`` was found by that secondary identifier
+        (glint.workflows.lineage); the verify event records it and the coating checked."""
         checked, t_check = acquire(self.registry, scanner, self.policy, attempts, on_guidance)
-        out = self.process(checked, item, certificate)
+        out = self.process(checked, item, certificate, via=via)
         out.timings = {"check": t_check, **out.timings}
         return out
 
-    def process(self, checked: CheckedScan, item: str | None = None, certificate: bool = True) -> ScanOutcome:
+    def process(self, checked: CheckedScan, item: str | None = None, certificate: bool = True,
+                via: dict | None = None) -> ScanOutcome:
         """Match an accepted scan, record it in the ledger, issue a certificate when it passed."""
         out = self.match(checked, item)
         timings = out.timings
         if out.item is not None:
             t0 = time.perf_counter()
             self._ensure_registered(out.item)
+            coat = None
+            if via is not None:  # say which coating authenticated what the identifier found
+                active = self.ledger.item(out.item).active_coatings()
+                coat = active[-1].id if active else None
             a = self.ledger.record_verify(out.item, out.result, fap=fap_of(out.log10_far), device=checked.device_id,
-                                          operator=self.operator, location=self.location, scan=checked.signed)
+                                          operator=self.operator, location=self.location, scan=checked.signed,
+                                          coating=coat, via=via)
             out.ledger_index = a.index
             timings["ledger"] = time.perf_counter() - t0
             if certificate and out.passed:
