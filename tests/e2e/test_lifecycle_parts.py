@@ -19,12 +19,28 @@ pytestmark = pytest.mark.usefixtures("mpy_runtime")
 SEEDS = {"acme:BAG-1": 31, "acme:BAG-2": 32, "acme:CLASP-1": 33, "acme:CLASP-2": 34, "acme:STRAP-1": 35,
          "acme:BILLET-7": 36}
 BLADE_SEED = 37
-FEEDER = Path(__file__).with_name("vscanner_feeder.py")
+FEEDER = f"{sys.executable} -S {Path(__file__).with_name('vscanner_feeder.py')}"  # -S: starts faster
 
 
-def glint(home, *args, stdin=None, timeout=120):
-    return subprocess.run([sys.executable, "-m", "glint", "--home", str(home.root), *args], input=stdin,
-                          capture_output=True, text=True, timeout=timeout)
+def glint(home, *args, stdin=None):
+    """``glint --home HOME ARGS`` in this process (the CLI's main, its exit code, stdout and stderr)."""
+    import contextlib
+    import io
+
+    from glint.cli import main
+
+    out, err = io.StringIO(), io.StringIO()
+    saved = sys.stdin
+    sys.stdin = io.StringIO(stdin or "")
+    try:
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            try:
+                code = main(["--home", str(home.root), *args])
+            except SystemExit as e:  # argparse
+                code = e.code
+    finally:
+        sys.stdin = saved
+    return subprocess.CompletedProcess(args, code, out.getvalue(), err.getvalue())
 
 
 @pytest.fixture(scope="module")
@@ -105,7 +121,7 @@ def test_assembly_scanned_part_by_part_names_the_part_that_is_not_its_own(shop):
 
 def test_scan_parts_command_with_a_feeder_and_its_refusals(shop):
     home = shop["home"]
-    feeder = f"{sys.executable} {FEEDER} {shop['control']}"
+    feeder = f"{FEEDER} {shop['control']}"
     seeds = {"body": 31, "clasp": 33, "strap": 35}
     p = glint(home, "scan", "-p", shop["url"], "--item", "acme:BAG-1", "--parts", "--feeder",
               f"{feeder} '{json.dumps(seeds)}'")
@@ -141,7 +157,7 @@ def test_bench_on_a_real_port_places_each_row_and_certifies_the_passes(shop, tmp
     out = tmp_path / "fed"
     # the bug of issue 16: with nothing placing the rows, the genuine item stayed under the lens and
     # the counterfeit row came back PASS. A feeder places each row; the counterfeit fails.
-    p = glint(home, "bench", str(m), "-p", shop["url"], "--feeder", f"{sys.executable} {FEEDER} {shop['control']}",
+    p = glint(home, "bench", str(m), "-p", shop["url"], "--feeder", f"{FEEDER} {shop['control']}",
               "--operator", "ana", "--out", str(out), "--quiet", "--json")
     assert p.returncode == 0, p.stderr
     assert "glint: note: the manifest's lens column applies only to virtual scanners" in p.stderr

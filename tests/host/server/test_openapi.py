@@ -143,6 +143,17 @@ def test_answers_of_a_real_session_validate_against_the_document(tmp_path, coati
         assert t.status_code == 201 and t.json["verified"] == idx, t.json
         assert call("POST", f"/v1/items/{ITEM}/lifecycle/retire", "bench", json={"reason": "x"}).status_code == 403
         assert call("POST", f"/v1/items/{ITEM}/lifecycle/rental-return", "bench", json={}).status_code == 422
+        # passports (audience-filtered reads) and assemblies
+        assert call("GET", f"/v1/passports/{ITEM}").json["fields"] == {}          # registered without audience
+        assert call("GET", f"/v1/passports/{ITEM}", "brand").json["fields"] == {"model": "Tote", "year": 2024}
+        part = dict(reg, item="acme:CLASP-9")
+        assert call("POST", "/v1/events", "brand", json=part, headers={"Idempotency-Key": "p1"}).status_code == 201
+        body = {"item": ITEM, "parts": {"clasp": "acme:CLASP-9"}}
+        assert call("POST", "/v1/assemblies", "brand", json=body).status_code == 201
+        assert call("POST", "/v1/assemblies", "brand", json=body).json["duplicate"] is True
+        assert call("POST", "/v1/assemblies", "bench", json=body).status_code == 403
+        assert call("POST", "/v1/assemblies", "brand", json={"item": ITEM}).status_code == 422
+        assert call("GET", f"/v1/assemblies/{ITEM}").json["parts"] == {"clasp": "acme:CLASP-9"}
         for method, path, status in (("GET", "/v1/nothing", 404), ("DELETE", "/v1/checkpoint", 405)):
             r = api.client.open(path, method=method)
             assert r.status_code == status and r.content_type == "application/json"
