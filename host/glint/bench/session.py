@@ -59,25 +59,28 @@ def row_placer(place: Placer) -> Callable[[Slot], Callable[[BenchItem], None]]:
     return for_slot
 
 
-def certify(led, batch: BatchResult, out: Path) -> int:
-    """A certificate for every pass recorded in the ledger (one checkpoint covers them all)."""
-    from glint.ledger import events as ev
-
+def certify(led, batch: BatchResult, out: Path, call: Callable | None = None) -> int:
+    """A certificate for every pass recorded in the ledger, in ``out``/certs (one checkpoint covers
+    them all). ``call(fn, *args)`` runs ledger work on the ledger's writer thread (a LedgerWorker's
+    ``call``, one call per certificate); None: on ``led`` here."""
     passes = [r for r in batch.results if r.outcome == "pass" and r.ledger_index is not None]
     if not passes:
         return 0
+    run = call or (lambda fn, *a: fn(led, *a))
     d = out / "certs"
     d.mkdir(parents=True, exist_ok=True)
-    led.checkpoint()
+    run(lambda lg: lg.checkpoint())
     for r in passes:
-        e = led.event(r.ledger_index)
-        if e.kind != ev.VERIFY:
-            continue
-        safe = "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in e.item)
-        name = f"{safe}-{r.ledger_index}.cose"
-        (d / name).write_bytes(led.issue_certificate(r.ledger_index))
-        r.certificate = f"certs/{name}"
+        r.certificate = run(_certify_one, r.ledger_index, d)
     return len(passes)
+
+
+def _certify_one(led, index: int, d: Path) -> str:
+    e = led.event(index)
+    safe = "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in e.item)
+    name = f"{safe}-{index}.cose"
+    (d / name).write_bytes(led.issue_certificate(index))
+    return f"certs/{name}"
 
 
 def run_bench(home: Home, items: list[BenchItem], ports: list[str] | tuple[str, ...] = (), virtual: int = 0,
@@ -133,7 +136,7 @@ def run_bench(home: Home, items: list[BenchItem], ports: list[str] | tuple[str, 
             ctx.close()
         dest = Path(out) if out else home.root / "bench" / batch.batch_id
         if worker is not None and certificates:
-            n_certs = worker.call(certify, batch, dest)
+            n_certs = certify(None, batch, dest, call=worker.call)
     finally:
         if worker is not None:
             worker.close()
