@@ -172,7 +172,7 @@ def scan_assembly(host: HostSession, scanner, assembly: str, place: Placer | Non
                   certificate: bool = True, attempts: int = MAX_CAPTURE_ATTEMPTS,
                   on_guidance: Callable[[str], None] | None = None) -> AssemblyScan:
     """Scan ``assembly`` (its own coating if enrolled) and each of its parts; judge and record."""
-    from glint.match import spots_from_descriptor
+    from glint.match.spots import spots_from_fields
 
     state = host.ledger.item(assembly)
     if not state.parts:
@@ -184,7 +184,7 @@ def scan_assembly(host: HostSession, scanner, assembly: str, place: Placer | Non
     def one(label: str, expected: str | None, env: dict):
         place(Placement(expected, label, getattr(scanner, "url", ""), env))
         checked, _ = acquire(host.registry, scanner, host.policy, attempts, on_guidance)
-        probe = spots_from_descriptor(checked.payload, source=f"scan {checked.device_id}/{checked.counter}")
+        probe = spots_from_fields(checked.fields, source=f"scan {checked.device_id}/{checked.counter}")
         return checked, *_match(host, probe, expected)
 
     body = body_far = body_checked = None
