@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import base64
 import logging
+import re
 import sqlite3
 import time as _time
 from dataclasses import dataclass
@@ -252,14 +253,18 @@ def _reader(key) -> str:
 
 # --- the Flask app --------------------------------------------------------------------------
 
+_INT_RE = re.compile(r"-?[0-9]{1,40}")
+
+
 def _int_arg(name: str, required: bool = True) -> int | None:
     raw = request.args.get(name)
-    if raw is None or raw == "":
+    if raw is None:
         if required:
             raise BadRequest(f"query parameter '{name}' is required")
         return None
     try:
-        v = int(raw)
+        # digits only: int() would also take "", " 5", "1_0" and non-ASCII digits (found by schemathesis)
+        v = int(raw) if _INT_RE.fullmatch(raw) else int("?")
     except ValueError:
         raise BadRequest(f"query parameter '{name}' must be an integer, not {raw!r}") from None
     if v < 0:

@@ -128,6 +128,8 @@ def test_answers_of_a_real_session_validate_against_the_document(tmp_path, coati
         # found by schemathesis: an index past SQLite's integers was an OverflowError (500)
         assert call("GET", "/v1/certificates/633416709402911213002510370340864").status_code == 422
         assert call("GET", f"/v1/proof/inclusion?index={1 << 64}").status_code == 400
+        for bad in ("", " 1", "1_0", "\u0661"):  # also found by schemathesis: int() takes these
+            assert call("GET", f"/v1/proof/consistency?from=1&to={bad}").status_code == 400, bad
         ok = call("POST", "/v1/certificates/verify", json={"cert": cert, "item": ITEM}).json
         assert ok["verdict"] == "verified"
         raw = call("POST", f"/v1/certificates/verify?item={ITEM}", data=base64.b64decode(cert)[:-3],
