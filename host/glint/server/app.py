@@ -604,6 +604,10 @@ def create_app(home: str | Path, ledger_path: str | Path | None = None) -> Glint
             spec.update(openapi.document(app))
         return jsonify(spec)
 
+    from glint.server import pages
+
+    pages.register(app, worker, home)
+
     def close():
         worker.close()
         apikeys.close()
