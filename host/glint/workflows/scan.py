@@ -260,6 +260,12 @@ class HostSession:
         tmp = path.with_suffix(".tmp")
         tmp.write_bytes(blob)
         tmp.replace(path)
+        # Published for this home's `glint serve` (the certificate's public URL, glint.publish).
+        from glint import publish
+        from glint.ledger.cert import cert_id
+        from glint.ledger.merkle import leaf_hash
+
+        publish.publish(self.home, blob, cert_id(leaf_hash(self.ledger.event(index).raw)))
         return path
 
     def reference_digest(self, item: str) -> bytes:

@@ -16,6 +16,8 @@ from glint.match.database import to_record
 from glint.server import openapi, schema, wire
 from glint.server.admit import reference_wire
 
+GTIN = "09506000134352"  # a valid GTIN-14 (the resolver's 404 for an unknown object)
+
 
 @pytest.fixture
 def doc(api):
@@ -46,8 +48,9 @@ def test_the_document_is_openapi_31_and_lists_exactly_the_served_routes(api, doc
     for method, path in sorted(documented):
         concrete = path.replace("{index}", "0").replace("{item}", ITEM).replace("{workflow}", "transfer")
         r = api.client.open(concrete, method=method, json={})
-        assert r.status_code not in (404, 405) or "no such endpoint" not in r.json["error"], (method, path)
-        assert "method" not in r.json.get("error", "") or r.status_code != 405, (method, path)
+        answer = r.json or {}  # the public pages answer HTML
+        assert r.status_code not in (404, 405) or "no such endpoint" not in answer["error"], (method, path)
+        assert "method" not in answer.get("error", "") or r.status_code != 405, (method, path)
 
 
 def test_a_route_without_an_operation_cannot_be_documented():
@@ -161,6 +164,16 @@ def test_answers_of_a_real_session_validate_against_the_document(tmp_path, coati
             assert r.status_code == status and r.content_type == "application/json"
             check_error(doc, r.json)
         call("GET", "/v1/openapi.json")
+        # The public pages (glint.server.pages): JSON ones through call(), HTML ones checked as text.
+        call("GET", "/.well-known/gs1resolver")
+        call("GET", "/v1/keys")
+        for path, media in (("/", "text/html"), ("/verify", "text/html"), (f"/01/{GTIN}/21/NOPE", "application/json"),
+                            (f"/c/{'0' * 32}", "application/json"), (f"/c/{'0' * 32}/cose", "application/json"),
+                            (f"/c/{'0' * 32}/bundle", "application/json")):
+            r = api.client.get(path)
+            assert r.content_type.split(";")[0] == media, path
+            seen.add(("GET", check_response(doc, "GET", path, r.status_code, r.content_type,
+                                            r.json if media == "application/json" else r.get_data(as_text=True)), 0))
         assert base64.b64decode(cert)
     finally:
         api.close()

@@ -1,0 +1,174 @@
+"""The public pages through Flask's test client: the GS1 resolver, linksets, the item and certificate pages."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from jsonschema import Draft7Validator
+from openapitest import check_response
+from pagestest import GTIN, ITEM, PLAIN, cid, make_home
+
+from glint.server.app import create_app
+
+PATH = f"/01/{GTIN}/21/ABC123"
+VOC = "https://gs1.org/voc/"
+
+# The GS1-Conformant Resolver 1.2.0 linkset rules, written from the standard's text and its linkset
+# schema's constraints (the schema file itself is not vendored: no licence grants it), and RFC 9264
+# section 4.2 (a "linkset" array of link context objects; each relation an array of target objects with href).
+_URL = "^https?://[a-zA-z0-9./]+"
+LINKSET_RULES = {
+    "type": "object", "required": ["linkset"],
+    "properties": {"linkset": {"type": "array", "minItems": 1, "items": {
+        "type": "object", "required": ["anchor"],
+        "properties": {"anchor": {"type": "string", "pattern": _URL}, "description": {"type": "string"},
+                       "itemDescription": {"type": "string"}},
+        "patternProperties": {r"(?!(anchor|itemDescription|description))^([a-z-]+$)|(^https?://[a-zA-z0-9./]+$)": {
+            "type": "array", "minItems": 1, "items": {
+                "type": "object", "required": ["href"],
+                "properties": {"href": {"type": "string", "pattern": _URL}, "title": {"type": "string"},
+                               "hreflang": {"type": "array", "items": {"type": "string",
+                                                                        "pattern": r"(^\w{2}$)|(^\w{2}-\w{2}$)"}},
+                               "type": {"type": "string", "pattern": r"\w+/[-+.\w]+"}}}}},
+        "additionalProperties": False}}},
+}
+DESCRIPTION_RULES = {
+    "type": "object", "required": ["name", "resolverRoot", "supportedPrimaryKeys", "supportedLinkType"],
+    "properties": {
+        "resolverRoot": {"type": "string", "pattern": "^https?://"}, "name": {"type": "string"},
+        "supportedPrimaryKeys": {"type": "array", "items": {"enum": ["all", "01", "8006", "8013", "8010", "410", "411",
+                                                                    "412", "413", "414", "415", "417", "8017", "8018",
+                                                                    "255", "00", "253", "401", "402", "8003", "8004"]}},
+        "supportedLinkType": {"type": "array", "items": {
+            "type": "object", "required": ["namespace", "prefix"],
+            "properties": {"namespace": {"type": "string", "pattern": "^https?://"},
+                           "prefix": {"type": "string", "pattern": "^[a-zA-Z_][A-Za-z0-9_-]*?:$"}}}},
+        "linkTypeDefaultCanBeLinkset": {"type": "boolean"}},
+}
+
+
+@pytest.fixture(scope="module")
+def served(tmp_path_factory):
+    w = make_home(tmp_path_factory.mktemp("pages") / "home")
+    app = create_app(w["home"])
+    w["client"] = app.test_client()
+    w["app"] = app
+    yield w
+    app.glint_close()
+
+
+def _rules(schema, doc):
+    errors = list(Draft7Validator(schema).iter_errors(doc))
+    assert not errors, errors[0].message
+
+
+def test_the_rules_can_fail():
+    bad = {"linkset": [{"anchor": "urn:x", "gs1:pip": [{"href": "ftp://x", "hreflang": ["english"]}]}]}
+    assert len(list(Draft7Validator(LINKSET_RULES).iter_errors(bad))) >= 2
+
+
+def test_description_file(served):
+    r = served["client"].get("/.well-known/gs1resolver")
+    assert r.status_code == 200 and r.content_type == "application/json"
+    _rules(DESCRIPTION_RULES, r.json)
+    assert r.json["supportedPrimaryKeys"] == ["01"] and r.json["supportedLinkType"][0]["prefix"] == "gs1:"
+
+
+@pytest.mark.parametrize("how", ["accept", "linkType=linkset", "linkType=all", "accept-json"])
+def test_linkset_by_accept_or_link_type(served, how):
+    c = served["client"]
+    if how == "accept":
+        r = c.get(PATH, headers={"Accept": "application/linkset+json"})
+    elif how == "accept-json":
+        r = c.get(PATH, headers={"Accept": "application/json"})
+    else:
+        r = c.get(f"{PATH}?{how}")
+    assert r.status_code == 200
+    assert r.content_type == ("application/json" if how == "accept-json" else "application/linkset+json")
+    doc = r.json
+    _rules(LINKSET_RULES, doc)
+    ctx = doc["linkset"][0]
+    assert ctx["anchor"].endswith(PATH)
+    for t in ("pip", "verificationService", "certificationInfo", "dpp", "traceability", "defaultLink"):
+        assert VOC + t in ctx, t
+    assert ctx[VOC + "verificationService"][0]["href"].endswith("/c/" + cid(served[ITEM]))
+    assert "json-ld#context" in r.headers["Link"]
+
+
+def test_redirects_to_the_link_type_or_the_default(served):
+    c = served["client"]
+    r = c.get(PATH, headers={"Accept": "text/html"})
+    assert r.status_code == 307 and r.headers["Location"].endswith(f"{PATH}?linkType=gs1:pip")
+    assert 'rel="linkset"' in r.headers["Link"]
+    assert c.get(PATH, headers={"Accept": "*/*"}).status_code == 307   # curl: the default link
+    r = c.get(f"{PATH}?c={cid(served[ITEM])}", headers={"Accept": "text/html"})
+    assert r.status_code == 307 and r.headers["Location"].endswith("/c/" + cid(served[ITEM]))  # the QR code's URL
+    r = c.get(f"{PATH}?linkType=gs1:verificationService")
+    assert r.status_code == 307 and r.headers["Location"].endswith("/c/" + cid(served[ITEM]))
+    r = c.get(f"{PATH}?linkType={VOC}certificationInfo")
+    assert r.status_code == 307 and r.headers["Location"].endswith(f"/c/{cid(served[ITEM])}/cose")
+    r = c.get(f"{PATH}?linkType=gs1:recipeInfo")  # a link type this item has not: the default link
+    assert r.status_code == 307 and r.headers["Location"].endswith("?linkType=gs1:pip")
+    # GTIN-13 asks for the same object as its GTIN-14 form
+    assert c.get(f"/01/{GTIN[1:]}/21/ABC123?linkType=linkset").json["linkset"][0]["anchor"].endswith(PATH)
+
+
+def test_local_link_targets(served):
+    c = served["client"]
+    dpp = c.get(f"{PATH}?linkType=gs1:dpp").json
+    assert dpp["audience"] == "public" and dpp["passport"]["origin"] == "Italy"
+    tr = c.get(f"{PATH}?linkType=gs1:traceability").json
+    assert [e["kind"] for e in tr["events"]] == ["register", "enroll", "transfer", "verify"]
+    text = str(tr)
+    assert "bob" not in text and "Paris" not in text and "ana" not in text  # people and places left out
+
+
+def test_item_page_is_escaped_and_public(served):
+    r = served["client"].get(f"{PATH}?linkType=gs1:pip")
+    assert r.status_code == 200 and r.content_type.startswith("text/html")
+    page = r.get_data(as_text=True)
+    assert "&lt;b&gt;calf&lt;/b&gt; &amp; &quot;brass&quot;" in page and "<b>calf" not in page
+    assert "<script" not in page and "alert(1)" not in page and "Paris" not in page
+    assert "PASS" in page and f"/c/{cid(served[ITEM])}" in page and 'name="viewport"' in page
+    assert "@media print" in page
+
+
+def test_errors(served):
+    c = served["client"]
+    r = c.get(f"/01/{GTIN}/21/NOPE", headers={"Accept": "text/html"})
+    assert r.status_code == 404 and r.content_type.startswith("text/html") and "no item" in r.get_data(as_text=True)
+    r = c.get(f"/01/{GTIN}/21/NOPE")
+    assert r.status_code == 404 and r.json["error"].startswith("no item")
+    assert c.get(f"/01/{GTIN[:-1]}3/21/ABC123").status_code == 400          # check digit
+    assert c.get(f"/01/{GTIN}/21/{'x' * 21}").status_code == 400            # AI 21: at most 20 characters
+    assert c.get(f"{PATH}?linkType=nonsense").status_code == 400
+    assert c.get("/c/" + "0" * 32).status_code == 404
+    assert c.get("/c/not-an-id").status_code == 404
+
+
+def test_certificate_page_embeds_what_the_browser_checks(served):
+    c = served["client"]
+    r = c.get("/c/" + cid(served[PLAIN]))
+    assert r.status_code == 200
+    page = r.get_data(as_text=True)
+    assert 'data-verdict="pending"' in page and 'id="glint-data"' in page and "crypto.subtle" in page
+    assert "<script src" not in page and "http://" not in page.split('id="glint-data"')[0].split("<style>")[0]
+    data = re.search(r'<script type="application/json" id="glint-data">(.*?)</script>', page, re.S).group(1)
+    assert "<" not in data  # JSON in a script element cannot close it
+    assert c.get(f"/c/{cid(served[PLAIN])}/cose").data[:1] == b"\xd2"
+    assert c.get(f"/c/{cid(served[PLAIN])}/bundle").data[:1] == b"\xa3"
+    keys = c.get("/v1/keys").json
+    assert keys["issuers"][0]["status"] == "active" and keys["log"]["vkey"].startswith(keys["log"]["origin"] + "+")
+    assert c.get("/verify").status_code == 200 and c.get("/").status_code == 200
+
+
+def test_answers_match_the_openapi_document(served):
+    c = served["client"]
+    doc = c.get("/v1/openapi.json").json
+    for path, status in ((PATH + "?linkType=linkset", 200), (PATH, 307), ("/.well-known/gs1resolver", 200),
+                         ("/v1/keys", 200), (f"/c/{cid(served[ITEM])}", 200), ("/verify", 200), ("/", 200)):
+        r = c.get(path)
+        assert r.status_code == status, path
+        body = r.json if r.content_type.split(";")[0].endswith("json") else r.get_data(as_text=True)
+        check_response(doc, "GET", path, r.status_code, r.content_type, body)

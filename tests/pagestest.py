@@ -1,0 +1,37 @@
+"""A served home with items for the public-page tests (Flask test client and the browser tests)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from glint import publish
+from glint.home import Home
+from glint.ledger import Keys, Ledger
+
+GTIN = "09506000134352"
+ITEM = f"https://brand.example/01/{GTIN}/21/ABC123"   # a GS1 Digital Link item
+OTHER = f"https://brand.example/01/{GTIN}/21/XYZ-9"    # its history is edited in storage by a test
+PLAIN = "acme:BAG-7"                                   # a brand serial: certificate at /c/ID
+T0 = 1_760_000_000
+
+
+def make_home(root: Path) -> dict:
+    """A home with three certified items; returns their certificate ids and the home."""
+    Home(root).ensure()
+    keys = Keys.load(root, create=True)
+    out: dict = {"home": root, "keys": keys}
+    with Ledger.open(root / "ledger.db", keys=keys, durable=False) as led:
+        for item in (ITEM, OTHER, PLAIN):
+            led.register_item(item, "ACME", passport={"origin": "Italy", "materials": "<b>calf</b> & \"brass\""},
+                              time=T0)
+            led.add_coating(item, "c1", ref=bytes(32), time=T0 + 10)
+            led.transfer(item, owner="bob <script>alert(1)</script>", time=T0 + 20)
+            a = led.record_verify(item, "pass", fap=2.5e-10, device="a1b2c3d4e5f60708", operator="ana",
+                                  location="Paris", scan=b"signed scan bytes " + item.encode(), time=T0 + 30)
+            out[item] = a
+            publish.publish(Home(root), led.issue_certificate(a.index), cid(a))  # as `glint cert issue` does
+    return out
+
+
+def cid(appended) -> str:
+    return appended.leaf_hash[:16].hex()
