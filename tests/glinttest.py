@@ -44,6 +44,29 @@ def require_micropython(runtime: str) -> None:
         pytest.skip(_MISSING[runtime])
 
 
+CHROMIUM = os.environ.get("GLINT_CHROMIUM", "/usr/bin/chromium")  # Debian's chromium (tools/test installs it)
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+                 "--disable-sync", "--no-first-run"]
+
+
+def require_browser() -> str:
+    """Debian's chromium and Python playwright, or skip with one line (fail under GLINT_REQUIRE_BROWSER=1, CI)."""
+    import importlib.util
+
+    import pytest
+
+    missing = None
+    if not os.access(CHROMIUM, os.X_OK):
+        missing = f"{CHROMIUM} not installed (apt-get install chromium; tools/test does)"
+    elif importlib.util.find_spec("playwright") is None:
+        missing = "playwright not installed (pip install -e '.[test]')"
+    if missing:
+        if os.environ.get("GLINT_REQUIRE_BROWSER") == "1":
+            pytest.fail(f"{missing}, but GLINT_REQUIRE_BROWSER=1 requires it", pytrace=False)
+        pytest.skip(missing)
+    return CHROMIUM
+
+
 def load_vector(name: str):
     """A JSON file from the shared test vectors (../shared/vectors); call it inside a test (or a
     fixture), never at import time, so a fresh clone still collects the module."""

@@ -34,7 +34,7 @@ import hashlib
 import time as _time
 from dataclasses import dataclass
 
-from glint.errors import CryptoError, DecodeError, UsageError, VerificationError
+from glint.errors import CryptoError, DecodeError, GlintError, UsageError, VerificationError
 from glint.ledger import events as ev
 from glint.ledger import merkle
 from glint.ledger.keys import Keys, verify_digest
@@ -171,6 +171,15 @@ def kid_of(blob: bytes) -> bytes | None:
     except (DecodeError, TypeError, ValueError):
         return None
     return k if isinstance(k, bytes) else None
+
+
+def peek(blob: bytes) -> ev.Event | None:
+    """The certified event of a certificate, decoded WITHOUT any check (to fetch its history), or None."""
+    try:
+        c = cbor.loads(cose.decode1(bytes(blob)).payload)
+        return ev.decode_leaf(c[C_LEAF], VerificationError, strict=False) if isinstance(c, dict) else None
+    except (GlintError, KeyError, TypeError, ValueError):
+        return None
 
 
 def verify(blob: bytes, issuer_pub: bytes, log: Verifier, history: list[bytes] | None = None) -> CertInfo:

@@ -102,7 +102,8 @@ def published_keys(ctx, home: Home) -> dict:
     """The issuer keys (status active or revoked, glint.server.certcheck's trust) and the log key."""
     from glint.server import certcheck
 
-    trust = certcheck.Trust.of(ctx.keys.issuer_public, ctx.keys.log_vkey, home.section("issuers"))
+    # Read afresh: a key revoked in config.toml ([issuers] revoked) is published as revoked at once.
+    trust = certcheck.Trust.of(ctx.keys.issuer_public, ctx.keys.log_vkey, Home(home.root).section("issuers"))
     issuers: list[dict[str, str | None]] = [
         {"kid": kid.hex(), "sec1": pub.hex(), "status": "revoked" if kid in trust.revoked else "active"}
         for kid, pub in trust.issuers.items()]
@@ -170,13 +171,11 @@ def cert_view(ctx, home: Home, cid: str) -> dict:
     blob = publish.published(home, cid)
     if blob is None:
         raise NotFound(f"no certificate {cid} is published here")
-    info = certmod.verify(blob, ctx.keys.issuer_public, ctx.keys.log_verifier()) \
-        if certmod.kid_of(blob) == certmod.issuer_kid(ctx.keys.issuer_public) else None
-    history = None
-    item = None
-    if info is not None:
-        item = info.item
-        history = ctx.ledger.history(info.item, info.event.seq)
+    # The browser judges the certificate; the server only adds the item's history as its log has it
+    # (a forged certificate's page must still show, and fail, in the browser).
+    e = certmod.peek(blob)
+    item = e.item if e is not None else None
+    history = ctx.ledger.history(e.item, e.seq) if e is not None and ctx.ledger.store.head(e.item) else None
     return {"id": cid, "cert": blob, "history": history, "item": item, "keys": published_keys(ctx, home)}
 
 
@@ -260,9 +259,10 @@ def cert_html(v: dict | None, base: str, keys: dict) -> str:
             links += f'<p class="noprint"><a href="{_e(base)}{_e(page_url[len("https://x"):])}">The item\'s page</a></p>'
     log = keys["log"]
     issuers = "".join(f"<tr><td class=\"mono\">{_e(k['kid'])}</td><td>{_e(k['status'])}</td></tr>" for k in keys["issuers"])
-    title = "glint certificate" + (f" {v['id']}" if v else " check")
+    title = "glint certificate" if v else "glint certificate check"
     waiting = "Checking the certificate in this browser..." if v else "Choose a certificate or bundle file to check."
-    body = f"""<h1>{_e(title)}</h1>
+    ident = f'<p class="mono muted">certificate {_e(v["id"])}</p>' if v else ""
+    body = f"""<h1>{_e(title)}</h1>{ident}
 <div id="verdict" class="verdict wait">{_e(waiting)}</div><p id="why"></p>
 <noscript><p>This page checks the certificate with JavaScript (WebCrypto); without it nothing is checked.</p></noscript>
 <div class="scroll"><table id="facts"></table></div>
@@ -474,7 +474,7 @@ def register(app: "Flask", worker: "LedgerWorker", home_dir) -> None:
             raise NotFound(f"no certificate {cid[:40]} here")
         v = worker.call(cert_view, home, cid)
         if v["history"] is None:
-            raise NotFound(f"certificate {cid} is by another issuer key: its history is not bundled here")
+            raise NotFound(f"certificate {cid} is of an item this log does not have: nothing to bundle")
         r = Response(certmod.make_bundle(v["cert"], v["history"]), 200, mimetype=BUNDLE)
         r.headers["Content-Disposition"] = f'attachment; filename="glint-{cid}.glintb"'
         return r

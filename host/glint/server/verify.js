@@ -183,14 +183,14 @@
   }
 
   async function logKey(vkey) { // C2SP signed-note verifier key: name+keyid+base64(0x01 || key)
-    const parts = String(vkey).trim().split("+");
-    if (parts.length !== 3) fail("the published log key is not a signed-note verifier key");
-    const [name, kidHex, b64] = parts; const raw = b64dec(b64);
+    const text = String(vkey).trim(); const a = text.indexOf("+"), b = text.indexOf("+", a + 1);
+    if (a < 1 || b < 0) fail("the published log key is not a signed-note verifier key");
+    const name = text.slice(0, a), kidHex = text.slice(a + 1, b), raw = b64dec(text.slice(b + 1));
     if (raw.length !== 33 || raw[0] !== 1) fail("the published log key is not an Ed25519 key");
     const pub = raw.slice(1);
     const kid = (await sha256(cat(enc.encode(name + "\n"), new Uint8Array([1]), pub))).slice(0, 4);
     if (hex(kid) !== kidHex) fail("the published log key's id does not match the key");
-    return { name, pub, kid, vkey: parts.join("+"), key: await crypto.subtle.importKey("raw", pub, { name: "Ed25519" }, false, ["verify"]) };
+    return { name, pub, kid, vkey: text, key: await crypto.subtle.importKey("raw", pub, { name: "Ed25519" }, false, ["verify"]) };
   }
 
   // Run every check on one certificate; returns {checks: [{name, ok, detail}], info}.
@@ -332,6 +332,8 @@
       list.append(li);
     }
     const facts = document.getElementById("facts"); facts.textContent = "";
+    facts.className = ok ? "" : "unverified";
+    if (!ok && info.item !== undefined) facts.append(el("caption", "What the certificate claims (not verified):"));
     const rows = [["Item", info.item], ["Result", info.result === undefined ? "" : String(info.result).toUpperCase()],
       ["False-accept probability", info.fap === null || info.fap === undefined ? "" : Number(info.fap).toPrecision(3)],
       ["Verified at", when(info.time)], ["Certificate issued", when(info.issued)], ["Certificate id", info.id],
