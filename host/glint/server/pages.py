@@ -43,7 +43,7 @@ from glint.server import openapi
 if TYPE_CHECKING:
     from flask import Flask
 
-    from glint.server.worker import LedgerWorker
+    from glint.ledger.group import LedgerWorker
 
 GS1_VOC = "https://gs1.org/voc/"
 LINKSET = "application/linkset+json"
