@@ -7,6 +7,7 @@ from pathlib import Path
 from glint import publish
 from glint.home import Home
 from glint.ledger import Keys, Ledger
+from glint.ledger.passport import set_fields
 
 GTIN = "09506000134352"
 ITEM = f"https://brand.example/01/{GTIN}/21/ABC123"   # a GS1 Digital Link item
@@ -22,8 +23,10 @@ def make_home(root: Path) -> dict:
     out: dict = {"home": root, "keys": keys}
     with Ledger.open(root / "ledger.db", keys=keys, durable=False) as led:
         for item in (ITEM, OTHER, PLAIN):
-            led.register_item(item, "ACME", passport={"origin": "Italy", "materials": "<b>calf</b> & \"brass\""},
-                              time=T0)
+            # A passport field set at registration is read by the brand only; the public ones are set with an audience.
+            led.register_item(item, "ACME", passport={"unit_cost": "42 EUR"}, time=T0)
+            set_fields(led, item, {"origin": "Italy", "materials": "<b>calf</b> & \"brass\""}, audience="public",
+                       time=T0 + 5)
             led.add_coating(item, "c1", ref=bytes(32), time=T0 + 10)
             led.transfer(item, owner="bob <script>alert(1)</script>", time=T0 + 20)
             a = led.record_verify(item, "pass", fap=2.5e-10, device="a1b2c3d4e5f60708", operator="ana",

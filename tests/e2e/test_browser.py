@@ -84,7 +84,7 @@ def test_genuine_certificate_from_the_qr_code_url_shows_verified(site, page):
     assert [c for c, _ in checks] == ["certificate format", "issuer key", "issuer signature", "claims", "certificate id",
                                       "inclusion proof", "log signature", "result", "history"]
     assert all(ok == "true" for _, ok in checks)
-    assert "3 earlier events" in page.inner_text("#checks") and "PASS" in page.inner_text("#facts")
+    assert "4 earlier events" in page.inner_text("#checks") and "PASS" in page.inner_text("#facts")
     _shot(page, "verify-verified.png")
     page.goto(f"{site['base']}/01/{GTIN}/21/ABC123?linkType=gs1:pip")
     assert "Latest verification" in page.inner_text("main")
@@ -124,10 +124,10 @@ def test_tampered_certificates_name_the_failure(site, page):
 
 def test_history_altered_in_storage_fails_against_the_chain_head(site, page):
     db = sqlite3.connect(site["home"] / "ledger.db")
-    idx = site[OTHER].index - 3  # the item's register event
+    idx = site[OTHER].index - 4  # the item's register event
     (leaf,) = db.execute("SELECT leaf FROM leaves WHERE idx = ?", (idx,)).fetchone()
     try:
-        db.execute("UPDATE leaves SET leaf = ? WHERE idx = ?", (leaf.replace(b"Italy", b"Spain"), idx))
+        db.execute("UPDATE leaves SET leaf = ? WHERE idx = ?", (leaf.replace(b"42 EUR", b"41 EUR"), idx))
         db.commit()
         page.goto(f"{site['base']}/c/{cid(site[OTHER])}")
         verdict, failed, why = _verdict(page)

@@ -29,6 +29,7 @@ import json
 import time as _time
 from importlib import resources
 from typing import TYPE_CHECKING, Any, Callable
+from urllib.parse import quote
 
 from flask import Response, redirect, request
 
@@ -112,17 +113,19 @@ def published_keys(ctx, home: Home) -> dict:
     return {"issuers": issuers, "log": {"origin": ctx.keys.origin, "vkey": ctx.keys.log_vkey}}
 
 
-def _public(data: dict) -> dict:
+def _public(kind: str, data: dict) -> dict:
+    """Event data as the public may see it: no people or places, no passport value of another audience."""
+    from glint.ledger.passport import redact_event_data
     from glint.server.app import PRIVATE_FIELDS
 
-    return {k: v for k, v in data.items() if k not in PRIVATE_FIELDS}
+    return {k: v for k, v in redact_event_data(kind, data, "public").items() if k not in PRIVATE_FIELDS}
 
 
 def _summary(e: ev.Event) -> str:
-    d = _public(e.data)
+    d = _public(e.kind, e.data)
     parts = []
     for k, v in d.items():
-        if k in ("scan", "ref", "prov", "passport", "parts"):
+        if k in ("scan", "ref", "prov", "passport", "parts", "aud", "hidden"):
             continue
         if k == "set" and isinstance(v, dict):
             v = ", ".join(sorted(map(str, v)))
@@ -151,6 +154,8 @@ def _latest_certificate(ctx, home: Home, st) -> str | None:
 
 
 def item_view(ctx, home: Home, index: _Gs1Index, gtin: str, serial: str) -> dict:
+    from glint.ledger.passport import visible
+
     item = index.find(ctx.ledger, gtin, serial)
     if item is None:
         raise NotFound(f"no item /01/{gtin}/21/{serial} here")
@@ -158,12 +163,12 @@ def item_view(ctx, home: Home, index: _Gs1Index, gtin: str, serial: str) -> dict
     cid = _latest_certificate(ctx, home, st)
     lv = st.last_verify
     return {
-        "item": item, "brand": st.brand, "retired": st.retired, "passport": dict(st.passport),
+        "item": item, "brand": st.brand, "retired": st.retired, "passport": visible(st, "public"),
         "provenance": st.provenance.get("class"), "coatings": len(st.active_coatings()),
         "latest": None if not lv else {"index": lv["index"], "time": lv["time"], "result": lv.get("res"),
                                        "fap": lv.get("fap"), "certificate": cid},
         "events": [{"index": e.index, "time": e.time, "kind": e.kind, "summary": _summary(e),
-                    "data": _jsonable(_public(e.data))} for e in st.events],
+                    "data": _jsonable(_public(e.kind, e.data))} for e in st.events],
     }
 
 
@@ -234,7 +239,8 @@ def item_html(v: dict, base: str, path: str) -> str:
 <h1>{_e(v['brand'])} item</h1>
 <div class="scroll"><table>{facts}</table></div>
 <h2>Latest verification</h2>{latest}
-<h2>Product passport</h2><div class="scroll"><table>{passport or '<tr><td>none recorded</td></tr>'}</table></div>
+<h2>Product passport</h2><p class="muted">The public fields (other audiences: <code>GET /v1/passports</code> with a key).</p>
+<div class="scroll"><table>{passport or '<tr><td>no public fields</td></tr>'}</table></div>
 <h2>History</h2><p class="muted">Public fields only: people and places are left out.</p>
 <div class="scroll"><table><tr><th>Log index</th><th>Time</th><th>Event</th><th>Details</th></tr>{hist}</table></div>
 """
@@ -294,8 +300,12 @@ def linkset(v: dict, base: str, path: str) -> dict:
                                                    "certificate in your browser", **html_link}]
         links[GS1_VOC + "certificationInfo"] = [{"href": f"{base}/c/{cid}/cose", "title": "Latest certificate "
                                                  "(COSE_Sign1, glint format 2)", "type": COSE}]
-    links[GS1_VOC + "dpp"] = [{"href": f"{anchor}?linkType=gs1:dpp", "title": "Digital product passport "
-                               "(public audience)", "type": "application/json", "hreflang": ["en"]}]
+    links[GS1_VOC + "dpp"] = [
+        {"href": f"{anchor}?linkType=gs1:dpp", "title": "Digital product passport: the public fields",
+         "type": "application/json", "hreflang": ["en"]},
+        {"href": f"{base}/v1/passports/{quote(v['item'], safe='')}", "title": "Digital product passport: the fields "
+         "your API key's audience may read (owner, regulator, recycler, brand)", "type": "application/json",
+         "hreflang": ["en"]}]
     links[GS1_VOC + "traceability"] = [{"href": f"{anchor}?linkType=gs1:traceability", "title": "Custody history "
                                         "(public fields)", "type": "application/json", "hreflang": ["en"]}]
     return {"linkset": [links]}

@@ -93,6 +93,7 @@ def test_linkset_by_accept_or_link_type(served, how):
     for t in ("pip", "verificationService", "certificationInfo", "dpp", "traceability", "defaultLink"):
         assert VOC + t in ctx, t
     assert ctx[VOC + "verificationService"][0]["href"].endswith("/c/" + cid(served[ITEM]))
+    assert [d["href"].split("/")[3] for d in ctx[VOC + "dpp"]] == ["01", "v1"]  # public here; other audiences by key
     assert "json-ld#context" in r.headers["Link"]
 
 
@@ -119,9 +120,10 @@ def test_local_link_targets(served):
     dpp = c.get(f"{PATH}?linkType=gs1:dpp").json
     assert dpp["audience"] == "public" and dpp["passport"]["origin"] == "Italy"
     tr = c.get(f"{PATH}?linkType=gs1:traceability").json
-    assert [e["kind"] for e in tr["events"]] == ["register", "enroll", "transfer", "verify"]
-    text = str(tr)
+    assert [e["kind"] for e in tr["events"]] == ["register", "passport", "enroll", "transfer", "verify"]
+    text = str(tr) + str(dpp)
     assert "bob" not in text and "Paris" not in text and "ana" not in text  # people and places left out
+    assert "42 EUR" not in text and "unit_cost" not in dpp["passport"]     # a brand-only passport field
 
 
 def test_item_page_is_escaped_and_public(served):
@@ -129,7 +131,7 @@ def test_item_page_is_escaped_and_public(served):
     assert r.status_code == 200 and r.content_type.startswith("text/html")
     page = r.get_data(as_text=True)
     assert "&lt;b&gt;calf&lt;/b&gt; &amp; &quot;brass&quot;" in page and "<b>calf" not in page
-    assert "<script" not in page and "alert(1)" not in page and "Paris" not in page
+    assert "<script" not in page and "alert(1)" not in page and "Paris" not in page and "42 EUR" not in page
     assert "PASS" in page and f"/c/{cid(served[ITEM])}" in page and 'name="viewport"' in page
     assert "@media print" in page
 
