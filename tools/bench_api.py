@@ -12,7 +12,9 @@ posts ``--events`` events, each acknowledged only once durable:
   (ES256, counter order per device) and re-matches against its reference: one
   provisioned device per client, so each client's counters rise in order.
 
-Prints events/s (all clients, wall time) and the median and p90 request latency.
+Prints events/s (all clients, wall time), the median and p90 request latency and the
+server's CPU time per event (all its threads: on a shared machine the wall-time rate
+follows the disk's fsync latency, the CPU per event much less).
 Target (issue 15): >= 2,000 events/s durable with group commit from 8 clients.
 """
 
@@ -106,6 +108,15 @@ def _requests(port: int, token: str, bodies: list[dict], lat: list[float], error
     conn.close()
 
 
+def _cpu_s(pid: int) -> float:
+    """CPU seconds (user + system, all threads) the process has used (Linux /proc)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return float("nan")
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def run(clients: int, events: int, kind: str) -> dict:
     with tempfile.TemporaryDirectory(prefix="glint-bench-api-") as tmp:
         home = Path(tmp) / "hq"
@@ -124,12 +135,14 @@ def run(clients: int, events: int, kind: str) -> dict:
             errors: list[str] = []
             threads = [threading.Thread(target=_client, args=(port, tokens[c], bodies[c], lats[c], errors))
                        for c in range(clients)]
+            c0 = _cpu_s(proc.pid)
             t0 = time.perf_counter()
             for t in threads:
                 t.start()
             for t in threads:
                 t.join()
             wall = time.perf_counter() - t0
+            server_cpu = _cpu_s(proc.pid) - c0
         finally:
             proc.terminate()
             try:
@@ -143,6 +156,7 @@ def run(clients: int, events: int, kind: str) -> dict:
     n = len(flat)
     return {"server_log_tail": tail if errors else "", "kind": kind, "clients": clients, "events": n, "errors": len(errors), "first_error": errors[:1],
             "wall_s": round(wall, 3), "events_per_s": round((n - len(errors)) / wall, 1),
+            "server_cpu_ms_per_event": round(1000 * server_cpu / max(1, n), 3), "load": round(os.getloadavg()[0], 1),
             "latency_ms_median": round(1000 * statistics.median(flat), 2),
             "latency_ms_p90": round(1000 * flat[int(0.9 * (n - 1))], 2)}
 
@@ -160,7 +174,8 @@ def main() -> int:
     else:
         print(f"{r['kind']}: {r['events']} events from {r['clients']} clients in {r['wall_s']} s: "
               f"{r['events_per_s']} events/s durable; latency median {r['latency_ms_median']} ms, "
-              f"p90 {r['latency_ms_p90']} ms; {r['errors']} errors {r['first_error']}")
+              f"p90 {r['latency_ms_p90']} ms; server CPU {r['server_cpu_ms_per_event']} ms per event; "
+              f"load {r['load']}; {r['errors']} errors {r['first_error']}")
     return 1 if r["errors"] else 0
 
 
