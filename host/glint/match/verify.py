@@ -273,40 +273,128 @@ def sq_dist(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 
 def score_seeds(ref_xy: np.ndarray, probe_xy: np.ndarray, maps: np.ndarray, ref_seed: np.ndarray,
                 probe_seed: np.ndarray, params: MatchParams, width: int, height: int, area: float,
-                edges: np.ndarray | None = None, noise: float | None = None):
+                edges: np.ndarray | None = None, noise: float | None = None, chance_scale: float = 1.0):
     """For each seed map (H, 3, 2): (n inside the probe frame, k matched, mean chance p) over non-seed
     spots, one-to-one. A spot far from its seed quad is predicted less well (the seed's small errors
-    and the unmodelled perspective grow with distance), so its radius grows with that distance."""
+    and the unmodelled perspective grow with distance), so its radius grows with that distance.
+
+    Two stages where the pair's noise is given (``noise``): the spots near the seed quad (within
+    ``params.band_hi``) are scored with the seed's map; where they and the seed give at least
+    ``REFINED_MIN_PAIRS`` pairs, an affine map fitted to those pairs predicts the farther spots,
+    whose radii then follow that fit's error (:func:`refined_radii`, never wider than the seed's).
+    The far spots are independent of the near ones under the null (unrelated points), their radii
+    fixed by the near stage alone, and the probe spots the near stage claimed are not available to
+    them, so the count stays a sum of Bernoulli trials with known p_i. A refined radius is small, so
+    the union bound is accurate there: its p_i is raw (divided by ``chance_scale``, which the caller
+    applies to the mean). Where the pair's noise is small the seed's constant radius is the tighter
+    one everywhere, and the count is the one-stage count."""
     x = np.concatenate([ref_xy, np.ones((len(ref_xy), 1))], axis=1)
     w = np.einsum("nk,hkj->hnj", x, maps)  # (h, N, 2)
-    inside = (w[..., 0] >= 0) & (w[..., 0] < width) & (w[..., 1] >= 0) & (w[..., 1] < height)
-    if edges is not None:
-        # Only where the probe has spots does the density model hold: a reference spot mapped outside
-        # the probe's spot hull (the coating dot) could not have matched by chance, nor is it a miss.
-        dist = w[..., 0, None] * edges[:, 0] + w[..., 1, None] * edges[:, 1] + edges[:, 2]  # (h, N, K)
-        inside &= dist.min(2) >= -HULL_MARGIN
     rows = np.arange(len(maps))[:, None]
-    nonseed = np.ones_like(inside)
+    nonseed = np.ones(w.shape[:2], bool)
     nonseed[rows, ref_seed] = False
     centre = ref_xy[ref_seed].mean(1)  # (h, 2)
     cx = ref_xy[None, :, 0] - centre[:, None, 0]
     cy = ref_xy[None, :, 1] - centre[:, None, 1]
-    radius = seed_radii(params, np.sqrt(cx * cx + cy * cy), noise)  # (h, N)
+    dist = np.sqrt(cx * cx + cy * cy)
+    radius = seed_radii(params, dist, noise)  # (h, N)
+    use = _inside(w, width, height, edges) & nonseed
     d2 = sq_dist(w.reshape(-1, 2), probe_xy).reshape(len(maps), len(ref_xy), len(probe_xy))
     d2[rows, :, probe_seed] = np.inf  # a probe seed spot is already used by the seed
     j = d2.argmin(2)
-    use = inside & nonseed
     near = (d2.min(2) <= radius * radius) & use
+    m_eff = max(1, len(probe_xy) - 4)
+    p_i = np.minimum(1.0, m_eff * np.pi * radius**2 / area)
+    if noise is not None:
+        far = nonseed & (dist > params.band_hi)
+        # A refined radius is never below the seed law's constant part: where the seed's radius is
+        # within REFINED_GAIN of it on every far spot (in-focus pairs), the one-stage count stands
+        # and nothing is fitted.
+        const = params.seed_radius + params.seed_slope * dist
+        wide = far & (radius > const + 1e-9)
+        refit = np.any(far & (radius > REFINED_GAIN * const))
+        refined = refined_maps(x, probe_xy, maps, ref_seed, probe_seed, near & ~far, j) if refit else None
+        if refined is not None:
+            fit_maps, n_fit, fit_centre, fit_spread = refined
+            fx = ref_xy[None, :, 0] - fit_centre[:, None, 0]
+            fy = ref_xy[None, :, 1] - fit_centre[:, None, 1]
+            r2 = refined_radii(params, dist, np.sqrt(fx * fx + fy * fy), fit_spread, n_fit, noise)
+            tighter = (n_fit >= REFINED_MIN_PAIRS)[:, None] & (r2 < radius) & wide
+            if np.any(tighter):
+                wf = np.where(tighter[..., None], np.einsum("nk,hkj->hnj", x, fit_maps), w)
+                use = np.where(tighter, _inside(wf, width, height, edges), use) & nonseed
+                radius = np.where(tighter, r2, radius)
+                p_i = np.where(tighter, np.minimum(1.0, m_eff * np.pi * radius**2 / area) / chance_scale, p_i)
+                d2 = sq_dist(wf.reshape(-1, 2), probe_xy).reshape(d2.shape)
+                d2[rows, :, probe_seed] = np.inf
+                hh, nn = np.nonzero(near & ~far)  # the probe spots the near stage claimed are taken
+                d2[hh, :, j[hh, nn]] = np.inf
+                j = np.where(far, d2.argmin(2), j)
+                near = np.where(far, d2.min(2) <= radius * radius, near) & use
     n = use.sum(1)
     # k: distinct probe spots claimed by near reference spots (one-to-one), per seed.
     claimed = np.zeros((len(maps), len(probe_xy)), bool)
     hh, nn = np.nonzero(near)
     claimed[hh, j[hh, nn]] = True
     k = claimed.sum(1).astype(np.int64)
-    m_eff = max(1, len(probe_xy) - 4)
-    p_i = np.minimum(1.0, m_eff * np.pi * radius**2 / area)
     pbar = (p_i * use).sum(1) / np.maximum(n, 1)
     return n, k, pbar
+
+
+REFINED_MIN_PAIRS = 8  # seed + near-stage pairs needed before an affine fit predicts the far spots
+REFINED_GAIN = 1.5     # ... tried only where a far spot's seed radius is this much above the constant law
+REFINED_K = 2.0        # a refined radius: seed_noise_k x the predicted error x this margin (perspective, blends)
+
+
+def _inside(w: np.ndarray, width: int, height: int, edges: np.ndarray | None) -> np.ndarray:
+    """(h, N) mapped points inside the probe frame and (with ``edges``) its spot hull."""
+    inside = (w[..., 0] >= 0) & (w[..., 0] < width) & (w[..., 1] >= 0) & (w[..., 1] < height)
+    if edges is not None:
+        # Only where the probe has spots does the density model hold: a reference spot mapped outside
+        # the probe's spot hull (the coating dot) could not have matched by chance, nor is it a miss.
+        dist = w[..., 0, None] * edges[:, 0] + w[..., 1, None] * edges[:, 1] + edges[:, 2]  # (h, N, K)
+        inside &= dist.min(2) >= -HULL_MARGIN
+    return inside
+
+
+def refined_maps(x: np.ndarray, probe_xy: np.ndarray, maps: np.ndarray, ref_seed: np.ndarray,
+                 probe_seed: np.ndarray, near: np.ndarray, j: np.ndarray):
+    """Least-squares affine maps (h, 3, 2) fitted to each seed's quad and the near stage's pairs;
+    with the pairs' count (h,), centroid (h, 2) and rms spread about it (h,) in reference px."""
+    h = len(maps)
+    if not np.any(near.sum(1) + ref_seed.shape[1] >= REFINED_MIN_PAIRS):
+        return None
+    wgt = near.astype(np.float64)  # (h, N)
+    wgt[np.arange(h)[:, None], ref_seed] = 1.0
+    tgt = probe_xy[j]  # (h, N, 2)
+    tgt[np.arange(h)[:, None], ref_seed] = probe_xy[probe_seed]
+    n_fit = wgt.sum(1)
+    xw = x[None] * wgt[..., None]  # (h, N, 3)
+    xtx = np.einsum("hni,nj->hij", xw, x)
+    xty = np.einsum("hni,hnj->hij", xw, tgt)
+    good = n_fit >= REFINED_MIN_PAIRS
+    if not np.any(good):
+        return None
+    out = maps.copy()
+    try:
+        out[good] = np.linalg.solve(xtx[good], xty[good])
+    except np.linalg.LinAlgError:
+        return None
+    cen = xtx[:, 2, :2] / np.maximum(n_fit, 1)[:, None]
+    spread2 = (xtx[:, 0, 0] + xtx[:, 1, 1]) / np.maximum(n_fit, 1) - (cen * cen).sum(1)
+    return out, np.where(good, n_fit, 0), cen, np.sqrt(np.maximum(spread2, 1.0))
+
+
+def refined_radii(params: MatchParams, dist_seed: np.ndarray, dist_fit: np.ndarray, spread: np.ndarray,
+                  n_fit: np.ndarray, noise: float) -> np.ndarray:
+    """Radius (h, N) within which a near-stage affine fit (``n_fit`` pairs spread ``spread`` px rms about
+    their centroid) predicts a spot ``dist_fit`` px from that centroid: the constant part of the seed's
+    law (perspective an affine map does not model), or seed_noise_k x the spot's own noise plus the
+    fit's prediction error (per axis S^2 (1 + (1 + (d / spread)^2) / n)), with a margin."""
+    const = params.seed_radius + params.seed_slope * dist_seed
+    nf = np.maximum(n_fit, 1.0)[:, None]
+    pred = np.sqrt(1.0 + (1.0 + (dist_fit / spread[:, None]) ** 2) * REFINED_K ** 2 / nf)
+    return np.maximum(const, params.seed_noise_k * noise * pred)
 
 
 def mutual_pairs(src: np.ndarray, dst: np.ndarray, radius) -> np.ndarray:
@@ -479,7 +567,7 @@ def score_prepared(ref: Reference, probe: Probe) -> Score:
     w, hgt = probe.spots.width, probe.spots.height
     maps = affine_batch(ref.xy[rseed[cand]], pxy[pseed[cand]], a[cand], b[cand])
     n, k, pbar = score_seeds(ref.xy, pxy, maps, rseed[cand], pseed[cand], p, w, hgt, probe.area, probe.edges,
-                             seed_noise(ref, probe))
+                             seed_noise(ref, probe), p.far_chance_scale)
     # Spots have different chance probabilities p_i (their radii differ); for k above the mean,
     # Binomial(n, mean p) bounds the tail of their sum (Hoeffding 1956).
     tails = log10_binom_sf_many(k, n, np.minimum(1.0, p.far_chance_scale * pbar))
