@@ -36,6 +36,7 @@ MAX_CAPTURES = 16
 # independently), so registration uses every quad and a looser, still far-beyond-chance
 # bound; the fused reference is then held to the full decision by every later verify.
 LOG10_FAR_REGISTER = -6.0
+REGISTER_EPS_WIDE = 0.03  # code tolerance of the second registration attempt (glint.match.params.CODE_EPS_MAX)
 REGISTER_CODES = 4000
 # The item's measured repeatability over the model's prediction is kept within this range: below it
 # the model's floor, above it a capture so poor the gate would accept anything.
@@ -81,22 +82,42 @@ def _cluster(points: list[np.ndarray], flux: list[np.ndarray], radius: float, si
     return sums / support[:, None], fsum / support, support, member, np.sqrt(vsum) / support
 
 
+def _connected(links: dict, k: int) -> bool:
+    """Whether the links (i, j) join all k captures into one component."""
+    seen, todo = {0}, [0]
+    while todo:
+        cur = todo.pop()
+        for a, b in links:
+            for u, v in ((a, b), (b, a)):
+                if u == cur and v not in seen:
+                    seen.add(v)
+                    todo.append(v)
+    return len(seen) == k
+
+
 def register(captures: list[SpotSet], params: MatchParams, name: str = ""):
     """Register every capture to one base capture (directly or through a chain of captures).
 
     Returns (base index, per-capture 3x3 transform into the base frame, residuals, the links'
     observed / expected noise ratios); raises MatchError naming a capture that matches none of the others."""
     k = len(captures)
-    reg = dataclasses.replace(params, verify_codes=REGISTER_CODES)
-    refs = [Reference(c.xy, c.flux, np.ones(len(c), np.int64), c.width, c.height, reg, 1,
-                      sigma=c.spot_sigma(params.noise)) for c in captures]
     links: dict[tuple[int, int], tuple[np.ndarray, float, float | None]] = {}  # (transform, residual, ratio)
-    for i in range(k):
-        for j in range(k):
-            if i != j and (j, i) not in links:
-                res = verify(refs[i], captures[j])  # maps i -> j
-                if res.transform is not None and res.residual is not None and res.log10_far <= LOG10_FAR_REGISTER:
-                    links[(i, j)] = (res.transform, res.residual, res.residual_ratio)
+    # The code tolerance follows the noise model's prediction; where the captures scatter more than
+    # it predicts (a defocus disc, JPEG: what the item's noise scale will measure), their quads may
+    # not meet within it. Captures left unlinked are tried again at the widest tolerance (its larger
+    # hypothesis count enters the bound, which stays LOG10_FAR_REGISTER).
+    for eps in (params.code_eps, max(params.code_eps, REGISTER_EPS_WIDE)):
+        reg = dataclasses.replace(params, verify_codes=REGISTER_CODES, code_eps=eps)
+        refs = [Reference(c.xy, c.flux, np.ones(len(c), np.int64), c.width, c.height, reg, 1,
+                          sigma=c.spot_sigma(params.noise)) for c in captures]
+        for i in range(k):
+            for j in range(k):
+                if i != j and (i, j) not in links and (j, i) not in links:
+                    res = verify(refs[i], captures[j])  # maps i -> j
+                    if res.transform is not None and res.residual is not None and res.log10_far <= LOG10_FAR_REGISTER:
+                        links[(i, j)] = (res.transform, res.residual, res.residual_ratio)
+        if _connected(links, k):
+            break
     degree = [sum(1 for (a, b) in links if i in (a, b)) for i in range(k)]
     base = max(range(k), key=lambda i: (degree[i], len(captures[i]), -i))
     to_base = {base: np.eye(3)}
@@ -124,11 +145,14 @@ def register(captures: list[SpotSet], params: MatchParams, name: str = ""):
 
 def _guidance_problem(c: SpotSet) -> str:
     """The detector's own verdict on a capture (descriptor guidance) when it found too few spots to
-    be a reference (darkness, saturation and focus alone do not refuse: the spots decide)."""
+    be a reference: "no coating", or "too few spots" with fewer than MIN_REF_SPOTS of them
+    (darkness, saturation and focus alone do not refuse, nor does the scanner's operator hint of
+    30 spots: a capture with 20-29 spots that registers with the others is a usable reference,
+    which the registration and the quality gate then decide)."""
     from glintcore.proto import GD_NO_COATING, GD_TOO_FEW_SPOTS, GUIDANCE_TEXT
 
     g = c.meta.get("guidance")
-    if g not in (GD_TOO_FEW_SPOTS, GD_NO_COATING):
+    if g not in (GD_TOO_FEW_SPOTS, GD_NO_COATING) or (g == GD_TOO_FEW_SPOTS and len(c) >= MIN_REF_SPOTS):
         return ""
     q = c.meta.get("quality") or {}
     found = q.get(0, q.get("0"))
@@ -167,6 +191,8 @@ def enroll(captures: list[SpotSet], params: MatchParams | None = None, item: str
     if len(sizes) != 1:
         raise MatchError(f"captures have different frame sizes {sorted(sizes)}")
     width, height = sizes.pop()
+    own_params = params is None
+    first_pair = 0.0
     if params is None:
         first = max(captures, key=len)
         # The quad band from the spots' spacing; the code tolerance widened where the captures are
@@ -176,7 +202,8 @@ def enroll(captures: list[SpotSet], params: MatchParams | None = None, item: str
             params = dataclasses.replace(params, **{k: v for k, v in calibration.items() if k in CALIBRATED})
         sig = first.spot_sigma(params.noise)
         if len(sig):
-            params = params.with_noise(math.sqrt(2.0) * float(np.median(sig)))
+            first_pair = math.sqrt(2.0) * float(np.median(sig))
+            params = params.with_noise(first_pair)
     name = f"item {item}: " if item else ""
     for k, c in enumerate(captures):
         poor = _guidance_problem(c)
@@ -204,6 +231,10 @@ def enroll(captures: list[SpotSet], params: MatchParams | None = None, item: str
         # The item's repeatability: how far apart its captures' spots really are, over what the
         # noise model expects of them (a disc defocus, JPEG or blends the quality map cannot tell).
         noise_scale = float(np.clip(np.median(ratios), NOISE_SCALE_RANGE[0], NOISE_SCALE_RANGE[1])) if ratios else 1.0
+        if own_params and noise_scale > 1.0:
+            # A new database's code tolerance follows the noise the captures show, where it exceeds the
+            # model's prediction.
+            params = params.with_noise(noise_scale * first_pair)
         need = len(captures) if len(captures) == 2 else max(2, math.ceil(len(captures) / 2))
         keep = support >= need
         repeat = {order[k]: float(np.mean(keep[m])) if len(m) else 0.0 for k, m in enumerate(members)}

@@ -77,10 +77,11 @@ def _item_captures(cfg: LabConfig, i: int):
 EPS_GRID = (0.009, 0.012, 0.016, 0.022, 0.03)  # code tolerances of the randomized family's parameter groups
 
 
-def item_params(caps) -> MatchParams:
+def item_params(caps, noise_scale: float = 1.0) -> MatchParams:
     """An item's own parameters (randomized profiles: every item has its own scanner), on a coarse
     grid so that items of similar optics share them: the quad band from the spot spacing in steps
-    of 2^(1/4), the code tolerance from the captures' noise rounded up to EPS_GRID."""
+    of 2^(1/4), the code tolerance from the captures' noise (the model's, times the item's measured
+    ``noise_scale`` once enrolled) rounded up to EPS_GRID."""
     import dataclasses
 
     first = max(caps, key=len)
@@ -88,7 +89,7 @@ def item_params(caps) -> MatchParams:
     q = 2.0 ** (round(4 * math.log2(p.band_lo / 1.5)) / 4)
     p = dataclasses.replace(p, band_lo=round(1.5 * q, 2), band_hi=round(2.5 * q, 2))
     sig = first.spot_sigma(p.noise)
-    wide = p.with_noise(math.sqrt(2.0) * float(np.median(sig))) if len(sig) else p
+    wide = p.with_noise(math.sqrt(2.0) * noise_scale * float(np.median(sig))) if len(sig) else p
     eps = next((e for e in EPS_GRID if e >= wide.code_eps - 1e-9), EPS_GRID[-1])
     return dataclasses.replace(p, code_eps=eps, index_eps=round(eps * p.index_eps / p.code_eps, 5))
 
@@ -97,7 +98,14 @@ def _enroll_item(cfg: LabConfig, params: MatchParams | None, i: int):
     c, caps, probes = _item_captures(cfg, i)
     try:
         if params is None and _randomized(cfg):
+            # As enroll does for a new database's first item: the code tolerance from the noise the
+            # captures show (the model's prediction is the start; their registration measures it).
             params = item_params(caps)
+            ref = enroll(caps, params, item=f"coat-{i}")
+            measured = item_params(caps, ref.noise_scale)
+            if measured != params:
+                ref = enroll(caps, measured, item=f"coat-{i}")
+            return c, ref, probes, None
         return c, enroll(caps, params, item=f"coat-{i}"), probes, None
     except MatchError as e:  # failure to enroll: reported, the item takes no further part
         return c, None, probes, e.msg

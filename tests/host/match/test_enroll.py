@@ -32,6 +32,21 @@ def test_too_few_spots_is_refused_with_the_reason(fields, rng):
         enroll([cap])
 
 
+def test_the_scanners_few_spots_hint_refuses_only_below_the_reference_minimum(fields, rng):
+    """The scanner says "too few spots" below 30 (an operator hint); enrollment refuses a capture for
+    it only below its own minimum of 20 spots: above, the registration and the quality gate decide."""
+    from glintcore.proto import GD_TOO_FEW_SPOTS
+
+    caps = synth.enrollment_captures(fields[2], rng, n=3, drop=0.1, spurious=0.1)
+    caps[1] = SpotSet(caps[1].xy[:26], caps[1].flux[:26], caps[1].width, caps[1].height, "few", sigma=caps[1].sigma[:26])
+    caps[1].meta = {"guidance": GD_TOO_FEW_SPOTS, "quality": {0: 26}}
+    assert enroll(caps).captures == 3
+    few = SpotSet(caps[1].xy[:15], caps[1].flux[:15], caps[1].width, caps[1].height, "few", sigma=caps[1].sigma[:15])
+    few.meta = {"guidance": GD_TOO_FEW_SPOTS, "quality": {0: 15}}
+    with pytest.raises(MatchError, match="poor capture 2: too few spots.*15 spots found"):
+        enroll([caps[0], few, caps[2]])
+
+
 def test_clustered_spots_are_refused(rng):
     xy = rng.normal((320, 240), 8, (40, 2))
     with pytest.raises(MatchError, match="cover only"):
