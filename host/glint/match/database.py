@@ -107,7 +107,15 @@ class Database:
 
     # --- opening -------------------------------------------------------------------------
     def _load(self) -> None:
-        self._refs = OrderedDict()  # rows, records or parameters may change below: decode afresh
+        # Rows, records or parameters may change: decode afresh. Emptied again once the new state
+        # is in place, so that nothing a reader decoded from the old state meanwhile survives.
+        self._refs = OrderedDict()
+        try:
+            self._load_state()
+        finally:
+            self._refs = OrderedDict()
+
+    def _load_state(self) -> None:
         meta = self.path / "meta.json"
         if not meta.exists():
             return
