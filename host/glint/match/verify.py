@@ -278,13 +278,14 @@ def score_seeds(ref_xy: np.ndarray, probe_xy: np.ndarray, maps: np.ndarray, ref_
     spots, one-to-one. A spot far from its seed quad is predicted less well (the seed's small errors
     and the unmodelled perspective grow with distance), so its radius grows with that distance.
 
-    Two stages where the pair's noise is given (``noise``): the spots near the seed quad (within
-    ``params.band_hi``) are scored with the seed's map; where they and the seed give at least
-    ``REFINED_MIN_PAIRS`` pairs, an affine map fitted to those pairs predicts the farther spots,
-    whose radii then follow that fit's error (:func:`refined_radii`, never wider than the seed's).
-    The far spots are independent of the near ones under the null (unrelated points), their radii
-    fixed by the near stage alone, and the probe spots the near stage claimed are not available to
-    them, so the count stays a sum of Bernoulli trials with known p_i. A refined radius is small, so
+    In rings where the pair's noise is given (``noise``): the spots within ``params.band_lo`` of
+    the seed quad are scored with the seed's map; each further ring (to band_hi, 2 band_hi, beyond)
+    is predicted by an affine map fitted to the seed and the pairs of the rings before it, where
+    they are at least ``REFINED_MIN_PAIRS``, within radii that follow that fit's error
+    (:func:`refined_radii`, never wider than the seed's). A ring's spots are independent of the
+    earlier rings' under the null (unrelated points), their radii fixed by the earlier rings alone,
+    and the probe spots the earlier rings claimed are not available to them, so the count stays a
+    sum of Bernoulli trials with known p_i. A refined radius is small, so
     the union bound is accurate there: its p_i is raw (divided by ``chance_scale``, which the caller
     applies to the mean). Where the pair's noise is small the seed's constant radius is the tighter
     one everywhere, and the count is the one-stage count."""
@@ -306,31 +307,38 @@ def score_seeds(ref_xy: np.ndarray, probe_xy: np.ndarray, maps: np.ndarray, ref_
     m_eff = max(1, len(probe_xy) - 4)
     p_i = np.minimum(1.0, m_eff * np.pi * radius**2 / area)
     if noise is not None:
-        far = nonseed & (dist > params.band_hi)
         # A refined radius is never below the seed law's constant part: where the seed's radius is
-        # within REFINED_GAIN of it on every far spot (in-focus pairs), the one-stage count stands
-        # and nothing is fitted.
+        # within REFINED_GAIN of it on every spot (in-focus pairs), the one-stage count stands and
+        # nothing is fitted.
         const = params.seed_radius + params.seed_slope * dist
-        wide = far & (radius > const + 1e-9)
-        refit = np.any(far & (radius > REFINED_GAIN * const))
-        refined = refined_maps(x, probe_xy, maps, ref_seed, probe_seed, near & ~far, j) if refit else None
-        if refined is not None:
-            fit_maps, n_fit, fit_centre, fit_spread = refined
-            fx = ref_xy[None, :, 0] - fit_centre[:, None, 0]
-            fy = ref_xy[None, :, 1] - fit_centre[:, None, 1]
-            r2 = refined_radii(params, dist, np.sqrt(fx * fx + fy * fy), fit_spread, n_fit, noise)
-            tighter = (n_fit >= REFINED_MIN_PAIRS)[:, None] & (r2 < radius) & wide
-            if np.any(tighter):
-                wf = np.where(tighter[..., None], np.einsum("nk,hkj->hnj", x, fit_maps), w)
-                use = np.where(tighter, _inside(wf, width, height, edges), use) & nonseed
-                radius = np.where(tighter, r2, radius)
-                p_i = np.where(tighter, np.minimum(1.0, m_eff * np.pi * radius**2 / area) / chance_scale, p_i)
-                d2 = sq_dist(wf.reshape(-1, 2), probe_xy).reshape(d2.shape)
-                d2[rows, :, probe_seed] = np.inf
-                hh, nn = np.nonzero(near & ~far)  # the probe spots the near stage claimed are taken
-                d2[hh, :, j[hh, nn]] = np.inf
-                j = np.where(far, d2.argmin(2), j)
-                near = np.where(far, d2.min(2) <= radius * radius, near) & use
+        if np.any(nonseed & (radius > REFINED_GAIN * const)):
+            bounds = (params.band_lo, params.band_hi, 2.0 * params.band_hi, np.inf)
+            done = nonseed & (dist <= bounds[0])  # ring 0: the seed's map and radii
+            for lo, hi in zip(bounds[:-1], bounds[1:]):
+                ring = nonseed & (dist > lo) & (dist <= hi)
+                if not np.any(ring):
+                    continue
+                refined = refined_maps(x, probe_xy, maps, ref_seed, probe_seed, near & done, j)
+                if refined is None:
+                    done |= ring  # the seed's count stands for this ring
+                    continue
+                fit_maps, n_fit, fit_centre, fit_spread = refined
+                fx = ref_xy[None, :, 0] - fit_centre[:, None, 0]
+                fy = ref_xy[None, :, 1] - fit_centre[:, None, 1]
+                r2 = refined_radii(params, dist, np.sqrt(fx * fx + fy * fy), fit_spread, n_fit, noise)
+                tighter = (n_fit >= REFINED_MIN_PAIRS)[:, None] & (r2 < radius) & ring
+                if np.any(tighter):
+                    wf = np.where(tighter[..., None], np.einsum("nk,hkj->hnj", x, fit_maps), w)
+                    use = np.where(tighter, _inside(wf, width, height, edges) & nonseed, use)
+                    radius = np.where(tighter, r2, radius)
+                    p_i = np.where(tighter, np.minimum(1.0, m_eff * np.pi * radius**2 / area) / chance_scale, p_i)
+                    d2 = sq_dist(wf.reshape(-1, 2), probe_xy).reshape(d2.shape)
+                    d2[rows, :, probe_seed] = np.inf
+                    hh, nn = np.nonzero(near & done)  # the probe spots the earlier rings claimed are taken
+                    d2[hh, :, j[hh, nn]] = np.inf
+                    j = np.where(ring, d2.argmin(2), j)
+                    near = np.where(ring, d2.min(2) <= radius * radius, near) & use
+                done |= ring
     n = use.sum(1)
     # k: distinct probe spots claimed by near reference spots (one-to-one), per seed.
     claimed = np.zeros((len(maps), len(probe_xy)), bool)
@@ -341,8 +349,8 @@ def score_seeds(ref_xy: np.ndarray, probe_xy: np.ndarray, maps: np.ndarray, ref_
     return n, k, pbar
 
 
-REFINED_MIN_PAIRS = 8  # seed + near-stage pairs needed before an affine fit predicts the far spots
-REFINED_GAIN = 1.5     # ... tried only where a far spot's seed radius is this much above the constant law
+REFINED_MIN_PAIRS = 8  # seed + earlier rings' pairs needed before an affine fit predicts the next ring
+REFINED_GAIN = 1.5     # ... tried only where a spot's seed radius is this much above the constant law
 REFINED_K = 2.0        # a refined radius: seed_noise_k x the predicted error x this margin (perspective, blends)
 
 
@@ -359,7 +367,7 @@ def _inside(w: np.ndarray, width: int, height: int, edges: np.ndarray | None) ->
 
 def refined_maps(x: np.ndarray, probe_xy: np.ndarray, maps: np.ndarray, ref_seed: np.ndarray,
                  probe_seed: np.ndarray, near: np.ndarray, j: np.ndarray):
-    """Least-squares affine maps (h, 3, 2) fitted to each seed's quad and the near stage's pairs;
+    """Least-squares affine maps (h, 3, 2) fitted to each seed's quad and the earlier rings' pairs;
     with the pairs' count (h,), centroid (h, 2) and rms spread about it (h,) in reference px."""
     h = len(maps)
     if not np.any(near.sum(1) + ref_seed.shape[1] >= REFINED_MIN_PAIRS):
@@ -387,7 +395,7 @@ def refined_maps(x: np.ndarray, probe_xy: np.ndarray, maps: np.ndarray, ref_seed
 
 def refined_radii(params: MatchParams, dist_seed: np.ndarray, dist_fit: np.ndarray, spread: np.ndarray,
                   n_fit: np.ndarray, noise: float) -> np.ndarray:
-    """Radius (h, N) within which a near-stage affine fit (``n_fit`` pairs spread ``spread`` px rms about
+    """Radius (h, N) within which an affine fit to the earlier rings (``n_fit`` pairs spread ``spread`` px rms about
     their centroid) predicts a spot ``dist_fit`` px from that centroid: the constant part of the seed's
     law (perspective an affine map does not model), or seed_noise_k x the spot's own noise plus the
     fit's prediction error (per axis S^2 (1 + (1 + (d / spread)^2) / n)), with a margin."""
