@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import time
 
 import pytest
 from flask import Flask
@@ -17,6 +18,14 @@ from glint.server import openapi, schema, wire
 from glint.server.admit import reference_wire
 
 GTIN = "09506000134352"  # a valid GTIN-14 (the resolver's 404 for an unknown object)
+
+
+@pytest.fixture(autouse=True)
+def _now():
+    """The server checks the scan window against the real clock: event times count from this test's
+    start, not from when the suite was collected (softdevice.NOW; a long run made them stale)."""
+    global NOW
+    NOW = int(time.time())
 
 
 @pytest.fixture

@@ -21,6 +21,7 @@ import time
 import pytest
 
 from glint.link import Timeouts, open_scanner
+from glint.link.scanner import MAX_WAKES
 from glintcore import restart
 from glintcore.proto import MSG_INFO
 
@@ -145,7 +146,9 @@ def test_next_glint_command_after_an_mpremote_session(cli, session):
         assert r.returncode == 0, r.stderr
     info, wakes = _glint_info(cli.url)
     assert info["board"] == "sim" and info["platform"] == PLATFORM[cli.runtime]
-    assert wakes == 1  # the session left it at the REPL; the link woke it once
+    # the session left it at the REPL and the link woke it: once, or twice where a loaded machine
+    # booted main.py slower than the wake's quiet period (the fresh-clone run on 2 busy cores)
+    assert 1 <= wakes <= MAX_WAKES
     assert _glint_info(cli.url) == (info, 0)  # and it stays in protocol mode
 
 
