@@ -61,6 +61,11 @@ def visible(state: ItemState, reader: str) -> dict:
     return {k: v for k, v in state.passport.items() if may_read(reader, audience_of(state, k))}
 
 
+# Fields of event data a public (unauthenticated) reader never sees: people and places
+# (the item page of the HTTP API and the public pages).
+PRIVATE_FIELDS = frozenset({"op", "loc", "note", "by", "to", "owner", "custodian", "cond", "reason"})
+
+
 def redact_event_data(kind: str, data: dict, reader: str) -> dict:
     """Event data as ``reader`` may see it: passport values of other audiences left out."""
     if kind == ev.PASSPORT and not may_read(reader, data.get("aud")):

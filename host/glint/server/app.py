@@ -56,8 +56,6 @@ _log = logging.getLogger(__name__)
 
 MAX_BODY_BYTES = 1024 * 1024  # one event with its signed scan is a few KB
 API_PREFIX = "/v1"
-# Fields of event data a public (unauthenticated) item page leaves out: people and places.
-PRIVATE_FIELDS = frozenset({"op", "loc", "note", "by", "to", "owner", "custodian", "cond", "reason"})
 
 
 @dataclass
@@ -178,7 +176,7 @@ def _history(ctx: _Ctx, item: str, before: int | None) -> dict:
 
 
 def _item(ctx: _Ctx, item: str, full: bool, reader: str = "public") -> dict:
-    from glint.ledger.passport import redact_event_data, visible
+    from glint.ledger.passport import PRIVATE_FIELDS, redact_event_data, visible
 
     st = ctx.ledger.item(item)
     d = st.as_dict()

@@ -115,8 +115,7 @@ def published_keys(ctx, home: Home) -> dict:
 
 def _public(kind: str, data: dict) -> dict:
     """Event data as the public may see it: no people or places, no passport value of another audience."""
-    from glint.ledger.passport import redact_event_data
-    from glint.server.app import PRIVATE_FIELDS
+    from glint.ledger.passport import PRIVATE_FIELDS, redact_event_data
 
     return {k: v for k, v in redact_event_data(kind, data, "public").items() if k not in PRIVATE_FIELDS}
 
