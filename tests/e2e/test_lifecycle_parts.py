@@ -277,6 +277,10 @@ def test_derived_items_and_bound_identifiers(shop):
     v = glint(home, "cert", "verify", str(home.root / "b2.bundle"), *pub)
     assert v.returncode == 0 and "machined from acme:BILLET-7 (enrolled at the foundry)" in v.stdout, v.stderr
     assert "checked coating c1 (the item was looked up by qr" in v.stdout
+    show = glint(home, "ledger", "show", "acme:BLADE-2").stdout
+    assert "lineage     machined from acme:BILLET-7 (enrolled at the foundry)" in show
+    assert f"identifier  qr {qr}" in show
+    assert "derived     machined into acme:BLADE-2, acme:BLADE-3" in glint(home, "ledger", "show", "acme:BILLET-7").stdout
     lk = glint(home, "lookup", "--qr", qr)
     assert lk.returncode == 0 and lk.stdout.startswith("acme:BLADE-2 (acme, factory-enrolled)")
     # only the coating authenticates: a label on the wrong object fails

@@ -144,7 +144,15 @@ def cmd_show(args) -> int:
         lines.append(f"state       {lc.STATE_TEXT.get(st.state, st.state)} (since {_ts(st.since or 0)}, event "
                      f"{st.since_index}" + (f": {st.why}" if st.why else "") + ")")
         for k, v in sorted(st.passport.items()):
-            lines.append(f"passport    {k}: {v}")
+            lines.append(f"passport    {k}: {v}  [{st.passport_aud.get(k) or 'brand'}]")
+        from glint.ledger.cert import lineage_line
+
+        if st.lineage:
+            lines.append(f"lineage     {lineage_line(st)}")
+        for d in st.derivations:
+            lines.append(f"derived     {d['how']} into {', '.join(d['children'])} (event {d['index']})")
+        for scheme, values in sorted(st.identifiers.items()):
+            lines += [f"identifier  {scheme} {v}" for v in values]
         for c in st.coatings:
             lines.append(f"coating     {c.id} (event {c.enrolled_index})"
                          + ("" if c.active else f", replaced by {c.replaced_by}"))
