@@ -11,7 +11,8 @@ Public API (documented in docs/ledger.md):
 - ``Keys``: the issuer (P-256) and log (Ed25519) keys under the glint home.
 - ``verify_inclusion`` / ``verify_consistency``: RFC 9162 proof checks raising
   ``glint.errors.VerificationError``.
-- ``verify_certificate(blob, issuer_pub, log_verifier)``: offline certificate check.
+- ``verify_certificate(blob, issuer_pub, log_verifier, history=None)``: offline check of a compact
+  certificate (and, given the item's earlier leaves, of its history against the chain head).
 """
 
 from glint.ledger.cert import CertInfo

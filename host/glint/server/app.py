@@ -13,6 +13,8 @@ Endpoints (docs/api.md has the full reference; roles in glint.server.auth):
 - ``GET  /v1/passports/<id>``      the passport fields the caller's role may read (glint.ledger.passport)
 - ``GET  /v1/assemblies/<id>``     an assembly's parts, or a part's assembly (public)
 - ``POST /v1/assemblies``          define an assembly's parts (brand key; glint.workflows.assembly)
+- public pages (glint.server.pages): ``/.well-known/gs1resolver``, ``/01/<gtin>/21/<serial>`` (GS1
+  resolver), ``/c/<id>`` (the certificate page, verifying in the browser), ``/v1/keys``, ``/verify``, ``/``
 - ``GET  /v1/openapi.json``        the OpenAPI 3.1 document of every route (public; glint.server.openapi)
 
 Every route carries its OpenAPI operation beside it (``@openapi.operation``): a route without
