@@ -274,8 +274,12 @@ def test_derived_items_and_bound_identifiers(shop):
     keys.export(home.root / "pub")
     pub = ["--issuer", str(home.root / "pub" / "issuer.pub"), "--log", str(home.root / "pub" / "log.vkey")]
     assert glint(home, "cert", "bundle", str(cert), "-o", str(home.root / "b2.bundle")).returncode == 0
-    v = glint(home, "cert", "verify", str(home.root / "b2.bundle"), *pub)
+    page = home.root / "b2.html"
+    v = glint(home, "cert", "verify", str(home.root / "b2.bundle"), *pub, "--html", str(page))
     assert v.returncode == 0 and "machined from acme:BILLET-7 (enrolled at the foundry)" in v.stdout, v.stderr
+    html = page.read_text()
+    assert "<th>Made from</th><td>machined from acme:BILLET-7 (enrolled at the foundry)</td>" in html
+    assert "<th>Authenticated by</th><td>coating c1 (the item was looked up by qr" in html
     assert "checked coating c1 (the item was looked up by qr" in v.stdout
     show = glint(home, "ledger", "show", "acme:BLADE-2").stdout
     assert "lineage     machined from acme:BILLET-7 (enrolled at the foundry)" in show
