@@ -44,6 +44,8 @@ def run(api, workflow, role="bench", **data):
 
 
 def test_workflows_over_http_follow_the_state_machine(api, device, coating, other_coating):
+    # the events carry times from softdevice.NOW (the suite's start): a scan window wider than the run
+    (api.home / "config.toml").write_text("[lifecycle]\nscan_window_s = 86400\n")
     _enrolled(api, device, coating)
     ref, probes, size = coating
     # an enroll upload is identified (1:N) first: the same coating as another item is refused

@@ -88,6 +88,7 @@ def test_event_schemas_come_from_the_server_schema(doc):
 def test_answers_of_a_real_session_validate_against_the_document(tmp_path, coating, other_coating):
     home = tmp_path / "hq"
     home.mkdir()
+    (home / "config.toml").write_text("[lifecycle]\nscan_window_s = 86400\n")  # event times are NOW-relative
     device = SoftDevice(3)
     device.provision(home)
     api = Api(home)
