@@ -10,7 +10,7 @@ import os
 import shutil
 
 import pytest
-from softdevice import ITEM, NOW, Api, SoftDevice, sim_coating
+from softdevice import ITEM, NOW, Api, SoftDevice
 
 from glint.ledger import Keys
 from glint.ledger.cert import issuer_kid
@@ -120,7 +120,7 @@ def test_unknown_revoked_and_forked_issuers(tmp_path, served, coating, other_coa
     fork = tmp_path / "fork"
     fork.mkdir()
     shutil.copytree(api.home / "keys", fork / "keys")
-    fork_api, fork_good, _ = _session(fork, SoftDevice(6), sim_coating(9), other_coating)
+    fork_api, fork_good, _ = _session(fork, SoftDevice(6), coating, other_coating)
     fork_api.close()
     a = check(api, fork_good, addr="10.4.0.1").json
     assert a["failure"]["check"] == "log-consistent", a
