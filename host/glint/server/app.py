@@ -548,6 +548,7 @@ def create_app(home: str | Path, ledger_path: str | Path | None = None) -> Glint
         return jsonify(out), 201
 
     trust: list[certcheck.Trust] = []
+    trust_stamp = [0]
 
     @app.post(API_PREFIX + "/certificates/verify")
     @openapi.operation(
@@ -568,9 +569,14 @@ def create_app(home: str | Path, ledger_path: str | Path | None = None) -> Glint
         k = g.api_key
         who = f"verify key {k.key_id}" if k is not None else f"verify {request.remote_addr}"
         limiter.take(who, rates["verify_rate_per_s"], rates["verify_burst"])
-        if not trust:
+        # [issuers] is read again when config.toml changes: a key revoked there stops counting at once
+        # (as GET /v1/keys publishes it revoked at once).
+        cfg = Home(home).config_path
+        stamp = cfg.stat().st_mtime_ns if cfg.exists() else 0
+        if not trust or trust_stamp[0] != stamp:
             own, vkey = worker.call(_trust_keys)
-            trust.append(certcheck.Trust.of(own, vkey, Home(home).section("issuers")))
+            trust[:] = [certcheck.Trust.of(own, vkey, Home(home).section("issuers"))]
+            trust_stamp[0] = stamp
         query_item = request.args.get("item")
         try:
             if query_item is not None:

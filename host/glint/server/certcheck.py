@@ -27,6 +27,8 @@ Issuer trust lives in ``<home>/config.toml``::
     trusted = ["04ab..."]   # SEC1 hex of earlier issuer public keys whose certificates still count
     revoked = ["1f2e..."]   # 16-hex-digit key ids (glint.ledger.cert.issuer_kid) no longer trusted
 
+The server reads ``[issuers]`` again whenever config.toml changes.
+
 Every answer is JSON; garbage, a tampered certificate and an unknown or revoked issuer are
 ``verdict: failed`` answers naming the check, never an exception.
 """

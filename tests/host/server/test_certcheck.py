@@ -125,7 +125,7 @@ def test_unknown_revoked_and_forked_issuers(tmp_path, served, coating, other_coa
     a = check(api, fork_good, addr="10.4.0.1").json
     assert a["failure"]["check"] == "log-consistent", a
     assert a["checks_passed"] == ["format", "issuer-known", "issuer-not-revoked", "certificate"]
-    # revoked: the operator lists the key id in [issuers] revoked; a server started after that refuses
+    # revoked: the operator lists the key id in [issuers] revoked; the server refuses from then on
     kid = a["issuer"]
     (tmp_path / "rev").mkdir()
     shutil.copytree(api.home, tmp_path / "rev" / "hq")
@@ -138,6 +138,9 @@ def test_unknown_revoked_and_forked_issuers(tmp_path, served, coating, other_coa
         r = app.test_client().post("/v1/certificates/verify", json={"cert": base64.b64encode(good).decode()})
         a = r.json
         assert a["verdict"] == "failed" and a["failure"]["check"] == "issuer-not-revoked" and kid in a["failure"]["error"]
+        (rev_home / "config.toml").write_text("")  # un-revoked (config changed): counts again, no restart
+        r = app.test_client().post("/v1/certificates/verify", json={"cert": base64.b64encode(good).decode()})
+        assert r.json["verdict"] == "verified", r.json
     finally:
         app.glint_close()
 
