@@ -66,7 +66,9 @@ class Api:
         from glint.server.auth import KeyStore
 
         self.home = home
-        ks = KeyStore(home / "glint.db")
+        from glint.home import Home
+
+        ks = KeyStore(Home(home).db)  # the home's database: its glint.db, or PostgreSQL
         self.keys = {role: ks.create(role, f"{role}-host")[1] for role in ("bench", "brand", "auditor")}
         ks.close()
         self.app = create_app(home)

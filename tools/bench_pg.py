@@ -178,6 +178,7 @@ def main(argv=None) -> int:
         return 0
     import psycopg
 
+    from glint.db import with_dbname
     from glint.pgcluster import Cluster
 
     load0 = os.getloadavg()[0]
@@ -195,9 +196,7 @@ def main(argv=None) -> int:
                 name = f"glint_bench_{os.getpid()}_{k}"
                 with psycopg.connect(a.url, autocommit=True) as c:
                     c.execute(f'CREATE DATABASE "{name}"')
-                info = psycopg.conninfo.conninfo_to_dict(a.url)
-                info["dbname"] = name
-                return psycopg.conninfo.make_conninfo(**info)
+                return with_dbname(a.url, name)
 
             k = 0
             for w in a.writers:

@@ -63,7 +63,10 @@ def worker(url: str, keyhome: str, ackfile: str, seed: int, gofile: str) -> None
     with Ledger.open(url, keys=keys) as led:
         _ = led.size  # connected and caught up
         Path(ackfile + ".ready").touch()
+        parent, give_up = os.getppid(), time.time() + 300
         while not Path(gofile).exists():
+            if os.getppid() != parent or time.time() > give_up:
+                return  # the round was abandoned
             time.sleep(0.005)
         deadline = float(Path(gofile).read_text())
         while time.time() < deadline:
@@ -102,11 +105,22 @@ def one_round(url: str, keyhome: str, keys: Keys, work: Path, r: int, seconds: f
     for k in range(WRITERS + 1):
         procs.append(subprocess.Popen([sys.executable, __file__, "--worker", url, keyhome, str(files[k]), str(k),
                                        str(gofile)], env=env))
+    try:
+        return _run_round(url, keys, work, r, seconds, rng, files, gofile, procs, env)
+    finally:
+        for p in procs:
+            if p.poll() is None:
+                p.kill()
+                p.wait()
+
+
+def _run_round(url, keys, work, r, seconds, rng, files, gofile, procs, env) -> dict:
     victim = procs[-1]
     t_wait = time.time() + 120
     while not all(Path(str(f) + ".ready").exists() for f in files):
         if time.time() > t_wait or any(p.poll() is not None for p in procs):
-            raise SystemExit(f"pg_faults: round {r}: the writers did not start")
+            codes = [p.poll() for p in procs]
+            raise SystemExit(f"pg_faults: round {r}: the writers did not start (exit codes {codes})")
         time.sleep(0.01)
     tmp = gofile.with_suffix(".tmp")
     tmp.write_text(str(time.time() + seconds))
@@ -176,6 +190,7 @@ def main(argv=None) -> int:
         return 0
     import psycopg
 
+    from glint.db import with_dbname
     from glint.pgcluster import Cluster
 
     rng = random.Random(a.seed)
@@ -194,9 +209,7 @@ def main(argv=None) -> int:
                     name = f"glint_faults_{os.getpid()}_{r}"
                     with psycopg.connect(a.url, autocommit=True) as c:
                         c.execute(f'CREATE DATABASE "{name}"')
-                    info = psycopg.conninfo.conninfo_to_dict(a.url)
-                    info["dbname"] = name
-                    url = psycopg.conninfo.make_conninfo(**info)
+                    url = with_dbname(a.url, name)
                 res = one_round(url, keyhome, keys, work, r, a.seconds, rng)
                 rounds.append(res)
                 print(f"round {r:2d}: {res['acked']} acknowledged, {res['stored']} stored, lost {res['lost']}, "

@@ -59,6 +59,14 @@ def redact(url: str) -> str:
     return re.sub(r"(://[^:/@]*:)[^@]*@", r"\1***@", url)
 
 
+def with_dbname(url: str, name: str) -> str:
+    """The same server URL naming another database (``postgresql://u@h/OLD?x`` -> ``.../NAME?x``)."""
+    from urllib.parse import quote, urlsplit, urlunsplit
+
+    u = urlsplit(url)
+    return urlunsplit((u.scheme, u.netloc, "/" + quote(name), u.query, u.fragment))
+
+
 def connect(target: str | Path, schema: str = HOST_SCHEMA) -> Any:
     """Open (creating) a glint.db: a SQLite file path, or a PostgreSQL URL (tables in ``schema``).
 
@@ -294,12 +302,8 @@ class PgConnection:
     def executescript(self, script: str) -> None:
         """The statements of a schema script, in one transaction under the write lock (several
         hosts creating the same tables at once would otherwise collide in the catalog)."""
-        stmts = []
-        for part in script.split(";"):
-            lines = [ln.split("--")[0] for ln in part.splitlines()]
-            stmt = "\n".join(lines).strip()
-            if stmt:
-                stmts.append(stmt)
+        text = "\n".join(ln.split("--")[0] for ln in script.splitlines())  # comments may hold ';'
+        stmts = [stmt.strip() for stmt in text.split(";") if stmt.strip()]
         with transaction(self):
             for s in stmts:
                 self.execute(s)
@@ -346,5 +350,5 @@ def database_url(config: dict) -> str | None:
     return value
 
 
-__all__ = ["connect", "transaction", "is_url", "redact", "database_url", "pg_connect", "PgConnection",
+__all__ = ["connect", "transaction", "is_url", "redact", "with_dbname", "database_url", "pg_connect", "PgConnection",
            "translate", "BUSY_TIMEOUT_S", "DATABASE_ENV", "Error", "DatabaseError", "IntegrityError"]

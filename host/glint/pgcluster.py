@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import glob
 import os
+import shlex
 import shutil
 import subprocess
 import tempfile
@@ -112,7 +113,19 @@ class Cluster:
                 f.write(f"{k} = {v}\n")
         c._run(str(bindir / "pg_ctl"), "-D", str(c.data), "-l", str(base / "server.log"), "-w", "-t", "60",
                "start")
+        c._watch(os.getpid())
         return c
+
+    def _watch(self, pid: int) -> None:
+        """A watchdog that stops the cluster and removes its directory if ``pid`` dies without
+        calling stop() (a test run killed by a timeout): no server outlives its owner."""
+        stop = " ".join(shlex.quote(a) for a in (["runuser", "-u", self.as_user, "--"] if self.as_user else [])
+                        + [str(self.bindir / "pg_ctl"), "-D", str(self.data), "-m", "immediate", "-w", "stop"])
+        script = (f"while kill -0 {pid} 2>/dev/null && [ -d {shlex.quote(str(self.data))} ]; do sleep 2; done; "
+                  f"if [ -d {shlex.quote(str(self.data))} ]; then {stop} >/dev/null 2>&1; "
+                  f"rm -rf {shlex.quote(str(self.root))}; fi")
+        subprocess.Popen(["sh", "-c", script], stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                         stderr=subprocess.DEVNULL, start_new_session=True, cwd="/")
 
     @property
     def host(self) -> str:

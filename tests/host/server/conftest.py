@@ -22,9 +22,13 @@ def device():
 
 
 @pytest.fixture
-def api(tmp_path, device):
+def api(request, tmp_path, device):
+    """A served home; ``@pytest.mark.parametrize("api", ["sqlite", "postgres"], indirect=True)``
+    runs a test on both backends (on PostgreSQL the home's config.toml names a fresh database)."""
     home = tmp_path / "hq"
     home.mkdir()
+    if getattr(request, "param", "sqlite") == "postgres":
+        (home / "config.toml").write_text(f'database = "{request.getfixturevalue("pg_url")}"\n')
     device.provision(home)
     a = Api(home)
     yield a

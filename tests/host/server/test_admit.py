@@ -88,6 +88,7 @@ def test_server_recomputes_the_match(enrolled, device, coating, other_coating):
     assert r.status_code == 201, r.json
 
 
+@pytest.mark.parametrize("api", ["sqlite", "postgres"], indirect=True)
 def test_replays_counters_and_devices(enrolled, device, coating):
     api = enrolled
     body = verify_body(device, coating[1][0], coating[2])
@@ -236,6 +237,7 @@ def test_idempotency_keys_are_per_api_key(enrolled):
     _ = time
 
 
+@pytest.mark.parametrize("api", ["sqlite", "postgres"], indirect=True)
 def test_a_custody_refusal_undoes_its_scan_acceptance(enrolled, device, coating):
     """The ledger refuses an enroll of a coating already enrolled: 422, and its scan is not spent."""
     api = enrolled
@@ -250,6 +252,7 @@ def test_a_custody_refusal_undoes_its_scan_acceptance(enrolled, device, coating)
     assert r.status_code == 201, r.json  # the same scan, accepted now: the refused upload did not use it up
 
 
+@pytest.mark.parametrize("api", ["sqlite", "postgres"], indirect=True)
 def test_concurrent_uploads_share_commits_and_each_gets_its_answer(enrolled):
     import threading
 

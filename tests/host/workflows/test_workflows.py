@@ -34,6 +34,8 @@ def test_scan_needs_provisioning(setup):
         host.scan_and_process(sc, item="x")
 
 
+# On PostgreSQL this flow runs end to end through the CLI in tests/e2e/test_postgres.py.
+@pytest.mark.parametrize("backend", ["sqlite"], indirect=True)
 def test_provision_enroll_verify_identify(setup):
     host, sc, peer = setup
     p = provision(host.registry, sc, label="desk")
