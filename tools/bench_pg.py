@@ -16,7 +16,8 @@ SQLite: one process may write a ledger file; its N writers are N threads appendi
 event each through a LedgerWorker (synchronous=FULL), 1 writer is a lone caller.
 
 Every rate is the median of --repeat runs on a fresh database (each run's value listed),
-with the 1-minute load average before and after: the machine is shared.
+with the disk's raw fsync rate (4 KiB append + fsync) measured first and the 1-minute load
+average before and after: the machine is shared, and one durable commit is one fsync.
 """
 
 from __future__ import annotations
@@ -158,6 +159,22 @@ def run_sqlite(workdir: Path, writers: int, seconds: float, keys: Keys, tag: str
         return sum(counts) / (time.perf_counter() - t0)
 
 
+def fsync_rate(workdir: Path, seconds: float = 1.0) -> float:
+    """The disk's raw rate of 4 KiB append + fsync in ``workdir`` (what bounds one durable commit)."""
+    path = workdir / "fsync.probe"
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+    n, block = 0, os.urandom(4096)
+    t0 = time.perf_counter()
+    while time.perf_counter() - t0 < seconds:
+        os.write(fd, block)
+        os.fsync(fd)
+        n += 1
+    spent = time.perf_counter() - t0
+    os.close(fd)
+    path.unlink()
+    return n / spent
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--writers", type=int, nargs="+", default=[1, 4, 8], help="writer counts to measure")
@@ -188,6 +205,8 @@ def main(argv=None) -> int:
         work.chmod(0o711)  # the cluster runs as another account when this runs as root
         keyhome = str(work / "home")
         keys = Keys.load(keyhome, create=True)
+        out["fsync_per_s"] = round(fsync_rate(work))
+        print(f"raw disk: {out['fsync_per_s']:,} x (4 KiB append + fsync)/s in {work}", flush=True)
         cluster = None if a.url else Cluster.start(durable=True, root=work / "pg")
         try:
             def fresh_db(k: int) -> str:

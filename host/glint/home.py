@@ -43,8 +43,11 @@ CONFIG_FILE = "config.toml"
 class Home:
     """One glint home directory. Creating the object touches nothing; ``ensure()`` creates it."""
 
-    def __init__(self, path: str | os.PathLike | None = None):
+    def __init__(self, path: str | os.PathLike | None = None, embedded: bool = False):
+        """``embedded``: always the SQLite files, whatever config.toml or $GLINT_DATABASE say (the
+        demo: its data never goes into a deployment's database)."""
         self.root = Path(path or os.environ.get(HOME_ENV) or DEFAULT_HOME).expanduser()
+        self.embedded = embedded
         self._config: dict | None = None
 
     def __repr__(self) -> str:
@@ -60,7 +63,7 @@ class Home:
         ``database``), or None for the embedded SQLite files."""
         from glint.db import database_url
 
-        return database_url(self.config)
+        return None if self.embedded else database_url(self.config)
 
     @property
     def db(self) -> str | Path:

@@ -106,7 +106,7 @@ def _run(home: Path, runtime: str, step: Steps) -> None:
     from glint.workflows import HostSession, enroll_from_scanner, provision
     from glintcore.descriptor import K_SPOTS
 
-    h = Home(home).ensure()
+    h = Home(home, embedded=True).ensure()  # demo data never goes into a deployment's database
     (h.root / DEMO_MARKER).write_text("made by 'glint demo'; its ledger and registry hold demo data only\n")
     vs = VirtualScanner(h.root / "demo-scanner", lens=LensSpec("empty", profile=PROFILE), runtime=runtime)
     t = time.perf_counter()
