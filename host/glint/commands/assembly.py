@@ -51,7 +51,7 @@ def cmd_define(args) -> int:
 def cmd_show(args) -> int:
     from glint.ledger import Ledger
 
-    with Ledger.open(home_of(args).ledger_path, readonly=True) as led:
+    with Ledger.open(home_of(args).ledger_target, readonly=True) as led:
         st = led.item(args.item)
     obj = {"item": st.item, "parts": st.parts, "assembly": st.assembly, "part": st.part_name}
     if args.json:

@@ -48,7 +48,7 @@ def cmd_insights(args) -> int:
 
     home = home_of(args)
     regions = _regions(args.regions)
-    with Ledger.open(home.ledger_path, readonly=True) as led:
+    with Ledger.open(home.ledger_target, readonly=True) as led:
         ins = collect(led, args.days, regions, args.brand)
     paths = write_insights(ins, Path(args.out) if args.out else home.root / "insights")
     if args.json:

@@ -43,7 +43,7 @@ def cmd_set(args) -> int:
 
     home = home_of(args)
     fields = parse_assignments(args.fields)
-    with Ledger.open(home.ledger_path, keys=Keys.load(home.ledger_dir, create=True)) as led:
+    with Ledger.open(home.ledger_target, keys=Keys.load(home.ledger_dir, create=True)) as led:
         a = set_fields(led, args.item, fields, args.audience, args.operator)
     if args.json:
         print(json.dumps({"index": a.index, "item": a.item, "fields": fields, "audience": args.audience}))
@@ -57,7 +57,7 @@ def cmd_show(args) -> int:
     from glint.ledger.passport import audience_of, visible
 
     home = home_of(args)
-    with Ledger.open(home.ledger_path, readonly=True) as led:
+    with Ledger.open(home.ledger_target, readonly=True) as led:
         st = led.item(args.item)
     fields = visible(st, args.reader) if args.reader else st.passport
     obj = {k: {"value": v, "audience": audience_of(st, k)} for k, v in sorted(fields.items())}
