@@ -87,6 +87,16 @@ def entries_of_records(recs: np.ndarray, rows: np.ndarray, params: MatchParams, 
     return bucket_of(keys, bits), pack(rows[owner], low, fingerprint_of(keys, bits))
 
 
+def append_rows(folder: Path, records: bytes, alive: bytes, items: list[str]) -> None:
+    """Append rows to a database folder's three row files (records, alive flags, item ids)."""
+    with open(folder / "refs.bin", "ab") as f:
+        f.write(records)
+    with open(folder / "alive.u8", "ab") as f:
+        f.write(alive)
+    with open(folder / "items.txt", "a") as f:
+        f.write("".join(i + "\n" for i in items))
+
+
 class Database:
     """Enrolled references and the 1:N index in directory ``path`` (created on first add)."""
 
@@ -286,23 +296,23 @@ class Database:
             if first + len(items) > (1 << 24):
                 raise MatchError("database is full (16.7M rows)", hint="rebuild to drop removed items")
             recs = np.stack([to_record(r) for r in refs]) if refs else np.zeros(0, RECORD)
-            with open(self.path / "refs.bin", "ab") as f:
-                f.write(recs.tobytes())
-            with open(self.path / "alive.u8", "ab") as f:
-                f.write(b"\x01" * len(items))
-            with open(self.path / "items.txt", "a") as f:
-                f.write("".join(i + "\n" for i in items))
+            append_rows(self.path, recs.tobytes(), b"\x01" * len(items), items)
             self._load()
-            params, idx = self.opened()
-            new_total = len(idx.entries) + len(idx.delta_entries) + len(items) * params.index_codes
-            if len(idx.entries) == 0 and bits_for(new_total) != idx.bits or idx.needs_rebuild():
-                self._rebuild_locked()
-            else:
-                b, e = self._entries(range(first, first + len(items)), idx.bits)
-                idx.add_delta(b, e)
-                if idx.needs_rebuild():
-                    self._rebuild_locked()
+            self._index_added(first, len(items))
             log.info("added %d item(s) to %s", len(items), self.path)
+
+    def _index_added(self, first: int, n: int) -> None:
+        """Index rows ``first .. first+n`` just appended: as a delta, or a rebuild where the base
+        index is empty and would need other bits, or the delta has grown past its share."""
+        params, idx = self.opened()
+        new_total = len(idx.entries) + len(idx.delta_entries) + n * params.index_codes
+        if len(idx.entries) == 0 and bits_for(new_total) != idx.bits or idx.needs_rebuild():
+            self._rebuild_locked()
+            return
+        b, e = self._entries(range(first, first + n), idx.bits)
+        idx.add_delta(b, e)
+        if idx.needs_rebuild():
+            self._rebuild_locked()
 
     def remove(self, item: str) -> None:
         with self._writing():

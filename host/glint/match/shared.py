@@ -36,7 +36,7 @@ import numpy as np
 from glint.db import pg_connect, redact
 from glint.errors import MatchError, UsageError
 from glint.items import check_item_id
-from glint.match.database import DB_FORMAT, RECORD, Database, to_record
+from glint.match.database import DB_FORMAT, RECORD, Database, append_rows, to_record
 from glint.match.index import bits_for
 from glint.match.params import MatchParams
 from glint.match.reference import Reference
@@ -151,26 +151,12 @@ class SharedDatabase(Database):
                              hint="remove the local cache " + str(self.cache))
         if new:
             recs = np.frombuffer(b"".join(bytes(r[2]) for r in new), RECORD)
-            with open(self.cache / "refs.bin", "ab") as f:
-                f.write(recs.tobytes())
-            with open(self.cache / "alive.u8", "ab") as f:
-                f.write(bytes(1 if r[3] else 0 for r in new))
-            with open(self.cache / "items.txt", "a") as f:
-                f.write("".join(r[1] + "\n" for r in new))
+            append_rows(self.cache, recs.tobytes(), bytes(1 if r[3] else 0 for r in new), [r[1] for r in new])
         if dead:
             self._tombstone(dead)
         self._load()
         if new:
-            idx = self.index
-            assert idx is not None and self.params is not None
-            total = len(idx.entries) + len(idx.delta_entries) + len(new) * self.params.index_codes
-            if len(idx.entries) == 0 and bits_for(total) != idx.bits or idx.needs_rebuild():
-                self._reindex()
-            else:
-                b, e = self._entries(range(first, first + len(new)), idx.bits)
-                idx.add_delta(b, e)
-                if idx.needs_rebuild():
-                    self._reindex()
+            self._index_added(first, len(new))
         (self.cache / CACHE_STATE).write_text(json.dumps({"url": redact(self.url), "version": self._version}))
         if new or dead:
             log.info("references: %d new, %d removed (version %d)", len(new), len(dead), self._version)
