@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 from glint import publish
@@ -38,3 +41,19 @@ def make_home(root: Path) -> dict:
 
 def cid(appended) -> str:
     return appended.leaf_hash[:16].hex()
+
+
+def serve(w: dict):
+    """Run `glint serve` on a free loopback port for the home ``w`` (make_home's), set ``w["base"]``,
+    yield ``w``, and stop the server: the body of a module-scoped fixture."""
+    proc = subprocess.Popen([sys.executable, "-m", "glint", "serve", "--listen", "127.0.0.1:0", "--home", str(w["home"])],
+                            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
+                            env=dict(os.environ, GLINT_LOG="ERROR"))
+    try:
+        line = proc.stdout.readline() if proc.stdout else ""
+        assert "listening on" in line, line
+        w["base"] = "http://127.0.0.1:" + line.split("127.0.0.1:")[1].split()[0]
+        yield w
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)

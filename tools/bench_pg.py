@@ -66,41 +66,19 @@ def worker(url: str, start_at: float, seconds: float, seed: int, keyfile: str, c
     keys = Keys.load(keyfile)
     rng = random.Random(seed)
     items = _items()
-    n = 0
     if callers > 1:
-        counts = [0] * callers
         with LedgerWorker.open(url, keys=keys) as gc:
             gc.call(lambda led: led.size)
             while time.time() < start_at:
                 time.sleep(0.001)
-            end = time.time() + seconds
-
-            def loop(k: int) -> None:
-                r = random.Random(seed * 1000 + k)
-                while time.time() < end:
-                    gc.append("verify", r.choice(items), _data(), scan=os.urandom(SCAN_BYTES))
-                    counts[k] += 1
-
-            t0 = time.perf_counter()
-            threads = [threading.Thread(target=loop, args=(k,)) for k in range(callers)]
-            for t in threads:
-                t.start()
-            for t in threads:
-                t.join()
-            spent = time.perf_counter() - t0
-        print(json.dumps({"n": sum(counts), "s": spent}), flush=True)
+            n, spent = _threaded_appends(gc, items, time.time() + seconds, callers, seed * 1000)
+        print(json.dumps({"n": n, "s": spent}), flush=True)
         return
     with Ledger.open(url, keys=keys) as led:
         _ = led.size  # connect and catch up before the clock starts
         while time.time() < start_at:
             time.sleep(0.001)
-        t0 = time.perf_counter()
-        end = time.time() + seconds
-        while time.time() < end:
-            led.record_verify(rng.choice(items), "pass", fap=1e-9, device="a1b2c3d4e5f60708",
-                              operator="operator-7", location="Paris", scan=os.urandom(SCAN_BYTES))
-            n += 1
-        spent = time.perf_counter() - t0
+        n, spent = _single_appends(led, items, time.time() + seconds, rng)
     print(json.dumps({"n": n, "s": spent}), flush=True)
 
 
@@ -131,32 +109,41 @@ def run_sqlite(workdir: Path, writers: int, seconds: float, keys: Keys, tag: str
     items = _items()
     if writers == 1:
         with Ledger.open(path, keys=keys) as led:
-            rng = random.Random(1)
-            n = 0
-            t0 = time.perf_counter()
-            end = time.time() + seconds
-            while time.time() < end:
-                led.record_verify(rng.choice(items), "pass", fap=1e-9, device="a1b2c3d4e5f60708",
-                                  operator="operator-7", location="Paris", scan=os.urandom(SCAN_BYTES))
-                n += 1
-            return n / (time.perf_counter() - t0)
-    counts = [0] * writers
+            n, spent = _single_appends(led, items, time.time() + seconds, random.Random(1))
+            return n / spent
     with LedgerWorker.open(path, keys=keys) as gc:
-        end = time.time() + seconds
+        n, spent = _threaded_appends(gc, items, time.time() + seconds, writers, 0)
+        return n / spent
 
-        def loop(k: int) -> None:
-            rng = random.Random(k)
-            while time.time() < end:
-                gc.append("verify", rng.choice(items), _data(), scan=os.urandom(SCAN_BYTES))
-                counts[k] += 1
 
-        t0 = time.perf_counter()
-        threads = [threading.Thread(target=loop, args=(k,)) for k in range(writers)]
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join()
-        return sum(counts) / (time.perf_counter() - t0)
+def _single_appends(led: Ledger, items: list[str], end: float, rng: random.Random) -> tuple[int, float]:
+    """Durable verify appends one by one until ``end``: (count, seconds)."""
+    n = 0
+    t0 = time.perf_counter()
+    while time.time() < end:
+        led.record_verify(rng.choice(items), "pass", fap=1e-9, device="a1b2c3d4e5f60708",
+                          operator="operator-7", location="Paris", scan=os.urandom(SCAN_BYTES))
+        n += 1
+    return n, time.perf_counter() - t0
+
+
+def _threaded_appends(gc: LedgerWorker, items: list[str], end: float, threads: int, seed: int) -> tuple[int, float]:
+    """``threads`` callers appending one event each through one LedgerWorker until ``end``: (count, seconds)."""
+    counts = [0] * threads
+
+    def loop(k: int) -> None:
+        r = random.Random(seed + k)
+        while time.time() < end:
+            gc.append("verify", r.choice(items), _data(), scan=os.urandom(SCAN_BYTES))
+            counts[k] += 1
+
+    t0 = time.perf_counter()
+    ts = [threading.Thread(target=loop, args=(k,)) for k in range(threads)]
+    for t in ts:
+        t.start()
+    for t in ts:
+        t.join()
+    return sum(counts), time.perf_counter() - t0
 
 
 def fsync_rate(workdir: Path, seconds: float = 1.0) -> float:

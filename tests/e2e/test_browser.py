@@ -10,14 +10,12 @@ from __future__ import annotations
 
 import os
 import sqlite3
-import subprocess
-import sys
 import urllib.request
 from pathlib import Path
 
 import pytest
 from glinttest import CHROMIUM_ARGS, require_browser
-from pagestest import GTIN, ITEM, OTHER, PLAIN, cid, make_home
+from pagestest import GTIN, ITEM, OTHER, PLAIN, cid, make_home, serve
 
 from glint import publish
 from glint.home import Home
@@ -41,15 +39,7 @@ def browser(tmp_path_factory):
 @pytest.fixture(scope="module")
 def site(tmp_path_factory):
     w = make_home(tmp_path_factory.mktemp("browser") / "home")
-    proc = subprocess.Popen([sys.executable, "-m", "glint", "serve", "--listen", "127.0.0.1:0", "--home", str(w["home"])],
-                            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
-                            env=dict(os.environ, GLINT_LOG="ERROR"))
-    line = proc.stdout.readline()
-    assert "listening on" in line, line
-    w["base"] = "http://127.0.0.1:" + line.split("127.0.0.1:")[1].split()[0]
-    yield w
-    proc.terminate()
-    proc.wait(timeout=30)
+    yield from serve(w)
 
 
 @pytest.fixture

@@ -3,12 +3,8 @@ fetch the item's history from a real `glint serve` and check it against the cert
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
-
 import pytest
-from pagestest import ITEM, OTHER, cid, make_home
+from pagestest import ITEM, OTHER, cid, make_home, serve
 
 from glint import cli, publish
 from glint.home import Home
@@ -20,15 +16,7 @@ def served(tmp_path_factory):
     w = make_home(root / "home")
     w["keys"].export(root / "pub")
     w["pub"] = root / "pub"
-    proc = subprocess.Popen([sys.executable, "-m", "glint", "serve", "--listen", "127.0.0.1:0", "--home", str(w["home"])],
-                            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
-                            env=dict(os.environ, GLINT_LOG="ERROR"))
-    line = proc.stdout.readline()
-    assert "listening on" in line, line
-    w["base"] = "http://127.0.0.1:" + line.split("127.0.0.1:")[1].split()[0]
-    yield w
-    proc.terminate()
-    proc.wait(timeout=30)
+    yield from serve(w)
 
 
 def test_verify_and_bundle_with_the_history_from_the_log(served, tmp_path, capsys):

@@ -446,15 +446,19 @@ def register(app: "Flask", worker: "LedgerWorker", home_dir) -> None:
         r.headers["Link"] = ", ".join(head)
         return r
 
+    def published_view(cid: str) -> dict:
+        """The published certificate ``cid`` and what its pages show (NotFound for a malformed id)."""
+        if not certmod.is_cert_id(cid):
+            raise NotFound(f"no certificate {cid[:40]} here", "a certificate id is 32 lower-case hex digits")
+        return worker.call(cert_view, home, cid)
+
     @app.get("/c/<cid>")
     @openapi.operation("The certificate page: checks the certificate in the browser (WebCrypto)",
                        access=openapi.PUBLIC, tags=("public pages",), errors=(404,),
                        responses={200: html_body}, path_params={"cid": {"type": "string", "pattern": "^[0-9a-f]{32}$"}})
     @guarded
     def cert_page(cid: str):
-        if not certmod.is_cert_id(cid):
-            raise NotFound(f"no certificate {cid[:40]} here", "a certificate id is 32 lower-case hex digits")
-        v = worker.call(cert_view, home, cid)
+        v = published_view(cid)
         return Response(cert_html(v, base_url(), v["keys"]), 200, mimetype="text/html")
 
     @app.get("/c/<cid>/cose")
@@ -464,9 +468,7 @@ def register(app: "Flask", worker: "LedgerWorker", home_dir) -> None:
                        path_params={"cid": {"type": "string", "pattern": "^[0-9a-f]{32}$"}})
     @guarded
     def cert_file(cid: str):
-        if not certmod.is_cert_id(cid):
-            raise NotFound(f"no certificate {cid[:40]} here")
-        v = worker.call(cert_view, home, cid)
+        v = published_view(cid)
         r = Response(v["cert"], 200, mimetype=COSE)
         r.headers["Content-Disposition"] = f'attachment; filename="glint-{cid}.cose"'
         return r
@@ -479,9 +481,7 @@ def register(app: "Flask", worker: "LedgerWorker", home_dir) -> None:
                        path_params={"cid": {"type": "string", "pattern": "^[0-9a-f]{32}$"}})
     @guarded
     def cert_bundle(cid: str):
-        if not certmod.is_cert_id(cid):
-            raise NotFound(f"no certificate {cid[:40]} here")
-        v = worker.call(cert_view, home, cid)
+        v = published_view(cid)
         if v["history"] is None:
             raise NotFound(f"certificate {cid} is of an item this log does not have: nothing to bundle")
         r = Response(certmod.make_bundle(v["cert"], v["history"]), 200, mimetype=BUNDLE)
