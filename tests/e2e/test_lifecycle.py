@@ -132,6 +132,7 @@ def test_transfer_needs_a_passing_scan_and_gives_the_buyer_a_certificate(life, c
     # within the window, without a new scan: relies on that scan (named in the event)
     rc, out, err = glint(capsys, life, "transfer", VINTAGE, "--to", "carol", "--operator", "bob")
     assert rc == 0 and out["verified"] == state(life, VINTAGE).last_verify["index"]
+    assert out["certificate"].endswith(f"-{out['verified']}.cose")  # the buyer's: that scan's certificate
     import time
     from pathlib import Path
 

@@ -264,7 +264,9 @@ def transfer(host: HostSession, item: str, to: str, scanner: Scanner | None = No
     With a scan now the transfer and the scan are appended in one commit, the scan last, and
     its certificate is the buyer's (its history holds the transfer: seller, buyer, channel,
     price, who, where, when). Without, the transfer names the recent passing scan it relies on
-    (``verified``); no new certificate is issued then (a certificate certifies a scan).
+    (``verified``), and the buyer's certificate is that scan's (it certifies the scan, made
+    before the transfer: its history does not hold the transfer; scan at the handover for one
+    that does).
     """
     st = _state(host, item)
     _check(item, st, ev.TRANSFER)
@@ -274,7 +276,10 @@ def transfer(host: HostSession, item: str, to: str, scanner: Scanner | None = No
     if scanner is None:
         data["verified"] = _recent_pass(item, st, scan_window(host) if window_s is None else window_s)
         idx = _append(host, [EventSpec(ev.TRANSFER, item, data)])
-        return _done(host, "transfer", item, idx, None, data["verified"])
+        res = _done(host, "transfer", item, idx, None, data["verified"])
+        if certificate:
+            res.cert_path = host.write_certificate(data["verified"], item)
+        return res
     out = _scan(host, scanner, item, on_guidance)
     if not out.passed:
         idx = _append(host, [host.verify_spec(out)], out)
