@@ -87,6 +87,16 @@ def entries_of_records(recs: np.ndarray, rows: np.ndarray, params: MatchParams, 
     return bucket_of(keys, bits), pack(rows[owner], low, fingerprint_of(keys, bits))
 
 
+def check_additions(items: list[str], refs: list) -> None:
+    """Refuse an add whose ids are malformed or repeated, or whose references do not pair up."""
+    if len(items) != len(refs):
+        raise UsageError("items and references differ in number")
+    for i in items:
+        check_item_id(i)
+    if len(set(items)) != len(items):
+        raise UsageError("duplicate item ids in one add")
+
+
 def append_rows(folder: Path, records: bytes, alive: bytes, items: list[str]) -> None:
     """Append rows to a database folder's three row files (records, alive flags, item ids)."""
     with open(folder / "refs.bin", "ab") as f:
@@ -273,12 +283,7 @@ class Database:
     def add_many(self, items: list[str], refs: list[Reference], replace: bool = False) -> None:
         """Add many items at once (one append, one index update); ids must be new unless ``replace``.
         The first reference fixes the database's frame size and MatchParams."""
-        if len(items) != len(refs):
-            raise UsageError("items and references differ in number")
-        for i in items:
-            check_item_id(i)
-        if len(set(items)) != len(items):
-            raise UsageError("duplicate item ids in one add")
+        check_additions(items, refs)
         with self._writing():
             if self.params is None:
                 self._init(refs[0])

@@ -35,8 +35,7 @@ import numpy as np
 
 from glint.db import pg_connect, redact
 from glint.errors import MatchError, UsageError
-from glint.items import check_item_id
-from glint.match.database import DB_FORMAT, RECORD, Database, append_rows, to_record
+from glint.match.database import DB_FORMAT, RECORD, Database, append_rows, check_additions, to_record
 from glint.match.index import bits_for
 from glint.match.params import MatchParams
 from glint.match.reference import Reference
@@ -192,12 +191,7 @@ class SharedDatabase(Database):
 
     # --- writes go to the database, then the cache follows ------------------------------------
     def add_many(self, items: list[str], refs: list[Reference], replace: bool = False) -> None:
-        if len(items) != len(refs):
-            raise UsageError("items and references differ in number")
-        for i in items:
-            check_item_id(i)
-        if len(set(items)) != len(items):
-            raise UsageError("duplicate item ids in one add")
+        check_additions(items, refs)
         if not items:
             return
         psycopg = self._psycopg
