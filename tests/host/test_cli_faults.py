@@ -55,6 +55,19 @@ HOME_COMMANDS = [
     ("daemon", "--once"),
     ("serve", "--listen", "127.0.0.1:0"),
     ("fw", "provision", "-p", "socket://127.0.0.1:9", "--board", "sim"),
+    ("intake", "-p", "socket://127.0.0.1:9"),
+    ("transfer", "acme:X-1", "--to", "bob"),
+    ("service", "acme:X-1"),
+    ("rental", "out", "acme:X-1", "--to", "renter"),
+    ("rental", "return", "acme:X-1", "-p", "socket://127.0.0.1:9"),
+    ("retire", "acme:X-1", "--reason", "lost"),
+    ("assembly", "define", "acme:X-1", "--part", "clasp=acme:P-1"),
+    ("passport", "set", "acme:X-1", "a=b", "--audience", "public"),
+    ("derive", "acme:X-1", "--child", "acme:C-1"),
+    ("bind", "acme:X-1", "--serial", "S1"),
+    ("lookup", "--serial", "S1"),
+    ("insights",),
+    ("api-key", "list"),
 ]
 
 
@@ -112,6 +125,11 @@ READONLY_COMMANDS = [
     ("ledger", "checkpoint"),
     ("bench", "--exceptions"),
     ("daemon", "--once"),
+    ("intake", "-p", "socket://127.0.0.1:9"),
+    ("transfer", "acme:X-1", "--to", "bob"),
+    ("retire", "acme:X-1", "--reason", "lost"),
+    ("passport", "set", "acme:X-1", "a=b", "--audience", "public"),
+    ("insights",),
 ]
 
 
