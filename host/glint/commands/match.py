@@ -8,21 +8,24 @@ from pathlib import Path
 from glint.cli import add_port_argument
 from glint.errors import MatchError, UsageError
 
+INPUT_HELP = "8-bit grayscale PNG/PGM, a JPEG photograph, or a signed scan (COSE_Sign1)"
+
 
 def _load(paths, args=None):
     """Spots of each file; a signed scan only after its signature checked (glint.checks), or
     with --unchecked. A file is never fresh: nonce and counter are not checked here."""
+    from glint.imagefiles import HEAD_BYTES, is_image
     from glint.match import load_spots, spots_from_descriptor
-    from glint.match.spots import MAX_INPUT_BYTES, PGM_MAGIC, PNG_MAGIC
+    from glint.match.spots import MAX_INPUT_BYTES
 
     out = []
     for p in paths:
         path = Path(p)
         try:
-            head = path.open("rb").read(8) if path.stat().st_size <= MAX_INPUT_BYTES else b""
+            head = path.open("rb").read(HEAD_BYTES) if path.stat().st_size <= MAX_INPUT_BYTES else b""
         except OSError:
             head = b""
-        if not head or head.startswith((PNG_MAGIC, PGM_MAGIC)) or getattr(args, "unchecked", False):
+        if not head or is_image(head) or getattr(args, "unchecked", False):
             out.append(load_spots(p))
             continue
         out.append(spots_from_descriptor(_checked_payload(path, args), str(p)))
@@ -170,7 +173,7 @@ def register(sub) -> None:
     p.add_argument("--calibration", metavar="FILE", help="a new database: use this scanner calibration "
                    "(glint lab calibrate --captures DIR --out FILE)")
     p.add_argument("--json", action="store_true", help="print one JSON object")
-    p.add_argument("files", nargs="*", metavar="IMAGE_OR_SCAN", help="8-bit PNG/PGM or signed scan (COSE_Sign1)")
+    p.add_argument("files", nargs="*", metavar="IMAGE_OR_SCAN", help=INPUT_HELP)
     _add_scan_key_arguments(p)
     p.set_defaults(func=cmd_enroll)
 
@@ -178,7 +181,7 @@ def register(sub) -> None:
     p.add_argument("--db", required=True, metavar="DIR", help="matcher database directory")
     p.add_argument("--item", required=True, help="the enrolled item to compare with")
     p.add_argument("--json", action="store_true", help="print one JSON object (match, log10_far, matched, ...)")
-    p.add_argument("file", metavar="IMAGE_OR_SCAN", help="8-bit PNG/PGM or signed scan (COSE_Sign1)")
+    p.add_argument("file", metavar="IMAGE_OR_SCAN", help=INPUT_HELP)
     _add_scan_key_arguments(p)
     p.set_defaults(func=cmd_verify)
 
@@ -186,7 +189,7 @@ def register(sub) -> None:
     p.add_argument("--db", required=True, metavar="DIR", help="matcher database directory")
     p.add_argument("--json", action="store_true", help="print one JSON object (item, log10_far, candidates, ...)")
     p.add_argument("--rebuild", action="store_true", help="rebuild the index first (drops removed items)")
-    p.add_argument("file", metavar="IMAGE_OR_SCAN", help="8-bit PNG/PGM or signed scan (COSE_Sign1)")
+    p.add_argument("file", metavar="IMAGE_OR_SCAN", help=INPUT_HELP)
     _add_scan_key_arguments(p)
     p.set_defaults(func=cmd_identify)
 

@@ -13,6 +13,7 @@ import cv2
 import numpy as np
 
 from glint.errors import UsageError
+from glint.imagefiles import HEAD_BYTES, is_jpeg
 from glint.imaging import twin
 from glint.imaging.twin import MAX_SPOTS_DEFAULT
 from glintcore.descriptor import MAX_DIM, SPOT_RECORD, SPOT_SCALE
@@ -60,8 +61,10 @@ def detect(image: np.ndarray, max_spots: int = MAX_SPOTS_DEFAULT) -> Detection:
     )
 
 
-def load_image(path: str | Path) -> np.ndarray:
-    """Read an 8-bit grayscale PNG or PGM -> (H, W) uint8; anything else is a one-line UsageError."""
+def load_image(path: str | Path, any_colour: bool = False) -> np.ndarray:
+    """Read an 8-bit grayscale PNG or PGM, or a JPEG photograph -> (H, W) uint8; anything else is a
+    one-line UsageError. A JPEG (a camera's photograph, often colour-encoded even of a grey scene)
+    is decoded to grayscale, as ``any_colour`` does for every format (the lab's capture folders)."""
     path = Path(path)
     if not path.is_file():
         raise UsageError(f"no such image: {path}")
@@ -69,9 +72,11 @@ def load_image(path: str | Path) -> np.ndarray:
         from glint.sim.frames import read_pgm
 
         return read_pgm(path.read_bytes())
-    img = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
+    with open(path, "rb") as f:
+        jpeg = is_jpeg(f.read(HEAD_BYTES))
+    img = cv2.imread(str(path), cv2.IMREAD_GRAYSCALE if any_colour or jpeg else cv2.IMREAD_UNCHANGED)
     if img is None:
-        raise UsageError(f"cannot read image {path}", hint="expected an 8-bit grayscale PNG or PGM")
+        raise UsageError(f"cannot read image {path}", hint="expected an 8-bit grayscale PNG or PGM, or a JPEG")
     if img.ndim != 2 or img.dtype != np.uint8:
         raise UsageError(f"{path} is not 8-bit grayscale ({img.dtype}, shape {img.shape})",
                          hint="convert it to 8-bit grayscale first")

@@ -25,7 +25,7 @@ from typing import Any
 
 import numpy as np
 
-from glint.errors import MatchError
+from glint.errors import MatchError, UsageError
 from glint.match import calibrate
 from glint.match.enroll import enroll
 from glint.match.params import CALIBRATED, MatchParams
@@ -37,14 +37,14 @@ MIN_IMPOSTOR_TRIALS = 10_000  # fewer resolve the tail only to ~1e-3: the chance
 
 
 def _read_image(path: Path) -> np.ndarray | None:
-    import cv2
+    from glint import imaging
 
     if path.suffix.lower() not in IMAGE_SUFFIXES:
         return None
-    img = cv2.imread(str(path), cv2.IMREAD_GRAYSCALE)
-    if img is None:
-        raise MatchError(f"{path}: unreadable image")
-    return img
+    try:
+        return imaging.load_image(path, any_colour=True)
+    except UsageError as e:
+        raise MatchError(f"{path}: unreadable image: {e.msg}") from None
 
 
 def load_capture(path: Path, rotations: bool = False) -> SpotSet:

@@ -17,13 +17,12 @@ from pathlib import Path
 import numpy as np
 
 from glint.errors import MatchError, UsageError
+from glint.imagefiles import is_image
 from glintcore.descriptor import SPOT_SCALE  # 1/32 px per unit of the spot records: the wire contract
 
 log = logging.getLogger(__name__)
 
 SPOT_RECORD = 5  # bytes per spot record: x u16, y u16, flux u8
-PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
-PGM_MAGIC = b"P5"
 MAX_INPUT_BYTES = 64 * 1024 * 1024  # refuse absurd files before reading them
 
 
@@ -134,7 +133,7 @@ def spots_from_image(image: np.ndarray, source: str = "") -> SpotSet:
 
 
 def load_spots(path: str | Path, public_key: bytes | None = None) -> SpotSet:
-    """Load a probe or capture from a file: PNG/PGM image or signed scan; one-line MatchError otherwise."""
+    """Load a probe or capture from a file: PNG/PGM/JPEG image or signed scan; one-line MatchError otherwise."""
     p = Path(path)
     try:
         size = p.stat().st_size
@@ -145,7 +144,7 @@ def load_spots(path: str | Path, public_key: bytes | None = None) -> SpotSet:
     if size > MAX_INPUT_BYTES:
         raise MatchError(f"{p}: {size} bytes is too large for an image or a scan")
     data = p.read_bytes()
-    if data.startswith(PNG_MAGIC) or data.startswith(PGM_MAGIC):
+    if is_image(data):
         from glint import imaging
 
         try:

@@ -53,6 +53,26 @@ def test_enroll_verify_identify(files):
     assert r.returncode == 1 and json.loads(r.stdout)["item"] is None
 
 
+def test_jpeg_photographs_are_images(sim_item, tmp_path):
+    """A camera's JPEG (colour-encoded, as photographs usually are) is read as a grayscale image,
+    not taken for a signed scan: enrolled and verified from the CLI like PNG/PGM."""
+    import cv2
+
+    paths = []
+    for k, img in enumerate([*sim_item["enroll"], sim_item["probe"], sim_item["other"]]):
+        p = tmp_path / f"c{k}.jpg"
+        assert cv2.imwrite(str(p), cv2.cvtColor(img, cv2.COLOR_GRAY2BGR), [cv2.IMWRITE_JPEG_QUALITY, 95])
+        paths.append(p)
+    *enrolls, probe, other = paths
+    db = tmp_path / "db"
+    r = glint("enroll", "--db", db, "--item", "coat-7", *enrolls)
+    assert r.returncode == 0, r.stderr
+    v = json.loads(glint("verify", "--db", db, "--item", "coat-7", probe, "--json").stdout)
+    assert v["match"] is True and v["log10_far"] < -9
+    r = glint("verify", "--db", db, "--item", "coat-7", other, "--json")
+    assert r.returncode == 1 and json.loads(r.stdout)["match"] is False
+
+
 @pytest.mark.parametrize("case", ["bad_file", "unknown_item", "empty_db", "missing_file"])
 def test_errors_are_one_line(files, tmp_path, case):
     db = files["db"]
@@ -71,10 +91,9 @@ def test_errors_are_one_line(files, tmp_path, case):
 
 
 def test_signed_scan_input(files, tmp_path, sim_item):
-    from glintcore import cose, descriptor, p256
-
     from glint import imaging
     from glint.match import load_spots
+    from glintcore import cose, descriptor, p256
 
     det = imaging.detect(sim_item["probe"])
     h, w = sim_item["probe"].shape

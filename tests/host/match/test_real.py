@@ -151,3 +151,23 @@ def test_identify_picks_the_right_field_among_all(real, tmp_path):
         probe = spots_from_image(_transform(real["others"][k], "rot90"), k)
         res = identify_across(dbs, probe)
         assert res.item == k and res.log10_far <= -9, res.to_dict()
+
+
+def test_the_cli_enrolls_and_verifies_the_photographs_as_they_are(real_photos, tmp_path):
+    """The JPEG files themselves through `glint enroll` / `glint verify` (no conversion by hand)."""
+    import json
+    import subprocess
+    import sys
+
+    def glint(*args):
+        return subprocess.run([sys.executable, "-m", "glint", *map(str, args)], capture_output=True, text=True,
+                              timeout=120)
+
+    db = tmp_path / "db"
+    r = glint("enroll", "--db", db, "--item", "sky:TEST-5MP", real_photos / "test_5mp_g100_e100ms.jpg")
+    assert r.returncode == 0, r.stderr
+    r = glint("verify", "--db", db, "--item", "sky:TEST-5MP", real_photos / "test_5mp_g100_e50ms.jpg", "--json")
+    assert r.returncode == 0 and json.loads(r.stdout)["match"] is True, r.stdout + r.stderr
+    r = glint("verify", "--db", db, "--item", "sky:TEST-5MP", real_photos / "tree.jpg", "--json")
+    assert r.returncode == 1 and json.loads(r.stdout)["match"] is False, r.stdout + r.stderr
+
