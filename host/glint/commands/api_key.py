@@ -1,6 +1,6 @@
 """glint api-key: the HTTP API's keys of this (server) home (glint.server.auth, docs/api.md).
 
-    glint api-key create --role ROLE --label HOST [--rate N] [--quota BYTES]   prints the key once
+    glint api-key create --role ROLE --label HOST [--owner NAME] [--rate N] [--quota BYTES]   prints the key once
     glint api-key list [--json]                                                 keys, roles, usage
     glint api-key revoke ID                                                     refused from the next request
 """
@@ -22,7 +22,11 @@ def register(sub) -> None:
 
     q = ksub.add_parser("create", help="create a key for one host (shown once; only its hash is kept)")
     q.add_argument("--role", required=True, choices=ROLES,
-                   help="bench/field: upload scans and their events; brand: manage items; auditor: read all")
+                   help="bench/field: upload scans and their events; brand: manage items; auditor: read all; "
+                        "owner/regulator/recycler: read the passport fields of that audience")
+    q.add_argument("--owner", metavar="NAME",
+                   help="an owner key's owner identity, as transfers name it (required with --role owner): "
+                        "it reads owner fields only of the items NAME owns now")
     q.add_argument("--label", required=True, help="the host or person the key is for (e.g. bench-paris-1)")
     q.add_argument("--rate", type=float, default=DEFAULT_RATE_PER_S,
                    help=f"requests per second (default {DEFAULT_RATE_PER_S:g}; bursts of twice that)")
@@ -54,13 +58,14 @@ def _when(t):
 def cmd_create(args) -> int:
     ks = _store(args)
     try:
-        rec, key = ks.create(args.role, args.label, args.rate, args.quota)
+        rec, key = ks.create(args.role, args.label, args.rate, args.quota, owner=args.owner)
     finally:
         ks.close()
     if args.json:
         print(json.dumps({**rec.to_dict(), "key": key}))
     else:
-        print(clean(f"created {rec.role} key {rec.key_id} for {rec.label}; give it to that host (shown once):"))
+        bound = f" (owner {rec.owner})" if rec.owner else ""
+        print(clean(f"created {rec.role} key {rec.key_id}{bound} for {rec.label}; give it to that host (shown once):"))
         print(key)
     return 0
 
@@ -78,7 +83,8 @@ def cmd_list(args) -> int:
         print("no API keys (glint api-key create --role ROLE --label HOST)")
     for k in keys:
         state = f"REVOKED {_when(k.revoked_at)}" if k.revoked_at else "active"
-        print(clean(f"{k.key_id}  {k.role:<8} {k.label:<20} {k.rate_per_s:g}/s  "
+        role = f"{k.role}={k.owner}" if k.owner else k.role
+        print(clean(f"{k.key_id}  {role:<9} {k.label:<20} {k.rate_per_s:g}/s  "
                     f"{k.bytes_used}/{k.quota_bytes} bytes  last used {_when(k.last_used)}  {state}"))
     return 0
 

@@ -14,6 +14,7 @@ nothing becomes public by accident. Reads return only what the reader's audience
     set_fields(led, item, {"materials": "calf 92%"}, audience="public", operator="ana")
     visible(state, "recycler")                 # {field: value} a recycler may read
     reader_of_role("auditor")                  # the audience an HTTP API key role reads as
+    reader_of_key("owner", state, "ana")       # an owner key reads as owner only of what ana owns
 
 The CLI shows every field locally (``glint passport show``); the HTTP API filters by the
 API key's role (``ROLE_READER``, docs/lifecycle.md).
@@ -37,13 +38,27 @@ READS: dict[str, frozenset] = {
 }
 # HTTP API key role (glint.server.auth) -> reader. No key reads as public; bench and field hosts
 # scan, they do not read private passport data; an auditor reads everything (as for item pages).
-ROLE_READER = {"public": "public", "bench": "public", "field": "public", "brand": "brand", "auditor": "brand"}
+# An owner key reads as owner only the items its owner identity currently owns (reader_of_key).
+ROLE_READER = {"public": "public", "bench": "public", "field": "public", "brand": "brand", "auditor": "brand",
+               "owner": "owner", "regulator": "regulator", "recycler": "recycler"}
 MAX_FIELD_NAME = 64
 
 
 def reader_of_role(role: str | None) -> str:
     """The passport reader an API key role reads as (None or unknown: public)."""
     return ROLE_READER.get(role or "public", "public")
+
+
+def reader_of_key(role: str | None, state: ItemState, owner: str | None = None) -> str:
+    """The reader an API key (its role, an owner key's owner identity) reads ``state`` as.
+
+    An owner key reads as ``owner`` only while the item's custody state names its identity as
+    the owner; any other item it reads as public.
+    """
+    reader = reader_of_role(role)
+    if reader == "owner" and (owner is None or state.owner != owner):
+        return "public"
+    return reader
 
 
 def audience_of(state: ItemState, name: str) -> str:
@@ -102,5 +117,5 @@ def set_fields(led, item: str, fields: dict, audience: str, operator: str | None
     return led.append_event(ev.PASSPORT, item, data, time)
 
 
-__all__ = ["AUDIENCES", "READS", "ROLE_READER", "reader_of_role", "visible", "may_read", "audience_of",
+__all__ = ["AUDIENCES", "READS", "ROLE_READER", "reader_of_role", "reader_of_key", "visible", "may_read", "audience_of",
            "redact_event_data", "parse_assignments", "set_fields"]

@@ -177,10 +177,11 @@ def _history(ctx: _Ctx, item: str, before: int | None) -> dict:
             "leaves": [base64.b64encode(raw).decode("ascii") for raw in leaves]}
 
 
-def _item(ctx: _Ctx, item: str, full: bool, reader: str = "public") -> dict:
-    from glint.ledger.passport import PRIVATE_FIELDS, redact_event_data, visible
+def _item(ctx: _Ctx, item: str, full: bool, role: str | None = None, owner: str | None = None) -> dict:
+    from glint.ledger.passport import PRIVATE_FIELDS, reader_of_key, redact_event_data, visible
 
     st = ctx.ledger.item(item)
+    reader = reader_of_key(role, st, owner)
     d = st.as_dict()
     d["passport"] = visible(st, reader)
     d["passport_audience"] = {k: v for k, v in d["passport_audience"].items() if k in d["passport"]}
@@ -197,10 +198,11 @@ def _item(ctx: _Ctx, item: str, full: bool, reader: str = "public") -> dict:
     return d
 
 
-def _passport(ctx: _Ctx, item: str, reader: str) -> dict:
-    from glint.ledger.passport import audience_of, visible
+def _passport(ctx: _Ctx, item: str, role: str | None, owner: str | None) -> dict:
+    from glint.ledger.passport import audience_of, reader_of_key, visible
 
     st = ctx.ledger.item(item)
+    reader = reader_of_key(role, st, owner)
     fields = visible(st, reader)
     return {"item": st.item, "reader": reader, "fields": fields,
             "audiences": {k: audience_of(st, k) for k in fields}}
@@ -245,10 +247,9 @@ ASSEMBLY_DEFINED_SCHEMA = {
                    "duplicate": {"type": "boolean"}}}
 
 
-def _reader(key) -> str:
-    from glint.ledger.passport import reader_of_role
-
-    return reader_of_role(key.role if key is not None else None)
+def _reader(key) -> tuple[str | None, str | None]:
+    """(role, owner identity) of a request's key, to read passports as (passport.reader_of_key)."""
+    return (key.role, key.owner) if key is not None else (None, None)
 
 
 # --- the Flask app --------------------------------------------------------------------------
@@ -452,16 +453,18 @@ def create_app(home: str | Path, ledger_path: str | Path | None = None) -> Glint
                        access=openapi.PUBLIC, responses={200: "Item"}, errors=(422, 503), tags=("items",))
     def get_item(item: str):
         full = g.api_key is not None and g.api_key.role in auth.FULL_READ_ROLES
-        return jsonify(worker.call(_item, item, full, _reader(g.api_key)))
+        return jsonify(worker.call(_item, item, full, *_reader(g.api_key)))
 
     @app.get(API_PREFIX + "/passports/<path:item>")
     @openapi.operation("The passport fields the caller may read (audience from the key's role)",
                        access=openapi.PUBLIC, responses={200: openapi.Body(openapi.component("Passport", PASSPORT_SCHEMA))},
                        errors=(422, 503), tags=("items",),
                        description="no key, bench and field keys read public fields; brand and auditor keys read "
-                                   "every field (glint.ledger.passport.ROLE_READER, docs/lifecycle.md)")
+                                   "every field; regulator and recycler keys the fields of their audience; an "
+                                   "owner key the owner fields of the items its owner identity owns now "
+                                   "(glint.ledger.passport.ROLE_READER, reader_of_key, docs/lifecycle.md)")
     def get_passport(item: str):
-        return jsonify(worker.call(_passport, item, _reader(g.api_key)))
+        return jsonify(worker.call(_passport, item, *_reader(g.api_key)))
 
     @app.get(API_PREFIX + "/assemblies/<path:item>")
     @openapi.operation("An assembly's parts, or a part's assembly", access=openapi.PUBLIC,

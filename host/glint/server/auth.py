@@ -16,6 +16,11 @@ Roles (what each may do, docs/api.md):
 - ``bench``, ``field``: upload scans and their events (register, enroll, verify), ask nonces
 - ``brand``: register items, enroll coatings, passports, transfers, service, rentals, retire
 - ``auditor``: read everything (full item pages)
+- ``owner``: bound to one owner identity (``--owner``); reads the passport fields of audience
+  ``owner`` of the items that identity currently owns (the custody state: the last transfer's
+  ``owner``), public fields of any other item; uploads nothing
+- ``regulator``, ``recycler``: read the passport fields of their audience (and public ones) of
+  every item; upload nothing
 - public (no key): checkpoint, proofs, certificates, redacted item pages
 
 Every key also carries its service limits: requests per second (token bucket) and a
@@ -36,7 +41,7 @@ from pathlib import Path
 
 from glint.errors import UsageError
 
-ROLES = ("bench", "field", "brand", "auditor")
+ROLES = ("bench", "field", "brand", "auditor", "owner", "regulator", "recycler")
 PUBLIC = "public"
 KEY_PREFIX = "glk_"
 DEFAULT_RATE_PER_S = 1000.0          # sustained requests per second per key (burst: twice that)
@@ -49,6 +54,9 @@ UPLOAD_KINDS = {
     "brand": frozenset({"register", "enroll", "passport", "transfer", "service", "rental-out",
                         "rental-return", "suspect", "clear", "retire", "assembly", "derive", "bind"}),
     "auditor": frozenset(),
+    "owner": frozenset(),
+    "regulator": frozenset(),
+    "recycler": frozenset(),
 }
 NONCE_ROLES = frozenset({"bench", "field"})
 FULL_READ_ROLES = frozenset({"brand", "auditor"})
@@ -64,8 +72,10 @@ CREATE TABLE IF NOT EXISTS api_keys(
     rate_per_s REAL NOT NULL,
     quota_bytes INTEGER NOT NULL,
     bytes_used INTEGER NOT NULL DEFAULT 0,
-    last_used REAL);
+    last_used REAL,
+    owner TEXT);                    -- the owner identity of an owner key (NULL for other roles)
 """
+MAX_OWNER_LEN = 128
 
 
 class AuthError(UsageError):
@@ -87,14 +97,15 @@ class ApiKey:
     quota_bytes: int
     bytes_used: int
     last_used: float | None
+    owner: str | None = None    # an owner key's owner identity
 
     def to_dict(self) -> dict:
         return {"id": self.key_id, "role": self.role, "label": self.label, "created": self.created,
                 "revoked_at": self.revoked_at, "rate_per_s": self.rate_per_s, "quota_bytes": self.quota_bytes,
-                "bytes_used": self.bytes_used, "last_used": self.last_used}
+                "bytes_used": self.bytes_used, "last_used": self.last_used, "owner": self.owner}
 
 
-_COLS = "key_id, role, label, created, revoked_at, rate_per_s, quota_bytes, bytes_used, last_used"
+_COLS = "key_id, role, label, created, revoked_at, rate_per_s, quota_bytes, bytes_used, last_used, owner"
 
 
 def _hash(secret: str) -> bytes:
@@ -119,7 +130,12 @@ class KeyStore:
 
         self.path = path if is_url(path) else Path(path)
         self._local = threading.local()
-        self._conn().executescript(SCHEMA)
+        c = self._conn()
+        c.executescript(SCHEMA)
+        try:
+            c.execute("SELECT owner FROM api_keys LIMIT 0")
+        except sqlite3.DatabaseError:   # a home made before owner keys (PostgreSQL errors surface as these)
+            c.execute("ALTER TABLE api_keys ADD COLUMN owner TEXT")
 
     def _conn(self) -> sqlite3.Connection:
         c = getattr(self._local, "conn", None)
@@ -130,10 +146,20 @@ class KeyStore:
         return c
 
     def create(self, role: str, label: str, rate_per_s: float = DEFAULT_RATE_PER_S,
-               quota_bytes: int = DEFAULT_QUOTA_BYTES) -> tuple[ApiKey, str]:
-        """A new key; returns (record, the full key). The key is shown once and never stored."""
+               quota_bytes: int = DEFAULT_QUOTA_BYTES, owner: str | None = None) -> tuple[ApiKey, str]:
+        """A new key; returns (record, the full key). The key is shown once and never stored.
+
+        ``owner``: the owner identity an ``owner`` key reads for (required for that role, refused
+        for the others), as transfers name it (``glint transfer ITEM --to OWNER``).
+        """
         if role not in ROLES:
             raise UsageError(f"unknown role {role!r}", "one of " + ", ".join(ROLES))
+        if role == "owner":
+            if not isinstance(owner, str) or not 0 < len(owner) <= MAX_OWNER_LEN or not owner.isprintable():
+                raise UsageError(f"an owner key needs its owner identity (1..{MAX_OWNER_LEN} printable characters)",
+                                 "give --owner NAME, as transfers name the owner")
+        elif owner is not None:
+            raise UsageError(f"only an owner key is bound to an owner (not a {role} key)", "drop --owner")
         if not label or len(label) > 64 or not label.isprintable():
             raise UsageError("a key's label is 1..64 printable characters (the host it is for)")
         if not rate_per_s > 0 or quota_bytes < 0:
@@ -141,8 +167,9 @@ class KeyStore:
         key_id = secrets.token_hex(4)
         secret = base64.urlsafe_b64encode(secrets.token_bytes(32)).decode("ascii").rstrip("=")
         self._conn().execute("INSERT INTO api_keys(key_id, secret_hash, role, label, created, rate_per_s, "
-                             "quota_bytes) VALUES (?,?,?,?,?,?,?)",
-                             (key_id, _hash(secret), role, label, _time.time(), float(rate_per_s), int(quota_bytes)))
+                             "quota_bytes, owner) VALUES (?,?,?,?,?,?,?,?)",
+                             (key_id, _hash(secret), role, label, _time.time(), float(rate_per_s), int(quota_bytes),
+                              owner))
         rec = self.get(key_id)
         assert rec is not None  # just inserted
         return rec, f"{KEY_PREFIX}{key_id}_{secret}"

@@ -42,5 +42,10 @@ def test_create_use_list_revoke(tmp_path):
         assert r.returncode == 2 and r.stderr.count("\n") == 1 and "already revoked" in r.stderr
         r = glint("api-key", "create", "--role", "root", "--label", "x", home=home)
         assert r.returncode == 2 and "invalid choice" in r.stderr
+        r = glint("api-key", "create", "--role", "owner", "--label", "ana-phone", home=home)
+        assert r.returncode == 2 and r.stderr.count("\n") == 1 and "--owner" in r.stderr
+        r = glint("api-key", "create", "--role", "owner", "--label", "ana-phone", "--owner", "ana", home=home)
+        assert r.returncode == 0 and "owner key" in r.stdout and "(owner ana)" in r.stdout
+        assert "owner=ana" in glint("api-key", "list", home=home).stdout
     finally:
         app.glint_close()
