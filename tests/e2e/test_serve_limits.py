@@ -39,23 +39,80 @@ def get(port, path, timeout=5.0):
         return r.status, json.loads(r.read())
 
 
+def connect_from(source: str, port: int) -> socket.socket:
+    """A connection to the server from loopback address ``source`` (127.0.0.0/8 is all loopback)."""
+    return socket.create_connection(("127.0.0.1", port), timeout=5, source_address=(source, 0))
+
+
+def read_answer(s: socket.socket) -> bytes:
+    got = b""
+    while True:
+        chunk = s.recv(4096)
+        if not chunk:
+            return got
+        got += chunk
+
+
 def test_half_sent_requests_do_not_lock_out_other_clients(tmp_path):
+    """150 half-sent requests from one address (the issue's slowloris): the address's first 64
+    connections are held, the rest answered 503 JSON and closed at once (the per-address cap,
+    glint.server.conncap, named in the log); another address is served meanwhile; closing
+    connections frees their slots."""
     home = tmp_path / "hq"
     subprocess.run([sys.executable, "-m", "glint", "init", "--home", str(home)], check=True, capture_output=True)
-    proc, port = start(home)
+    from glint.server.conncap import DEFAULT_PER_ADDRESS
+
+    log = tmp_path / "serve.log"
+    with open(log, "w") as err:
+        proc = subprocess.Popen([sys.executable, "-m", "glint", "serve", "--listen", "127.0.0.1:0", "--home",
+                                 str(home)], stdout=subprocess.PIPE, stderr=err, text=True,
+                                env=dict(os.environ, GLINT_LOG="WARNING"))
+    line = proc.stdout.readline()
+    assert "listening on" in line, line
+    port = int(line.split("127.0.0.1:")[1].split()[0])
     socks = []
     try:
-        for _ in range(150):  # the issue's slowloris: 150 requests that never finish their headers
-            s = socket.create_connection(("127.0.0.1", port), timeout=5)
+        refused = []
+        for _ in range(150):
+            s = connect_from("127.0.0.1", port)
             s.sendall(b"POST /v1/events HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n")
             socks.append(s)
-        t0 = time.monotonic()
-        status, cp = get(port, "/v1/checkpoint")
-        assert status == 200 and cp["size"] == 0 and time.monotonic() - t0 < 5.0
+        for s in socks[DEFAULT_PER_ADDRESS:]:  # beyond the cap: one JSON line, then closed
+            refused.append(read_answer(s))
+        assert all(r.startswith(b"HTTP/1.1 503 ") for r in refused), refused[0]
+        body = json.loads(refused[0].split(b"\r\n\r\n", 1)[1])
+        assert body["error"] == f"too many connections from 127.0.0.1 (limit {DEFAULT_PER_ADDRESS} per address)"
+        held = socks[0]
+        held.settimeout(0.3)
+        try:
+            assert held.recv(10) == b"", "a connection within the cap was answered"
+        except socket.timeout:
+            pass  # still open, waiting for the rest of its request
+        t0 = time.monotonic()  # another client (address) is served at once
+        probe = connect_from("127.0.0.2", port)
+        probe.sendall(b"GET /v1/checkpoint HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        answer = read_answer(probe)
+        assert answer.startswith(b"HTTP/1.1 200 ") and time.monotonic() - t0 < 5.0, answer[:200]
+        assert b'"size":0' in answer.replace(b" ", b"")
+        for s in socks:
+            s.close()
+        socks = []
+        deadline = time.monotonic() + 10
+        while True:  # the slots come free as the server sees the connections close
+            s = connect_from("127.0.0.1", port)
+            s.sendall(b"GET /v1/checkpoint HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+            answer = read_answer(s)
+            s.close()
+            if answer.startswith(b"HTTP/1.1 200 ") or time.monotonic() > deadline:
+                break
+            time.sleep(0.1)
+        assert answer.startswith(b"HTTP/1.1 200 "), answer[:200]
     finally:
         for s in socks:
             s.close()
         stop(proc)
+    text = log.read_text()
+    assert f"connection from 127.0.0.1 refused: it holds {DEFAULT_PER_ADDRESS} connections" in text, text[-2000:]
 
 
 def test_full_disk_is_a_503_json_answer_and_the_server_keeps_serving(tmp_path):

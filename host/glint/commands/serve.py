@@ -49,7 +49,8 @@ def cmd_serve(args) -> int:
     if not 0 < deadline <= 3600:
         raise UsageError(f"--request-deadline {deadline:g} is not in 0..3600 seconds")
     try:
-        server = make_server(home, host, port, args.ledger, request_deadline_s=deadline)
+        server = make_server(home, host, port, args.ledger, request_deadline_s=deadline,
+                             behind_proxy=args.behind_tls_proxy)
     except OSError as e:
         raise UsageError(f"cannot listen on {args.listen}: {e.strerror or e}",
                          hint="is another server on that port? choose another --listen (port 0 picks a free one)") from None

@@ -49,21 +49,29 @@ def check_listen(host: str, behind_proxy: bool) -> None:
 
 
 def make_server(home: str | Path, host: str, port: int, ledger_path: str | Path | None = None,
-                request_deadline_s: float = REQUEST_DEADLINE_S):
+                request_deadline_s: float = REQUEST_DEADLINE_S, behind_proxy: bool = False):
     """A waitress server bound to (host, port) serving the ledger of ``home``; call ``.run()``.
 
     ``request_deadline_s``: a request's headers and body must all arrive within this long of
     its first byte (glint.server.deadline), else 408 and the connection is closed.
+    Connections per client address are capped (glint.server.conncap: ``[limits]
+    connections_per_address``, default 64; none ``behind_proxy`` unless configured).
 
     ``server.effective_port`` is the bound port (useful with port 0). Call
     ``server.glint_close()`` after it stops to release the ledger.
     """
     from waitress.server import create_server
 
+    from glint.home import Home
     from glint.server.app import create_app
+    from glint.server.conncap import DEFAULT_PER_ADDRESS, with_cap
     from glint.server.deadline import with_deadline
+    from glint.server.limits import connections_per_address
 
-    channel = with_deadline(request_deadline_s)
+    cap = connections_per_address(Home(home).section("limits"))
+    if cap is None:
+        cap = 0 if behind_proxy else DEFAULT_PER_ADDRESS
+    channel = with_cap(with_deadline(request_deadline_s), cap)
     app = create_app(home, ledger_path)
     server = create_server(app, host=host, port=port, threads=SERVER_THREADS,
                            channel_timeout=CHANNEL_TIMEOUT_S, connection_limit=CONNECTION_LIMIT,

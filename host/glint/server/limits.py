@@ -16,6 +16,7 @@ The anonymous rate and the certificate-check rate can be set per deployment in
     [limits]
     public_rate_per_s = 50      # per client address, burst public_burst (100)
     verify_rate_per_s = 20      # POST /v1/certificates/verify per caller, burst verify_burst (40)
+    connections_per_address = 64  # open connections per client address (0: no cap; glint.server.conncap)
 """
 
 from __future__ import annotations
@@ -32,14 +33,27 @@ MAX_BUCKETS = 10000  # distinct clients remembered; the oldest are forgotten bey
 
 DEFAULTS = {"public_rate_per_s": PUBLIC_RATE_PER_S, "public_burst": float(PUBLIC_BURST),
             "verify_rate_per_s": 20.0, "verify_burst": 40.0}
+COUNTS = ("connections_per_address",)  # whole numbers, 0 allowed (no cap); None: the server's default
+
+
+def connections_per_address(section: dict) -> int | None:
+    """``[limits] connections_per_address`` (an integer >= 0; 0: no cap), or None when not set."""
+    v = section.get("connections_per_address")
+    if v is None:
+        return None
+    if isinstance(v, bool) or not isinstance(v, int) or not 0 <= v <= 1_000_000:
+        raise UsageError(f"[limits] connections_per_address must be a whole number >= 0 (0: no cap), not {v!r}")
+    return v
 
 
 def configured(section: dict) -> dict[str, float]:
     """The ``[limits]`` table of a home's config.toml over DEFAULTS (positive numbers only)."""
     out = dict(DEFAULTS)
     for name, v in section.items():
+        if name in COUNTS:
+            continue  # read by the server (connections_per_address)
         if name not in DEFAULTS:
-            raise UsageError(f"[limits] {name} is not a limit", "one of " + ", ".join(DEFAULTS))
+            raise UsageError(f"[limits] {name} is not a limit", "one of " + ", ".join((*DEFAULTS, *COUNTS)))
         if isinstance(v, bool) or not isinstance(v, (int, float)) or not 0 < v < 1e9:
             raise UsageError(f"[limits] {name} must be a positive number, not {v!r}")
         out[name] = float(v)
