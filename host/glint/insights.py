@@ -140,28 +140,43 @@ def _iso(t: int) -> str:
     return _time.strftime("%Y-%m-%dT%H:%M:%SZ", _time.gmtime(t))
 
 
+CSV_TABLES = ("resales", "out_of_market", "scans_per_month")
+
+
+def csv_rows(ins: Insights, table: str) -> list[list]:
+    """The rows (header first) of one CSV table: resales, out_of_market or scans_per_month."""
+    if table == "resales":
+        return [["item", "first_sale", "resale", "days", "location", "owner", "index"]] + [
+            [r["item"], _iso(r["first_sale"]), _iso(r["resale"]), r["days"], r["location"], r["owner"], r["index"]]
+            for r in ins.resales]
+    if table == "out_of_market":
+        return [["item", "market", "location", "region", "time", "result", "index"]] + [
+            [r["item"], r["market"], r["location"], r["region"], _iso(r["time"]), r["result"], r["index"]]
+            for r in ins.out_of_market]
+    if table == "scans_per_month":
+        return [["item", "month", "scans"]] + [[item, month, n]
+                                               for (item, month), n in sorted(ins.scans_per_month.items())]
+    raise UsageError(f"no insights table {table!r}", "one of " + ", ".join(CSV_TABLES))
+
+
+def csv_text(ins: Insights, table: str) -> str:
+    """One CSV table as text (what write_insights writes to TABLE.csv)."""
+    import io
+
+    buf = io.StringIO(newline="")
+    csv.writer(buf).writerows(csv_rows(ins, table))
+    return buf.getvalue()
+
+
 def write_insights(ins: Insights, out_dir: str | Path) -> dict[str, Path]:
     """resales.csv, out_of_market.csv, scans_per_month.csv and insights.html in ``out_dir``."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    paths = {"resales": out / "resales.csv", "out_of_market": out / "out_of_market.csv",
-             "scans_per_month": out / "scans_per_month.csv", "html": out / "insights.html"}
-    with open(paths["resales"], "w", newline="", encoding="utf-8") as f:
-        w = csv.writer(f)
-        w.writerow(["item", "first_sale", "resale", "days", "location", "owner", "index"])
-        for r in ins.resales:
-            w.writerow([r["item"], _iso(r["first_sale"]), _iso(r["resale"]), r["days"], r["location"], r["owner"],
-                        r["index"]])
-    with open(paths["out_of_market"], "w", newline="", encoding="utf-8") as f:
-        w = csv.writer(f)
-        w.writerow(["item", "market", "location", "region", "time", "result", "index"])
-        for r in ins.out_of_market:
-            w.writerow([r["item"], r["market"], r["location"], r["region"], _iso(r["time"]), r["result"], r["index"]])
-    with open(paths["scans_per_month"], "w", newline="", encoding="utf-8") as f:
-        w = csv.writer(f)
-        w.writerow(["item", "month", "scans"])
-        for (item, month), n in sorted(ins.scans_per_month.items()):
-            w.writerow([item, month, n])
+    paths = {t: out / f"{t}.csv" for t in CSV_TABLES}
+    paths["html"] = out / "insights.html"
+    for t in CSV_TABLES:
+        with open(paths[t], "w", newline="", encoding="utf-8") as f:
+            f.write(csv_text(ins, t))
     paths["html"].write_text(render_html(ins), encoding="utf-8")
     return paths
 
@@ -200,4 +215,4 @@ td,th{{border:1px solid #bbb;padding:.2em .5em;text-align:left}}th{{background:#
 """
 
 
-__all__ = ["collect", "write_insights", "render_html", "Insights", "region_of"]
+__all__ = ["collect", "write_insights", "csv_rows", "csv_text", "CSV_TABLES", "render_html", "Insights", "region_of"]

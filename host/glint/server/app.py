@@ -13,6 +13,8 @@ Endpoints (docs/api.md has the full reference; roles in glint.server.auth):
 - ``GET  /v1/passports/<id>``      the passport fields the caller's role may read (glint.ledger.passport)
 - ``GET  /v1/assemblies/<id>``     an assembly's parts, or a part's assembly (public)
 - ``POST /v1/assemblies``          define an assembly's parts (brand key; glint.workflows.assembly)
+- ``POST /v1/derivations``, ``POST /v1/identifiers``, ``GET /v1/identifiers``, ``GET /v1/insights``,
+  ``GET /v1/insights/<table>.csv``: derive, bind, lookup, insights (glint.server.itemroutes)
 - public pages (glint.server.pages): ``/.well-known/gs1resolver``, ``/01/<gtin>/21/<serial>`` (GS1
   resolver), ``/c/<id>`` (the certificate page, verifying in the browser), ``/v1/keys``, ``/verify``, ``/``
 - ``GET  /v1/openapi.json``        the OpenAPI 3.1 document of every route (public; glint.server.openapi)
@@ -613,8 +615,9 @@ def create_app(home: str | Path, ledger_path: str | Path | None = None) -> Glint
             spec.update(openapi.document(app))
         return jsonify(spec)
 
-    from glint.server import pages
+    from glint.server import itemroutes, pages
 
+    itemroutes.register(app, worker, BadRequest, _int_arg)
     pages.register(app, worker, home)
 
     def close():

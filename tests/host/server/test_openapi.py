@@ -100,7 +100,8 @@ def test_answers_of_a_real_session_validate_against_the_document(tmp_path, coati
         if role:
             headers["Authorization"] = f"Bearer {api.keys[role]}"
         r = api.client.open(path, method=method, headers=headers, **kw)
-        template = check_response(doc, method, path, r.status_code, r.content_type, r.json)
+        body = r.get_data(as_text=True) if r.content_type.startswith("text/csv") else r.json
+        template = check_response(doc, method, path, r.status_code, r.content_type, body)
         seen.add((method, template, r.status_code))
         return r
 
@@ -169,6 +170,37 @@ def test_answers_of_a_real_session_validate_against_the_document(tmp_path, coati
         assert call("POST", "/v1/assemblies", "bench", json=body).status_code == 403
         assert call("POST", "/v1/assemblies", "brand", json={"item": ITEM}).status_code == 422
         assert call("GET", f"/v1/assemblies/{ITEM}").json["parts"] == {"clasp": "acme:CLASP-9"}
+        # lineage, identifiers and insights (glint.server.itemroutes: the CLI's semantics)
+        billet = dict(reg, item="acme:BILLET-1")
+        assert call("POST", "/v1/events", "brand", json=billet, headers={"Idempotency-Key": "b1"}).status_code == 201
+        d = {"parent": "acme:BILLET-1", "children": ["acme:BLADE-1", "acme:BLADE-2"], "how": "machined"}
+        made = call("POST", "/v1/derivations", "brand", json=d)
+        assert made.status_code == 201 and len(made.json["events"]) == 3, made.json
+        assert call("POST", "/v1/derivations", "brand", json=d).json == dict(made.json, duplicate=True)
+        clash = call("POST", "/v1/derivations", "brand", json=dict(d, how="cut"))
+        assert clash.status_code == 422 and "already exists" in clash.json["error"]
+        assert call("POST", "/v1/derivations", "bench", json=d).status_code == 403
+        assert call("POST", "/v1/derivations", json=d).status_code == 401
+        assert call("POST", "/v1/derivations", "brand", json=dict(d, extra=1)).status_code == 400
+        assert call("GET", "/v1/items/acme:BLADE-2", "brand").json["lineage"]["item"] == "acme:BILLET-1"
+        b = {"item": "acme:BLADE-1", "scheme": "qr", "value": "https://acme.example/q/B1?x=1"}
+        bound = call("POST", "/v1/identifiers", "brand", json=b)
+        assert bound.status_code == 201 and call("POST", "/v1/identifiers", "brand", json=b).json["duplicate"]
+        r = call("POST", "/v1/identifiers", "brand", json=dict(b, item="acme:BLADE-2"))
+        assert r.status_code == 422 and "already bound to acme:BLADE-1" in r.json["error"]
+        assert call("POST", "/v1/identifiers", "bench", json=b).status_code == 403
+        found = call("GET", "/v1/identifiers", query_string={"scheme": "qr", "value": b["value"]}).json
+        assert found["item"] == "acme:BLADE-1" and "acme:BILLET-1" in found["lineage"], found
+        assert call("GET", "/v1/identifiers?scheme=nfc&value=04A2").status_code == 422
+        assert call("GET", "/v1/identifiers?scheme=rfid&value=04A2").status_code == 400
+        ins = call("GET", "/v1/insights?days=30", "auditor").json
+        assert ins["items"] == 5 and ins["scans_per_month"][0]["item"] == ITEM, ins
+        assert call("GET", "/v1/insights").status_code == 401
+        assert call("GET", "/v1/insights", "bench").status_code == 403
+        assert call("GET", "/v1/insights?days=-1", "brand").status_code == 400
+        rows = call("GET", "/v1/insights/scans_per_month.csv?brand=ACME", "brand").get_data(as_text=True)
+        assert rows.splitlines()[0] == "item,month,scans" and rows.splitlines()[1].startswith(ITEM + ",")
+        assert call("GET", "/v1/insights/nothing.csv", "brand").status_code == 404
         for method, path, status in (("GET", "/v1/nothing", 404), ("DELETE", "/v1/checkpoint", 405)):
             r = api.client.open(path, method=method)
             assert r.status_code == status and r.content_type == "application/json"
