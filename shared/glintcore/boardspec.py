@@ -12,7 +12,8 @@ deploys a board (glint.fw.build.load_board):
 * the frame (camera width x height) is not larger than the largest frame that
   fits on the board (camera.max_width x camera.max_height);
 * ``usb_drive`` (how protocol mode keeps a ``storage_drive`` from PCs, glintfw.usbdrive)
-  is one of USB_DRIVE_METHODS or null.
+  is one of USB_DRIVE_METHODS or null; with "sdcard" (the drive is the SD card) the
+  state (``storage_root``) must not be on the SD card.
 
 Pins are GPIO numbers (ESP32 family); OpenMV LEDs are named (``led``/``name``),
 not pins, and take no part. -1 means "not connected".
@@ -22,7 +23,9 @@ from glintcore.errors import BoardError
 
 USB_DRIVE_HIDE_PYB = "pyb.usb_mode"  # the OpenMV STM32 boards: USB restarted as CDC only
 USB_DRIVE_EXPORTED = "exported"  # the board owner accepts the drive in protocol mode
-USB_DRIVE_METHODS = (USB_DRIVE_HIDE_PYB, USB_DRIVE_EXPORTED)
+USB_DRIVE_SDCARD = "sdcard"  # the OpenMV RT1062: the drive is the SD card, the state on /flash
+USB_DRIVE_METHODS = (USB_DRIVE_HIDE_PYB, USB_DRIVE_SDCARD, USB_DRIVE_EXPORTED)
+SDCARD = "/sdcard"  # where OpenMV's _boot.py mounts an SD card (the USB drive when mounted at boot)
 
 CAMERA_PIN_KEYS = ("data", "vsync", "href", "pclk", "xclk", "sda", "scl", "pwdn", "reset")
 
@@ -77,6 +80,9 @@ def problems(cfg):
     how = cfg.get("usb_drive")
     if how is not None and how not in USB_DRIVE_METHODS:
         out.append("board %s: usb_drive %r is none of %s" % (bid, how, ", ".join(USB_DRIVE_METHODS)))
+    root = cfg.get("storage_root") or "/"
+    if how == USB_DRIVE_SDCARD and (root + "/").startswith(SDCARD + "/"):
+        out.append("board %s: usb_drive sdcard exports the SD card, and storage_root %s is on it" % (bid, root))
     return out
 
 

@@ -23,13 +23,15 @@ SOURCES = {
     "openmv H7 Plus config": ("openmv/openmv", "boards/OPENMV4P/omv_boardconfig.mk"),
     "openmv H7 Plus board": ("openmv/openmv", "boards/OPENMV4P/board_config.h"),
     "openmv RT1062 config": ("openmv/openmv", "boards/OPENMV_RT1060/board_config.mk"),
+    "openmv RT1062 board": ("openmv/openmv", "boards/OPENMV_RT1060/board_config.h"),
     "openmv Nicla config": ("openmv/openmv", "boards/ARDUINO_NICLA_VISION/board_config.mk"),
-    "openmv stm32 main": ("openmv/openmv", "src/omv/ports/stm32/main.c"),
-    "openmv mimxrt main": ("openmv/openmv", "src/omv/ports/mimxrt/main.c"),
+    "openmv stm32 main": ("openmv/openmv", "ports/stm32/main.c"),
+    "openmv mimxrt main": ("openmv/openmv", "ports/mimxrt/main.c"),
+    "openmv _boot": ("openmv/openmv", "scripts/libraries/_boot.py"),
+    "openmv RT1060 mpconfigboard": ("openmv/micropython", "ports/mimxrt/boards/OPENMV_RT1060/mpconfigboard.h"),
     "openmv ov5640": ("openmv/openmv", "drivers/sensors/ov5640.c"),
     "openmv gc2145": ("openmv/openmv", "drivers/sensors/gc2145.c"),
     "stm32 usb": ("micropython/micropython", "ports/stm32/usb.c"),
-    "USBDevice doc": ("micropython/micropython", "docs/library/machine.USBDevice.rst"),
     "issue 18": ("glint", "issue 18 (the lead's reading of openmv 4.8 / micropython 1.29)"),
     "vendor": ("vendor", "board schematic / USB bridge vendor ID (not in a stored source)"),
 }
@@ -102,8 +104,8 @@ FACTS = {
         ("camera.gain_db_max", 36, "openmv ov5640", READ),  # 1023/16 = 63.9x
         ("camera.stale_frames", 3, "issue 18", "unverified: up to three buffered frames on OpenMV"),
         ("camera.max_width", 640, "openmv H7 Plus board", READ),  # 32 MB SDRAM (OMV_DRAM_LENGTH)
-        ("storage_root", "/", "openmv stm32 main", READ),  # one FAT volume (SD if present, else flash) at "/"
-        ("storage_drive", True, "openmv stm32 main", READ),  # the same volume is the USB MSC medium
+        ("storage_root", "/flash", "openmv _boot", READ),  # internal flash at /flash, an SD card at /sdcard
+        ("storage_drive", True, "openmv stm32 main", READ),  # MSC medium: the SD card if mounted, else the flash
         ("usb_drive", "pyb.usb_mode", "stm32 usb", _PYB_USB),
         ("reset", "hard", "openmv stm32 main", READ),  # main.py runs on the first soft reset only
         ("usb.vid", 0x37C5, "issue 18", "unverified: OPENMV4P board_config.mk with OMV_USB_VID not in the stored sources"),
@@ -116,11 +118,14 @@ FACTS = {
         ("camera.gain_unit", "dB", "openmv ov5640", READ),
         ("camera.gain_db_max", 36, "openmv ov5640", READ),
         ("camera.stale_frames", 3, "issue 18", "unverified: up to three buffered frames on OpenMV"),
-        ("camera.max_width", 640, "vendor", "unverified: 32 MB SDRAM (OpenMV RT1062 board_config.h not read)"),
-        ("storage_root", "/", "openmv mimxrt main", READ),  # mount_point "/" (SD if detected, else flash)
-        ("storage_drive", True, "openmv mimxrt main", READ),  # mimxrt_msc_medium: the mounted volume
-        # TinyUSB is up (CDC+MSC) before boot.py; machine.USBDevice exists on esp32, rp2 and samd only
-        ("usb_drive", None, "USBDevice doc", READ),
+        ("camera.max_width", 640, "openmv RT1062 board", READ),  # 32 MB SDRAM (OMV_DRAM_LENGTH)
+        ("storage_root", "/flash", "openmv _boot", READ),
+        ("storage_drive", True, "openmv RT1060 mpconfigboard", READ),  # MICROPY_HW_USB_MSC (1)
+        # TinyUSB is up (CDC+MSC) before boot.py, with mimxrt_msc_medium the SD card if /sdcard is mounted,
+        # else the flash; no machine.USBDevice (MICROPY_HW_ENABLE_USB_RUNTIME_DEVICE unset), so the
+        # drive stays: protocol mode needs the SD card to be it (glintfw.usbdrive)
+        ("usb_drive", "sdcard", "openmv mimxrt main", "unverified: the medium choice read in main.c; not run on "
+         "an RT1062 (which volume a PC sees with and without a card)"),
         ("reset", "hard", "openmv mimxrt main", READ),
         ("usb.vid", 0x37C5, "openmv RT1062 config", READ),
         ("usb.pid", 0x1060, "openmv RT1062 config", READ),
@@ -133,7 +138,7 @@ FACTS = {
         ("camera.manual_gain", False, "openmv gc2145", READ),  # no set_auto_gain
         ("camera.stale_frames", 3, "issue 18", "unverified: up to three buffered frames on OpenMV"),
         ("camera.max_width", 320, "issue 18", "unverified: VGA (307 KB) exceeds the 276 KB largest free region"),
-        ("storage_root", "/", "openmv stm32 main", READ),
+        ("storage_root", "/flash", "openmv _boot", READ),
         ("storage_drive", True, "openmv stm32 main", READ),
         ("usb_drive", "pyb.usb_mode", "stm32 usb", _PYB_USB),
         ("reset", "hard", "openmv stm32 main", READ),

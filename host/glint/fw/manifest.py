@@ -13,7 +13,7 @@ instead of trusting the manifest (slower; catches files changed behind glint's b
 
 Paths in the manifest are absolute from the device's install root; the install root is
 the working directory MicroPython boots in ("/" on ESP32 and the virtual scanner,
-"/flash" or "/sd" on OpenMV), which is where main.py runs from.
+"/flash", or "/sdcard" when an SD card is mounted, on OpenMV), which is where main.py runs from.
 """
 
 from __future__ import annotations
