@@ -7,6 +7,7 @@ network access to fetch the pinned micropython-*-stubs into build/stubs/ (tools/
 
 from __future__ import annotations
 
+import ast
 import os
 import shutil
 
@@ -14,7 +15,7 @@ import pytest
 from glinttest import REPO
 
 from glint.errors import ToolError
-from glint.fw.build import list_boards
+from glint.fw.build import list_boards, load_board
 
 
 def _check(board, root=None):
@@ -28,10 +29,43 @@ def _check(board, root=None):
         pytest.skip(f"type check unavailable: {e.oneline()}")
 
 
-@pytest.mark.parametrize("board", list_boards())
+def _flavour(board):
+    from glint.fw.typecheck import flavour
+
+    return flavour(load_board(board))
+
+
+def _code(board):
+    """board.py without its docstring: what mypy checks of the board itself."""
+    tree = ast.parse((REPO / "boards" / board / "board.py").read_text())
+    body = tree.body[1:] if tree.body and isinstance(tree.body[0], ast.Expr) else tree.body
+    return ast.dump(ast.Module(body=body, type_ignores=[]))
+
+
+def _representatives():
+    """The first board of each stub flavour: the others of that flavour are the same check (below)."""
+    first = {}
+    for b in list_boards():
+        first.setdefault(_flavour(b), b)
+    return set(first.values())
+
+
+# mypy's verdict depends on the flavour's stubs, the glintfw files the port ships and board.py's code.
+# One board per flavour runs in the default run; the rest (identical code, asserted below) under -m slow.
+@pytest.mark.parametrize("board", [b if b in _representatives() else pytest.param(b, marks=pytest.mark.slow)
+                                   for b in list_boards()])
 def test_firmware_typechecks_against_the_port_stubs(board):
     findings = _check(board)
     assert not findings, "\n".join(str(f) for f in findings)
+
+
+def test_boards_of_one_flavour_are_one_type_check():
+    """Every board's board.py is its flavour representative's code, on the same port: the same mypy run."""
+    reps = {_flavour(b): b for b in _representatives()}
+    for b in list_boards():
+        rep = reps[_flavour(b)]
+        assert load_board(b)["port"] == load_board(rep)["port"], b
+        assert _code(b) == _code(rep), f"{b}: board.py differs from {rep}'s; type-check it in the default run"
 
 
 def test_a_call_the_port_lacks_is_found(tmp_path):
