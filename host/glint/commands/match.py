@@ -64,6 +64,11 @@ def cmd_enroll(args) -> int:
 
     if args.port:  # scanner source: checked scans into the home's database and ledger (glint.workflows)
         return _enroll_from_scanner(args)
+    given = [o for o, v in (("--provenance", args.provenance), ("--reason", args.reason), ("--by", args.by),
+                            ("--operator", args.operator), ("--brand-key-file", args.brand_key_file)) if v]
+    if given:
+        raise UsageError(f"{given[0]} is for enrollments from a scanner (-p), which write the ledger",
+                         "a --db enrollment writes only the matcher database")
     if not args.db or not args.files:
         raise UsageError("give --db DIR and capture FILES, or --port URL to enroll from a scanner")
     db = _db(args.db, must_exist=False)
@@ -100,16 +105,29 @@ def _enroll_from_scanner(args) -> int:
     home = home_of(args)
     if args.db and Path(args.db).resolve() != home.match_dir.resolve():
         raise UsageError("with -p/--port the database is the home's (HOME/match)", hint="use --home instead of --db")
-    with HostSession(home) as host, open_scanner(resolve_port(args.port), Timeouts.from_config(home.section("link"))) as sc:
-        out = enroll_from_scanner(host, sc, args.item, captures=args.captures, replace=args.replace,
-                                  between=lambda i: print(f"capture {i + 1}/{args.captures}", file=sys.stderr),
-                                  on_guidance=lambda t: print(f"capture: {t}; scanning again", file=sys.stderr))
+    from glint.commands.lifecycle import _brand_secret
+    from glint.textsafe import clean
+    from glint.workflows.enroll import provenance_for
+
+    with HostSession(home, operator=args.operator) as host:
+        prov = None
+        if not host.ledger.store.item_leaves(args.item):  # a new item: its provenance, checked before any capture
+            prov = provenance_for(host, args.provenance, args.by, args.reason, _brand_secret(args))
+        elif args.provenance or args.reason or args.by:
+            raise UsageError(f"item {args.item} is already registered ({host.ledger.item(args.item).provenance_line()})",
+                             "--provenance, --reason and --by describe a new item")
+        with open_scanner(resolve_port(args.port), Timeouts.from_config(home.section("link"))) as sc:
+            out = enroll_from_scanner(host, sc, args.item, captures=args.captures, replace=args.replace,
+                                      between=lambda i: print(f"capture {i + 1}/{args.captures}", file=sys.stderr),
+                                      on_guidance=lambda t: print(f"capture: {t}; scanning again", file=sys.stderr),
+                                      provenance=prov)
+        line = host.ledger.item(out.item).provenance_line()
     if args.json:
         print(json.dumps({"item": out.item, "spots": out.spots, "captures": out.captures,
-                          "ledger_index": out.ledger_index}))
+                          "ledger_index": out.ledger_index, "provenance": prov}))
     else:
-        print(f"enrolled {out.item}: {out.spots} spots from {out.captures} scanner capture(s), "
-              f"ledger event {out.ledger_index}")
+        print(clean(f"enrolled {out.item}: {out.spots} spots from {out.captures} scanner capture(s), "
+                    f"ledger event {out.ledger_index}; {line}"))
     return 0
 
 
@@ -170,6 +188,16 @@ def register(sub) -> None:
                                       "home's matcher and ledger")
     p.add_argument("--captures", type=int, default=3, help="with -p/--port: captures per item (default 3)")
     p.add_argument("--replace", action="store_true", help="re-enroll an item that is already enrolled")
+    p.add_argument("--provenance", choices=("factory", "later"),
+                   help="with -p, a new item's provenance: factory (the brand's act: needs the brand credential, "
+                        "as glint intake --brand) or later; default [enroll] provenance of config.toml, else later")
+    p.add_argument("--reason", choices=("vintage", "pre-owned", "re-coated"),
+                   help="with -p, why a later enrollment is after the factory (recorded; default none given)")
+    p.add_argument("--by", help="with -p, who authenticated a later enrollment (default --operator, else user@host)")
+    p.add_argument("--operator", help="with -p, who enrolls (recorded in the ledger)")
+    p.add_argument("--brand-key-file", type=Path, metavar="FILE",
+                   help="with -p and factory provenance: file holding the brand credential (an API key of role "
+                        "brand of this home); default $GLINT_BRAND_KEY")
     p.add_argument("--calibration", metavar="FILE", help="a new database: use this scanner calibration "
                    "(glint lab calibrate --captures DIR --out FILE)")
     p.add_argument("--json", action="store_true", help="print one JSON object")

@@ -76,7 +76,8 @@ class ItemState:
         p = self.provenance
         if p.get("class") == "factory":
             return "factory-enrolled" + (f" by {p['by']}" if p.get("by") else "")
-        return f"enrolled later ({p.get('reason', 'pre-owned')}) by {p.get('by')} at {p.get('at')}"
+        return (f"enrolled later ({p.get('reason') or 'no reason given'})" + (f" by {p['by']}" if p.get("by") else "")
+                + (f" at {p['at']}" if p.get("at") is not None else ""))
 
     def as_dict(self) -> dict:
         return {

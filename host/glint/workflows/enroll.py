@@ -1,4 +1,13 @@
-"""Enrollment from a scanner: several checked captures of one item -> matcher reference + ledger events."""
+"""Enrollment from a scanner: several checked captures of one item -> matcher reference + ledger events.
+
+A new item's register event states its provenance, and a ``factory`` one is a brand's act
+(docs/lifecycle.md): ``provenance_for`` gives ``factory`` only with a brand credential (an API
+key of role brand of this home, as ``glint intake --brand`` takes), else ``later`` (by whom,
+when, and why when said). The claim asked for is the caller's, else the home's ``[enroll]
+provenance`` (``"factory"`` in a brand's own home; the credential is still needed), else
+``later``. ``enroll_from_scanner`` without a provenance records ``later`` by the session's
+operator (or the local user): never a factory claim nobody made.
+"""
 
 from __future__ import annotations
 
@@ -16,6 +25,55 @@ _log = logging.getLogger(__name__)
 
 DEFAULT_CAPTURES = 3
 COATING_ID = "c1"
+PROVENANCE_CLAIMS = ("factory", "later")
+
+
+def local_user() -> str:
+    """Who runs this host process, as user@host (what a later enrollment says when nobody is named)."""
+    import getpass
+    import os
+    import socket
+
+    try:
+        user = getpass.getuser()
+    except (KeyError, OSError):  # no name for this uid (a container)
+        user = f"uid-{os.getuid()}"
+    return f"{user}@{socket.gethostname()}"[:128]
+
+
+def later_provenance(by: str | None, reason: str | None = None, at: int | None = None) -> dict:
+    """``later``: enrolled after the factory, by ``by`` (default the local user), at ``at`` (now)."""
+    import time
+
+    prov: dict = {"class": "later", "by": by or local_user(), "at": int(time.time()) if at is None else at}
+    if reason:
+        prov["reason"] = reason
+    return prov
+
+
+def provenance_for(host: HostSession, claim: str | None = None, by: str | None = None, reason: str | None = None,
+                   brand_key: str | None = None) -> dict:
+    """The provenance a new item is registered with (refused before any capture when it cannot hold).
+
+    ``claim``: ``factory`` or ``later`` (default the home's ``[enroll] provenance``, else later);
+    factory needs ``brand_key``, a brand credential of this home (glint.workflows.lifecycle.brand_credential).
+    """
+    from glint.errors import UsageError
+
+    if claim is None:
+        claim = host.home.section("enroll").get("provenance", "later")
+        if claim not in PROVENANCE_CLAIMS:
+            raise UsageError(f"{host.home.config_path}: [enroll] provenance must be \"factory\" or \"later\", "
+                             f"not {claim!r}")
+    if claim not in PROVENANCE_CLAIMS:
+        raise UsageError(f"provenance {claim!r} is not one of {', '.join(PROVENANCE_CLAIMS)}")
+    if claim == "factory":
+        from glint.workflows.lifecycle import brand_credential
+
+        if reason or by:
+            raise UsageError("a factory enrollment takes no --reason or --by (the brand credential names who)")
+        return {"class": "factory", "by": brand_credential(host, brand_key)}
+    return later_provenance(by or host.operator, reason)
 
 
 @dataclass
@@ -39,8 +97,9 @@ def enroll_from_scanner(host: HostSession, scanner: Scanner, item: str, captures
     scanner changes its lens). Every capture passes glint.checks like any other scan.
     The ledger gets a register event (if the item is new) and an enroll event whose
     ``ref`` is the SHA-256 of the stored reference and whose scan is the first capture.
-    ``provenance``: the register event's (default ``{"class": "factory"}``; intake enrolls
-    ``later``); ``first``: an already checked scan of the item used as capture 1.
+    ``provenance``: the register event's (see ``provenance_for``; default ``later`` by the
+    session's operator, or the local user); ``first``: an already checked scan of the item used
+    as capture 1.
     """
     from glint.match import enroll, spots_from_descriptor
 
@@ -61,7 +120,8 @@ def enroll_from_scanner(host: HostSession, scanner: Scanner, item: str, captures
     digest = host.reference_digest(item)
     if not led.store.item_leaves(item):
         led.register_item(item, brand=brand or (item.split(":", 1)[0] if ":" in item else "glint"),
-                          provenance=provenance, operator=host.operator, location=host.location)
+                          provenance=provenance or later_provenance(host.operator), operator=host.operator,
+                          location=host.location)
         a = led.add_coating(item, COATING_ID, ref=digest, scan=checked[0].signed, **extra)
     else:  # re-enrollment (after a repair): a new coating replaces the active one
         state = led.item(item)
