@@ -13,6 +13,12 @@
    is the event's ``ref``; its own scan must match it, and it becomes the server's
    reference of the item once the event is stored. Its scan is identified (1:N) among
    the server's references first: a coating already enrolled as another item is refused.
+4. An assembly's verdict (a ``verify`` with ``parts``) is recomputed from the parts' own
+   verify events on this server, each named by the SHA-256 of its signed scan
+   (``parts.NAME.scan``): those events passed 2 and 3 when they were uploaded. The verdict
+   (twins.assess_parts against this server's assembly definition, and the assembly's own
+   coating when it has one) must be the claimed one, part by part. An assembly without a
+   coating of its own sends no scan of its own; one with a coating here must send it.
 
 A refusal is a UsageError (HTTP 422) or a ScanRefused (HTTP 422 with its reason code).
 """
@@ -33,6 +39,12 @@ from glint.server import schema
 R_MATCH = "match-disagrees"
 R_NO_REFERENCE = "no-reference"
 R_ENROLLED = "already-enrolled"
+R_NOT_ASSEMBLY = "not-an-assembly"
+R_PART_SCAN = "part-scan-missing"
+R_PART_STALE = "part-scan-stale"
+R_ASSEMBLY = "assembly-disagrees"
+R_BODY = "assembly-coating"
+ASSEMBLY_WINDOW_S = 3600   # a verdict relies on part scans made at most this long before it
 
 
 class MatchRefused(UsageError):
@@ -105,12 +117,13 @@ def fap_of(log10_far: float | None) -> float | None:
 
 
 def admit(reg, match_db, policy: FirmwarePolicy | None, kind: str, item: str, t: int | None, data: dict,
-          scan: bytes | None, reference=None, now: float | None = None, skip_scan_check: CheckedScan | None = None
-          ) -> tuple[int, Admitted]:
+          scan: bytes | None, reference=None, now: float | None = None, skip_scan_check: CheckedScan | None = None,
+          ledger=None) -> tuple[int, Admitted]:
     """Check one uploaded event; return (time, Admitted). Runs on the server's ledger thread.
 
     The scan acceptance (registry) is written in the caller's transaction: the caller
-    rolls it back when a later step refuses the event.
+    rolls it back when a later step refuses the event. ``ledger``: the server's ledger, to
+    check an assembly's verdict against its parts' stored verify events (none: refused).
     """
     t = schema.check_event(kind, item, t, data, now)
     data = dict(data)
@@ -121,6 +134,15 @@ def admit(reg, match_db, policy: FirmwarePolicy | None, kind: str, item: str, t:
     if kind not in (ev.VERIFY, ev.ENROLL):
         if scan is not None:
             raise UsageError(f"a {kind} event carries no scan")
+        return t, Admitted(data)
+    if scan is None and kind == ev.VERIFY and "parts" in data:  # an assembly without a coating of its own
+        for k in ("fap", "dev", "coat"):
+            if k in data:
+                raise UsageError(f"a verdict without a scan of its own has no {k!r}")
+        check_assembly_verdict(ledger, item, t, data, None)
+        if item in match_db:
+            raise MatchRefused(R_BODY, f"{item} has its own coating here: its verdict carries the scan of it",
+                               "scan the assembly itself too (glint scan --item ITEM --parts)")
         return t, Admitted(data)
     if scan is None:
         raise UsageError(f"a {kind} event must carry the device-signed scan it records",
@@ -137,7 +159,9 @@ def admit(reg, match_db, policy: FirmwarePolicy | None, kind: str, item: str, t:
                                "upload the item's enroll event (with its reference) first") from None
         res = _match(ref, checked)
         got = "pass" if res.match else "fail"
-        if got != data["res"]:
+        if "parts" in data:  # an assembly with its own coating: that scan and its parts' events
+            check_assembly_verdict(ledger, item, t, data, got)
+        elif got != data["res"]:
             raise MatchRefused(R_MATCH, f"the server's matcher says {got} for this scan of {item}, "
                                f"not {data['res']} ({res.reason or 'log10 FAR %.1f' % res.log10_far})")
         fap = fap_of(res.log10_far)
@@ -176,3 +200,75 @@ def _not_enrolled_elsewhere(match_db, checked: CheckedScan, item: str) -> None:
     if hit.item is not None and hit.item != item:
         raise MatchRefused(R_ENROLLED, f"this coating is already enrolled here as {hit.item}, not {item}",
                            f"its twin is {hit.item} (GET /v1/items/{hit.item})")
+
+
+def _part_event(ledger, item: str, digest: bytes):
+    """The verify event of ``item`` on this server that records the scan with SHA-256 ``digest``."""
+    try:
+        events = ledger.item(item).events
+    except UsageError:
+        return None
+    return next((e for e in reversed(events) if e.kind == ev.VERIFY and e.data.get("scan") == digest), None)
+
+
+def check_assembly_verdict(ledger, item: str, t: int, data: dict, body: str | None) -> None:
+    """Recompute an assembly's verdict from its parts' verify events here; refuse any other claim.
+
+    ``body``: the server's match result of the assembly's own coating (None: it has none).
+    A part claimed to pass names its scan (``scan``: SHA-256); a part without one (skipped at
+    the scanner) counts as failing. Each named scan must be a verify event of the item the part
+    showed (or of the expected part when it showed none), made within ASSEMBLY_WINDOW_S before
+    the verdict; the verdict is twins.assess_parts over those events' results.
+    """
+    from glint.ledger.twins import assess_parts
+
+    if ledger is None:
+        raise MatchRefused(R_NOT_ASSEMBLY, "this server cannot check an assembly's verdict here")
+    try:
+        st = ledger.item(item)
+    except UsageError:
+        raise MatchRefused(R_NOT_ASSEMBLY, f"unknown item {item}", "upload its register event first") from None
+    if not st.parts:
+        raise MatchRefused(R_NOT_ASSEMBLY, f"{item} has no parts here: a verdict with parts is refused",
+                           "define the assembly first (POST /v1/assemblies)")
+    claimed = data["parts"]
+    if set(claimed) != set(st.parts):
+        raise MatchRefused(R_ASSEMBLY, f"the verdict names parts {', '.join(sorted(claimed))}, but {item} has "
+                           f"{', '.join(sorted(st.parts))} here")
+    results: dict[str, dict] = {}
+    seen: set[bytes] = set()
+    for name, r in sorted(claimed.items()):
+        digest = r.get("scan")
+        if digest is None:
+            if r["res"] == "pass":
+                raise MatchRefused(R_PART_SCAN, f"part {name!r} of {item} is claimed to pass without naming its "
+                                   "scan", "send parts.NAME.scan: the SHA-256 of the part's signed scan")
+            results[name] = {"res": "fail", "item": None}
+            continue
+        if digest in seen:
+            raise MatchRefused(R_ASSEMBLY, f"part {name!r} of {item} names a scan another part names")
+        seen.add(digest)
+        subject = r.get("item") or st.parts[name]
+        e = _part_event(ledger, subject, digest)
+        if e is None:
+            raise MatchRefused(R_PART_SCAN, f"no verify event of {subject} here records the scan named for part "
+                               f"{name!r} of {item}", "upload the part's verify event (with its signed scan) first")
+        if not t - ASSEMBLY_WINDOW_S <= e.time <= t:
+            raise MatchRefused(R_PART_STALE, f"the scan of part {name!r} (event {e.index}) was made "
+                               f"{t - e.time} s from the verdict; at most {ASSEMBLY_WINDOW_S} s before it")
+        results[name] = {"res": e.data["res"], "item": subject if e.data["res"] == "pass" else None}
+    states = {}
+    for r in results.values():
+        if r["item"] is not None and r["item"] not in states:
+            states[r["item"]] = ledger.item(r["item"])
+    verdicts = assess_parts(st, results, states)
+    passed = body != "fail" and all(v.belongs for v in verdicts)
+    for v in verdicts:
+        c = claimed[v.part]
+        if (c["res"] == "pass") != v.belongs or c.get("item") != v.item:
+            raise MatchRefused(R_ASSEMBLY, f"the server's verdict on part {v.part!r} of {item} is "
+                               f"{'pass' if v.belongs else 'fail'} ({v.reason}), not the claimed {c['res']}")
+    if ("pass" if passed else "fail") != data["res"]:
+        why = "its own coating did not verify" if body == "fail" else "a part is not its own"
+        raise MatchRefused(R_ASSEMBLY, f"the server's verdict on {item} is {'pass' if passed else 'fail'}"
+                           + ("" if passed else f" ({why})") + f", not {data['res']}")

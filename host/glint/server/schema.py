@@ -188,17 +188,22 @@ def _lineage(kind, name, v):
         "propertyNames": {"minLength": 1, "maxLength": COATING_ID_MAX},
         "additionalProperties": {"type": "object", "required": ["res"], "additionalProperties": False,
                                  "properties": {"res": {"enum": list(ev.RESULTS)},
-                                                "item": {"anyOf": [_ITEM_REF, {"type": "null"}]}}},
-        "description": "an assembly's verdict per part: belongs (pass) or not, and the item the part showed"})
+                                                "item": {"anyOf": [_ITEM_REF, {"type": "null"}]},
+                                                "scan": {"$ref": "#/components/schemas/Digest"}}},
+        "description": "an assembly's verdict per part: belongs (pass) or not, the item the part showed, and the "
+                       "SHA-256 of the part's signed scan (its own verify event); the server recomputes the "
+                       "verdict from those events (glint.server.admit)"})
 def _part_results(kind, name, v):
     if not isinstance(v, dict) or not v or len(v) > MAX_PARTS:
         raise UsageError(f"{kind} field 'parts' must map 1..{MAX_PARTS} part names to results")
     for k, r in v.items():
         _text(kind, f"parts.{k}", k, COATING_ID_MAX)
-        if not isinstance(r, dict) or set(r) - {"res", "item"} or r.get("res") not in ev.RESULTS:
-            raise UsageError(f"{kind} field parts.{k} must be {{res: pass|fail, item}}")
+        if not isinstance(r, dict) or set(r) - {"res", "item", "scan"} or r.get("res") not in ev.RESULTS:
+            raise UsageError(f"{kind} field parts.{k} must be {{res: pass|fail, item, scan}}")
         if r.get("item") is not None:
             _item(kind, f"parts.{k}.item", r["item"])
+        if "scan" in r:
+            _digest(kind, f"parts.{k}.scan", r["scan"])
 
 
 @_json({"type": "object", "required": ["scheme", "value"], "additionalProperties": False,

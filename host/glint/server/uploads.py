@@ -192,7 +192,8 @@ def _admit_and_append(ctx, conn, todo: list[_Upload]) -> list:
         kind, item, t, data, scan, reference = up.parsed
         conn.execute("SAVEPOINT upload")
         try:
-            t, ok = adm.admit(ctx.registry, ctx.match_db, ctx.policy, kind, item, t, data, scan, reference)
+            t, ok = adm.admit(ctx.registry, ctx.match_db, ctx.policy, kind, item, t, data, scan, reference,
+                              ledger=ctx.ledger)
             kid = up.api_key.key_id
             q = used.get(kid)
             if q is None:

@@ -11,11 +11,13 @@ enrolled, then asks for each part (``place``: the operator's prompt or a feeder)
 what is under the lens, and judges the parts with ``twins.assess_parts``: a part that verifies
 as itself belongs; a genuine part of another item, or one that does not verify, does not. Each
 part scan is recorded as a verify event of the item it showed; the verdict is a verify event of
-the assembly with ``parts`` {name: {res, item}}, certified when every part belongs.
+the assembly with ``parts`` {name: {res, item, scan}} (``scan``: the SHA-256 of the part's signed
+scan, which names its verify event on any host), certified when every part belongs.
 """
 
 from __future__ import annotations
 
+import hashlib
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -102,6 +104,7 @@ class PartScan:
     log10_far: float | None = None
     ledger_index: int | None = None
     error: str = ""
+    scan: bytes | None = None   # SHA-256 of the part's signed scan (its verify event's ``scan``)
 
 
 @dataclass
@@ -205,7 +208,7 @@ def scan_assembly(host: HostSession, scanner, assembly: str, place: Placer | Non
         subject = shown or expected
         idx = _record(host, subject, res, far, checked, note=f"scanned as part {name!r} of {assembly}")
         host.registry.record_outcome(checked.scan_id, subject, res, far, idx)
-        scans.append(PartScan(name, expected, res, shown, far, idx))
+        scans.append(PartScan(name, expected, res, shown, far, idx, scan=hashlib.sha256(checked.signed).digest()))
     results = {p.name: {"res": "pass" if p.result == "pass" else "fail", "item": p.item} for p in scans}
     part_states = {}
     for p in scans:
@@ -216,7 +219,12 @@ def scan_assembly(host: HostSession, scanner, assembly: str, place: Placer | Non
                 part_states[p.item] = None
     verdicts = assess_parts(state, results, part_states)
     passed = body != "fail" and all(v.belongs for v in verdicts) and len(verdicts) == len(state.parts)
-    parts_field = {v.part: {"res": "pass" if v.belongs else "fail", "item": v.item} for v in verdicts}
+    # each part names its signed scan's event (by the scan's SHA-256, the same on every host): a server
+    # recomputes this verdict from those events (glint.server.admit), so an assembly without a coating
+    # of its own can be uploaded
+    digests = {p.name: p.scan for p in scans if p.scan is not None}
+    parts_field = {v.part: {"res": "pass" if v.belongs else "fail", "item": v.item,
+                            **({"scan": digests[v.part]} if v.part in digests else {})} for v in verdicts}
     out = AssemblyScan(assembly, body, scans, verdicts, passed)
     note = None if passed else (NOT_ITS_OWN if out.failing else "its own coating did not verify")
     out.ledger_index = _record(host, assembly, "pass" if passed else "fail", body_far, body_checked, note=note,

@@ -283,3 +283,20 @@ def test_concurrent_uploads_share_commits_and_each_gets_its_answer(enrolled):
     assert api.get("/v1/checkpoint").json["size"] == size0 + 84
     events = api.get("/v1/items/acme:C-3", role="auditor").json["events"]
     assert [wire.decode_value(e["data"])["action"] for e in events[1:]] == [f"a{i}" for i in range(15) if i != 7]
+
+
+def test_an_assembly_with_its_own_coating_sends_its_scan(enrolled, device, coating):
+    """A verdict without a scan is for an assembly without a coating (tests/e2e/test_assembly_upload.py);
+    one whose coating the server holds must carry the scan of it, and its parts are checked too."""
+    api = enrolled
+    register(api, "acme:CLASP-9")
+    assert api.client.post("/v1/assemblies", json={"item": ITEM, "parts": {"clasp": "acme:CLASP-9"}},
+                           headers={"Authorization": f"Bearer {api.keys['brand']}"}).status_code == 201
+    parts = {"clasp": {"res": "fail", "item": None}}
+    r = api.post({"kind": "verify", "item": ITEM, "time": NOW - 40, "data": {"res": "fail", "parts": parts}})
+    assert r.status_code == 422 and r.json["reason"] == "assembly-coating", r.json
+    # with the scan of its coating (which matches) and a part that was not scanned: the verdict is fail
+    r = api.post(verify_body(device, coating[1][0], coating[2], res="pass", parts=parts))
+    assert r.status_code == 422 and r.json["reason"] == "assembly-disagrees", r.json
+    r = api.post(verify_body(device, coating[1][1], coating[2], res="fail", parts=parts))
+    assert r.status_code == 201, r.json
