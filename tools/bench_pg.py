@@ -15,6 +15,11 @@ acknowledged append survives a power cut), in a temporary directory on this disk
 SQLite: one process may write a ledger file; its N writers are N threads appending one
 event each through a LedgerWorker (synchronous=FULL), 1 writer is a lone caller.
 
+CPU per append (the medians' runs): the writer processes' CPU time over the measured window,
+and the server's (its backends and background processes, read from /proc; throwaway cluster
+only), divided by the appends: what the machine's cores must supply per durable append,
+whatever else runs beside (2 cores / the sum = the rate a quiet 2-core machine could reach).
+
 Every rate is the median of --repeat runs on a fresh database (each run's value listed),
 with the disk's raw fsync rate (4 KiB append + fsync) measured first and the 1-minute load
 average before and after: the machine is shared, and one durable commit is one fsync.
@@ -23,6 +28,7 @@ average before and after: the machine is shared, and one durable commit is one f
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import random
@@ -71,24 +77,56 @@ def worker(url: str, start_at: float, seconds: float, seed: int, keyfile: str, c
             gc.call(lambda led: led.size)
             while time.time() < start_at:
                 time.sleep(0.001)
+            cpu = time.process_time()
             n, spent = _threaded_appends(gc, items, time.time() + seconds, callers, seed * 1000)
-        print(json.dumps({"n": n, "s": spent}), flush=True)
+            cpu = time.process_time() - cpu
+        print(json.dumps({"n": n, "s": spent, "cpu": cpu}), flush=True)
         return
     with Ledger.open(url, keys=keys) as led:
         _ = led.size  # connect and catch up before the clock starts
         while time.time() < start_at:
             time.sleep(0.001)
+        cpu = time.process_time()
         n, spent = _single_appends(led, items, time.time() + seconds, rng)
-    print(json.dumps({"n": n, "s": spent}), flush=True)
+        cpu = time.process_time() - cpu
+    print(json.dumps({"n": n, "s": spent, "cpu": cpu}), flush=True)
 
 
-def run_pg(url: str, writers: int, seconds: float, keyhome: str, keys: Keys, callers: int = 1) -> float:
+def server_cpu(pid: int | None) -> float:
+    """CPU seconds the PostgreSQL server spent so far: the postmaster's reaped children (the
+    backends of closed connections) plus its live children; 0 when it cannot be read."""
+    if pid is None:
+        return 0.0
+    tick = os.sysconf("SC_CLK_TCK")
+
+    def fields(p: int) -> list[str]:
+        text = Path(f"/proc/{p}/stat").read_text()
+        return text[text.rfind(")") + 2:].split()
+
+    try:
+        f = fields(pid)
+        total = int(f[13]) + int(f[14])  # cutime, cstime: reaped children
+        for child in Path(f"/proc/{pid}/task/{pid}/children").read_text().split():
+            with contextlib.suppress(OSError, IndexError, ValueError):
+                c = fields(int(child))
+                total += int(c[11]) + int(c[12])  # utime, stime
+        return total / tick
+    except (OSError, IndexError, ValueError):
+        return 0.0
+
+
+def run_pg(url: str, writers: int, seconds: float, keyhome: str, keys: Keys, callers: int = 1,
+           server_pid: int | None = None) -> tuple[float, float, float]:
+    """One run: (appends/s, client CPU ms per append, server CPU ms per append)."""
     _setup(url, keys)
     start_at = time.time() + 1.5 + 0.15 * writers
     procs = [subprocess.Popen([sys.executable, __file__, "--worker", url, str(start_at), str(seconds), str(k),
                                keyhome, str(callers)], stdout=subprocess.PIPE, text=True) for k in range(writers)]
+    time.sleep(0.3)  # the setup connection's backend is reaped
+    cpu0 = server_cpu(server_pid)
     total = 0
     spent = 0.0
+    cpu = 0.0
     for p in procs:
         out, _ = p.communicate(timeout=seconds + 120)
         if p.returncode != 0:
@@ -96,11 +134,14 @@ def run_pg(url: str, writers: int, seconds: float, keyhome: str, keys: Keys, cal
         r = json.loads(out.strip().splitlines()[-1])
         total += r["n"]
         spent = max(spent, r["s"])
+        cpu += r["cpu"]
+    time.sleep(0.3)  # the writers' backends are reaped
+    scpu = server_cpu(server_pid) - cpu0
     with Ledger.open(url, keys=keys) as led:
         rep = led.verify()
         if not rep.ok or rep.size != ITEMS + total:
             raise SystemExit(f"bench_pg: ledger after the run: {rep} (expected {ITEMS + total} events)")
-    return total / spent
+    return total / spent, 1e3 * cpu / max(1, total), 1e3 * scpu / max(1, total)
 
 
 def run_sqlite(workdir: Path, writers: int, seconds: float, keys: Keys, tag: str) -> float:
@@ -195,6 +236,10 @@ def main(argv=None) -> int:
         out["fsync_per_s"] = round(fsync_rate(work))
         print(f"raw disk: {out['fsync_per_s']:,} x (4 KiB append + fsync)/s in {work}", flush=True)
         cluster = None if a.url else Cluster.start(durable=True, root=work / "pg")
+        pid = None  # the server's CPU is read from /proc for a throwaway cluster only
+        if cluster is not None:
+            with contextlib.suppress(OSError, ValueError, IndexError):
+                pid = int((cluster.data / "postmaster.pid").read_text().split()[0])
         try:
             def fresh_db(k: int) -> str:
                 if cluster is not None:
@@ -207,13 +252,18 @@ def main(argv=None) -> int:
             k = 0
             for w in a.writers:
                 for c in a.callers:
-                    runs = []
+                    res = []
                     for _ in range(a.repeat):
                         k += 1
-                        runs.append(run_pg(fresh_db(k), w, a.seconds, keyhome, keys, c))
-                    out[f"pg_{w}x{c}"] = {"median": round(statistics.median(runs)), "runs": [round(r) for r in runs]}
+                        res.append(run_pg(fresh_db(k), w, a.seconds, keyhome, keys, c, pid))
+                    runs = [r[0] for r in res]
+                    ccpu = statistics.median(r[1] for r in res)
+                    scpu = statistics.median(r[2] for r in res)
+                    out[f"pg_{w}x{c}"] = {"median": round(statistics.median(runs)), "runs": [round(r) for r in runs],
+                                          "client_cpu_ms": round(ccpu, 3), "server_cpu_ms": round(scpu, 3)}
+                    cpu_note = f"; CPU per append: client {ccpu:.2f} ms" + (f", server {scpu:.2f} ms" if pid else "")
                     print(f"postgresql {w} writer process(es) x {c} caller(s): {statistics.median(runs):,.0f} "
-                          f"appends/s (runs {' / '.join(f'{r:,.0f}' for r in runs)})", flush=True)
+                          f"appends/s (runs {' / '.join(f'{r:,.0f}' for r in runs)}){cpu_note}", flush=True)
                 if not a.no_sqlite:
                     runs = [run_sqlite(work, w, a.seconds, keys, f"{w}-{r}") for r in range(a.repeat)]
                     out[f"sqlite_{w}"] = {"median": round(statistics.median(runs)), "runs": [round(r) for r in runs]}

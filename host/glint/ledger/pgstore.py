@@ -15,9 +15,10 @@ with other applications in the same database is one more thing to get wrong.)
 Durability without holding the sequencer through the disk flush: the append
 transaction commits with ``synchronous_commit = off`` (the row lock is released as soon
 as the commit record is in the WAL buffers), then the writer waits for the WAL to be
-flushed past its own commit (``wait_durable``: a one-row write of its own in a
-``synchronous_commit = on`` transaction, whose commit flushes the WAL up to itself and so
-over every earlier commit record). Only then is the append acknowledged. PostgreSQL
+flushed past its own commit (a one-row write of its own in a ``synchronous_commit = on``
+transaction, whose commit flushes the WAL up to itself and so over every earlier commit
+record), pipelined in the same round trip as the write and its COMMIT. Only then is the
+append acknowledged. PostgreSQL
 flushes the WAL for all waiting sessions at once, so concurrent hosts share each fsync
 (group commit across processes) while the sequencer is held for a few round trips only.
 The WAL is sequential: a crash can lose only a suffix of commits none of which was
@@ -110,9 +111,9 @@ class PgStore(Store):
         self._in_seq = False
         self._pending: Batch | None = None
         self._writer_id = int.from_bytes(os.urandom(8), "big", signed=True)
-        self._client = psycopg.ClientCursor(self.db)
-        self._flush_sql = ("BEGIN; SET LOCAL synchronous_commit = on; "
-                           f"UPDATE flushes SET n = n + 1 WHERE writer = {self._writer_id}; COMMIT")
+        self._flush_stmts = ("BEGIN", "SET LOCAL synchronous_commit = on",
+                             f"UPDATE flushes SET n = n + 1 WHERE writer = {self._writer_id}", "COMMIT")
+        self._flush_sql = "; ".join(self._flush_stmts)
         try:
             if not readonly:
                 with self.db.transaction():
@@ -144,8 +145,8 @@ class PgStore(Store):
 
         Commits on a normal exit (then waits until durable), rolls back on an exception.
         Round trips: one to begin, take the sequencer and read what others appended since
-        ``since``; one to write and commit; one for the flush wait (after the sequencer is
-        released)."""
+        ``since`` (their leaves, not their scan bytes); one to write, commit (releasing the
+        sequencer) and wait for the flush."""
         if self.readonly:
             raise LedgerError("ledger is open read-only")
         psycopg = self._psycopg
@@ -154,7 +155,7 @@ class PgStore(Store):
             try:  # one round trip (simple protocol: several statements, no parameters)
                 sql = "BEGIN; SELECT value FROM meta WHERE key = 'size' FOR UPDATE"
                 if since is not None:
-                    sql += (f"; SELECT l.idx, coalesce(i.item, ''), l.seq, l.leaf, l.scan FROM leaves l "
+                    sql += (f"; SELECT l.idx, coalesce(i.item, ''), l.seq, l.leaf, NULL FROM leaves l "
                             f"LEFT JOIN items i ON i.id = l.item_id WHERE l.idx >= {int(since)} "
                             f"ORDER BY l.idx LIMIT {CATCH_UP_ROWS}")
                 cur = db.execute(sql)
@@ -177,16 +178,16 @@ class PgStore(Store):
                 self._rollback()
                 raise
             self._in_seq = False
+            # The commit, then (durable) the flush wait, in one round trip: the sequencer is
+            # released at the COMMIT, the reply comes once the WAL is on disk past it.
             try:
                 if pending is not None:
-                    self._write(pending, then="COMMIT")
+                    self._write(pending)
                 else:
-                    db.execute("COMMIT")
+                    db.execute("COMMIT; " + self._flush_sql if self.durable else "COMMIT")
             except psycopg.Error as e:
                 self._rollback()
                 raise LedgerError(f"ledger commit failed: {_one_line(e)}", "is the database server up?") from None
-            if self.durable:
-                self.wait_durable()
 
     def wait_durable(self) -> None:
         """Return once every commit this connection made is flushed to the server's disk: a
@@ -217,21 +218,28 @@ class PgStore(Store):
             raise LedgerError("one commit per sequenced transaction")
         self._pending = batch  # written with the COMMIT, in one round trip
 
-    def _write(self, batch: Batch, then: str = "") -> None:
+    def _write(self, batch: Batch) -> None:
         """The whole batch in one statement (items upserted, leaves, scans, nodes, the size row),
-        bound on the client so that ``then`` (the COMMIT) goes in the same round trip."""
+        prepared, with binary parameters, pipelined with the COMMIT and (durable) the flush wait:
+        one round trip."""
         heads = batch.heads
         leaves = batch.leaves
         scans = [(scan_key(r[5]), r[0]) for r in leaves if r[5] is not None]
         nodes = [n for n in batch.nodes if n[0] >= MIN_STORED_LEVEL]
-        self._client.execute(_WRITE + ("; " + then if then else ""), (
-            list(heads), [h[0] for h in heads.values()], [h[1] for h in heads.values()],
-            [h[2] for h in heads.values()],
-            [r[0] for r in leaves], [r[1] for r in leaves], [r[2] for r in leaves], [r[3] for r in leaves],
-            [r[4] for r in leaves],
-            [s[0] for s in scans], [s[1] for s in scans],
-            [n[0] for n in nodes], [n[1] for n in nodes], [n[2] for n in nodes],
-            str(batch.new_size)))
+        db = self.db
+        hv = list(heads.values())
+        with db.pipeline():
+            db.execute(_WRITE, (
+                list(heads), [h[0] for h in hv], [h[1] for h in hv], [h[2] for h in hv],
+                [r[0] for r in leaves], [r[1] for r in leaves], [r[2] for r in leaves], [r[3] for r in leaves],
+                [r[4] for r in leaves],
+                [s[0] for s in scans], [s[1] for s in scans],
+                [n[0] for n in nodes], [n[1] for n in nodes], [n[2] for n in nodes],
+                str(batch.new_size)), prepare=True)
+            db.execute("COMMIT")
+            if self.durable:
+                for stmt in self._flush_stmts:
+                    db.execute(stmt)
 
     def add_checkpoint(self, row: CheckpointRow) -> None:
         self._put("INSERT INTO checkpoints(size, root, note, time) VALUES(%s,%s,%s,%s) "
