@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """HTTP upload throughput of `glint serve`: durable events per second from concurrent clients.
 
-    python tools/bench_api.py [--clients 8] [--events 250] [--kind service|verify] [--json]
+    python tools/bench_api.py [--clients 8] [--events 250] [--kind service|verify] [--batch N] [--json]
 
 A real `glint serve` process (waitress, durable SQLite commits) on 127.0.0.1:0 and a
 temporary home. Each client thread has its own API key and keep-alive connection and
@@ -11,6 +11,10 @@ posts ``--events`` events, each acknowledged only once durable:
 - ``verify``: bench-key events, each with a device-signed scan that the server checks
   (ES256, counter order per device) and re-matches against its reference: one
   provisioned device per client, so each client's counters rise in order.
+
+``--batch N`` (N > 1): each request is a POST /v1/events/batch of N events (each with its own
+idempotency key, each answered on its own, all durable before the answer), as the outbox
+and benches upload a backlog; N = 1 (the default) is one POST /v1/events per event.
 
 Prints events/s (all clients, wall time), the median and p90 request latency and the
 server's CPU time per event (all its threads: on a shared machine the wall-time rate
@@ -86,11 +90,32 @@ def _setup(home: Path, clients: int, kind: str, events: int) -> tuple[list[str],
     return tokens, bodies
 
 
-def _client(port: int, token: str, bodies: list[dict], lat: list[float], errors: list[str]) -> None:
+def _client(port: int, token: str, bodies: list[dict], lat: list[float], errors: list[str], batch: int = 1) -> None:
     try:
-        _requests(port, token, bodies, lat, errors)
+        if batch > 1:
+            _batches(port, token, bodies, lat, errors, batch)
+        else:
+            _requests(port, token, bodies, lat, errors)
     except OSError as e:
         errors.append(f"{type(e).__name__}: {e}")
+
+
+def _batches(port: int, token: str, bodies: list[dict], lat: list[float], errors: list[str], n: int) -> None:
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=20)
+    for start in range(0, len(bodies), n):
+        data = json.dumps({"events": [{"key": f"{start + i}", "event": b}
+                                      for i, b in enumerate(bodies[start:start + n])]}).encode()
+        t0 = time.perf_counter()
+        conn.request("POST", "/v1/events/batch", data, {"Content-Type": "application/json",
+                                                        "Authorization": f"Bearer {token}"})
+        r = conn.getresponse()
+        out = r.read()
+        lat.append(time.perf_counter() - t0)
+        if r.status != 200:
+            errors.append(f"{r.status} {out[:200]!r}")
+            continue
+        errors.extend(f"{x['status']} {x.get('error')}" for x in json.loads(out)["results"] if x["status"] != 201)
+    conn.close()
 
 
 def _requests(port: int, token: str, bodies: list[dict], lat: list[float], errors: list[str]) -> None:
@@ -117,7 +142,7 @@ def _cpu_s(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def run(clients: int, events: int, kind: str) -> dict:
+def run(clients: int, events: int, kind: str, batch: int = 1) -> dict:
     with tempfile.TemporaryDirectory(prefix="glint-bench-api-") as tmp:
         home = Path(tmp) / "hq"
         home.mkdir()
@@ -133,7 +158,7 @@ def run(clients: int, events: int, kind: str) -> dict:
             port = int(line.split("http://127.0.0.1:")[1].split()[0])
             lats: list[list[float]] = [[] for _ in range(clients)]
             errors: list[str] = []
-            threads = [threading.Thread(target=_client, args=(port, tokens[c], bodies[c], lats[c], errors))
+            threads = [threading.Thread(target=_client, args=(port, tokens[c], bodies[c], lats[c], errors, batch))
                        for c in range(clients)]
             c0 = _cpu_s(proc.pid)
             t0 = time.perf_counter()
@@ -153,12 +178,13 @@ def run(clients: int, events: int, kind: str) -> dict:
             log.close()
             tail = (Path(tmp) / "serve.log").read_text()[-2000:]
     flat = sorted(x for lat in lats for x in lat)
-    n = len(flat)
-    return {"server_log_tail": tail if errors else "", "kind": kind, "clients": clients, "events": n, "errors": len(errors), "first_error": errors[:1],
+    n = clients * events
+    return {"server_log_tail": tail if errors else "", "kind": kind, "clients": clients, "batch": batch, "events": n,
+            "requests": len(flat), "errors": len(errors), "first_error": errors[:1],
             "wall_s": round(wall, 3), "events_per_s": round((n - len(errors)) / wall, 1),
             "server_cpu_ms_per_event": round(1000 * server_cpu / max(1, n), 3), "load": round(os.getloadavg()[0], 1),
             "latency_ms_median": round(1000 * statistics.median(flat), 2),
-            "latency_ms_p90": round(1000 * flat[int(0.9 * (n - 1))], 2)}
+            "latency_ms_p90": round(1000 * flat[int(0.9 * (len(flat) - 1))], 2)}
 
 
 def main() -> int:
@@ -166,14 +192,19 @@ def main() -> int:
     ap.add_argument("--clients", type=int, default=8)
     ap.add_argument("--events", type=int, default=250, help="events per client")
     ap.add_argument("--kind", choices=("service", "verify"), default="service")
+    ap.add_argument("--batch", type=int, default=1, metavar="N",
+                    help="events per request (N > 1: POST /v1/events/batch; at most 100)")
     ap.add_argument("--json", action="store_true")
     a = ap.parse_args()
-    r = run(a.clients, a.events, a.kind)
+    if not 1 <= a.batch <= 100:
+        ap.error("--batch must be 1..100")
+    r = run(a.clients, a.events, a.kind, a.batch)
     if a.json:
         print(json.dumps(r))
     else:
-        print(f"{r['kind']}: {r['events']} events from {r['clients']} clients in {r['wall_s']} s: "
-              f"{r['events_per_s']} events/s durable; latency median {r['latency_ms_median']} ms, "
+        per = f" in batches of {r['batch']}" if r["batch"] > 1 else ""
+        print(f"{r['kind']}: {r['events']} events{per} from {r['clients']} clients in {r['wall_s']} s: "
+              f"{r['events_per_s']} events/s durable; request latency median {r['latency_ms_median']} ms, "
               f"p90 {r['latency_ms_p90']} ms; server CPU {r['server_cpu_ms_per_event']} ms per event; "
               f"load {r['load']}; {r['errors']} errors {r['first_error']}")
     return 1 if r["errors"] else 0

@@ -12,7 +12,8 @@ thread. It runs two kinds of jobs, in the order they were queued:
   ``handler(ctx, items)`` in one call, which answers each item (a result or an
   exception, in order) after one shared durable commit. No delay is added: a lone
   caller pays one commit, concurrent callers share it, and each is still acknowledged
-  only once its own work is durable. ``append(...)`` is this for plain ledger events
+  only once its own work is durable. ``group_many(handler, items)`` queues several items
+  as one job (they share a round). ``append(...)`` is this for plain ledger events
   (``Ledger.append_group``: an event refused by a custody rule refuses only itself; a
   failed commit raises LedgerError in every caller of the group and stores none of it).
 
@@ -62,6 +63,23 @@ class _Grouped:
 
     def __init__(self, handler, item):
         self.handler, self.item = handler, item
+
+
+class _GroupedMany:
+    """Several items for one handler, queued as one job so that they never straddle a round."""
+
+    __slots__ = ("handler", "items")
+
+    def __init__(self, handler, items):
+        self.handler, self.items = handler, items
+
+
+def _jobs(job) -> list:
+    """The queue entry ``job`` as (what, future) pairs (a _GroupedMany becomes one pair per item)."""
+    what, fut = job
+    if isinstance(what, _GroupedMany):
+        return [(_Grouped(what.handler, it), f) for it, f in zip(what.items, fut)]
+    return [job]
 
 
 class LedgerWorker(Generic[Ctx]):
@@ -114,6 +132,17 @@ class LedgerWorker(Generic[Ctx]):
         item's caller. A handler that raises fails every item of its group."""
         return self._put(_Grouped(handler, item), Future())
 
+    def group_many(self, handler: Callable[[Ctx, list], list], items: list) -> list[Future]:
+        """``group`` for several items at once: they join the same round (one commit) unless it is
+        full (``max_group``); one Future per item, in order."""
+        futs: list[Future] = [Future() for _ in items]
+        if futs:
+            with self._lock:
+                if self._closed:
+                    raise LedgerError("the ledger worker is closed")
+                self._q.put((_GroupedMany(handler, list(items)), futs))
+        return futs
+
     def submit_event(self, spec: EventSpec) -> Future:
         """Queue one ledger event (group commit); the Future resolves to its ``Appended`` once durable."""
         return self.group(_append_events, spec)
@@ -159,13 +188,13 @@ class LedgerWorker(Generic[Ctx]):
     def _loop(self, ctx) -> None:
         q = self._q
         while True:
-            jobs = [q.get()]
+            jobs = _jobs(q.get())
             # Let callers woken by the last commit queue their next item before this group closes.
             time.sleep(0)
             # Everything that queued up while the last commit was syncing joins this round.
             while len(jobs) < self._max_group:
                 try:
-                    jobs.append(q.get_nowait())
+                    jobs.extend(_jobs(q.get_nowait()))
                 except queue.Empty:
                     break
             pending: list = []  # consecutive items of one handler, in queue order

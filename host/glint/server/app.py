@@ -3,6 +3,7 @@
 Endpoints (docs/api.md has the full reference; roles in glint.server.auth):
 
 - ``POST /v1/events``              append one event (bench/field/brand key); idempotent on ``Idempotency-Key``
+- ``POST /v1/events/batch``        append up to 100 events, each with its own key, checked and answered on its own
 - ``POST /v1/nonces``              a fresh nonce for a live scan by a device (bench/field key)
 - ``GET  /v1/checkpoint``          signed checkpoint of the current tree (public)
 - ``GET  /v1/proof/inclusion``     ``?index=&size=`` RFC 9162 inclusion proof (public)
@@ -282,6 +283,50 @@ _STATUS = ((ConflictError, 409), (BadRequest, 400), (auth.AuthError, 401), (auth
            (LedgerError, 503))
 
 
+def _burst(key) -> float:
+    """The burst of a key's token bucket (twice its rate per second, at least one request)."""
+    return max(1.0, 2 * key.rate_per_s)
+
+
+MAX_BATCH = 100  # events per POST /v1/events/batch (a few hundred KB with their scans)
+_RESULT_PROPS = {"key": {"type": "string"},
+                 "status": {"type": "integer", "description": "201 appended, 200 duplicate, else the refusal's "
+                                                              "status as POST /v1/events answers it"}}
+EVENT_BATCH_SCHEMA = {
+    "type": "object", "required": ["events"], "additionalProperties": False,
+    "properties": {"events": {"type": "array", "minItems": 1, "maxItems": MAX_BATCH, "items": {
+        "type": "object", "required": ["key", "event"], "additionalProperties": False,
+        "properties": {"key": {"type": "string", "minLength": 1, "maxLength": MAX_KEY_LEN,
+                               "description": "the event's idempotency key (as the Idempotency-Key header of "
+                                              "POST /v1/events), distinct within the batch"},
+                       "event": {"type": "object", "description": "an EventUpload, checked on its own: a "
+                                                                   "refusal is its result, not the batch's"}}}}}}
+EVENT_BATCH_RESULTS_SCHEMA = {
+    "type": "object", "required": ["results"], "additionalProperties": False,
+    "properties": {"results": {"type": "array", "items": {"oneOf": [
+        {"type": "object", "required": ["key", "status", "index", "leaf_hash", "tree_size", "duplicate"],
+         "additionalProperties": False,
+         "properties": dict(_RESULT_PROPS, **openapi.EVENT_APPENDED_PROPERTIES)},
+        {"type": "object", "required": ["key", "status", "error", "hint"], "additionalProperties": False,
+         "properties": dict(_RESULT_PROPS, error=openapi.ERROR_PROPERTIES["error"],
+                            hint=openapi.ERROR_PROPERTIES["hint"], reason=openapi.ERROR_PROPERTIES["reason"])}]}}}}
+
+
+def _batch_result(key: str, out) -> dict:
+    """One event's entry in a batch answer: its (result, duplicate), or its refusal as JSON."""
+    if isinstance(out, tuple):
+        result, duplicate = out
+        return dict(result, key=key, status=200 if duplicate else 201, duplicate=duplicate)
+    if isinstance(out, GlintError):
+        reason = getattr(out, "reason", None)
+        return {"key": key, "status": _status_of(out), "error": out.msg, "hint": getattr(out, "hint", None) or None,
+                **({"reason": reason} if reason else {})}
+    if isinstance(out, (sqlite3.Error, OSError)):
+        _log.error("storage error: %s", out)
+        return {"key": key, "status": 503, "error": f"the server's storage is unusable ({out})", "hint": "retry later"}
+    raise out  # a bug: answered 500 by the app's handler, and logged
+
+
 def _status_of(e: GlintError) -> int:
     for cls, status in _STATUS:
         if isinstance(e, cls):
@@ -316,7 +361,7 @@ def create_app(home: str | Path, ledger_path: str | Path | None = None) -> Glint
         if key is None:
             limiter.take(f"public {remote_addr}", rates["public_rate_per_s"], rates["public_burst"])
         else:
-            limiter.take(f"key {key.key_id}", key.rate_per_s, max(1.0, 2 * key.rate_per_s))
+            limiter.take(f"key {key.key_id}", key.rate_per_s, _burst(key))
         return key
 
     @app.before_request
@@ -387,6 +432,65 @@ def create_app(home: str | Path, ledger_path: str | Path | None = None) -> Glint
         _log.info("event %s key=%s index=%s dup=%s (%.1f ms)", body.get("kind"), key, result["index"],
                   duplicate, 1000 * (_time.perf_counter() - t0))
         return jsonify(dict(result, duplicate=duplicate)), 200 if duplicate else 201
+
+    @app.post(API_PREFIX + "/events/batch")
+    @openapi.operation(
+        "Append several custody events in one request, each acknowledged on its own", access=("bench", "field", "brand"),
+        body=openapi.Body(openapi.component("EventBatch", EVENT_BATCH_SCHEMA)),
+        responses={200: openapi.Body(openapi.component("EventBatchResults", EVENT_BATCH_RESULTS_SCHEMA),
+                                     description="one result per event, in order: appended (201), a duplicate of "
+                                                 "its key (200), or its refusal (the status POST /v1/events would "
+                                                 "answer, with error and hint)")},
+        errors=(400, 413, 429, 503), tags=("events",),
+        description=f"1..{MAX_BATCH} events, each with its own idempotency key (unique in the batch) and checked "
+                    "exactly as POST /v1/events checks one (role, schema, signed scan, match, custody, quota); "
+                    "a refused event refuses only itself. The answer comes once every appended event is durable "
+                    "(they share the server's group commit). Each event counts against the key's rate.")
+    def post_events_batch():
+        k = g.api_key
+        if k is None:
+            raise auth.AuthError("POST /v1/events/batch needs an API key", "send 'Authorization: Bearer <key>'")
+        try:
+            body = request.get_json(silent=True)
+        except RecursionError:
+            raise BadRequest("body nested too deeply") from None
+        entries = body.get("events") if isinstance(body, dict) and set(body) == {"events"} else None
+        if not isinstance(entries, list) or not 1 <= len(entries) <= MAX_BATCH:
+            raise BadRequest(f'body must be {{"events": [{{"key": IDEMPOTENCY_KEY, "event": EVENT}}, ...]}} '
+                             f"with 1..{MAX_BATCH} events")
+        keys: list[str] = []
+        for i, e in enumerate(entries):
+            key = e.get("key") if isinstance(e, dict) and set(e) == {"key", "event"} else None
+            if (not isinstance(key, str) or not key.strip() or len(key.strip()) > MAX_KEY_LEN
+                    or not key.strip().isprintable() or not isinstance(e["event"], dict)):
+                raise BadRequest(f"events[{i}] must be {{\"key\": 1..{MAX_KEY_LEN} printable characters, "
+                                 "\"event\": an event object}")
+            keys.append(key.strip())
+        if len(set(keys)) != len(keys):
+            raise BadRequest("the events of a batch need distinct idempotency keys")
+        if len(entries) > 1:  # the request took one token of the key's rate; each further event takes one
+            if len(entries) > _burst(k):
+                raise BadRequest(f"a batch of {len(entries)} events is more than this key's burst ({_burst(k):g})",
+                                 f"send at most {int(_burst(k))} events per batch")
+            limiter.take(f"key {k.key_id}", k.rate_per_s, _burst(k), len(entries) - 1)
+        outcomes: list = [None] * len(entries)
+        todo = []
+        for i, e in enumerate(entries):
+            kind = e["event"].get("kind")
+            try:
+                auth.may_upload(k, kind if isinstance(kind, str) else "?")
+            except GlintError as err:
+                outcomes[i] = err
+                continue
+            todo.append(i)
+        t0 = _time.perf_counter()
+        for i, out in zip(todo, uploads.append_many(k, [(keys[i], entries[i]["event"]) for i in todo])):
+            outcomes[i] = out
+        results = [_batch_result(key, out) for key, out in zip(keys, outcomes)]
+        _log.info("batch of %d events key=%s..%s: %d appended, %d duplicates, %d refused (%.1f ms)", len(keys),
+                  keys[0], keys[-1], sum(r["status"] == 201 for r in results), sum(r["status"] == 200 for r in results),
+                  sum(r["status"] >= 400 for r in results), 1000 * (_time.perf_counter() - t0))
+        return jsonify({"results": results})
 
     # The upload hot path answers POST /v1/events without Flask's per-request machinery (same
     # checks, same answers; anything unusual and every error go through the route above).

@@ -80,8 +80,9 @@ class RateLimiter:
         self._lock = threading.Lock()
         self._clock = clock
 
-    def take(self, who: str, rate: float, burst: float) -> None:
-        """Spend one token of ``who``'s bucket or raise RateLimited."""
+    def take(self, who: str, rate: float, burst: float, n: int = 1) -> None:
+        """Spend ``n`` tokens of ``who``'s bucket (one per request; a batch upload one per event
+        beyond its request's) or raise RateLimited."""
         now = self._clock()
         with self._lock:
             b = self._buckets.get(who)
@@ -91,10 +92,10 @@ class RateLimiter:
                 b = self._buckets[who] = [float(burst), now]
             tokens = min(float(burst), b[0] + (now - b[1]) * rate)
             b[1] = now
-            if tokens < 1.0:
+            if tokens < n:
                 b[0] = tokens
-                raise RateLimited(f"rate limit of {rate:g} requests/s for {who} reached", (1.0 - tokens) / rate)
-            b[0] = tokens - 1.0
+                raise RateLimited(f"rate limit of {rate:g} requests/s for {who} reached", (n - tokens) / rate)
+            b[0] = tokens - n
 
 
 def check_quota(key, nbytes: int) -> None:

@@ -57,15 +57,17 @@ _UINT = {"type": "integer", "minimum": 0}
 MAX_INDEX = (1 << 63) - 1  # ledger indices and sizes are SQLite integers; larger is refused (400/422)
 INDEX = {"type": "integer", "minimum": 0, "maximum": MAX_INDEX}  # an index or size parameter
 
-ERROR = {
-    "type": "object", "required": ["error", "hint"], "additionalProperties": False,
-    "properties": {
-        "error": {"type": "string", "minLength": 1, "description": "one line: what was refused and why"},
-        "hint": {"type": ["string", "null"], "description": "one line: what to do about it"},
-        "reason": {"type": "string", "description": "a scan or match check's code (bad-signature, counter, "
-                                                    "match-disagrees, ...) when one refused"},
-    },
+ERROR_PROPERTIES: dict[str, dict] = {
+    "error": {"type": "string", "minLength": 1, "description": "one line: what was refused and why"},
+    "hint": {"type": ["string", "null"], "description": "one line: what to do about it"},
+    "reason": {"type": "string", "description": "a scan or match check's code (bad-signature, counter, "
+                                                "match-disagrees, ...) when one refused"},
 }
+ERROR = {"type": "object", "required": ["error", "hint"], "additionalProperties": False, "properties": ERROR_PROPERTIES}
+
+EVENT_APPENDED_PROPERTIES: dict[str, dict] = {
+    "key": {"type": "string"}, "index": _UINT, "leaf_hash": _hex(32), "tree_size": _UINT,
+    "duplicate": {"type": "boolean"}}
 
 # Named schemas of the document (components.schemas). Add with component().
 SCHEMAS: dict[str, dict] = {
@@ -83,9 +85,7 @@ SCHEMAS: dict[str, dict] = {
                   "description": "the matcher's reference record an enroll scan must match (glint.match.database)"},
     "EventAppended": {
         "type": "object", "required": ["key", "index", "leaf_hash", "tree_size", "duplicate"],
-        "additionalProperties": False,
-        "properties": {"key": {"type": "string"}, "index": _UINT, "leaf_hash": _hex(32), "tree_size": _UINT,
-                       "duplicate": {"type": "boolean"}}},
+        "additionalProperties": False, "properties": EVENT_APPENDED_PROPERTIES},
     "NonceRequest": {"type": "object", "required": ["device"], "additionalProperties": False,
                      "properties": {"device": {"type": "string", "pattern": "^[0-9a-fA-F]{16}$"}}},
     "Nonce": {"type": "object", "required": ["device", "nonce", "ttl_s"], "additionalProperties": False,

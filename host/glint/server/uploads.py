@@ -64,6 +64,19 @@ class Uploads:
         """Admit and append one upload; return (result, duplicate) once durable, or raise its refusal."""
         return self.worker.group(handle_group, _Upload(api_key, key, body)).result(timeout=CALL_TIMEOUT_S)
 
+    def append_many(self, api_key, uploads: list[tuple[str, dict]]) -> list:
+        """Admit and append several uploads ((key, body) each) in one round of the group commit; once
+        every one is settled, one outcome each, in order: (result, duplicate), durable, or the
+        exception refusing it (a refusal refuses only its own upload)."""
+        futs = self.worker.group_many(handle_group, [_Upload(api_key, k, b) for k, b in uploads])
+        out: list = []
+        for f in futs:
+            try:
+                out.append(f.result(timeout=CALL_TIMEOUT_S))
+            except Exception as e:
+                out.append(e)
+        return out
+
 
 def _result(key, idx, leaf_hash, size) -> dict:
     return {"key": key, "index": idx, "leaf_hash": leaf_hash.hex(), "tree_size": size}

@@ -124,6 +124,10 @@ def test_answers_of_a_real_session_validate_against_the_document(tmp_path, coati
         assert call("POST", "/v1/events", "bench", json=bad, headers={"Idempotency-Key": "v2"}).json["reason"]
         svc = {"kind": "service", "item": ITEM, "time": NOW - 30, "data": {"action": "clean", "note": "x" * 513}}
         assert call("POST", "/v1/events", "brand", json=svc, headers={"Idempotency-Key": "s1"}).status_code == 422
+        b = call("POST", "/v1/events/batch", "brand", json={"events": [{"key": "r1", "event": reg},
+                                                                       {"key": "b2", "event": svc}]})
+        assert [x["status"] for x in b.json["results"]] == [200, 422], b.json  # a duplicate, a refusal
+        assert call("POST", "/v1/events/batch", "brand", json={"events": []}).status_code == 400
         assert call("POST", "/v1/events", json=reg, headers={"Idempotency-Key": "a1"}).status_code == 401
         assert call("POST", "/v1/events", "bench", json=dict(reg, kind="retire", data={}),
                     headers={"Idempotency-Key": "a2"}).status_code == 403
