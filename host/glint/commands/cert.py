@@ -1,13 +1,16 @@
 """`glint cert`: keys, scan certificates, offline verification, renderings.
 
     glint cert keys [--export DIR]                         create/show the issuer and log keys
-    glint cert issue (INDEX | --item ITEM) -o CERT [--bundle F] [--png F] [--svg F] [--html F]
-    glint cert bundle CERT -o BUNDLE [--remote URL]        certificate + the item's history, for offline checks
+    glint cert issue (INDEX | --item ITEM) -o CERT [--bundle F] [--reveal READER] [--png F] [--svg F] [--html F]
+    glint cert bundle CERT -o BUNDLE [--reveal READER] [--remote URL]   certificate + the item's history
     glint cert verify CERT|BUNDLE --issuer KEY --log KEY [--remote URL] [--html F]   exit 0, or 1 with the reason
     glint cert render CERT|BUNDLE --issuer KEY --log KEY [--png F] [--svg F] [--html F]
 
 KEY for --issuer: SEC1 hex (issuer.pub) or PEM (issuer.pem), as a file or inline;
 for --log: the signed-note verifier key (log.vkey), as a file or inline.
+Who, where and non-public passport values are sealed in the log (glint.ledger.sealed): a bundle
+reveals those its reader may see (--reveal owner: the buyer's; default public: none), and
+verify checks every revealed value against its commitment.
 A certificate is compact (format 2: the event, its inclusion proof, the signed
 checkpoint); the item's history is checked against the event's chain head from a
 bundle, or fetched with --remote from the log's `glint serve`. The QR codes encode
@@ -30,6 +33,11 @@ from glint.home import Home, home_of
 from glint.ledger import Keys, Ledger, load_issuer_public, load_log_verifier, render
 from glint.ledger import cert as certmod
 from glint.ledger.cert import verify as verify_certificate
+from glint.ledger.sealed import READS
+
+_REVEAL = dict(choices=tuple(READS), default="public", metavar="READER",
+               help="reveal the sealed values this reader may see (public, owner: the buyer's, regulator, "
+                    "recycler, brand; default public: none) in the bundle and the HTML")
 
 
 def register(subparsers) -> None:
@@ -59,6 +67,7 @@ def register(subparsers) -> None:
     s.add_argument("--ledger", metavar="FILE", help="ledger database file (default HOME/ledger.db)")
     s.add_argument("-o", "--out", required=True, help="certificate output file")
     s.add_argument("--bundle", metavar="FILE", help="also write the bundle (certificate + history) for offline checks")
+    s.add_argument("--reveal", **_REVEAL)
     s.add_argument("--json", action="store_true",
                    help="print one JSON object (certificate, id, url, bytes, event, item, written)")
     s.set_defaults(func=cmd_issue)
@@ -68,6 +77,7 @@ def register(subparsers) -> None:
     s.add_argument("-o", "--out", required=True, help="bundle output file")
     s.add_argument("--ledger", metavar="FILE", help="ledger database file (default HOME/ledger.db)")
     s.add_argument("--remote", metavar="URL", help="fetch the history from this glint serve instead of the home's ledger")
+    s.add_argument("--reveal", **_REVEAL)
     s.add_argument("--issuer", help="issuer public key (default: the home's; needed with --remote)")
     s.add_argument("--log", help="log verifier key (default: the home's; needed with --remote)")
     s.add_argument("--json", action="store_true", help="print one JSON object (bundle, events, bytes)")
@@ -111,12 +121,12 @@ def _fetch_history(remote: str, blob: bytes, issuer: bytes, log) -> list[bytes]:
 
 
 def _verify(args):
-    blob, history = certmod.read(_read_cert(args.cert))
+    blob, history, reveals = certmod.read_bundle(_read_cert(args.cert))
     issuer = load_issuer_public(args.issuer)
     log = load_log_verifier(args.log)
     if history is None and getattr(args, "remote", None):
         history = _fetch_history(args.remote, blob, issuer, log)
-    return blob, verify_certificate(blob, issuer, log, history)
+    return blob, verify_certificate(blob, issuer, log, history, reveals)
 
 
 def _url(home: Home | None, info, required: bool) -> str | None:
@@ -141,11 +151,12 @@ def cmd_issue(args) -> int:
         blob = led.issue_certificate(args.index, args.item)
         info = verify_certificate(blob, keys.issuer_public, keys.log_verifier())
         history = led.history(info.item, info.event.seq)
-    info = verify_certificate(blob, keys.issuer_public, keys.log_verifier(), history)
+        reveals = led.history_reveals(history + [info.event.raw], args.reveal)
+    info = verify_certificate(blob, keys.issuer_public, keys.log_verifier(), history, reveals)
     Path(args.out).write_bytes(blob)
     written = []
     if args.bundle:
-        Path(args.bundle).write_bytes(certmod.make_bundle(blob, history))
+        Path(args.bundle).write_bytes(certmod.make_bundle(blob, history, reveals))
         written.append(Path(args.bundle))
     publish.publish(home, blob, info.id)
     url = _url(home, info, required=False)
@@ -168,6 +179,10 @@ def cmd_bundle(args) -> int:
             raise UsageError("--remote needs --issuer and --log (the keys the certificate must verify with)")
         issuer, log = load_issuer_public(args.issuer), load_log_verifier(args.log)
         history = _fetch_history(args.remote, blob, issuer, log)
+        reveals = None
+        if args.reveal != "public":
+            raise UsageError("--remote bundles reveal nothing (the server's history is public)",
+                             "make the bundle where the ledger is, or with its owner's 'glint cert bundle'")
     else:
         home = home_of(args)
         keys = None if (args.issuer and args.log) else Keys.load(home.ledger_dir)
@@ -176,8 +191,9 @@ def cmd_bundle(args) -> int:
         info = verify_certificate(blob, issuer, log)
         with Ledger.open(_ledger_arg(args.ledger) if args.ledger else home.ledger_target, readonly=True) as led:
             history = led.history(info.item, info.event.seq)
-    verify_certificate(blob, issuer, log, history)  # a bundle that would not verify is not written
-    data = certmod.make_bundle(blob, history)
+            reveals = led.history_reveals(history + [info.event.raw], args.reveal)
+    verify_certificate(blob, issuer, log, history, reveals)  # a bundle that would not verify is not written
+    data = certmod.make_bundle(blob, history, reveals)
     Path(args.out).write_bytes(data)
     if args.json:
         print(json.dumps({"bundle": args.out, "events": len(history) + 1, "bytes": len(data)}))

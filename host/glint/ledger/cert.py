@@ -36,7 +36,7 @@ from dataclasses import dataclass
 
 from glint.errors import CryptoError, DecodeError, GlintError, UsageError, VerificationError
 from glint.ledger import events as ev
-from glint.ledger import merkle
+from glint.ledger import merkle, sealed
 from glint.ledger.keys import Keys, verify_digest
 from glint.ledger.note import SIG_PREFIX, SIG_SIZE, Checkpoint, Verifier, open_checkpoint
 from glint.ledger.twins import ItemState, replay
@@ -48,7 +48,8 @@ C_LEAF, C_PROOF, C_CKPT = -1, -2, -3
 CONTENT_FORMAT_CWT = 61  # CoAP content-format of application/cwt
 MAX_CERT_BYTES = 64 * 1024
 MAX_HISTORY = 100_000
-BUNDLE_VERSION = 1
+BUNDLE_VERSION = 1          # certificate + history
+BUNDLE_REVEALS_VERSION = 2  # ... + the reveals of sealed values its reader may see (glint.ledger.sealed)
 MAX_BUNDLE_BYTES = 64 << 20
 CERT_ID_BYTES = 16
 _CLAIMS = {"glint", CWT_IAT, C_LEAF, C_PROOF, C_CKPT}
@@ -182,11 +183,14 @@ def peek(blob: bytes) -> ev.Event | None:
         return None
 
 
-def verify(blob: bytes, issuer_pub: bytes, log: Verifier, history: list[bytes] | None = None) -> CertInfo:
+def verify(blob: bytes, issuer_pub: bytes, log: Verifier, history: list[bytes] | None = None,
+           reveals: dict | None = None) -> CertInfo:
     """Verify a certificate offline with the issuer public key and the log verifier key.
 
     ``history``: the item's events before the certified one (leaf bytes, in order), from
     the log or a bundle; when given it must chain into the certificate's event.
+    ``reveals``: log index -> reveal of sealed values (a bundle's, glint.ledger.sealed); each is
+    checked against its leaf's commitments, and the revealed values are what CertInfo shows.
     """
     if not isinstance(blob, (bytes, bytearray)) or len(blob) > MAX_CERT_BYTES:
         raise VerificationError("certificate is not bytes or too large")
@@ -238,27 +242,50 @@ def verify(blob: bytes, issuer_pub: bytes, log: Verifier, history: list[bytes] |
         raise VerificationError(f"checkpoint signature does not verify with the log key {log.name}+"
                                 f"{log.key_id.hex()} (size {size}, root from the inclusion proof): the event, "
                                 "the proof or the checkpoint was altered, or another log signed it") from None
+    reveals = _check_reveals(reveals)
+    event = _open(event, reveals)
     d = event.data
     if "res" not in d:
         raise VerificationError("certified event has no result")
     hist = state = None
     if history is not None:
-        hist, state = check_history(history, event)
+        hist, state = check_history(history, event, reveals)
     return CertInfo(event.item, d["res"], d.get("fap"), event.time, d.get("loc"), d.get("op"), d.get("dev"),
                     d.get("scan"), event.index, iat, cp, event, hist, state, msg.kid or b"")
 
 
-def check_history(hist, e: ev.Event) -> tuple[list[ev.Event], ItemState]:
-    """Check the item's events before ``e`` (leaf bytes) against ``e``'s chain head and replay them."""
+def _check_reveals(reveals) -> dict:
+    if reveals is None:
+        return {}
+    if not isinstance(reveals, dict) or not all(type(k) is int and isinstance(v, dict) for k, v in reveals.items()):
+        raise VerificationError("reveals are not a map of log index to reveal")
+    return reveals
+
+
+def _open(e: ev.Event, reveals: dict) -> ev.Event:
+    """The event with the sealed values ``reveals`` holds for it, each checked against its commitment."""
+    if sealed.SEALED_KEY not in e.data:
+        if e.index in reveals:
+            raise VerificationError(f"event {e.index}: a reveal is given but its leaf seals nothing")
+        return e
+    import dataclasses
+
+    return dataclasses.replace(e, data=sealed.open_data(e.kind, e.data, reveals.get(e.index), sealed.ALL, e.index))
+
+
+def check_history(hist, e: ev.Event, reveals: dict | None = None) -> tuple[list[ev.Event], ItemState]:
+    """Check the item's events before ``e`` (leaf bytes) against ``e``'s chain head and replay them
+    (sealed values opened with ``reveals``, each checked; the others replay as ``[sealed]``)."""
     if not isinstance(hist, list) or len(hist) > MAX_HISTORY:
         raise VerificationError("certificate history is not a list of events")
     if len(hist) != e.seq:
         raise VerificationError(f"history has {len(hist)} events, the item's chain has {e.seq}"
                                 " before the certified one")
+    reveals = _check_reveals(reveals)
     out = []
     prev = None
     for n, raw in enumerate(hist + [e.raw]):
-        h = ev.decode_leaf(raw)
+        h = _open(ev.decode_leaf(raw), reveals)
         if h.item != e.item or h.seq != n:
             raise VerificationError(f"history event {n} belongs to another item or position")
         if h.prev != (prev.hash if prev else None):
@@ -278,29 +305,41 @@ def check_history(hist, e: ev.Event) -> tuple[list[ev.Event], ItemState]:
 
 # --- bundles: a certificate with the history it stands on, for offline checks -------------
 
-def make_bundle(blob: bytes, history: list[bytes]) -> bytes:
-    """A saved bundle: ``{"glint-bundle": 1, "cert": certificate, "hist": [leaf, ...]}`` (deterministic CBOR)."""
-    return cbor.dumps({"glint-bundle": BUNDLE_VERSION, "cert": bytes(blob), "hist": [bytes(h) for h in history]})
+def make_bundle(blob: bytes, history: list[bytes], reveals: dict | None = None) -> bytes:
+    """A saved bundle: ``{"glint-bundle": 1, "cert": certificate, "hist": [leaf, ...]}`` (deterministic CBOR);
+    with reveals (log index -> reveal of sealed values, glint.ledger.sealed) format 2, ``"rev"`` added."""
+    b = {"glint-bundle": BUNDLE_VERSION, "cert": bytes(blob), "hist": [bytes(h) for h in history]}
+    if reveals:
+        b["glint-bundle"] = BUNDLE_REVEALS_VERSION
+        b["rev"] = {int(k): v for k, v in reveals.items()}
+    return cbor.dumps(b)
 
 
 def read(data: bytes) -> tuple[bytes, list[bytes] | None]:
     """Split a file into (certificate, history or None): a bare certificate or a bundle."""
+    c, hist, _ = read_bundle(data)
+    return c, hist
+
+
+def read_bundle(data: bytes) -> tuple[bytes, list[bytes] | None, dict | None]:
+    """Split a file into (certificate, history or None, reveals or None)."""
     if not isinstance(data, (bytes, bytearray)) or len(data) > MAX_BUNDLE_BYTES:
         raise VerificationError("certificate file is not bytes or too large")
     data = bytes(data)
     if data[:1] == b"\xd2":
-        return data, None
+        return data, None, None
     try:
         b = cbor.loads(data)
     except DecodeError as e:
         raise VerificationError(f"file is neither a certificate nor a bundle: {e}") from None
     if not isinstance(b, dict) or "glint-bundle" not in b:
         raise VerificationError("file is neither a certificate (COSE_Sign1) nor a glint bundle")
-    if b.get("glint-bundle") != BUNDLE_VERSION or set(b) != {"glint-bundle", "cert", "hist"}:
-        raise VerificationError(f"bundle is not a glint format-{BUNDLE_VERSION} bundle")
+    fields = {"glint-bundle", "cert", "hist"} | ({"rev"} if b.get("glint-bundle") == BUNDLE_REVEALS_VERSION else set())
+    if b.get("glint-bundle") not in (BUNDLE_VERSION, BUNDLE_REVEALS_VERSION) or set(b) != fields:
+        raise VerificationError(f"bundle is not a glint format-{BUNDLE_VERSION} or -{BUNDLE_REVEALS_VERSION} bundle")
     if cbor.dumps(b) != data:
         raise VerificationError("bundle is not in deterministic CBOR form")
     if not isinstance(b["cert"], bytes) or not isinstance(b["hist"], list) or \
             not all(isinstance(h, bytes) for h in b["hist"]):
         raise VerificationError("bundle does not hold a certificate and a list of events")
-    return b["cert"], b["hist"]
+    return b["cert"], b["hist"], _check_reveals(b.get("rev")) or None

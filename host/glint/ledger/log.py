@@ -18,6 +18,7 @@ sequence row orders them (glint.ledger.pgstore).
 
 from __future__ import annotations
 
+import dataclasses
 import fcntl
 import hashlib
 import logging
@@ -33,7 +34,7 @@ from cbor2 import loads as _cbor2_loads
 from glint.db import is_url
 from glint.errors import LedgerError, UsageError, VerificationError
 from glint.ledger import events as ev
-from glint.ledger import merkle
+from glint.ledger import merkle, sealed
 from glint.ledger.keys import Keys, glint_home
 from glint.ledger.note import Checkpoint, open_checkpoint, sign_checkpoint
 from glint.ledger.store import Batch, CheckpointRow, SQLiteStore, Store
@@ -197,9 +198,13 @@ class Ledger:
             # A state read outside the sequencer (_prefetch) may already hold this row: apply once.
             if st is not None and row.seq > st.events[-1].seq:
                 try:
-                    st = apply(st, _stored_event(row))
+                    e = _stored_event(row)
+                    if sealed.SEALED_KEY in e.data:  # the custody rules need none of the sealed values:
+                        # opened as "[sealed]" (no reveal read under the sequencer); reads replay in full
+                        e = dataclasses.replace(e, data=sealed.open_data(e.kind, e.data, None, sealed.ALL, e.index))
+                    st = apply(st, e)
                     del st.events[:-1]
-                except (UsageError, LedgerError):
+                except (UsageError, LedgerError, VerificationError):
                     states.pop(row.item, None)  # replayed from storage when next needed
         if cr.size != acked:
             raise LedgerError(f"the log has {cr.size} events stored but {acked} acknowledged",
@@ -304,6 +309,7 @@ class Ledger:
             digest = _sha256(scan).digest()
             data["scan"] = digest
         ev.check_data(kind, data)
+        leaf_data, reveal = sealed.seal(kind, data)
         touched[item] = state
         if state is None:
             seq, prev = 0, None
@@ -313,10 +319,14 @@ class Ledger:
         cr = self._cr
         index = cr.size
         t = int(_time.time()) if spec.time is None else ev.check_time(spec.time)
-        raw = ev.encode_leaf(index, kind, item, seq, prev, t, data)
+        raw = ev.encode_leaf(index, kind, item, seq, prev, t, leaf_data)
         if len(raw) > ev.MAX_LEAF_BYTES:  # the readers refuse larger leaves: never store one
             raise UsageError(f"{kind} event of {len(raw)} bytes is larger than a leaf may be "
                              f"({ev.MAX_LEAF_BYTES})")
+        rblob = None if reveal is None else sealed.encode(reveal)
+        if rblob is not None and len(rblob) > ev.MAX_LEAF_BYTES:
+            raise UsageError(f"the sealed values of this {kind} event ({len(rblob)} bytes) are larger than a leaf "
+                             f"may be ({ev.MAX_LEAF_BYTES})")
         lh = _sha256(b"\x00" + raw).digest()
         state = apply(state, ev.Event(index, kind, item, seq, prev, t, data, raw, lh))
         # The writer's cache needs only the custody state and the chain head, not every event.
@@ -328,6 +338,8 @@ class Ledger:
             batch.nodes.extend(made)
         batch.leaves.append((index, item, seq, raw, scan, digest))
         batch.heads[item] = (seq, lh, index)
+        if rblob is not None:
+            batch.reveals.append((index, rblob))
         return Appended(index, lh, item, seq)
 
     def _prefetch(self, specs: list[EventSpec]) -> None:
@@ -364,8 +376,73 @@ class Ledger:
         if len(states) > STATE_CACHE_ITEMS:
             states.popitem(last=False)
 
-    def _events_of(self, item: str) -> list[ev.Event]:
-        return [ev.decode_leaf(r.leaf, LedgerError, strict=False) for r in self.store.item_leaves(item)]
+    def _events_of(self, item: str, reader: str | None = sealed.ALL) -> list[ev.Event]:
+        return self._opened([ev.decode_leaf(r.leaf, LedgerError, strict=False) for r in self.store.item_leaves(item)],
+                            reader)
+
+    def _opened(self, events: list[ev.Event], reader: str | None = sealed.ALL) -> list[ev.Event]:
+        """Events with their sealed values revealed (checked against the commitments) as ``reader``
+        may see them (glint.ledger.sealed; ALL: every stored value, the local view)."""
+        revs = self._reveals([e for e in events if sealed.SEALED_KEY in e.data])
+        if not revs and not any(sealed.SEALED_KEY in e.data for e in events):
+            return events
+        out = []
+        for e in events:
+            if sealed.SEALED_KEY in e.data:
+                try:
+                    e = dataclasses.replace(e, data=sealed.open_data(e.kind, e.data, revs.get(e.index), reader,
+                                                                     e.index))
+                except VerificationError as err:
+                    raise LedgerError(f"ledger: {err}", "run 'glint ledger verify'") from None
+            out.append(e)
+        return out
+
+    def _reveals(self, events: list[ev.Event]) -> dict[int, dict]:
+        if not events:
+            return {}
+        got = self.store.reveals([e.index for e in events])
+        try:
+            return {i: sealed.decode(b, i) for i, b in got.items()}
+        except VerificationError as err:
+            raise LedgerError(f"ledger: {err}", "run 'glint ledger verify'") from None
+
+    def reveals_for(self, events: list[ev.Event], reader: str | None) -> dict[int, dict]:
+        """What of the stored reveals of ``events`` (decoded leaves) ``reader`` may see: log index ->
+        reveal (glint.ledger.sealed), each checked against its leaf's commitments first."""
+        sealed_events = [e for e in events if sealed.SEALED_KEY in e.data]
+        revs = self._reveals(sealed_events)
+        out = {}
+        for e in sealed_events:
+            r = sealed.for_reader(e.kind, e.data, revs.get(e.index), reader)
+            if r is not None:
+                try:
+                    sealed.open_data(e.kind, e.data, r, sealed.ALL, e.index)
+                except VerificationError as err:
+                    raise LedgerError(f"ledger: {err}", "run 'glint ledger verify'") from None
+                out[e.index] = r
+        return out
+
+    def erase(self, item: str, fields=None) -> int:
+        """Drop the stored reveals (salt and value) of an item's sealed values: all of them, or
+        only the named fields (who/where fields such as ``op``, or passport field names).
+
+        The leaves keep their commitments, so the log, its proofs and certificates verify as
+        before; the values are gone (readers see ``[sealed]``). Returns the values dropped."""
+        if self.readonly:
+            raise LedgerError("ledger is open read-only")
+        raw = [ev.decode_leaf(r.leaf, LedgerError, strict=False) for r in self.store.item_leaves(item)]
+        if not raw:
+            raise UsageError(f"unknown item {item}", "list items with 'glint ledger log'")
+        dropped = 0
+        for idx, rv in self._reveals([e for e in raw if sealed.SEALED_KEY in e.data]).items():
+            kind = next(e.kind for e in raw if e.index == idx)
+            kept = None if fields is None else sealed.without(kind, rv, fields)
+            n = _count(rv) - (_count(kept) if kept else 0)
+            if n:
+                self.store.set_reveal(idx, None if kept is None else sealed.encode(kept))
+                dropped += n
+        self._states.pop(item, None)
+        return dropped
 
     # ------------------------------------------------------------ twins API
 
@@ -436,9 +513,10 @@ class Ledger:
 
     # ------------------------------------------------------------ reads
 
-    def item(self, item: str) -> ItemState:
-        """The item's current state, replayed from its events."""
-        events = self._events_of(item)
+    def item(self, item: str, reader: str | None = sealed.ALL) -> ItemState:
+        """The item's current state, replayed from its events; sealed values as ``reader`` may see
+        them (default: all, the local view; others are ``[sealed]``)."""
+        events = self._events_of(item, reader)
         if not events:
             raise UsageError(f"unknown item {item}", "list items with 'glint ledger log'")
         state = replay(events)
@@ -452,11 +530,17 @@ class Ledger:
         row = self.store.leaf(index)
         if row is None:
             raise UsageError(f"no event at index {index} (log size {self.size})")
-        return ev.decode_leaf(row.leaf, LedgerError, strict=False)
+        return self._opened([ev.decode_leaf(row.leaf, LedgerError, strict=False)])[0]
 
-    def events(self, start: int = 0, stop: int | None = None) -> Iterator[ev.Event]:
+    def events(self, start: int = 0, stop: int | None = None, reader: str | None = sealed.ALL) -> Iterator[ev.Event]:
+        """Events in log order, sealed values revealed as ``reader`` may see them (default: all)."""
+        chunk: list[ev.Event] = []
         for row in self.store.leaves(start, stop):
-            yield ev.decode_leaf(row.leaf, LedgerError, strict=False)
+            chunk.append(ev.decode_leaf(row.leaf, LedgerError, strict=False))
+            if len(chunk) >= 1024:
+                yield from self._opened(chunk, reader)
+                chunk = []
+        yield from self._opened(chunk, reader)
 
     def scan_bytes(self, digest: bytes) -> bytes | None:
         return self.store.blob(digest)
@@ -586,8 +670,13 @@ class Ledger:
             return [r.leaf for r in self.store.item_leaves(item)]
         return [r.leaf for r in self.store.item_leaf_range(item, 0, before_seq)]
 
-    def bundle(self, blob: bytes) -> bytes:
-        """A certificate with the history it stands on (``cert.make_bundle``), for offline checks.
+    def history_reveals(self, leaves: list[bytes], reader: str | None) -> dict[int, dict]:
+        """The reveals ``reader`` may see of these leaves (an item's history, a certified leaf)."""
+        return self.reveals_for([ev.decode_leaf(b, LedgerError, strict=False) for b in leaves], reader)
+
+    def bundle(self, blob: bytes, reader: str = "public") -> bytes:
+        """A certificate with the history it stands on (``cert.make_bundle``), for offline checks,
+        revealing the sealed values ``reader`` may see (the buyer's: ``owner``; default none).
 
         Raises VerificationError when the stored history no longer chains into the certificate."""
         from glint.ledger import cert
@@ -596,8 +685,10 @@ class Ledger:
             raise UsageError("bundling a certificate needs this home's keys")
         info = cert.verify(blob, self.keys.issuer_public, self.keys.log_verifier())
         history = self.history(info.item, info.event.seq)
-        cert.verify(blob, self.keys.issuer_public, self.keys.log_verifier(), history)  # never bundle a broken chain
-        return cert.make_bundle(blob, history)
+        reveals = self.history_reveals(history + [info.event.raw], reader)
+        # never bundle a broken chain or a reveal that does not match
+        cert.verify(blob, self.keys.issuer_public, self.keys.log_verifier(), history, reveals)
+        return cert.make_bundle(blob, history, reveals)
 
     # ------------------------------------------------------------ verification
 
@@ -633,6 +724,10 @@ def _stored_event(row) -> ev.Event:
     if type(e.data) is not dict or type(e.kind) is not str or e.seq != row.seq or e.index != row.idx:
         return ev.decode_leaf(raw, LedgerError, strict=False)
     return e
+
+
+def _count(reveal: dict) -> int:
+    return sum(len(v) if isinstance(v, dict) else 1 for v in reveal.values())
 
 
 def _clean(d: dict) -> dict:

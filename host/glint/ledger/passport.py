@@ -24,18 +24,14 @@ from __future__ import annotations
 
 from glint.errors import UsageError
 from glint.ledger import events as ev
+from glint.ledger import sealed
 from glint.ledger.twins import ItemState
 
 AUDIENCES = ev.AUDIENCES
 DEFAULT_AUDIENCE = "brand"   # a field recorded without an audience
-# reader -> the audiences whose fields it reads
-READS: dict[str, frozenset] = {
-    "public": frozenset({"public"}),
-    "owner": frozenset({"public", "owner"}),
-    "regulator": frozenset({"public", "regulator"}),
-    "recycler": frozenset({"public", "recycler"}),
-    "brand": frozenset(AUDIENCES),
-}
+# reader -> the audiences whose fields it reads (one table, glint.ledger.sealed: the same decides which
+# sealed values of a leaf a reader is revealed)
+READS: dict[str, frozenset] = sealed.READS
 # HTTP API key role (glint.server.auth) -> reader. No key reads as public; bench and field hosts
 # scan, they do not read private passport data; an auditor reads everything (as for item pages).
 # An owner key reads as owner only the items its owner identity currently owns (reader_of_key).
@@ -78,7 +74,8 @@ def visible(state: ItemState, reader: str) -> dict:
 
 # Fields of event data a public (unauthenticated) reader never sees: people and places
 # (the item page of the HTTP API and the public pages).
-PRIVATE_FIELDS = frozenset({"op", "loc", "note", "by", "to", "owner", "custodian", "cond", "reason"})
+# The same fields are sealed in the log's leaves (glint.ledger.sealed.WHO_WHERE: audience owner).
+PRIVATE_FIELDS = sealed.WHO_WHERE
 
 
 def redact_event_data(kind: str, data: dict, reader: str) -> dict:

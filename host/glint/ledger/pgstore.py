@@ -54,6 +54,7 @@ _DDL = [
     "CREATE TABLE IF NOT EXISTS scans(key BIGINT NOT NULL, idx BIGINT NOT NULL, PRIMARY KEY(key, idx))",
     "CREATE TABLE IF NOT EXISTS nodes(level INTEGER NOT NULL, idx BIGINT NOT NULL, hash BYTEA NOT NULL, "
     "PRIMARY KEY(level, idx))",
+    "CREATE TABLE IF NOT EXISTS reveals(idx BIGINT PRIMARY KEY, data BYTEA NOT NULL)",
     "CREATE TABLE IF NOT EXISTS checkpoints(size BIGINT PRIMARY KEY, root BYTEA NOT NULL, note TEXT NOT NULL, "
     "time BIGINT NOT NULL)",
     # One row per writer connection: wait_durable's flush marker (never read).
@@ -77,6 +78,7 @@ lv AS (
   RETURNING 1),
 sc AS (INSERT INTO scans(key, idx) SELECT * FROM unnest(%s::bigint[], %s::bigint[]) RETURNING 1),
 nd AS (INSERT INTO nodes(level, idx, hash) SELECT * FROM unnest(%s::int[], %s::bigint[], %s::bytea[]) RETURNING 1),
+rv AS (INSERT INTO reveals(idx, data) SELECT * FROM unnest(%s::bigint[], %s::bytea[]) RETURNING 1),
 sz AS (UPDATE meta SET value = %s WHERE key = 'size' RETURNING 1)
 SELECT (SELECT count(*) FROM lv), (SELECT count(*) FROM sz)
 """
@@ -114,6 +116,7 @@ class PgStore(Store):
         self._flush_stmts = ("BEGIN", "SET LOCAL synchronous_commit = on",
                              f"UPDATE flushes SET n = n + 1 WHERE writer = {self._writer_id}", "COMMIT")
         self._flush_sql = "; ".join(self._flush_stmts)
+        self._reveals_table: bool | None = None
         try:
             if not readonly:
                 with self.db.transaction():
@@ -235,6 +238,7 @@ class PgStore(Store):
                 [r[4] for r in leaves],
                 [s[0] for s in scans], [s[1] for s in scans],
                 [n[0] for n in nodes], [n[1] for n in nodes], [n[2] for n in nodes],
+                [r[0] for r in batch.reveals], [r[1] for r in batch.reveals],
                 str(batch.new_size)), prepare=True)
             db.execute("COMMIT")
             if self.durable:
@@ -355,6 +359,31 @@ class PgStore(Store):
             if data is not None and _sha256(bytes(data)).digest() == digest:
                 return bytes(data)
         return None
+
+    def reveals(self, idxs) -> dict[int, bytes]:
+        if not idxs or not self._has_reveals():
+            return {}
+        cur = self._q("SELECT idx, data FROM reveals WHERE idx = ANY(%s::bigint[])", (list(idxs),))
+        return {i: bytes(d) for i, d in cur.fetchall()}
+
+    def reveal_range(self, start: int, stop: int) -> dict[int, bytes]:
+        if not self._has_reveals():
+            return {}
+        cur = self._q("SELECT idx, data FROM reveals WHERE idx >= %s AND idx < %s", (start, stop))
+        return {i: bytes(d) for i, d in cur.fetchall()}
+
+    def _has_reveals(self) -> bool:
+        # A ledger made before sealed values has no reveals table until a writer opens it.
+        if not self._reveals_table:
+            self._reveals_table = self._q("SELECT to_regclass('reveals')").fetchone()[0] is not None
+        return bool(self._reveals_table)
+
+    def set_reveal(self, idx: int, blob: bytes | None) -> None:
+        if blob is None:
+            self._put("DELETE FROM reveals WHERE idx = %s", (idx,))
+        else:
+            self._put("INSERT INTO reveals(idx, data) VALUES(%s, %s) ON CONFLICT(idx) DO UPDATE SET data=excluded.data",
+                      (idx, blob))
 
     def checkpoints(self) -> list[CheckpointRow]:
         cur = self._q("SELECT size, root, note, time FROM checkpoints ORDER BY size")

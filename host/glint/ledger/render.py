@@ -18,6 +18,7 @@ import segno
 
 from glint.errors import UsageError
 from glint.ledger.cert import CertInfo, checked_line, lineage_line
+from glint.ledger.sealed import Sealed
 
 QR_ERROR_LEVEL = "m"  # a short URL: room for 15 % damage (labels get scratched)
 QR_SCALE_PNG = 4
@@ -87,7 +88,9 @@ def certificate_html(blob: bytes, info: CertInfo, url: str | None = None) -> str
     if st.lineage:
         rows.insert(3, ("Made from", lineage_line(st) or ""))
     claims = "".join(f"<tr><th>{e(k)}</th><td>{e(str(v))}</td></tr>" for k, v in rows)
-    passport = "".join(f"<tr><th>{e(str(k))}</th><td>{e(str(v))}</td></tr>" for k, v in sorted(st.passport.items()))
+    # a sealed value (glint.ledger.sealed) this certificate's reader may not see is left out
+    passport = "".join(f"<tr><th>{e(str(k))}</th><td>{e(str(v))}</td></tr>" for k, v in sorted(st.passport.items())
+                       if not isinstance(v, Sealed))
     hist = "".join(
         f"<tr><td>{h.index}</td><td>{e(_ts(h.time))}</td><td>{e(h.kind)}</td><td>{e(h.summary())}</td></tr>"
         for h in (info.history or []) + [info.event]

@@ -85,10 +85,12 @@ class Batch:
     Plain tuples, built once per event on the hot path:
     ``leaves``: (idx, item, seq, leaf bytes, scan bytes or None, scan digest or None);
     ``nodes``: (level, idx, hash) of every completed subtree (the store keeps what it needs);
-    ``heads``: item -> (seq, leaf hash, idx) of its last event.
+    ``heads``: item -> (seq, leaf hash, idx) of its last event;
+    ``reveals``: (idx, reveal bytes) of the events with sealed values (glint.ledger.sealed).
     """
 
     leaves: list[tuple] = field(default_factory=list)
+    reveals: list[tuple[int, bytes]] = field(default_factory=list)
     nodes: list[tuple[int, int, bytes]] = field(default_factory=list)
     heads: dict[str, tuple[int, bytes, int]] = field(default_factory=dict)
     new_size: int = 0
@@ -162,6 +164,18 @@ class Store(ABC):
     def blob(self, digest: bytes) -> bytes | None: ...
 
     @abstractmethod
+    def reveals(self, idxs: Sequence[int]) -> dict[int, bytes]:
+        """Stored reveals (glint.ledger.sealed) of the given log indexes: idx -> bytes (absent: none)."""
+
+    @abstractmethod
+    def reveal_range(self, start: int, stop: int) -> dict[int, bytes]:
+        """Every stored reveal with ``start <= idx < stop`` (verification)."""
+
+    @abstractmethod
+    def set_reveal(self, idx: int, blob: bytes | None) -> None:
+        """Replace (or, with None, drop: erasure) the reveal of one event; durable."""
+
+    @abstractmethod
     def add_checkpoint(self, row: CheckpointRow) -> None:
         """Store a signed checkpoint, atomically. It need not be durable on its own (SQLiteStore
         does not fsync it): it covers leaves that already are, and one lost to a power cut is
@@ -198,6 +212,7 @@ CREATE TABLE IF NOT EXISTS scans(
 CREATE TABLE IF NOT EXISTS nodes(
     level INTEGER NOT NULL, idx INTEGER NOT NULL, hash BLOB NOT NULL,
     PRIMARY KEY(level, idx)) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS reveals(idx INTEGER PRIMARY KEY, data BLOB NOT NULL);
 CREATE TABLE IF NOT EXISTS checkpoints(
     size INTEGER PRIMARY KEY, root BLOB NOT NULL, note TEXT NOT NULL, time INTEGER NOT NULL);
 """
@@ -260,6 +275,8 @@ class SQLiteStore(Store):
             hint = "open it once for writing (e.g. 'glint ledger checkpoint') to upgrade it" if schema == "1" else ""
             raise LedgerError(f"ledger {self.path} has schema {schema}, this glint reads {SCHEMA_VERSION}", hint)
         self._item_ids: dict[str, int] = {}
+        # A ledger written before sealed values (no reveals table) is read as one with no reveals.
+        self._has_reveals = self.db.execute("SELECT 1 FROM sqlite_schema WHERE name = 'reveals'").fetchone() is not None
 
     def _schema_of_existing(self) -> str | None:
         if not self.db.execute("SELECT 1 FROM sqlite_schema WHERE name = 'meta'").fetchone():
@@ -301,6 +318,8 @@ class SQLiteStore(Store):
             nodes = [n for n in batch.nodes if n[0] >= MIN_STORED_LEVEL]
             if nodes:
                 db.executemany("INSERT INTO nodes(level, idx, hash) VALUES(?,?,?)", nodes)
+            if batch.reveals:
+                db.executemany("INSERT INTO reveals(idx, data) VALUES(?,?)", batch.reveals)
             db.execute("INSERT OR REPLACE INTO meta(key, value) VALUES('size', ?)", (str(batch.new_size),))
             db.execute("COMMIT")
         except sqlite3.DatabaseError as e:
@@ -428,6 +447,30 @@ class SQLiteStore(Store):
             if data is not None and _sha256(data).digest() == digest:
                 return data
         return None
+
+    def reveals(self, idxs: Sequence[int]) -> dict[int, bytes]:
+        if not self._has_reveals or not idxs:
+            return {}
+        out: dict[int, bytes] = {}
+        for k in range(0, len(idxs), 500):
+            chunk = list(idxs[k:k + 500])
+            q = "SELECT idx, data FROM reveals WHERE idx IN (" + ",".join("?" * len(chunk)) + ")"
+            out.update(self.db.execute(q, chunk).fetchall())
+        return out
+
+    def reveal_range(self, start: int, stop: int) -> dict[int, bytes]:
+        if not self._has_reveals:
+            return {}
+        return dict(self.db.execute("SELECT idx, data FROM reveals WHERE idx >= ? AND idx < ?", (start, stop)))
+
+    def set_reveal(self, idx: int, blob: bytes | None) -> None:
+        if self.readonly:
+            raise LedgerError("ledger is open read-only")
+        with self._tx():
+            if blob is None:
+                self.db.execute("DELETE FROM reveals WHERE idx = ?", (idx,))
+            else:
+                self.db.execute("INSERT OR REPLACE INTO reveals(idx, data) VALUES(?, ?)", (idx, blob))
 
     def checkpoints(self) -> list[CheckpointRow]:
         cur = self.db.execute("SELECT size, root, note, time FROM checkpoints ORDER BY size")

@@ -8,6 +8,8 @@ Stops at the first problem and names the row. Checks, in log order:
 - the item's chain: the event's sequence follows and its ``prev`` is the hash of the
   item's previous event (else that previous row was edited, or an event is missing);
 - the stored scan bytes still hash to the digest in the leaf;
+- every stored reveal of sealed values (glint.ledger.sealed) matches the commitments in its leaf
+  (a dropped reveal, an erasure, is no problem: the leaf keeps its commitments);
 - the tree-hash cache equals the recomputed subtrees (a cache edit would forge proofs);
 - at each checkpoint size, the recomputed root equals the signed root;
 - at the end: as many rows as acknowledged and as signed; chain heads match.
@@ -21,7 +23,7 @@ from dataclasses import dataclass
 
 from glint.errors import VerificationError
 from glint.ledger import events as ev
-from glint.ledger import merkle
+from glint.ledger import merkle, sealed
 from glint.ledger.note import Checkpoint, Verifier, open_checkpoint
 from glint.ledger.store import Store
 
@@ -108,6 +110,8 @@ def _scan_rows(store: Store, signed: list[Checkpoint], heads: dict) -> tuple[int
     if 0 in cp_at and cp_at[0].root != merkle.EMPTY_ROOT:
         raise _Problem(None, "checkpoint at size 0 does not have the empty root")
     expect = 0
+    pending: dict[int, tuple[str, dict]] = {}   # sealed events since ``lo``, whose reveals are checked per chunk
+    lo = 0
     for row in store.leaves():
         i = row.idx
         if i != expect:
@@ -127,6 +131,11 @@ def _scan_rows(store: Store, signed: list[Checkpoint], heads: dict) -> tuple[int
         scan = row.scan
         if scan is not None and (not isinstance(digest, bytes) or hashlib.sha256(scan).digest() != digest):
             raise _Problem(i, f"row {i}: its stored scan bytes were edited")
+        if sealed.SEALED_KEY in e.data:
+            pending[i] = (e.kind, e.data)
+        if i + 1 - lo >= CHUNK:
+            _check_reveals(store, lo, i + 1, pending)
+            pending, lo = {}, i + 1
         heads[e.item] = (e.seq, e.hash, i)
         made.extend(cr.append(e.hash))
         if len(made) >= CHUNK:
@@ -139,7 +148,20 @@ def _scan_rows(store: Store, signed: list[Checkpoint], heads: dict) -> tuple[int
                 raise _Problem(prev_cp, f"the tree of rows 0..{expect - 1} does not match the checkpoint signed"
                                         f" at size {expect}: a row in {prev_cp}..{expect - 1} was edited")
             prev_cp = expect
+    _check_reveals(store, lo, 1 << 62, pending)
     return expect, made
+
+
+def _check_reveals(store: Store, lo: int, hi: int, pending: dict) -> None:
+    for idx, blob in sorted(store.reveal_range(lo, hi).items()):
+        kd = pending.get(idx)
+        if kd is None:
+            raise _Problem(idx, f"row {idx}: a reveal is stored for it, but there is no such row or its leaf "
+                                "seals nothing: the reveals were edited")
+        try:
+            sealed.check_reveal(kd[0], kd[1], sealed.decode(blob, idx), idx)
+        except VerificationError as err:
+            raise _Problem(idx, f"row {idx}: its stored reveal was edited: {str(err).split(': ', 1)[-1]}") from None
 
 
 def _check_chain(e: ev.Event, heads: dict) -> None:

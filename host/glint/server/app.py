@@ -166,18 +166,30 @@ HISTORY_SCHEMA = {
     "type": "object", "required": ["item", "events", "head_seq", "leaves"], "additionalProperties": False,
     "properties": {"item": {"type": "string"}, "events": {"type": "integer", "minimum": 0},
                    "head_seq": {"type": "integer", "minimum": 0, "description": "sequence number of the item's last event"},
-                   "leaves": {"type": "array", "items": {"type": "string", "contentEncoding": "base64"}}},
+                   "leaves": {"type": "array", "items": {"type": "string", "contentEncoding": "base64"}},
+                   "reveals": {"type": "object", "description": "log index -> the reveal of the event's sealed values "
+                               "the caller's key may read (glint.ledger.sealed; bytes as {\"b64\": ...}); "
+                               "absent for the public"}},
 }
 
 
-def _history(ctx: _Ctx, item: str, before: int | None) -> dict:
+def _history(ctx: _Ctx, item: str, before: int | None, role: str | None = None, owner: str | None = None) -> dict:
+    from glint.ledger.passport import reader_of_key, reader_of_role
+
     led = ctx.ledger
     head = led.store.head(item)
     if head is None:
         raise UsageError(f"unknown item {item}")
     leaves = led.history(item, before)
-    return {"item": item, "events": len(leaves), "head_seq": head.seq,
-            "leaves": [base64.b64encode(raw).decode("ascii") for raw in leaves]}
+    out = {"item": item, "events": len(leaves), "head_seq": head.seq,
+           "leaves": [base64.b64encode(raw).decode("ascii") for raw in leaves]}
+    reader = reader_of_role(role)
+    if reader == "owner":  # an owner key reads as owner only the items its identity owns
+        reader = reader_of_key(role, led.item(item), owner)
+    revealed = led.history_reveals(leaves, reader) if reader != "public" else None
+    if revealed:
+        out["reveals"] = {str(i): wire.encode_value(r) for i, r in revealed.items()}
+    return out
 
 
 def _item(ctx: _Ctx, item: str, full: bool, role: str | None = None, owner: str | None = None) -> dict:
@@ -185,6 +197,8 @@ def _item(ctx: _Ctx, item: str, full: bool, role: str | None = None, owner: str 
 
     st = ctx.ledger.item(item)
     reader = reader_of_key(role, st, owner)
+    if reader != "brand":  # replayed again as the reader: sealed values it may not see stay sealed
+        st = ctx.ledger.item(item, reader)
     d = st.as_dict()
     d["passport"] = visible(st, reader)
     d["passport_audience"] = {k: v for k, v in d["passport_audience"].items() if k in d["passport"]}
@@ -206,6 +220,8 @@ def _passport(ctx: _Ctx, item: str, role: str | None, owner: str | None) -> dict
 
     st = ctx.ledger.item(item)
     reader = reader_of_key(role, st, owner)
+    if reader != "brand":  # replayed again as the reader: sealed values it may not see stay sealed
+        st = ctx.ledger.item(item, reader)
     fields = visible(st, reader)
     return {"item": st.item, "reader": reader, "fields": fields,
             "audiences": {k: audience_of(st, k) for k in fields}}
@@ -552,7 +568,7 @@ def create_app(home: str | Path, ledger_path: str | Path | None = None) -> Glint
         responses={200: openapi.Body(openapi.component("History", HISTORY_SCHEMA),
                                      description="leaves in sequence order, standard base64")})
     def get_history(item: str):
-        return jsonify(worker.call(_history, item, _int_arg("before", required=False)))
+        return jsonify(worker.call(_history, item, _int_arg("before", required=False), *_reader(g.api_key)))
 
     @app.get(API_PREFIX + "/items/<path:item>")
     @openapi.operation("An item's state and events (public: redacted; brand/auditor keys: full)",

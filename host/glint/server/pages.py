@@ -158,7 +158,7 @@ def item_view(ctx, home: Home, index: _Gs1Index, gtin: str, serial: str) -> dict
     item = index.find(ctx.ledger, gtin, serial)
     if item is None:
         raise NotFound(f"no item /01/{gtin}/21/{serial} here")
-    st = ctx.ledger.item(item)
+    st = ctx.ledger.item(item, "public")  # sealed values stay sealed (glint.ledger.sealed)
     cid = _latest_certificate(ctx, home, st)
     lv = st.last_verify
     return {

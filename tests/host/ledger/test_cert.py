@@ -56,16 +56,25 @@ def test_offline_verification_in_fresh_process(issued):
 def test_certificate_contents(issued, keys):
     _, path, blob, a = issued
     info = verify_certificate(blob, keys.issuer_public, keys.log_verifier())
+    # who and where are sealed in the leaf (glint.ledger.sealed): a bare certificate does not say them
     assert (info.item, info.result, info.fap, info.device, info.operator, info.location) == (
-        ITEM, "pass", 2.5e-10, "a1b2c3d4e5f60708", "ana", "Paris")
+        ITEM, "pass", 2.5e-10, "a1b2c3d4e5f60708", "[sealed]", "[sealed]")
+    assert b"ana" not in blob and b"Paris" not in blob
+    with Ledger.open(path, readonly=True) as led:
+        revealed = led.history_reveals([info.event.raw], "owner")
+    info = verify_certificate(blob, keys.issuer_public, keys.log_verifier(), reveals=revealed)
+    assert (info.operator, info.location) == ("ana", "Paris")
     assert info.scan == __import__("hashlib").sha256(b"device-signed scan bytes").digest()
     assert info.history is None and info.state is None and not info.history_checked
     assert info.checkpoint.size == 5 and info.index == a.index and info.id == a.leaf_hash[:16].hex()
     with Ledger.open(path, readonly=True) as led:
         hist = led.history(ITEM, info.event.seq)
+        owners = led.history_reveals(hist + [info.event.raw], "owner")
     info = verify_certificate(blob, keys.issuer_public, keys.log_verifier(), hist)
     assert [e.kind for e in info.history] == ["register", "enroll", "transfer"]
-    assert info.state.owner == "bob" and "Authentica Ltd" in info.state.provenance_line()
+    assert info.state.owner == "[sealed]" and "Authentica Ltd" in info.state.provenance_line()
+    info = verify_certificate(blob, keys.issuer_public, keys.log_verifier(), hist, owners)  # the buyer's view
+    assert info.state.owner == "bob" and info.state.passport["origin"] == "[sealed]"  # the brand's value
     assert info.event.prev == info.history[-1].hash  # the chain head the history is checked against
 
 
@@ -164,7 +173,7 @@ def test_altered_history_fails_against_the_chain_head(issued, keys):
     tmp_path, path, blob, _ = issued
     with Ledger.open(path, readonly=True) as led:
         hist = led.history(ITEM, 3)
-    for bad, why in ((hist[:2], "history has 2 events"), ([hist[0].replace(b"Italy", b"Spain")] + hist[1:],
+    for bad, why in ((hist[:2], "history has 2 events"), ([hist[0].replace(b"ACME", b"ACMF")] + hist[1:],
                      "history was altered"), ([hist[1], hist[0], hist[2]], "another item or position")):
         with pytest.raises(VerificationError, match=why):
             verify_certificate(blob, keys.issuer_public, keys.log_verifier(), bad)
@@ -192,7 +201,7 @@ def test_history_altered_in_the_ledger_afterwards(issued, keys):
     tmp_path, path, blob, a = issued
     db = sqlite3.connect(path)
     (leaf,) = db.execute("SELECT leaf FROM leaves WHERE idx = 0").fetchone()
-    db.execute("UPDATE leaves SET leaf = ? WHERE idx = 0", (leaf.replace(b"Italy", b"Spain"),))
+    db.execute("UPDATE leaves SET leaf = ? WHERE idx = 0", (leaf.replace(b"ACME", b"ACMF"),))
     db.commit()
     db.close()
     with Ledger.open(path, keys=keys) as led:
@@ -207,7 +216,11 @@ def test_history_altered_in_the_ledger_afterwards(issued, keys):
 def test_renderings(issued, keys, tmp_path):
     _, path, blob, _ = issued
     with Ledger.open(path, readonly=True) as led:
-        info = verify_certificate(blob, keys.issuer_public, keys.log_verifier(), led.history(ITEM, 3))
+        hist = led.history(ITEM, 3)
+        public = verify_certificate(blob, keys.issuer_public, keys.log_verifier(), hist)
+        info = verify_certificate(blob, keys.issuer_public, keys.log_verifier(), hist,
+                                  led.history_reveals(hist + [public.event.raw], "brand"))
+    assert "Italy" not in render.certificate_html(blob, public)  # the brand's passport value: sealed
     png, svg, html = tmp_path / "c.png", tmp_path / "c.svg", tmp_path / "c.html"
     url = "https://id.example.com/01/09506000134352/21/ABC123?c=" + info.id
     render.write_outputs(blob, info, str(png), str(svg), str(html), url=url)

@@ -34,6 +34,8 @@ def test_a_leaf_over_the_read_limit_is_refused(ledger):
     ledger.register_item("acme:L-2", "ACME")
     parts = {f"p{i}": "y" * 1000 for i in range(70)}  # each field allowed, the leaf too large
     with pytest.raises(UsageError, match="larger than a leaf may be"):
-        ledger.append_event("passport", "acme:L-2", {"set": parts})
+        ledger.append_event("passport", "acme:L-2", {"set": parts, "aud": "public"})  # public: in the leaf
+    with pytest.raises(UsageError, match="sealed values .* larger than"):
+        ledger.append_event("passport", "acme:L-2", {"set": parts})  # sealed: beside the leaf, the same limit
     assert ledger.verify().ok
     assert ev.MAX_LEAF_BYTES == 64 * 1024

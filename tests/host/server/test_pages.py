@@ -215,3 +215,31 @@ def test_answers_match_the_openapi_document(served):
         assert r.status_code == status, path
         body = r.json if r.content_type.split(";")[0].endswith("json") else r.get_data(as_text=True)
         check_response(doc, "GET", path, r.status_code, r.content_type, body)
+
+
+def test_no_public_answer_holds_a_non_public_value(served):
+    """Every public answer (no key), leaves and bundles decoded: no person, place or non-public passport
+    value of any item (they are sealed in the leaves: glint.ledger.sealed)."""
+    import base64
+    import urllib.parse
+
+    from glintcore import cbor
+
+    c = served["client"]
+    secret = (b"42 EUR", b"bob", b"ana", b"Paris", b"alert(1)")
+    for item in (ITEM, PLAIN):
+        q = urllib.parse.quote(item, safe="")
+        i = cid(served[item])
+        page = c.get(f"/c/{i}").get_data()
+        data = re.search(rb'<script type="application/json" id="glint-data">(.*?)</script>', page, re.S).group(1)
+        embedded = __import__("json").loads(data)
+        blobs = [page, c.get(f"/v1/history/{q}").data, c.get(f"/v1/items/{q}").data, c.get(f"/v1/passports/{q}").data,
+                 c.get(f"/c/{i}/cose").data, base64.b64decode(embedded["cert"])]
+        blobs += [base64.b64decode(x) for x in c.get(f"/v1/history/{q}").json["leaves"] + embedded["history"]]
+        bundle = cbor.loads(c.get(f"/c/{i}/bundle").data)
+        assert set(bundle) == {"glint-bundle", "cert", "hist"}  # a public bundle reveals nothing
+        blobs += [bundle["cert"], *bundle["hist"]]
+        for b in blobs:
+            for s in secret:
+                assert s not in b, (item, s)
+    assert b"Italy" in c.get(f"/c/{cid(served[ITEM])}/bundle").data  # a public passport value stays
