@@ -117,7 +117,7 @@ def test_history_altered_in_storage_fails_against_the_chain_head(site, page):
     idx = site[OTHER].index - 4  # the item's register event
     (leaf,) = db.execute("SELECT leaf FROM leaves WHERE idx = ?", (idx,)).fetchone()
     try:
-        db.execute("UPDATE leaves SET leaf = ? WHERE idx = ?", (leaf.replace(b"42 EUR", b"41 EUR"), idx))
+        db.execute("UPDATE leaves SET leaf = ? WHERE idx = ?", (leaf.replace(b"ACME", b"ACMF"), idx))  # the brand: public, in the leaf
         db.commit()
         page.goto(f"{site['base']}/c/{cid(site[OTHER])}")
         verdict, failed, why = _verdict(page)
@@ -173,3 +173,32 @@ def test_saved_page_and_saved_files_verify_offline(site, browser, tmp_path):
         assert all(u.startswith(("file:", "data:")) for u in requests), requests  # no network at all
     finally:
         ctx.close()
+
+
+def test_a_buyers_bundle_reveals_who_and_where_checked_against_the_commitments(site, page, tmp_path):
+    """The owner's bundle (format 2) carries reveals of the sealed who/where values: the page checks each
+    against its leaf's commitment (WebCrypto SHA-256) and shows them; a forged reveal fails "reveals"."""
+    from glint.ledger import Ledger
+
+    c = cid(site[PLAIN])
+    with urllib.request.urlopen(f"{site['base']}/c/{c}/cose", timeout=10) as r:
+        blob = r.read()
+    with Ledger.open(site["home"] / "ledger.db", keys=site["keys"], readonly=True) as led:
+        bundle = led.bundle(blob, "owner")
+    (tmp_path / "owner.bundle").write_bytes(bundle)
+    b = cbor.loads(bundle)
+    assert b["glint-bundle"] == 2 and b"Paris" not in b["cert"]
+    idx = site[PLAIN].index
+    b["rev"][idx]["loc"][1] = "Lyon"  # a forged reveal: the value changed, the salt kept
+    (tmp_path / "forged.bundle").write_bytes(cbor.dumps(b))
+    page.goto(f"{site['base']}/verify")
+    page.set_input_files("#file", str(tmp_path / "owner.bundle"))
+    verdict, failed, why = _verdict(page)
+    assert (verdict, failed) == ("verified", None), why
+    assert page.eval_on_selector("li[data-check=reveals]", "e => e.dataset.ok") == "true"
+    facts, hist = page.inner_text("#facts"), page.inner_text("#history")
+    assert "ana" in facts and "Paris" in facts and "bob <script>alert(1)</script>" in hist  # as text, never HTML
+    page.goto(f"{site['base']}/verify")
+    page.set_input_files("#file", str(tmp_path / "forged.bundle"))
+    verdict, failed, why = _verdict(page)
+    assert (verdict, failed) == ("failed", "reveals") and f"event {idx}: the revealed 'loc' does not match" in why, why

@@ -40,7 +40,7 @@ def test_verify_and_bundle_with_the_history_from_the_log(served, tmp_path, capsy
     db = sqlite3.connect(served["home"] / "ledger.db")
     idx = served[OTHER].index - 4  # its register event
     (leaf,) = db.execute("SELECT leaf FROM leaves WHERE idx = ?", (idx,)).fetchone()
-    db.execute("UPDATE leaves SET leaf = ? WHERE idx = ?", (leaf.replace(b"42 EUR", b"41 EUR"), idx))
+    db.execute("UPDATE leaves SET leaf = ? WHERE idx = ?", (leaf.replace(b"ACME", b"ACMF"), idx))  # the brand: public, in the leaf
     db.commit()
     try:
         rc = cli.main(["cert", "verify", str(alt), *keys, "--remote", served["base"]])

@@ -65,7 +65,27 @@ ALL = None   # reader of ``open_data``: every value a reveal holds (the local le
 
 def commitment(salt: bytes, name: str, value) -> bytes:
     """SHA-256 of the deterministic CBOR of ``[salt, name, value]``."""
-    return hashlib.sha256(cbor.dumps([salt, name, value])).digest()
+    return _sha256(b"\x83" + _dumps(salt) + _dumps(name) + _dumps(value)).digest()
+
+
+_sha256 = hashlib.sha256
+
+
+def _dumps(v) -> bytes:
+    """Deterministic CBOR, byte-identical to glintcore.cbor.dumps (tested): the leaf encoder's fast
+    paths (glint.ledger.events.dumps) for maps, text and bytes, arrays here; sealing is on every append."""
+    t = type(v)
+    if t is list:
+        n = len(v)
+        return (bytes((0x80 | n,)) if n < 24 else ev._head(4, n)) + b"".join(map(_dumps, v))
+    if t is dict:
+        order = ev._order(tuple(v))
+        if order is None:
+            return cbor.dumps(v)
+        n = len(order)
+        return b"".join([bytes((0xA0 | n,)) if n < 24 else ev._head(5, n)]
+                        + [kb + _dumps(v[k]) for kb, k in order])
+    return ev.dumps(v)
 
 
 class Sealed(str):
@@ -101,9 +121,12 @@ def seal(kind: str, data: dict, urandom=os.urandom) -> tuple[dict, dict | None]:
     out = dict(data)
     sealed: dict = {}
     reveal: dict = {}
+    n = len(top) + (len(sub) if private_sub else 0)   # type: ignore[arg-type]
+    pool = urandom(SALT_BYTES * n)
+    salts = [pool[i:i + SALT_BYTES] for i in range(0, len(pool), SALT_BYTES)]
     for k in top:
         v = out.pop(k)
-        salt = urandom(SALT_BYTES)
+        salt = salts.pop()
         sealed[k] = commitment(salt, k, v)
         reveal[k] = [salt, v]
     if private_sub:
@@ -114,7 +137,7 @@ def seal(kind: str, data: dict, urandom=os.urandom) -> tuple[dict, dict | None]:
             del out[nk]
         cs, rs = {}, {}
         for f, v in sub.items():
-            salt = urandom(SALT_BYTES)
+            salt = salts.pop()
             cs[f] = commitment(salt, f, v)
             rs[f] = [salt, v]
         sealed[nk], reveal[nk] = cs, rs
@@ -229,7 +252,7 @@ def check_reveal(kind: str, data: dict, reveal, index) -> None:
 
 
 def encode(reveal: dict) -> bytes:
-    return cbor.dumps(reveal)
+    return _dumps(reveal)
 
 
 def decode(blob: bytes, index=None) -> dict:

@@ -1,7 +1,9 @@
 // glint certificate check, in the browser (docs/verify.md). No network, no libraries: a strict
 // CBOR decoder/encoder, RFC 9162 inclusion proofs, C2SP checkpoint notes, WebCrypto ES256 and
 // Ed25519. Inlined into the certificate page by glint.server.pages; the data it checks is the
-// page's <script id="glint-data"> (certificate, history, published keys) or a file the user picks.
+// page's <script id="glint-data"> (certificate, history, published keys) or a file the user picks
+// (a certificate, or a bundle; a format-2 bundle's reveals of sealed values are checked against the
+// commitments in its leaves: SHA-256 of the deterministic CBOR [salt, name, value], docs/formats.md).
 // Every value shown goes through textContent: nothing from the data is parsed as HTML.
 "use strict";
 (function () {
@@ -285,10 +287,11 @@
       return "the certified scan matched the item's enrolled coating (pass)";
     });
     if (!pass) return { checks, info };
+    let chained = false;
     if (data.history === null || data.history === undefined) {
       skip("history", "not available here (a bundle file or the online page carries it): only the certified event was checked");
     } else {
-      await step("history", async () => {
+      chained = await step("history", async () => {
         if (data.history.length !== leaf.seq) fail(`the history has ${data.history.length} events, the item's chain has ${leaf.seq} before the certified one`);
         let prev = null; const events = [];
         for (let n = 0; n <= data.history.length; n++) {
@@ -303,15 +306,45 @@
         return `${data.history.length} earlier events link one to the next and into the certified event's chain head ${info.head ? info.head.slice(0, 16) + "..." : ""}`;
       });
     }
+    if (data.reveals && data.reveals.size && (chained || !data.history)) {
+      await step("reveals", async () => {
+        const events = (info.history || []).concat([leaf]);
+        let n = 0;
+        const one = async (idx, name, c, r) => { // r = [salt, value]; c = the leaf's commitment
+          if (!(c instanceof Uint8Array) || c.length !== 32) fail(`event ${idx}: its leaf does not seal '${name}'`);
+          if (!Array.isArray(r) || r.length !== 2 || !(r[0] instanceof Uint8Array) || r[0].length !== 16) fail(`event ${idx}: the reveal of '${name}' is not [16-byte salt, value]`);
+          if (!eq(await sha256(encode([r[0], name, r[1]])), c)) fail(`event ${idx}: the revealed '${name}' does not match its commitment (a forged or edited reveal)`);
+          n += 1; return r[1];
+        };
+        for (const [idx, r] of data.reveals) {
+          const e = events.find((x) => x.index === idx);
+          if (!e) fail(`a reveal is given for log index ${idx}, which is not an event of this certificate's history`);
+          const s = e.data.get("sealed");
+          if (!(s instanceof Map) || !(r instanceof Map)) fail(`event ${idx}: a reveal is given but its leaf seals nothing`);
+          e.revealed = new Map();
+          for (const [k, rv] of r) {
+            const c = s.get(k);
+            if (rv instanceof Map && c instanceof Map) { for (const [f, rf] of rv) e.revealed.set(`${k}.${f}`, await one(idx, f, c.get(f), rf)); }
+            else e.revealed.set(k, await one(idx, k, c, rv));
+          }
+        }
+        if (leaf.revealed) { info.operator = leaf.revealed.get("op"); info.location = leaf.revealed.get("loc"); }
+        return `${n} revealed values (who, where, passport) match the commitments in their events' leaves (SHA-256, WebCrypto)`;
+      });
+    }
     return { checks, info };
   }
 
   // --- the page --------------------------------------------------------------------------------
   function el(tag, text, cls) { const e = document.createElement(tag); if (text !== undefined) e.textContent = String(text); if (cls) e.className = cls; return e; }
   function when(t) { return isUint(t) ? new Date(t * 1000).toISOString().replace("T", " ").replace(".000Z", " UTC") : ""; }
+  // who, where, prices (glint.ledger.sealed.WHO_WHERE): shown only when revealed and checked
+  const PRIVATE = ["op", "loc", "note", "by", "to", "owner", "custodian", "seller", "channel", "price", "currency", "cond", "reason", "scan", "ref", "sealed"];
+  const shown = (v) => (v instanceof Map ? "{...}" : v instanceof Uint8Array ? hex(v).slice(0, 12) : num(v));
   function summary(e) {
     const parts = [];
-    for (const [k, v] of e.data) if (!["op", "loc", "note", "by", "to", "owner", "custodian", "cond", "reason", "scan", "ref"].includes(String(k))) parts.push(`${k}=${v instanceof Map ? "{...}" : v instanceof Uint8Array ? hex(v).slice(0, 12) : num(v)}`);
+    for (const [k, v] of e.data) if (!PRIVATE.includes(String(k))) parts.push(`${k}=${shown(v)}`);
+    if (e.revealed) for (const [k, v] of e.revealed) parts.push(`${k}=${shown(v)}`);
     return parts.join(" ");
   }
 
@@ -337,7 +370,8 @@
     const rows = [["Item", info.item], ["Result", info.result === undefined ? "" : String(info.result).toUpperCase()],
       ["False-accept probability", info.fap === null || info.fap === undefined ? "" : Number(info.fap).toPrecision(3)],
       ["Verified at", when(info.time)], ["Certificate issued", when(info.issued)], ["Certificate id", info.id],
-      ["Log", info.log ? `${info.log}, event ${info.index} of ${info.size}` : ""], ["Scan digest", info.scan], ["Device", info.device]];
+      ["Log", info.log ? `${info.log}, event ${info.index} of ${info.size}` : ""], ["Scan digest", info.scan], ["Device", info.device],
+      ["Operator", info.operator === undefined ? "" : shown(info.operator)], ["Location", info.location === undefined ? "" : shown(info.location)]];
     for (const [k, v] of rows) if (v !== undefined && v !== null && v !== "") { const tr = el("tr"); tr.append(el("th", k), el("td", v)); facts.append(tr); }
     const hist = document.getElementById("history"); hist.textContent = "";
     if (info.history) {
@@ -363,11 +397,15 @@
   async function fromFile(file, keys) {
     const u8 = new Uint8Array(await file.arrayBuffer());
     let data = { id: null, cert: u8, history: null, keys };
-    if (u8[0] !== 0xd2) { // a bundle: {"glint-bundle": 1, "cert": bstr, "hist": [bstr...]}
+    if (u8[0] !== 0xd2) { // a bundle: {"glint-bundle": 1, "cert": bstr, "hist": [bstr...]} (2: + "rev": {index: reveal})
       try {
         const b = strict(u8, "the bundle");
-        if (!(b instanceof Map) || b.get("glint-bundle") !== 1 || !(b.get("cert") instanceof Uint8Array) || !Array.isArray(b.get("hist")) || !b.get("hist").every((h) => h instanceof Uint8Array)) fail("not a glint bundle");
-        data = { id: null, cert: b.get("cert"), history: b.get("hist"), keys };
+        if (!(b instanceof Map) || ![1, 2].includes(b.get("glint-bundle")) || !(b.get("cert") instanceof Uint8Array) || !Array.isArray(b.get("hist")) || !b.get("hist").every((h) => h instanceof Uint8Array)) fail("not a glint bundle");
+        const keysOf = Array.from(b.keys()).map(String).sort().join();
+        const v2 = b.get("glint-bundle") === 2;
+        if (keysOf !== (v2 ? ["cert", "glint-bundle", "hist", "rev"] : ["cert", "glint-bundle", "hist"]).join()) fail("the bundle has missing or unknown fields");
+        if (v2 && (!(b.get("rev") instanceof Map) || !Array.from(b.get("rev")).every(([k, v]) => isUint(k) && v instanceof Map))) fail("the bundle's reveals are not a map of log index to reveal");
+        data = { id: null, cert: b.get("cert"), history: b.get("hist"), reveals: v2 ? b.get("rev") : null, keys };
       } catch (e) { show({ checks: [{ name: "file", ok: false, detail: `${file.name}: neither a certificate nor a bundle (${e.message})` }], info: {} }, file.name); return; }
     }
     await run(data, `file ${file.name}`);
