@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Fuzz the HTTP API of a real `glint serve` against its own OpenAPI document: only glint's JSON errors.
 
-    python tools/fuzz_api.py [--seconds 60] [--roles public,bench,field,brand,auditor]
+    python tools/fuzz_api.py [--seconds 60] [--roles public,bench,field,brand,auditor,owner,regulator,recycler]
                              [--mutations 20000] [--seed 1] [--json]
 
 1. **schemathesis** (``st run``) against ``GET /v1/openapi.json`` once per role (no key,
@@ -21,7 +21,8 @@
 The served home is made here: a provisioned software device, one item with a passing
 verification and its certificate, keys of every role with no practical rate limit, and
 ``[limits]`` raised so that inputs reach the handlers instead of the 429 of the rate limit.
-A bench run, not a default test (tests/e2e/test_fuzz_api.py runs a few seconds of it).
+A bench run, not a default test (tests/e2e/test_fuzz_api.py runs a few seconds of it). For 10^6
+inputs in a bench run use tools/fuzz_api_wsgi.py (the same app in process, several workers).
 Exit status 1 on any finding.
 """
 
@@ -41,7 +42,7 @@ import tempfile
 import time
 from pathlib import Path
 
-ROLES = ("public", "bench", "field", "brand", "auditor")
+ROLES = ("public", "bench", "field", "brand", "auditor", "owner", "regulator", "recycler")
 CHECKS = ("not_a_server_error,status_code_conformance,content_type_conformance,response_headers_conformance,"
           "response_schema_conformance,negative_data_rejection")
 _HERE = Path(__file__).resolve().parent
@@ -84,7 +85,8 @@ def make_home(root: Path) -> dict:
         a = led.record_verify("acme:FUZZ-1", "pass", fap=1e-9, device=did.hex(), scan=scan(1, b"n" * 16))
         cert = led.issue_certificate(a.index)
     ks = KeyStore(home / "glint.db")
-    tokens = {r: ks.create(r, f"fuzz-{r}", rate_per_s=1e6, quota_bytes=1 << 40)[1] for r in ROLES if r != "public"}
+    tokens = {r: ks.create(r, f"fuzz-{r}", rate_per_s=1e6, quota_bytes=1 << 40, owner="ana" if r == "owner" else None)[1]
+              for r in ROLES if r != "public"}
     ks.close()
     upload = wire.event_body("verify", "acme:FUZZ-1", int(time.time()) - 60, {"res": "fail"},
                              scan(2, os.urandom(16)))

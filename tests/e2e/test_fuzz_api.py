@@ -26,3 +26,16 @@ def test_schemathesis_and_mutations_find_nothing(tmp_path):
     print(json.dumps({k: v for k, v in out.items() if k != "failed_outputs"}, indent=1))
     assert r.returncode == 0, out["failed_outputs"] or out["mutations"]["findings"] or out["server_internal_errors"]
     assert all(s["cases"] > 0 for s in out["schemathesis"]), out["schemathesis"]
+
+
+@pytest.mark.bench
+def test_in_process_fuzz_of_every_route_finds_nothing():
+    """tools/fuzz_api_wsgi.py: schemathesis in process and mutated valid requests of every route, through
+    the WSGI app (GLINT_FUZZ_INPUTS, default 20000; the 10^6 run: --inputs 1000000, docs/security.md)."""
+    n = os.environ.get("GLINT_FUZZ_INPUTS", "20000")
+    r = subprocess.run([sys.executable, str(ROOT / "tools" / "fuzz_api_wsgi.py"), "--inputs", n, "--workers", "2",
+                        "--examples", "3", "--json"], capture_output=True, text=True, timeout=7200)
+    out = json.loads(r.stdout)
+    print(json.dumps({k: v for k, v in out.items() if k != "statuses"}, indent=1))
+    assert r.returncode == 0, out["failures"] or out["findings"] or out["internal_errors"]
+    assert out["inputs"] >= int(n) and out["schemathesis_cases"] > 0

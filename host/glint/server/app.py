@@ -351,7 +351,11 @@ def _status_of(e: GlintError) -> int:
 
 
 def _json_error(status: int, msg: str, hint: str | None = None, **extra):
-    r = jsonify({"error": msg, "hint": hint, **extra})
+    from glint.textsafe import clean
+
+    # One line each, whatever the request carried: a path or an item id with a newline or an ESC
+    # (percent-encoded in the URL) is escaped, not echoed (found by tools/fuzz_api_wsgi.py).
+    r = jsonify({"error": clean(msg), "hint": None if hint is None else clean(hint), **extra})
     r.status_code = status
     return r
 
@@ -384,6 +388,10 @@ def create_app(home: str | Path, ledger_path: str | Path | None = None) -> Glint
     def _authenticate():
         g.api_key = None
         g.api_key = caller(request.headers.get("Authorization"), request.remote_addr)
+        try:  # werkzeug decodes the query as UTF-8 strictly: raw bytes >= 0x80 were a 500 (tools/fuzz_api_wsgi.py)
+            request.query_string.decode()
+        except UnicodeDecodeError:
+            raise BadRequest("the query string is not UTF-8", "percent-encode it (RFC 3986)") from None
 
     @app.errorhandler(GlintError)
     def _glint_error(e: GlintError):

@@ -355,7 +355,10 @@ def register(app: "Flask", worker: "LedgerWorker", home_dir) -> None:
 
     def html_error(e: UsageError, status: int) -> Response:
         if not _wants_html():
-            return Response(json.dumps({"error": e.msg, "hint": getattr(e, "hint", None) or None}), status,
+            from glint.textsafe import clean
+
+            hint = getattr(e, "hint", None) or None  # one line each: a path's newline or ESC is escaped
+            return Response(json.dumps({"error": clean(e.msg), "hint": hint and clean(hint)}), status,
                             mimetype="application/json")
         hint = f"<p class=\"muted\">{_e(e.hint)}</p>" if getattr(e, "hint", None) else ""
         return Response(_page("glint: not found" if status == 404 else "glint: bad request",

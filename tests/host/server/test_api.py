@@ -68,6 +68,21 @@ def test_bad_requests_are_one_line_errors(client):
     assert client.get("/v1/nothing").status_code == 404
 
 
+
+def test_raw_query_bytes_and_control_characters_in_paths(client):
+    """Found by tools/fuzz_api_wsgi.py: a query string with raw bytes >= 0x80 (waitress passes them
+    through) was a 500 (werkzeug decodes it strictly), and a percent-encoded newline or ESC in a path
+    was echoed into the one-line error."""
+    c = client.c
+    for path in ("/v1/proof/inclusion", "/", "/v1/identifiers"):
+        r = c.get(path, environ_overrides={"QUERY_STRING": "index=0&s\xffize=2"})
+        assert r.status_code == 400 and r.json["error"] == "the query string is not UTF-8", (path, r.data)
+    for path in ("/v1/ite%0A%1Bms", "/c/000000000000000w%0A%1BT00000000000000000000"):
+        r = c.get(path)
+        assert r.status_code in (400, 404) and r.is_json, (path, r.data)
+        assert "\n" not in r.json["error"] and "\x1b" not in r.json["error"] and "\\n" in r.json["error"], r.json
+
+
 def test_proofs_verify_against_the_checkpoint(client):
     post(client, REG, "r")
     for i in range(6):
