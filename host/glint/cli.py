@@ -172,7 +172,24 @@ def command_table_markdown(parser: argparse.ArgumentParser | None = None) -> str
     return "\n".join(lines) + "\n"
 
 
-def build_parser() -> argparse.ArgumentParser:
+def _command_named(argv: list[str]) -> str | None:
+    """The command ``argv`` runs, past the global options before it; None when that is not plain
+    (no command, --help, --version, an abbreviated or unknown option): then every command is loaded."""
+    i = 0
+    while i < len(argv):
+        a = argv[i]
+        if a == "--home":
+            i += 2
+        elif a.startswith("--home=") or a in ("--create", "--verbose") or (a[:2] == "-v" and set(a[1:]) == {"v"}):
+            i += 1
+        else:
+            return a if a in COMMANDS else None
+    return None
+
+
+def build_parser(command: str | None = None) -> argparse.ArgumentParser:
+    """The parser of every command, or only of ``command``'s module (what ``main`` runs: importing
+    every command module costs a second or more, which every invocation of glint would pay)."""
     parser = argparse.ArgumentParser(
         prog="glint",
         description="glint: authenticate physical objects by their optical fingerprint. "
@@ -181,7 +198,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"glint {__version__}")
     _add_globals(parser, top=True)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    for module in dict.fromkeys(COMMANDS.values()):
+    for module in dict.fromkeys(COMMANDS.values()) if command is None else (COMMANDS[command],):
         importlib.import_module(f"glint.commands.{module}").register(sub)
     for p in _all_parsers(parser):
         if p is not parser:
@@ -226,7 +243,8 @@ def _one_line(e: BaseException) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = build_parser()
+    argv = sys.argv[1:] if argv is None else list(argv)
+    parser = build_parser(_command_named(argv))
     args = parser.parse_args(argv)
     _configure_logging(args.verbose)
     if not getattr(args, "func", None):

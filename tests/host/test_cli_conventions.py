@@ -52,3 +52,19 @@ def test_global_options_before_and_after():
 
 def test_docs_table_is_current():
     assert cli.command_table_markdown() in DOC.read_text(), "regenerate docs/cli.md's table (glint.cli.command_table_markdown)"
+
+
+def test_main_loads_only_the_command_it_runs_with_the_same_parser():
+    """main() builds the parser of the named command's module only (importing them all costs a second or
+    more a run); each command's parser is the one of the full parser, and anything else loads them all."""
+    named = cli._command_named
+    assert named(["scan", "-p", "x"]) == "scan"
+    assert named(["--home", "scan", "-vv", "--create", "ledger", "log"]) == "ledger"  # a home called "scan"
+    assert named(["--home=h", "--verbose", "-v", "status"]) == "status"
+    for argv in ([], ["--help"], ["--version"], ["--hom", "h", "scan"], ["-x", "scan"], ["nonsense"], ["--home"]):
+        assert named(argv) is None, argv
+    full = {" ".join(path): p.format_help() for path, p in cli.leaf_parsers(cli.build_parser())}
+    for command in cli.COMMANDS:
+        only = {" ".join(path): p.format_help() for path, p in cli.leaf_parsers(cli.build_parser(command))}
+        mine = {k: v for k, v in only.items() if k == command or k.startswith(command + " ")}
+        assert mine and mine == {k: v for k, v in full.items() if k == command or k.startswith(command + " ")}
