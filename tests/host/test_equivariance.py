@@ -16,10 +16,12 @@ from glint.imaging import detect
 from glint.imaging.dihedral import NON_IDENTITY, agreement
 from glint.sim import capture, get_profile, make_coating
 
-# 100 simulator frames: the three fixed profiles and the randomized optics family (320x240..1280x960);
-# 200 more of the family under -m slow
-SIM = [(p, k) for p in ("bench", "field", "harsh") for k in range(20)] + [("wild", k) for k in range(40)]
-SIM_SLOW = [("wild", k) for k in range(40, 240)]
+# 42 simulator frames in the default run: 10 of each fixed profile and 12 of the randomized optics family
+# (320x240..1280x960; each frame is detected 8 times, ~0.2 s a small frame, 1-2 s a large one); under
+# -m slow the rest of the 100 the default run had before (10 more of each profile, 28 of the family) and
+# 200 more of the family
+SIM = [(p, k) for p in ("bench", "field", "harsh") for k in range(10)] + [("wild", k) for k in range(12)]
+SIM_SLOW = [(p, k) for p in ("bench", "field", "harsh") for k in range(10, 20)] + [("wild", k) for k in range(12, 240)]
 
 
 def _sim_frame(profile: str, k: int) -> np.ndarray:
@@ -43,12 +45,12 @@ def test_simulator_frames_equivariant(chunk):
     total = 0
     for profile, k in SIM[chunk::6]:
         total += _check(_sim_frame(profile, k), 64, f"{profile} {k}")
-    assert total > 16 * 20  # the frames do have spots
+    assert total > 7 * 20  # the frames do have spots
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("chunk", range(10))
-def test_more_randomized_frames_equivariant(chunk):
+def test_more_frames_equivariant(chunk):
     for profile, k in SIM_SLOW[chunk::10]:
         _check(_sim_frame(profile, k), 64, f"{profile} {k}")
 
