@@ -269,6 +269,7 @@ def check_assembly_verdict(ledger, item: str, t: int, data: dict, body: str | No
             raise MatchRefused(R_ASSEMBLY, f"the server's verdict on part {v.part!r} of {item} is "
                                f"{'pass' if v.belongs else 'fail'} ({v.reason}), not the claimed {c['res']}")
     if ("pass" if passed else "fail") != data["res"]:
-        why = "its own coating did not verify" if body == "fail" else "a part is not its own"
+        why = "its own coating did not verify" if body == "fail" else "; ".join(
+            v.reason for v in verdicts if not v.belongs)
         raise MatchRefused(R_ASSEMBLY, f"the server's verdict on {item} is {'pass' if passed else 'fail'}"
                            + ("" if passed else f" ({why})") + f", not {data['res']}")
