@@ -7,7 +7,9 @@ Scans are made beforehand exactly as a scanner makes them (simulated captures, t
 host detector twin, which is bit-identical to the firmware's, a scan descriptor and an
 ES256 signature by a provisioned device key), so only the host's work is timed. Each
 timed scan goes through glint.workflows.HostSession like `glint scan`: a host nonce is
-issued, then check_scan (COSE/ES256 verify, nonce consumed, scan logged in glint.db),
+issued, then check_scan (COSE/ES256 verify, nonce consumed, scan logged in glint.db; committed
+with ``sync_later`` as `glint scan` does, its fsync running while the scan is matched and
+waited for before the ledger records it: the wait counts in ``match``),
 match.verify against the enrolled reference, ledger.record_verify (durable commit),
 issue_certificate (checkpoint signed, inclusion proof, COSE signature, self-check) and
 the certificate file. Reports the median (and p90) of each stage (wall time) and of the
@@ -78,7 +80,7 @@ def run(scans: int, items: int, durable: bool, home: Path) -> dict:
     for item, signed in probes:
         c0 = time.thread_time()
         t0 = time.perf_counter()
-        checked = check_scan(host.registry, signed, host.policy)
+        checked = check_scan(host.registry, signed, host.policy, sync_later=True)  # as acquire() in `glint scan`
         t_check = time.perf_counter() - t0
         out = host.process(checked, item=item)
         cpu = time.thread_time() - c0

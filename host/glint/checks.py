@@ -125,12 +125,15 @@ def scan_digest(signed: bytes) -> bytes:
 
 def check_scan(reg: Registry, signed: bytes, policy: FirmwarePolicy | None = None,
                expect_mode: str | None = None, expect_device: str | None = None,
-               now: float | None = None, relayed: bool = False) -> CheckedScan:
+               now: float | None = None, relayed: bool = False, sync_later: bool = False) -> CheckedScan:
     """Run every check on ``signed`` and log it as accepted; raise ScanRefused otherwise.
 
     ``expect_mode``: MODE_ONLINE refuses a scan without a nonce (a spooled scan pushed
     into a live session), MODE_SPOOLED refuses one with a nonce. ``expect_device``:
     the device the host asked (a scan from another key is refused).
+    ``sync_later``: the acceptance is committed without waiting for the disk
+    (``Registry.transaction(sync_later=True)``); the caller must ``reg.wait_durable()``
+    before it acts on the scan (glint.workflows.scan.HostSession.process does).
     """
     now = time.time() if now is None else now
     signed = bytes(signed)
@@ -172,7 +175,7 @@ def check_scan(reg: Registry, signed: bytes, policy: FirmwarePolicy | None = Non
     if expect_mode is not None and mode != expect_mode:
         raise ScanRefused(R_MODE, f"expected an {expect_mode} scan, got an {mode} one", device_id=did)
     counter = fields[D.K_COUNTER]
-    return _accept(reg, signed, digest, dev, counter, nonce, mode, payload, fields, now, relayed)
+    return _accept(reg, signed, digest, dev, counter, nonce, mode, payload, fields, now, relayed, sync_later)
 
 
 def _decode_strict(signed: bytes):
@@ -221,11 +224,12 @@ def verify_scan_signature(signed: bytes, pubkey: bytes | None = None, reg: Regis
     return payload
 
 
-def _accept(reg, signed, digest, dev, counter, nonce, mode, payload, fields, now, relayed=False) -> CheckedScan:
+def _accept(reg, signed, digest, dev, counter, nonce, mode, payload, fields, now, relayed=False,
+            sync_later=False) -> CheckedScan:
     did = dev.device_id
     refusal: ScanRefused | None = None
     alert: tuple[str, str] | None = None
-    with reg.transaction() as c:
+    with (reg.transaction(sync_later=True) if sync_later else reg.transaction()) as c:
         seen = c.execute("SELECT received_at FROM scans WHERE scan_hash=?", (digest,)).fetchone()
         row = c.execute("SELECT last_counter, last_spooled FROM devices WHERE device_id=?", (did,)).fetchone()
         last_counter, last_spooled = row

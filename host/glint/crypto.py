@@ -131,8 +131,13 @@ def ed25519_public(seed: bytes) -> bytes:
         serialization.Encoding.Raw, serialization.PublicFormat.Raw)
 
 
+@functools.lru_cache(maxsize=16)
+def _ed25519_private(seed: bytes) -> ed25519.Ed25519PrivateKey:
+    return ed25519.Ed25519PrivateKey.from_private_bytes(seed)  # derives the public key: not per signature
+
+
 def ed25519_sign(seed: bytes, msg: bytes) -> bytes:
-    return ed25519.Ed25519PrivateKey.from_private_bytes(bytes(seed)).sign(bytes(msg))
+    return _ed25519_private(bytes(seed)).sign(bytes(msg))
 
 
 @functools.lru_cache(maxsize=64)

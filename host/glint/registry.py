@@ -20,15 +20,18 @@ them with ``CREATE TABLE IF NOT EXISTS``.
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import os
 import secrets
 import sqlite3
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
 from glint.db import connect, transaction  # noqa: F401  (connect: re-exported for glint.bench.runner)
-from glint.errors import UsageError
+from glint.errors import LedgerError, UsageError
 from glint.home import Home
 
 _log = logging.getLogger(__name__)
@@ -122,12 +125,90 @@ def device_hex(device_id: bytes | str) -> str:
     return str(device_id).lower()
 
 
+class WalSync:
+    """fsync of a glint.db's write-ahead log on a helper thread (``Registry.sync_behind``).
+
+    A commit made with ``synchronous=NORMAL`` is written to the WAL but not fsynced; once
+    the WAL is fsynced it is as durable as a ``FULL`` commit (SQLite's WAL mode fsyncs the
+    WAL before a checkpoint copies it and the database after). ``ask()`` after such a
+    commit returns a ticket; ``wait(ticket)`` returns once an fsync that began after the
+    commit has finished (one fsync covers every commit asked before it began), or raises
+    LedgerError when it failed. The fsync runs while the caller goes on (a scan is matched
+    meanwhile), so the disk's latency overlaps the CPU's work.
+    """
+
+    def __init__(self, db_path: Path):
+        self.wal = Path(str(db_path) + "-wal")
+        self._cv = threading.Condition()
+        self.asked = 0
+        self.done = 0
+        self.syncs = 0  # fsyncs run (tests, diagnostics)
+        self._error: OSError | None = None
+        self._stop = False
+        self._thread: threading.Thread | None = None
+
+    def ask(self) -> int:
+        with self._cv:
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._run, name="glint-db-sync", daemon=True)
+                self._thread.start()
+            self.asked += 1
+            self._cv.notify_all()
+            return self.asked
+
+    def wait(self, ticket: int) -> None:
+        with self._cv:
+            while self.done < ticket:
+                self._cv.wait()
+            err = self._error
+        if err is not None:
+            raise LedgerError(f"cannot make {self.wal.name} durable: {err}", "is the disk full or failing?")
+
+    def close(self) -> None:
+        """Finish what was asked, then stop the thread."""
+        with self._cv:
+            self._stop = True
+            self._cv.notify_all()
+            t = self._thread
+        if t is not None:
+            t.join()
+
+    def _run(self) -> None:
+        fd = None
+        try:
+            while True:
+                with self._cv:
+                    while self.done >= self.asked and not self._stop:
+                        self._cv.wait()
+                    if self.done >= self.asked:
+                        return
+                    target = self.asked
+                err = None
+                try:
+                    if fd is None:
+                        fd = os.open(self.wal, os.O_RDONLY)
+                    os.fsync(fd)
+                except OSError as e:
+                    err = e
+                with self._cv:
+                    self.syncs += 1
+                    if err is not None and self._error is None:
+                        self._error = err  # sticky: nothing later is called durable either
+                    self.done = target
+                    self._cv.notify_all()
+        finally:
+            if fd is not None:
+                os.close(fd)
+
+
 class Registry:
     """The registry tables of one glint.db."""
 
     def __init__(self, conn: sqlite3.Connection, path: Path | None = None):
         self.conn = conn
         self.path = path
+        self._walsync: WalSync | None = None
+        self._ticket = 0
         with self.transaction():
             for stmt in _statements(SCHEMA):
                 conn.execute(stmt)
@@ -141,6 +222,9 @@ class Registry:
         return cls(connect(h.db), None if h.database else h.db_path)
 
     def close(self) -> None:
+        if self._walsync is not None:
+            self._walsync.close()  # what was committed with a later sync is synced first
+            self._walsync = None
         self.conn.close()
 
     def __enter__(self):
@@ -149,9 +233,38 @@ class Registry:
     def __exit__(self, *exc):
         self.close()
 
-    def transaction(self):
-        """One atomic write transaction (glint.db.transaction: BEGIN IMMEDIATE, joins an outer one)."""
+    def transaction(self, sync_later: bool = False):
+        """One atomic write transaction (glint.db.transaction: BEGIN IMMEDIATE, joins an outer one).
+
+        ``sync_later``: with ``sync_behind()`` on, commit without waiting for the disk; the
+        WAL is fsynced on the helper thread and ``wait_durable()`` waits for it. Without
+        ``sync_behind()`` (or inside an outer transaction) it is the ordinary durable commit."""
+        if sync_later and self._walsync is not None and not self.conn.in_transaction:
+            return self._later()
         return transaction(self.conn)
+
+    @contextlib.contextmanager
+    def _later(self):
+        assert self._walsync is not None
+        conn = self.conn
+        conn.execute("PRAGMA synchronous=NORMAL")
+        try:
+            with transaction(conn) as c:
+                yield c
+        finally:
+            conn.execute("PRAGMA synchronous=FULL")
+        self._ticket = self._walsync.ask()
+
+    def sync_behind(self) -> None:
+        """Let ``transaction(sync_later=True)`` commits be fsynced behind the caller (a SQLite
+        glint.db only; on PostgreSQL every commit stays synchronous). See WalSync."""
+        if self.path is not None and self._walsync is None:
+            self._walsync = WalSync(self.path)
+
+    def wait_durable(self) -> None:
+        """Return once every ``sync_later`` commit so far is durable (LedgerError if the fsync failed)."""
+        if self._walsync is not None and self._ticket:
+            self._walsync.wait(self._ticket)
 
     # --- devices -----------------------------------------------------------------------
     def add_device(self, device_id: bytes | str, pubkey: bytes, board: str | None = None, fw: str | None = None,
@@ -221,11 +334,15 @@ class Registry:
         return self._existing(did)
 
     # --- nonces ------------------------------------------------------------------------
-    def issue_nonce(self, device_id: bytes | str, ttl: float = NONCE_TTL_S, now: float | None = None) -> bytes:
-        """A fresh random nonce for one scan by this device, stored until used or expired."""
+    def issue_nonce(self, device_id: bytes | str, ttl: float = NONCE_TTL_S, now: float | None = None,
+                    sync_later: bool = False) -> bytes:
+        """A fresh random nonce for one scan by this device, stored until used or expired.
+
+        ``sync_later`` (see ``transaction``): a nonce lost to a power cut only fails closed
+        (its scan is refused as unknown), and the scan's acceptance syncs it anyway."""
         now = time.time() if now is None else now
         nonce = secrets.token_bytes(NONCE_BYTES)
-        with self.transaction() as c:
+        with self.transaction(sync_later) as c:
             c.execute("INSERT INTO nonces(nonce, device_id, issued_at, expires_at) VALUES (?,?,?,?)",
                       (nonce, device_hex(device_id), now, now + ttl))
             c.execute("DELETE FROM nonces WHERE expires_at < ?", (now - NONCE_KEEP_S,))
@@ -246,9 +363,13 @@ class Registry:
 
     def record_outcome(self, scan_id: int, item: str | None = None, result: str | None = None,
                        log10_far: float | None = None, ledger_index: int | None = None,
-                       cert_path: str | None = None) -> None:
-        """Attach what the host concluded (match result, ledger index, certificate) to a logged scan."""
-        with self.transaction() as c:
+                       cert_path: str | None = None, sync_later: bool = False) -> None:
+        """Attach what the host concluded (match result, ledger index, certificate) to a logged scan.
+
+        ``sync_later`` (see ``transaction``): the outcome is a note beside the ledger, which
+        holds the durable record of the scan; it is synced with the next ``wait_durable`` or
+        when the registry closes."""
+        with self.transaction(sync_later) as c:
             c.execute("UPDATE scans SET item=COALESCE(?, item), result=COALESCE(?, result), "
                       "log10_far=COALESCE(?, log10_far), ledger_index=COALESCE(?, ledger_index), "
                       "cert_path=COALESCE(?, cert_path) WHERE id=?",

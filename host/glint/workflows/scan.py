@@ -72,12 +72,14 @@ class PoorCapture(DeviceError):
 
 def acquire(reg: Registry, scanner: Scanner, policy: FirmwarePolicy | None = None,
             attempts: int = MAX_CAPTURE_ATTEMPTS, on_guidance: Callable[[str], None] | None = None,
-            accept_poor: bool = False) -> tuple[CheckedScan, float]:
+            accept_poor: bool = False, sync_later: bool = False) -> tuple[CheckedScan, float]:
     """Ask the scanner for one scan bound to a fresh host nonce and check it.
 
     A poor capture is retried (``on_guidance`` gets the operator text each time); a lost
     answer is asked again once with a NEW nonce (the lost one stays unused and expires).
-    Returns (checked scan, seconds spent in the checks).
+    Returns (checked scan, seconds spent in the checks). ``sync_later``: the nonce and the
+    acceptance are committed without waiting for the disk (check_scan); the caller waits
+    with ``reg.wait_durable()`` before acting on the scan (HostSession.process does).
     """
     info = scanner.info()
     did = device_hex(info["device_id"])
@@ -91,7 +93,7 @@ def acquire(reg: Registry, scanner: Scanner, policy: FirmwarePolicy | None = Non
     guidance = proto.GD_OK
     link_tries = 0
     for _ in range(max(1, attempts)):
-        nonce = reg.issue_nonce(did)
+        nonce = reg.issue_nonce(did, sync_later=sync_later)
         try:
             reply = scanner.scan(nonce, accept_poor=accept_poor)
         except LinkError:
@@ -107,7 +109,8 @@ def acquire(reg: Registry, scanner: Scanner, policy: FirmwarePolicy | None = Non
                 on_guidance(reply.guidance_text)
             continue
         t0 = time.perf_counter()
-        checked = check_scan(reg, reply.signed, policy, expect_mode=MODE_ONLINE, expect_device=did)
+        checked = check_scan(reg, reply.signed, policy, expect_mode=MODE_ONLINE, expect_device=did,
+                             sync_later=sync_later)
         return checked, time.perf_counter() - t0
     raise PoorCapture(f"no usable capture after {attempts} attempts: "
                       f"{proto.GUIDANCE_TEXT.get(guidance, 'poor capture')}",
@@ -122,6 +125,9 @@ class HostSession:
         self.home = home if isinstance(home, Home) else Home(home)
         self.home.ensure()
         self.registry = Registry.open(self.home)
+        # The scan log's commits are fsynced behind the session's work (the disk's latency overlaps
+        # the matching); process() waits for them before it records or reports a scan.
+        self.registry.sync_behind()
         self.policy = FirmwarePolicy.from_config(self.home.section("firmware"))
         self.durable = durable
         self.operator = operator
@@ -178,16 +184,22 @@ class HostSession:
 
         ``via`` ({"scheme", "value"}): ``item`` was found by that secondary identifier
         (glint.workflows.lineage); the verify event records it and the coating checked."""
-        checked, t_check = acquire(self.registry, scanner, self.policy, attempts, on_guidance)
+        checked, t_check = acquire(self.registry, scanner, self.policy, attempts, on_guidance, sync_later=True)
         out = self.process(checked, item, certificate, via=via)
         out.timings = {"check": t_check, **out.timings}
         return out
 
     def process(self, checked: CheckedScan, item: str | None = None, certificate: bool = True,
                 via: dict | None = None) -> ScanOutcome:
-        """Match an accepted scan, record it in the ledger, issue a certificate when it passed."""
+        """Match an accepted scan, record it in the ledger, issue a certificate when it passed.
+
+        The scan's acceptance (check_scan with ``sync_later``) is made durable while it is
+        matched, and waited for before anything is recorded."""
         out = self.match(checked, item)
         timings = out.timings
+        t0 = time.perf_counter()
+        self.registry.wait_durable()
+        timings["match"] += time.perf_counter() - t0  # the wait shows in the stage it overlaps
         if out.item is not None:
             t0 = time.perf_counter()
             self._ensure_registered(out.item)
@@ -210,7 +222,7 @@ class HostSession:
 
     def record_outcome(self, out: ScanOutcome) -> None:
         self.registry.record_outcome(out.checked.scan_id, out.item, out.result, out.log10_far, out.ledger_index,
-                                     str(out.cert_path) if out.cert_path else None)
+                                     str(out.cert_path) if out.cert_path else None, sync_later=True)
 
     def verify_spec(self, out: ScanOutcome, note: str | None = None):
         """The ledger event (EventSpec) of a matched scan, for workflows that append it with others."""
@@ -263,9 +275,10 @@ class HostSession:
         # Published for this home's `glint serve` (the certificate's public URL, glint.publish).
         from glint import publish
         from glint.ledger.cert import cert_id
-        from glint.ledger.merkle import leaf_hash
 
-        publish.publish(self.home, blob, cert_id(leaf_hash(self.ledger.event(index).raw)))
+        row = self.ledger.store.leaf(index)  # the leaf's hash, without decoding the event again
+        assert row is not None  # the certificate was just issued for it
+        publish.publish(self.home, blob, cert_id(row.hash))
         return path
 
     def reference_digest(self, item: str) -> bytes:
