@@ -1,4 +1,5 @@
-"""glint lab eval: FRR, FAR (empirical beside analytic), DET, rank-1 and clone resistance on the simulator."""
+"""glint lab eval: FRR, FAR (empirical beside analytic), DET, rank-1 and clone resistance on the simulator;
+glint lab impostors: impostor trials at scale (cached, chunked, resumable) with the region table."""
 
 from __future__ import annotations
 
@@ -51,6 +52,63 @@ def region_text(regions: dict) -> str:
                          f"{_fmt(r.get('clone_pass_at_2x'), '.0%'):>8} {r['impostor_trials']:>9,} {r['false_accepts']:>3} "
                          f"{_fmt(r.get('tail_agrees_down_to'), 'g'):>14}")
     return "\n".join(lines)
+
+
+def impostor_text(report: dict) -> str:
+    """A lab impostors run as text: the counts, the whole tail and the region table."""
+    lines = [f"{report['profile']}: {report['items']} items, {report['enrolled']} enrolled "
+             f"({report['refused_at_enrollment']} refused), {report['probes_scored']:,} of {report['probes']:,} probes "
+             f"scored ({report['chunks_done']} of {report['chunks']} chunks"
+             f"{'' if report['complete'] else ': run again to go on'})",
+             f"impostor trials {report['impostor_trials']:,} ({report['impostor_trials_with_hypotheses']:,} with a "
+             f"hypothesis, {report['impostor_beyond_chance']} beyond chance): {report['false_accepts']} false accepts, "
+             f"least log10_far {report['impostor_min_log10_far']:.2f}; genuine FRR "
+             f"{_fmt(report['frr'], '.2%')} of {report['genuine_trials']}",
+             f"cost {report['cpu_seconds_per_trial'] * 1e3:.2f} CPU ms per trial, "
+             f"{report['render_cpu_seconds_per_item']:g} CPU s per item rendered: 1e6 trials = "
+             f"{report['for_1e6_trials']['items']:,} items, {report['for_1e6_trials']['cpu_hours']:g} CPU hours"]
+    if "clone_curve" in report:
+        lines.append("clones: " + ", ".join(f"{d['ratio']:g} x: {d['pass_rate']:.0%}" for d in report["clone_curve"])
+                     + f" of {report['clone_curve'][0]['trials']}; half-pass {_fmt(report['clone_half_pass_ratio'], 'g')} x"
+                     + f" = {_fmt(report['clone_half_pass_sigma_px'], 'g')} px"
+                     + f" = {_fmt(report['clone_half_pass_sigma_um'], 'g')} um")
+    tail = report.get("tail")
+    if tail:
+        lines.append("tail: " + ", ".join(
+            f"{d['log10_threshold']:g}: {d['count']:,}" + ("" if d["deviation_decades"] is None else
+                                                           f" ({d['deviation_decades']:+.2f})")
+            + ("" if d["resolved"] else " unresolved") for d in tail["rows"])
+            + f"; agrees down to {tail['agrees_down_to']}")
+    regions = report.get("regions")
+    if regions:
+        head = (f"{'region':<44} {'items':>5} {'refused':>7} {'probes':>6} {'FRR':>7} {'impostors':>9} {'FA':>3} "
+                f"{'least':>6} {'tail to':>7} {'as ref':>9} {'tail to':>7} {'clone@2x':>8}")
+        lines.append(head)
+        for title, rows in (("by axis", regions["by_axis"]), ("cells (psf x snr x particles)", regions["cells"])):
+            lines.append(f"-- {title}")
+            for name, r in rows.items():
+                if not r:
+                    continue
+                lines.append(
+                    f"{name:<44} {r['items']:>5} {r['refused_at_enrollment']:>7} {r['genuine_trials']:>6} "
+                    f"{_fmt(r.get('frr'), '.1%'):>7} {r['impostor_trials']:>9,} {r['false_accepts']:>3} "
+                    f"{r['least_log10_far']:>6.1f} {_fmt((r.get('tail') or {}).get('agrees_down_to'), 'g'):>7} "
+                    f"{r['impostor_trials_as_reference']:>9,} "
+                    f"{_fmt((r.get('tail_as_reference') or {}).get('agrees_down_to'), 'g'):>7} "
+                    f"{_fmt(r.get('clone_pass_at_2x'), '.0%'):>8}")
+    return "\n".join(lines)
+
+
+def cmd_impostors(args) -> int:
+    import time
+
+    from glint.match.labscale import ScaleConfig, run
+
+    cfg = ScaleConfig(args.profile, args.items, args.probes, args.seed, args.block, args.chunk)
+    deadline = None if args.time_limit is None else time.time() + 60.0 * args.time_limit
+    report = run(cfg, args.out, args.jobs or os.cpu_count() or 1, deadline, args.clone_items)
+    print(json.dumps(report, indent=1) if args.json else impostor_text(report))
+    return 0
 
 
 def cmd_calibrate_scanner(args) -> int:
@@ -150,6 +208,23 @@ def register(sub) -> None:
     p.add_argument("--out", default=None, help="directory for report.json and det/far_tail/clone .svg/.png")
     p.add_argument("--json", action="store_true", help="print the full report")
     p.set_defaults(func=cmd_eval)
+    m = lsub.add_parser("impostors", help="impostor trials at scale: every probe against every other item's "
+                        "reference, full verify decisions; cached, chunked, resumable; the region table")
+    m.add_argument("--out", required=True, help="run directory: rendered items, trial chunks, report.json "
+                   "(run again with the same arguments to resume)")
+    m.add_argument("--profile", default="wild", help="simulator profile (default wild, the randomized family)")
+    m.add_argument("--items", type=int, default=200, help="simulated items (trials ~ items x enrolled x probes)")
+    m.add_argument("--probes", type=int, default=4, help="probes per item (every item's, enrolled or not)")
+    m.add_argument("--seed", type=int, default=0, help="seed of the items (the same items as lab eval --seed)")
+    m.add_argument("--jobs", type=int, default=0, help="worker processes (default: every core)")
+    m.add_argument("--block", type=int, default=8, help="items per rendered block (the unit of rendering)")
+    m.add_argument("--chunk", type=int, default=8, help="probes per trial chunk (the unit of resuming)")
+    m.add_argument("--clone-items", type=int, default=0, help="also the clone curve on this many enrolled items "
+                   "(as lab eval: replicas displaced by r x the genuine noise; default 0: none)")
+    m.add_argument("--time-limit", type=float, default=None, metavar="MIN",
+                   help="start no chunk after this many minutes; the report covers the chunks done")
+    m.add_argument("--json", action="store_true", help="print the whole report")
+    m.set_defaults(func=cmd_impostors)
     c = lsub.add_parser("calibrate", help="the chance model against a saved run's impostor trials; refit its "
                         "constants; or (--captures) calibrate a scanner model from its own captures")
     c.add_argument("run", metavar="DIR", nargs="?", help="a glint lab eval --out directory (its impostors.npz)")

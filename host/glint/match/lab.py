@@ -94,8 +94,10 @@ def item_params(caps, noise_scale: float = 1.0) -> MatchParams:
     return dataclasses.replace(p, code_eps=eps, index_eps=round(eps * p.index_eps / p.code_eps, 5))
 
 
-def _enroll_item(cfg: LabConfig, params: MatchParams | None, i: int):
-    c, caps, probes = _item_captures(cfg, i)
+def _enroll_item(cfg: LabConfig, params: MatchParams | None, i: int, captured: tuple | None = None):
+    """(coating, reference or None, probes, refusal) of item ``i``; ``captured``: its
+    (coating, captures, probes) already rendered (glint.match.labscale caches them)."""
+    c, caps, probes = _item_captures(cfg, i) if captured is None else captured
     try:
         if params is None and _randomized(cfg):
             # As enroll does for a new database's first item: the code tolerance from the noise the

@@ -130,7 +130,9 @@ def test_no_other_field_matches_the_test_field_or_another(real):
     assert worst > -9  # not even the chance model alone comes near the operating point
 
 
-def test_identify_picks_the_right_field_among_all(real, tmp_path):
+@pytest.fixture(scope="module")
+def field_dbs(real, tmp_path_factory):
+    """Every field enrolled (the test field from its 100 ms exposure), one database per camera."""
     spots = real["spots"]
     by_size: dict = {}
     for k, s in spots.items():
@@ -140,10 +142,16 @@ def test_identify_picks_the_right_field_among_all(real, tmp_path):
         if ref is not None:
             by_size.setdefault((ref.width, ref.height), []).append((k, ref))
     dbs = []
+    root = tmp_path_factory.mktemp("fields")
     for n, group in enumerate(by_size.values()):  # one database per camera (frame size)
-        db = Database(tmp_path / f"db{n}")
+        db = Database(root / f"db{n}")
         db.add_many([k for k, _ in group], [r for _, r in group])
         dbs.append(db)
+    return dbs
+
+
+def test_identify_picks_the_right_field_among_all(real, field_dbs):
+    spots, dbs = real["spots"], field_dbs
     assert sum(len(db) for db in dbs) == 10
     res = identify_across(dbs, spots["test_5mp_g100_e50ms"])
     assert res.item == "test_5mp_g100_e100ms" and res.log10_far <= -9, res.to_dict()
@@ -151,6 +159,25 @@ def test_identify_picks_the_right_field_among_all(real, tmp_path):
         probe = spots_from_image(_transform(real["others"][k], "rot90"), k)
         res = identify_across(dbs, probe)
         assert res.item == k and res.log10_far <= -9, res.to_dict()
+
+
+def test_identify_names_each_field_and_never_another(real, field_dbs):
+    """Every 2019-07-29 field (its only frame, rotated by 180 degrees), the test field from its 50 ms
+    exposure rotated, cropped and scaled: identify names that field and no other; the dim 20 ms
+    frame names the test field or nobody."""
+    named = []
+    for k, img in real["others"].items():
+        if not k.startswith("2019-07-29"):
+            continue
+        res = identify_across(field_dbs, spots_from_image(_transform(img, "rot180"), k))
+        named.append((k, res.item))
+        assert res.item == k and res.log10_far <= -9, (k, res.to_dict())
+    assert len(named) == 8
+    for t in ("rot270", "crop80", "scale0.9"):
+        res = identify_across(field_dbs, spots_from_image(_transform(real["five"]["e50ms"], t), t))
+        assert res.item == "test_5mp_g100_e100ms" and res.log10_far <= -9, (t, res.to_dict())
+    res = identify_across(field_dbs, real["spots"]["test_5mp_g100_e20ms"])
+    assert res.item in (None, "test_5mp_g100_e100ms"), res.to_dict()
 
 
 def test_the_cli_enrolls_and_verifies_the_photographs_as_they_are(real_photos, tmp_path):

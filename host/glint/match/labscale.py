@@ -1,0 +1,508 @@
+"""The lab at scale: impostor trials by the hundred thousand over a profile (the randomized family).
+
+``glint lab eval`` renders, enrolls and scores in one go and keeps nothing but its report; a run
+of a million impostor trials takes hours on a shared machine and must survive being stopped.
+Here each stage is cached in the run directory and a stopped run resumes where it stopped:
+
+1. **items** (``items/block-NNNN.npz``): each item's enrollment captures and probes rendered once
+   by the simulator and run through the host detector, exactly as ``lab eval`` does (the same
+   seeds: the same items); kept as spot sets (positions, fluxes, frame, quality map).
+2. **references**: every item enrolled once from its cached captures (as ``lab eval`` does: each
+   item of a randomized profile its own parameters); refused items keep their reason. Not cached:
+   enrollment is the matcher's decision, and it is cheap beside rendering.
+3. **trials** (``trials/chunk-NNNNN.npz``): every probe (of an enrolled item or not: a coating
+   nobody enrolled is an impostor too) against every other item's reference, each with the whole
+   verify decision: the probe coded with that reference's parameters (once per parameter group),
+   the references sharing a quad code found by :class:`glint.match.lab.CodeSieve` (a pair without
+   one has no hypothesis, and verify rejects it with log10_far 0), the chance model's half on the
+   others, and for a pair beyond chance the refit and the clone gate (``verify_prepared``). The
+   genuine probe of an enrolled item is verified against its own reference in the same chunk.
+
+Each directory carries a fingerprint of the code it was made with (simulator and detector for
+the items; the matcher too for the trials): a run made with other code is refused, named, so
+that a resumed run never mixes two matchers. ``run`` with a ``deadline`` stops starting chunks
+then; run it again with the same arguments to go on.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import math
+import os
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from glint.errors import MatchError
+from glint.match import calibrate
+from glint.match.lab import (
+    _WORK,
+    REGION_AXES,
+    CodeSieve,
+    LabConfig,
+    _enroll_item,
+    _pool_map,
+    _randomized,
+    item_region,
+    param_groups,
+)
+from glint.match.reference import Reference
+from glint.match.spots import SpotSet
+from glint.match.verify import prepare, score_prepared, verify_prepared
+
+log = logging.getLogger(__name__)
+
+FORMAT = 1
+TAIL_THRESHOLDS = (-1.0, -2.0, -3.0, -4.0, -5.0, -6.0)
+SMALL_GROUP = 4  # parameter groups this small score each reference directly (the sieve would cost as much)
+
+
+@dataclass(frozen=True)
+class ScaleConfig:
+    profile: str = "wild"
+    items: int = 200
+    probes: int = 4
+    seed: int = 0
+    block: int = 8    # items rendered per cached block (a worker's unit of rendering)
+    chunk: int = 8    # probes per trial chunk (a worker's unit of trials; the unit of resuming)
+
+    def lab(self) -> LabConfig:
+        return LabConfig(self.profile, self.items, self.probes, 0, self.seed, False, 1)
+
+
+def _sources_digest(modules: tuple[str, ...]) -> str:
+    """sha256 over the source files of these packages / modules (sorted paths)."""
+    import importlib
+
+    h = hashlib.sha256()
+    for name in modules:
+        mod = importlib.import_module(name)
+        path = Path(mod.__file__ or "")
+        files = sorted(path.parent.rglob("*.py")) if path.name == "__init__.py" else [path]
+        for f in files:
+            h.update(str(f.relative_to(path.parent)).encode())
+            h.update(f.read_bytes())
+    return h.hexdigest()[:16]
+
+
+ITEM_CODE = ("glint.sim", "glint.imaging", "glintcore", "glint.match.spots")
+TRIAL_CODE = ITEM_CODE + ("glint.match",)
+
+
+def _check_stamp(d: Path, stamp: dict, fresh_hint: str) -> None:
+    """Write ``d/stamp.json`` if absent, else refuse when it differs from ``stamp``."""
+    d.mkdir(parents=True, exist_ok=True)
+    f = d / "stamp.json"
+    if f.exists():
+        try:
+            old = json.loads(f.read_text())
+        except ValueError:
+            old = None
+        if old != stamp:
+            diff = sorted(k for k in stamp if not isinstance(old, dict) or old.get(k) != stamp[k])
+            raise MatchError(f"{d}: made with another {', '.join(diff) or 'format'} than this run",
+                             hint=fresh_hint)
+        return
+    f.write_text(json.dumps(stamp, indent=1) + "\n")
+
+
+# -- spot sets on disk -------------------------------------------------------------------------------
+
+def _pack(sets: list[SpotSet], prefix: str, out: dict) -> None:
+    out[f"{prefix}_n"] = np.array([len(s) for s in sets], np.int64)
+    out[f"{prefix}_xy"] = np.concatenate([s.xy for s in sets]) if sets else np.zeros((0, 2))
+    out[f"{prefix}_flux"] = np.concatenate([s.flux for s in sets]) if sets else np.zeros(0)
+    out[f"{prefix}_frame"] = np.array([(s.width, s.height) for s in sets], np.int64).reshape(-1, 2)
+    out[f"{prefix}_meta"] = np.array(json.dumps([_meta_out(s.meta) for s in sets], default=_plain))
+
+
+def _plain(v):
+    """numpy values in a spot set's meta as JSON (lists, numbers)."""
+    if hasattr(v, "tolist"):
+        return v.tolist()
+    raise TypeError(f"{type(v).__name__} in a spot set's meta")
+
+
+def _meta_out(meta: dict) -> dict:
+    q = meta.get("quality")
+    m = {k: v for k, v in meta.items() if k != "quality"}
+    if q is not None:
+        m["quality"] = [[int(k), int(v)] for k, v in q.items()]
+    return m
+
+
+def _unpack(z, prefix: str) -> list[SpotSet]:
+    n, xy, flux, frame = z[f"{prefix}_n"], z[f"{prefix}_xy"], z[f"{prefix}_flux"], z[f"{prefix}_frame"]
+    metas = json.loads(str(z[f"{prefix}_meta"]))
+    out, at = [], 0
+    for c, (w, h), m in zip(n, frame, metas):
+        if "quality" in m:
+            m["quality"] = {int(k): int(v) for k, v in m["quality"]}
+        out.append(SpotSet(xy[at:at + c].copy(), flux[at:at + c].copy(), int(w), int(h), meta=m))
+        at += c
+    return out
+
+
+def _render_block(job) -> int:
+    """Render and detect items [start, stop) and write them as one block file; returns the block."""
+    from glint.match.lab import _item_captures
+
+    cfg, b, path = job
+    cpu0 = time.process_time()
+    lcfg = cfg.lab()
+    out: dict = {}
+    seeds, per = [], []
+    caps_all: list[SpotSet] = []
+    probes_all: list[SpotSet] = []
+    for i in range(b * cfg.block, min(cfg.items, (b + 1) * cfg.block)):
+        c, caps, probes = _item_captures(lcfg, i)
+        seeds.append(c.seed)
+        per.append((len(caps), len(probes)))
+        caps_all.extend(caps)
+        probes_all.extend(probes)
+    out["item"] = np.arange(b * cfg.block, b * cfg.block + len(seeds), dtype=np.int64)
+    out["coating_seed"] = np.array(seeds, np.int64)
+    out["counts"] = np.array(per, np.int64).reshape(-1, 2)
+    _pack(caps_all, "cap", out)
+    _pack(probes_all, "probe", out)
+    out["cpu_seconds"] = np.float64(time.process_time() - cpu0)
+    tmp = path.with_suffix(".tmp.npz")
+    np.savez_compressed(tmp, **out)
+    os.replace(tmp, path)
+    return b
+
+
+@dataclass
+class Item:
+    index: int
+    coating_seed: int
+    captures: list[SpotSet]
+    probes: list[SpotSet]
+    render_cpu_seconds: float = 0.0  # this item's share of its block's rendering and detection
+
+
+def render_items(cfg: ScaleConfig, out_dir: Path, jobs: int = 1) -> list[Item]:
+    """Every item's captures and probes, rendered once (``out_dir/items``) and read back."""
+    d = out_dir / "items"
+    stamp = {"format": FORMAT, "profile": cfg.profile, "seed": cfg.seed, "probes": cfg.probes, "block": cfg.block,
+             "simulator and detector": _sources_digest(ITEM_CODE)}
+    _check_stamp(d, stamp, "give another --out (the items are rendered again)")
+    blocks = math.ceil(cfg.items / cfg.block)
+    todo = [(cfg, b, d / f"block-{b:04d}.npz") for b in range(blocks) if not (d / f"block-{b:04d}.npz").exists()]
+    if todo:
+        log.info("rendering %d of %d item blocks", len(todo), blocks)
+        _pool_map(_render_block, todo, jobs)
+    items: list[Item] = []
+    for b in range(blocks):
+        with np.load(d / f"block-{b:04d}.npz", allow_pickle=False) as z:
+            caps, probes = _unpack(z, "cap"), _unpack(z, "probe")
+            share = (float(z["cpu_seconds"]) if "cpu_seconds" in z.files else 0.0) / max(1, len(z["item"]))
+            ci = pi = 0
+            for i, seed, (nc, npr) in zip(z["item"], z["coating_seed"], z["counts"]):
+                if i >= cfg.items:
+                    break
+                items.append(Item(int(i), int(seed), caps[ci:ci + nc], probes[pi:pi + npr], share))
+                ci += nc
+                pi += npr
+    return items
+
+
+# -- enrollment --------------------------------------------------------------------------------------
+
+def _enroll_worker(i: int):
+    cfg, params, items = _WORK["cfg"], _WORK["params"], _WORK["items"]
+    it = items[i]
+    _, ref, _, why = _enroll_item(cfg, params, it.index, (None, it.captures, it.probes))
+    return ref, why
+
+
+def enroll_items(cfg: ScaleConfig, items: list[Item], jobs: int = 1) -> tuple[list[Reference | None], list[str]]:
+    """Each item enrolled from its cached captures as ``lab eval`` enrolls it (None and the reason
+    where refused). A profile that is not randomized takes the first enrolled item's parameters
+    for all, as ``lab eval`` does."""
+    lcfg = cfg.lab()
+    params = None
+    refs: list[Reference | None] = []
+    whys: list[str] = []
+    start = 0
+    if not _randomized(lcfg):
+        while params is None and start < len(items):
+            it = items[start]
+            _, ref, _, why = _enroll_item(lcfg, None, it.index, (None, it.captures, it.probes))
+            refs.append(ref)
+            whys.append(why or "")
+            start += 1
+            params = None if ref is None else ref.params
+    _WORK.update(cfg=lcfg, params=params, items=items)
+    try:
+        rest = _pool_map(_enroll_worker, list(range(start, len(items))), jobs)
+    finally:
+        _WORK.clear()
+    for ref, why in rest:
+        refs.append(ref)
+        whys.append(why or "")
+    if params is not None:  # one scanner: every reference with the first one's parameters (lab eval)
+        refs = [r if r is None else Reference(r.xy, r.flux, r.support, r.width, r.height, params, r.captures, r.info,
+                                              r.sigma, r.noise_scale) for r in refs]
+    return refs, whys
+
+
+# -- trials ------------------------------------------------------------------------------------------
+
+def _trial_chunk(job) -> dict | None:
+    """Probes [start, stop) of the run against every reference: writes ``path``; None after the deadline."""
+    c, start, stop, path = job
+    w = _WORK
+    if w["deadline"] is not None and time.time() > w["deadline"]:
+        return None
+    t0, cpu0 = time.perf_counter(), time.process_time()
+    refs, probes, probe_item = w["refs"], w["probes"], w["probe_item"]
+    groups, ref_of_item = w["groups"], w["ref_of_item"]
+    rows, gen = [], []
+    trials = 0
+    for j in range(start, stop):
+        spots, own = probes[j], int(probe_item[j])
+        own_ref = ref_of_item.get(own)
+        trials += len(refs) - (own_ref is not None)
+        coded: dict = {}
+        for gparams, members, sieve in groups:
+            pr = coded.get(gparams)
+            if pr is None:
+                pr = coded[gparams] = prepare(spots, gparams)
+            local = np.arange(len(members)) if sieve is None else sieve.refs_for(pr)
+            for loc in local:
+                r = int(members[loc])
+                if r == own_ref:
+                    continue
+                sc = score_prepared(refs[r], pr)
+                if not sc.hypotheses:
+                    continue
+                match, matched, rp = 0, -1, math.nan
+                if sc.log10_far <= refs[r].params.log10_far_max:
+                    # Beyond chance: verify's refit and clone gate decide, as verify itself does.
+                    res = verify_prepared(refs[r], pr, sc)
+                    match, matched = int(res.match), res.matched
+                    rp = math.nan if res.residual_p is None else res.residual_p
+                rows.append((j, r, sc.hypotheses, sc.log10_tail, sc.k, sc.n, sc.p, sc.log10_far, match, matched, rp))
+        if own_ref is not None:
+            res = verify_prepared(refs[own_ref], prepare(spots, refs[own_ref].params))
+            gen.append((j, own_ref, int(res.match), res.log10_far, res.matched,
+                        math.nan if res.residual_p is None else res.residual_p))
+    out: dict = {"rows": np.array(rows, np.float64).reshape(-1, 11), "genuine": np.array(gen, np.float64).reshape(-1, 6),
+           "trials": np.int64(trials), "seconds": np.float64(time.perf_counter() - t0),
+           "cpu_seconds": np.float64(time.process_time() - cpu0), "chunk": np.int64(c)}
+    tmp = path.with_suffix(".tmp.npz")
+    np.savez_compressed(tmp, **out)
+    os.replace(tmp, path)
+    return {"chunk": c, "trials": trials, "cpu_seconds": float(out["cpu_seconds"])}
+
+
+def _groups(refs: list[Reference]) -> list[tuple]:
+    groups = []
+    for gp, ix in param_groups(refs):
+        sieve = None if len(ix) <= SMALL_GROUP else CodeSieve([refs[i] for i in ix], gp)
+        groups.append((gp, ix, sieve))
+    return groups
+
+
+def run_trials(cfg: ScaleConfig, items: list[Item], refs: list[Reference | None], out_dir: Path, jobs: int = 1,
+               deadline: float | None = None) -> dict:
+    """Every probe against every other item's reference, in chunks of ``cfg.chunk`` probes
+    (``out_dir/trials``; chunks already there are kept: the run resumes). Returns the merged trials."""
+    d = out_dir / "trials"
+    kept = [r for r in refs if r is not None]
+    ref_item = [it.index for it, r in zip(items, refs) if r is not None]
+    stamp = {"format": FORMAT, "profile": cfg.profile, "seed": cfg.seed, "items": cfg.items, "probes": cfg.probes,
+             "chunk": cfg.chunk, "simulator, detector and matcher": _sources_digest(TRIAL_CODE)}
+    _check_stamp(d, stamp, "give another --out, or delete its trials/ to score the cached items again")
+    probes = [p for it in items for p in it.probes]
+    probe_item = np.array([it.index for it in items for _ in it.probes], np.int64)
+    n_chunks = math.ceil(len(probes) / cfg.chunk)
+    todo = [(c, c * cfg.chunk, min(len(probes), (c + 1) * cfg.chunk), d / f"chunk-{c:05d}.npz")
+            for c in range(n_chunks) if not (d / f"chunk-{c:05d}.npz").exists()]
+    if todo and kept:
+        log.info("scoring %d of %d trial chunks", len(todo), n_chunks)
+        _WORK.update(refs=kept, probes=probes, probe_item=probe_item, groups=_groups(kept),
+                     ref_of_item={i: r for r, i in enumerate(ref_item)}, deadline=deadline)
+        try:
+            _pool_map(_trial_chunk, todo, jobs)
+        finally:
+            _WORK.clear()
+    parts, gens, trials, cpu, done = [], [], 0, 0.0, 0
+    for c in range(n_chunks):
+        f = d / f"chunk-{c:05d}.npz"
+        if not f.exists():
+            continue
+        with np.load(f, allow_pickle=False) as z:
+            parts.append(z["rows"])
+            gens.append(z["genuine"])
+            trials += int(z["trials"])
+            cpu += float(z["cpu_seconds"])
+        done += 1
+    rows = np.concatenate(parts) if parts else np.zeros((0, 11))
+    gen = np.concatenate(gens) if gens else np.zeros((0, 6))
+    return {"rows": rows, "genuine": gen, "trials": trials, "cpu_seconds": cpu, "chunks_done": done,
+            "chunks": n_chunks, "probes": len(probes), "probe_item": probe_item, "ref_item": np.array(ref_item, np.int64)}
+
+
+# -- the report --------------------------------------------------------------------------------------
+
+def _tail(far: np.ndarray, n: int, pairs: np.ndarray | None = None) -> dict:
+    tab = calibrate.table(far, n, TAIL_THRESHOLDS, pairs=pairs)
+    return {"rows": [{k: d[k] for k in ("log10_threshold", "count", "empirical", "deviation_decades", "agrees",
+                                        "resolved") + (("pairs",) if pairs is not None else ())} for d in tab],
+            "agrees_down_to": calibrate.agreement_depth(tab),
+            "resolved_down_to": min((d["log10_threshold"] for d in tab if d["resolved"]), default=None)}
+
+
+def region_table(profile: str, items: list[Item], refs: list[Reference | None], tr: dict,
+                 clones: dict[int, bool] | None = None) -> dict:
+    """Per region (PSF width x SNR x particles, and per axis): items, refused at enrollment, genuine
+    probes and FRR, impostor trials and false accepts, and the tail twice: over the trials whose
+    probe is of an item of the region, and over those whose reference is; with ``clones`` (item ->
+    whether its replica at 2 x the noise passed) the clone pass rate."""
+    reg = {it.index: item_region(profile, it.coating_seed) for it in items}
+    enrolled = {it.index for it, r in zip(items, refs) if r is not None}
+    rows, gen = tr["rows"], tr["genuine"]
+    probe_item, ref_item = tr["probe_item"], tr["ref_item"]
+    n_refs = len(ref_item)
+    done_probes = tr["chunks_done_mask"]  # the probes whose chunk was scored (a stopped run: the first ones)
+    probes_per_item: dict[int, int] = {}
+    for j in np.flatnonzero(done_probes):
+        probes_per_item[int(probe_item[j])] = probes_per_item.get(int(probe_item[j]), 0) + 1
+    far = rows[:, 7] if len(rows) else np.zeros(0)
+    t_probe_item = probe_item[rows[:, 0].astype(np.int64)] if len(rows) else np.zeros(0, np.int64)
+    t_ref_item = ref_item[rows[:, 1].astype(np.int64)] if len(rows) else np.zeros(0, np.int64)
+    g_item = probe_item[gen[:, 0].astype(np.int64)] if len(gen) else np.zeros(0, np.int64)
+
+    def summarise(select) -> dict:
+        mine = [i for i in reg if select(reg[i])]
+        if not mine:
+            return {}
+        ms = set(mine)
+        sel = np.array(sorted(ms), np.int64)
+        pin, rin, gin = np.isin(t_probe_item, sel), np.isin(t_ref_item, sel), np.isin(g_item, sel)
+        n_probe_trials = sum(probes_per_item.get(i, 0) * (n_refs - (i in enrolled)) for i in mine)
+        done_total = sum(probes_per_item.values())
+        n_ref_trials = sum(done_total - probes_per_item.get(i, 0) for i in mine if i in enrolled)
+        row: dict[str, Any] = {"items": len(mine), "enrolled": len(ms & enrolled), "refused_at_enrollment": len(ms - enrolled),
+               "genuine_trials": int(gin.sum()),
+               "frr": float(np.mean(gen[gin, 2] == 0)) if gin.any() else None,
+               "impostor_trials": int(n_probe_trials),
+               "false_accepts": int(np.sum(rows[pin, 8] == 1)) if len(far) else 0,
+               "beyond_chance": int(np.sum(far[pin] <= -9.0)) if len(far) else 0,
+               "least_log10_far": float(far[pin].min()) if pin.any() else 0.0,
+               "impostor_trials_as_reference": int(n_ref_trials)}
+        if n_probe_trials:
+            row["tail"] = _tail(far[pin], n_probe_trials)
+        if n_ref_trials:
+            row["tail_as_reference"] = _tail(far[rin], n_ref_trials)
+        cl = [v for i, v in (clones or {}).items() if i in ms]
+        if cl:
+            row["clone_pass_at_2x"] = float(np.mean(cl))
+            row["clone_trials"] = len(cl)
+        return row
+
+    cells = {}
+    for key in sorted(set(reg.values())):
+        cells[" / ".join(key)] = summarise(lambda r, key=key: r == key)
+    axes = {}
+    for a in range(len(REGION_AXES)):
+        for lab in sorted({r[a] for r in reg.values()}):
+            axes[lab] = summarise(lambda r, a=a, lab=lab: r[a] == lab)
+    return {"axes": [name for name, _, _ in REGION_AXES], "cells": cells, "by_axis": axes}
+
+
+def clones_of(cfg: ScaleConfig, items: list[Item], refs: list[Reference | None], n: int) -> tuple[list, dict]:
+    """``lab eval``'s clone curve on the first ``n`` enrolled items (glint.match.lab.clone_curve:
+    replicas displaced by r x the genuine noise of the capture) and each item's outcome at 2 x."""
+    from glint import sim
+    from glint.match.lab import clone_curve
+
+    kept = [(it, r) for it, r in zip(items, refs) if r is not None][:n]
+    coats = [sim.make_coating(it.coating_seed, cfg.profile) for it, _ in kept]
+    lcfg = LabConfig(cfg.profile, cfg.items, cfg.probes, n, cfg.seed, False, 1)
+    curve, outcomes = clone_curve(coats, [r for _, r in kept], lcfg, sim.get_profile(cfg.profile))
+    return curve, {kept[o["item"]][0].index: bool(o["passed"].get(2.0)) for o in outcomes}
+
+
+def run(cfg: ScaleConfig, out_dir: str | Path, jobs: int = 1, deadline: float | None = None,
+        clone_items: int = 0) -> dict:
+    """Render (cached), enroll, score the trials (chunked, resumable), and with ``clone_items`` the
+    clone curve on that many enrolled items; returns the report (also ``out_dir/report.json``)."""
+    from glint import sim
+
+    if cfg.profile not in sim.PROFILES:
+        raise MatchError(f"unknown profile {cfg.profile!r}", hint="choose one of: " + ", ".join(sim.PROFILES))
+    if cfg.items < 2 or cfg.probes < 1 or cfg.block < 1 or cfg.chunk < 1:
+        raise MatchError("a run needs at least 2 items and 1 probe each", hint="e.g. --items 200 --probes 4")
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    t0 = time.perf_counter()
+    items = render_items(cfg, out, jobs)
+    t_items = time.perf_counter() - t0
+    refs, whys = enroll_items(cfg, items, jobs)
+    t_enroll = time.perf_counter() - t0 - t_items
+    n_refs = sum(r is not None for r in refs)
+    if n_refs < 2:
+        raise MatchError(f"{n_refs} of {len(items)} items enrolled: too few for impostor trials",
+                         hint="; ".join(sorted({w for w in whys if w}))[:300])
+    tr = run_trials(cfg, items, refs, out, jobs, deadline)
+    t_trials = time.perf_counter() - t0 - t_items - t_enroll
+    mask = np.zeros(tr["probes"], bool)
+    for c in range(tr["chunks"]):
+        if (out / "trials" / f"chunk-{c:05d}.npz").exists():
+            mask[c * cfg.chunk:(c + 1) * cfg.chunk] = True
+    tr["chunks_done_mask"] = mask
+    rows, gen = tr["rows"], tr["genuine"]
+    far = rows[:, 7]
+    a, b = tr["probe_item"][rows[:, 0].astype(np.int64)], tr["ref_item"][rows[:, 1].astype(np.int64)]
+    pairs = np.minimum(a, b) * (cfg.items + 1) + np.maximum(a, b)
+    per_trial = tr["cpu_seconds"] / max(1, tr["trials"])
+    per_item = float(np.mean([it.render_cpu_seconds for it in items]))
+    # A run of 1e6 trials of this profile: N items give ~ probes x N x (enrolled share x N) trials.
+    n_1e6 = math.ceil(math.sqrt(1e6 / (cfg.probes * n_refs / len(items))))
+    report = {
+        "profile": cfg.profile, "config": asdict(cfg), "items": len(items), "enrolled": n_refs,
+        "refused_at_enrollment": len(items) - n_refs,
+        "refused_reasons": sorted({w.split(": ", 1)[-1] for w in whys if w})[:40],
+        "probes": tr["probes"], "probes_scored": int(mask.sum()), "chunks_done": tr["chunks_done"],
+        "chunks": tr["chunks"], "complete": tr["chunks_done"] == tr["chunks"],
+        "impostor_trials": tr["trials"], "impostor_trials_with_hypotheses": len(rows),
+        "impostor_beyond_chance": int(np.sum(far <= -9.0)),
+        "impostor_refit": int(np.sum(rows[:, 9] >= 0)) if len(rows) else 0,
+        "false_accepts": int(np.sum(rows[:, 8] == 1)) if len(rows) else 0,
+        "impostor_min_log10_far": float(far.min()) if len(far) else 0.0,
+        "genuine_trials": len(gen), "frr": float(np.mean(gen[:, 2] == 0)) if len(gen) else None,
+        "tail": _tail(far, tr["trials"], pairs) if tr["trials"] else None,
+        "cpu_seconds_per_trial": per_trial,
+        "cpu_hours_for_1e6_trials": round(per_trial * 1e6 / 3600, 2),
+        "render_cpu_seconds_per_item": round(per_item, 2),
+        "for_1e6_trials": {"items": n_1e6, "cpu_hours": round((n_1e6 * per_item + 1e6 * per_trial) / 3600, 1)},
+        "seconds": {"items": round(t_items, 1), "enroll": round(t_enroll, 1), "trials": round(t_trials, 1),
+                    "trials_cpu_all_chunks": round(tr["cpu_seconds"], 1)},
+    }
+    clones = None
+    if clone_items:
+        from glint import sim
+        from glint.match.lab import half_pass
+
+        t1 = time.perf_counter()
+        curve, clones = clones_of(cfg, items, refs, clone_items)
+        report["clone_curve"] = curve
+        report["clone_half_pass_ratio"] = half_pass(curve, "ratio")
+        report["clone_pass_at_2x_noise"] = next((d["pass_rate"] for d in curve if d["ratio"] == 2.0), None)
+        report["clone_half_pass_sigma_px"] = half_pass(curve, "sigma_px")
+        report["clone_half_pass_sigma_um"] = half_pass(curve, "sigma_um")
+        if not sim.get_profile(cfg.profile).randomized:
+            report["um_per_px"] = round(1000.0 / sim.get_profile(cfg.profile).px_per_mm, 3)
+        report["seconds"]["clones"] = round(time.perf_counter() - t1, 1)
+    if _randomized(cfg.lab()):
+        report["regions"] = region_table(cfg.profile, items, refs, tr, clones)
+    (out / "report.json").write_text(json.dumps(report, indent=1) + "\n")
+    return report

@@ -1,0 +1,133 @@
+"""The lab at scale (glint.match.labscale): every trial is verify's own decision, chunks resume to the
+same result, a run made with other code is refused, and (slow) a whole run renders, caches and reports
+the region table."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from glint.errors import MatchError
+from glint.match import enroll, labscale, synth, verify
+from glint.match.params import MatchParams
+
+pytest.importorskip("glint.sim")
+
+
+@pytest.fixture(scope="module")
+def synthetic():
+    """Items from glint.match.synth (no rendering: fast): 12 coatings, 9 enrolled, 2 probes each,
+    two parameter groups (so both the sieve and the direct path are exercised)."""
+    rng = np.random.default_rng(7)
+    items, refs = [], []
+    for i in range(12):
+        f = synth.make_field(rng)
+        caps = synth.enrollment_captures(f, rng)
+        probes = [synth.observe(f, rng, pose=synth.random_pose(rng), **synth.SIM_HARSH) for _ in range(2)]
+        items.append(labscale.Item(i, i, caps, probes))
+        if i % 4 == 3:
+            refs.append(None)  # refused at enrollment: its probes are impostors only
+            continue
+        params = MatchParams.for_frame(synth.WIDTH, synth.HEIGHT, code_eps=0.009 if i < 6 else 0.012)
+        refs.append(enroll(caps, params, item=f"s{i}"))
+    return items, refs
+
+
+def test_every_trial_is_verifys_decision(synthetic, tmp_path):
+    items, refs = synthetic
+    cfg = labscale.ScaleConfig("field", items=len(items), probes=2, chunk=5)
+    tr = labscale.run_trials(cfg, items, refs, tmp_path, jobs=1)
+    kept = [(it.index, r) for it, r in zip(items, refs) if r is not None]
+    assert tr["trials"] == sum(len(it.probes) * (len(kept) - (refs[it.index] is not None)) for it in items)
+    got = {(int(j), int(r)): row for j, r, *row in tr["rows"]}
+    brute, genuine = {}, {}
+    j = 0
+    for it in items:
+        for sp in it.probes:
+            for r, (owner, ref) in enumerate(kept):
+                res = verify(ref, sp)
+                if owner == it.index:
+                    genuine[j] = res.match
+                elif res.hypotheses:
+                    brute[(j, r)] = res
+            j += 1
+    assert got.keys() == brute.keys() and len(got) > 30
+    for key, res in brute.items():
+        hyp, _, _, _, _, far, match = got[key][:7]
+        assert hyp == res.hypotheses and far == pytest.approx(res.log10_far, abs=1e-9)
+        assert bool(match) == res.match
+    assert {int(g[0]): bool(g[2]) for g in tr["genuine"]} == genuine and any(genuine.values())
+
+
+def test_a_stopped_run_resumes_to_the_same_trials(synthetic, tmp_path):
+    items, refs = synthetic
+    cfg = labscale.ScaleConfig("field", items=len(items), probes=2, chunk=4)
+    stopped = labscale.run_trials(cfg, items, refs, tmp_path, deadline=0.0)
+    assert stopped["chunks_done"] == 0 and stopped["trials"] == 0
+    whole = labscale.run_trials(cfg, items, refs, tmp_path, jobs=2)
+    assert whole["chunks_done"] == whole["chunks"] == 6
+    (tmp_path / "trials" / "chunk-00002.npz").unlink()
+    again = labscale.run_trials(cfg, items, refs, tmp_path, jobs=1)
+    assert np.array_equal(again["rows"], whole["rows"], equal_nan=True) and again["trials"] == whole["trials"]
+    stamp = tmp_path / "trials" / "stamp.json"
+    s = json.loads(stamp.read_text())
+    stamp.write_text(json.dumps(dict(s, **{"simulator, detector and matcher": "0" * 16})))
+    with pytest.raises(MatchError, match="made with another simulator, detector and matcher"):
+        labscale.run_trials(cfg, items, refs, tmp_path)
+
+
+def test_spot_sets_survive_the_cache(synthetic):
+    items, _ = synthetic
+    sets = items[0].captures + items[1].probes
+    sets[0].meta.update(quality={0: 40, 1: 200, 2: 5000}, guidance=0)
+    out: dict = {}
+    labscale._pack(sets, "x", out)
+    back = labscale._unpack(out, "x")
+    for a, b in zip(sets, back):
+        assert np.array_equal(a.xy, b.xy) and np.array_equal(a.flux, b.flux)
+        assert (a.width, a.height) == (b.width, b.height)
+    assert back[0].meta["quality"] == {0: 40, 1: 200, 2: 5000} and back[0].meta["guidance"] == 0
+
+
+@pytest.mark.slow
+def test_a_wild_run_renders_once_and_reports_every_region(tmp_path):
+    cfg = labscale.ScaleConfig("wild", items=12, probes=2, seed=1, block=4, chunk=4)
+    rep = labscale.run(cfg, tmp_path, jobs=2, clone_items=2)
+    assert rep["complete"] and rep["enrolled"] >= 2 and rep["false_accepts"] == 0
+    e, n = rep["enrolled"], rep["items"]
+    assert rep["impostor_trials"] == 2 * (e * (e - 1) + (n - e) * e)
+    regions = rep["regions"]
+    assert sum(r["items"] for r in regions["cells"].values() if r) == 12
+    for axis in ("psf", "snr", "particles"):
+        rows = [r for k, r in regions["by_axis"].items() if k.startswith(axis)]
+        assert sum(r["impostor_trials"] for r in rows) == rep["impostor_trials"]
+        assert sum(r["impostor_trials_as_reference"] for r in rows) == rep["impostor_trials"]
+    assert rep["clone_curve"][0]["ratio"] == 0.0
+    blocks = sorted(p.stat().st_mtime for p in (tmp_path / "items").glob("block-*.npz"))
+    again = labscale.run(cfg, tmp_path, jobs=1)  # nothing rendered or scored again
+    assert sorted(p.stat().st_mtime for p in (tmp_path / "items").glob("block-*.npz")) == blocks
+    assert again["impostor_trials"] == rep["impostor_trials"] and again["seconds"]["items"] < rep["seconds"]["items"]
+
+
+def test_the_command_refuses_bad_input_in_one_line(tmp_path, capsys):
+    from glint.cli import main
+
+    assert main(["lab", "impostors", "--out", str(tmp_path), "--items", "1"]) == 2
+    assert main(["lab", "impostors", "--out", str(tmp_path), "--profile", "nosuch"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 2 and "at least 2 items" in err[0] and "unknown profile" in err[1]
+
+
+@pytest.mark.slow
+def test_the_command_runs_and_resumes(tmp_path, capsys):
+    from glint.cli import main
+
+    args = ["lab", "impostors", "--profile", "field", "--items", "4", "--probes", "1", "--seed", "2",
+            "--jobs", "1", "--block", "2", "--chunk", "2", "--out", str(tmp_path)]
+    assert main(args + ["--time-limit", "0"]) == 0
+    assert "0 of 4 probes scored (0 of 2 chunks: run again to go on)" in capsys.readouterr().out
+    assert main(args + ["--json"]) == 0
+    rep = json.loads(capsys.readouterr().out)
+    assert rep["complete"] and rep["impostor_trials"] == 4 * 3 and rep["false_accepts"] == 0
