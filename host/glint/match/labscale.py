@@ -290,7 +290,8 @@ def _trial_chunk(job) -> dict | None:
                     rp = math.nan if res.residual_p is None else res.residual_p
                 rows.append((j, r, sc.hypotheses, sc.log10_tail, sc.k, sc.n, sc.p, sc.log10_far, match, matched, rp))
         if own_ref is not None:
-            res = verify_prepared(refs[own_ref], prepare(spots, refs[own_ref].params))
+            own_params = refs[own_ref].params
+            res = verify_prepared(refs[own_ref], coded.get(own_params) or prepare(spots, own_params))
             gen.append((j, own_ref, int(res.match), res.log10_far, res.matched,
                         math.nan if res.residual_p is None else res.residual_p))
     out: dict = {"rows": np.array(rows, np.float64).reshape(-1, 11), "genuine": np.array(gen, np.float64).reshape(-1, 6),
