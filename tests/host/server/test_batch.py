@@ -69,7 +69,7 @@ def test_each_event_of_a_batch_is_checked_and_answered_on_its_own(enrolled, devi
     assert p["leaf_hash"] == res[0]["leaf_hash"]
 
 
-def test_a_malformed_batch_is_refused_whole(enrolled):
+def test_a_malformed_batch_is_refused_whole_and_each_event_takes_a_rate_token(enrolled):
     api = enrolled
     svc = {"kind": "service", "item": ITEM, "time": NOW, "data": {"action": "clean"}}
     size0 = api.get("/v1/checkpoint").json["size"]
@@ -83,12 +83,9 @@ def test_a_malformed_batch_is_refused_whole(enrolled):
     r = batch(api, [("a", svc)], role=None)
     assert r.status_code == 401
     assert api.get("/v1/checkpoint").json["size"] == size0
-
-
-def test_each_event_of_a_batch_counts_against_the_keys_rate(enrolled):
+    # each event of a batch counts against the key's rate
     from glint.server.auth import KeyStore
 
-    api = enrolled
     ks = KeyStore(api.home / "glint.db")
     api.keys["slow"] = ks.create("brand", "slow", rate_per_s=5.0)[1]  # burst 10
     api.keys["slow2"] = ks.create("brand", "slow2", rate_per_s=5.0)[1]
