@@ -7,7 +7,7 @@ section 4.2.1) so that its hash is reproducible by any verifier:
      "i": uint,           log index of this leaf (binds the row to its position)
      "k": tstr,           kind: register, enroll, verify, transfer, service,
                           rental-out, rental-return, passport, suspect, clear, retire,
-                          assembly, derive, bind
+                          assembly, derive, bind, ship, share, void
                           (which state accepts which: glint.ledger.lifecycle)
      "item": tstr,        item identifier (GS1 Digital Link URI or brand serial)
      "n": uint,           per-item sequence number, 0 for the register event
@@ -50,11 +50,15 @@ RETIRE = "retire"
 ASSEMBLY = "assembly"    # an assembly's parts (on the assembly) or a part's assembly (on the part)
 DERIVE = "derive"        # a parent item cut, machined or split into children (on the parent)
 BIND = "bind"            # a secondary identifier (QR label, NFC chip, serial) bound to the item
+SHIP = "ship"            # a shipment to another organization: offer, then accept / reject / cancel
+SHARE = "share"          # a sharing grant: another organization may read the item (grant / revoke)
+VOID = "void"            # an issuer voids the certificate of one of the item's verify events
 
 # Required and optional data fields per kind; anything else is refused so that a typo
 # cannot silently go into a permanent log.
 KIND_FIELDS: dict[str, tuple[frozenset, frozenset]] = {
-    REGISTER: (frozenset({"brand", "prov"}), frozenset({"passport", "parts", "of", "part", "op", "loc", "from"})),
+    REGISTER: (frozenset({"brand", "prov"}), frozenset({"passport", "parts", "of", "part", "op", "loc", "from",
+                                                        "org"})),
     ENROLL: (frozenset({"coat"}), frozenset({"ref", "scan", "dev", "op", "loc", "replaces", "part"})),
     VERIFY: (frozenset({"res"}), frozenset({"fap", "scan", "dev", "op", "loc", "coat", "parts", "note",
                                                 "via"})),
@@ -70,6 +74,9 @@ KIND_FIELDS: dict[str, tuple[frozenset, frozenset]] = {
     ASSEMBLY: (frozenset(), frozenset({"parts", "of", "part", "op"})),
     DERIVE: (frozenset({"children", "how"}), frozenset({"op", "loc", "note"})),
     BIND: (frozenset({"scheme", "value"}), frozenset({"op"})),
+    SHIP: (frozenset({"act", "ship"}), frozenset({"to", "op", "note", "reason"})),
+    SHARE: (frozenset({"act", "org"}), frozenset({"op", "note"})),
+    VOID: (frozenset({"event", "reason"}), frozenset({"op"})),
 }
 # ``verified`` (transfer, service, rentals, suspect, clear): the log index of the item's scan that
 # the event relies on; the ledger checks that it is the item's latest verify (and, but for
@@ -79,6 +86,14 @@ KIND_FIELDS: dict[str, tuple[frozenset, frozenset]] = {
 AUDIENCES = ("public", "owner", "regulator", "recycler", "brand")
 # Secondary identifiers a `bind` event attaches (they find the twin; only the coating authenticates).
 ID_SCHEMES = ("qr", "nfc", "serial")
+# Organizations (glint.orgs): ``org`` of a register event names the item's owner organization (absent:
+# the deployment's default organization); a shipment (``ship``) hands the item to another one when the
+# receiver accepts it; a sharing grant (``share``) lets another one read it.
+SHIP_ACTS = ("offer", "accept", "reject", "cancel")
+SHARE_ACTS = ("grant", "revoke")
+DEFAULT_ORG = "default"
+ORG_NAME_MAX = 32
+SHIPMENT_ID_LEN = 12     # hex digits of a shipment id
 KINDS = tuple(KIND_FIELDS)
 RESULTS = ("pass", "fail")
 PROVENANCE = ("factory", "later")
@@ -122,6 +137,10 @@ class Event:
                                else f"part {d.get('part')} of {d.get('of')}"),
             DERIVE: lambda: f"{d.get('how')} into {', '.join(map(str, d.get('children', [])))}",
             BIND: lambda: f"{d.get('scheme')} {d.get('value')}",
+            SHIP: lambda: f"shipment {d.get('ship')} {d.get('act')}" + (f" to {d['to']}" if d.get("to") else "")
+                          + (f": {d['reason']}" if d.get("reason") else ""),
+            SHARE: lambda: f"{d.get('act')} read access to {d.get('org')}",
+            VOID: lambda: f"certificate of event {d.get('event')} voided: {d.get('reason')}",
         }
         from glint.textsafe import clean
 
@@ -173,6 +192,22 @@ def check_data(kind: str, data: dict) -> dict:
         raise UsageError("a derive event lists the children it made (item ids)")
     if kind == REGISTER and "from" in data and (not isinstance(data["from"], dict) or "item" not in data["from"]):
         raise UsageError("a derived item's 'from' names its parent item")
+    if kind == REGISTER and "org" in data:
+        check_org(data["org"])
+    if kind == SHIP:
+        if data["act"] not in SHIP_ACTS:
+            raise UsageError(f"shipment act must be one of {', '.join(SHIP_ACTS)}, not {data['act']!r}")
+        check_shipment_id(data["ship"])
+        if (data["act"] == "offer") != ("to" in data):
+            raise UsageError("a shipment offer names the receiving organization ('to'), and only an offer does")
+        if "to" in data:
+            check_org(data["to"])
+    if kind == SHARE:
+        if data["act"] not in SHARE_ACTS:
+            raise UsageError(f"sharing act must be grant or revoke, not {data['act']!r}")
+        check_org(data["org"])
+    if kind == VOID and (type(data["event"]) is not int or data["event"] < 0):
+        raise UsageError("a void event names the log index of the verify event whose certificate it voids")
     for key in _DIGEST_FIELDS:
         if key in data and (not isinstance(data[key], bytes) or len(data[key]) != HASH_SIZE):
             raise UsageError(f"{kind} {key} must be a {HASH_SIZE}-byte SHA-256 digest")
@@ -182,6 +217,23 @@ def check_data(kind: str, data: dict) -> dict:
             raise UsageError(f"{kind} fap must be a number in [0, 1], not {fap!r}")
     _check_values(kind, data, 0)
     return data
+
+
+def check_org(name) -> str:
+    """An organization name: 1..32 of a-z, 0-9 and '-', starting with a letter or digit."""
+    if (type(name) is not str or not 0 < len(name) <= ORG_NAME_MAX or not name.isascii()
+            or not (name[0].isalnum() and all(c.isalnum() or c == "-" for c in name)) or name.lower() != name):
+        raise UsageError(f"organization name {str(name)[:40]!r} is not 1..{ORG_NAME_MAX} of a-z, 0-9 and '-'",
+                         "e.g. acme or acme-paris")
+    return name
+
+
+def check_shipment_id(sid) -> str:
+    """A shipment id: SHIPMENT_ID_LEN lower-case hex digits."""
+    if type(sid) is not str or len(sid) != SHIPMENT_ID_LEN or any(c not in "0123456789abcdef" for c in sid):
+        raise UsageError(f"shipment id {str(sid)[:40]!r} is not {SHIPMENT_ID_LEN} lower-case hex digits",
+                         "see 'glint ship list'")
+    return sid
 
 
 def check_time(t) -> int:

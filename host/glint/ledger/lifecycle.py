@@ -84,11 +84,20 @@ TABLE: dict[str, dict[str, str]] = {
     ev.ASSEMBLY: _all((ENROLLED, IN_SERVICE)),
     ev.DERIVE: _all((ENROLLED, IN_SERVICE)),
     ev.BIND: _all((ENROLLED, IN_SERVICE, RENTED_OUT)),
+    ev.SHIP + ":offer": _all((ENROLLED, IN_SERVICE)),
+    ev.SHIP + ":accept": _all(LIVE),
+    ev.SHIP + ":reject": _all(LIVE),
+    ev.SHIP + ":cancel": _all(LIVE),
+    ev.SHARE + ":grant": _all(LIVE),
+    ev.SHARE + ":revoke": _all(LIVE),
+    ev.VOID: _all(LIVE),
 }
 
 # kind -> function of the event's data naming its row in TABLE (kinds without one: the kind)
 VARIANTS: dict[str, Callable[[dict], str]] = {
     ev.SERVICE: lambda d: f"{ev.SERVICE}:{d['stage']}" if d.get("stage") in ("in", "out") else ev.SERVICE,
+    ev.SHIP: lambda d: f"{ev.SHIP}:{d.get('act')}",
+    ev.SHARE: lambda d: f"{ev.SHARE}:{d.get('act')}",
 }
 
 # What each event means, for the documentation table (docs/lifecycle.md).
@@ -109,6 +118,13 @@ DOC: dict[str, str] = {
     ev.ASSEMBLY: "an assembly's parts (on the assembly), or its assembly (on a part)",
     ev.DERIVE: "children made from it (cut, machined, split); each child's register names it",
     ev.BIND: "a secondary identifier (QR, NFC, serial) bound: it finds the twin, the coating authenticates",
+    ev.SHIP + ":offer": "offered to another organization (pending: the sender keeps it)",
+    ev.SHIP + ":accept": "the receiver accepted: the item, its history and identifiers are its organization's",
+    ev.SHIP + ":reject": "the receiver refused the shipment: the sender keeps the item",
+    ev.SHIP + ":cancel": "the sender withdrew the offer",
+    ev.SHARE + ":grant": "another organization may read the item",
+    ev.SHARE + ":revoke": "that organization's read access ends",
+    ev.VOID: "an issuer voided the certificate of one of its verify events (shown wherever it is checked)",
 }
 
 # The command that appends each event (docs/lifecycle.md).
@@ -129,6 +145,13 @@ COMMANDS: dict[str, str] = {
     ev.ASSEMBLY: "`glint assembly define ITEM --part NAME=ITEM`",
     ev.DERIVE: "`glint derive PARENT --child ITEM`",
     ev.BIND: "`glint bind ITEM --qr/--nfc/--serial VALUE`",
+    ev.SHIP + ":offer": "`glint ship offer ITEM... --to ORG`",
+    ev.SHIP + ":accept": "`glint ship accept ID`",
+    ev.SHIP + ":reject": "`glint ship reject ID`",
+    ev.SHIP + ":cancel": "`glint ship cancel ID`",
+    ev.SHARE + ":grant": "`glint share grant ITEM... --with ORG`",
+    ev.SHARE + ":revoke": "`glint share revoke ITEM... --with ORG`",
+    ev.VOID: "`glint cert void CERT --reason TEXT`",
 }
 
 

@@ -15,7 +15,10 @@ state a buyer sees is exactly what the events (and the proofs over them) say.
 - passport audiences: who may read each passport field (``passport_aud``; None: the brand only);
 - lineage: the parent an item was derived from (``lineage``) and the children derived from it;
 - identifiers: secondary identifiers bound to the item (QR label, NFC chip, serial), which find
-  the twin but do not authenticate (only the coating does).
+  the twin but do not authenticate (only the coating does);
+- organizations (glint.orgs): the owner organization (``org``), a pending shipment to another one
+  (``shipment``), the organizations it is shared with (``shared_with``), and the voided
+  certificates (``voided``: verify event index -> why).
 """
 
 from __future__ import annotations
@@ -64,6 +67,11 @@ class ItemState:
     lineage: dict | None = None                          # {"item": parent, "how": ..., "origin": ...}
     derivations: list[dict] = field(default_factory=list)  # {"how", "children", "index", "time"}
     identifiers: dict = field(default_factory=dict)      # scheme -> [values]
+    org: str = ev.DEFAULT_ORG                            # the owner organization
+    shipment: dict | None = None                         # pending: {"id", "to", "from", "index", "time"}
+    shared_with: list[str] = field(default_factory=list)  # organizations with read access
+    voided: dict = field(default_factory=dict)           # verify event index -> {"reason", "index", "time"}
+    scans: list[int] = field(default_factory=list)       # log indexes of the item's verify events
     events: list[ev.Event] = field(default_factory=list)
 
     def coating(self, cid: str) -> Coating | None:
@@ -88,6 +96,8 @@ class ItemState:
             "state": self.state, "since": self.since, "since_index": self.since_index, "why": self.why,
             "passport_audience": {k: self.passport_aud.get(k) or "brand" for k in self.passport},
             "lineage": self.lineage, "derivations": self.derivations, "identifiers": self.identifiers,
+            "org": self.org, "shipment": self.shipment, "shared_with": list(self.shared_with),
+            "voided": {str(k): v for k, v in self.voided.items()},
             "coatings": [
                 {"id": c.id, "ref": c.ref.hex() if c.ref else None, "index": c.enrolled_index,
                  "time": c.enrolled_time, "part": c.part, "active": c.active,
@@ -122,6 +132,7 @@ def apply(state: ItemState | None, e: ev.Event) -> ItemState:
         state.assembly = d.get("of")
         state.part_name = d.get("part")
         state.lineage = dict(d["from"]) if "from" in d else None
+        state.org = d.get("org") or ev.DEFAULT_ORG
     elif k == ev.ENROLL:
         if state.coating(d["coat"]):
             raise UsageError(f"coating {d['coat']} is already enrolled on {e.item}")
@@ -136,6 +147,28 @@ def apply(state: ItemState | None, e: ev.Event) -> ItemState:
                                       replaces=old_id))
     elif k == ev.VERIFY:
         state.last_verify = {"index": e.index, "time": e.time, **d}
+        state.scans.append(e.index)
+    elif k == ev.SHIP:
+        _ship(state, e)
+    elif k == ev.SHARE:
+        org = d["org"]
+        if d["act"] == "grant":
+            if org == state.org:
+                raise UsageError(f"item {e.item} belongs to {org}: nothing to share with it")
+            if org in state.shared_with:
+                raise UsageError(f"item {e.item} is already shared with {org}")
+            state.shared_with.append(org)
+        else:
+            if org not in state.shared_with:
+                raise UsageError(f"item {e.item} is not shared with {org}")
+            state.shared_with.remove(org)
+    elif k == ev.VOID:
+        idx = d["event"]
+        if idx not in state.scans:
+            raise UsageError(f"event {idx} is not a verify event of {e.item}: no certificate of it to void")
+        if idx in state.voided:
+            raise UsageError(f"the certificate of event {idx} of {e.item} is already voided")
+        state.voided[idx] = {"reason": d["reason"], "index": e.index, "time": e.time}
     elif k == ev.TRANSFER:
         if "owner" not in d and "custodian" not in d:
             raise UsageError("a transfer names a new owner or custodian")
@@ -178,6 +211,27 @@ def apply(state: ItemState | None, e: ev.Event) -> ItemState:
         state.why = _why(k, d, state)
     state.events.append(e)
     return state
+
+
+def _ship(state: ItemState, e: ev.Event) -> None:
+    """A shipment's offer, acceptance, refusal or withdrawal (one pending shipment per item)."""
+    d = e.data
+    act, sid, pending = d["act"], d["ship"], state.shipment
+    if act == "offer":
+        if pending is not None:
+            raise UsageError(f"item {e.item} is already in shipment {pending['id']} to {pending['to']} (pending)",
+                             "the receiver accepts or rejects it, or the sender cancels it")
+        if d["to"] == state.org:
+            raise UsageError(f"item {e.item} already belongs to {d['to']}")
+        state.shipment = {"id": sid, "to": d["to"], "from": state.org, "index": e.index, "time": e.time}
+        return
+    if pending is None or pending["id"] != sid:
+        raise UsageError(f"item {e.item} has no pending shipment {sid}",
+                         f"its pending shipment is {pending['id']}" if pending else "it is not being shipped")
+    state.shipment = None
+    if act == "accept":
+        state.org = pending["to"]
+        state.shared_with = []  # the sender's grants were the sender's to give
 
 
 def _why(kind: str, d: dict, state: ItemState) -> str | None:
