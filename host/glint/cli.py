@@ -58,6 +58,9 @@ COMMANDS: dict[str, str] = {
     "status": "status",
     "serve": "serve",
     "api-key": "api_key",
+    "org": "org",
+    "ship": "ship",
+    "share": "share",
     "virtual-scanner": "virtual_scanner",
     "sim": "sim",
     "fw": "fw",
@@ -73,7 +76,8 @@ USES_HOME = frozenset({
     "intake", "transfer", "service", "rental out", "rental return", "retire",
     "device provision", "device list", "device revoke", "device alerts",
     "ledger log", "ledger show", "ledger prove", "ledger checkpoint", "ledger verify", "ledger append",
-    "cert keys", "cert issue", "fw provision",
+    "cert keys", "cert issue", "cert void", "fw provision", "org create", "org list",
+    "ship offer", "ship accept", "ship reject", "ship cancel", "ship list", "share grant", "share revoke",
     "passport set", "passport show", "assembly define", "assembly show", "derive", "bind", "lookup", "insights",
 })
 

@@ -108,7 +108,7 @@ class Orgs:
             raise UsageError(f"no organization {name} in this deployment", "glint org create NAME")
         return org
 
-    def list(self) -> list[Org]:
+    def all(self) -> list[Org]:
         rows = self.conn.execute("SELECT name, label, created FROM orgs ORDER BY name").fetchall()
         out = [self.get(DEFAULT_ORG)]
         return [o for o in out if o is not None] + [Org(*r) for r in rows]

@@ -10,7 +10,7 @@ from glint.db import connect
 from glint.errors import UsageError
 from glint.ledger import Keys, Ledger
 from glint.ledger import events as ev
-from glint.ledger.cert import check_history, verify
+from glint.ledger.cert import cert_id, check_history, verify
 from glint.ledger.lifecycle import LifecycleRefused
 
 T0 = 1_760_000_000
@@ -132,3 +132,46 @@ def test_org_names_and_shipment_ids_are_checked():
                 {"act": "accept", "ship": "0" * 12, "to": "x"}, {"act": "offer", "ship": "XYZ", "to": "x"}):
         with pytest.raises(UsageError):
             ev.check_data(ev.SHIP, bad)
+
+
+def test_the_commands(tmp_path, capsys):
+    """glint org / ship / share / api-key create --org / cert void on a home (thin over the library)."""
+    import json
+
+    from glint import cli, publish
+    from glint.home import Home
+
+    home = Home(tmp_path / "hq").ensure()
+    keys = Keys.load(home.root, create=True)
+    with Ledger.open(home.ledger_target, keys=keys, durable=False) as led:
+        led.register_item("acme:B-9", "ACME", time=T0)
+        a = led.record_verify("acme:B-9", "pass", time=T0 + 1)
+        blob = led.issue_certificate(a.index)
+    cid = cert_id(a.leaf_hash)
+    publish.publish(home, blob, cid)
+    h = ["--home", str(home.root)]
+
+    def run(*argv):
+        assert cli.main([*argv, *h, "--json"]) == 0, capsys.readouterr().err
+        return json.loads(capsys.readouterr().out)
+
+    assert run("org", "create", "shop", "--label", "A shop")["name"] == "shop"
+    assert [o["name"] for o in run("org", "list")] == ["default", "shop"]
+    assert run("api-key", "create", "--role", "brand", "--label", "shop-1", "--org", "shop")["org"] == "shop"
+    assert cli.main(["api-key", "create", "--role", "brand", "--label", "x", "--org", "nobody", *h]) == 2
+    assert "no organization nobody" in capsys.readouterr().err
+    s = run("ship", "offer", "acme:B-9", "--to", "shop", "--note", "order 7")
+    assert s["state"] == "pending" and s["from"] == "default"
+    assert run("ship", "reject", s["id"], "--reason", "late")["state"] == "rejected"
+    s = run("ship", "offer", "acme:B-9", "--to", "shop")
+    assert run("ship", "accept", s["id"])["state"] == "accepted"
+    assert [x["state"] for x in run("ship", "list", "--org", "shop")] == ["rejected", "accepted"]
+    assert cli.main(["ship", "cancel", s["id"], *h]) == 2
+    assert "accepted, not pending" in capsys.readouterr().err
+    run("org", "create", "lab")
+    assert run("share", "grant", "acme:B-9", "--with", "lab")["act"] == "grant"
+    assert run("share", "revoke", "acme:B-9", "--with", "lab")["act"] == "revoke"
+    v = run("cert", "void", cid, "--reason", "issued in error")
+    assert v["status"]["status"] == "voided" and v["item"] == "acme:B-9"
+    assert cli.main(["cert", "void", cid, "--reason", "again", *h]) == 2
+    assert "already voided" in capsys.readouterr().err

@@ -27,6 +27,9 @@ def register(sub) -> None:
     q.add_argument("--owner", metavar="NAME",
                    help="an owner key's owner identity, as transfers name it (required with --role owner): "
                         "it reads owner fields only of the items NAME owns now")
+    q.add_argument("--org", metavar="ORG",
+                   help="the organization the key acts for (glint org create; default: the deployment's own, "
+                        "'default'): it reads and changes only that organization's items and those shared with it")
     q.add_argument("--label", required=True, help="the host or person the key is for (e.g. bench-paris-1)")
     q.add_argument("--rate", type=float, default=DEFAULT_RATE_PER_S,
                    help=f"requests per second (default {DEFAULT_RATE_PER_S:g}; bursts of twice that)")
@@ -58,13 +61,13 @@ def _when(t):
 def cmd_create(args) -> int:
     ks = _store(args)
     try:
-        rec, key = ks.create(args.role, args.label, args.rate, args.quota, owner=args.owner)
+        rec, key = ks.create(args.role, args.label, args.rate, args.quota, owner=args.owner, org=args.org)
     finally:
         ks.close()
     if args.json:
         print(json.dumps({**rec.to_dict(), "key": key}))
     else:
-        bound = f" (owner {rec.owner})" if rec.owner else ""
+        bound = (f" (owner {rec.owner})" if rec.owner else "") + (f" of {rec.org}" if rec.org else "")
         print(clean(f"created {rec.role} key {rec.key_id}{bound} for {rec.label}; give it to that host (shown once):"))
         print(key)
     return 0
@@ -84,7 +87,7 @@ def cmd_list(args) -> int:
     for k in keys:
         state = f"REVOKED {_when(k.revoked_at)}" if k.revoked_at else "active"
         role = f"{k.role}={k.owner}" if k.owner else k.role
-        print(clean(f"{k.key_id}  {role:<9} {k.label:<20} {k.rate_per_s:g}/s  "
+        print(clean(f"{k.key_id}  {role:<9} {k.organization:<12} {k.label:<20} {k.rate_per_s:g}/s  "
                     f"{k.bytes_used}/{k.quota_bytes} bytes  last used {_when(k.last_used)}  {state}"))
     return 0
 

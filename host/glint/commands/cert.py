@@ -4,6 +4,7 @@
     glint cert issue (INDEX | --item ITEM) -o CERT [--bundle F] [--reveal READER] [--png F] [--svg F] [--html F]
     glint cert bundle CERT -o BUNDLE [--reveal READER] [--remote URL]   certificate + the item's history
     glint cert verify CERT|BUNDLE --issuer KEY --log KEY [--remote URL] [--html F]   exit 0, or 1 with the reason
+    glint cert void CERT --reason TEXT                     void a certificate (a void event in the ledger)
     glint cert render CERT|BUNDLE --issuer KEY --log KEY [--png F] [--svg F] [--html F]
 
 KEY for --issuer: SEC1 hex (issuer.pub) or PEM (issuer.pem), as a file or inline;
@@ -13,7 +14,8 @@ reveals those its reader may see (--reveal owner: the buyer's; default public: n
 verify checks every revealed value against its commitment.
 A certificate is compact (format 2: the event, its inclusion proof, the signed
 checkpoint); the item's history is checked against the event's chain head from a
-bundle, or fetched with --remote from the log's `glint serve`. The QR codes encode
+bundle, or fetched with --remote from the log's `glint serve`, which also says the
+certificate's current status (voided: rejected; the item retired or suspect since: said). The QR codes encode
 the certificate's public URL on the home's resolver host ([public] host in
 config.toml; glint.publish).
 """
@@ -87,6 +89,14 @@ def register(subparsers) -> None:
     s.add_argument("--html", help="also write the printable HTML certificate")
     s.set_defaults(func=cmd_verify)
 
+    s = sub.add_parser("void", help="void a certificate this home issued (a void event in its ledger)")
+    s.add_argument("cert", help="the certificate file (COSE_Sign1 or bundle), or a published certificate's id")
+    s.add_argument("--reason", required=True, help="why it no longer counts (shown wherever it is checked)")
+    s.add_argument("--op", help="who voids it (operator)")
+    s.add_argument("--ledger", metavar="FILE", help="ledger database file (default HOME/ledger.db)")
+    s.add_argument("--json", action="store_true", help="print one JSON object (event, certificate status)")
+    s.set_defaults(func=cmd_void)
+
     s = sub.add_parser("render", parents=[pubs, outs], help="render a (verified) certificate")
     s.set_defaults(func=cmd_render)
 
@@ -126,7 +136,19 @@ def _verify(args):
     log = load_log_verifier(args.log)
     if history is None and getattr(args, "remote", None):
         history = _fetch_history(args.remote, blob, issuer, log)
-    return blob, verify_certificate(blob, issuer, log, history, reveals)
+    info = verify_certificate(blob, issuer, log, history, reveals)
+    args.current_status = None
+    if getattr(args, "remote", None):  # the ledger is reachable: what is true of the certificate now
+        from glint.orgs import status_line
+        from glint.server.client import RemoteLedger
+
+        s = RemoteLedger(args.remote).certificate_status(info.index)
+        if s.get("item") != info.item:
+            raise VerificationError(f"{args.remote} gives the status of another item for event {info.index}")
+        if s["status"] == "voided":
+            raise VerificationError(status_line(s), "the issuer no longer stands behind this certificate")
+        args.current_status = s
+    return blob, info
 
 
 def _url(home: Home | None, info, required: bool) -> str | None:
@@ -239,7 +261,41 @@ def cmd_verify(args) -> int:
         return 1
     if args.html:
         render.write_outputs(blob, info, html_path=args.html, url=_url(None, info, required=False))
-    print(json.dumps(info.as_dict(), indent=1) if args.json else _summary(info))
+    s = getattr(args, "current_status", None)
+    if args.json:
+        print(json.dumps({**info.as_dict(), **({"status": s} if s else {})}, indent=1))
+    else:
+        print(_summary(info))
+        if s:
+            from glint.orgs import status_line
+
+            print(f"status now: {status_line(s)}")
+    return 0
+
+
+def cmd_void(args) -> int:
+    from glint import orgs
+
+    home = home_of(args)
+    if certmod.is_cert_id(args.cert) and not Path(args.cert).exists():
+        blob = publish.published(home, args.cert)
+        if blob is None:
+            raise UsageError(f"no certificate {args.cert} is published in this home", "give the certificate file")
+    else:
+        blob = certmod.read(_read_cert(args.cert))[0]
+    keys = Keys.load(home.ledger_dir, create=True)
+    # Only this home's own certificates: its issuer signed it and its log holds the certified event.
+    info = verify_certificate(blob, keys.issuer_public, keys.log_verifier())
+    path = _ledger_arg(args.ledger) if args.ledger else home.ledger_target
+    with Ledger.open(path, keys=keys) as led:
+        if info.index >= led.size or led.event(info.index).hash != info.event.hash:
+            raise UsageError("this certificate's event is not in this home's ledger", "void it where it was issued")
+        a = orgs.void_certificate(led, info.index, args.reason, args.op)
+        status = orgs.current_status(led, info.index)
+    if args.json:
+        print(json.dumps({"certificate": info.id, "item": info.item, "event": a.index, "status": status}))
+    else:
+        print(f"voided certificate {info.id} of {info.item} (verify event {info.index}): void event {a.index}")
     return 0
 
 

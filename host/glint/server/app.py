@@ -45,6 +45,7 @@ from typing import TYPE_CHECKING, Callable
 from flask import Flask, g, jsonify, request
 from flask.json.provider import DefaultJSONProvider
 
+from glint import orgs
 from glint.checks import FirmwarePolicy, ScanRefused
 from glint.errors import GlintError, LedgerError, UsageError
 from glint.ledger.group import LedgerWorker
@@ -72,6 +73,7 @@ class _Ctx:
     match_db: Database
     policy: FirmwarePolicy
     apikeys: auth.KeyStore
+    orgdb: orgs.Orgs
 
 
 class GlintApp(Flask):
@@ -95,7 +97,7 @@ def _open_ctx(home: Path, ledger_path: Path | None) -> _Ctx:
     reg = Registry.open(h)
     led = Ledger.open(ledger_path or h.ledger_target, keys=keys)
     return _Ctx(led, keys, IdempotencyStore(reg.conn), reg, open_references(h),
-                FirmwarePolicy.from_config(h.section("firmware")), auth.KeyStore(h.db))
+                FirmwarePolicy.from_config(h.section("firmware")), auth.KeyStore(h.db), orgs.Orgs(reg.conn))
 
 
 def _close_ctx(ctx: _Ctx) -> None:
@@ -120,9 +122,13 @@ def _certificate(ctx: _Ctx, index: int) -> dict:
     return {"index": index, "cert": base64.b64encode(blob).decode("ascii")}
 
 
-def _lifecycle(ctx: _Ctx, workflow: str, item: str, data: dict, role: str, who: str, window_s: int) -> dict:
+def _lifecycle(ctx: _Ctx, workflow: str, item: str, data: dict, role: str, who: str, window_s: int,
+               scope: str | None = None) -> dict:
     from glint.bench.exceptions import ExceptionQueue
     from glint.workflows import lifecycle as lw
+
+    if scope is not None:
+        orgs.check_write(ctx.ledger.item(item), scope)
 
     return lw.run_remote(ctx.ledger, ExceptionQueue(ctx.registry.conn), workflow, item, data, role, who, window_s)
 
@@ -192,10 +198,13 @@ def _history(ctx: _Ctx, item: str, before: int | None, role: str | None = None, 
     return out
 
 
-def _item(ctx: _Ctx, item: str, full: bool, role: str | None = None, owner: str | None = None) -> dict:
+def _item(ctx: _Ctx, item: str, full: bool, role: str | None = None, owner: str | None = None,
+          scope: str | None = None) -> dict:
     from glint.ledger.passport import PRIVATE_FIELDS, reader_of_key, redact_event_data, visible
 
     st = ctx.ledger.item(item)
+    if scope is not None:
+        orgs.check_read(st, scope)
     reader = reader_of_key(role, st, owner)
     if reader != "brand":  # replayed again as the reader: sealed values it may not see stay sealed
         st = ctx.ledger.item(item, reader)
@@ -210,15 +219,17 @@ def _item(ctx: _Ctx, item: str, full: bool, role: str | None = None, owner: str 
     d["events"] = [{"index": e.index, "kind": e.kind, "seq": e.seq, "time": e.time,
                     "leaf_hash": e.hash.hex(), "data": wire.encode_value(shown(e.kind, e.data))} for e in st.events]
     if not full:
-        d = {k: v for k, v in d.items() if k not in ("owner", "custodian", "rented_to")}
+        d = {k: v for k, v in d.items() if k not in ("owner", "custodian", "rented_to", "shipment", "shared_with")}
         d["redacted"] = True
     return d
 
 
-def _passport(ctx: _Ctx, item: str, role: str | None, owner: str | None) -> dict:
+def _passport(ctx: _Ctx, item: str, role: str | None, owner: str | None, scope: str | None = None) -> dict:
     from glint.ledger.passport import audience_of, reader_of_key, visible
 
     st = ctx.ledger.item(item)
+    if scope is not None:
+        orgs.check_read(st, scope)
     reader = reader_of_key(role, st, owner)
     if reader != "brand":  # replayed again as the reader: sealed values it may not see stay sealed
         st = ctx.ledger.item(item, reader)
@@ -232,10 +243,13 @@ def _assembly(ctx: _Ctx, item: str) -> dict:
     return {"item": st.item, "parts": st.parts, "assembly": st.assembly, "part": st.part_name}
 
 
-def _define_assembly(ctx: _Ctx, item: str, parts: dict, operator: str | None) -> dict:
+def _define_assembly(ctx: _Ctx, item: str, parts: dict, operator: str | None, scope: str | None = None) -> dict:
     from glint.workflows.assembly import define_in_ledger
 
     st = ctx.ledger.item(item)
+    if scope is not None:
+        for it in (item, *parts.values()):
+            orgs.check_write(ctx.ledger.item(it), scope)
     if parts.items() <= st.parts.items() and all(
             ctx.ledger.item(p).assembly == item for p in parts.values()):
         return {"item": item, "parts": st.parts, "events": [], "duplicate": True}
@@ -266,6 +280,127 @@ ASSEMBLY_DEFINED_SCHEMA = {
                    "duplicate": {"type": "boolean"}}}
 
 
+# --- organizations: shipments, sharing grants, a certificate's current status (glint.orgs) ------
+
+def _ship_offer(ctx: _Ctx, items: list, to: str, scope: str, op: str | None, note: str | None) -> dict:
+    return orgs.offer(ctx.ledger, ctx.orgdb, items, to, sender=scope, operator=op, note=note).to_dict()
+
+
+def _ship_decide(ctx: _Ctx, sid: str, act: str, scope: str, op: str | None, reason: str | None) -> dict:
+    return orgs.decide(ctx.ledger, ctx.orgdb, sid, act, org=scope, operator=op, reason=reason).to_dict()
+
+
+def _ship_get(ctx: _Ctx, sid: str, scope: str) -> dict:
+    s = orgs.shipment(ctx.ledger, ctx.orgdb, sid)
+    if scope not in (s.sender, s.receiver):
+        raise orgs.OrgRefused(f"shipment {sid} is neither from nor to {scope}", None, "other-organization")
+    return s.to_dict()
+
+
+def _ship_list(ctx: _Ctx, scope: str) -> dict:
+    return {"org": scope, "shipments": [s.to_dict() for s in orgs.shipments(ctx.ledger, ctx.orgdb, scope)]}
+
+
+def _share(ctx: _Ctx, items: list, with_org: str, act: str, scope: str, op: str | None) -> dict:
+    done = orgs.share(ctx.ledger, ctx.orgdb, items, with_org, act, org=scope, operator=op)
+    return {"items": items, "with": with_org, "act": act, "events": [a.index for a in done]}
+
+
+def _cert_status(ctx: _Ctx, index: int) -> dict:
+    return orgs.current_status(ctx.ledger, index)
+
+
+def _cert_void(ctx: _Ctx, index: int, reason: str, scope: str, op: str | None) -> dict:
+    a = orgs.void_certificate(ctx.ledger, index, reason, op, org=scope)
+    return {"index": index, "event": a.index, "status": orgs.current_status(ctx.ledger, index)}
+
+
+_ORG = {"type": "string", "pattern": "^[a-z0-9][a-z0-9-]{0,31}$", "description": "an organization (glint org list)"}
+_SID = {"type": "string", "pattern": "^[0-9a-f]{12}$"}
+_ITEMS = {"type": "array", "items": {"$ref": "#/components/schemas/ItemId"}, "minItems": 1,
+          "maxItems": orgs.MAX_SHIPMENT_ITEMS}
+_SHORT = {"type": "string", "minLength": 1, "maxLength": 512}
+SHARE_ACTS = ("grant", "revoke")
+SHIPMENT_SCHEMA = {
+    "type": "object", "required": ["id", "from", "to", "items", "state", "created"], "additionalProperties": False,
+    "properties": {"id": _SID, "from": _ORG, "to": _ORG, "items": _ITEMS,
+                   "state": {"enum": ["pending", "accepted", "rejected", "cancelled", "failed"]},
+                   "created": {"type": "number"}}}
+SHIPMENT_OFFER_SCHEMA = {
+    "type": "object", "required": ["items", "to"], "additionalProperties": False,
+    "properties": {"items": _ITEMS, "to": _ORG, "note": _SHORT, "op": _SHORT}}
+SHIPMENT_DECISION_SCHEMA = {"type": "object", "additionalProperties": False,
+                            "properties": {"reason": _SHORT, "op": _SHORT}}
+SHARE_SCHEMA = {
+    "type": "object", "required": ["items", "with"], "additionalProperties": False,
+    "properties": {"items": _ITEMS, "with": _ORG, "act": {"enum": list(SHARE_ACTS)},
+                   "op": _SHORT}}
+SHARE_DONE_SCHEMA = {
+    "type": "object", "required": ["items", "with", "act", "events"], "additionalProperties": False,
+    "properties": {"items": _ITEMS, "with": _ORG, "act": {"enum": list(SHARE_ACTS)},
+                   "events": {"type": "array", "items": {"type": "integer"}}}}
+_WHEN = {"type": ["integer", "null"]}
+CERT_STATUS_SCHEMA = {
+    "type": "object", "additionalProperties": False,
+    "required": ["index", "item", "status", "state", "since", "why", "voided", "case", "newer"],
+    "properties": {
+        "index": {"type": "integer", "minimum": 0, "description": "the certified verify event"},
+        "item": {"type": "string"},
+        "status": {"enum": ["current", "voided", "retired", "suspect"],
+                   "description": "voided: the issuer voided this certificate; retired: the item was retired "
+                                  "later; suspect: an open case (e.g. a substitution)"},
+        "state": {"type": "string", "description": "the item's lifecycle state now"},
+        "since": _WHEN, "why": {"type": ["string", "null"]},
+        "voided": {"anyOf": [{"type": "null"}, {"type": "object", "required": ["reason", "index", "time"]}]},
+        "case": {"anyOf": [{"type": "null"}, {"type": "object"}]},
+        "newer": {"type": "boolean", "description": "a later verification of the item exists"}}}
+VOID_SCHEMA = {"type": "object", "required": ["reason"], "additionalProperties": False,
+               "properties": {"reason": _SHORT, "op": _SHORT}}
+VOIDED_SCHEMA = {"type": "object", "required": ["index", "event", "status"], "additionalProperties": False,
+                 "properties": {"index": {"type": "integer"}, "event": {"type": "integer"},
+                                "status": {"$ref": "#/components/schemas/CertificateStatus"}}}
+
+
+def _json_body(allowed: dict, required: tuple = ()) -> dict:
+    """A JSON object body with only ``allowed`` fields (name -> type), ``required`` present (BadRequest)."""
+    try:
+        body = request.get_json(silent=True)
+    except RecursionError:
+        raise BadRequest("body nested too deeply") from None
+    if body is None and not required and not request.get_data(cache=True):
+        body = {}
+    if not isinstance(body, dict):
+        raise BadRequest("body must be a JSON object")
+    extra = set(body) - set(allowed)
+    if extra:
+        raise BadRequest(f"unknown field(s): {', '.join(sorted(map(str, extra)))[:200]}")
+    for name in required:
+        if name not in body:
+            raise BadRequest(f"field {name!r} is required")
+    for name, v in body.items():
+        want = allowed[name]
+        if want is list:
+            if not isinstance(v, list) or not v or len(v) > orgs.MAX_SHIPMENT_ITEMS or not all(
+                    isinstance(x, str) and 0 < len(x) <= 1024 for x in v):
+                raise BadRequest(f"{name!r} must be a list of 1..{orgs.MAX_SHIPMENT_ITEMS} item ids")
+        elif not isinstance(v, str) or not 0 < len(v) <= 512 or not v.isprintable():
+            raise BadRequest(f"{name!r} must be 1..512 printable characters")
+    return body
+
+
+def _org_key(what: str, brand: bool = True):
+    """The request's key for an organization's write (a brand key) or read; its organization."""
+    k = g.api_key
+    if k is None:
+        raise auth.AuthError(f"{what} needs an API key", "send 'Authorization: Bearer <key>'")
+    if brand and k.role != "brand":
+        raise auth.Forbidden(f"a {k.role} key may not {what}", "a brand key of the organization may")
+    scope = auth.org_scope(k)
+    if scope is None:
+        raise auth.Forbidden(f"a {k.role} key acts for no organization: it may not {what}")
+    return k, scope
+
+
 def _reader(key) -> tuple[str | None, str | None]:
     """(role, owner identity) of a request's key, to read passports as (passport.reader_of_key)."""
     return (key.role, key.owner) if key is not None else (None, None)
@@ -294,7 +429,7 @@ def _int_arg(name: str, required: bool = True) -> int | None:
     return v
 
 
-_STATUS = ((ConflictError, 409), (BadRequest, 400), (auth.AuthError, 401), (auth.Forbidden, 403),
+_STATUS = ((ConflictError, 409), (BadRequest, 400), (auth.AuthError, 401), (auth.Forbidden, 403), (orgs.OrgRefused, 403),
            (limits.RateLimited, 429), (limits.QuotaExceeded, 507), (UsageError, 422), (ScanRefused, 422),
            (LedgerError, 503))
 
@@ -583,7 +718,7 @@ def create_app(home: str | Path, ledger_path: str | Path | None = None) -> Glint
                        access=openapi.PUBLIC, responses={200: "Item"}, errors=(422, 503), tags=("items",))
     def get_item(item: str):
         full = g.api_key is not None and g.api_key.role in auth.FULL_READ_ROLES
-        return jsonify(worker.call(_item, item, full, *_reader(g.api_key)))
+        return jsonify(worker.call(_item, item, full, *_reader(g.api_key), auth.org_scope(g.api_key)))
 
     @app.get(API_PREFIX + "/passports/<path:item>")
     @openapi.operation("The passport fields the caller may read (audience from the key's role)",
@@ -594,7 +729,7 @@ def create_app(home: str | Path, ledger_path: str | Path | None = None) -> Glint
                                    "owner key the owner fields of the items its owner identity owns now "
                                    "(glint.ledger.passport.ROLE_READER, reader_of_key, docs/lifecycle.md)")
     def get_passport(item: str):
-        return jsonify(worker.call(_passport, item, *_reader(g.api_key)))
+        return jsonify(worker.call(_passport, item, *_reader(g.api_key), auth.org_scope(g.api_key)))
 
     @app.get(API_PREFIX + "/assemblies/<path:item>")
     @openapi.operation("An assembly's parts, or a part's assembly", access=openapi.PUBLIC,
@@ -625,7 +760,7 @@ def create_app(home: str | Path, ledger_path: str | Path | None = None) -> Glint
         FIELDS["assembly"]["parts"]("assembly", "parts", body.get("parts"))
         if body.get("op") is not None:
             FIELDS["assembly"]["op"]("assembly", "op", body["op"])
-        out = worker.call(_define_assembly, body["item"], body["parts"], body.get("op"))
+        out = worker.call(_define_assembly, body["item"], body["parts"], body.get("op"), auth.org_scope(k))
         return jsonify(out), 200 if out["duplicate"] else 201
 
     from glint.workflows import lifecycle as lw
@@ -677,8 +812,98 @@ def create_app(home: str | Path, ledger_path: str | Path | None = None) -> Glint
         kind = lw.REMOTE[workflow][0]
         schema.check_event(kind, item, None, data)
         window = lw.scan_window_of(Home(home).section("lifecycle"), Home(home).config_path)
-        out = worker.call(_lifecycle, workflow, item, data, k.role, f"{k.role} key {k.key_id} ({k.label})", window)
+        out = worker.call(_lifecycle, workflow, item, data, k.role, f"{k.role} key {k.key_id} ({k.label})", window,
+                          auth.org_scope(k))
         return jsonify(out), 201
+
+    openapi.component("Shipment", SHIPMENT_SCHEMA)
+    openapi.component("CertificateStatus", CERT_STATUS_SCHEMA)
+
+    @app.post(API_PREFIX + "/shipments")
+    @openapi.operation("Offer items to another organization (a shipment: pending until it accepts)",
+                       access=("brand",), body=openapi.Body(openapi.component("ShipmentOffer", SHIPMENT_OFFER_SCHEMA)),
+                       responses={201: "Shipment"}, errors=(400, 403, 422, 503), tags=("organizations",),
+                       description="every item must be the key's organization's, live and in no pending shipment; "
+                                   "one ship event (act offer) per item; the sender keeps the items until the "
+                                   "receiver accepts (glint.orgs)")
+    def post_shipment():
+        k, scope = _org_key("offer shipments")
+        body = _json_body({"items": list, "to": str, "note": str, "op": str}, ("items", "to"))
+        return jsonify(worker.call(_ship_offer, body["items"], body["to"], scope, body.get("op"),
+                                   body.get("note"))), 201
+
+    @app.get(API_PREFIX + "/shipments")
+    @openapi.operation("The shipments from or to the key's organization", access=tuple(sorted(auth.ORG_SCOPED_ROLES)),
+                       responses={200: openapi.Body(openapi.component("Shipments", {
+                           "type": "object", "required": ["org", "shipments"], "additionalProperties": False,
+                           "properties": {"org": _ORG, "shipments": {"type": "array",
+                                                                     "items": {"$ref": "#/components/schemas/Shipment"}}}}))},
+                       errors=(403, 503), tags=("organizations",))
+    def get_shipments():
+        _k, scope = _org_key("list shipments", brand=False)
+        return jsonify(worker.call(_ship_list, scope))
+
+    @app.get(API_PREFIX + "/shipments/<sid>")
+    @openapi.operation("One shipment (its sender's or receiver's key)", access=tuple(sorted(auth.ORG_SCOPED_ROLES)),
+                       responses={200: "Shipment"}, errors=(403, 422, 503), tags=("organizations",),
+                       path_params={"sid": _SID})
+    def get_shipment(sid: str):
+        _k, scope = _org_key("read shipments", brand=False)
+        return jsonify(worker.call(_ship_get, sid, scope))
+
+    @app.post(API_PREFIX + "/shipments/<sid>/<act>")
+    @openapi.operation("Accept or reject a shipment (its receiver), or cancel it (its sender)", access=("brand",),
+                       body=openapi.Body(openapi.component("ShipmentDecision", SHIPMENT_DECISION_SCHEMA)),
+                       body_required=False, responses={200: "Shipment"}, errors=(400, 403, 404, 422, 503),
+                       tags=("organizations",), path_params={"sid": _SID, "act": {"enum": ["accept", "reject",
+                                                                                          "cancel"]}},
+                       description="accept: one ship event (act accept) per item, after which the items, their "
+                                   "history and identifiers are the receiver's (the sender's grants end); a "
+                                   "shipment that is not pending is refused (422, reason: its state)")
+    def post_shipment_decision(sid: str, act: str):
+        if act not in ("accept", "reject", "cancel"):
+            return _json_error(404, f"no such shipment action: {act}", "accept, reject or cancel")
+        _k, scope = _org_key(f"{act} shipments")
+        body = _json_body({"reason": str, "op": str})
+        return jsonify(worker.call(_ship_decide, sid, act, scope, body.get("op"), body.get("reason")))
+
+    @app.post(API_PREFIX + "/shares")
+    @openapi.operation("Grant (or revoke) another organization read access to chosen items", access=("brand",),
+                       body=openapi.Body(openapi.component("Share", SHARE_SCHEMA)),
+                       responses={201: openapi.Body(openapi.component("ShareDone", SHARE_DONE_SCHEMA))},
+                       errors=(400, 403, 422, 503), tags=("organizations",),
+                       description="one share event per item (act grant or revoke); the items must be the key's "
+                                   "organization's; a grant is read access only")
+    def post_share():
+        _k, scope = _org_key("share items")
+        body = _json_body({"items": list, "with": str, "act": str, "op": str}, ("items", "with"))
+        act = body.get("act", "grant")
+        if act not in SHARE_ACTS:
+            raise BadRequest("'act' is grant or revoke")
+        return jsonify(worker.call(_share, body["items"], body["with"], act, scope, body.get("op"))), 201
+
+    @app.get(API_PREFIX + "/certificates/<int:index>/status")
+    @openapi.operation("The current status of the certificate of verify event index (voided, the item retired "
+                       "or suspect since)", access=openapi.PUBLIC, responses={200: "CertificateStatus"},
+                       errors=(422, 503), tags=("certificates",))
+    def get_certificate_status(index: int):
+        if index > openapi.MAX_INDEX:
+            raise UsageError(f"no event {index} in this ledger")
+        return jsonify(worker.call(_cert_status, index))
+
+    @app.post(API_PREFIX + "/certificates/<int:index>/void")
+    @openapi.operation("Void the certificate of verify event index (the item's organization's brand key)",
+                       access=("brand",), body=openapi.Body(openapi.component("VoidRequest", VOID_SCHEMA)),
+                       responses={201: openapi.Body(openapi.component("Voided", VOIDED_SCHEMA))},
+                       errors=(400, 403, 422, 503), tags=("certificates",),
+                       description="appends a void event to the item; the certificate page, the marketplace "
+                                   "check and glint cert verify --remote report it voided from then on")
+    def post_certificate_void(index: int):
+        _k, scope = _org_key("void certificates")
+        body = _json_body({"reason": str, "op": str}, ("reason",))
+        if index > openapi.MAX_INDEX:
+            raise UsageError(f"no event {index} in this ledger")
+        return jsonify(worker.call(_cert_void, index, body["reason"], scope, body.get("op"))), 201
 
     trust: list[certcheck.Trust] = []
     trust_stamp = [0]
@@ -729,7 +954,8 @@ def create_app(home: str | Path, ledger_path: str | Path | None = None) -> Glint
         except UsageError as e:
             raise BadRequest(e.msg, getattr(e, "hint", None)) from None
         a = certcheck.check(blob, item, trust[0], lambda size: worker.call(_root_at, size),
-                            lambda it, seq: worker.call(_history_before, it, seq))
+                            lambda it, seq: worker.call(_history_before, it, seq),
+                            lambda index: worker.call(_cert_status, index))
         return jsonify(certcheck.answer_json(a, item))
 
     spec: dict = {}

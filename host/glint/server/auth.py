@@ -23,6 +23,13 @@ Roles (what each may do, docs/api.md):
   every item; upload nothing
 - public (no key): checkpoint, proofs, certificates, redacted item pages
 
+Every key belongs to one organization (``org``; glint.orgs): a key created without ``--org``
+belongs to ``default``, the deployment's own. Keys of the roles in ``ORG_SCOPED_ROLES`` act for
+their organization: they read the non-public data of its items and of items shared with it,
+and change only its items (a refusal is HTTP 403 with ``reason`` ``other-organization`` or
+``not-shared``). Owner, regulator and recycler keys read across organizations, as their
+passport audience allows.
+
 Every key also carries its service limits: requests per second (token bucket) and a
 disk quota (bytes of leaves and scans it may add); see glint.server.limits.
 """
@@ -59,6 +66,7 @@ UPLOAD_KINDS = {
     "recycler": frozenset(),
 }
 NONCE_ROLES = frozenset({"bench", "field"})
+ORG_SCOPED_ROLES = frozenset({"bench", "field", "brand", "auditor"})
 FULL_READ_ROLES = frozenset({"brand", "auditor"})
 
 SCHEMA = """
@@ -73,7 +81,8 @@ CREATE TABLE IF NOT EXISTS api_keys(
     quota_bytes INTEGER NOT NULL,
     bytes_used INTEGER NOT NULL DEFAULT 0,
     last_used REAL,
-    owner TEXT);                    -- the owner identity of an owner key (NULL for other roles)
+    owner TEXT,                     -- the owner identity of an owner key (NULL for other roles)
+    org TEXT);                      -- its organization (glint.orgs; NULL: the default organization)
 """
 MAX_OWNER_LEN = 128
 
@@ -98,14 +107,20 @@ class ApiKey:
     bytes_used: int
     last_used: float | None
     owner: str | None = None    # an owner key's owner identity
+    org: str | None = None      # its organization (None: the default one, glint.orgs.DEFAULT_ORG)
+
+    @property
+    def organization(self) -> str:
+        return self.org or "default"
 
     def to_dict(self) -> dict:
         return {"id": self.key_id, "role": self.role, "label": self.label, "created": self.created,
                 "revoked_at": self.revoked_at, "rate_per_s": self.rate_per_s, "quota_bytes": self.quota_bytes,
-                "bytes_used": self.bytes_used, "last_used": self.last_used, "owner": self.owner}
+                "bytes_used": self.bytes_used, "last_used": self.last_used, "owner": self.owner,
+                "org": self.organization}
 
 
-_COLS = "key_id, role, label, created, revoked_at, rate_per_s, quota_bytes, bytes_used, last_used, owner"
+_COLS = "key_id, role, label, created, revoked_at, rate_per_s, quota_bytes, bytes_used, last_used, owner, org"
 
 
 def _hash(secret: str) -> bytes:
@@ -136,6 +151,10 @@ class KeyStore:
             c.execute("SELECT owner FROM api_keys LIMIT 0")
         except sqlite3.DatabaseError:   # a home made before owner keys (PostgreSQL errors surface as these)
             c.execute("ALTER TABLE api_keys ADD COLUMN owner TEXT")
+        try:
+            c.execute("SELECT org FROM api_keys LIMIT 0")
+        except sqlite3.DatabaseError:   # a home made before organizations
+            c.execute("ALTER TABLE api_keys ADD COLUMN org TEXT")
 
     def _conn(self) -> sqlite3.Connection:
         c = getattr(self._local, "conn", None)
@@ -146,11 +165,13 @@ class KeyStore:
         return c
 
     def create(self, role: str, label: str, rate_per_s: float = DEFAULT_RATE_PER_S,
-               quota_bytes: int = DEFAULT_QUOTA_BYTES, owner: str | None = None) -> tuple[ApiKey, str]:
+               quota_bytes: int = DEFAULT_QUOTA_BYTES, owner: str | None = None,
+               org: str | None = None) -> tuple[ApiKey, str]:
         """A new key; returns (record, the full key). The key is shown once and never stored.
 
         ``owner``: the owner identity an ``owner`` key reads for (required for that role, refused
-        for the others), as transfers name it (``glint transfer ITEM --to OWNER``).
+        for the others), as transfers name it (``glint transfer ITEM --to OWNER``); ``org``: the
+        organization the key belongs to (one of glint.orgs; None: the default one).
         """
         if role not in ROLES:
             raise UsageError(f"unknown role {role!r}", "one of " + ", ".join(ROLES))
@@ -164,12 +185,17 @@ class KeyStore:
             raise UsageError("a key's label is 1..64 printable characters (the host it is for)")
         if not rate_per_s > 0 or quota_bytes < 0:
             raise UsageError("rate must be positive and quota not negative")
+        if org is not None:
+            from glint.orgs import DEFAULT_ORG, Orgs
+
+            Orgs(self._conn()).require(org)
+            org = None if org == DEFAULT_ORG else org
         key_id = secrets.token_hex(4)
         secret = base64.urlsafe_b64encode(secrets.token_bytes(32)).decode("ascii").rstrip("=")
         self._conn().execute("INSERT INTO api_keys(key_id, secret_hash, role, label, created, rate_per_s, "
-                             "quota_bytes, owner) VALUES (?,?,?,?,?,?,?,?)",
+                             "quota_bytes, owner, org) VALUES (?,?,?,?,?,?,?,?,?)",
                              (key_id, _hash(secret), role, label, _time.time(), float(rate_per_s), int(quota_bytes),
-                              owner))
+                              owner, org))
         rec = self.get(key_id)
         assert rec is not None  # just inserted
         return rec, f"{KEY_PREFIX}{key_id}_{secret}"
@@ -221,6 +247,11 @@ class KeyStore:
         if c is not None:
             c.close()
             self._local.conn = None
+
+
+def org_scope(key: ApiKey | None) -> str | None:
+    """The organization whose items ``key`` is limited to (None: the public, or a cross-org role)."""
+    return key.organization if key is not None and key.role in ORG_SCOPED_ROLES else None
 
 
 def may_upload(key: ApiKey | None, kind: str) -> None:

@@ -19,6 +19,9 @@ Checks, in order; the first that fails is named in ``failure`` and the verdict i
 - ``history``: the item's earlier events in this server's log chain into the certified
   event's chain head and replay as a valid custody sequence (glint.ledger.cert.check_history);
 - ``result-pass``: the certified verification's result is ``pass``;
+- ``not-voided``: no issuer voided the certificate since (a ``void`` event in this server's log;
+  glint.orgs); the answer's ``status`` also says whether the item was retired since or has an
+  open case (a substitution), which do not fail the check but a marketplace should show;
 - ``item``: the certificate is for the listing's item (only when an item id was sent).
 
 Issuer trust lives in ``<home>/config.toml``::
@@ -45,7 +48,7 @@ from glint.ledger.note import Verifier
 from glintcore import cose
 
 CHECKS = ("format", "issuer-known", "issuer-not-revoked", "certificate", "log-consistent", "history", "result-pass",
-          "item")
+          "not-voided", "item")
 VERIFY_RATE_PER_S = 20.0     # per caller (address or key): a check costs two signature verifications ([limits])
 MAX_ITEM_LEN = 1024
 COSE_MEDIA = "application/cose"
@@ -64,7 +67,7 @@ REQUEST_SCHEMA = {
 ANSWER_SCHEMA = {
     "type": "object", "additionalProperties": False,
     "required": ["verdict", "item", "result", "time", "issued", "index", "log", "issuer", "checks_passed", "failure",
-                 "listing_item", "is_listing_item"],
+                 "listing_item", "is_listing_item", "status"],
     "properties": {
         "verdict": {"enum": ["verified", "failed"]},
         "item": {"type": ["string", "null"], "description": "the certified item (null unless the certificate verified)"},
@@ -80,6 +83,10 @@ ANSWER_SCHEMA = {
             "properties": {"check": {"enum": list(CHECKS)}, "error": {"type": "string", "minLength": 1}}}]},
         "listing_item": {"type": ["string", "null"]},
         "is_listing_item": {"type": ["boolean", "null"]},
+        "status": {"type": ["object", "null"], "required": ["status"],
+                   "description": "the certificate's current status in this server's log (null when the "
+                                  "certificate did not get that far): GET /v1/certificates/{index}/status",
+                   "properties": {"status": {"enum": ["current", "voided", "retired", "suspect"]}}},
     },
 }
 
@@ -123,6 +130,7 @@ class Answer:
     failure: dict | None = None
     info: cert.CertInfo | None = None
     issuer: str | None = None
+    status: dict | None = None
 
     def passed(self, name: str) -> None:
         self.checks_passed.append(name)
@@ -160,8 +168,12 @@ def certificate_bytes(body) -> tuple[bytes | str, str | None]:
         return "'cert' is not standard base64", item
 
 
-def check(blob: bytes | str, item: str | None, trust: Trust, log_root=None, history_of=None) -> Answer:
+def check(blob: bytes | str, item: str | None, trust: Trust, log_root=None, history_of=None,
+          status_of=None) -> Answer:
     """Run the checks (module docstring).
+
+    ``status_of(index)``: the current status of the certificate of verify event ``index``
+    (glint.orgs.current_status); without it ``not-voided`` is left out.
 
     ``log_root(size)``: this server's root at a tree size (raises GlintError if it has none);
     ``history_of(item, seq)``: the item's leaves before sequence ``seq`` in this server's log.
@@ -221,6 +233,18 @@ def check(blob: bytes | str, item: str | None, trust: Trust, log_root=None, hist
         a.fail("result-pass", f"the certified verification's result is {str(info.result)!r}, not 'pass'")
         return a
     a.passed("result-pass")
+    if status_of is not None:
+        from glint.orgs import status_line
+
+        try:
+            a.status = status_of(info.index)
+        except GlintError as e:
+            a.fail("not-voided", f"this server cannot say whether the certificate was voided: {e.msg}")
+            return a
+        if a.status["status"] == "voided":
+            a.fail("not-voided", status_line(a.status))
+            return a
+        a.passed("not-voided")
     if item is not None:
         if item != info.item:
             a.fail("item", "the certificate is for another item than the listing's")
@@ -245,4 +269,5 @@ def answer_json(a: Answer, item: str | None) -> dict:
         "failure": a.failure,
         "listing_item": item,
         "is_listing_item": None if item is None or i is None else item == i.item,
+        "status": a.status,
     }

@@ -112,6 +112,13 @@ class RemoteLedger:
             raise RemoteError(f"{self.url} answered no history for {item}", transient=False)
         return [base64.b64decode(x) for x in leaves]
 
+    def certificate_status(self, index: int) -> dict:
+        """The current status of the certificate of verify event ``index`` (voided, item retired, suspect)."""
+        body = self._request("GET", f"/v1/certificates/{int(index)}/status")[1]
+        if not isinstance(body, dict) or body.get("status") not in ("current", "voided", "retired", "suspect"):
+            raise RemoteError(f"{self.url} answered no certificate status for event {index}", transient=False)
+        return body
+
 
 def load_api_key(home) -> str | None:
     """This host's API key for the remote ledger: $GLINT_API_KEY, else <home>/remote.key (mode 0600).

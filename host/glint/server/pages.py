@@ -180,7 +180,19 @@ def cert_view(ctx, home: Home, cid: str) -> dict:
     e = certmod.peek(blob)
     item = e.item if e is not None else None
     history = ctx.ledger.history(e.item, e.seq) if e is not None and ctx.ledger.store.head(e.item) else None
-    return {"id": cid, "cert": blob, "history": history, "item": item, "keys": published_keys(ctx, home)}
+    return {"id": cid, "cert": blob, "history": history, "item": item, "keys": published_keys(ctx, home),
+            "status": _status(ctx, e)}
+
+
+def _status(ctx, e: ev.Event | None) -> dict | None:
+    """What this log says of the certified event now (glint.orgs.current_status), if it holds that event."""
+    from glint.orgs import current_status
+
+    if e is None or e.kind != ev.VERIFY or not 0 <= e.index < ctx.ledger.size:
+        return None
+    if ctx.ledger.event(e.index).hash != e.hash:
+        return None  # not this log's event: the browser's checks will say so
+    return current_status(ctx.ledger, e.index)
 
 
 def _jsonable(v: Any) -> Any:
@@ -269,6 +281,7 @@ def cert_html(v: dict | None, base: str, keys: dict) -> str:
     ident = f'<p class="mono muted">certificate {_e(v["id"])}</p>' if v else ""
     body = f"""<h1>{_e(title)}</h1>{ident}
 <div id="verdict" class="verdict wait">{_e(waiting)}</div><p id="why"></p>
+{_status_html(v.get("status") if v else None)}
 <noscript><p>This page checks the certificate with JavaScript (WebCrypto); without it nothing is checked.</p></noscript>
 <div class="scroll"><table id="facts"></table></div>
 <h2>What was checked</h2><ol id="checks"></ol>
@@ -285,6 +298,19 @@ the brand's own published keys to trust what "verified" means.</p>
 <script>{asset('verify.js')}</script>
 """
     return _page(title, body, verdict="pending")
+
+
+def _status_html(s: dict | None) -> str:
+    """The certificate's current status as this resolver's log says it (voided, retired, suspect)."""
+    from glint.orgs import status_line
+
+    if s is None:
+        return ""
+    cls = "ok" if s["status"] == "current" else "bad"
+    newer = " A newer verification of the item exists." if s.get("newer") else ""
+    return (f'<h2>Current status</h2><div id="status" class="verdict {cls}" data-status="{_e(s["status"])}">'
+            f'{_e(status_line(s)[0].upper() + status_line(s)[1:])}.{_e(newer)}</div>'
+            '<p class="muted">Said by this resolver\'s log now, beside what the certificate proves of its own time.</p>')
 
 
 def linkset(v: dict, base: str, path: str) -> dict:

@@ -25,8 +25,10 @@ from __future__ import annotations
 import hashlib
 import logging
 
+from glint import orgs
 from glint.checks import ScanRefused
 from glint.errors import GlintError, UsageError
+from glint.ledger import events as ev
 from glint.ledger.log import EventSpec
 from glint.server import admit as adm
 from glint.server import limits, wire
@@ -195,18 +197,53 @@ def _handle(ctx, batch: list[_Upload]) -> None:
                 _log.error("event %d stored, but its reference was not: %s", out[0]["index"], e)
 
 
+def _org_check(ctx, api_key, kind: str, item: str, registering: dict) -> None:
+    """An upload changes only its key's organization's items (glint.orgs; OrgRefused, HTTP 403)."""
+    from glint.server.auth import org_scope
+
+    scope = org_scope(api_key)
+    if scope is None or kind == ev.REGISTER:
+        return
+    owner = registering.get(item)
+    if owner is None:
+        try:
+            st = ctx.ledger.item(item)
+        except UsageError:
+            return  # not registered: the ledger refuses it with that reason
+        orgs.check_write(st, scope)
+    elif owner != scope:
+        raise orgs.OrgRefused(f"item {item} is being registered by another organization than {scope}",
+                              None, "other-organization")
+
+
+def _owned_by(ctx, ok, api_key, item: str, registering: dict):
+    """A register upload names its key's organization as the item's owner (server-set, ``org``)."""
+    from dataclasses import replace
+
+    org = orgs.org_of_key(api_key)
+    if ctx.ledger.store.head(item) is None:  # else the ledger refuses it (already registered)
+        registering.setdefault(item, org)
+    if org == orgs.DEFAULT_ORG:
+        return ok  # the default organization's items carry no org field (as before organizations)
+    return replace(ok, data={**ok.data, "org": org})
+
+
 def _admit_and_append(ctx, conn, todo: list[_Upload]) -> list:
     """(upload, (result, duplicate) or the exception refusing it) for every upload of ``todo``."""
     admitted: list[_Upload] = []
     refused: list[tuple[_Upload, BaseException]] = []
     outcomes: list = []
     used: dict[str, list[int]] = {}
+    registering: dict[str, str] = {}  # item -> org of a register admitted in this group
     for up in todo:
         kind, item, t, data, scan, reference = up.parsed
         conn.execute("SAVEPOINT upload")
         try:
+            _org_check(ctx, up.api_key, kind, item, registering)
             t, ok = adm.admit(ctx.registry, ctx.match_db, ctx.policy, kind, item, t, data, scan, reference,
                               ledger=ctx.ledger)
+            if kind == ev.REGISTER:
+                ok = _owned_by(ctx, ok, up.api_key, item, registering)
             kid = up.api_key.key_id
             q = used.get(kid)
             if q is None:

@@ -160,6 +160,7 @@ def test_a_history_that_does_not_chain_is_named(served):
     """The history check is the library's (glint.ledger.cert.check_history) over this server's log: a log
     whose history of the item does not lead to the certificate's chain head fails it."""
     from glint.ledger import Ledger
+    from glint.orgs import current_status
     from glint.server.certcheck import Trust
     from glint.server.certcheck import check as run_check
 
@@ -169,8 +170,9 @@ def test_a_history_that_does_not_chain_is_named(served):
     with Ledger.open(api.home / "ledger.db", keys=keys, readonly=True) as led:
         hist = led.history(ITEM)
         root = led.root
-        ok = run_check(good, ITEM, trust, root, lambda item, seq: led.history(item, seq))
-        assert ok.failure is None and ok.checks_passed == ALL
+        ok = run_check(good, ITEM, trust, root, lambda item, seq: led.history(item, seq),
+                       lambda index: current_status(led, index))
+        assert ok.failure is None and ok.checks_passed == ALL and ok.status["status"] == "current"
         for bad in (lambda item, seq: hist[:seq - 1], lambda item, seq: hist[1:seq + 1], lambda item, seq: []):
             a = run_check(good, ITEM, trust, root, bad)
             assert a.failure["check"] == "history" and a.checks_passed == ALL[:ALL.index("history")], a.failure

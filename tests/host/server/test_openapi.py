@@ -205,6 +205,25 @@ def test_answers_of_a_real_session_validate_against_the_document(tmp_path, coati
         rows = call("GET", "/v1/insights/scans_per_month.csv?brand=ACME", "brand").get_data(as_text=True)
         assert rows.splitlines()[0] == "item,month,scans" and rows.splitlines()[1].startswith(ITEM + ",")
         assert call("GET", "/v1/insights/nothing.csv", "brand").status_code == 404
+        # organizations (glint.orgs): a grant, a shipment offered and cancelled, a certificate's status and void
+        from glint.db import connect
+        from glint.home import Home
+        from glint.orgs import Orgs
+
+        db = connect(Home(home).db)
+        Orgs(db).create("shop")
+        db.close()
+        assert call("GET", f"/v1/certificates/{idx}/status").json["status"] == "current"
+        assert call("POST", "/v1/shares", "brand", json={"items": ["acme:CLASP-9"], "with": "shop"}).status_code == 201
+        assert call("POST", "/v1/shares", "brand", json={"items": ["acme:CLASP-9"], "with": 5}).status_code == 400
+        sid = call("POST", "/v1/shipments", "brand", json={"items": ["acme:CLASP-9"], "to": "shop"}).json["id"]
+        assert call("GET", "/v1/shipments", "auditor").json["shipments"][0]["state"] == "pending"
+        assert call("GET", f"/v1/shipments/{sid}", "auditor").json["id"] == sid
+        assert call("POST", f"/v1/shipments/{sid}/accept", "brand").status_code == 403   # not the receiver
+        assert call("POST", f"/v1/shipments/{sid}/cancel", "brand", json={}).json["state"] == "cancelled"
+        assert call("POST", f"/v1/certificates/{idx}/void", "bench", json={"reason": "x"}).status_code == 403
+        v = call("POST", f"/v1/certificates/{idx}/void", "brand", json={"reason": "issued in error"})
+        assert v.status_code == 201 and v.json["status"]["status"] == "voided"
         for method, path, status in (("GET", "/v1/nothing", 404), ("DELETE", "/v1/checkpoint", 405)):
             r = api.client.open(path, method=method)
             assert r.status_code == status and r.content_type == "application/json"
