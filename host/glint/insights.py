@@ -83,8 +83,9 @@ def region_of(loc: str | None, regions: dict | None) -> str | None:
 
 
 def collect(led, resale_days: int = DEFAULT_RESALE_DAYS, regions: dict | None = None,
-            brand: str | None = None) -> Insights:
-    """Read every event of ``led`` (a Ledger) once; ``brand`` keeps only that brand's items."""
+            brand: str | None = None, only: set | frozenset | None = None) -> Insights:
+    """Read every event of ``led`` (a Ledger) once; ``brand`` keeps only that brand's items, ``only``
+    only these items (an organization's: glint.orgs.items_of)."""
     if resale_days < 0:
         raise UsageError("--days must not be negative")
     ins = Insights(resale_days)
@@ -95,6 +96,8 @@ def collect(led, resale_days: int = DEFAULT_RESALE_DAYS, regions: dict | None = 
     scans: list[tuple] = []          # (item, time, loc, index): judged once every market is known
     per_month: Counter = Counter()
     for e in led.events():
+        if only is not None and e.item not in only:
+            continue
         ins.events += 1
         d = e.data
         if e.kind == ev.REGISTER:

@@ -280,6 +280,23 @@ def share(led: "Ledger", orgs: Orgs, items: Iterable[str], with_org: str, act: s
     return led.append_batch([EventSpec(ev.SHARE, item, dict(data), time) for item in items])
 
 
+def items_of(led: "Ledger", org: str) -> set[str]:
+    """The items ``org`` owns now (one pass over the log: registers and accepted shipments)."""
+    owner: dict[str, str] = {}
+    pending: dict[str, str] = {}
+    for e in led.events():
+        if e.kind == ev.REGISTER:
+            owner[e.item] = e.data.get("org") or DEFAULT_ORG
+        elif e.kind == ev.SHIP:
+            if e.data["act"] == "offer":
+                pending[e.item] = e.data["to"]
+            elif e.data["act"] == "accept" and e.item in pending:
+                owner[e.item] = pending.pop(e.item)
+            else:
+                pending.pop(e.item, None)
+    return {item for item, o in owner.items() if o == org}
+
+
 def shared_with(led: "Ledger", item: str) -> list[str]:
     return list(led.item(item).shared_with)
 

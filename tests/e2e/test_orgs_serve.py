@@ -90,6 +90,13 @@ def test_an_organization_keeps_to_its_items(served):
     assert st == 403 and r["reason"] == "other-organization", r
     st, r = call(w, "POST", f"/v1/items/{BAG}/lifecycle/retire", {"reason": "mine now"}, "shop")
     assert st == 403 and r["reason"] == "other-organization"
+    st, r = call(w, "POST", "/v1/identifiers", {"item": BAG, "scheme": "qr", "value": "Q-1"}, "shop")
+    assert st == 403 and r["reason"] == "other-organization"
+    st, r = call(w, "POST", "/v1/derivations", {"parent": BAG, "children": ["shop:PIECE-1"]}, "shop")
+    assert st == 403 and r["reason"] == "other-organization"
+    st, r = call(w, "POST", "/v1/derivations", {"parent": "acme:NEW-1", "children": ["acme:NEW-1A"]}, "acme")
+    assert st == 201 and call(w, "GET", "/v1/items/acme:NEW-1A", key="acme")[1]["org"] == "acme"  # its parent's
+    assert call(w, "GET", "/v1/insights", key="shop")[1]["items"] == 0   # an organization's insights: its items
     # a client cannot name another owner itself
     st, r = call(w, "POST", "/v1/events", {"kind": "register", "item": "acme:NEW-2",
                                            "data": {"brand": "ACME", "prov": {"class": "factory"}, "org": "shop"}},

@@ -108,10 +108,13 @@ def _host(ctx) -> SimpleNamespace:
 
 # --- work done on the ledger thread ------------------------------------------------------
 
-def _derive(ctx, parent: str, children: list[str], how: str, op, loc, note) -> dict:
+def _derive(ctx, parent: str, children: list[str], how: str, op, loc, note, scope: str | None = None) -> dict:
+    from glint.orgs import check_write
     from glint.workflows.lineage import derive
 
     led = ctx.ledger
+    if scope is not None and led.store.head(parent) is not None:
+        check_write(led.item(parent), scope)
     if led.store.item_leaves(parent):
         for d in led.item(parent).derivations:
             if d.get("children") == children and d.get("how") == how:
@@ -123,11 +126,14 @@ def _derive(ctx, parent: str, children: list[str], how: str, op, loc, note) -> d
             "duplicate": False}
 
 
-def _bind(ctx, item: str, scheme: str, value: str, op) -> dict:
+def _bind(ctx, item: str, scheme: str, value: str, op, scope: str | None = None) -> dict:
+    from glint.orgs import check_write
     from glint.workflows.lineage import bind, find_by_identifier
 
     host = _host(ctx)
     item = ev.check_item_id(item)
+    if scope is not None and ctx.ledger.store.head(item) is not None:
+        check_write(ctx.ledger.item(item), scope)
     if find_by_identifier(host, scheme, value) == item:
         idx = next(e.index for e in ctx.ledger.item(item).events
                    if e.kind == ev.BIND and e.data.get("scheme") == scheme and e.data.get("value") == value)
@@ -145,10 +151,11 @@ def _lookup(ctx, scheme: str, value: str) -> dict:
             "provenance": st.provenance_line(), "lineage": lineage_line(st) or None}
 
 
-def _insights(ctx, days: int, brand: str | None):
+def _insights(ctx, days: int, brand: str | None, scope: str | None = None):
     from glint.insights import collect
+    from glint.orgs import items_of
 
-    return collect(ctx.ledger, days, None, brand)
+    return collect(ctx.ledger, days, None, brand, None if scope is None else items_of(ctx.ledger, scope))
 
 
 # --- request checks ----------------------------------------------------------------------------
@@ -208,7 +215,7 @@ def register(app: Flask, worker: LedgerWorker, bad_request, int_arg) -> None:
         extra = {k: body[k] for k in ("op", "loc", "note") if k in body}
         schema.check_event(ev.DERIVE, body["parent"], None, {"children": body["children"], "how": how, **extra})
         out = worker.call(_derive, body["parent"], list(body["children"]), how, extra.get("op"), extra.get("loc"),
-                          extra.get("note"))
+                          extra.get("note"), auth.org_scope(g.api_key))
         return jsonify(out), 200 if out["duplicate"] else 201
 
     @app.post(prefix + "/identifiers")
@@ -229,7 +236,7 @@ def register(app: Flask, worker: LedgerWorker, bad_request, int_arg) -> None:
         _text(bad_request, "value", body["value"], schema.MAX_NOTE)
         data = {"scheme": body["scheme"], "value": body["value"], **({"op": body["op"]} if "op" in body else {})}
         schema.check_event(ev.BIND, body["item"], None, data)
-        out = worker.call(_bind, body["item"], body["scheme"], body["value"], body.get("op"))
+        out = worker.call(_bind, body["item"], body["scheme"], body["value"], body.get("op"), auth.org_scope(g.api_key))
         return jsonify(out), 200 if out["duplicate"] else 201
 
     @app.get(prefix + "/identifiers")
@@ -247,7 +254,7 @@ def register(app: Flask, worker: LedgerWorker, bad_request, int_arg) -> None:
         _text(bad_request, "value", value, schema.MAX_NOTE)
         return jsonify(worker.call(_lookup, scheme, value))
 
-    def insights_args() -> tuple[int, str | None]:
+    def insights_args() -> tuple[int, str | None, str | None]:
         _needs(("brand", "auditor"), "GET /v1/insights", "read insights")
         days = int_arg("days", required=False)
         days = 30 if days is None else days
@@ -256,7 +263,7 @@ def register(app: Flask, worker: LedgerWorker, bad_request, int_arg) -> None:
         brand = request.args.get("brand")
         if brand is not None:
             _text(bad_request, "brand", brand, schema.MAX_NAME)
-        return days, brand
+        return days, brand, auth.org_scope(g.api_key)  # an organization's key: its own items only
 
     insight_params = (
         openapi.query("days", {"type": "integer", "minimum": 0, "maximum": MAX_DAYS},
@@ -269,8 +276,9 @@ def register(app: Flask, worker: LedgerWorker, bad_request, int_arg) -> None:
         access=("brand", "auditor"), params=insight_params,
         responses={200: openapi.Body(openapi.component("Insights", INSIGHTS_SCHEMA))},
         errors=(400, 422, 503), tags=("insights",),
-        description="glint insights --json over the server's ledger (regions: the last comma part of a scan's "
-                    "location; the CSV tables are GET /v1/insights/{table}.csv)")
+        description="glint insights --json over the server's ledger, the items of the key's organization "
+                    "(regions: the last comma part of a scan's location; the CSV tables are "
+                    "GET /v1/insights/{table}.csv)")
     def get_insights():
         return jsonify(worker.call(_insights, *insights_args()).to_dict())
 

@@ -71,8 +71,10 @@ def derive(host, parent: str, children: list[str], how: str, operator: str | Non
     extra = {k: v for k, v in (("op", operator), ("loc", location), ("note", note)) if v}
     lineage = {"item": parent, "how": how, "origin": origin_line(st)}
     specs = [EventSpec(ev.DERIVE, parent, {"children": list(children), "how": how, **extra})]
-    specs += [EventSpec(ev.REGISTER, c, {"brand": st.brand, "prov": {"class": "factory"}, "from": dict(lineage)})
-              for c in children]
+    # The children are the parent's organization's (glint.orgs; none named: the default one).
+    org = {"org": st.org} if st.org != ev.DEFAULT_ORG else {}
+    specs += [EventSpec(ev.REGISTER, c, {"brand": st.brand, "prov": {"class": "factory"}, "from": dict(lineage),
+                                         **org}) for c in children]
     return led.append_batch(specs)
 
 
