@@ -323,19 +323,25 @@ def current_status(led: "Ledger", index: int) -> dict:
     later), ``suspect`` (an open case: e.g. a substitution after a failed rental return), or
     ``current`` (none of these); ``newer``: a later verification of the item exists.
     """
+    from glint.ledger.sealed import Sealed
+
     e = led.event(index)
     if e.kind != ev.VERIFY:
         raise UsageError(f"event {index} is a {e.kind} event, not a verification")
-    st = led.item(e.item)
+    st = led.item(e.item, reader="public")   # public facts only: a sealed reason stays sealed
+
+    def shown(v):
+        return None if isinstance(v, Sealed) else v
+
     void = st.voided.get(index)
     case = None
     if st.state == lc.SUSPECT:
         sus = next((x for x in reversed(st.events) if x.kind == ev.SUSPECT), None)
-        case = None if sus is None else {"index": sus.index, "time": sus.time, "reason": sus.data.get("reason"),
-                                         "case": sus.data.get("case")}
+        case = None if sus is None else {"index": sus.index, "time": sus.time,
+                                         "reason": shown(sus.data.get("reason")), "case": sus.data.get("case")}
     status = ("voided" if void else "retired" if st.state == lc.RETIRED else "suspect" if case else "current")
     return {"index": index, "item": e.item, "status": status, "state": st.state, "since": st.since,
-            "why": st.why, "voided": void, "case": case,
+            "why": shown(st.why), "voided": void, "case": case,
             "newer": st.last_verify is not None and st.last_verify["index"] != index}
 
 

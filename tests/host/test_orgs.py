@@ -39,6 +39,9 @@ def test_a_shipment_takes_effect_only_when_accepted(world):
     assert s.state == "pending" and s.sender == "acme" and s.receiver == "shop"
     st = led.item("acme:B-0")
     assert st.org == "acme" and st.shipment["id"] == s.id  # the sender keeps it until accepted
+    # the receiver is public in the leaf (sealed values: PUBLIC_BY_KIND): any replay sees it, the note not
+    assert led.item("acme:B-0", reader="public").shipment["to"] == "shop"
+    assert "spring delivery" not in repr(led.history("acme:B-0"))
     with pytest.raises(om.OrgRefused) as e:
         om.decide(led, o, s.id, "accept", org="acme")  # only the receiver accepts
     assert e.value.reason == "other-organization"
@@ -121,7 +124,8 @@ def test_a_voided_certificate_and_the_current_status(world):
     b = led.record_verify("acme:B-1", "pass", time=T0 + 8)
     led.retire("acme:B-1", "destroyed", time=T0 + 9)
     s = om.current_status(led, b.index)
-    assert s["status"] == "retired" and "destroyed" in om.status_line(s)
+    assert s["status"] == "retired" and "retired since" in om.status_line(s)
+    assert s["why"] is None and "destroyed" not in om.status_line(s)   # a retirement's reason stays sealed
 
 
 def test_org_names_and_shipment_ids_are_checked():

@@ -25,7 +25,9 @@ What is sealed (docs/formats.md, "Sealed values"):
 
 What stays public: the kind, item, time, sequence and chain link; results, probabilities,
 coatings, devices, scan digests, provenance class and authenticator, identifiers, lineage; the
-names of sealed fields and a passport event's audience; public passport values.
+names of sealed fields and a passport event's audience; public passport values; the organizations
+of glint.orgs (a shipment offer's ``to``, which the custody rules replay, and a void's ``reason``,
+which every verifier of the voided certificate is told: ``PUBLIC_BY_KIND``).
 
     leaf_data, reveal = seal(kind, data)          # at append time (glint.ledger.log)
     open_data(kind, leaf_data, reveal, reader)    # values the reader may see, checked; Sealed() else
@@ -49,6 +51,9 @@ SEALED_KEY = "sealed"
 WHO_WHERE = frozenset({"op", "loc", "note", "by", "to", "owner", "custodian", "seller", "channel", "price",
                        "currency", "cond", "reason"})
 WHO_WHERE_AUDIENCE = "owner"
+# Fields of WHO_WHERE that are public in one kind (glint.orgs): the receiving organization of a shipment
+# offer (the state machine needs it on every replay) and why a certificate was voided (said to every verifier).
+PUBLIC_BY_KIND = {ev.SHIP: frozenset({"to"}), ev.VOID: frozenset({"reason"})}
 PASSPORT_DEFAULT_AUDIENCE = "brand"   # a passport value set without an audience (glint.ledger.passport)
 # kind -> the key of its passport map, sealed per field
 NESTED = {ev.PASSPORT: "set", ev.REGISTER: "passport"}
@@ -112,7 +117,8 @@ def nested_audience(kind: str, data: dict) -> str:
 
 def seal(kind: str, data: dict, urandom=os.urandom) -> tuple[dict, dict | None]:
     """(the data as the leaf holds it, the reveal) of an event's checked data; reveal None: all public."""
-    top = [k for k in data if k in WHO_WHERE]
+    public = PUBLIC_BY_KIND.get(kind, frozenset())
+    top = [k for k in data if k in WHO_WHERE and k not in public]
     nk = NESTED.get(kind)
     sub = data.get(nk) if nk is not None else None
     private_sub = isinstance(sub, dict) and bool(sub) and nested_audience(kind, data) != "public"

@@ -168,7 +168,7 @@ def apply(state: ItemState | None, e: ev.Event) -> ItemState:
             raise UsageError(f"event {idx} is not a verify event of {e.item}: no certificate of it to void")
         if idx in state.voided:
             raise UsageError(f"the certificate of event {idx} of {e.item} is already voided")
-        state.voided[idx] = {"reason": d["reason"], "index": e.index, "time": e.time}
+        state.voided[idx] = {"reason": d.get("reason"), "index": e.index, "time": e.time}
     elif k == ev.TRANSFER:
         if "owner" not in d and "custodian" not in d:
             raise UsageError("a transfer names a new owner or custodian")
