@@ -78,7 +78,7 @@ USES_HOME = frozenset({
     "ledger log", "ledger show", "ledger prove", "ledger checkpoint", "ledger verify", "ledger append",
     "cert keys", "cert issue", "cert void", "fw provision", "org create", "org list",
     "ship offer", "ship accept", "ship reject", "ship cancel", "ship list", "share grant", "share revoke",
-    "passport set", "passport show", "assembly define", "assembly show", "derive", "bind", "lookup", "insights",
+    "passport set", "passport show", "passport erase", "assembly define", "assembly show", "derive", "bind", "lookup", "insights",
 })
 
 EXIT_ERROR = 2

@@ -2,6 +2,7 @@
 
     glint passport set ITEM FIELD=VALUE ... --audience public|owner|regulator|recycler|brand
     glint passport show ITEM [--as READER]     every field locally, or what READER may read
+    glint passport erase ITEM (FIELD ... | --all)   drop stored sealed values (erasure); the log still verifies
 
 Library: glint.ledger.passport (set_fields, visible); HTTP: GET /v1/items/<id>/passport
 returns the fields the API key's role may read (docs/lifecycle.md).
@@ -35,6 +36,13 @@ def register(subparsers) -> None:
                    help="show only what this reader may read (default: every field, with its audience)")
     s.add_argument("--json", action="store_true", help="print one JSON object {field: {value, audience}}")
     s.set_defaults(func=cmd_show)
+    s = sub.add_parser("erase", help="erase an item's sealed values (salt and value): the log still verifies")
+    s.add_argument("item", help="item id")
+    s.add_argument("fields", nargs="*", metavar="FIELD",
+                   help="passport field names, or event fields such as op, loc, owner (glint.ledger.sealed)")
+    s.add_argument("--all", action="store_true", help="erase every sealed value of the item")
+    s.add_argument("--json", action="store_true", help="print one JSON object (item, fields, dropped)")
+    s.set_defaults(func=cmd_erase)
 
 
 def cmd_set(args) -> int:
@@ -67,3 +75,20 @@ def cmd_show(args) -> int:
         print("\n".join(clean(f"{k}: {o['value']}  [{o['audience']}]") for k, o in obj.items())
               or "(no passport fields" + (f" {args.reader} may read)" if args.reader else ")"))
     return 0
+
+
+def cmd_erase(args) -> int:
+    from glint.errors import UsageError
+    from glint.ledger import Keys, Ledger
+
+    if bool(args.fields) == bool(args.all):
+        raise UsageError("name the fields to erase, or --all (not both)")
+    home = home_of(args)
+    with Ledger.open(home.ledger_target, keys=Keys.load(home.ledger_dir, create=True)) as led:
+        dropped = led.erase(args.item, None if args.all else args.fields)
+        ok = led.verify().ok
+    if args.json:
+        print(json.dumps({"item": args.item, "fields": args.fields or None, "dropped": dropped, "log_ok": ok}))
+    else:
+        print(clean(f"erased {dropped} sealed values of {args.item}; the log " + ("verifies" if ok else "does NOT verify")))
+    return 0 if ok else 1

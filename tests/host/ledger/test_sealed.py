@@ -117,7 +117,15 @@ def test_erasure_drops_values_and_the_log_still_verifies(ledger, keys):
     assert rev is None and verify_certificate(c, keys.issuer_public, keys.log_verifier(), hist).history_checked
 
 
-def test_owner_bundle_reveals_owner_fields_and_public_bundle_none(ledger, keys):
+@pytest.fixture
+def sqlite_ledger(sqlite_ledger_path, keys):
+    """What only the bundle and compatibility cases need: one backend (the reveals' storage runs on both above)."""
+    with Ledger.open(sqlite_ledger_path, keys=keys, durable=False) as led:
+        yield led
+
+
+def test_owner_bundle_reveals_owner_fields_and_public_bundle_none(sqlite_ledger, keys):
+    ledger = sqlite_ledger
     idx = _fill(ledger)
     cert = ledger.issue_certificate(idx)
     public, owner = ledger.bundle(cert), ledger.bundle(cert, "owner")
@@ -134,9 +142,10 @@ def test_owner_bundle_reveals_owner_fields_and_public_bundle_none(ledger, keys):
     assert certmod.read_bundle(public)[2] is None and cbor.loads(public)["glint-bundle"] == 1
 
 
-def test_old_leaves_with_values_in_the_clear_still_read_and_verify(ledger, monkeypatch):
+def test_old_leaves_with_values_in_the_clear_still_read_and_verify(sqlite_ledger, monkeypatch):
     """A ledger written before sealing: values in the leaves, no reveals; it reads and verifies as before,
     and new events beside them are sealed."""
+    ledger = sqlite_ledger
     with monkeypatch.context() as m:
         m.setattr(sealed, "seal", lambda kind, data, urandom=None: (data, None))
         ledger.register_item(ITEM, "ACME", passport={"origin": "IT"}, operator="ana", time=T0)
@@ -178,3 +187,26 @@ def test_another_hosts_sealed_events_update_this_writers_state(backend, ledger, 
     st = ledger.item(ITEM)
     assert st.owner == "bob" and [e.kind for e in st.events][-2:] == ["rental-out", "rental-return"]
     assert st.events[-2].data["to"] == "carol" and ledger.verify().ok
+
+
+def test_passport_erase_command(tmp_path, capsys):
+    """`glint passport erase ITEM FIELD... | --all`: the values go, the log still verifies (one line each)."""
+    import json
+
+    from glint import cli
+    from glint.home import Home
+    from glint.ledger import Keys
+
+    root = tmp_path / "home"
+    Home(root).ensure()
+    with Ledger.open(root / "ledger.db", keys=Keys.load(root, create=True), durable=False) as led:
+        _fill(led)
+    assert cli.main(["--home", str(root), "passport", "erase", ITEM, "op", "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out == {"item": ITEM, "fields": ["op"], "dropped": 7, "log_ok": True}
+    assert cli.main(["--home", str(root), "passport", "erase", ITEM]) == 2  # neither fields nor --all
+    assert "name the fields to erase, or --all" in capsys.readouterr().err
+    assert cli.main(["--home", str(root), "passport", "erase", ITEM, "--all"]) == 0
+    assert "the log verifies" in capsys.readouterr().out
+    with Ledger.open(root / "ledger.db", readonly=True) as led:
+        assert led.item(ITEM).owner == "[sealed]" and led.verify().ok
