@@ -309,7 +309,7 @@ class Ledger:
             digest = _sha256(scan).digest()
             data["scan"] = digest
         ev.check_data(kind, data)
-        leaf_data, reveal = sealed.seal(kind, data)
+        leaf_data, _, rblob = sealed.seal_encoded(kind, data)
         touched[item] = state
         if state is None:
             seq, prev = 0, None
@@ -323,7 +323,6 @@ class Ledger:
         if len(raw) > ev.MAX_LEAF_BYTES:  # the readers refuse larger leaves: never store one
             raise UsageError(f"{kind} event of {len(raw)} bytes is larger than a leaf may be "
                              f"({ev.MAX_LEAF_BYTES})")
-        rblob = None if reveal is None else sealed.encode(reveal)
         if rblob is not None and len(rblob) > ev.MAX_LEAF_BYTES:
             raise UsageError(f"the sealed values of this {kind} event ({len(rblob)} bytes) are larger than a leaf "
                              f"may be ({ev.MAX_LEAF_BYTES})")

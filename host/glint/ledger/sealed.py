@@ -117,38 +117,62 @@ def nested_audience(kind: str, data: dict) -> str:
 
 def seal(kind: str, data: dict, urandom=os.urandom) -> tuple[dict, dict | None]:
     """(the data as the leaf holds it, the reveal) of an event's checked data; reveal None: all public."""
+    out, reveal, _ = seal_encoded(kind, data, urandom)
+    return out, reveal
+
+
+def seal_encoded(kind: str, data: dict, urandom=os.urandom) -> tuple[dict, dict | None, bytes | None]:
+    """``seal`` and the reveal's deterministic CBOR (what the store keeps), each value encoded once
+    for its commitment and its reveal: this runs on every append."""
     public = PUBLIC_BY_KIND.get(kind, frozenset())
     top = [k for k in data if k in WHO_WHERE and k not in public]
     nk = NESTED.get(kind)
     sub = data.get(nk) if nk is not None else None
     private_sub = isinstance(sub, dict) and bool(sub) and nested_audience(kind, data) != "public"
     if not top and not private_sub:
-        return data, None
+        return data, None, None
     out = dict(data)
     sealed: dict = {}
     reveal: dict = {}
+    enc: dict = {}   # key -> encoded reveal entry
     n = len(top) + (len(sub) if private_sub else 0)   # type: ignore[arg-type]
     pool = urandom(SALT_BYTES * n)
-    salts = [pool[i:i + SALT_BYTES] for i in range(0, len(pool), SALT_BYTES)]
+    at = 0
     for k in top:
         v = out.pop(k)
-        salt = salts.pop()
-        sealed[k] = commitment(salt, k, v)
+        salt = pool[at:at + SALT_BYTES]
+        at += SALT_BYTES
+        ev_ = _dumps(v)
+        sealed[k] = _sha256(b"\x83\x50" + salt + ev._str(k) + ev_).digest()
         reveal[k] = [salt, v]
+        enc[k] = b"\x82\x50" + salt + ev_
     if private_sub:
         assert isinstance(sub, dict) and nk is not None
         if kind == ev.PASSPORT:
             out[nk] = {}     # required: a passport event always sets something
         else:
             del out[nk]
-        cs, rs = {}, {}
+        cs, rs, es = {}, {}, {}
         for f, v in sub.items():
-            salt = salts.pop()
-            cs[f] = commitment(salt, f, v)
+            salt = pool[at:at + SALT_BYTES]
+            at += SALT_BYTES
+            ev_ = _dumps(v)
+            cs[f] = _sha256(b"\x83\x50" + salt + _dumps(f) + ev_).digest()
             rs[f] = [salt, v]
+            es[f] = b"\x82\x50" + salt + ev_
         sealed[nk], reveal[nk] = cs, rs
+        enc[nk] = _map_of_encoded(es)
     out[SEALED_KEY] = sealed
-    return out, reveal
+    return out, reveal, _map_of_encoded(enc)
+
+
+def _map_of_encoded(entries: dict) -> bytes:
+    """A text-keyed map whose values are already encoded, in deterministic order."""
+    order = ev._order(tuple(entries))
+    if order is None:  # a key that is not text: passport field names are, but never encode it wrong
+        return cbor.dumps({k: cbor.loads(v) for k, v in entries.items()})
+    n = len(order)
+    return b"".join([bytes((0xA0 | n,)) if n < 24 else ev._head(5, n)] + [kb + entries[k] for kb, k in order])
 
 
 def _bad(index, what: str) -> VerificationError:

@@ -147,7 +147,7 @@ def test_old_leaves_with_values_in_the_clear_still_read_and_verify(sqlite_ledger
     and new events beside them are sealed."""
     ledger = sqlite_ledger
     with monkeypatch.context() as m:
-        m.setattr(sealed, "seal", lambda kind, data, urandom=None: (data, None))
+        m.setattr(sealed, "seal_encoded", lambda kind, data, urandom=None: (data, None, None))
         ledger.register_item(ITEM, "ACME", passport={"origin": "IT"}, operator="ana", time=T0)
         ledger.transfer(ITEM, owner="bob", time=T0 + 1)
     ledger._states.clear()
