@@ -169,7 +169,8 @@ class Shipment:
     sender: str
     receiver: str
     items: list[str]
-    state: str          # pending, accepted, rejected, cancelled, failed (its offer was never appended)
+    state: str          # pending, accepted, rejected, cancelled, ended (an item retired while pending),
+                        # failed (its offer was never appended)
     created: float
 
     def to_dict(self) -> dict:
@@ -186,15 +187,19 @@ def shipment(led: "Ledger", orgs: Orgs, sid: str) -> Shipment:
     if row is None:
         raise UsageError(f"no shipment {sid} in this deployment", "see 'glint ship list'")
     sender, receiver, items, created = row
-    state = "failed"
-    for item in items[:1]:  # every item of a shipment moves together (one atomic append per act)
+    last: list[str] = []     # each item's last act in this shipment (they move together, one commit per act)
+    retired = False
+    for item in items:
         try:
-            events = led.item(item).events
+            st = led.item(item)
         except UsageError:
-            break
-        acts = [e.data["act"] for e in events if e.kind == ev.SHIP and e.data.get("ship") == sid]
+            continue
+        retired = retired or st.state == lc.RETIRED
+        acts = [e.data["act"] for e in st.events if e.kind == ev.SHIP and e.data.get("ship") == sid]
         if acts:
-            state = _OUTCOME[acts[-1]]
+            last.append(acts[-1])
+    decided = [a for a in last if a != "offer"]
+    state = _OUTCOME[decided[0]] if decided else "failed" if not last else "ended" if retired else "pending"
     return Shipment(sid, sender, receiver, items, state, created)
 
 
@@ -251,11 +256,15 @@ def decide(led: "Ledger", orgs: Orgs, sid: str, act: str, org: str | None = None
         who = "its sender" if act == "cancel" else "its receiver"
         raise OrgRefused(f"shipment {sid} is from {s.sender} to {s.receiver}: only {who} ({side}) may {act} it",
                          None, "other-organization")
-    if s.state != "pending":
+    items = s.items
+    if s.state == "ended" and act == "cancel":   # the sender frees the items that are still live
+        items = [i for i in s.items if (led.item(i).shipment or {}).get("id") == sid]
+    elif s.state != "pending":
         raise lc.LifecycleRefused(f"shipment {sid} is {s.state}, not pending: it cannot be {_OUTCOME[act]}",
-                                  "see 'glint ship list'", s.state)
+                                  "see 'glint ship list'" + ("; its sender may cancel it" if s.state == "ended"
+                                                             else ""), s.state)
     data = {"act": act, "ship": sid, **_clean(op=operator, reason=reason)}
-    led.append_batch([EventSpec(ev.SHIP, item, dict(data), time) for item in s.items])
+    led.append_batch([EventSpec(ev.SHIP, item, dict(data), time) for item in items])
     return shipment(led, orgs, sid)
 
 

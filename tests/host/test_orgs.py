@@ -69,7 +69,13 @@ def test_rejected_cancelled_retired_and_unknown(world):
     with pytest.raises(om.OrgRefused):
         om.decide(led, o, s.id, "cancel", org="shop")  # only the sender cancels
     assert om.decide(led, o, s.id, "cancel", org="acme", time=T0 + 13).state == "cancelled"
+    s = om.offer(led, o, ["acme:B-0", "acme:B-1"], "shop", time=T0 + 13)
     led.retire("acme:B-1", "destroyed", time=T0 + 14)
+    assert om.shipment(led, o, s.id).state == "ended"      # an item retired while pending: it cannot complete
+    with pytest.raises(LifecycleRefused, match="ended, not pending"):
+        om.decide(led, o, s.id, "accept")
+    assert om.decide(led, o, s.id, "cancel", org="acme", time=T0 + 14).state == "cancelled"
+    assert led.item("acme:B-0").shipment is None                # the live item is free again
     with pytest.raises(LifecycleRefused, match="retired"):
         om.offer(led, o, ["acme:B-1"], "shop", time=T0 + 15)
     with pytest.raises(UsageError, match="no organization nobody"):

@@ -204,6 +204,7 @@ def apply(state: ItemState | None, e: ev.Event) -> ItemState:
         state.identifiers.setdefault(d["scheme"], []).append(d["value"])
     elif k == ev.RETIRE:
         state.retired = True
+        state.shipment = None  # a pending shipment ends with the item (glint.orgs: state "ended")
     if nxt != cur:
         if nxt == lc.SUSPECT:
             state.before_suspect = cur

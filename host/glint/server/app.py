@@ -324,7 +324,7 @@ SHARE_ACTS = ("grant", "revoke")
 SHIPMENT_SCHEMA = {
     "type": "object", "required": ["id", "from", "to", "items", "state", "created"], "additionalProperties": False,
     "properties": {"id": _SID, "from": _ORG, "to": _ORG, "items": _ITEMS,
-                   "state": {"enum": ["pending", "accepted", "rejected", "cancelled", "failed"]},
+                   "state": {"enum": ["pending", "accepted", "rejected", "cancelled", "ended", "failed"]},
                    "created": {"type": "number"}}}
 SHIPMENT_OFFER_SCHEMA = {
     "type": "object", "required": ["items", "to"], "additionalProperties": False,
