@@ -96,18 +96,51 @@ def test_tampered_certificates_name_the_failure(site, page):
     flipped[-5] ^= 0x01
 
     def forged_proof(claims):  # a compromised issuer key signs a certificate of an event not in the log
-        claims[-2] = bytes(32) + claims[-2][32:]
+        claims[-5] = bytes(32) + claims[-5][32:]
+
+    def forged_verdict(claims):  # ... or turns the event's fail into a pass (data key 0 is "res")
+        claims[-4][0][0] = "fail"
 
     try:
         for blob, check, reason in ((bytes(flipped), "issuer signature", "does not verify with the issuer key"),
                                     (_resign(site["keys"], good, forged_proof), "log signature",
-                                     "the event, the proof or the checkpoint was altered")):
+                                     "the event, the proof or the checkpoint was altered"),
+                                    (_resign(site["keys"], good, forged_verdict), "certificate id",
+                                     "but the certificate's event has id")):
             publish.publish(home, blob, c)
             page.goto(f"{site['base']}/c/{c}")
             verdict, failed, why = _verdict(page)
             assert (verdict, failed) == ("failed", check) and reason in why, why
             assert page.inner_text("#verdict") == "Certificate NOT verified"
             _shot(page, "verify-tampered.png")
+    finally:
+        publish.publish(home, good, c)
+
+
+def test_a_format_2_certificate_still_verifies(site, page):
+    """Certificates issued before format 3 (the leaf whole, a proof to a later checkpoint)."""
+    from glint.ledger import Ledger
+    from glint.ledger import cert as certmod
+
+    home = Home(site["home"])
+    c = cid(site[PLAIN])
+    good = publish.published(home, c)
+    keys = site["keys"]
+    with Ledger.open(site["home"] / "ledger.db", readonly=True) as led:
+        row = led.store.latest_checkpoint()
+        size = row.size
+        leaf = led.event(site[PLAIN].index).raw
+        proof = led.prove(site[PLAIN].index, size).hashes
+    claims = {"glint": 2, 6: 1_760_000_100, -1: leaf, -2: b"".join(proof),
+              -3: [size, certmod._note_signature(row.note, keys.log_verifier())]}
+    old = cose.sign1_with(cbor.dumps(claims), keys.sign_digest, kid=certmod.issuer_kid(keys.issuer_public),
+                          protected_extra={3: 61})
+    try:
+        publish.publish(home, old, c)
+        page.goto(f"{site['base']}/c/{c}")
+        verdict, failed, why = _verdict(page)
+        assert (verdict, failed) == ("verified", None), why
+        assert "format 2:" in page.inner_text("#checks")
     finally:
         publish.publish(home, good, c)
 

@@ -12,7 +12,7 @@ for --log: the signed-note verifier key (log.vkey), as a file or inline.
 Who, where and non-public passport values are sealed in the log (glint.ledger.sealed): a bundle
 reveals those its reader may see (--reveal owner: the buyer's; default public: none), and
 verify checks every revealed value against its commitment.
-A certificate is compact (format 2: the event, its inclusion proof, the signed
+A certificate is compact (format 3: the event, its inclusion proof, the signed
 checkpoint); the item's history is checked against the event's chain head from a
 bundle, or fetched with --remote from the log's `glint serve`, which also says the
 certificate's current status (voided: rejected; the item retired or suspect since: said). The QR codes encode

@@ -1,19 +1,23 @@
-"""Scan certificates (compact, format 2): a CWT in a COSE_Sign1 (ES256) signed by the host's issuer key.
+"""Scan certificates (compact, format 3): a CWT in a COSE_Sign1 (ES256) signed by the host's issuer key.
 
 A certificate proves, to anyone holding only the issuer public key and the log's
 verifier key, that a verification event is in the log. It carries the event itself
-(its leaf: verdict, item, scan digest, time, and ``prev``, the head of the item's
-hash chain before it), an inclusion proof of the leaf and the log's signature on the
-checkpoint; nothing grows with the item's history. Claims (deterministic CBOR map;
-see docs/ledger.md):
+(verdict, item, scan digest, time, and ``prev``, the head of the item's hash chain
+before it), an inclusion proof of its leaf in the log's tree **right after it** (size =
+index + 1) and the log's signature on that tree's checkpoint; nothing grows with the
+item's history, and the proof has one hash per 1 bit of the event's index (at most
+ceil(log2(index + 1))). Claims (deterministic CBOR map; see docs/formats.md):
 
-    "glint": 2          certificate format
-    6 (iat):  uint      issue time
-    -1 leaf:  bstr      the verify event's leaf bytes (deterministic CBOR, glint.ledger.events)
-    -2 proof: bstr      the inclusion proof: 32-byte hashes concatenated (RFC 9162)
-    -3 ckpt:  [size, sig]  the checkpoint's tree size and the log key's 64-byte Ed25519 signature
-                        over the checkpoint text ``<origin>\\n<size>\\n<base64 root>\\n``, whose
-                        origin is the log key's name and whose root the proof yields
+    6 (iat):   uint     issue time
+    -4 event:  [data, index, seq, time, item, prev]   the verify event's leaf, its fixed
+                        parts left out (kind "verify", version 1, the eight keys): the leaf
+                        bytes are ``events.encode_leaf(index, "verify", item, seq, prev, time,
+                        data)`` with the data keys of ``DATA_KEYS`` written as their position
+                        in it (0 = "res", ...) and every other data key as itself
+    -5 proof:  bstr     the inclusion proof in the tree of size index + 1: 32-byte hashes concatenated
+    -6 logsig: bstr     the log key's 64-byte Ed25519 signature over the checkpoint text
+                        ``<origin>\n<index + 1>\n<base64 root>\n``, whose origin is the log key's
+                        name and whose root the proof yields
 
 The certificate id is the hex of the first 16 bytes of the leaf hash (``cert_id``).
 The item's earlier events are not in the certificate: they are fetched from the log
@@ -23,8 +27,10 @@ event links to the one before, the last one is the leaf's ``prev``.
 
 ``verify`` checks the signature, the checkpoint signature, the inclusion proof, and,
 when the history is given, that it chains into the leaf and replays as a valid custody
-sequence; any failure raises VerificationError with a one-line reason. Format-1
-certificates (which carried the whole history) are refused with a named reason.
+sequence; any failure raises VerificationError with a one-line reason. Format-2
+certificates (the leaf bytes whole, a proof to the latest checkpoint: ``{"glint": 2, 6,
+-1 leaf, -2 proof, -3 [size, sig]}``) still verify; format-1 certificates (which carried
+the whole history) are refused with a named reason.
 """
 
 from __future__ import annotations
@@ -42,9 +48,13 @@ from glint.ledger.note import SIG_PREFIX, SIG_SIZE, Checkpoint, Verifier, open_c
 from glint.ledger.twins import ItemState, replay
 from glintcore import cbor, cose
 
-CERT_VERSION = 2
+CERT_VERSION = 3
 CWT_IAT = 6
-C_LEAF, C_PROOF, C_CKPT = -1, -2, -3
+C_LEAF, C_PROOF, C_CKPT = -1, -2, -3            # format 2
+C_EVENT, C_PROOF3, C_LOGSIG = -4, -5, -6        # format 3
+# Data keys a format-3 certificate writes as their position here (one byte instead of the text).
+DATA_KEYS = ("res", "fap", "dev", "op", "loc", "coat", "scan", "via", "parts")
+_DATA_KEY_NO = {k: n for n, k in enumerate(DATA_KEYS)}
 CONTENT_FORMAT_CWT = 61  # CoAP content-format of application/cwt
 MAX_CERT_BYTES = 64 * 1024
 MAX_HISTORY = 100_000
@@ -52,7 +62,8 @@ BUNDLE_VERSION = 1          # certificate + history
 BUNDLE_REVEALS_VERSION = 2  # ... + the reveals of sealed values its reader may see (glint.ledger.sealed)
 MAX_BUNDLE_BYTES = 64 << 20
 CERT_ID_BYTES = 16
-_CLAIMS = {"glint", CWT_IAT, C_LEAF, C_PROOF, C_CKPT}
+_CLAIMS2 = {"glint", CWT_IAT, C_LEAF, C_PROOF, C_CKPT}
+_CLAIMS3 = {CWT_IAT, C_EVENT, C_PROOF3, C_LOGSIG}
 
 
 def issuer_kid(pub65: bytes) -> bytes:
@@ -94,6 +105,7 @@ class CertInfo:
     history: list[ev.Event] | None = None
     state: ItemState | None = None
     kid: bytes = b""
+    format: int = CERT_VERSION
 
     @property
     def id(self) -> str:
@@ -106,7 +118,7 @@ class CertInfo:
     def as_dict(self) -> dict:
         st = self.state
         return {
-            "id": self.id, "format": CERT_VERSION,
+            "id": self.id, "format": self.format,
             "item": self.item, "result": self.result, "fap": self.fap, "time": self.time,
             "location": self.location, "operator": self.operator, "device": self.device,
             "scan": self.scan.hex() if self.scan else None, "index": self.index, "issued": self.issued,
@@ -137,21 +149,64 @@ def lineage_line(state: ItemState | None) -> str | None:
     return f"{lin.get('how', 'made')} from {lin.get('item')}" + (f" ({lin['origin']})" if lin.get("origin") else "")
 
 
-def build(keys: Keys, leaf: bytes, proof: list[bytes], note: str, issued: int | None = None) -> bytes:
-    """Sign a compact certificate for the verify event ``leaf`` (no checks: see Ledger.issue_certificate).
+def compact_event(leaf: bytes) -> list:
+    """The ``event`` claim of a format-3 certificate: a verify event's leaf without its fixed parts."""
+    e = ev.decode_leaf(leaf, UsageError)
+    if e.kind != ev.VERIFY:
+        raise UsageError(f"certificates are for verify events, not {e.kind}")
+    if not all(type(k) is str for k in e.data):
+        raise UsageError("a certified event's data keys must be text")
+    data = {_DATA_KEY_NO.get(k, k): v for k, v in e.data.items()}
+    return [data, e.index, e.seq, e.time, e.item, e.prev]
 
-    ``note``: the signed checkpoint (C2SP note) the proof leads to; only its size and the
-    log key's signature go into the certificate, so it must be a plain checkpoint signed
-    by this home's log key.
+
+def leaf_of(event) -> bytes:
+    """The leaf bytes a format-3 ``event`` claim stands for (VerificationError naming what is wrong)."""
+    if not isinstance(event, list) or len(event) != 6:
+        raise VerificationError("certificate event is not [data, index, seq, time, item, prev]")
+    data, index, seq, t, item, prev = event
+    if not isinstance(data, dict):
+        raise VerificationError("certificate event data is not a map")
+    out = {}
+    for k, v in data.items():
+        if type(k) is int and 0 <= k < len(DATA_KEYS):
+            k = DATA_KEYS[k]
+        elif type(k) is not str or k in _DATA_KEY_NO:  # one spelling per key
+            raise VerificationError("certificate event data has a key spelled two ways or not text")
+        if k in out:
+            raise VerificationError("certificate event data has a key twice")
+        out[k] = v
+    for x, top in ((index, 1 << 63), (seq, 1 << 63), (t, ev.MAX_TIME + 1)):
+        if not isinstance(x, int) or isinstance(x, bool) or not 0 <= x < top:
+            raise VerificationError("certificate event index, sequence or time is not an unsigned integer")
+    if not isinstance(item, str) or not (prev is None or isinstance(prev, bytes)):
+        raise VerificationError("certificate event item or chain head is malformed")
+    try:
+        return ev.encode_leaf(index, ev.VERIFY, item, seq, prev, t, out)
+    except (GlintError, TypeError, ValueError) as e:
+        raise VerificationError(f"certificate event cannot be encoded: {e}") from None
+
+
+def build(keys: Keys, leaf: bytes, proof: list[bytes], note: str, issued: int | None = None) -> bytes:
+    """Sign a compact (format-3) certificate for the verify event ``leaf`` (no checks: see
+    Ledger.issue_certificate).
+
+    ``note``: the signed checkpoint (C2SP note) of the tree of size index + 1, which ``proof``
+    leads to; only the log key's signature goes into the certificate, so it must be a plain
+    checkpoint signed by this home's log key.
     """
     cut = note.rfind("\n\n")
     cp = Checkpoint.parse(note[: cut + 1])
     sig = _note_signature(note, keys.log_verifier())
     if cp.extensions or checkpoint_note(cp, keys.log_verifier(), sig) != note:
         raise UsageError("a compact certificate needs a plain checkpoint signed only by the log key")
+    event = compact_event(leaf)
+    if cp.size != event[1] + 1:
+        raise UsageError(f"a format-3 certificate's checkpoint is the tree right after its event "
+                         f"(size {event[1] + 1}), not size {cp.size}")
     claims = {
-        "glint": CERT_VERSION, CWT_IAT: int(_time.time()) if issued is None else int(issued),
-        C_LEAF: bytes(leaf), C_PROOF: b"".join(proof), C_CKPT: [cp.size, sig],
+        CWT_IAT: int(_time.time()) if issued is None else int(issued),
+        C_EVENT: event, C_PROOF3: b"".join(proof), C_LOGSIG: sig,
     }
     return cose.sign1_with(cbor.dumps(claims), keys.sign_digest, kid=issuer_kid(keys.issuer_public),
                            protected_extra={3: CONTENT_FORMAT_CWT})
@@ -178,7 +233,10 @@ def peek(blob: bytes) -> ev.Event | None:
     """The certified event of a certificate, decoded WITHOUT any check (to fetch its history), or None."""
     try:
         c = cbor.loads(cose.decode1(bytes(blob)).payload)
-        return ev.decode_leaf(c[C_LEAF], VerificationError, strict=False) if isinstance(c, dict) else None
+        if not isinstance(c, dict):
+            return None
+        leaf = c[C_LEAF] if "glint" in c else leaf_of(c[C_EVENT])
+        return ev.decode_leaf(leaf, VerificationError, strict=False)
     except (GlintError, KeyError, TypeError, ValueError):
         return None
 
@@ -215,29 +273,39 @@ def verify(blob: bytes, issuer_pub: bytes, log: Verifier, history: list[bytes] |
         raise VerificationError("certificate claims are not a map")
     if c.get("glint") == 1:
         raise VerificationError("certificate format 1 is no longer issued; ask the issuer for a new "
-                                "(compact, format 2) certificate of the same event")
-    if c.get("glint") != CERT_VERSION:
-        raise VerificationError(f"certificate is not a glint format-{CERT_VERSION} certificate")
-    if set(c) != _CLAIMS:
-        raise VerificationError("certificate has missing or unknown claims")
+                                f"(compact, format {CERT_VERSION}) certificate of the same event")
     if cbor.dumps(c) != payload:
         raise VerificationError("certificate claims are not in deterministic CBOR form")
-    iat, proof_b, ck = c[CWT_IAT], c[C_PROOF], c[C_CKPT]
+    if "glint" in c:
+        if c.get("glint") != 2:
+            raise VerificationError(f"certificate is not a glint format-2 or format-{CERT_VERSION} certificate")
+        if set(c) != _CLAIMS2:
+            raise VerificationError("certificate has missing or unknown claims")
+        fmt, leaf, proof_b, ck = 2, c[C_LEAF], c[C_PROOF], c[C_CKPT]
+        if (not isinstance(ck, list) or len(ck) != 2 or not isinstance(ck[0], int) or isinstance(ck[0], bool)
+                or not isinstance(ck[1], bytes) or len(ck[1]) != SIG_SIZE):
+            raise VerificationError("certificate checkpoint is not [size, 64-byte signature]")
+        size, logsig = ck
+    else:
+        if set(c) != _CLAIMS3:
+            raise VerificationError("certificate has missing or unknown claims")
+        fmt, leaf, proof_b, logsig = 3, leaf_of(c[C_EVENT]), c[C_PROOF3], c[C_LOGSIG]
+        if not isinstance(logsig, bytes) or len(logsig) != SIG_SIZE:
+            raise VerificationError("certificate log signature is not 64 bytes")
+        size = None
+    iat = c[CWT_IAT]
     if not isinstance(iat, int) or isinstance(iat, bool) or not 0 <= iat <= ev.MAX_TIME:
         raise VerificationError("certificate issue time is not a time")
     if not isinstance(proof_b, bytes) or len(proof_b) % merkle.HASH_SIZE:
         raise VerificationError("certificate proof is not a whole number of 32-byte hashes")
-    if (not isinstance(ck, list) or len(ck) != 2 or not isinstance(ck[0], int) or isinstance(ck[0], bool)
-            or not isinstance(ck[1], bytes) or len(ck[1]) != SIG_SIZE):
-        raise VerificationError("certificate checkpoint is not [size, 64-byte signature]")
-    event = ev.decode_leaf(c[C_LEAF])
+    event = ev.decode_leaf(leaf)
     if event.kind != ev.VERIFY:
         raise VerificationError(f"certified event is a {event.kind} event, not a verification")
     proof = [proof_b[i:i + merkle.HASH_SIZE] for i in range(0, len(proof_b), merkle.HASH_SIZE)]
-    size = merkle._check_size(ck[0], "checkpoint size")
+    size = merkle._check_size(event.index + 1 if size is None else size, "checkpoint size")
     root = merkle.root_from_inclusion(event.hash, event.index, size, proof)
     try:
-        cp = open_checkpoint(checkpoint_note(Checkpoint(log.name, size, root), log, ck[1]), log)
+        cp = open_checkpoint(checkpoint_note(Checkpoint(log.name, size, root), log, logsig), log)
     except VerificationError:
         raise VerificationError(f"checkpoint signature does not verify with the log key {log.name}+"
                                 f"{log.key_id.hex()} (size {size}, root from the inclusion proof): the event, "
@@ -251,7 +319,7 @@ def verify(blob: bytes, issuer_pub: bytes, log: Verifier, history: list[bytes] |
     if history is not None:
         hist, state = check_history(history, event, reveals)
     return CertInfo(event.item, d["res"], d.get("fap"), event.time, d.get("loc"), d.get("op"), d.get("dev"),
-                    d.get("scan"), event.index, iat, cp, event, hist, state, msg.kid or b"")
+                    d.get("scan"), event.index, iat, cp, event, hist, state, msg.kid or b"", fmt)
 
 
 def _check_reveals(reveals) -> dict:

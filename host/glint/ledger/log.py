@@ -637,17 +637,37 @@ class Ledger:
         e = self.event(index)
         if e.kind != ev.VERIFY:
             raise UsageError(f"event {index} is a {e.kind} event; certificates are for verify events")
-        last = self.store.latest_checkpoint()
-        note = last.note if last and last.size > index else self.checkpoint()
-        cp = open_checkpoint(note, self.keys.log_verifier(), self.keys.origin)
-        proof = self.prove(index, cp.size)
-        blob = cert.build(self.keys, e.raw, proof.hashes, note)
+        note = self._certificate_checkpoint(index + 1)
+        proof = merkle.inclusion_proof(index, index + 1, self.store.get_nodes)
+        blob = cert.build(self.keys, e.raw, proof, note)
         try:
             cert.verify(blob, self.keys.issuer_public, self.keys.log_verifier())
         except VerificationError as err:
             raise LedgerError(f"refusing to issue a certificate that does not verify: {err}",
                               "run 'glint ledger verify'") from None
         return blob
+
+    def _certificate_checkpoint(self, size: int) -> str:
+        """The signed checkpoint of the tree of ``size`` leaves (a certificate's: the tree right after
+        its event, whose inclusion proof has one hash per 1 bit of the index). Signs the log's
+        latest checkpoint first if none covers ``size``; signs ``size``'s only after checking its
+        root against the latest signed one (a consistency proof): the log never signs a past
+        tree that is not a prefix of what it signed."""
+        assert self.keys is not None
+        verifier = self.keys.log_verifier()
+        last = self.store.latest_checkpoint()
+        note = last.note if last and last.size >= size else self.checkpoint()
+        cp = open_checkpoint(note, verifier, self.keys.origin)
+        if cp.size == size:
+            return note
+        root = merkle.tree_root(size, self.store.get_nodes)
+        try:
+            merkle.verify_consistency(size, cp.size, merkle.consistency_proof(size, cp.size, self.store.get_nodes),
+                                      root, cp.root)
+        except VerificationError as err:
+            raise LedgerError(f"refusing to sign the tree of size {size}: not a prefix of the signed "
+                              f"checkpoint at {cp.size} ({err})", "run 'glint ledger verify'") from None
+        return sign_checkpoint(Checkpoint(self.keys.origin, size, root), self.keys.log_signer, vouch_to=verifier)
 
     def latest_verify(self, item: str) -> int:
         """Log index of the item's latest verify event (walks back from the chain head)."""

@@ -166,6 +166,24 @@
     if ((e.kind === "register") !== (e.seq === 0)) fail(what + ": only an item's first event is its register event");
     return e;
   }
+  // A format-3 certificate's event claim [data, index, seq, time, item, prev] -> the leaf bytes
+  // (glint.ledger.cert.leaf_of): data keys 0.. stand for DATA_KEYS; kind "verify", version 1.
+  const DATA_KEYS = ["res", "fap", "dev", "op", "loc", "coat", "scan", "via", "parts"];
+  function leafOfEvent(ev) {
+    if (!Array.isArray(ev) || ev.length !== 6) fail("the certificate's event is not [data, index, seq, time, item, prev]");
+    const [data, index, seq, time, item, prev] = ev;
+    if (!(data instanceof Map)) fail("the certificate's event data is not a map");
+    const d = new Map();
+    for (const [k, v] of data) {
+      let name = k;
+      if (typeof k === "number" && Number.isInteger(k) && k >= 0 && k < DATA_KEYS.length) name = DATA_KEYS[k];
+      else if (typeof k !== "string" || DATA_KEYS.includes(k)) fail("the certificate's event data has a key spelled two ways or not text");
+      if (d.has(name)) fail("the certificate's event data has a key twice");
+      d.set(name, v);
+    }
+    if (![index, seq, time].every(isUint) || typeof item !== "string" || !(prev === null || prev instanceof Uint8Array)) fail("the certificate's event is malformed");
+    return encode(new Map([["d", d], ["i", index], ["k", "verify"], ["n", seq], ["t", time], ["v", 1], ["item", item], ["prev", prev]]));
+  }
   async function leafHash(u8) { return sha256(cat(new Uint8Array([0]), u8)); }
   async function nodeHash(l, r) { return sha256(cat(new Uint8Array([1]), l, r)); }
 
@@ -207,7 +225,7 @@
       checks.push({ name: "WebCrypto", ok: false, detail: "this browser offers no WebCrypto here (open the page over HTTPS or as a saved file)" });
       return { checks, info };
     }
-    let cose, prot, payload, sig, kid, claims, leaf, issuer, log;
+    let cose, prot, payload, sig, kid, claims, leaf, issuer, log, fmt, proofB, ckSize, ckSig;
     const go = await step("certificate format", async () => {
       cose = strict(data.cert, "the certificate");
       if (!(cose instanceof Tag) || cose.tag !== 18) fail("not a tagged COSE_Sign1 message (tag 18)");
@@ -244,19 +262,26 @@
       claims = strict(payload, "the claims");
       if (!(claims instanceof Map)) fail("the claims are not a map");
       if (claims.get("glint") === 1) fail("certificate format 1 is no longer issued; ask the issuer for a new certificate");
-      if (claims.get("glint") !== 2) fail("not a glint format-2 certificate");
       const ks = Array.from(claims.keys()).map(String).sort().join();
-      if (ks !== ["-1", "-2", "-3", "6", "glint"].sort().join()) fail("the certificate has missing or unknown claims");
-      leaf = leafOf(claims.get(-1), "the certified event");
+      if (claims.has("glint")) { // format 2: the leaf whole, a proof to a later checkpoint [size, signature]
+        if (claims.get("glint") !== 2) fail("not a glint format-2 or format-3 certificate");
+        if (ks !== ["-1", "-2", "-3", "6", "glint"].sort().join()) fail("the certificate has missing or unknown claims");
+        const ck = claims.get(-3);
+        if (!Array.isArray(ck) || ck.length !== 2 || !isUint(ck[0]) || !(ck[1] instanceof Uint8Array) || ck[1].length !== 64) fail("the checkpoint is not [size, 64-byte signature]");
+        fmt = 2; leaf = leafOf(claims.get(-1), "the certified event"); proofB = claims.get(-2); ckSize = ck[0]; ckSig = ck[1];
+      } else { // format 3: the event without its fixed parts, a proof to the tree right after it
+        if (ks !== ["-4", "-5", "-6", "6"].sort().join()) fail("the certificate has missing or unknown claims");
+        fmt = 3; leaf = leafOf(leafOfEvent(claims.get(-4)), "the certified event");
+        proofB = claims.get(-5); ckSig = claims.get(-6); ckSize = leaf.index + 1;
+        if (!(ckSig instanceof Uint8Array) || ckSig.length !== 64) fail("the log signature is not 64 bytes");
+      }
       if (leaf.kind !== "verify") fail(`the certified event is a ${leaf.kind} event, not a verification`);
-      if (!(claims.get(-2) instanceof Uint8Array) || claims.get(-2).length % 32) fail("the proof is not a list of 32-byte hashes");
-      const ck = claims.get(-3);
-      if (!Array.isArray(ck) || ck.length !== 2 || !isUint(ck[0]) || !(ck[1] instanceof Uint8Array) || ck[1].length !== 64) fail("the checkpoint is not [size, 64-byte signature]");
+      if (!(proofB instanceof Uint8Array) || proofB.length % 32) fail("the proof is not a list of 32-byte hashes");
       if (!isUint(claims.get(6))) fail("the issue time is not a time");
       leaf.hash = await leafHash(leaf.raw);
       const res = leaf.data.get("res"), fap = leaf.data.get("fap"), scan = leaf.data.get("scan");
       Object.assign(info, { id: hex(leaf.hash.slice(0, 16)), item: leaf.item, result: res, fap: fap === undefined ? null : num(fap), time: leaf.time, index: leaf.index, issued: claims.get(6), scan: scan instanceof Uint8Array ? hex(scan) : null, device: leaf.data.get("dev") || null, head: leaf.prev ? hex(leaf.prev) : null, seq: leaf.seq });
-      return `format 2: the verify event (log index ${leaf.index}, event ${leaf.seq} of the item), its proof and the log's signature`;
+      return `format ${fmt}: the verify event (log index ${leaf.index}, event ${leaf.seq} of the item), its proof and the log's signature`;
     });
     if (!claimed) return { checks, info };
     if (data.id) {
@@ -267,17 +292,17 @@
     }
     let rootH;
     const proved = await step("inclusion proof", async () => {
-      const pb = claims.get(-2); const proof = [];
-      for (let i = 0; i < pb.length; i += 32) proof.push(pb.slice(i, i + 32));
-      rootH = await rootFromInclusion(leaf.hash, leaf.index, claims.get(-3)[0], proof);
-      return `${proof.length} hashes lead from event ${leaf.index} to the root ${hex(rootH).slice(0, 16)}... of a log of ${claims.get(-3)[0]} events (RFC 9162)`;
+      const proof = [];
+      for (let i = 0; i < proofB.length; i += 32) proof.push(proofB.slice(i, i + 32));
+      rootH = await rootFromInclusion(leaf.hash, leaf.index, ckSize, proof);
+      return `${proof.length} hashes lead from event ${leaf.index} to the root ${hex(rootH).slice(0, 16)}... of the log's tree of ${ckSize} events (RFC 9162)`;
     });
     if (!proved) return { checks, info };
     const logged = await step("log signature", async () => {
       log = await logKey(data.keys.log && data.keys.log.vkey);
-      const size = claims.get(-3)[0];
+      const size = ckSize;
       const text = `${log.name}\n${size}\n${b64enc(rootH)}\n`;
-      if (!(await crypto.subtle.verify({ name: "Ed25519" }, log.key, claims.get(-3)[1], enc.encode(text)))) fail(`the checkpoint signature does not verify with the log key ${log.name}+${hex(log.kid)}: the event, the proof or the checkpoint was altered, or another log signed it`);
+      if (!(await crypto.subtle.verify({ name: "Ed25519" }, log.key, ckSig, enc.encode(text)))) fail(`the checkpoint signature does not verify with the log key ${log.name}+${hex(log.kid)}: the event, the proof or the checkpoint was altered, or another log signed it`);
       info.log = log.name; info.size = size;
       return `Ed25519 signature of log ${log.name} over its checkpoint (size ${size}) verifies (WebCrypto)`;
     });

@@ -79,11 +79,58 @@ def test_certificate_contents(issued, keys):
 
 
 def test_compact_claims_and_size(issued):
-    _, _, blob, _ = issued
+    _, _, blob, a = issued
     claims = cbor.loads(cose.decode1(blob).payload)
-    assert set(claims) == {"glint", 6, -1, -2, -3} and claims["glint"] == 2
-    assert len(claims[-2]) == 32  # index 4 of 5: one proof hash (the root of leaves 0-3)
-    assert len(blob) < 600
+    assert set(claims) == {6, -4, -5, -6}  # format 3: issue time, the event, its proof, the log's signature
+    data, index, seq, t, item, prev = claims[-4]
+    assert (index, seq, t, item, len(prev)) == (a.index, 3, T0 + 3, ITEM, 32)
+    assert data[0] == "pass" and data[6] == __import__("hashlib").sha256(b"device-signed scan bytes").digest()
+    assert certmod.leaf_of(claims[-4]) == certmod.peek(blob).raw  # the event claim stands for the exact leaf
+    assert len(claims[-5]) == 32  # index 4 = 0b100: one proof hash (the root of leaves 0-3) in the tree of size 5
+    assert len(blob) < 480
+
+
+def test_size_is_the_index_bits_not_the_log_or_the_history(tmp_path, keys):
+    """A certificate's proof is to the tree right after its event: one hash per 1 bit of the index,
+    however many events the log gained since and however long the item's history."""
+    from glint.ledger import EventSpec
+
+    with Ledger.open(tmp_path / "l.db", keys=keys, durable=False) as led:
+        led.register_item("acme:S-1", "ACME")
+        led.append_batch([EventSpec("verify", "acme:S-1", {"res": "pass"}, T0) for _ in range(126)])  # index 127 next
+        a = led.record_verify("acme:S-1", "pass", fap=1e-9, device="a1b2c3d4e5f60708", time=T0)   # 0b1111111
+        b = led.record_verify("acme:S-1", "pass", fap=1e-9, device="a1b2c3d4e5f60708", time=T0)   # 0b10000000
+        early = led.issue_certificate(b.index)
+        led.append_batch([EventSpec("verify", "acme:S-1", {"res": "pass"}, T0) for _ in range(1000)])
+        late_a, late_b = led.issue_certificate(a.index), led.issue_certificate(b.index)
+    for blob, index in ((late_a, a.index), (late_b, b.index), (early, b.index)):
+        info = verify_certificate(blob, keys.issuer_public, keys.log_verifier())
+        proof = cbor.loads(cose.decode1(blob).payload)[-5]
+        assert info.checkpoint.size == index + 1 and len(proof) == 32 * bin(index).count("1")
+    assert 0 <= len(late_a) - len(late_b) - 32 * 6 <= 2 and abs(len(early) - len(late_b)) <= 1  # CBOR heads
+
+
+def test_format_2_still_verifies_and_tampering_fails(issued, keys):
+    """A format-2 certificate (the leaf whole, a proof to a later checkpoint) issued before format 3."""
+    _, path, blob, a = issued
+    with Ledger.open(path, keys=keys) as led:
+        note = led.checkpoint()
+        cp = led.latest_checkpoint()[0]
+        proof = led.prove(a.index, cp.size).hashes
+        leaf = led.event(a.index).raw
+    sig = certmod._note_signature(note, keys.log_verifier())
+    claims = {"glint": 2, 6: T0, -1: leaf, -2: b"".join(proof), -3: [cp.size, sig]}
+    old = cose.sign1_with(cbor.dumps(claims), keys.sign_digest, kid=certmod.issuer_kid(keys.issuer_public),
+                          protected_extra={3: certmod.CONTENT_FORMAT_CWT})
+    info = verify_certificate(old, keys.issuer_public, keys.log_verifier())
+    assert info.format == 2 and info.index == a.index and info.id == certmod.cert_id(a.leaf_hash)
+    assert info.as_dict()["format"] == 2 and verify_certificate(blob, keys.issuer_public,
+                                                               keys.log_verifier()).as_dict()["format"] == 3
+    claims[-3] = [cp.size + 1, sig]
+    forged = cose.sign1_with(cbor.dumps(claims), keys.sign_digest, kid=certmod.issuer_kid(keys.issuer_public),
+                             protected_extra={3: certmod.CONTENT_FORMAT_CWT})
+    with pytest.raises(VerificationError, match="checkpoint signature does not verify|inclusion proof"):
+        verify_certificate(forged, keys.issuer_public, keys.log_verifier())
 
 
 def test_issue_cost_and_size_do_not_grow_with_history(tmp_path, keys):
@@ -94,7 +141,8 @@ def test_issue_cost_and_size_do_not_grow_with_history(tmp_path, keys):
         a = led.record_verify("acme:SHORT-1", "pass", fap=1e-9, time=T0)
         b = led.record_verify("acme:LONG-1", "pass", fap=1e-9, time=T0)
         short, long_ = led.issue_certificate(a.index), led.issue_certificate(item="acme:LONG-1")
-        assert abs(len(short) - len(long_)) <= 2  # same proof length, ids of equal length
+        # the same size but for the proof, one hash per 1 bit of each event's index (302, 303)
+        assert abs(len(short) - 32 * bin(a.index).count("1") - len(long_) + 32 * bin(b.index).count("1")) <= 2
         bundle = led.bundle(long_)
     c, hist = certmod.read(bundle)
     assert c == long_ and len(hist) == 301
@@ -149,20 +197,28 @@ def test_resigned_claims_fail_on_the_log_signature(issued, keys):
     _, _, blob, _ = issued
 
     def fail_as_pass(c):
-        c[-1] = c[-1].replace(b"pass", b"fail")
+        c[-4][0][0] = "fail"
 
     def other_proof(c):
-        c[-2] = bytes(32) + c[-2][32:]
+        c[-5] = bytes(32) + c[-5][32:]
 
-    def other_size(c):
-        c[-3] = [c[-3][0] + 1, c[-3][1]]
+    def other_index(c):
+        c[-4][1] += 1
+
+    def other_head(c):
+        c[-4][5] = bytes(32)
+
+    def text_key(c):  # the same data key spelled as text: one spelling only
+        c[-4][0]["res"] = c[-4][0].pop(0)
 
     def extra_claim(c):
         c["hist"] = []
 
     for mutate, why in ((fail_as_pass, "checkpoint signature does not verify"),
                         (other_proof, "checkpoint signature does not verify"),
-                        (other_size, "checkpoint signature does not verify|inclusion proof"),
+                        (other_index, "checkpoint signature does not verify|inclusion proof"),
+                        (other_head, "checkpoint signature does not verify"),
+                        (text_key, "spelled two ways"),
                         (extra_claim, "missing or unknown claims")):
         forged = _resign(keys, blob, mutate)
         with pytest.raises(VerificationError, match=why):
