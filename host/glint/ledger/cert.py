@@ -53,7 +53,7 @@ CWT_IAT = 6
 C_LEAF, C_PROOF, C_CKPT = -1, -2, -3            # format 2
 C_EVENT, C_PROOF3, C_LOGSIG = -4, -5, -6        # format 3
 # Data keys a format-3 certificate writes as their position here (one byte instead of the text).
-DATA_KEYS = ("res", "fap", "dev", "op", "loc", "coat", "scan", "via", "parts")
+DATA_KEYS = ("res", "fap", "dev", "op", "loc", "coat", "scan", "via", "parts", "sealed")
 _DATA_KEY_NO = {k: n for n, k in enumerate(DATA_KEYS)}
 CONTENT_FORMAT_CWT = 61  # CoAP content-format of application/cwt
 MAX_CERT_BYTES = 64 * 1024

@@ -167,8 +167,8 @@
     return e;
   }
   // A format-3 certificate's event claim [data, index, seq, time, item, prev] -> the leaf bytes
-  // (glint.ledger.cert.leaf_of): data keys 0.. stand for DATA_KEYS; kind "verify", version 1.
-  const DATA_KEYS = ["res", "fap", "dev", "op", "loc", "coat", "scan", "via", "parts"];
+  // (glint.ledger.cert.leaf_of): data keys 0-9 stand for DATA_KEYS; kind "verify", version 1.
+  const DATA_KEYS = ["res", "fap", "dev", "op", "loc", "coat", "scan", "via", "parts", "sealed"];
   function leafOfEvent(ev) {
     if (!Array.isArray(ev) || ev.length !== 6) fail("the certificate's event is not [data, index, seq, time, item, prev]");
     const [data, index, seq, time, item, prev] = ev;
