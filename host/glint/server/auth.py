@@ -15,7 +15,7 @@ Roles (what each may do, docs/api.md):
 
 - ``bench``, ``field``: upload scans and their events (register, enroll, verify), ask nonces
 - ``brand``: register items, enroll coatings, passports, transfers, service, rentals, retire
-- ``auditor``: read everything (full item pages)
+- ``auditor``: read everything of its organization (full item pages; see organizations below)
 - ``owner``: bound to one owner identity (``--owner``); reads the passport fields of audience
   ``owner`` of the items that identity currently owns (the custody state: the last transfer's
   ``owner``), public fields of any other item; uploads nothing
