@@ -22,7 +22,7 @@ def register(sub) -> None:
 
     q = ksub.add_parser("create", help="create a key for one host (shown once; only its hash is kept)")
     q.add_argument("--role", required=True, choices=ROLES,
-                   help="bench/field: upload scans and their events; brand: manage items; auditor: read all; "
+                   help="bench/field: upload scans and their events; brand: manage items; auditor: read all of its --org; "
                         "owner/regulator/recycler: read the passport fields of that audience")
     q.add_argument("--owner", metavar="NAME",
                    help="an owner key's owner identity, as transfers name it (required with --role owner): "
