@@ -13,6 +13,10 @@ BACKOFF_MAX_S, plus up to BACKOFF_JITTER of random spread so a fleet does not re
 in step) and stops the round so that later events never overtake earlier ones.
 A permanent refusal (4xx: the remote does not know the item, ...) marks the entry
 ``rejected`` and queues an exception for a person.
+
+Entries go REQUEST_EVENTS at a time through POST /v1/events/batch (each answered on its
+own), or one per POST /v1/events to a remote without that route (docs/api.md, Client
+behaviour).
 """
 
 from __future__ import annotations
@@ -38,6 +42,7 @@ BACKOFF_FACTOR = 2.0       # delay multiplier per failed attempt
 BACKOFF_MAX_S = 600.0      # never wait longer than this between attempts
 BACKOFF_JITTER = 0.2       # up to +20 % random spread
 UPLOAD_BATCH = 200         # entries per upload round
+REQUEST_EVENTS = 50        # entries per POST /v1/events/batch request
 COLLECT_BATCH = 1000       # ledger events read per collect transaction
 
 SCHEMA = """
@@ -97,7 +102,8 @@ class UploadReport:
     sent: int = 0
     duplicates: int = 0
     rejected: int = 0
-    failed: int = 0                  # transient failures this round (0 or 1: the round stops)
+    failed: int = 0                  # transient failures this round (it stops at the first; later entries
+                                     # of the same batch that were refused count too: they are retried)
     pending: int = 0                 # still waiting after the round
     next_try: float | None = None    # when the head entry is due again
     errors: list[str] = field(default_factory=list)
@@ -185,41 +191,78 @@ class Outbox:
     def upload(self, remote: RemoteLedger, limit: int = UPLOAD_BATCH, force: bool = False) -> UploadReport:
         """Upload due entries in log order; stop at the first transient failure.
 
+        Entries go REQUEST_EVENTS at a time through POST /v1/events/batch (each answered on its
+        own), or one per POST /v1/events to a remote without the batch route (or whose key's
+        burst is smaller than a batch). After a transient failure, the later entries of the
+        same batch that the remote refused are retried too (their refusal may follow from
+        the earlier one's absence, as a service after an unsent register), never rejected.
         ``force`` ignores ``next_try`` (an operator's "sync now").
         """
         rep = UploadReport()
         rows = self.db.execute(
             "SELECT id, key, body, attempts, next_try FROM outbox WHERE state = 'pending' ORDER BY id LIMIT ?",
             (limit,)).fetchall()
-        for oid, key, body, attempts, next_try in rows:
-            now = self.clock()
-            if not force and next_try > now:
-                rep.next_try = next_try
+        due = []
+        for row in rows:
+            if not force and row[4] > self.clock():
+                rep.next_try = row[4]
                 break
-            try:
-                result, dup = remote.post_event(key, _unjson(body))
-            except RemoteError as e:
-                if e.transient:
+            due.append(row)
+        batched = bool(getattr(remote, "batch", False)) and len(due) > 1
+        i = 0
+        while i < len(due):
+            chunk = due[i:i + (REQUEST_EVENTS if batched else 1)]
+            outs: list = []
+            if batched:
+                try:
+                    outs = remote.post_events([(key, _unjson(body)) for _oid, key, body, _a, _n in chunk])
+                except RemoteError as e:
+                    if e.status in (400, 404, 405):  # no batch route there, or a batch larger than the key's burst
+                        if e.status != 400:
+                            remote.batch = False
+                        _log.info("outbox: %s takes no batch (%s); one event per request", remote.url, e.status)
+                        batched = False
+                        continue
+                    chunk, outs = chunk[:1], [e]  # the request failed as a whole: as one failed upload
+            else:
+                try:
+                    outs = [remote.post_event(chunk[0][1], _unjson(chunk[0][2]))]
+                except RemoteError as e:
+                    outs = [e]
+            i += len(chunk)
+            if self._settle(chunk, outs, rep):
+                break
+        rep.pending = self.depth()
+        return rep
+
+    def _settle(self, chunk: list, outs: list, rep: UploadReport) -> bool:
+        """Record each entry's outcome; True when a transient failure ends the round."""
+        stop = False
+        for (oid, key, _body, attempts, _next), out in zip(chunk, outs):
+            now = self.clock()
+            if isinstance(out, RemoteError):
+                if out.transient or stop:
                     attempts += 1
                     due = now + backoff_delay(attempts, self.base_s, self.max_s)
                     self.db.execute("UPDATE outbox SET attempts=?, next_try=?, last_error=? WHERE id=?",
-                                    (attempts, due, e.msg[:500], oid))
+                                    (attempts, due, out.msg[:500], oid))
                     rep.failed += 1
-                    rep.next_try = due
-                    rep.errors.append(e.msg)
+                    rep.next_try = due if rep.next_try is None else min(rep.next_try, due)
+                    rep.errors.append(out.msg)
                     _log.warning("outbox: upload of %s failed (attempt %d, next in %.1f s): %s",
-                                 key[:16], attempts, due - now, e.msg)
-                    break
-                self._reject(oid, key, attempts + 1, e.msg)
+                                 key[:16], attempts, due - now, out.msg)
+                    stop = True
+                    continue
+                self._reject(oid, key, attempts + 1, out.msg)
                 rep.rejected += 1
-                rep.errors.append(e.msg)
+                rep.errors.append(out.msg)
                 continue
+            result, dup = out
             self.db.execute("UPDATE outbox SET state='sent', attempts=?, remote_index=?, sent_at=?, last_error=NULL "
                             "WHERE id=?", (attempts + 1, result.get("index"), now, oid))
             rep.sent += 1
             rep.duplicates += int(dup)
-        rep.pending = self.depth()
-        return rep
+        return stop
 
     def _reject(self, oid: int, key: str, attempts: int, msg: str) -> None:
         db = self.db

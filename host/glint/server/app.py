@@ -643,8 +643,18 @@ def create_app(home: str | Path, ledger_path: str | Path | None = None) -> Glint
                 continue
             todo.append(i)
         t0 = _time.perf_counter()
-        for i, out in zip(todo, uploads.append_many(k, [(keys[i], entries[i]["event"]) for i in todo])):
-            outcomes[i] = out
+        # An enroll's reference becomes the server's once its round is stored: the events after an
+        # enroll go in the next round, so a verify behind its enroll is checked against it (as if the
+        # events had come one request after another).
+        rounds: list[list[int]] = [[]]
+        for i in todo:
+            rounds[-1].append(i)
+            if entries[i]["event"].get("kind") == "enroll":
+                rounds.append([])
+        for r in rounds:
+            if r:
+                for i, out in zip(r, uploads.append_many(k, [(keys[i], entries[i]["event"]) for i in r])):
+                    outcomes[i] = out
         results = [_batch_result(key, out) for key, out in zip(keys, outcomes)]
         _log.info("batch of %d events key=%s..%s: %d appended, %d duplicates, %d refused (%.1f ms)", len(keys),
                   keys[0], keys[-1], sum(r["status"] == 201 for r in results), sum(r["status"] == 200 for r in results),

@@ -21,6 +21,7 @@ API_KEY_ENV = "GLINT_API_KEY"
 API_KEY_FILE = "remote.key"   # <home>/remote.key: this host's key for the remote ledger (mode 0600)
 TRANSIENT_STATUS = frozenset({408, 429, 500, 502, 503, 504})
 MAX_ERROR_TEXT = 300
+BATCH_TIMEOUT_FACTOR = 6      # a batch request may take this many single uploads' timeouts
 
 
 class RemoteError(GlintError):
@@ -42,12 +43,14 @@ class RemoteLedger:
         self.url = url.rstrip("/")
         self.timeout = timeout
         self._api_key = api_key
+        self.batch = True  # POST /v1/events/batch is tried (the outbox turns this off on a remote without it)
 
     def __repr__(self) -> str:  # never shows the key
         return f"RemoteLedger({self.url!r})"
 
     # --- requests
-    def _request(self, method: str, path: str, body: dict | None = None, headers: dict | None = None):
+    def _request(self, method: str, path: str, body: dict | None = None, headers: dict | None = None,
+                 timeout: float | None = None):
         data = None if body is None else json.dumps(body, separators=(",", ":")).encode()
         req = urllib.request.Request(self.url + path, data=data, method=method)
         req.add_header("Accept", "application/json")
@@ -58,7 +61,7 @@ class RemoteLedger:
         for k, v in (headers or {}).items():
             req.add_header(k, v)
         try:
-            with urllib.request.urlopen(req, timeout=self.timeout) as resp:
+            with urllib.request.urlopen(req, timeout=self.timeout if timeout is None else timeout) as resp:
                 return resp.status, json.loads(resp.read() or b"null")
         except urllib.error.HTTPError as e:
             text = e.read()[:MAX_ERROR_TEXT * 4]
@@ -77,6 +80,31 @@ class RemoteLedger:
         """POST /v1/events once; return (result, duplicate). Same key + same body = same result."""
         _status, out = self._request("POST", "/v1/events", body, {"Idempotency-Key": key})
         return out, bool(out.get("duplicate"))
+
+    def post_events(self, uploads: list[tuple[str, dict]]) -> list:
+        """POST /v1/events/batch once with several (key, body); one outcome each, in order:
+        (result, duplicate), or the RemoteError refusing that event (``transient`` as for one
+        upload). A failure of the request as a whole raises RemoteError (404/405: the remote
+        has no batch route; 400: it refused the batch as such, e.g. more events than the key's burst)."""
+        path = "/v1/events/batch"
+        # The server checks every event before it answers (a verify's scan and match): allow what
+        # several single uploads would have had, up to BATCH_TIMEOUT_FACTOR of them.
+        _status, out = self._request("POST", path, {"events": [{"key": k, "event": b} for k, b in uploads]},
+                                     timeout=self.timeout * min(len(uploads), BATCH_TIMEOUT_FACTOR))
+        results = out.get("results") if isinstance(out, dict) else None
+        if not isinstance(results, list) or len(results) != len(uploads) or not all(isinstance(r, dict) for r in results):
+            raise RemoteError(f"{self.url} answered a batch of {len(uploads)} events without one result each",
+                              status=None, transient=True)
+        outs: list = []
+        for (key, _body), r in zip(uploads, results):
+            st = r.get("status")
+            if st in (200, 201):
+                outs.append((r, st == 200))
+                continue
+            msg = str(r.get("error") or "")[:MAX_ERROR_TEXT]
+            outs.append(RemoteError(f"{self.url} answered {st} to event {key[:16]} of POST {path}: {msg}", status=st,
+                                    transient=st in TRANSIENT_STATUS or not isinstance(st, int)))
+        return outs
 
     def nonce(self, device: str) -> bytes:
         """A fresh nonce the remote issued for a live scan by ``device`` (hex id)."""

@@ -69,6 +69,17 @@ def test_each_event_of_a_batch_is_checked_and_answered_on_its_own(enrolled, devi
     assert p["leaf_hash"] == res[0]["leaf_hash"]
 
 
+def test_a_verify_behind_its_enroll_in_one_batch_is_checked_against_that_enroll(api, device, coating):
+    ref, probes, (w, h) = coating
+    assert api.post({"kind": "register", "item": ITEM, "time": NOW - 100,
+                     "data": {"brand": "ACME", "prov": {"class": "factory"}}}, role="brand").status_code == 201
+    enroll = wire.event_body("enroll", ITEM, NOW - 90, {"coat": "c1", "ref": hashlib.sha256(to_record(ref).tobytes())
+                                                        .digest()}, device.sign(probes[0], w, h))
+    enroll["reference"] = reference_wire(ref)
+    res = batch(api, [("e", enroll), ("v", verify_body(device, probes[1], (w, h)))]).json["results"]
+    assert [x["status"] for x in res] == [201, 201], res  # the verify saw the enroll's reference
+
+
 def test_a_malformed_batch_is_refused_whole_and_each_event_takes_a_rate_token(enrolled):
     api = enrolled
     svc = {"kind": "service", "item": ITEM, "time": NOW, "data": {"action": "clean"}}
