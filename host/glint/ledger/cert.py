@@ -318,6 +318,10 @@ def verify(blob: bytes, issuer_pub: bytes, log: Verifier, history: list[bytes] |
     hist = state = None
     if history is not None:
         hist, state = check_history(history, event, reveals)
+    unknown = set(reveals) - {event.index} - {h.index for h in hist or ()}
+    if unknown:
+        raise VerificationError(f"a reveal is given for log index {min(unknown)}, which is not an event of this "
+                                "certificate's history")
     return CertInfo(event.item, d["res"], d.get("fap"), event.time, d.get("loc"), d.get("op"), d.get("dev"),
                     d.get("scan"), event.index, iat, cp, event, hist, state, msg.kid or b"", fmt)
 

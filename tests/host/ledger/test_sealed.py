@@ -140,6 +140,8 @@ def test_owner_bundle_reveals_owner_fields_and_public_bundle_none(sqlite_ledger,
     assert (info.operator, info.location, info.state.owner) == (WHO["operator"], WHO["location"], WHO["owner"])
     assert info.state.passport["f-owner"] == PASSPORT["owner"] and info.state.passport["f-brand"] == "[sealed]"
     assert certmod.read_bundle(public)[2] is None and cbor.loads(public)["glint-bundle"] == 1
+    with pytest.raises(VerificationError, match="not an event of this certificate's history"):
+        verify_certificate(c, keys.issuer_public, keys.log_verifier(), hist, {**rev, 999: {}})
 
 
 def test_old_leaves_with_values_in_the_clear_still_read_and_verify(sqlite_ledger, monkeypatch):
