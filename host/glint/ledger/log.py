@@ -522,6 +522,12 @@ class Ledger:
         assert state is not None  # events is not empty
         return state
 
+    def current(self, item: str) -> ItemState | None:
+        """The item's current state as this writer holds it for its custody checks (cached and kept
+        up to date by its appends: no replay of the history; ``events`` holds the last one only),
+        or None if the item is not registered. UsageError for a malformed item id."""
+        return self._state(ev.check_item_id(item))
+
     def items(self, prefix: str = "") -> list[str]:
         return self.store.items(prefix)
 
