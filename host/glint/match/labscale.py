@@ -90,7 +90,9 @@ def _sources_digest(modules: tuple[str, ...]) -> str:
     return h.hexdigest()[:16]
 
 
-ITEM_CODE = ("glint.sim", "glint.imaging", "glintcore", "glint.match.spots")
+# What rendering and detection run (the simulator, the host detector and the glintcore modules it uses).
+ITEM_CODE = ("glint.sim", "glint.imaging", "glint.match.spots", "glintcore.descriptor", "glintcore.guidance",
+             "glintcore.proto")
 TRIAL_CODE = ITEM_CODE + ("glint.match",)
 
 
