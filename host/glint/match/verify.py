@@ -312,7 +312,7 @@ def score_seeds(ref_xy: np.ndarray, probe_xy: np.ndarray, maps: np.ndarray, ref_
         # nothing is fitted.
         const = params.seed_radius + params.seed_slope * dist
         if np.any(nonseed & (radius > REFINED_GAIN * const)):
-            bounds = (params.band_lo, params.band_hi, 2.0 * params.band_hi, np.inf)
+            bounds = ring_bounds(params.band_lo, float(dist.max()))
             done = nonseed & (dist <= bounds[0])  # ring 0: the seed's map and radii
             for lo, hi in zip(bounds[:-1], bounds[1:]):
                 ring = nonseed & (dist > lo) & (dist <= hi)
@@ -352,6 +352,21 @@ def score_seeds(ref_xy: np.ndarray, probe_xy: np.ndarray, maps: np.ndarray, ref_
 REFINED_MIN_PAIRS = 8  # seed + earlier rings' pairs needed before an affine fit predicts the next ring
 REFINED_GAIN = 1.5     # ... tried only where a spot's seed radius is this much above the constant law
 REFINED_K = 2.0        # a refined radius: seed_noise_k x the predicted error x this margin (perspective, blends)
+RING_GROWTH = 1.25     # each ring reaches this much further from the seed quad than the one before
+MAX_RINGS = 12
+
+
+def ring_bounds(first: float, far: float) -> tuple[float, ...]:
+    """Outer distances of the rings: ``first`` (band_lo: the seed's own ring), then RING_GROWTH x
+    further each, the last one open. Each ring's map is fitted to the rings inside it and so
+    extrapolates only a quarter further out: an affine map cannot follow a tilt's perspective
+    (errors growing as the square of the distance) over a long lever arm, but it can from ring to
+    ring (wild: three rings to 2 band_hi lost genuine spots 5-15 px off at the far side)."""
+    out = [first]
+    while out[-1] < far and len(out) < MAX_RINGS:
+        out.append(out[-1] * RING_GROWTH)
+    out[-1] = math.inf
+    return tuple(out)
 
 
 def _inside(w: np.ndarray, width: int, height: int, edges: np.ndarray | None) -> np.ndarray:

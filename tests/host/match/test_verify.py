@@ -137,6 +137,25 @@ def test_refit_grows_an_affine_map_before_the_homography(monkeypatch):
     assert len(pairs0) < len(good[1]) - 5 and sigma0 > 2 * good[2]
 
 
+def test_rings_follow_a_tilt_outwards(fields, rng, monkeypatch):
+    """A noisy pair under a tilt: each ring's affine map extrapolates only a quarter further than
+    the pairs it is fitted to, so its radii stay tight at the far side of the coating, where three
+    rings out to 2 band_hi (the earlier law) lose decades; unrelated pairs stay far from -9."""
+    import importlib
+
+    v = importlib.import_module("glint.match.verify")
+    f = fields[3]
+    ref = enroll(synth.enrollment_captures(f, rng, noise=0.5, drop=0.1, spurious=0.1))
+    probes = [v.prepare(synth.observe(f, rng, pose=synth.random_pose(rng, tilt=0.06), noise=0.5, drop=0.1,
+                                      spurious=0.1), ref.params) for _ in range(4)]
+    others = [v.prepare(synth.observe(g, rng, noise=0.5, drop=0.1, spurious=0.1), ref.params) for g in fields[4:8]]
+    new = [v.score_prepared(ref, p).log10_far for p in probes]
+    assert all(v.score_prepared(ref, o).log10_far > -6 for o in others)
+    monkeypatch.setattr(v, "ring_bounds", lambda first, far: (first, first * 5 / 3, first * 10 / 3, math.inf))
+    old = [v.score_prepared(ref, p).log10_far for p in probes]
+    assert all(a < b - 1.5 for a, b in zip(new, old)), list(zip(new, old))
+
+
 def test_noisy_pairs_gain_significance_from_the_refined_stage(fields, rng, monkeypatch):
     """Where the localisation noise is large the seed's radii grow wide far from its quad and those
     spots carry little significance; the near stage's affine fit predicts them within radii that
