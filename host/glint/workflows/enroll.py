@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from typing import Callable
 
 from glint.checks import CheckedScan
-from glint.errors import MatchError
+from glint.errors import MatchError, UsageError
 from glint.link import Scanner
 from glint.workflows.scan import MAX_CAPTURE_ATTEMPTS, HostSession, acquire
 from glintcore.descriptor import K_SPOTS
@@ -26,6 +26,26 @@ _log = logging.getLogger(__name__)
 DEFAULT_CAPTURES = 3
 COATING_ID = "c1"
 PROVENANCE_CLAIMS = ("factory", "later")
+
+
+def brand_credential(host: HostSession, key: str | None) -> str:
+    """Check a brand credential (an API key of role brand of this home); return who it names."""
+    from glint.server import auth
+
+    if not key:
+        raise UsageError("this needs a brand credential", "give an API key of role brand of this home "
+                         "(glint api-key create --role brand) in $GLINT_BRAND_KEY or --brand-key-file")
+    ks = auth.KeyStore(host.home.db)
+    try:
+        k = ks.authenticate(f"Bearer {key.strip()}")
+    except auth.AuthError as e:
+        raise UsageError(f"brand credential refused: {e.msg}", e.hint) from None
+    finally:
+        ks.close()
+    assert k is not None
+    if k.role != "brand":
+        raise UsageError(f"API key {k.key_id} has role {k.role}, not brand", "use a key made with --role brand")
+    return f"brand key {k.key_id} ({k.label})"
 
 
 def local_user() -> str:
@@ -56,9 +76,8 @@ def provenance_for(host: HostSession, claim: str | None = None, by: str | None =
     """The provenance a new item is registered with (refused before any capture when it cannot hold).
 
     ``claim``: ``factory`` or ``later`` (default the home's ``[enroll] provenance``, else later);
-    factory needs ``brand_key``, a brand credential of this home (glint.workflows.lifecycle.brand_credential).
+    factory needs ``brand_key``, a brand credential of this home (brand_credential).
     """
-    from glint.errors import UsageError
 
     if claim is None:
         claim = host.home.section("enroll").get("provenance", "later")
@@ -68,8 +87,6 @@ def provenance_for(host: HostSession, claim: str | None = None, by: str | None =
     if claim not in PROVENANCE_CLAIMS:
         raise UsageError(f"provenance {claim!r} is not one of {', '.join(PROVENANCE_CLAIMS)}")
     if claim == "factory":
-        from glint.workflows.lifecycle import brand_credential
-
         if reason or by:
             raise UsageError("a factory enrollment takes no --reason or --by (the brand credential names who)")
         return {"class": "factory", "by": brand_credential(host, brand_key)}

@@ -38,6 +38,7 @@ from glint.ledger import EventSpec
 from glint.ledger import events as ev
 from glint.ledger import lifecycle as lc
 from glint.link import Scanner
+from glint.workflows.enroll import brand_credential
 from glint.workflows.scan import MAX_CAPTURE_ATTEMPTS, HostSession, ScanOutcome, acquire
 
 _log = logging.getLogger(__name__)
@@ -97,26 +98,6 @@ def scan_window_of(section: dict, where) -> int:
     if type(w) is not int or w < 0:
         raise UsageError(f"{where}: [lifecycle] scan_window_s must be a whole number of seconds")
     return w
-
-
-def brand_credential(host: HostSession, key: str | None) -> str:
-    """Check a brand credential (an API key of role brand of this home); return who it names."""
-    from glint.server import auth
-
-    if not key:
-        raise UsageError("this needs a brand credential", "give an API key of role brand of this home "
-                         "(glint api-key create --role brand) in $GLINT_BRAND_KEY or --brand-key-file")
-    ks = auth.KeyStore(host.home.db)
-    try:
-        k = ks.authenticate(f"Bearer {key.strip()}")
-    except auth.AuthError as e:
-        raise UsageError(f"brand credential refused: {e.msg}", e.hint) from None
-    finally:
-        ks.close()
-    assert k is not None
-    if k.role != "brand":
-        raise UsageError(f"API key {k.key_id} has role {k.role}, not brand", "use a key made with --role brand")
-    return f"brand key {k.key_id} ({k.label})"
 
 
 def _state(host: HostSession, item: str):
