@@ -88,7 +88,7 @@ def test_outbox_down_then_up_no_duplicates(tmp_path):
     box = Outbox(db, base_s=0.05, max_s=0.2)
     assert box.collect(led, Database(local / "match")) == 7 and box.collect(led) == 0
     port = free_port()
-    remote = RemoteLedger(f"http://127.0.0.1:{port}", timeout=2.0, api_key=key)
+    remote = RemoteLedger(f"http://127.0.0.1:{port}", timeout=10.0, api_key=key)  # an enroll re-matched on a loaded machine: >2 s
 
     # server down: one transient failure per round, order kept, backoff recorded
     rep = box.upload(remote)
