@@ -273,7 +273,8 @@ def sq_dist(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 
 def score_seeds(ref_xy: np.ndarray, probe_xy: np.ndarray, maps: np.ndarray, ref_seed: np.ndarray,
                 probe_seed: np.ndarray, params: MatchParams, width: int, height: int, area: float,
-                edges: np.ndarray | None = None, noise: float | None = None, chance_scale: float = 1.0):
+                edges: np.ndarray | None = None, noise: float | None = None, chance_scale: float = 1.0,
+                pairs_out: dict | None = None):
     """For each seed map (H, 3, 2): (n inside the probe frame, k matched, mean chance p) over non-seed
     spots, one-to-one. A spot far from its seed quad is predicted less well (the seed's small errors
     and the unmodelled perspective grow with distance), so its radius grows with that distance.
@@ -346,6 +347,8 @@ def score_seeds(ref_xy: np.ndarray, probe_xy: np.ndarray, maps: np.ndarray, ref_
     claimed[hh, j[hh, nn]] = True
     k = claimed.sum(1).astype(np.int64)
     pbar = (p_i * use).sum(1) / np.maximum(n, 1)
+    if pairs_out is not None:  # the pairs each seed counted (the refit starts from the best one's)
+        pairs_out.update(near=near, j=j)
     return n, k, pbar
 
 
@@ -499,7 +502,8 @@ def apply_homography(xy1: np.ndarray, h: np.ndarray) -> np.ndarray:
 AFFINE_ROUNDS = 4  # affine refits of the seed while they gain pairs (before any homography)
 
 
-def grow_affine(ref1: np.ndarray, probe_xy: np.ndarray, seed_map: np.ndarray, radius: np.ndarray) -> np.ndarray:
+def grow_affine(ref1: np.ndarray, probe_xy: np.ndarray, seed_map: np.ndarray, radius: np.ndarray,
+                start: np.ndarray | None = None) -> np.ndarray:
     """The seed's affine map (3, 2) refitted to its pairs (within ``radius``) while that gains pairs.
 
     A seed from one quad predicts well only near it; a homography fitted to the pairs near the quad
@@ -509,6 +513,16 @@ def grow_affine(ref1: np.ndarray, probe_xy: np.ndarray, seed_map: np.ndarray, ra
     and the homography is fitted to the pairs it finds."""
     m = seed_map
     pairs = mutual_pairs(ref1 @ m, probe_xy, radius)
+    if start is not None and len(start) > len(pairs):
+        # The count's own pairs (its rings followed the coating outwards): the map fitted to them.
+        a = ref1[start[:, 0]]
+        try:
+            m2 = np.linalg.solve(a.T @ a, a.T @ probe_xy[start[:, 1]])
+            p2 = mutual_pairs(ref1 @ m2, probe_xy, radius)
+            if len(p2) > len(pairs):
+                m, pairs = m2, p2
+        except np.linalg.LinAlgError:
+            pass
     for _ in range(AFFINE_ROUNDS):
         if len(pairs) < 6:
             break
@@ -525,12 +539,12 @@ def grow_affine(ref1: np.ndarray, probe_xy: np.ndarray, seed_map: np.ndarray, ra
 
 
 def refine(ref_xy: np.ndarray, probe_xy: np.ndarray, seed_map: np.ndarray, seed_radius: np.ndarray,
-           params: MatchParams, refine_radius: np.ndarray | float | None = None):
+           params: MatchParams, refine_radius: np.ndarray | float | None = None, start: np.ndarray | None = None):
     """Homography refit from a seed affine map (3, 2) whose per-spot radius is ``seed_radius`` (N,),
     then pairs within ``refine_radius`` (per reference spot; default params.refine_radius);
     returns (H, pairs, residual sigma in reference px)."""
     ref1 = np.concatenate([ref_xy, np.ones((len(ref_xy), 1))], axis=1)
-    h = np.vstack([grow_affine(ref1, probe_xy, seed_map, seed_radius).T, [0.0, 0.0, 1.0]])
+    h = np.vstack([grow_affine(ref1, probe_xy, seed_map, seed_radius, start).T, [0.0, 0.0, 1.0]])
     rr = params.refine_radius if refine_radius is None else refine_radius
     radii = [seed_radius] + [rr] * REFINE_ROUNDS
     pairs = np.zeros((0, 2), np.int64)
@@ -596,6 +610,7 @@ class Score:
     p: float = 0.0
     seed_map: np.ndarray | None = field(default=None, repr=False)
     seed_centre: np.ndarray | None = field(default=None, repr=False)
+    seed_pairs: np.ndarray | None = field(default=None, repr=False)  # (K, 2) the pairs the best seed counted
 
 
 NO_HYPOTHESIS = Score(0, 0.0, 0.0)
@@ -617,15 +632,19 @@ def score_prepared(ref: Reference, probe: Probe) -> Score:
     cand = candidate_order(a, b, p.max_hypotheses)
     w, hgt = probe.spots.width, probe.spots.height
     maps = affine_batch(ref.xy[rseed[cand]], pxy[pseed[cand]], a[cand], b[cand])
+    counted: dict = {}
     n, k, pbar = score_seeds(ref.xy, pxy, maps, rseed[cand], pseed[cand], p, w, hgt, probe.area, probe.edges,
-                             seed_noise(ref, probe), p.far_chance_scale)
+                             seed_noise(ref, probe), p.far_chance_scale, counted)
     # Spots have different chance probabilities p_i (their radii differ); for k above the mean,
     # Binomial(n, mean p) bounds the tail of their sum (Hoeffding 1956).
     tails = log10_binom_sf_many(k, n, np.minimum(1.0, p.far_chance_scale * pbar))
     best = int(np.argmin(tails))
     log10_tail = float(tails[best])
+    near = np.flatnonzero(counted["near"][best])
+    seed_pairs = np.concatenate([np.column_stack([rseed[cand[best]], pseed[cand[best]]]),
+                                 np.column_stack([near, counted["j"][best][near]])]).astype(np.int64)
     return Score(n_hyp, log10_tail, calibrated_far(n_hyp, log10_tail, p), int(k[best]), int(n[best]),
-                 float(pbar[best]), maps[best], ref.xy[rseed[cand[best]]].mean(0))
+                 float(pbar[best]), maps[best], ref.xy[rseed[cand[best]]].mean(0), seed_pairs)
 
 
 def verify_prepared(ref: Reference, probe: Probe, score: Score | None = None) -> Result:
@@ -639,7 +658,8 @@ def verify_prepared(ref: Reference, probe: Probe, score: Score | None = None) ->
     pxy = probe.spots.xy
     noise = pair_noise(ref, probe)
     first = seed_radii(p, np.linalg.norm(ref.xy - sc.seed_centre, axis=1), seed_noise(ref, probe))
-    h, pairs, sigma = refine(ref.xy, pxy, sc.seed_map, first, p, np.maximum(p.refine_radius, p.refine_noise_k * noise))
+    h, pairs, sigma = refine(ref.xy, pxy, sc.seed_map, first, p, np.maximum(p.refine_radius, p.refine_noise_k * noise),
+                             sc.seed_pairs)
     matched = len(pairs)
     log10_far = sc.log10_far
     res = Result(False, log10_far, matched, h, sigma, sc.hypotheses, sc.k, pairs=pairs, log10_tail=sc.log10_tail)

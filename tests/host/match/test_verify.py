@@ -137,6 +137,31 @@ def test_refit_grows_an_affine_map_before_the_homography(monkeypatch):
     assert len(pairs0) < len(good[1]) - 5 and sigma0 > 2 * good[2]
 
 
+def test_refit_starts_from_the_pairs_the_count_found():
+    """Where the seed's own map is too poor to gather pairs (harsh: 14-21 pairs kept of a count of
+    52-54, the clone gate then at 4.5-6 x the expected noise), the refit starts from the pairs the
+    count's rings found (Score.seed_pairs: the seed's four and the k counted) and ends as a good
+    seed does; without them it gathers too few pairs to fit at all."""
+    import importlib
+
+    v = importlib.import_module("glint.match.verify")
+    rng = np.random.default_rng(0)
+    f = synth.make_field(rng)
+    ref = enroll(synth.enrollment_captures(f, rng, noise=0.1, drop=0.05, spurious=0.05))
+    probe = synth.observe(f, rng, noise=0.1, drop=0.05, spurious=0.05)
+    sc = v.score_prepared(ref, v.prepare(probe, ref.params))
+    assert sc.seed_pairs is not None and len(sc.seed_pairs) == sc.k + 4
+    radius = v.seed_radii(ref.params, np.linalg.norm(ref.xy - sc.seed_centre, axis=1), 0.1)
+    good = v.refine(ref.xy, probe.xy, sc.seed_map, radius, ref.params)
+    c, m = sc.seed_centre, sc.seed_map
+    lin = m[:2] * 1.06  # a seed 6 % off in scale
+    poor = np.vstack([lin, (c @ m[:2] + m[2]) - c @ lin])
+    _, pairs, sigma = v.refine(ref.xy, probe.xy, poor, radius, ref.params, start=sc.seed_pairs)
+    assert sigma == pytest.approx(good[2], abs=0.005) and len(pairs) == len(good[1])
+    _, pairs0, sigma0 = v.refine(ref.xy, probe.xy, poor, radius, ref.params)
+    assert sigma0 is None and len(pairs0) < 6
+
+
 def test_rings_follow_a_tilt_outwards(fields, rng, monkeypatch):
     """A noisy pair under a tilt: each ring's affine map extrapolates only a quarter further than
     the pairs it is fitted to, so its radii stay tight at the far side of the coating, where three
