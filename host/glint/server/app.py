@@ -507,6 +507,9 @@ def create_app(home: str | Path, ledger_path: str | Path | None = None) -> Glint
     rates = limits.configured(Home(home).section("limits"))
     app = GlintApp("glint.server", static_folder=None)  # every route is one of ours, documented (openapi)
     app.config["MAX_CONTENT_LENGTH"] = MAX_BODY_BYTES
+    # "/v1//events" was a 308 redirect with an HTML body (werkzeug merges slashes); no path of ours
+    # has an empty segment, so it is a 404 JSON error like any unknown path (tools/fuzz_api_wsgi.py)
+    app.url_map.merge_slashes = False
     if isinstance(app.json, DefaultJSONProvider):
         app.json.sort_keys = False
 
@@ -523,7 +526,8 @@ def create_app(home: str | Path, ledger_path: str | Path | None = None) -> Glint
     def _authenticate():
         g.api_key = None
         g.api_key = caller(request.headers.get("Authorization"), request.remote_addr)
-        try:  # werkzeug decodes the query as UTF-8 strictly: raw bytes >= 0x80 were a 500 (tools/fuzz_api_wsgi.py)
+        try:  # werkzeug decodes the query strictly: raw bytes >= 0x80 were a 500 in process (waitress
+            # refuses such a URI itself; another WSGI server may pass it on; tools/fuzz_api_wsgi.py)
             request.query_string.decode()
         except UnicodeDecodeError:
             raise BadRequest("the query string is not UTF-8", "percent-encode it (RFC 3986)") from None

@@ -70,9 +70,10 @@ def test_bad_requests_are_one_line_errors(client):
 
 
 def test_raw_query_bytes_and_control_characters_in_paths(client):
-    """Found by tools/fuzz_api_wsgi.py: a query string with raw bytes >= 0x80 (waitress passes them
-    through) was a 500 (werkzeug decodes it strictly), and a percent-encoded newline or ESC in a path
-    was echoed into the one-line error."""
+    """Found by tools/fuzz_api_wsgi.py: a query string with raw bytes >= 0x80 was a 500 in process
+    (werkzeug decodes it strictly; waitress refuses such a URI before glint, another WSGI server may
+    not), and a percent-encoded newline or ESC in a path (over glint serve too) was echoed into the
+    one-line error."""
     c = client.c
     for path in ("/v1/proof/inclusion", "/", "/v1/identifiers"):
         r = c.get(path, environ_overrides={"QUERY_STRING": "index=0&s\xffize=2"})
@@ -81,6 +82,9 @@ def test_raw_query_bytes_and_control_characters_in_paths(client):
         r = c.get(path)
         assert r.status_code in (400, 404) and r.is_json, (path, r.data)
         assert "\n" not in r.json["error"] and "\x1b" not in r.json["error"] and "\\n" in r.json["error"], r.json
+    for method, path in (("GET", "/v1//checkpoint"), ("POST", "/v1//events"), ("GET", "/v1/proof//inclusion")):
+        r = c.open(path, method=method, json={})   # was a 308 redirect with an HTML body (merged slashes)
+        assert r.status_code in (404, 405) and r.is_json and r.json["error"], (path, r.status_code, r.data[:80])
 
 
 def test_proofs_verify_against_the_checkpoint(client):
