@@ -1,14 +1,10 @@
 """glint share: sharing grants between the organizations of a deployment (glint.orgs).
 
-    glint org create NAME [--label TEXT]           an organization (its keys: glint api-key create --org NAME)
-    glint org list [--json]
-    glint ship offer ITEM... --to ORG [--note T]   a shipment: pending until the receiver accepts
-    glint ship accept|reject|cancel ID [--reason T]
-    glint ship list [--org ORG] [--json]
     glint share grant|revoke ITEM... --with ORG    read access for another organization
 
-Run on the deployment's home, these act as its operator (for either side of a shipment); each
-organization's own hosts do the same over HTTP with their keys (docs/api.md: /v1/shipments, /v1/shares).
+Run on the deployment's home, these act as its operator; each organization's own hosts do the
+same over HTTP with their keys (docs/api.md: /v1/shares). Organizations: glint org; handing items
+over: glint ship.
 """
 
 from __future__ import annotations

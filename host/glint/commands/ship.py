@@ -1,14 +1,12 @@
 """glint ship: shipments between the organizations of a deployment (glint.orgs).
 
-    glint org create NAME [--label TEXT]           an organization (its keys: glint api-key create --org NAME)
-    glint org list [--json]
     glint ship offer ITEM... --to ORG [--note T]   a shipment: pending until the receiver accepts
     glint ship accept|reject|cancel ID [--reason T]
     glint ship list [--org ORG] [--json]
-    glint share grant|revoke ITEM... --with ORG    read access for another organization
 
 Run on the deployment's home, these act as its operator (for either side of a shipment); each
-organization's own hosts do the same over HTTP with their keys (docs/api.md: /v1/shipments, /v1/shares).
+organization's own hosts do the same over HTTP with their keys (docs/api.md: /v1/shipments).
+Organizations: glint org; read access for another organization: glint share.
 """
 
 from __future__ import annotations
