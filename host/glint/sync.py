@@ -234,7 +234,7 @@ class SpoolSync:
         if item is not None:
             try:
                 if not self.ledger.store.item_leaves(item):  # enrolled in the matcher only: give it a twin
-                    self.ledger.register_item(item, brand=item.split(":", 1)[0] if ":" in item else "glint")
+                    self.ledger.register_twin(item, self.operator)
                 a = self.ledger.record_verify(item, "pass", fap=fap, device=c.device_id, operator=self.operator,
                                               location=self.location, scan=signed)
                 index = a.index

@@ -50,6 +50,10 @@ def stop(proc):
 DEVICE = SoftDevice(3)
 
 
+# what a bench key may register: a later enrollment (a factory claim is the brand key's)
+LATER = {"class": "later", "by": "field-1", "at": NOW - 500}
+
+
 def make_remote(home):
     """A server home that trusts DEVICE and has a bench key for the field host; returns the key."""
     home.mkdir()
@@ -65,7 +69,7 @@ def make_local(home, n_verify):
     ref, probes, size = sim_coating(7)
     Database(home / "match").add("acme:BAG-7", ref)
     led = Ledger.open(home / "ledger.db", keys=Keys.load(home, create=True), durable=False)
-    led.register_item("acme:BAG-7", "ACME", time=NOW - 500)
+    led.register_item("acme:BAG-7", "ACME", provenance=LATER, time=NOW - 500)
     led.add_coating("acme:BAG-7", "c1", ref=hashlib.sha256(to_record(ref).tobytes()).digest(),
                     scan=DEVICE.sign(probes[0], *size), time=NOW - 400, dev=DEVICE.hex)
     for i in range(n_verify):
@@ -147,7 +151,7 @@ def test_refused_upload_goes_to_the_exception_queue(tmp_path):
     local, remote_home = tmp_path / "local", tmp_path / "remote"
     key = make_remote(remote_home)
     led = Ledger.open(local / "ledger.db", keys=Keys.load(local, create=True), durable=False)
-    led.register_item("acme:X-1", "ACME")
+    led.register_item("acme:X-1", "ACME", provenance=LATER)
     box = Outbox(open_host_db(local))
     box.collect(led)
     # the remote already holds another event under the same idempotency key: a conflict
@@ -156,8 +160,7 @@ def test_refused_upload_goes_to_the_exception_queue(tmp_path):
     try:
         remote = RemoteLedger(f"http://127.0.0.1:{port}", api_key=key)
         key = box.entries()[0]["key"]
-        remote.post_event(key, {"kind": "register", "item": "acme:OTHER", "data": {"brand": "B",
-                                                                                  "prov": {"class": "factory"}}})
+        remote.post_event(key, {"kind": "register", "item": "acme:OTHER", "data": {"brand": "B", "prov": LATER}})
         rep = box.upload(remote)
         assert rep.rejected == 1 and rep.pending == 0
         ex = box.exceptions.list()

@@ -145,7 +145,7 @@ class BenchContext:
 
 def _record_verify(led, item, result, fap, device, operator, location, scan):
     if not led.store.item_leaves(item):  # enrolled in the matcher only: give it a twin first
-        led.register_item(item, brand=item.split(":", 1)[0] if ":" in item else "glint")
+        led.register_twin(item, operator)
     return led.record_verify(item, result, fap=fap, device=device, operator=operator, location=location,
                              scan=scan).index
 

@@ -466,6 +466,16 @@ class Ledger:
         data.update(_clean({"op": operator, "loc": location}))
         return self.append_event(ev.REGISTER, item, data, time)
 
+    def register_twin(self, item: str, operator: str | None = None) -> Appended:
+        """A twin for an item enrolled in the matcher only (before the ledger, or by the bare matcher CLI).
+
+        Nobody here saw it made: its provenance is ``later`` by this host's operator, never a
+        factory claim (that is the brand's, issue 16).
+        """
+        prov = {"class": "later", "by": operator or "glint", "at": int(_time.time()),
+                "reason": "enrolled in the matcher only"}
+        return self.register_item(item, brand=item.split(":", 1)[0] if ":" in item else "glint", provenance=prov)
+
     def add_coating(self, item: str, coating: str, ref: bytes | None = None, scan: bytes | None = None,
                     replaces: str | None = None, time: int | None = None, **extra) -> Appended:
         """Enroll a coating (reference) on an item; ``replaces`` re-enrolls after a repair."""

@@ -254,6 +254,20 @@ def org_scope(key: ApiKey | None) -> str | None:
     return key.organization if key is not None and key.role in ORG_SCOPED_ROLES else None
 
 
+def may_claim_factory(key: ApiKey | None, data) -> None:
+    """A factory enrollment is the brand's claim (issue 16): another role registers an item as ``later``.
+
+    Raise Forbidden when ``data`` (a register event's fields) claims provenance ``factory`` and the
+    key is not a brand key, as ``glint enroll --provenance factory`` needs the brand credential.
+    """
+    prov = data.get("prov") if isinstance(data, dict) else None
+    if isinstance(prov, dict) and prov.get("class") == "factory" and (key is None or key.role != "brand"):
+        role = "an anonymous" if key is None else f"a {key.role}"
+        raise Forbidden(f"{role} key may not register a factory enrollment",
+                        "the factory claim is the brand's: upload it with a brand key, or register it "
+                        "with provenance class 'later' (who, when, why)")
+
+
 def may_upload(key: ApiKey | None, kind: str) -> None:
     """Raise AuthError/Forbidden unless ``key`` may upload an event of ``kind``."""
     if key is None:

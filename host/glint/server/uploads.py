@@ -31,7 +31,7 @@ from glint.errors import GlintError, UsageError
 from glint.ledger import events as ev
 from glint.ledger.log import EventSpec
 from glint.server import admit as adm
-from glint.server import limits, wire
+from glint.server import auth, limits, wire
 
 _log = logging.getLogger(__name__)
 
@@ -119,6 +119,8 @@ def _prepare(ctx, up: _Upload, slots: set) -> bool:
     body = up.body
     kind, item, t, data, scan = wire.parse_event(body)
     up.parsed = (kind, item, t, data, scan, body.get("reference"))
+    if kind == ev.REGISTER:
+        auth.may_claim_factory(up.api_key, data)
     up.digest = wire.body_digest(body)
     if up.slot in slots:
         raise ConflictError(f"idempotency key {up.key} is already being used by a request in flight",

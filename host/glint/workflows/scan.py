@@ -261,7 +261,7 @@ class HostSession:
     def _ensure_registered(self, item: str) -> None:
         """Items enrolled before the ledger existed (or by the bare matcher CLI) get a register event."""
         if self.ledger.store.head(item) is None:  # one row, not every event of the item
-            self.ledger.register_item(item, brand=item.split(":", 1)[0] if ":" in item else "glint")
+            self.ledger.register_twin(item, self.operator)
             _log.info("registered %s in the ledger", item)
 
     def write_certificate(self, index: int, item: str) -> Path:

@@ -52,6 +52,19 @@ def test_append_is_idempotent_on_the_key(client):
     assert client.get("/v1/checkpoint").json["size"] == 1
 
 
+def test_a_factory_enrollment_is_the_brands_claim(client):
+    """A bench key registers items as `later` (who, why); only a brand key claims `factory` (issue 16)."""
+    bench = {"Authorization": f"Bearer {client.api.keys['bench']}"}
+    claim = dict(REG, item="acme:BAG-9")
+    r = client.post("/v1/events", json=claim, headers={**bench, "Idempotency-Key": "f-1"})
+    assert r.status_code == 403 and "bench key may not register a factory enrollment" in r.json["error"]
+    assert client.get("/v1/checkpoint").json["size"] == 0
+    later = dict(claim, data={"brand": "ACME", "prov": {"class": "later", "by": "bench-host",
+                                                       "at": NOW - 1000, "reason": "pre-owned"}})
+    assert client.post("/v1/events", json=later, headers={**bench, "Idempotency-Key": "f-2"}).status_code == 201
+    assert post(client, REG, "f-3").status_code == 201  # the brand's own factory enrollment
+
+
 def test_bad_requests_are_one_line_errors(client):
     assert post(client, REG, None).status_code == 400
     assert client.post("/v1/events", data=b"not json", headers={"Idempotency-Key": "x"}).status_code == 400
