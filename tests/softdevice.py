@@ -58,6 +58,26 @@ ITEM = "acme:BAG-1"
 NOW = int(time.time())
 
 
+def register_body(item: str = ITEM, t: int = NOW - 100) -> dict:
+    """A brand's factory register event of ``item`` (upload it with role="brand")."""
+    return {"kind": "register", "item": item, "time": t, "data": {"brand": "ACME", "prov": {"class": "factory"}}}
+
+
+def enroll_body(device, coating, item: str = ITEM, t: int = NOW - 90) -> dict:
+    """An enroll event of ``item``'s coating c1: its reference, and the first probe signed by ``device``."""
+    import hashlib
+
+    from glint.match.database import to_record
+    from glint.server import wire
+    from glint.server.admit import reference_wire
+
+    ref, probes, (w, h) = coating
+    body = wire.event_body("enroll", item, t, {"coat": "c1", "ref": hashlib.sha256(to_record(ref).tobytes()).digest()},
+                           device.sign(probes[0], w, h))
+    body["reference"] = reference_wire(ref)
+    return body
+
+
 class Api:
     """The HTTP API app of a home through Flask's test client, with one API key per role."""
 

@@ -3,16 +3,13 @@ real registry, real P-256 signatures, the real matcher), all of one round of the
 
 from __future__ import annotations
 
-import hashlib
 import threading
 
 import pytest
-from softdevice import ITEM, NOW
+from softdevice import ITEM, NOW, enroll_body, register_body
 
 from glint.ledger.group import LedgerWorker
-from glint.match.database import to_record
 from glint.server import wire
-from glint.server.admit import reference_wire
 
 
 def verify_body(device, spots, size, res="pass", t=NOW - 50, **data):
@@ -22,13 +19,8 @@ def verify_body(device, spots, size, res="pass", t=NOW - 50, **data):
 @pytest.fixture
 def enrolled(api, device, coating):
     """ITEM registered (brand key) and enrolled (bench key) on the served home, one event each."""
-    ref, probes, (w, h) = coating
-    assert api.post({"kind": "register", "item": ITEM, "time": NOW - 100,
-                     "data": {"brand": "ACME", "prov": {"class": "factory"}}}, role="brand").status_code == 201
-    body = wire.event_body("enroll", ITEM, NOW - 90, {"coat": "c1", "ref": hashlib.sha256(to_record(ref).tobytes())
-                                                      .digest()}, device.sign(probes[0], w, h))
-    body["reference"] = reference_wire(ref)
-    assert api.post(body).status_code == 201
+    assert api.post(register_body(), role="brand").status_code == 201
+    assert api.post(enroll_body(device, coating)).status_code == 201
     return api
 
 
@@ -71,11 +63,8 @@ def test_each_event_of_a_batch_is_checked_and_answered_on_its_own(enrolled, devi
 
 def test_a_verify_behind_its_enroll_in_one_batch_is_checked_against_that_enroll(api, device, coating):
     ref, probes, (w, h) = coating
-    assert api.post({"kind": "register", "item": ITEM, "time": NOW - 100,
-                     "data": {"brand": "ACME", "prov": {"class": "factory"}}}, role="brand").status_code == 201
-    enroll = wire.event_body("enroll", ITEM, NOW - 90, {"coat": "c1", "ref": hashlib.sha256(to_record(ref).tobytes())
-                                                        .digest()}, device.sign(probes[0], w, h))
-    enroll["reference"] = reference_wire(ref)
+    assert api.post(register_body(), role="brand").status_code == 201
+    enroll = enroll_body(device, coating)
     res = batch(api, [("e", enroll), ("v", verify_body(device, probes[1], (w, h)))]).json["results"]
     assert [x["status"] for x in res] == [201, 201], res  # the verify saw the enroll's reference
 

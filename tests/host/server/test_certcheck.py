@@ -5,18 +5,15 @@ forked log, one for another item and garbage each get a JSON answer naming the f
 from __future__ import annotations
 
 import base64
-import hashlib
 import os
 import shutil
 
 import pytest
-from softdevice import ITEM, NOW, Api, SoftDevice
+from softdevice import ITEM, NOW, Api, SoftDevice, enroll_body, register_body
 
 from glint.ledger import Keys
 from glint.ledger.cert import issuer_kid
-from glint.match.database import to_record
 from glint.server import wire
-from glint.server.admit import reference_wire
 from glint.server.certcheck import CHECKS
 
 ALL = list(CHECKS)
@@ -27,12 +24,8 @@ def _session(home, device, coating, other):
     device.provision(home)
     api = Api(home)
     ref, probes, (w, h) = coating
-    assert api.post({"kind": "register", "item": ITEM, "time": NOW - 100,
-                     "data": {"brand": "ACME", "prov": {"class": "factory"}}}, role="brand").status_code == 201
-    body = wire.event_body("enroll", ITEM, NOW - 90, {"coat": "c1", "ref": hashlib.sha256(to_record(ref).tobytes())
-                                                      .digest()}, device.sign(probes[0], w, h))
-    body["reference"] = reference_wire(ref)
-    assert api.post(body).status_code == 201
+    assert api.post(register_body(), role="brand").status_code == 201
+    assert api.post(enroll_body(device, coating)).status_code == 201
     certs = []
     for spots, res in ((probes[1], "pass"), (other[1][0], "fail")):
         r = api.post(wire.event_body("verify", ITEM, NOW - 50, {"res": res}, device.sign(spots, w, h)))
