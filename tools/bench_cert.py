@@ -8,7 +8,7 @@ the figure) holds one item per history length: a register event, then verify eve
 up to that history length, then the certified verify event. ``--filler N`` adds N
 events of other items first, to show that the size grows with the log only through the
 event's index (one 32-byte proof hash per 1 bit of it: the proof is into the tree right
-after the event, certificate format 3), not with the item's history.
+after the event, certificate format 4), not with the item's history.
 
 For each item: certificate bytes, bundle bytes (certificate + history), the median and
 p90 of ``Ledger.issue_certificate(index)`` (checkpoint look-up, inclusion proof, ES256

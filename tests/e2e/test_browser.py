@@ -85,7 +85,7 @@ def _resign(keys, blob: bytes, mutate) -> bytes:
     msg = cose.decode1(blob)
     claims = cbor.loads(msg.payload)
     mutate(claims)
-    return cose.sign1_with(cbor.dumps(claims), keys.sign_digest, kid=msg.kid, protected_extra={3: 61})
+    return cose.sign1_with(cbor.dumps(claims), keys.sign_digest, kid=msg.kid)  # format 4: {alg, kid} alone
 
 
 def test_tampered_certificates_name_the_failure(site, page):
@@ -96,10 +96,10 @@ def test_tampered_certificates_name_the_failure(site, page):
     flipped[-5] ^= 0x01
 
     def forged_proof(claims):  # a compromised issuer key signs a certificate of an event not in the log
-        claims[-5] = bytes(32) + claims[-5][32:]
+        claims[9] = claims[9][:-32] + bytes(32)  # (the last proof hash; format 4's hashes end with the proof)
 
-    def forged_verdict(claims):  # ... or turns the event's fail into a pass (data key 0 is "res")
-        claims[-4][0][0] = "fail"
+    def forged_verdict(claims):  # ... or turns the event's fail into a pass (res: 0 pass, 1 fail)
+        claims[5] = 1
 
     try:
         for blob, check, reason in ((bytes(flipped), "issuer signature", "does not verify with the issuer key"),
@@ -117,8 +117,9 @@ def test_tampered_certificates_name_the_failure(site, page):
         publish.publish(home, good, c)
 
 
-def test_a_format_2_certificate_still_verifies(site, page):
-    """Certificates issued before format 3 (the leaf whole, a proof to a later checkpoint)."""
+def test_format_2_and_3_certificates_still_verify(site, page):
+    """Certificates issued before format 4: format 3 (a CWT of the event, a proof to the tree right after
+    it) and format 2 (the leaf whole, a proof to a later checkpoint)."""
     from glint.ledger import Ledger
     from glint.ledger import cert as certmod
 
@@ -135,12 +136,17 @@ def test_a_format_2_certificate_still_verifies(site, page):
               -3: [size, certmod._note_signature(row.note, keys.log_verifier())]}
     old = cose.sign1_with(cbor.dumps(claims), keys.sign_digest, kid=certmod.issuer_kid(keys.issuer_public),
                           protected_extra={3: 61})
+    # format 3, spelled by hand from the format-4 certificate's event, proof and log signature
+    raw, iat, logsig, proof4 = certmod.leaf_of4(cbor.loads(cose.decode1(good).payload))
+    v3 = cose.sign1_with(cbor.dumps({6: iat, -4: certmod.compact_event(raw), -5: proof4, -6: logsig}), keys.sign_digest,
+                         kid=certmod.issuer_kid(keys.issuer_public), protected_extra={3: 61})
     try:
-        publish.publish(home, old, c)
-        page.goto(f"{site['base']}/c/{c}")
-        verdict, failed, why = _verdict(page)
-        assert (verdict, failed) == ("verified", None), why
-        assert "format 2:" in page.inner_text("#checks")
+        for blob, fmt in ((old, 2), (v3, 3)):
+            publish.publish(home, blob, c)
+            page.goto(f"{site['base']}/c/{c}")
+            verdict, failed, why = _verdict(page)
+            assert (verdict, failed) == ("verified", None), why
+            assert f"format {fmt}:" in page.inner_text("#checks")
     finally:
         publish.publish(home, good, c)
 

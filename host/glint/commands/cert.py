@@ -12,10 +12,11 @@ for --log: the signed-note verifier key (log.vkey), as a file or inline.
 Who, where and non-public passport values are sealed in the log (glint.ledger.sealed): a bundle
 reveals those its reader may see (--reveal owner: the buyer's; default public: none), and
 verify checks every revealed value against its commitment.
-A certificate is compact (format 3: the event, its inclusion proof, the signed
-checkpoint); the item's history is checked against the event's chain head from a
-bundle, or fetched with --remote from the log's `glint serve`, which also says the
-certificate's current status (voided: rejected; the item retired or suspect since: said). The QR codes encode
+A certificate is compact (format 4: the event, its inclusion proof, the log's signature
+on the checkpoint; ~300 bytes plus 32 per 1 bit of the event's log index); the item's
+history is checked against the event's chain head from a bundle, or fetched with
+--remote from the log's `glint serve`, which also says the certificate's current
+status (voided: rejected; the item retired or suspect since: said). The QR codes encode
 the certificate's public URL on the home's resolver host ([public] host in
 config.toml; glint.publish).
 """

@@ -1,23 +1,29 @@
-"""Scan certificates (compact, format 3): a CWT in a COSE_Sign1 (ES256) signed by the host's issuer key.
+"""Scan certificates (compact, format 4): a COSE_Sign1 (ES256) signed by the host's issuer key.
 
 A certificate proves, to anyone holding only the issuer public key and the log's
 verifier key, that a verification event is in the log. It carries the event itself
 (verdict, item, scan digest, time, and ``prev``, the head of the item's hash chain
 before it), an inclusion proof of its leaf in the log's tree **right after it** (size =
 index + 1) and the log's signature on that tree's checkpoint; nothing grows with the
-item's history, and the proof has one hash per 1 bit of the event's index (at most
-ceil(log2(index + 1))). Claims (deterministic CBOR map; see docs/formats.md):
+item's history, and the proof has one hash per 1 bit of the event's index (exactly
+popcount(index) hashes). The payload is one deterministic CBOR array (docs/formats.md):
 
-    6 (iat):   uint     issue time
-    -4 event:  [data, index, seq, time, item, prev]   the verify event's leaf, its fixed
-                        parts left out (kind "verify", version 1, the eight keys): the leaf
-                        bytes are ``events.encode_leaf(index, "verify", item, seq, prev, time,
-                        data)`` with the data keys of ``DATA_KEYS`` written as their position
-                        in it (0 = "res", ...) and every other data key as itself
-    -5 proof:  bstr     the inclusion proof in the tree of size index + 1: 32-byte hashes concatenated
-    -6 logsig: bstr     the log key's 64-byte Ed25519 signature over the checkpoint text
-                        ``<origin>\n<index + 1>\n<base64 root>\n``, whose origin is the log key's
-                        name and whose root the proof yields
+    [dt, index, seq, time, item, res, fap, dev, data, hashes]
+
+    dt       int      issue time minus the event's time (the issue time is time + dt)
+    index, seq, time, item   the leaf's "i", "n", "t", "item"
+    res      uint     the result's position in events.RESULTS (0 pass, 1 fail)
+    fap      number / null (absent)
+    dev      bstr .size 8 when the leaf's dev is 16 lower-case hex digits (their bytes),
+             tstr for any other text, null when absent
+    data     map      the leaf's other data keys, those of ``DATA_KEYS`` written as their position
+    hashes   bstr     logsig (64) || prev (32) || scan digest (32, iff the leaf has one) ||
+                      the inclusion proof (32 per 1 bit of index)
+
+The leaf bytes are ``events.encode_leaf(index, "verify", item, seq, prev, time, data)`` with
+the data rebuilt (one spelling of each value: ``leaf_of4``); ``logsig`` is the log key's
+Ed25519 signature over the checkpoint text ``<origin>\n<index + 1>\n<base64 root>\n``,
+whose origin is the log key's name and whose root the proof yields.
 
 The certificate id is the hex of the first 16 bytes of the leaf hash (``cert_id``).
 The item's earlier events are not in the certificate: they are fetched from the log
@@ -27,10 +33,12 @@ event links to the one before, the last one is the leaf's ``prev``.
 
 ``verify`` checks the signature, the checkpoint signature, the inclusion proof, and,
 when the history is given, that it chains into the leaf and replays as a valid custody
-sequence; any failure raises VerificationError with a one-line reason. Format-2
-certificates (the leaf bytes whole, a proof to the latest checkpoint: ``{"glint": 2, 6,
--1 leaf, -2 proof, -3 [size, sig]}``) still verify; format-1 certificates (which carried
-the whole history) are refused with a named reason.
+sequence; any failure raises VerificationError with a one-line reason. Older formats
+still verify: format 3 (a CWT: ``{6 iat, -4 [data, index, seq, time, item, prev], -5
+proof, -6 logsig}``, what ``build`` falls back to for a leaf format 4 cannot spell) and
+format 2 (the leaf bytes whole, a proof to the latest checkpoint: ``{"glint": 2, 6, -1
+leaf, -2 proof, -3 [size, sig]}``); format-1 certificates (which carried the whole
+history) are refused with a named reason.
 """
 
 from __future__ import annotations
@@ -48,14 +56,19 @@ from glint.ledger.note import SIG_PREFIX, SIG_SIZE, Checkpoint, Verifier, open_c
 from glint.ledger.twins import ItemState, replay
 from glintcore import cbor, cose
 
-CERT_VERSION = 3
+CERT_VERSION = 4
 CWT_IAT = 6
 C_LEAF, C_PROOF, C_CKPT = -1, -2, -3            # format 2
 C_EVENT, C_PROOF3, C_LOGSIG = -4, -5, -6        # format 3
 # Data keys a format-3 certificate writes as their position here (one byte instead of the text).
 DATA_KEYS = ("res", "fap", "dev", "op", "loc", "coat", "scan", "via", "parts", "sealed")
 _DATA_KEY_NO = {k: n for n, k in enumerate(DATA_KEYS)}
-CONTENT_FORMAT_CWT = 61  # CoAP content-format of application/cwt
+CONTENT_FORMAT_CWT = 61  # CoAP content-format of application/cwt (formats 2 and 3)
+# Format 4: the data keys that have a slot of their own in the payload array (res, fap, dev)
+# or go into its hashes (scan); the others stay in its data map.
+SLOTTED = frozenset({"res", "fap", "dev", "scan"})
+DEV_HEX = 16             # a device id: 16 lower-case hex digits, carried as their 8 bytes
+FORMAT4_LEN = 10
 MAX_CERT_BYTES = 64 * 1024
 MAX_HISTORY = 100_000
 BUNDLE_VERSION = 1          # certificate + history
@@ -187,9 +200,86 @@ def leaf_of(event) -> bytes:
         raise VerificationError(f"certificate event cannot be encoded: {e}") from None
 
 
+class _NotCompact(Exception):
+    """A verify leaf that format 4 cannot spell (build falls back to format 3)."""
+
+
+def _is_dev_hex(v) -> bool:
+    return type(v) is str and len(v) == DEV_HEX and all(c in "0123456789abcdef" for c in v)
+
+
+def compact4(leaf: bytes, issued: int, logsig: bytes, proof: bytes) -> list:
+    """The payload array of a format-4 certificate for the verify event ``leaf`` (_NotCompact when
+    one of its values has no format-4 spelling)."""
+    e = ev.decode_leaf(leaf, UsageError)
+    if e.kind != ev.VERIFY:
+        raise UsageError(f"certificates are for verify events, not {e.kind}")
+    d = e.data
+    res, fap, dev, scan = d.get("res"), d.get("fap"), d.get("dev"), d.get("scan")
+    if (res not in ev.RESULTS or type(res) is not str or ("fap" in d and type(fap) not in (int, float))
+            or ("dev" in d and type(dev) is not str) or ("scan" in d and (type(scan) is not bytes or len(scan) != 32))
+            or e.prev is None or not all(type(k) is str for k in d)):
+        raise _NotCompact
+    data = {_DATA_KEY_NO.get(k, k): v for k, v in d.items() if k not in SLOTTED}
+    hashes = logsig + e.prev + (scan if scan is not None else b"") + proof
+    return [issued - e.time, e.index, e.seq, e.time, e.item, ev.RESULTS.index(res), fap,
+            bytes.fromhex(dev) if dev is not None and _is_dev_hex(dev) else dev, data, hashes]
+
+
+def leaf_of4(claims: list) -> tuple[bytes, int, bytes, bytes]:
+    """(leaf bytes, issue time, log signature, proof bytes) of a format-4 payload array
+    (VerificationError naming what is wrong; each value has one spelling)."""
+    if len(claims) != FORMAT4_LEN:
+        raise VerificationError("certificate payload is not [dt, index, seq, time, item, res, fap, dev, data, hashes]")
+    dt, index, seq, t, item, res, fap, dev, data, hashes = claims
+    for x, top in ((index, 1 << 63), (seq, 1 << 63), (t, ev.MAX_TIME + 1)):
+        if not isinstance(x, int) or isinstance(x, bool) or not 0 <= x < top:
+            raise VerificationError("certificate event index, sequence or time is not an unsigned integer")
+    if not isinstance(dt, int) or isinstance(dt, bool) or not 0 <= t + dt <= ev.MAX_TIME:
+        raise VerificationError("certificate issue time is not a time")
+    if seq < 1 or not isinstance(item, str):
+        raise VerificationError("certificate event item or sequence is malformed")
+    if type(res) is not int or not 0 <= res < len(ev.RESULTS):
+        raise VerificationError("certificate result is not 0 (pass) or 1 (fail)")
+    if fap is not None and type(fap) not in (int, float):
+        raise VerificationError("certificate fap is not a number")
+    if not (dev is None or (type(dev) is bytes and len(dev) == DEV_HEX // 2) or (type(dev) is str and not _is_dev_hex(dev))):
+        raise VerificationError("certificate device id is not 8 bytes, other text or null (one spelling)")
+    if not isinstance(data, dict):
+        raise VerificationError("certificate event data is not a map")
+    if not isinstance(hashes, bytes):
+        raise VerificationError("certificate hashes are not bytes")
+    n_proof = 32 * bin(index).count("1")
+    extra = len(hashes) - SIG_SIZE - 32 - n_proof
+    if extra not in (0, 32):
+        raise VerificationError(f"certificate hashes are not logsig, chain head, [scan digest,] and "
+                                f"{n_proof // 32} proof hashes (one per 1 bit of the index)")
+    logsig, prev = hashes[:SIG_SIZE], hashes[SIG_SIZE:SIG_SIZE + 32]
+    out: dict = {"res": ev.RESULTS[res]}
+    if fap is not None:
+        out["fap"] = fap
+    if dev is not None:
+        out["dev"] = dev.hex() if type(dev) is bytes else dev
+    if extra:
+        out["scan"] = hashes[SIG_SIZE + 32:SIG_SIZE + 64]
+    for k, v in data.items():
+        if type(k) is int and 0 <= k < len(DATA_KEYS):
+            k = DATA_KEYS[k]
+        elif type(k) is not str or k in _DATA_KEY_NO:  # one spelling per key
+            raise VerificationError("certificate event data has a key spelled two ways or not text")
+        if k in out:
+            raise VerificationError("certificate event data has a key twice (or one that has a slot of its own)")
+        out[k] = v
+    try:
+        leaf = ev.encode_leaf(index, ev.VERIFY, item, seq, prev, t, out)
+    except (GlintError, TypeError, ValueError) as e:
+        raise VerificationError(f"certificate event cannot be encoded: {e}") from None
+    return leaf, t + dt, logsig, hashes[len(hashes) - n_proof:]
+
+
 def build(keys: Keys, leaf: bytes, proof: list[bytes], note: str, issued: int | None = None) -> bytes:
-    """Sign a compact (format-3) certificate for the verify event ``leaf`` (no checks: see
-    Ledger.issue_certificate).
+    """Sign a compact (format-4) certificate for the verify event ``leaf`` (no checks: see
+    Ledger.issue_certificate); format 3 for a leaf whose values format 4 cannot spell.
 
     ``note``: the signed checkpoint (C2SP note) of the tree of size index + 1, which ``proof``
     leads to; only the log key's signature goes into the certificate, so it must be a plain
@@ -202,12 +292,25 @@ def build(keys: Keys, leaf: bytes, proof: list[bytes], note: str, issued: int | 
         raise UsageError("a compact certificate needs a plain checkpoint signed only by the log key")
     event = compact_event(leaf)
     if cp.size != event[1] + 1:
-        raise UsageError(f"a format-3 certificate's checkpoint is the tree right after its event "
+        raise UsageError(f"a compact certificate's checkpoint is the tree right after its event "
                          f"(size {event[1] + 1}), not size {cp.size}")
-    claims = {
-        CWT_IAT: int(_time.time()) if issued is None else int(issued),
-        C_EVENT: event, C_PROOF3: b"".join(proof), C_LOGSIG: sig,
-    }
+    iat = int(_time.time()) if issued is None else int(issued)
+    kid = issuer_kid(keys.issuer_public)
+    try:
+        payload = cbor.dumps(compact4(leaf, iat, sig, b"".join(proof)))
+    except _NotCompact:
+        return _sign3(keys, event, proof, sig, iat)
+    return cose.sign1_with(payload, keys.sign_digest, kid=kid)
+
+
+def build3(keys: Keys, leaf: bytes, proof: list[bytes], note: str, issued: int) -> bytes:
+    """A format-3 certificate (the CWT of the issues before format 4): what ``build`` falls back to,
+    and the tests' older certificate."""
+    return _sign3(keys, compact_event(leaf), proof, _note_signature(note, keys.log_verifier()), issued)
+
+
+def _sign3(keys: Keys, event: list, proof: list[bytes], sig: bytes, iat: int) -> bytes:
+    claims = {CWT_IAT: iat, C_EVENT: event, C_PROOF3: b"".join(proof), C_LOGSIG: sig}
     return cose.sign1_with(cbor.dumps(claims), keys.sign_digest, kid=issuer_kid(keys.issuer_public),
                            protected_extra={3: CONTENT_FORMAT_CWT})
 
@@ -233,9 +336,12 @@ def peek(blob: bytes) -> ev.Event | None:
     """The certified event of a certificate, decoded WITHOUT any check (to fetch its history), or None."""
     try:
         c = cbor.loads(cose.decode1(bytes(blob)).payload)
-        if not isinstance(c, dict):
+        if isinstance(c, list):
+            leaf = leaf_of4(c)[0]
+        elif isinstance(c, dict):
+            leaf = c[C_LEAF] if "glint" in c else leaf_of(c[C_EVENT])
+        else:
             return None
-        leaf = c[C_LEAF] if "glint" in c else leaf_of(c[C_EVENT])
         return ev.decode_leaf(leaf, VerificationError, strict=False)
     except (GlintError, KeyError, TypeError, ValueError):
         return None
@@ -269,14 +375,20 @@ def verify(blob: bytes, issuer_pub: bytes, log: Verifier, history: list[bytes] |
         c = cbor.loads(payload)
     except DecodeError as e:
         raise VerificationError(f"certificate claims are not valid CBOR: {e}") from None
-    if not isinstance(c, dict):
-        raise VerificationError("certificate claims are not a map")
-    if c.get("glint") == 1:
+    if not isinstance(c, (dict, list)):
+        raise VerificationError("certificate claims are not a map or a format-4 array")
+    if isinstance(c, dict) and c.get("glint") == 1:
         raise VerificationError("certificate format 1 is no longer issued; ask the issuer for a new "
                                 f"(compact, format {CERT_VERSION}) certificate of the same event")
     if cbor.dumps(c) != payload:
         raise VerificationError("certificate claims are not in deterministic CBOR form")
-    if "glint" in c:
+    size = None
+    if isinstance(c, list):
+        if msg.protected != {1: -7, 4: msg.kid}:  # format 4: no content type, nothing else
+            raise VerificationError("format-4 certificate's protected header is not {alg: ES256, kid}")
+        fmt = 4
+        leaf, iat, logsig, proof_b = leaf_of4(c)
+    elif "glint" in c:
         if c.get("glint") != 2:
             raise VerificationError(f"certificate is not a glint format-2 or format-{CERT_VERSION} certificate")
         if set(c) != _CLAIMS2:
@@ -292,8 +404,8 @@ def verify(blob: bytes, issuer_pub: bytes, log: Verifier, history: list[bytes] |
         fmt, leaf, proof_b, logsig = 3, leaf_of(c[C_EVENT]), c[C_PROOF3], c[C_LOGSIG]
         if not isinstance(logsig, bytes) or len(logsig) != SIG_SIZE:
             raise VerificationError("certificate log signature is not 64 bytes")
-        size = None
-    iat = c[CWT_IAT]
+    if fmt != 4:
+        iat = c[CWT_IAT]
     if not isinstance(iat, int) or isinstance(iat, bool) or not 0 <= iat <= ev.MAX_TIME:
         raise VerificationError("certificate issue time is not a time")
     if not isinstance(proof_b, bytes) or len(proof_b) % merkle.HASH_SIZE:

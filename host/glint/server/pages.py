@@ -324,7 +324,7 @@ def linkset(v: dict, base: str, path: str) -> dict:
         links[GS1_VOC + "verificationService"] = [{"href": f"{base}/c/{cid}", "title": "Check the latest "
                                                    "certificate in your browser", **html_link}]
         links[GS1_VOC + "certificationInfo"] = [{"href": f"{base}/c/{cid}/cose", "title": "Latest certificate "
-                                                 "(COSE_Sign1, glint format 3)", "type": COSE}]
+                                                 "(COSE_Sign1, glint format 4)", "type": COSE}]
     links[GS1_VOC + "dpp"] = [
         {"href": f"{anchor}?linkType=gs1:dpp", "title": "Digital product passport: the public fields",
          "type": "application/json", "hreflang": ["en"]},

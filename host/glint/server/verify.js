@@ -184,6 +184,39 @@
     if (![index, seq, time].every(isUint) || typeof item !== "string" || !(prev === null || prev instanceof Uint8Array)) fail("the certificate's event is malformed");
     return encode(new Map([["d", d], ["i", index], ["k", "verify"], ["n", seq], ["t", time], ["v", 1], ["item", item], ["prev", prev]]));
   }
+  // A format-4 certificate's payload [dt, index, seq, time, item, res, fap, dev, data, hashes] ->
+  // {raw: the leaf bytes, iat, logsig, proof} (glint.ledger.cert.leaf_of4; one spelling of each value).
+  const RESULTS = ["pass", "fail"];
+  const isInt = (x) => typeof x === "number" && Number.isInteger(x);
+  const popcount = (n) => { let c = 0; while (n > 0) { c += n % 2; n = Math.floor(n / 2); } return c; };
+  function leafOf4(c) {
+    if (c.length !== 10) fail("the certificate is not [dt, index, seq, time, item, res, fap, dev, data, hashes]");
+    const [dt, index, seq, time, item, res, fap, dev, data, hashes] = c;
+    if (![index, seq, time].every(isUint) || time > 253402300799) fail("the certificate's event index, sequence or time is not an unsigned integer");
+    if (!isInt(dt) || time + dt < 0 || time + dt > 253402300799) fail("the issue time is not a time");
+    if (seq < 1 || typeof item !== "string") fail("the certificate's event is malformed");
+    if (!isUint(res) || res >= RESULTS.length) fail("the certificate's result is not 0 (pass) or 1 (fail)");
+    if (!(fap === null || typeof fap === "number" || fap instanceof Float)) fail("the certificate's fap is not a number");
+    const devHex = (x) => typeof x === "string" && /^[0-9a-f]{16}$/.test(x);
+    if (!(dev === null || (dev instanceof Uint8Array && dev.length === 8) || (typeof dev === "string" && !devHex(dev)))) fail("the certificate's device id is not 8 bytes, other text or null (one spelling)");
+    if (!(data instanceof Map)) fail("the certificate's event data is not a map");
+    if (!(hashes instanceof Uint8Array)) fail("the certificate's hashes are not bytes");
+    const nProof = 32 * popcount(index), extra = hashes.length - 64 - 32 - nProof;
+    if (extra !== 0 && extra !== 32) fail(`the certificate's hashes are not the log signature, the chain head, [the scan digest,] and ${nProof / 32} proof hashes (one per 1 bit of the index)`);
+    const d = new Map([["res", RESULTS[res]]]);
+    if (fap !== null) d.set("fap", fap);
+    if (dev !== null) d.set("dev", dev instanceof Uint8Array ? hex(dev) : dev);
+    if (extra) d.set("scan", hashes.slice(96, 128));
+    for (const [k, v] of data) {
+      let name = k;
+      if (typeof k === "number" && Number.isInteger(k) && k >= 0 && k < DATA_KEYS.length) name = DATA_KEYS[k];
+      else if (typeof k !== "string" || DATA_KEYS.includes(k)) fail("the certificate's event data has a key spelled two ways or not text");
+      if (d.has(name)) fail("the certificate's event data has a key twice (or one that has a slot of its own)");
+      d.set(name, v);
+    }
+    const raw = encode(new Map([["d", d], ["i", index], ["k", "verify"], ["n", seq], ["t", time], ["v", 1], ["item", item], ["prev", hashes.slice(64, 96)]]));
+    return { raw, iat: time + dt, logsig: hashes.slice(0, 64), proof: hashes.slice(hashes.length - nProof) };
+  }
   async function leafHash(u8) { return sha256(cat(new Uint8Array([0]), u8)); }
   async function nodeHash(l, r) { return sha256(cat(new Uint8Array([1]), l, r)); }
 
@@ -258,13 +291,19 @@
       return "ES256 signature over the claims verifies (WebCrypto)";
     });
     if (!signed) return { checks, info };
+    let iat;
     const claimed = await step("claims", async () => {
       claims = strict(payload, "the claims");
-      if (!(claims instanceof Map)) fail("the claims are not a map");
+      if (Array.isArray(claims)) { // format 4: one array; the protected header is {alg, kid} alone
+        if (strict(prot, "the protected header").size !== 2) fail("a format-4 certificate's protected header is {alg: ES256, kid} alone");
+        const c = leafOf4(claims);
+        fmt = 4; leaf = leafOf(c.raw, "the certified event"); proofB = c.proof; ckSig = c.logsig; ckSize = leaf.index + 1; iat = c.iat;
+      } else {
+      if (!(claims instanceof Map)) fail("the claims are not a map or a format-4 array");
       if (claims.get("glint") === 1) fail("certificate format 1 is no longer issued; ask the issuer for a new certificate");
       const ks = Array.from(claims.keys()).map(String).sort().join();
       if (claims.has("glint")) { // format 2: the leaf whole, a proof to a later checkpoint [size, signature]
-        if (claims.get("glint") !== 2) fail("not a glint format-2 or format-3 certificate");
+        if (claims.get("glint") !== 2) fail("not a glint format-2, -3 or -4 certificate");
         if (ks !== ["-1", "-2", "-3", "6", "glint"].sort().join()) fail("the certificate has missing or unknown claims");
         const ck = claims.get(-3);
         if (!Array.isArray(ck) || ck.length !== 2 || !isUint(ck[0]) || !(ck[1] instanceof Uint8Array) || ck[1].length !== 64) fail("the checkpoint is not [size, 64-byte signature]");
@@ -275,12 +314,14 @@
         proofB = claims.get(-5); ckSig = claims.get(-6); ckSize = leaf.index + 1;
         if (!(ckSig instanceof Uint8Array) || ckSig.length !== 64) fail("the log signature is not 64 bytes");
       }
+      iat = claims.get(6);
+      if (!isUint(iat)) fail("the issue time is not a time");
+      }
       if (leaf.kind !== "verify") fail(`the certified event is a ${leaf.kind} event, not a verification`);
       if (!(proofB instanceof Uint8Array) || proofB.length % 32) fail("the proof is not a list of 32-byte hashes");
-      if (!isUint(claims.get(6))) fail("the issue time is not a time");
       leaf.hash = await leafHash(leaf.raw);
       const res = leaf.data.get("res"), fap = leaf.data.get("fap"), scan = leaf.data.get("scan");
-      Object.assign(info, { id: hex(leaf.hash.slice(0, 16)), item: leaf.item, result: res, fap: fap === undefined ? null : num(fap), time: leaf.time, index: leaf.index, issued: claims.get(6), scan: scan instanceof Uint8Array ? hex(scan) : null, device: leaf.data.get("dev") || null, head: leaf.prev ? hex(leaf.prev) : null, seq: leaf.seq });
+      Object.assign(info, { id: hex(leaf.hash.slice(0, 16)), item: leaf.item, result: res, fap: fap === undefined ? null : num(fap), time: leaf.time, index: leaf.index, issued: iat, scan: scan instanceof Uint8Array ? hex(scan) : null, device: leaf.data.get("dev") || null, head: leaf.prev ? hex(leaf.prev) : null, seq: leaf.seq });
       return `format ${fmt}: the verify event (log index ${leaf.index}, event ${leaf.seq} of the item), its proof and the log's signature`;
     });
     if (!claimed) return { checks, info };

@@ -78,16 +78,66 @@ def test_certificate_contents(issued, keys):
     assert info.event.prev == info.history[-1].hash  # the chain head the history is checked against
 
 
-def test_compact_claims_and_size(issued):
+def test_compact_claims_and_size(issued, keys):
     _, _, blob, a = issued
-    claims = cbor.loads(cose.decode1(blob).payload)
-    assert set(claims) == {6, -4, -5, -6}  # format 3: issue time, the event, its proof, the log's signature
-    data, index, seq, t, item, prev = claims[-4]
-    assert (index, seq, t, item, len(prev)) == (a.index, 3, T0 + 3, ITEM, 32)
-    assert data[0] == "pass" and data[6] == __import__("hashlib").sha256(b"device-signed scan bytes").digest()
-    assert certmod.leaf_of(claims[-4]) == certmod.peek(blob).raw  # the event claim stands for the exact leaf
-    assert len(claims[-5]) == 32  # index 4 = 0b100: one proof hash (the root of leaves 0-3) in the tree of size 5
-    assert len(blob) < 480
+    msg = cose.decode1(blob)
+    assert msg.protected == {1: -7, 4: certmod.issuer_kid(keys.issuer_public)}  # ES256 and the key id, no content type
+    claims = cbor.loads(msg.payload)
+    assert isinstance(claims, list) and len(claims) == 10  # format 4: one array
+    dt, index, seq, t, item, res, fap, dev, data, hashes = claims
+    assert (index, seq, t, item, res, fap, dev) == (a.index, 3, T0 + 3, ITEM, 0, 2.5e-10, bytes.fromhex("a1b2c3d4e5f60708"))
+    assert t + dt == verify_certificate(blob, keys.issuer_public, keys.log_verifier()).issued
+    assert set(data) == {5, 9}  # coat and the sealed commitments of op and loc (keys 0-9: DATA_KEYS)
+    scan = __import__("hashlib").sha256(b"device-signed scan bytes").digest()
+    # logsig, the chain head, the scan digest, and one proof hash: index 4 = 0b100 (the root of leaves 0-3)
+    assert len(hashes) == 64 + 32 + 32 + 32 and hashes[96:128] == scan
+    assert hashes[64:96] == certmod.peek(blob).prev
+    assert certmod.leaf_of4(claims)[0] == certmod.peek(blob).raw  # the payload stands for the exact leaf
+    assert len(blob) < 420
+
+
+def _format3(path, keys, index, issued=T0 + 9):
+    """The format-3 certificate (a CWT) that glint issued before format 4, of the event ``index``."""
+    from glint.ledger import merkle
+
+    with Ledger.open(path, keys=keys) as led:
+        note = led._certificate_checkpoint(index + 1)
+        proof = merkle.inclusion_proof(index, index + 1, led.store.get_nodes)
+        return certmod.build3(keys, led.event(index).raw, proof, note, issued)
+
+
+def test_format_3_still_verifies_and_tampering_fails(issued, keys):
+    _, path, blob, a = issued
+    old = _format3(path, keys, a.index)
+    claims = cbor.loads(cose.decode1(old).payload)
+    assert set(claims) == {6, -4, -5, -6}
+    assert certmod.leaf_of(claims[-4]) == certmod.peek(old).raw
+    info = verify_certificate(old, keys.issuer_public, keys.log_verifier())
+    new = verify_certificate(blob, keys.issuer_public, keys.log_verifier())
+    assert info.format == 3 and new.format == 4 and info.id == new.id and info.issued == T0 + 9
+    assert (info.item, info.result, info.fap, info.device, info.scan) == (new.item, new.result, new.fap, new.device,
+                                                                           new.scan)
+    assert len(old) - len(blob) >= 25
+
+    def fail_as_pass(c):
+        c[-4][0][0] = "fail"
+
+    def text_key(c):  # the same data key spelled as text: one spelling only
+        c[-4][0]["res"] = c[-4][0].pop(0)
+
+    for mutate, why in ((fail_as_pass, "checkpoint signature does not verify"), (text_key, "spelled two ways")):
+        with pytest.raises(VerificationError, match=why):
+            verify_certificate(_resign(keys, old, mutate, cwt=True), keys.issuer_public, keys.log_verifier())
+
+
+def test_a_leaf_format_4_cannot_spell_gets_format_3(tmp_path, keys):
+    with Ledger.open(tmp_path / "l.db", keys=keys, durable=False) as led:
+        led.register_item("acme:S-1", "ACME")
+        a = led.record_verify("acme:S-1", "pass", fap=1e-9, time=T0)  # no device, no scan: format 4
+        b = led.append_event("verify", "acme:S-1", {"res": "pass", "dev": 7}, T0)  # a device id that is no text
+        ca, cb = led.issue_certificate(a.index), led.issue_certificate(b.index)
+    ia, ib = (verify_certificate(c, keys.issuer_public, keys.log_verifier()) for c in (ca, cb))
+    assert (ia.format, ia.device, ia.scan, ib.format, ib.device) == (4, None, None, 3, 7)
 
 
 def test_size_is_the_index_bits_not_the_log_or_the_history(tmp_path, keys):
@@ -105,7 +155,7 @@ def test_size_is_the_index_bits_not_the_log_or_the_history(tmp_path, keys):
         late_a, late_b = led.issue_certificate(a.index), led.issue_certificate(b.index)
     for blob, index in ((late_a, a.index), (late_b, b.index), (early, b.index)):
         info = verify_certificate(blob, keys.issuer_public, keys.log_verifier())
-        proof = cbor.loads(cose.decode1(blob).payload)[-5]
+        proof = certmod.leaf_of4(cbor.loads(cose.decode1(blob).payload))[3]
         assert info.checkpoint.size == index + 1 and len(proof) == 32 * bin(index).count("1")
     assert 0 <= len(late_a) - len(late_b) - 32 * 6 <= 2 and abs(len(early) - len(late_b)) <= 1  # CBOR heads
 
@@ -125,7 +175,7 @@ def test_format_2_still_verifies_and_tampering_fails(issued, keys):
     info = verify_certificate(old, keys.issuer_public, keys.log_verifier())
     assert info.format == 2 and info.index == a.index and info.id == certmod.cert_id(a.leaf_hash)
     assert info.as_dict()["format"] == 2 and verify_certificate(blob, keys.issuer_public,
-                                                               keys.log_verifier()).as_dict()["format"] == 3
+                                                               keys.log_verifier()).as_dict()["format"] == 4
     claims[-3] = [cp.size + 1, sig]
     forged = cose.sign1_with(cbor.dumps(claims), keys.sign_digest, kid=certmod.issuer_kid(keys.issuer_public),
                              protected_extra={3: certmod.CONTENT_FORMAT_CWT})
@@ -183,46 +233,78 @@ def test_wrong_keys_and_flipped_bytes_fail(issued):
     assert rc == 1 and out.startswith("glint: certificate rejected:"), out
 
 
-def _resign(keys, blob, mutate):
+def _resign(keys, blob, mutate, cwt=False):
     """Re-sign a certificate after changing its claims: what a compromised issuer could do."""
     msg = cose.decode1(blob)
     claims = cbor.loads(msg.payload)
     mutate(claims)
     return cose.sign1_with(cbor.dumps(claims), keys.sign_digest, kid=msg.protected.get(4),
-                           protected_extra={3: certmod.CONTENT_FORMAT_CWT})
+                           protected_extra={3: certmod.CONTENT_FORMAT_CWT} if cwt else None)
 
 
 def test_resigned_claims_fail_on_the_log_signature(issued, keys):
-    """Even with the issuer key, changing the event, the proof or the size breaks the log's signature."""
+    """Even with the issuer key, changing the event, the proof or the size breaks the log's signature;
+    every value has one spelling."""
     _, _, blob, _ = issued
 
     def fail_as_pass(c):
-        c[-4][0][0] = "fail"
+        c[5] = 1
 
     def other_proof(c):
-        c[-5] = bytes(32) + c[-5][32:]
+        c[9] = c[9][:-32] + bytes(32)
 
     def other_index(c):
-        c[-4][1] += 1
+        c[1] += 1
 
     def other_head(c):
-        c[-4][5] = bytes(32)
+        c[9] = c[9][:64] + bytes(32) + c[9][96:]
 
-    def text_key(c):  # the same data key spelled as text: one spelling only
-        c[-4][0]["res"] = c[-4][0].pop(0)
+    def other_scan(c):
+        c[9] = c[9][:96] + bytes(32) + c[9][128:]
+
+    def no_scan(c):  # the scan digest dropped: another leaf
+        c[9] = c[9][:96] + c[9][128:]
+
+    def short(c):  # half a hash short: the hashes do not add up for this index
+        c[9] = c[9][:-16]
+
+    def text_key(c):  # the coating's key spelled as text: one spelling only
+        c[8]["coat"] = c[8].pop(5)
+
+    def slotted_key(c):  # the result written in the data map too
+        c[8][0] = "pass"
+
+    def text_result(c):
+        c[5] = "pass"
+
+    def hex_device(c):  # the device id as its hex text, where format 4 carries its 8 bytes
+        c[7] = c[7].hex()
 
     def extra_claim(c):
-        c["hist"] = []
+        c.append([])
+
+    def later(c):  # a later issue time is the issuer's claim, signed by it: only the range is checked
+        c[0] = -c[3] - 1
 
     for mutate, why in ((fail_as_pass, "checkpoint signature does not verify"),
                         (other_proof, "checkpoint signature does not verify"),
-                        (other_index, "checkpoint signature does not verify|inclusion proof"),
+                        (other_index, "checkpoint signature does not verify|inclusion proof|proof hashes"),
                         (other_head, "checkpoint signature does not verify"),
+                        (other_scan, "checkpoint signature does not verify"),
+                        (no_scan, "checkpoint signature does not verify"),
+                        (short, "proof hashes"),
                         (text_key, "spelled two ways"),
-                        (extra_claim, "missing or unknown claims")):
+                        (slotted_key, "a key twice"),
+                        (text_result, "not 0 \\(pass\\) or 1"),
+                        (hex_device, "one spelling"),
+                        (extra_claim, "payload is not"),
+                        (later, "issue time is not a time")):
         forged = _resign(keys, blob, mutate)
         with pytest.raises(VerificationError, match=why):
             verify_certificate(forged, keys.issuer_public, keys.log_verifier())
+    content_type = _resign(keys, blob, lambda c: None, cwt=True)
+    with pytest.raises(VerificationError, match="protected header"):
+        verify_certificate(content_type, keys.issuer_public, keys.log_verifier())
 
 
 def test_altered_history_fails_against_the_chain_head(issued, keys):
