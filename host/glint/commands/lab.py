@@ -14,10 +14,11 @@ def cmd_eval(args) -> int:
     cfg = LabConfig(args.profile, args.items, args.probes, args.clone_items, args.seed, not args.no_identify,
                     args.jobs or os.cpu_count() or 1)
     report = evaluate(cfg, args.out)
-    summary = {k: report.get(k) for k in ("profile", "frr", "genuine_trials", "impostor_trials", "false_accepts",
+    summary = {k: report.get(k) for k in ("profile", "fte", "enroll_refused", "frr", "genuine_trials", "impostor_trials",
+                                          "false_accepts",
                                           "impostor_min_log10_far", "rank1", "clone_half_pass_ratio",
                                           "clone_pass_at_2x_noise", "clone_half_pass_sigma_px", "clone_half_pass_sigma_um",
-                                          "genuine_noise_ratio_median", "verify_latency_ms_median", "enroll_refused")}
+                                          "genuine_noise_ratio_median", "verify_latency_ms_median")}
     cal = report.get("far_calibration") or {}
     if cal:
         summary["far_model"] = cal["model"]
@@ -39,7 +40,7 @@ def _fmt(v, spec: str) -> str:
 
 def region_text(regions: dict) -> str:
     """The region table of a randomized profile's lab run as aligned text."""
-    head = (f"{'region':<44} {'items':>5} {'refused':>7} {'probes':>6} {'FRR':>7} {'rank-1':>7} {'clone@2x':>8} "
+    head = (f"{'region':<44} {'items':>5} {'refused':>7} {'FTE':>6} {'probes':>6} {'FRR':>7} {'rank-1':>7} {'clone@2x':>8} "
             f"{'impostors':>9} {'FA':>3} {'tail agrees to':>14}")
     lines = [head]
     for title, rows in (("by axis", regions["by_axis"]), ("cells (psf x snr x particles)", regions["cells"])):
@@ -47,7 +48,8 @@ def region_text(regions: dict) -> str:
         for name, r in rows.items():
             if not r:
                 continue
-            lines.append(f"{name:<44} {r['items']:>5} {r['refused_at_enrollment']:>7} {r['genuine_trials']:>6} "
+            lines.append(f"{name:<44} {r['items'] + r['refused_at_enrollment']:>5} {r['refused_at_enrollment']:>7} "
+                         f"{_fmt(r.get('fte'), '.0%'):>6} {r['genuine_trials']:>6} "
                          f"{_fmt(r.get('frr'), '.1%'):>7} {_fmt(r.get('rank1'), '.1%'):>7} "
                          f"{_fmt(r.get('clone_pass_at_2x'), '.0%'):>8} {r['impostor_trials']:>9,} {r['false_accepts']:>3} "
                          f"{_fmt(r.get('tail_agrees_down_to'), 'g'):>14}")
@@ -81,7 +83,7 @@ def impostor_text(report: dict) -> str:
             + f"; agrees down to {tail['agrees_down_to']}")
     regions = report.get("regions")
     if regions:
-        head = (f"{'region':<44} {'items':>5} {'refused':>7} {'probes':>6} {'FRR':>7} {'impostors':>9} {'FA':>3} "
+        head = (f"{'region':<44} {'items':>5} {'refused':>7} {'FTE':>6} {'probes':>6} {'FRR':>7} {'impostors':>9} {'FA':>3} "
                 f"{'least':>6} {'tail to':>7} {'as ref':>9} {'tail to':>7} {'clone@2x':>8}")
         lines.append(head)
         for title, rows in (("by axis", regions["by_axis"]), ("cells (psf x snr x particles)", regions["cells"])):
@@ -90,7 +92,8 @@ def impostor_text(report: dict) -> str:
                 if not r:
                     continue
                 lines.append(
-                    f"{name:<44} {r['items']:>5} {r['refused_at_enrollment']:>7} {r['genuine_trials']:>6} "
+                    f"{name:<44} {r['items']:>5} {r['refused_at_enrollment']:>7} "
+                    f"{_fmt(r['refused_at_enrollment'] / max(1, r['items']), '.0%'):>6} {r['genuine_trials']:>6} "
                     f"{_fmt(r.get('frr'), '.1%'):>7} {r['impostor_trials']:>9,} {r['false_accepts']:>3} "
                     f"{r['least_log10_far']:>6.1f} {_fmt((r.get('tail') or {}).get('agrees_down_to'), 'g'):>7} "
                     f"{r['impostor_trials_as_reference']:>9,} "

@@ -411,7 +411,9 @@ def region_table(cfg: LabConfig, coats, refused, owner: np.ndarray, genuine, g_a
         tj = np.array([select(r) for r in trial_reg], bool) if len(trial_reg) else np.zeros(0, bool)
         n_trials = int(pj.sum()) * (n_refs - 1)
         far = imp["far"][tj] if len(tj) else np.zeros(0)
-        row = {"items": len(items), "refused_at_enrollment": sum(map(select, reg_refused)),
+        n_refused = sum(map(select, reg_refused))
+        row = {"items": len(items), "refused_at_enrollment": n_refused,
+               "fte": n_refused / max(1, len(items) + n_refused),
                "genuine_trials": int(pj.sum()), "frr": float(np.mean(~g_accept[pj])) if pj.any() else None,
                "impostor_trials": n_trials, "false_accepts": int(np.sum(far <= -9.0))}
         if n_trials:
@@ -506,7 +508,8 @@ def evaluate(cfg: LabConfig, out_dir: str | Path | None = None) -> dict:
     false_accepts = int(np.sum(i_far <= op))
     report = {
         "profile": cfg.profile, "items": cfg.items, "probes_per_item": cfg.probes,
-        "enroll_refused": len(refused), "enroll_refused_reasons": sorted({w for _, w in refused}),
+        "enroll_refused": len(refused), "fte": len(refused) / max(1, cfg.items),
+        "enroll_refused_reasons": sorted({w for _, w in refused}),
         "operating_log10_far": op, "residual_alpha": params.residual_alpha,
         "noise_model": {"c": params.noise_c, "floor_px": params.noise_floor, "margin": params.noise_margin},
         "genuine_noise_ratio_median": float(np.nanmedian(g_ratio)) if np.isfinite(g_ratio).any() else None,

@@ -59,3 +59,31 @@ def test_reference_round_trips_through_bytes(fields, rng):
     assert np.array_equal(back.xy, ref.xy) and back.params == ref.params
     with pytest.raises(MatchError):
         Reference.from_bytes(b"junk")
+
+
+def test_captures_that_predict_a_weak_rescan_are_refused_at_enrollment(fields, rng):
+    """Each capture is verified against the reference of the others (held out): where a genuine
+    rescan would not reach the operating point with margin, the item is refused, named, with a hint;
+    good captures enroll and keep the held-out figures in the reference's info."""
+    good = enroll(synth.enrollment_captures(fields[2], rng, n=3, drop=0.1, spurious=0.1))
+    held = good.info["held_out_log10_far"]
+    assert len(held) == 3 and max(held) <= -20
+    weak = synth.enrollment_captures(synth.make_field(np.random.default_rng(1000)), np.random.default_rng(1000),
+                                     n=3, drop=0.4, spurious=0.2, noise=0.6)
+    with pytest.raises(MatchError, match="genuine rescan would not reliably reach log10 FAR -9") as e:
+        enroll(weak, item="w")
+    assert "better scanner setting" in e.value.hint and "\n" not in e.value.msg
+
+
+def test_held_out_rule_needs_all_but_one_capture_beyond_the_margin():
+    from glint.match.enroll import held_out_problem
+    from glint.match.params import MatchParams
+
+    def h(i, far, match=True):
+        return {"capture": i, "match": match, "log10_far": far, "reason": "match" if match else "not beyond chance (x)"}
+
+    p = MatchParams()
+    assert held_out_problem([h(1, -30), h(2, -21), h(3, 0.0, False)], p) == ""
+    why = held_out_problem([h(1, -30), h(2, -12), h(3, 0.0, False)], p)
+    assert "need 2 of 3 at -20" in why and "capture 3: not beyond chance" in why
+    assert "capture 2: log10 FAR -12.0" in held_out_problem([h(1, -30), h(2, -12), h(3, -13)], p)
