@@ -19,6 +19,8 @@ CPU per append (the medians' runs): the writer processes' CPU time over the meas
 and the server's (its backends and background processes, read from /proc; throwaway cluster
 only), divided by the appends: what the machine's cores must supply per durable append,
 whatever else runs beside (2 cores / the sum = the rate a quiet 2-core machine could reach).
+Appends per commit: the acknowledged appends divided by the writers' commits (group commit
+inside each process; 1 with --callers 1).
 
 Every rate is the median of --repeat runs on a fresh database (each run's value listed),
 with the disk's raw fsync rate (4 KiB append + fsync) measured first and the 1-minute load
@@ -78,9 +80,11 @@ def worker(url: str, start_at: float, seconds: float, seed: int, keyfile: str, c
             while time.time() < start_at:
                 time.sleep(0.001)
             cpu = time.process_time()
+            g0 = gc.groups
             n, spent = _threaded_appends(gc, items, time.time() + seconds, callers, seed * 1000)
             cpu = time.process_time() - cpu
-        print(json.dumps({"n": n, "s": spent, "cpu": cpu}), flush=True)
+            commits = gc.groups - g0
+        print(json.dumps({"n": n, "s": spent, "cpu": cpu, "commits": commits}), flush=True)
         return
     with Ledger.open(url, keys=keys) as led:
         _ = led.size  # connect and catch up before the clock starts
@@ -89,7 +93,7 @@ def worker(url: str, start_at: float, seconds: float, seed: int, keyfile: str, c
         cpu = time.process_time()
         n, spent = _single_appends(led, items, time.time() + seconds, rng)
         cpu = time.process_time() - cpu
-    print(json.dumps({"n": n, "s": spent, "cpu": cpu}), flush=True)
+    print(json.dumps({"n": n, "s": spent, "cpu": cpu, "commits": n}), flush=True)
 
 
 def server_cpu(pid: int | None) -> float:
@@ -116,8 +120,8 @@ def server_cpu(pid: int | None) -> float:
 
 
 def run_pg(url: str, writers: int, seconds: float, keyhome: str, keys: Keys, callers: int = 1,
-           server_pid: int | None = None) -> tuple[float, float, float]:
-    """One run: (appends/s, client CPU ms per append, server CPU ms per append)."""
+           server_pid: int | None = None) -> tuple[float, float, float, float]:
+    """One run: (appends/s, client CPU ms per append, server CPU ms per append, appends per commit)."""
     _setup(url, keys)
     start_at = time.time() + 1.5 + 0.15 * writers
     procs = [subprocess.Popen([sys.executable, __file__, "--worker", url, str(start_at), str(seconds), str(k),
@@ -127,6 +131,7 @@ def run_pg(url: str, writers: int, seconds: float, keyhome: str, keys: Keys, cal
     total = 0
     spent = 0.0
     cpu = 0.0
+    commits = 0
     for p in procs:
         out, _ = p.communicate(timeout=seconds + 120)
         if p.returncode != 0:
@@ -135,13 +140,14 @@ def run_pg(url: str, writers: int, seconds: float, keyhome: str, keys: Keys, cal
         total += r["n"]
         spent = max(spent, r["s"])
         cpu += r["cpu"]
+        commits += r.get("commits", 0)
     time.sleep(0.3)  # the writers' backends are reaped
     scpu = server_cpu(server_pid) - cpu0
     with Ledger.open(url, keys=keys) as led:
         rep = led.verify()
         if not rep.ok or rep.size != ITEMS + total:
             raise SystemExit(f"bench_pg: ledger after the run: {rep} (expected {ITEMS + total} events)")
-    return total / spent, 1e3 * cpu / max(1, total), 1e3 * scpu / max(1, total)
+    return total / spent, 1e3 * cpu / max(1, total), 1e3 * scpu / max(1, total), total / max(1, commits)
 
 
 def run_sqlite(workdir: Path, writers: int, seconds: float, keys: Keys, tag: str) -> float:
@@ -259,9 +265,12 @@ def main(argv=None) -> int:
                     runs = [r[0] for r in res]
                     ccpu = statistics.median(r[1] for r in res)
                     scpu = statistics.median(r[2] for r in res)
+                    per_commit = statistics.median(r[3] for r in res)
                     out[f"pg_{w}x{c}"] = {"median": round(statistics.median(runs)), "runs": [round(r) for r in runs],
-                                          "client_cpu_ms": round(ccpu, 3), "server_cpu_ms": round(scpu, 3)}
-                    cpu_note = f"; CPU per append: client {ccpu:.2f} ms" + (f", server {scpu:.2f} ms" if pid else "")
+                                          "client_cpu_ms": round(ccpu, 3), "server_cpu_ms": round(scpu, 3),
+                                          "appends_per_commit": round(per_commit, 1)}
+                    cpu_note = (f"; CPU per append: client {ccpu:.2f} ms" + (f", server {scpu:.2f} ms" if pid else "")
+                                + f"; {per_commit:.1f} appends per commit")
                     print(f"postgresql {w} writer process(es) x {c} caller(s): {statistics.median(runs):,.0f} "
                           f"appends/s (runs {' / '.join(f'{r:,.0f}' for r in runs)}){cpu_note}", flush=True)
                 if not a.no_sqlite:

@@ -103,6 +103,10 @@ class Ledger:
         self._states: OrderedDict[str, ItemState] = OrderedDict()
         self._lock_fd: int | None = None
         self._cr_edge: merkle.CompactRange | None = None  # the tree's right edge; writers only
+        # Items whose cached state misses other hosts' verify events (a verify appended by the
+        # server, _append_verifies): good for custody checks, re-read before anything else.
+        self._gappy: set[str] = set()
+        self._edge_behind = False  # the right edge lags this host's own server-side appends
         if not readonly:
             self._load_edge()
 
@@ -209,6 +213,7 @@ class Ledger:
         if cr.size != acked:
             raise LedgerError(f"the log has {cr.size} events stored but {acked} acknowledged",
                               "run 'glint ledger verify'")
+        self._edge_behind = False  # ``acked`` was read after this host's last append
 
     def root(self, size: int | None = None) -> bytes:
         if size is None and self._cr_edge is not None:
@@ -248,7 +253,7 @@ class Ledger:
             raise LedgerError("ledger is open read-only")
         return self._cr_edge
 
-    def _append(self, specs: Iterable[EventSpec], isolate: bool) -> list:
+    def _append(self, specs: Iterable[EventSpec], isolate: bool, fast: bool = True) -> list:
         if self.readonly:
             raise LedgerError("ledger is open read-only")
         cr = self._cr
@@ -259,7 +264,12 @@ class Ledger:
         stage = self._stage
         if self.store.shared:
             specs = list(specs)
+            if (fast and specs and (isolate or len(specs) == 1) and all(s.kind == ev.VERIFY for s in specs)
+                    and hasattr(self.store, "append_verifies")):
+                return self._append_verifies(specs, isolate)
             self._prefetch(specs)
+            if self._edge_behind:  # the server appended for this host: follow before the sequencer
+                self._catch_up(self.store.size())
         try:
             # One transaction holding the sequencer on a shared store (nothing to hold for SQLite,
             # whose writer is alone): catch up, stage at the next indexes, commit, then durable.
@@ -335,11 +345,97 @@ class Ledger:
         made = cr.append(lh)
         if made:
             batch.nodes.extend(made)
-        batch.leaves.append((index, item, seq, raw, scan, digest))
+        batch.leaves.append((index, item, seq, raw, scan, digest, kind))
         batch.heads[item] = (seq, lh, index)
         if rblob is not None:
             batch.reveals.append((index, rblob))
         return Appended(index, lh, item, seq)
+
+    def _append_verifies(self, specs: list[EventSpec], isolate: bool) -> list:
+        """Verify events on a shared store, appended by the server under the sequencer
+        (``PgStore.append_verifies``: one round trip, the sequencer held for the server's work
+        only, nothing caught up or staged by this host meanwhile).
+
+        Each event is checked here first (its fields, sealed values, and the custody rules,
+        ``twins.apply``, against this host's cached state of its item); the server takes it
+        only if every event of the item after that state is a verify (which changes no custody
+        state: the check stands) and builds its leaf at the next index with the item's chain
+        head; this host rebuilds the same bytes and checks the server's leaf hash. An event the
+        server did not take (its item moved on, or this host has not its state) goes through
+        the sequenced path (caught up, checked again, and refused with its reason if it is)."""
+        out: list = [None] * len(specs)
+        states = self._states
+        self._prefetch([s for s in specs if s.item not in states])
+        sent: list[tuple] = []
+        slow: list[int] = []
+        for k, spec in enumerate(specs):
+            item = spec.item
+            state = states.get(item) if type(item) is str else None
+            if state is None:
+                slow.append(k)
+                continue
+            try:
+                data = dict(spec.data)
+                scan = spec.scan
+                digest = None
+                if scan is not None:
+                    scan = bytes(scan)
+                    digest = _sha256(scan).digest()
+                    data["scan"] = digest
+                ev.check_data(ev.VERIFY, data)
+                leaf_data, _, rblob = sealed.seal_encoded(ev.VERIFY, data)
+                t = int(_time.time()) if spec.time is None else ev.check_time(spec.time)
+                last = state.events[-1]
+                # the custody rules, on a copy (a verify changes only these two of the state's fields)
+                probe = ev.Event(last.index + 1, ev.VERIFY, item, last.seq + 1, last.hash, t, data, b"", b"")
+                apply(dataclasses.replace(state, scans=[], events=[]), probe)
+                pre = b"\xa8\x61d" + ev.dumps(leaf_data) + b"\x61i"
+                if len(pre) + len(item.encode()) + _VERIFY_LEAF_OVERHEAD > ev.MAX_LEAF_BYTES or (
+                        rblob is not None and len(rblob) > ev.MAX_LEAF_BYTES):
+                    slow.append(k)  # refused there, with the size
+                    continue
+            except Exception as e:
+                if not isolate:
+                    raise
+                out[k] = e
+                continue
+            sent.append((k, item, last.seq, pre, t, scan, digest, rblob, data))
+        if sent:
+            got = self.store.append_verifies(  # type: ignore[attr-defined]
+                [r[1] for r in sent], [r[2] for r in sent], [r[3] for r in sent], [r[4] for r in sent],
+                [r[5] for r in sent], [r[6] for r in sent], [r[7] for r in sent])
+            self._edge_behind = True
+            taken = set()
+            for pos, index, seq, prev, lh in got:
+                k, item, _, pre, t, _, _, _, data = sent[pos]
+                taken.add(pos)
+                raw = b"".join((pre, ev.dumps(index), _VERIFY_MID, ev.dumps(seq), b"\x61t", ev.dumps(t),
+                                _VERIFY_ITEM, ev.dumps(item), b"\x64prev", ev.dumps(prev)))
+                if _sha256(b"\x00" + raw).digest() != lh:
+                    raise LedgerError(f"ledger: the server stored event {index} with other bytes than this "
+                                      "host made", "run 'glint ledger verify'")
+                out[k] = Appended(index, lh, item, seq)
+                state = states.get(item)
+                if state is None:
+                    continue
+                try:
+                    if state.events[-1].hash != prev:
+                        self._gappy.add(item)  # other hosts' verifies came between
+                    state = apply(state, ev.Event(index, ev.VERIFY, item, seq, prev, t, data, raw, lh))
+                    del state.events[:-1]
+                    self._remember(item, state)
+                except (UsageError, LedgerError, VerificationError):
+                    states.pop(item, None)
+            for pos, r in enumerate(sent):
+                if pos not in taken:
+                    states.pop(r[1], None)  # stale: read again for the sequenced path
+                    slow.append(r[0])
+        if slow:
+            slow.sort()
+            more = self._append([specs[k] for k in slow], isolate, fast=False)
+            for k, r in zip(slow, more):
+                out[k] = r
+        return out
 
     def _prefetch(self, specs: list[EventSpec]) -> None:
         """Read the states of the items ``specs`` name that are not cached yet, before taking the
@@ -348,6 +444,8 @@ class Ledger:
         states = self._states
         for spec in specs:
             item = spec.item
+            if item in self._gappy:
+                states.pop(item, None)
             if type(item) is str and item not in states:
                 try:
                     self._state(ev.check_item_id(item))
@@ -359,6 +457,7 @@ class Ledger:
         if st is not None:
             self._states.move_to_end(item)
             return st
+        self._gappy.discard(item)
         if self.store.head(item) is None:
             return None
         st = replay(self._events_of(item))
@@ -536,7 +635,10 @@ class Ledger:
         """The item's current state as this writer holds it for its custody checks (cached and kept
         up to date by its appends: no replay of the history; ``events`` holds the last one only),
         or None if the item is not registered. UsageError for a malformed item id."""
-        return self._state(ev.check_item_id(item))
+        item = ev.check_item_id(item)
+        if item in self._gappy:
+            self._states.pop(item, None)
+        return self._state(item)
 
     def items(self, prefix: str = "") -> list[str]:
         return self.store.items(prefix)
@@ -573,6 +675,8 @@ class Ledger:
             raise UsageError("signing a checkpoint needs the log key", "create keys with 'glint cert keys'")
         if self.readonly:
             raise LedgerError("ledger is open read-only")
+        if self._edge_behind:  # the server appended for this host: follow before the sequencer
+            self._catch_up(self.store.size())
         with self.store.sequenced(self._cr.size) as (acked, fresh):  # the latest size, one signer at a time
             self._catch_up(acked, fresh)
             return self._checkpoint()
@@ -738,6 +842,15 @@ class Ledger:
 
         with self.store.snapshot():
             return verify_store(self.store, verifier or (self.keys.log_verifier() if self.keys else None))
+
+
+# The leaf bytes of a verify event around its data (glint.ledger.events.encode_leaf):
+# what PgStore's append_verifies writes between the parts this host sends.
+_VERIFY_MID = b"\x61k" + ev.dumps(ev.VERIFY) + b"\x61n"
+_VERIFY_ITEM = b"\x61v" + ev.dumps(ev.LEAF_VERSION) + b"\x64item"
+# The most a verify leaf adds to its data map and item: the index, seq and time (9 bytes each
+# at most), the item's head (5), the chain head (34) and the keys.
+_VERIFY_LEAF_OVERHEAD = len(_VERIFY_MID) + len(_VERIFY_ITEM) + 3 * 9 + 5 + 34 + 2 + 5
 
 
 def _stored_event(row) -> ev.Event:

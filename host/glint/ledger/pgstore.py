@@ -36,6 +36,7 @@ from typing import Iterator
 
 from glint.db import pg_connect, redact
 from glint.errors import LedgerError
+from glint.ledger import events as ev
 from glint.ledger.store import MIN_STORED_LEVEL, SCHEMA_VERSION, Batch, CheckpointRow, ItemHead, LeafRow, Store, scan_key
 
 _log = logging.getLogger(__name__)
@@ -63,6 +64,109 @@ _DDL = [
     f"INSERT INTO meta(key, value) VALUES('schema', '{SCHEMA_VERSION}') ON CONFLICT DO NOTHING",
 ]
 
+# The head of a CBOR data item of major type ``major`` and argument ``v`` (shortest form,
+# RFC 8949 4.2.1: what glint.ledger.events.dumps writes).
+_CBOR_HEAD = r"""
+CREATE OR REPLACE FUNCTION cbor_head(major int, v bigint) RETURNS bytea LANGUAGE sql IMMUTABLE STRICT AS $$
+SELECT CASE WHEN v < 24 THEN set_byte('\x00'::bytea, 0, major * 32 + v::int)
+  WHEN v < 256 THEN set_byte('\x00'::bytea, 0, major * 32 + 24) || substring(int8send(v) FROM 8)
+  WHEN v < 65536 THEN set_byte('\x00'::bytea, 0, major * 32 + 25) || substring(int8send(v) FROM 7)
+  WHEN v < 4294967296 THEN set_byte('\x00'::bytea, 0, major * 32 + 26) || substring(int8send(v) FROM 5)
+  ELSE set_byte('\x00'::bytea, 0, major * 32 + 27) || int8send(v) END
+$$"""
+
+# Verify events appended by the server under the sequence row, in one statement (the writer is
+# not in the loop while the row is held: Ledger._append_verifies). Per event: the client sent
+# the leaf's bytes up to the index key (``p_pre``: the map head and the data), its time, item
+# and the item's sequence number its custody check saw (``p_expect``). The server takes it if
+# the item is registered and every event of the item after ``p_expect`` is a verify (a verify
+# changes no custody or lifecycle state: the check stands), builds the leaf at the next index
+# with the item's next sequence number and chain head (the bytes glint.ledger.events.encode_leaf
+# writes), stores it with its scan, reveal, the item's new head and the tree-hash cache's
+# complete subtrees ending at it. Returns one row per event taken (its 1-based ordinal in the
+# arrays, index, seq, prev, leaf hash); an event not taken is absent (the writer appends it on
+# the sequenced path, which says why it is refused, if it is).
+_APPEND_VERIFIES = r"""
+CREATE OR REPLACE FUNCTION append_verifies(p_item text[], p_expect bigint[], p_pre bytea[], p_time bigint[],
+    p_scan bytea[], p_skey bigint[], p_reveal bytea[])
+RETURNS TABLE(r_ord int, r_idx bigint, r_seq bigint, r_prev bytea, r_hash bytea) LANGUAGE plpgsql AS $$
+DECLARE
+  n bigint;
+  k int;
+  it record;
+  item_b bytea;
+  leaf bytea;
+  h bytea;
+  hs bytea[];
+  node bytea;
+  lv int;
+  j bigint;
+BEGIN
+  SELECT value::bigint INTO n FROM meta WHERE key = 'size' FOR UPDATE;
+  FOR k IN 1 .. coalesce(array_length(p_item, 1), 0) LOOP
+    SELECT i.id, i.seq, i.head INTO it FROM items i WHERE i.item = p_item[k];
+    CONTINUE WHEN NOT FOUND OR it.seq < p_expect[k];
+    CONTINUE WHEN it.seq > p_expect[k] AND EXISTS (SELECT 1 FROM leaves l WHERE l.item_id = it.id
+      AND l.seq > p_expect[k] AND l.kind IS DISTINCT FROM 'verify');
+    item_b := convert_to(p_item[k], 'UTF8');
+    leaf := p_pre[k] || cbor_head(0, n) || '\x@MID@'::bytea || cbor_head(0, it.seq + 1)
+      || '\x6174'::bytea || cbor_head(0, p_time[k]) || '\x@ITEM@'::bytea
+      || cbor_head(3, octet_length(item_b)) || item_b || '\x@PREV@'::bytea || it.head;
+    CONTINUE WHEN octet_length(leaf) > @MAX@;
+    h := sha256('\x00'::bytea || leaf);
+    INSERT INTO leaves(idx, item_id, seq, leaf, scan, kind) VALUES (n, it.id, it.seq + 1, leaf, p_scan[k], 'verify');
+    IF p_skey[k] IS NOT NULL THEN
+      INSERT INTO scans(key, idx) VALUES (p_skey[k], n);
+    END IF;
+    IF p_reveal[k] IS NOT NULL THEN
+      INSERT INTO reveals(idx, data) VALUES (n, p_reveal[k]);
+    END IF;
+    UPDATE items SET seq = it.seq + 1, head = h, idx = n WHERE id = it.id;
+    IF n % 4 = 3 THEN  -- complete subtrees of 4, 8, 16, ... leaves end here (levels >= 2 are stored)
+      SELECT array_agg(sha256('\x00'::bytea || l.leaf) ORDER BY l.idx) INTO hs FROM leaves l
+        WHERE l.idx >= n - 3 AND l.idx <= n;
+      node := sha256('\x01'::bytea || sha256('\x01'::bytea || hs[1] || hs[2]) || sha256('\x01'::bytea || hs[3] || hs[4]));
+      j := n / 4;
+      lv := 2;
+      LOOP
+        INSERT INTO nodes(level, idx, hash) VALUES (lv, j, node);
+        EXIT WHEN j % 2 = 0;
+        node := sha256('\x01'::bytea || (SELECT d.hash FROM nodes d WHERE d.level = lv AND d.idx = j - 1) || node);
+        j := j / 2;
+        lv := lv + 1;
+      END LOOP;
+    END IF;
+    r_ord := k; r_idx := n; r_seq := it.seq + 1; r_prev := it.head; r_hash := h;
+    RETURN NEXT;
+    n := n + 1;
+  END LOOP;
+  UPDATE meta SET value = n::text WHERE key = 'size';
+END
+$$"""
+
+
+def _upgrade(db) -> None:
+    """The kind column and the server functions, created or replaced only when missing or
+    different: DDL on a table others append to would queue their locks behind it."""
+    if db.execute("SELECT 1 FROM pg_attribute WHERE attrelid = 'leaves'::regclass AND attname = 'kind' "
+                  "AND NOT attisdropped").fetchone() is None:
+        # The event's kind, for append_verifies' check (NULL in rows of an older glint: not a verify).
+        db.execute("ALTER TABLE leaves ADD COLUMN IF NOT EXISTS kind TEXT")
+    for name, sql in zip(("cbor_head", "append_verifies"), _function_ddl()):
+        row = db.execute("SELECT prosrc FROM pg_proc WHERE proname = %s AND pronamespace = "
+                         "current_schema()::regnamespace", (name,)).fetchone()
+        if row is None or row[0] != sql.split("$$")[1]:
+            db.execute(sql)
+
+
+def _function_ddl() -> list[str]:
+    mid = (b"\x61k" + ev.dumps(ev.VERIFY) + b"\x61n").hex()
+    item = (b"\x61v" + ev.dumps(ev.LEAF_VERSION) + b"\x64item").hex()
+    prev = (b"\x64prev\x58\x20").hex()
+    return [_CBOR_HEAD, _APPEND_VERIFIES.replace("@MID@", mid).replace("@ITEM@", item).replace("@PREV@", prev)
+            .replace("@MAX@", str(ev.MAX_LEAF_BYTES))]
+
+
 # One append's writes in one statement (data-modifying CTEs all run to completion).
 _WRITE = """
 WITH it AS (
@@ -71,9 +175,10 @@ WITH it AS (
   ON CONFLICT (item) DO UPDATE SET seq = excluded.seq, head = excluded.head, idx = excluded.idx
   RETURNING id, item),
 lv AS (
-  INSERT INTO leaves(idx, item_id, seq, leaf, scan)
-  SELECT u.idx, it.id, u.seq, u.leaf, u.scan
-  FROM unnest(%s::bigint[], %s::text[], %s::bigint[], %s::bytea[], %s::bytea[]) AS u(idx, item, seq, leaf, scan)
+  INSERT INTO leaves(idx, item_id, seq, leaf, scan, kind)
+  SELECT u.idx, it.id, u.seq, u.leaf, u.scan, u.kind
+  FROM unnest(%s::bigint[], %s::text[], %s::bigint[], %s::bytea[], %s::bytea[], %s::text[])
+    AS u(idx, item, seq, leaf, scan, kind)
   JOIN it ON it.item = u.item
   RETURNING 1),
 sc AS (INSERT INTO scans(key, idx) SELECT * FROM unnest(%s::bigint[], %s::bigint[]) RETURNING 1),
@@ -82,6 +187,9 @@ rv AS (INSERT INTO reveals(idx, data) SELECT * FROM unnest(%s::bigint[], %s::byt
 sz AS (UPDATE meta SET value = %s WHERE key = 'size' RETURNING 1)
 SELECT (SELECT count(*) FROM lv), (SELECT count(*) FROM sz)
 """
+
+_CALL_APPEND_VERIFIES = ("SELECT r_ord, r_idx, r_seq, r_prev, r_hash FROM append_verifies("
+                         "%s::text[], %s::bigint[], %s::bytea[], %s::bigint[], %s::bytea[], %s::bigint[], %s::bytea[])")
 
 _LEAF_SELECT = "SELECT l.idx, i.item, l.seq, l.leaf, l.scan FROM leaves l JOIN items i ON i.id = l.item_id"
 
@@ -123,6 +231,7 @@ class PgStore(Store):
                     self.db.execute("SELECT pg_advisory_xact_lock(7355608)")  # DDL of concurrent openers
                     for stmt in _DDL:
                         self.db.execute(stmt)
+                    _upgrade(self.db)
                     self.db.execute("INSERT INTO flushes(writer, n) VALUES(%s, 0) ON CONFLICT DO NOTHING",
                                     (self._writer_id,))
                 # Appends commit asynchronously and are acknowledged after wait_durable (above).
@@ -235,7 +344,7 @@ class PgStore(Store):
             db.execute(_WRITE, (
                 list(heads), [h[0] for h in hv], [h[1] for h in hv], [h[2] for h in hv],
                 [r[0] for r in leaves], [r[1] for r in leaves], [r[2] for r in leaves], [r[3] for r in leaves],
-                [r[4] for r in leaves],
+                [r[4] for r in leaves], [r[6] if len(r) > 6 else None for r in leaves],
                 [s[0] for s in scans], [s[1] for s in scans],
                 [n[0] for n in nodes], [n[1] for n in nodes], [n[2] for n in nodes],
                 [r[0] for r in batch.reveals], [r[1] for r in batch.reveals],
@@ -244,6 +353,35 @@ class PgStore(Store):
             if self.durable:
                 for stmt in self._flush_stmts:
                     db.execute(stmt)
+
+    def append_verifies(self, items: list[str], expect: list[int], pre: list[bytes], times: list[int],
+                        scans: list[bytes | None], digests: list[bytes | None],
+                        reveals: list[bytes | None]) -> list[tuple[int, int, int, bytes, bytes]]:
+        """Verify events appended by the server under the sequence row (``append_verifies`` in
+        the database: the writer is not in the loop while the row is held), committed, then
+        (durable) flushed: one round trip. Returns (0-based position, index, seq, prev, leaf
+        hash) of each event taken; one not taken (its item moved on by more than verifies, or
+        is not registered) is absent: the caller appends it on the sequenced path."""
+        if self.readonly:
+            raise LedgerError("ledger is open read-only")
+        psycopg = self._psycopg
+        db = self.db
+        skeys = [None if d is None else scan_key(d) for d in digests]
+        with self._lock:
+            try:
+                with db.pipeline():
+                    db.execute("BEGIN")
+                    cur = db.execute(_CALL_APPEND_VERIFIES, (items, expect, pre, times, scans, skeys, reveals),
+                                     prepare=True, binary=True)
+                    db.execute("COMMIT")  # asynchronous: releases the sequence row at once
+                    if self.durable:
+                        for stmt in self._flush_stmts:
+                            db.execute(stmt)
+                rows = cur.fetchall()
+            except psycopg.Error as e:
+                self._rollback()
+                raise LedgerError(f"ledger commit failed: {_one_line(e)}", "is the database server up?") from None
+        return [(k - 1, idx, seq, bytes(prev), bytes(h)) for k, idx, seq, prev, h in rows]
 
     def add_checkpoint(self, row: CheckpointRow) -> None:
         self._put("INSERT INTO checkpoints(size, root, note, time) VALUES(%s,%s,%s,%s) "

@@ -83,7 +83,7 @@ class Batch:
     """Everything one append commit writes; the store applies it atomically.
 
     Plain tuples, built once per event on the hot path:
-    ``leaves``: (idx, item, seq, leaf bytes, scan bytes or None, scan digest or None);
+    ``leaves``: (idx, item, seq, leaf bytes, scan bytes or None, scan digest or None, event kind);
     ``nodes``: (level, idx, hash) of every completed subtree (the store keeps what it needs);
     ``heads``: item -> (seq, leaf hash, idx) of its last event;
     ``reveals``: (idx, reveal bytes) of the events with sealed values (glint.ledger.sealed).

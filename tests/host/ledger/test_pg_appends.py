@@ -14,6 +14,7 @@ from glint.errors import LedgerError
 from glint.ledger import Ledger
 from glint.ledger import events as ev
 from glint.ledger import log as ledger_log
+from glint.ledger.log import EventSpec
 from glint.ledger.store import LeafRow
 
 ITEM = "acme:PG-1"
@@ -98,3 +99,87 @@ def test_stored_event_falls_back_to_the_strict_decoder_for_what_is_not_an_event(
             ledger_log._stored_event(_row_of(raw, 0, 0))
     raw = ev.encode_leaf(3, "verify", "acme:X", 1, bytes(32), 5, {"res": "pass"})
     assert ledger_log._stored_event(_row_of(raw, 3, 1)) == ev.decode_leaf(raw, strict=False)
+
+
+# -- verify events appended by the server under the sequencer (Ledger._append_verifies)
+
+def _two(pg_url, keys):
+    return Ledger.open(pg_url, keys=keys, durable=False), Ledger.open(pg_url, keys=keys, durable=False)
+
+
+def _sql(led, sql, args=()):
+    return led.store.db.execute(sql, args or None).fetchall()
+
+
+def test_cbor_heads_built_by_the_server_are_the_hosts(pg_url, keys):
+    with Ledger.open(pg_url, keys=keys, durable=False) as led:
+        for v in (0, 1, 23, 24, 255, 256, 65535, 65536, 2 ** 32 - 1, 2 ** 32, 2 ** 63 - 1):
+            assert bytes(_sql(led, "SELECT cbor_head(0, %s)", (v,))[0][0]) == ev.dumps(v)
+        for s in ("", "a" * 23, "a" * 24, "\u00e9" * 200, "x" * 70000):
+            n = len(s.encode())
+            assert bytes(_sql(led, "SELECT cbor_head(3, %s)", (n,))[0][0]) + s.encode() == ev.dumps(s)
+
+
+def test_server_side_verifies_are_the_leaves_the_host_makes_and_keep_the_tree(pg_url, keys, monkeypatch):
+    """Two hosts' verifies on shared items, appended by the server (never through the client-side
+    sequenced transaction): strict leaves, chains across hosts, the tree-hash cache past several
+    levels, proofs and checkpoints from either host."""
+    a, b = _two(pg_url, keys)
+    with a, b:
+        items = [f"acme:PG-{k}" for k in range(3)] + ["https://id.example.com/01/09506000134352/21/ABC123"]
+        for it in items:
+            a.register_item(it, "ACME", operator="ana")
+        monkeypatch.setattr(type(a.store), "sequenced", lambda *_: pytest.fail("a verify took the client-side path"))
+        got = []
+        for k in range(70):
+            led = (a, b)[k % 2]
+            got.append(led.record_verify(items[k % len(items)], "pass", fap=1e-9, operator="op", location="Paris",
+                                         scan=os.urandom(40), time=1_700_000_000 + k * 1000))
+        monkeypatch.undo()
+        assert [g.index for g in got] == list(range(4, 74))
+        for g in got:
+            raw = a.store.leaf(g.index).leaf
+            e = ev.decode_leaf(raw)  # strict: deterministic CBOR
+            assert (e.index, e.item, e.seq, e.hash) == (g.index, g.item, g.seq, g.leaf_hash)
+        assert a.verify().ok and b.verify().ok
+        note = b.checkpoint()
+        assert a.size == b.size == 74 and a.root() == b.root()
+        a.prove(40).verify()
+        assert note in {r.note for r in a.store.checkpoints()}
+        assert b.item(items[1]).scans == [g.index for g in got if g.item == items[1]]
+        assert [r[0] for r in _sql(a, "SELECT kind FROM leaves ORDER BY idx")] == ["register"] * 4 + ["verify"] * 70
+
+
+def test_a_stale_cache_cannot_record_a_verify_the_rules_refuse(pg_url, keys):
+    """Host b cached the item; host a retires it; b's verify is refused (the server does not take an
+    event whose item moved on by more than verifies; the sequenced path catches up and refuses)."""
+    a, b = _two(pg_url, keys)
+    with a, b:
+        a.register_item(ITEM, "ACME")
+        b.record_verify(ITEM, "pass")
+        a.record_verify(ITEM, "pass")  # a verify between: b's next verify is still taken
+        v = b.record_verify(ITEM, "fail")
+        assert v.seq == 3 and b.current(ITEM).scans == [1, 2, 3]  # the state b caches is read again
+        a.retire(ITEM, reason="stolen")
+        with pytest.raises(Exception, match="retired"):
+            b.record_verify(ITEM, "pass")
+        out = b.append_group([EventSpec("verify", ITEM, {"res": "pass"}), EventSpec("verify", "acme:NONE", {"res": "pass"}),
+                              EventSpec("verify", "acme:PG-2", {"bad": 1})])
+        assert all(isinstance(o, Exception) for o in out)
+        assert b.size == 5 and b.verify().ok
+
+
+def test_rows_of_an_older_glint_count_as_custody_events(pg_url, keys):
+    """A row without a kind (written before the column) is not taken as a verify: the event goes
+    through the sequenced path, and is appended there."""
+    a, b = _two(pg_url, keys)
+    with a, b:
+        a.register_item(ITEM, "ACME")
+        b.record_verify(ITEM, "pass")
+        a.record_verify(ITEM, "pass")
+        _sql(a, "UPDATE leaves SET kind = NULL WHERE idx = 2 RETURNING 1")
+        seen = []
+        orig = b.store.append_verifies
+        b.store.append_verifies = lambda *args: seen.append(orig(*args)) or seen[-1]
+        v = b.record_verify(ITEM, "pass")
+        assert seen == [[]] and (v.index, v.seq) == (3, 3) and b.verify().ok
