@@ -228,7 +228,8 @@ def run(clients: int, events: int, kind: str, batch: int = 1, stdlib: bool = Fal
             "requests": len(flat), "errors": len(errors), "first_error": errors[:1],
             "wall_s": round(wall, 3), "events_per_s": round((n - len(errors)) / wall, 1),
             "server_cpu_ms_per_event": round(1000 * server_cpu / max(1, n), 3),
-            "client": "stdlib" if stdlib else "raw", "client_cpu_ms_per_event": round(1000 * client_cpu / max(1, n), 3), "load": round(os.getloadavg()[0], 1),
+            "client": "stdlib" if stdlib else "raw", "client_cpu_ms_per_event": round(1000 * client_cpu / max(1, n), 3),
+            "load": round(os.getloadavg()[0], 1),
             "latency_ms_median": round(1000 * statistics.median(flat), 2),
             "latency_ms_p90": round(1000 * flat[int(0.9 * (len(flat) - 1))], 2)}
 
