@@ -143,6 +143,7 @@ class WalSync:
         self.asked = 0
         self.done = 0
         self.syncs = 0  # fsyncs run (tests, diagnostics)
+        self._owed = False  # a commit's fsync was left to the next ask (owe)
         self._error: OSError | None = None
         self._stop = False
         self._thread: threading.Thread | None = None
@@ -153,8 +154,24 @@ class WalSync:
                 self._thread = threading.Thread(target=self._run, name="glint-db-sync", daemon=True)
                 self._thread.start()
             self.asked += 1
+            self._owed = False
             self._cv.notify_all()
             return self.asked
+
+    def owe(self) -> int:
+        """The ticket of a commit just made whose fsync is left to the next ``ask()`` (or
+        ``flush()``): a later commit's fsync covers both. The committer must see that one of
+        them follows (the server's ledger thread flushes before it waits for work)."""
+        with self._cv:
+            self._owed = True
+            return self.asked + 1
+
+    def flush(self) -> None:
+        """Ask the fsync that an ``owe()`` left pending, if any."""
+        with self._cv:
+            owed = self._owed
+        if owed:
+            self.ask()
 
     def wait(self, ticket: int) -> None:
         with self._cv:
@@ -165,7 +182,8 @@ class WalSync:
             raise LedgerError(f"cannot make {self.wal.name} durable: {err}", "is the disk full or failing?")
 
     def close(self) -> None:
-        """Finish what was asked, then stop the thread."""
+        """Finish what was asked (and owed), then stop the thread."""
+        self.flush()
         with self._cv:
             self._stop = True
             self._cv.notify_all()
@@ -260,6 +278,11 @@ class Registry:
         glint.db only; on PostgreSQL every commit stays synchronous). See WalSync."""
         if self.path is not None and self._walsync is None:
             self._walsync = WalSync(self.path)
+
+    @property
+    def walsync(self) -> WalSync | None:
+        """The helper thread's WalSync once ``sync_behind()`` is on (a SQLite glint.db), else None."""
+        return self._walsync
 
     def wait_durable(self) -> None:
         """Return once every ``sync_later`` commit so far is durable (LedgerError if the fsync failed)."""

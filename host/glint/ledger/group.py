@@ -13,7 +13,10 @@ thread. It runs two kinds of jobs, in the order they were queued:
   exception, in order) after one shared durable commit. No delay is added: a lone
   caller pays one commit, concurrent callers share it, and each is still acknowledged
   only once its own work is durable. ``group_many(handler, items)`` queues several items
-  as one job (they share a round). ``append(...)`` is this for plain ledger events
+  as one job (they share a round). ``idle(ctx)`` (optional) runs whenever the thread is
+  about to wait for work and before every call: a handler may leave work there that must
+  not wait for the next group (the server's uploads leave glint.db's fsync to the next
+  group's commit, or to it). ``append(...)`` is this for plain ledger events
   (``Ledger.append_group``: an event refused by a custody rule refuses only itself; a
   failed commit raises LedgerError in every caller of the group and stores none of it).
 
@@ -89,10 +92,12 @@ class LedgerWorker(Generic[Ctx]):
     (a mean group size is ``items / groups``)."""
 
     def __init__(self, opener: Callable[[], Ctx], closer: Callable[[Ctx], None] | None = None,
-                 name: str = "ledger", max_group: int = MAX_GROUP_EVENTS):
+                 name: str = "ledger", max_group: int = MAX_GROUP_EVENTS,
+                 idle: Callable[[Ctx], None] | None = None):
         self._q: queue.SimpleQueue = queue.SimpleQueue()
         self._max_group = max(1, int(max_group))
         self._closer = closer
+        self._idle = idle  # run before the thread waits for work, and before a call (see _loop)
         self.groups = 0
         self.items = 0
         self._closed = False
@@ -187,8 +192,15 @@ class LedgerWorker(Generic[Ctx]):
 
     def _loop(self, ctx) -> None:
         q = self._q
+        idle = self._idle
         while True:
-            jobs = _jobs(q.get())
+            try:
+                first = q.get_nowait()
+            except queue.Empty:
+                if idle is not None:  # e.g. the server's uploads: ask the fsync a group left for later
+                    idle(ctx)
+                first = q.get()
+            jobs = _jobs(first)
             # Let callers woken by the last commit queue their next item before this group closes.
             time.sleep(0)
             # Everything that queued up while the last commit was syncing joins this round.
@@ -208,6 +220,8 @@ class LedgerWorker(Generic[Ctx]):
                     continue
                 self._handle(ctx, pending)  # keep queue order around calls and the stop marker
                 pending = []
+                if idle is not None:
+                    idle(ctx)
                 if what is _STOP:
                     return
                 _resolve(fut, what.fn, ctx, *what.args, **what.kwargs)

@@ -51,7 +51,7 @@ from glint.errors import GlintError, LedgerError, UsageError
 from glint.ledger.group import LedgerWorker
 from glint.server import auth, certcheck, fastpath, limits, openapi, wire
 from glint.server.store import MAX_KEY_LEN, IdempotencyStore
-from glint.server.uploads import ConflictError, Uploads
+from glint.server.uploads import ConflictError, Uploads, flush
 
 if TYPE_CHECKING:
     from glint.ledger import Keys, Ledger
@@ -96,6 +96,7 @@ def _open_ctx(home: Path, ledger_path: Path | None) -> _Ctx:
     keys = Keys.load(home, create=True)
     reg = Registry.open(h)
     led = Ledger.open(ledger_path or h.ledger_target, keys=keys)
+    reg.sync_behind()  # uploads fsync glint.db behind the ledger thread (glint.server.uploads)
     return _Ctx(led, keys, IdempotencyStore(reg.conn), reg, open_references(h),
                 FirmwarePolicy.from_config(h.section("firmware")), auth.KeyStore(h.db), orgs.Orgs(reg.conn))
 
@@ -500,7 +501,7 @@ def create_app(home: str | Path, ledger_path: str | Path | None = None) -> Glint
     from glint.home import Home
 
     worker = LedgerWorker(lambda: _open_ctx(Path(home), Path(ledger_path) if ledger_path else None),
-                          _close_ctx, name="ledger-http")
+                          _close_ctx, name="ledger-http", idle=flush)
     apikeys = auth.KeyStore(Home(home).db)
     uploads = Uploads(worker)
     limiter = limits.RateLimiter()

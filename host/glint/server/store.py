@@ -18,6 +18,7 @@ from glint.db import connect as db_connect
 from glint.errors import LedgerError
 
 MAX_KEY_LEN = 128
+GET_MANY = 500  # keys per look-up query (SQLite's variable limit is far above)
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS idempotency(
@@ -60,6 +61,28 @@ class IdempotencyStore:
         row = self.db.execute("SELECT key, body_hash, state, idx, leaf_hash FROM idempotency WHERE key = ?",
                               (key,)).fetchone()
         return KeyRecord(*row) if row else None
+
+    def get_many(self, keys: list[str]) -> dict[str, KeyRecord]:
+        """The records of ``keys`` that exist (one query per GET_MANY keys)."""
+        out: dict[str, KeyRecord] = {}
+        for i in range(0, len(keys), GET_MANY):
+            part = keys[i:i + GET_MANY]
+            for row in self.db.execute("SELECT key, body_hash, state, idx, leaf_hash FROM idempotency WHERE key IN "
+                                       f"({','.join('?' * len(part))})", part):
+                out[row[0]] = KeyRecord(*row)
+        return out
+
+    def begin_many(self, pairs: list[tuple[str, bytes]]) -> None:
+        """``begin`` for several (key, body hash) pairs in one statement."""
+        now = _time.time()
+        self.db.executemany("INSERT OR REPLACE INTO idempotency(key, body_hash, state, created) VALUES(?,?,?,?)",
+                            [(k, h, "pending", now) for k, h in pairs])
+
+    def finish_many(self, done: list[tuple[str, int, bytes]]) -> None:
+        """``finish`` for several (key, index, leaf hash) in one statement."""
+        now = _time.time()
+        self.db.executemany("UPDATE idempotency SET state='done', idx=?, leaf_hash=?, done_at=? WHERE key=?",
+                            [(idx, h, now, k) for k, idx, h in done])
 
     def begin(self, key: str, body_hash: bytes) -> None:
         self.db.execute("INSERT OR REPLACE INTO idempotency(key, body_hash, state, created) VALUES(?,?,?,?)",

@@ -5,23 +5,35 @@ Request threads queue their uploads (``Uploads.append``) on the server's LedgerW
 upload queued while it was busy and handles them together, so concurrent clients share
 the durable commits instead of paying three fsyncs each:
 
-1. per upload, without writing: parse, idempotency key (a ``done`` key answers at once;
-   a ``pending`` one left by a crash is bound to the identical event already in the log),
-   a scan the ledger already holds is a replay;
+1. per upload, without writing: parse, idempotency key (one look-up for the group; a
+   ``done`` key answers at once; a ``pending`` one left by a crash is bound to the
+   identical event already in the log), a scan the ledger already holds is a replay;
 2. one glint.db commit: every new key is written ``pending`` (so a crash after the
    ledger commit can never append an upload twice);
-3. one glint.db transaction around everything else: per upload (a SAVEPOINT each)
-   glint.server.admit (schema, scan check, match) and the key's disk quota; then one
-   ledger commit for all admitted events (``Ledger.append_group``: a custody refusal
-   refuses only its own event, whose scan acceptance is then undone); keys ``done``,
-   quotas charged, the refused keys forgotten; one commit.
+3. one glint.db transaction around everything else: per upload glint.server.admit
+   (schema, scan check, match; a SAVEPOINT for an upload with a scan, the only kind that
+   writes there) and the key's disk quota; then one ledger commit for all admitted events
+   (``Ledger.append_group``: a custody refusal refuses only its own event, whose scan
+   acceptance is then undone); keys ``done``, quotas charged, the refused keys forgotten;
+   one commit.
 
 Each caller gets its own result or its own exception, once both databases are durable.
 A failing ledger commit fails every upload of the group, and nothing of the group is stored.
+
+fsyncs (a SQLite glint.db: ``Registry.sync_behind``, glint.registry.WalSync): the two
+glint.db commits are written without waiting for the disk. Step 2's fsync is asked at
+once and awaited just before the ledger commit (the admission's work overlaps it); step
+3's is left to the next group's step 2, whose one fsync makes both durable (or, when no
+group follows, to the ledger thread's idle hook, ``flush``). The request threads wait for
+it (``_wait_durable``) before answering, so an answer still means both databases are on
+disk, while the ledger thread goes on to the next group: two fsyncs a group on the
+ledger thread's path (step 2's and the ledger's) instead of three. On PostgreSQL every
+commit is synchronous, as before.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import logging
 
@@ -44,7 +56,7 @@ class ConflictError(UsageError):
 
 
 class _Upload:
-    __slots__ = ("api_key", "key", "body", "out", "slot", "parsed", "digest", "admitted", "cost")
+    __slots__ = ("api_key", "key", "body", "out", "slot", "parsed", "digest", "admitted", "cost", "durable")
 
     def __init__(self, api_key, key, body):
         self.api_key, self.key, self.body = api_key, key, body
@@ -54,6 +66,7 @@ class _Upload:
         self.digest = None
         self.admitted = None
         self.cost = 0
+        self.durable: tuple | None = None  # (WalSync, ticket): glint.db's fsync its answer waits for
 
 
 class Uploads:
@@ -64,20 +77,46 @@ class Uploads:
 
     def append(self, api_key, key: str, body: dict) -> tuple[dict, bool]:
         """Admit and append one upload; return (result, duplicate) once durable, or raise its refusal."""
-        return self.worker.group(handle_group, _Upload(api_key, key, body)).result(timeout=CALL_TIMEOUT_S)
+        up = _Upload(api_key, key, body)
+        fut = self.worker.group(handle_group, up)
+        try:
+            return fut.result(timeout=CALL_TIMEOUT_S)
+        finally:
+            _wait_durable(up)
 
     def append_many(self, api_key, uploads: list[tuple[str, dict]]) -> list:
         """Admit and append several uploads ((key, body) each) in one round of the group commit; once
         every one is settled, one outcome each, in order: (result, duplicate), durable, or the
         exception refusing it (a refusal refuses only its own upload)."""
-        futs = self.worker.group_many(handle_group, [_Upload(api_key, k, b) for k, b in uploads])
+        ups = [_Upload(api_key, k, b) for k, b in uploads]
+        futs = self.worker.group_many(handle_group, ups)
         out: list = []
-        for f in futs:
+        for f, up in zip(futs, ups):
             try:
-                out.append(f.result(timeout=CALL_TIMEOUT_S))
+                r = f.result(timeout=CALL_TIMEOUT_S)
             except Exception as e:
-                out.append(e)
+                r = e
+            try:
+                _wait_durable(up)
+            except Exception as e:  # glint.db's fsync failed: not durable, whatever it was
+                r = e
+            out.append(r)
         return out
+
+
+def _wait_durable(up: _Upload) -> None:
+    """Return once glint.db's commits for ``up`` are on disk (its group left their fsync to the
+    next group's commit, or to the ledger thread's idle hook); LedgerError if that fsync failed."""
+    if up.durable is not None:
+        sync, ticket = up.durable
+        sync.wait(ticket)
+
+
+def flush(ctx) -> None:
+    """The ledger thread's idle hook (LedgerWorker ``idle``): ask the fsync a group left for later."""
+    sync = ctx.registry.walsync
+    if sync is not None:
+        sync.flush()
 
 
 def _result(key, idx, leaf_hash, size) -> dict:
@@ -114,8 +153,9 @@ def _undo_scan(conn, checked) -> None:
         conn.execute("UPDATE nonces SET used_at=NULL WHERE nonce=?", (checked.nonce,))
 
 
-def _prepare(ctx, up: _Upload, slots: set) -> bool:
-    """Step 1 for one upload; True if it goes on to admission (else its outcome is settled)."""
+def _prepare(ctx, up: _Upload, slots: set, rec) -> bool:
+    """Step 1 for one upload (``rec``: its key's record, read for the whole group); True if it goes
+    on to admission (else its outcome is settled)."""
     body = up.body
     kind, item, t, data, scan = wire.parse_event(body)
     up.parsed = (kind, item, t, data, scan, body.get("reference"))
@@ -125,7 +165,6 @@ def _prepare(ctx, up: _Upload, slots: set) -> bool:
     if up.slot in slots:
         raise ConflictError(f"idempotency key {up.key} is already being used by a request in flight",
                             "retry once that request has an answer")
-    rec = ctx.keystore.get(up.slot)
     if rec is not None and rec.body_hash != up.digest:
         raise ConflictError(f"idempotency key {up.key} was used for a different event")
     if rec is not None and rec.state == "done":
@@ -161,32 +200,35 @@ def handle_group(ctx, batch: list[_Upload]) -> list:
 def _handle(ctx, batch: list[_Upload]) -> None:
     todo: list[_Upload] = []
     slots: set = set()
+    recs = ctx.keystore.get_many(list({up.slot for up in batch}))
     for up in batch:
         try:
-            if _prepare(ctx, up, slots):
+            if _prepare(ctx, up, slots, recs.get(up.slot)):
                 todo.append(up)
         except GlintError as e:
             up.out = e
+    sync = ctx.registry.walsync  # None: PostgreSQL, where every commit is synchronous
     if not todo:
+        if sync is not None:  # what was answered reads earlier groups' commits: on disk first
+            sync.flush()
+            for up in batch:
+                up.durable = (sync, sync.asked)
         return
     conn = ctx.registry.conn
-    conn.execute("BEGIN IMMEDIATE")  # step 2: the keys, pending, durable before any append
+    with _commit(conn, sync):  # step 2: the keys, pending, durable before any append
+        ctx.keystore.begin_many([(up.slot, up.digest) for up in todo])
+    pending = sync.ask() if sync is not None else 0  # its fsync covers the last group's step 3 too
     try:
-        for up in todo:
-            ctx.keystore.begin(up.slot, up.digest)
+        with _commit(conn, sync):  # step 3
+            outcomes = _admit_and_append(ctx, conn, todo, lambda: sync.wait(pending) if sync is not None else None)
     except BaseException:
-        conn.execute("ROLLBACK")
-        raise
-    conn.execute("COMMIT")
-    conn.execute("BEGIN IMMEDIATE")  # step 3
-    try:
-        outcomes = _admit_and_append(ctx, conn, todo)
-    except BaseException:
-        conn.execute("ROLLBACK")
         for up in todo:
             ctx.keystore.forget(up.slot)
         raise
-    conn.execute("COMMIT")
+    if sync is not None:  # left to the next group's step 2 (one fsync for both) or the idle hook
+        done = (sync, sync.owe())
+        for up in batch:
+            up.durable = done
     for up, out in outcomes:  # answered (by the worker) only once glint.db is committed too
         up.out = out
         if isinstance(out, BaseException):
@@ -197,6 +239,25 @@ def _handle(ctx, batch: list[_Upload]) -> None:
                 ctx.match_db.add(up.parsed[1], ok.reference, replace=up.parsed[1] in ctx.match_db)
             except GlintError as e:
                 _log.error("event %d stored, but its reference was not: %s", out[0]["index"], e)
+
+
+@contextlib.contextmanager
+def _commit(conn, sync):
+    """One write transaction on glint.db; with ``sync`` (a WalSync) its COMMIT does not fsync:
+    the caller asks (or owes) the fsync and waits for it before relying on the commit."""
+    if sync is not None:
+        conn.execute("PRAGMA synchronous=NORMAL")
+    try:
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            yield
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        conn.execute("COMMIT")
+    finally:
+        if sync is not None:
+            conn.execute("PRAGMA synchronous=FULL")
 
 
 def _org_check(ctx, api_key, kind: str, item: str, registering: dict) -> None:
@@ -232,8 +293,12 @@ def _owned_by(ctx, ok, api_key, item: str, registering: dict):
     return replace(ok, data={**ok.data, "org": org})
 
 
-def _admit_and_append(ctx, conn, todo: list[_Upload]) -> list:
-    """(upload, (result, duplicate) or the exception refusing it) for every upload of ``todo``."""
+def _admit_and_append(ctx, conn, todo: list[_Upload], before_append=None) -> list:
+    """(upload, (result, duplicate) or the exception refusing it) for every upload of ``todo``.
+
+    ``before_append()``: called before the ledger commit (the pending keys' fsync is awaited
+    there, so it overlaps the admission's work). Only an upload with a scan writes during its
+    admission (the scan's acceptance), so only such an upload gets a SAVEPOINT of its own."""
     admitted: list[_Upload] = []
     refused: list[tuple[_Upload, BaseException]] = []
     outcomes: list = []
@@ -241,7 +306,9 @@ def _admit_and_append(ctx, conn, todo: list[_Upload]) -> list:
     registering: dict[str, str] = {}  # item -> org of a register admitted in this group
     for up in todo:
         kind, item, t, data, scan, reference = up.parsed
-        conn.execute("SAVEPOINT upload")
+        writes = scan is not None
+        if writes:
+            conn.execute("SAVEPOINT upload")
         try:
             _org_check(ctx, up.api_key, kind, item, registering)
             t, ok = adm.admit(ctx.registry, ctx.match_db, ctx.policy, kind, item, t, data, scan, reference,
@@ -260,31 +327,42 @@ def _admit_and_append(ctx, conn, todo: list[_Upload]) -> list:
             q[0] += up.cost
             up.admitted = ok
             up.parsed = (kind, item, t, ok.data, scan, reference)
-            conn.execute("RELEASE upload")
+            if writes:
+                conn.execute("RELEASE upload")
             admitted.append(up)
         except ScanRefused as e:
-            conn.execute("RELEASE upload")  # the refusal's alerts stay; nothing was accepted
+            if writes:
+                conn.execute("RELEASE upload")  # the refusal's alerts stay; nothing was accepted
             refused.append((up, e))
         except GlintError as e:
-            conn.execute("ROLLBACK TO upload")
-            conn.execute("RELEASE upload")
+            if writes:
+                conn.execute("ROLLBACK TO upload")
+                conn.execute("RELEASE upload")
             refused.append((up, e))
+    if before_append is not None:
+        before_append()
     outs = ctx.ledger.append_group([EventSpec(u.parsed[0], u.parsed[1], u.parsed[3], u.parsed[2], u.parsed[4])
                                     for u in admitted]) if admitted else []
     size = ctx.ledger.size
+    charged: dict[str, int] = {}
+    finished: list[tuple[str, int, bytes]] = []
     for up, out in zip(admitted, outs):
         if isinstance(out, Exception):
             if up.admitted.checked is not None:
                 _undo_scan(conn, up.admitted.checked)
             refused.append((up, out))
             continue
-        ctx.apikeys.charge(conn, up.api_key.key_id, up.cost)
-        ctx.keystore.finish(up.slot, out.index, out.leaf_hash)
+        charged[up.api_key.key_id] = charged.get(up.api_key.key_id, 0) + up.cost
+        finished.append((up.slot, out.index, out.leaf_hash))
         ok = up.admitted
         if ok.checked is not None:
             ctx.registry.record_outcome(ok.checked.scan_id, up.parsed[1], ok.data.get("res", "enrolled"),
                                         ledger_index=out.index)
         outcomes.append((up, (_result(up.key, out.index, out.leaf_hash, size), False)))
+    for kid, cost in charged.items():  # one statement per key and one for all keys, not three per upload
+        ctx.apikeys.charge(conn, kid, cost)
+    if finished:
+        ctx.keystore.finish_many(finished)
     for up, err in refused:
         ctx.keystore.forget(up.slot)
         outcomes.append((up, err))
