@@ -139,7 +139,9 @@ class WalSync:
 
     def __init__(self, db_path: Path):
         self.wal = Path(str(db_path) + "-wal")
-        self._cv = threading.Condition()
+        lock = threading.Lock()
+        self._cv = threading.Condition(lock)      # the fsync thread waits on it for asks
+        self._synced = threading.Condition(lock)  # the waiters, for fsyncs done
         self.asked = 0
         self.done = 0
         self.syncs = 0  # fsyncs run (tests, diagnostics)
@@ -155,7 +157,7 @@ class WalSync:
                 self._thread.start()
             self.asked += 1
             self._owed = False
-            self._cv.notify_all()
+            self._cv.notify()  # only the fsync thread: the waiters wake when an fsync is done
             return self.asked
 
     def owe(self) -> int:
@@ -176,7 +178,7 @@ class WalSync:
     def wait(self, ticket: int) -> None:
         with self._cv:
             while self.done < ticket:
-                self._cv.wait()
+                self._synced.wait()
             err = self._error
         if err is not None:
             raise LedgerError(f"cannot make {self.wal.name} durable: {err}", "is the disk full or failing?")
@@ -213,7 +215,7 @@ class WalSync:
                     if err is not None and self._error is None:
                         self._error = err  # sticky: nothing later is called durable either
                     self.done = target
-                    self._cv.notify_all()
+                    self._synced.notify_all()
         finally:
             if fd is not None:
                 os.close(fd)

@@ -5,7 +5,7 @@ Request threads queue their uploads (``Uploads.append``) on the server's LedgerW
 upload queued while it was busy and handles them together, so concurrent clients share
 the durable commits instead of paying three fsyncs each:
 
-1. per upload, without writing: parse, idempotency key (one look-up for the group; a
+1. per upload, without writing: parse (on the request thread: ``_precheck``), idempotency key (one look-up for the group; a
    ``done`` key answers at once; a ``pending`` one left by a crash is bound to the
    identical event already in the log), a scan the ledger already holds is a replay;
 2. one glint.db commit: every new key is written ``pending`` (so a crash after the
@@ -78,6 +78,7 @@ class Uploads:
     def append(self, api_key, key: str, body: dict) -> tuple[dict, bool]:
         """Admit and append one upload; return (result, duplicate) once durable, or raise its refusal."""
         up = _Upload(api_key, key, body)
+        _precheck(up)  # here, not on the ledger thread: its work overlaps the ledger's fsyncs
         fut = self.worker.group(handle_group, up)
         try:
             return fut.result(timeout=CALL_TIMEOUT_S)
@@ -89,19 +90,37 @@ class Uploads:
         every one is settled, one outcome each, in order: (result, duplicate), durable, or the
         exception refusing it (a refusal refuses only its own upload)."""
         ups = [_Upload(api_key, k, b) for k, b in uploads]
-        futs = self.worker.group_many(handle_group, ups)
-        out: list = []
-        for f, up in zip(futs, ups):
+        out: list = [None] * len(ups)
+        queued = []
+        for i, up in enumerate(ups):
+            try:
+                _precheck(up)
+                queued.append(i)
+            except GlintError as e:
+                out[i] = e
+        futs = self.worker.group_many(handle_group, [ups[i] for i in queued])
+        for i, f in zip(queued, futs):
             try:
                 r = f.result(timeout=CALL_TIMEOUT_S)
             except Exception as e:
                 r = e
             try:
-                _wait_durable(up)
+                _wait_durable(ups[i])
             except Exception as e:  # glint.db's fsync failed: not durable, whatever it was
                 r = e
-            out.append(r)
+            out[i] = r
         return out
+
+
+def _precheck(up: _Upload) -> None:
+    """What step 1 checks without the ledger thread's state (the request thread does it): the
+    body's shape, a factory claim's role, the body's digest (raises the refusal)."""
+    body = up.body
+    kind, item, t, data, scan = wire.parse_event(body)
+    up.parsed = (kind, item, t, data, scan, body.get("reference"))
+    if kind == ev.REGISTER:
+        auth.may_claim_factory(up.api_key, data)
+    up.digest = wire.body_digest(body)
 
 
 def _wait_durable(up: _Upload) -> None:
@@ -156,12 +175,9 @@ def _undo_scan(conn, checked) -> None:
 def _prepare(ctx, up: _Upload, slots: set, rec) -> bool:
     """Step 1 for one upload (``rec``: its key's record, read for the whole group); True if it goes
     on to admission (else its outcome is settled)."""
-    body = up.body
-    kind, item, t, data, scan = wire.parse_event(body)
-    up.parsed = (kind, item, t, data, scan, body.get("reference"))
-    if kind == ev.REGISTER:
-        auth.may_claim_factory(up.api_key, data)
-    up.digest = wire.body_digest(body)
+    if up.parsed is None:
+        _precheck(up)
+    kind, item, t, data, scan, _reference = up.parsed
     if up.slot in slots:
         raise ConflictError(f"idempotency key {up.key} is already being used by a request in flight",
                             "retry once that request has an answer")
