@@ -61,17 +61,21 @@ def refit_passes(matched: np.ndarray, residual_p: np.ndarray, params: MatchParam
     return (np.asarray(matched) >= params.min_matched) & (np.nan_to_num(residual_p, nan=-1.0) >= params.residual_alpha)
 
 
-def _item_captures(cfg: LabConfig, i: int):
-    """Enrollment captures and probe spot sets of item ``i`` (its coating is drawn from the seed)."""
+def _item_images(cfg: LabConfig, i: int):
+    """Item ``i``'s coating (drawn from the seed) and the images of its enrollment captures and probes."""
     from glint import sim
     from glint.sim.render import Pose
 
     c = sim.make_coating(cfg.seed * 1_000_003 + i, cfg.profile)
-    caps = [spots_from_image(sim.capture(c, cfg.profile, seed=(i * 97 + k) * 2 + 1, pose=Pose()).image)
-            for k in range(ENROLL_CAPTURES)]
-    probes = [spots_from_image(sim.capture(c, cfg.profile, seed=(i * 97 + k) * 2 + 100_001).image)
-              for k in range(cfg.probes)]
+    caps = [sim.capture(c, cfg.profile, seed=(i * 97 + k) * 2 + 1, pose=Pose()).image for k in range(ENROLL_CAPTURES)]
+    probes = [sim.capture(c, cfg.profile, seed=(i * 97 + k) * 2 + 100_001).image for k in range(cfg.probes)]
     return c, caps, probes
+
+
+def _item_captures(cfg: LabConfig, i: int):
+    """Enrollment captures and probe spot sets of item ``i`` (its coating is drawn from the seed)."""
+    c, caps, probes = _item_images(cfg, i)
+    return c, [spots_from_image(im) for im in caps], [spots_from_image(im) for im in probes]
 
 
 EPS_GRID = (0.009, 0.012, 0.016, 0.022, 0.03)  # code tolerances of the randomized family's parameter groups
@@ -197,8 +201,13 @@ class CodeSieve:
         """Sorted indices of the references sharing a code with ``probe``."""
         p = self.params
         pq = probe.quads
-        pk = cell_keys(pq.code, p)
+        if probe.params_key == p:  # the probe's table: every quad's cell key (sorted) and the quad
+            pk, at = probe.table.keys, probe.table.order
+        else:
+            pk = cell_keys(pq.code, p)
+            at = np.arange(len(pk))
         pos, j = gather_ranges(np.searchsorted(self.keys, pk, "left"), np.searchsorted(self.keys, pk, "right"))
+        j = at[j]
         g = self.quad[pos]
         ok = codes_agree(self.code[g], self.length[g], pq.code[j], pq.length[j], p)
         return np.unique(self.ref_of[g[ok]])

@@ -40,6 +40,7 @@ import numpy as np
 
 from glint.errors import MatchError
 from glint.match import calibrate
+from glint.match.codes import ORDER_BITS, CodeTable, Quads, cell_keys, code_table, gather_ranges
 from glint.match.lab import (
     _WORK,
     REGION_AXES,
@@ -51,9 +52,10 @@ from glint.match.lab import (
     item_region,
     param_groups,
 )
+from glint.match.params import MatchParams
 from glint.match.reference import Reference
-from glint.match.spots import SpotSet
-from glint.match.verify import prepare, score_prepared, verify_prepared
+from glint.match.spots import SpotSet, spots_from_image
+from glint.match.verify import Probe, prepare, score_prepared, verify_prepared
 
 log = logging.getLogger(__name__)
 
@@ -94,6 +96,7 @@ def _sources_digest(modules: tuple[str, ...]) -> str:
 ITEM_CODE = ("glint.sim", "glint.imaging", "glint.match.spots", "glintcore.descriptor", "glintcore.guidance",
              "glintcore.proto")
 TRIAL_CODE = ITEM_CODE + ("glint.match",)
+SIM_CODE = ("glint.sim",)  # what the cached images depend on (a detector change only detects again)
 
 
 def _check_stamp(d: Path, stamp: dict, fresh_hint: str) -> None:
@@ -150,32 +153,67 @@ def _unpack(z, prefix: str) -> list[SpotSet]:
     return out
 
 
-def _render_block(job) -> int:
-    """Render and detect items [start, stop) and write them as one block file; returns the block."""
-    from glint.match.lab import _item_captures
+def _pack_images(images: list[np.ndarray], out: dict) -> None:
+    out["img_shape"] = np.array([im.shape for im in images], np.int64).reshape(-1, 2)
+    out["img_data"] = np.concatenate([im.ravel() for im in images]) if images else np.zeros(0, np.uint8)
 
-    cfg, b, path = job
-    cpu0 = time.process_time()
-    lcfg = cfg.lab()
-    out: dict = {}
-    seeds, per = [], []
+
+def _unpack_images(z) -> list[np.ndarray]:
+    out, at = [], 0
+    for h, w in z["img_shape"]:
+        out.append(z["img_data"][at:at + h * w].reshape(h, w))
+        at += h * w
+    return out
+
+
+def _save(path: Path, out: dict, compressed: bool = True) -> None:
+    tmp = path.with_suffix(".tmp.npz")
+    (np.savez_compressed if compressed else np.savez)(tmp, **out)
+    os.replace(tmp, path)
+
+
+def _render_block(job) -> int:
+    """Items [start, stop): their images rendered by the simulator (``images/``, kept: the render
+    cache) or read back from there, then run through the host detector into one block of spot sets."""
+    from glint.match.lab import _item_images
+
+    cfg, b, path, img_path = job
+    stop = min(cfg.items, (b + 1) * cfg.block)
+    if img_path.exists():
+        with np.load(img_path, allow_pickle=False) as z:
+            seeds, per = [int(v) for v in z["coating_seed"]], [tuple(int(x) for x in v) for v in z["counts"]]
+            images, render_cpu = _unpack_images(z), float(z["cpu_seconds"])
+    else:
+        cpu0 = time.process_time()
+        lcfg = cfg.lab()
+        seeds, per, images = [], [], []
+        for i in range(b * cfg.block, stop):
+            c, caps, probes = _item_images(lcfg, i)
+            seeds.append(c.seed)
+            per.append((len(caps), len(probes)))
+            images.extend(caps + probes)
+        render_cpu = time.process_time() - cpu0
+        img: dict = {"item": np.arange(b * cfg.block, stop, dtype=np.int64), "coating_seed": np.array(seeds, np.int64),
+                     "counts": np.array(per, np.int64).reshape(-1, 2), "cpu_seconds": np.float64(render_cpu)}
+        _pack_images(images, img)
+        _save(img_path, img, compressed=False)  # noisy 8-bit frames: zlib saves little and costs CPU
+    cpu1 = time.process_time()
     caps_all: list[SpotSet] = []
     probes_all: list[SpotSet] = []
-    for i in range(b * cfg.block, min(cfg.items, (b + 1) * cfg.block)):
-        c, caps, probes = _item_captures(lcfg, i)
-        seeds.append(c.seed)
-        per.append((len(caps), len(probes)))
-        caps_all.extend(caps)
-        probes_all.extend(probes)
-    out["item"] = np.arange(b * cfg.block, b * cfg.block + len(seeds), dtype=np.int64)
-    out["coating_seed"] = np.array(seeds, np.int64)
-    out["counts"] = np.array(per, np.int64).reshape(-1, 2)
+    at = 0
+    for nc, npr in per:
+        caps_all.extend(spots_from_image(im) for im in images[at:at + nc])
+        probes_all.extend(spots_from_image(im) for im in images[at + nc:at + nc + npr])
+        at += nc + npr
+    out: dict = {"item": np.arange(b * cfg.block, b * cfg.block + len(seeds), dtype=np.int64),
+                 "coating_seed": np.array(seeds, np.int64), "counts": np.array(per, np.int64).reshape(-1, 2)}
     _pack(caps_all, "cap", out)
     _pack(probes_all, "probe", out)
-    out["cpu_seconds"] = np.float64(time.process_time() - cpu0)
-    tmp = path.with_suffix(".tmp.npz")
-    np.savez_compressed(tmp, **out)
-    os.replace(tmp, path)
+    detect_cpu = time.process_time() - cpu1
+    out["cpu_seconds"] = np.float64(render_cpu + detect_cpu)
+    out["render_cpu_seconds"] = np.float64(render_cpu)
+    out["detect_cpu_seconds"] = np.float64(detect_cpu)
+    _save(path, out)
     return b
 
 
@@ -190,14 +228,18 @@ class Item:
 
 def render_items(cfg: ScaleConfig, out_dir: Path, jobs: int = 1) -> list[Item]:
     """Every item's captures and probes, rendered once (``out_dir/items``) and read back."""
-    d = out_dir / "items"
-    stamp = {"format": FORMAT, "profile": cfg.profile, "seed": cfg.seed, "probes": cfg.probes, "block": cfg.block,
-             "simulator and detector": _sources_digest(ITEM_CODE)}
-    _check_stamp(d, stamp, "give another --out (the items are rendered again)")
+    d, di = out_dir / "items", out_dir / "images"
+    common = {"format": FORMAT, "profile": cfg.profile, "seed": cfg.seed, "probes": cfg.probes, "block": cfg.block}
+    _check_stamp(di, dict(common, simulator=_sources_digest(SIM_CODE)),
+                 "give another --out, or delete its images/ and items/ to render the items again")
+    _check_stamp(d, dict(common, **{"simulator and detector": _sources_digest(ITEM_CODE)}),
+                 "give another --out, or delete its items/ to detect the spots again (from the cached images)")
     blocks = math.ceil(cfg.items / cfg.block)
-    todo = [(cfg, b, d / f"block-{b:04d}.npz") for b in range(blocks) if not (d / f"block-{b:04d}.npz").exists()]
+    todo = [(cfg, b, d / f"block-{b:04d}.npz", di / f"block-{b:04d}.npz") for b in range(blocks)
+            if not (d / f"block-{b:04d}.npz").exists()]
     if todo:
-        log.info("rendering %d of %d item blocks", len(todo), blocks)
+        log.info("detecting %d of %d item blocks (%d to render)", len(todo), blocks,
+                 sum(not t[3].exists() for t in todo))
         _pool_map(_render_block, todo, jobs)
     items: list[Item] = []
     for b in range(blocks):
@@ -254,6 +296,199 @@ def enroll_items(cfg: ScaleConfig, items: list[Item], jobs: int = 1) -> tuple[li
     return refs, whys
 
 
+# -- a probe coded for many parameter groups at once ----------------------------------------------
+
+LHS_TOL = 1e-12  # of 3 (max x^2 + max y^2): far above any rounding of build_quads' 3-term product
+PAIR_CHUNK = 4096  # backbone pairs per circle-test block (bounds the (pairs, spots) arrays)
+
+
+class ProbeCoder:
+    """One probe's quads for every parameter group from a single enumeration, each exactly the
+    :func:`glint.match.verify.prepare` of that group (the same quads in the same order, the same
+    code table, hull and noise), at a fraction of coding it once per group.
+
+    ``prepare`` forms, for the probe band [band_lo / scale_tol, band_hi x scale_tol], every backbone
+    pair and every two spots inside the circle on it (radius factor from the code tolerance), and
+    drops a pair with more than MAX_GROUP spots inside. Here the pairs of the union of the groups'
+    bands and the spots inside the largest circle are enumerated once, in the same order; a group's
+    quads are those whose backbone (its squared length, the very number ``build_quads`` compares) is
+    in its band and whose C and D pass its circle test, less the pairs crowded in its circle. The
+    circle test's left side is a 3-term matrix product whose last bits may depend on the shape of the
+    product: where it lies within LHS_TOL of a group's threshold (never seen; about one entry in 10^10)
+    that group is coded by ``prepare`` itself. Quads' codes, lengths and angles are computed with
+    ``build_quads``' own element-wise steps on the same values, so they are bit-identical
+    (tests/host/match/test_labscale.py checks every field against ``prepare``)."""
+
+    def __init__(self, spots: SpotSet, params: list[MatchParams]):
+        self.spots = spots
+        self.fallbacks = 0
+        self._hull: tuple | None = None
+        self._sigma: dict = {}
+        self._keys: dict = {}
+        self.ok = len(spots) >= 4 and len(params) > 0
+        if self.ok:
+            self._enumerate(params)
+
+    # the superset ------------------------------------------------------------------------------
+    def _enumerate(self, params: list[MatchParams]) -> None:
+        from glint.match.codes import MAX_GROUP, _pairs_in_rows, _upper_pairs, probe_circle
+
+        xy = np.asarray(self.spots.xy, dtype=np.float64)
+        n = len(xy)
+        x, y = xy[:, 0], xy[:, 1]
+        z = x + 1j * y
+        iu, ju = _upper_pairs(n)
+        dx = x[iu] - x[ju]
+        dy = y[iu] - y[ju]
+        d2 = dx * dx + dy * dy
+        los = [p.band_lo / p.scale_tol for p in params]
+        his = [p.band_hi * p.scale_tol for p in params]
+        rfs = [probe_circle(p) for p in params]
+        lo, hi = min(los), max(his)
+        band = np.flatnonzero((d2 >= lo * lo) & (d2 <= hi * hi))
+        self.tol = LHS_TOL * 3.0 * (float(np.max(x * x)) + float(np.max(y * y)))
+        rmax, rmin = max(rfs), min(rfs)
+        rhs = np.stack([x, y, x * x + y * y])
+        pq, cq, dq, lc, ld, crowd_rows = [], [], [], [], [], {}
+        for s0 in range(0, len(band), PAIR_CHUNK):
+            bsel = band[s0:s0 + PAIR_CHUNK]
+            ii, jj = iu[bsel], ju[bsel]
+            mx, my = (x[ii] + x[jj]) / 2, (y[ii] + y[jj]) / 2
+            lhs = np.stack([-2.0 * mx, -2.0 * my, np.ones(len(ii))], axis=1) @ rhs
+            thr_max = d2[bsel] * (rmax * rmax / 4.0) - mx * mx - my * my
+            thr_min = d2[bsel] * (rmin * rmin / 4.0) - mx * mx - my * my
+            inside = lhs < (thr_max + self.tol)[:, None]
+            rows = np.arange(len(ii))
+            inside[rows, ii] = False
+            inside[rows, jj] = False
+            surely = lhs < (thr_min - self.tol)[:, None]
+            surely[rows, ii] = False
+            surely[rows, jj] = False
+            counts = inside.sum(1)
+            gone = surely.sum(1) > MAX_GROUP  # crowded in every group's circle: no group forms them
+            inside[gone] = False
+            counts[gone] = 0
+            for r in np.flatnonzero(counts > MAX_GROUP):  # crowded in some circles only: kept to count
+                row = lhs[r].copy()
+                row[ii[r]] = row[jj[r]] = np.inf
+                crowd_rows[s0 + int(r)] = row
+            ke = np.flatnonzero(inside) % n
+            if len(ke) < 2:
+                continue
+            p, c, d = _pairs_in_rows(counts, ke)
+            pq.append(p + s0)
+            cq.append(c)
+            dq.append(d)
+            lc.append(lhs[p, c])
+            ld.append(lhs[p, d])
+        self.n_pairs = len(band)
+        if pq:
+            p, c, d = np.concatenate(pq), np.concatenate(cq), np.concatenate(dq)
+            self.lhs_c, self.lhs_d = np.concatenate(lc), np.concatenate(ld)
+        else:
+            p = c = d = np.zeros(0, np.int64)
+            self.lhs_c = self.lhs_d = np.zeros(0)
+        self.q_start = np.searchsorted(p, np.arange(len(band) + 1))  # quads are grouped by pair, in order
+        self.crowd_rows = crowd_rows
+        self.crowd_list = np.array(sorted(crowd_rows), np.int64)
+        ii, jj = iu[band], ju[band]
+        self.pair_d2 = d2[band]
+        self.pair_mx, self.pair_my = (x[ii] + x[jj]) / 2, (y[ii] + y[jj]) / 2
+        # build_quads' codes, step by step on the same values.
+        a, b = ii[p], jj[p]
+        za = z[a]
+        ab = z[b] - za
+        wc = (z[c] - za) / ab
+        wd = (z[d] - za) / ab
+        flip = (wc.real + wd.real) > 1.0
+        wc = np.where(flip, 1 - wc, wc)
+        wd = np.where(flip, 1 - wd, wd)
+        a, b = np.where(flip, b, a), np.where(flip, a, b)
+        swap = wc.real > wd.real
+        wc, wd = np.where(swap, wd, wc), np.where(swap, wc, wd)
+        c, d = np.where(swap, d, c), np.where(swap, c, d)
+        code = np.empty((len(p), 4))
+        code[:, 0], code[:, 1], code[:, 2], code[:, 3] = wc.real, wc.imag, wd.real, wd.imag
+        vec = z[b] - z[a]
+        idx = np.empty((len(p), 4), np.int32)
+        idx[:, 0], idx[:, 1], idx[:, 2], idx[:, 3] = a, b, c, d
+        self.quads = Quads(idx, code, np.abs(vec), np.angle(vec))
+
+    # one group ----------------------------------------------------------------------------------
+    def _select(self, params: MatchParams) -> np.ndarray | None:
+        """Indices (ascending) of the superset quads ``params``' probe_quads forms (None: a circle
+        test too close to call)."""
+        from glint.match.codes import MAX_GROUP, probe_circle
+
+        lo, hi = params.band_lo / params.scale_tol, params.band_hi * params.scale_tol
+        rf = probe_circle(params)
+        pd2 = self.pair_d2
+        pairs = np.flatnonzero((pd2 >= lo * lo) & (pd2 <= hi * hi))
+        thr = pd2[pairs] * (rf * rf / 4.0) - self.pair_mx[pairs] * self.pair_mx[pairs] \
+            - self.pair_my[pairs] * self.pair_my[pairs]
+        if self.crowd_rows:
+            keep = np.ones(len(pairs), bool)
+            for k in np.flatnonzero(np.isin(pairs, self.crowd_list)):
+                row = self.crowd_rows[int(pairs[k])]
+                if np.any(np.abs(row - thr[k]) <= self.tol):
+                    return None
+                keep[k] = int(np.sum(row < thr[k])) <= MAX_GROUP
+            pairs, thr = pairs[keep], thr[keep]
+        q, owner = gather_ranges(self.q_start[pairs], self.q_start[pairs + 1])
+        t = thr[owner]
+        lc, ld = self.lhs_c[q], self.lhs_d[q]
+        if np.any(np.abs(lc - t) <= self.tol) or np.any(np.abs(ld - t) <= self.tol):
+            return None
+        return q[(lc < t) & (ld < t)]
+
+    def prepare(self, params: MatchParams) -> Probe:
+        """``glint.match.verify.prepare(spots, params)``, from the superset: the code table holds the
+        group's quads only, each named by its index in the superset (``quads``, which matching reads
+        only through the table), so that no quad is copied."""
+        if not self.ok:
+            return prepare(self.spots, params)
+        sel = self._select(params)
+        if sel is None or len(self.quads) >= 1 << ORDER_BITS:
+            self.fallbacks += 1
+            return prepare(self.spots, params)
+        area, edges = self._hull_of()
+        if len(sel) == 0:  # as build_quads: no quads (matching tests the table's quads for none)
+            q = Quads(np.zeros((0, 4), np.int32), np.zeros((0, 4)), np.zeros(0), np.zeros(0))
+            return Probe(self.spots, q, code_table(q, params), area, edges, self._sigma_of(params), params)
+        eps = params.code_eps
+        keys = self._keys.get(eps)
+        if keys is None:
+            keys = self._keys[eps] = cell_keys(self.quads.code, params)
+        # code_table's one sort of (cell key, quad) packed in an int64; the superset's quad order is the group's.
+        packed = np.sort((keys[sel] << ORDER_BITS) | sel)
+        keys = packed >> ORDER_BITS
+        start = np.flatnonzero(np.concatenate([[True], keys[1:] != keys[:-1]])) if len(keys) else np.zeros(0, np.int64)
+        count = np.diff(np.append(start, len(keys)))
+        table = CodeTable(self.quads, keys, packed & ((1 << ORDER_BITS) - 1), keys[start], start, count)
+        return Probe(self.spots, self.quads, table, area, edges, self._sigma_of(params), params)
+
+    def _hull_of(self):
+        if self._hull is None:
+            import cv2
+
+            from glint.match.verify import hull_edges, spread_area
+
+            spots = self.spots
+            if len(spots) < 3:
+                self._hull = (spread_area(spots), None)
+            else:
+                hull = cv2.convexHull(spots.xy.astype(np.float32))
+                self._hull = (spread_area(spots, hull), hull_edges(hull))
+        return self._hull
+
+    def _sigma_of(self, params: MatchParams):
+        key = (params.noise_c, params.noise_floor)
+        s = self._sigma.get(key)
+        if s is None:
+            s = self._sigma[key] = self.spots.spot_sigma(params.noise)
+        return s
+
+
 # -- trials ------------------------------------------------------------------------------------------
 
 def _trial_chunk(job) -> dict | None:
@@ -271,11 +506,12 @@ def _trial_chunk(job) -> dict | None:
         spots, own = probes[j], int(probe_item[j])
         own_ref = ref_of_item.get(own)
         trials += len(refs) - (own_ref is not None)
+        coder = ProbeCoder(spots, [g[0] for g in groups]) if len(groups) > 1 else None
         coded: dict = {}
         for gparams, members, sieve in groups:
             pr = coded.get(gparams)
             if pr is None:
-                pr = coded[gparams] = prepare(spots, gparams)
+                pr = coded[gparams] = prepare(spots, gparams) if coder is None else coder.prepare(gparams)
             local = np.arange(len(members)) if sieve is None else sieve.refs_for(pr)
             for loc in local:
                 r = int(members[loc])

@@ -4,13 +4,14 @@ the region table."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import numpy as np
 import pytest
 
 from glint.errors import MatchError
-from glint.match import enroll, labscale, synth, verify
+from glint.match import codes, enroll, labscale, synth, verify
 from glint.match.params import MatchParams
 
 pytest.importorskip("glint.sim")
@@ -19,7 +20,8 @@ pytest.importorskip("glint.sim")
 @pytest.fixture(scope="module")
 def synthetic():
     """Items from glint.match.synth (no rendering: fast): 12 coatings, 9 enrolled, 2 probes each,
-    two parameter groups (so both the sieve and the direct path are exercised)."""
+    three parameter groups (two code tolerances, two quad bands: the probe coder derives each
+    group's quads from one enumeration; the sieve and the direct path are both exercised)."""
     rng = np.random.default_rng(7)
     items, refs = [], []
     for i in range(12):
@@ -31,6 +33,9 @@ def synthetic():
             refs.append(None)  # refused at enrollment: its probes are impostors only
             continue
         params = MatchParams.for_frame(synth.WIDTH, synth.HEIGHT, code_eps=0.009 if i < 6 else 0.012)
+        if i >= 9:  # another quad band (as the wild family's items on their 2^(1/4) grid)
+            params = dataclasses.replace(params, band_lo=round(params.band_lo * 1.19, 2),
+                                         band_hi=round(params.band_hi * 1.19, 2), code_eps=0.016)
         refs.append(enroll(caps, params, item=f"s{i}"))
     return items, refs
 
@@ -59,6 +64,51 @@ def test_every_trial_is_verifys_decision(synthetic, tmp_path):
         assert hyp == res.hypotheses and far == pytest.approx(res.log10_far, abs=1e-9)
         assert bool(match) == res.match
     assert {int(g[0]): bool(g[2]) for g in tr["genuine"]} == genuine and any(genuine.values())
+
+
+def _same_probe(a, b) -> bool:
+    """Prepared probes ``a`` (the coder's) and ``b`` (prepare's) match alike: the same code table over the
+    same quads (the coder's table names them by their index in its superset), hull, noise, parameters."""
+    def eq(x, y):
+        return x is y or (x is not None and y is not None and x.dtype == y.dtype and np.array_equal(x, y))
+
+    qa, qb = a.table.quads.take(a.table.order), b.table.quads.take(b.table.order)
+    return (all(eq(getattr(qa, f), getattr(qb, f)) for f in ("idx", "code", "length", "angle"))
+            and all(eq(getattr(a.table, f), getattr(b.table, f)) for f in ("keys", "cells", "start", "count"))
+            and len(b.quads) == len(b.table.keys) and (len(a.quads) > 0) == (len(a.table.keys) > 0)
+            and a.area == b.area and eq(a.edges, b.edges) and eq(a.sigma, b.sigma) and a.params_key == b.params_key)
+
+
+def test_the_probe_coder_codes_every_group_as_prepare_does(synthetic, monkeypatch):
+    from glint.match.verify import prepare
+
+    items, _ = synthetic
+    base = MatchParams.for_frame(synth.WIDTH, synth.HEIGHT)
+    plist = [dataclasses.replace(base, band_lo=round(base.band_lo * f, 2), band_hi=round(base.band_hi * f, 2),
+                                 code_eps=e, index_eps=round(e / 2, 5))
+             for f in (0.7, 1.0, 1.19) for e in (0.009, 0.016, 0.03)]
+    sets = [sp for it in items[:3] for sp in it.probes + it.captures[:1]]
+    for spots in sets:
+        coder = labscale.ProbeCoder(spots, plist)
+        for params in plist:
+            assert _same_probe(coder.prepare(params), prepare(spots, params))
+        assert coder.fallbacks == 0
+    # Circles crowded beyond MAX_GROUP spots (pathological clusters; here made common by lowering it):
+    # dropped in every circle, or in some only (counted per group).
+    monkeypatch.setattr(codes, "MAX_GROUP", 14)
+    crowded = 0
+    for spots in sets[:3]:
+        coder = labscale.ProbeCoder(spots, plist)
+        crowded += len(coder.crowd_rows)
+        assert all(_same_probe(coder.prepare(p), prepare(spots, p)) for p in plist) and coder.fallbacks == 0
+    assert crowded > 0
+    # A circle test too close to call (here: every one) is coded by prepare itself, still alike.
+    monkeypatch.setattr(labscale, "LHS_TOL", 1.0)
+    spots = items[0].probes[0]
+    coder = labscale.ProbeCoder(spots, plist)
+    assert all(_same_probe(coder.prepare(p), prepare(spots, p)) for p in plist) and coder.fallbacks == len(plist)
+    few = labscale.ProbeCoder(type(spots)(spots.xy[:3], spots.flux[:3], spots.width, spots.height), plist)
+    assert _same_probe(few.prepare(plist[0]), prepare(few.spots, plist[0]))
 
 
 def test_a_stopped_run_resumes_to_the_same_trials(synthetic, tmp_path):
@@ -109,6 +159,15 @@ def test_a_wild_run_renders_once_and_reports_every_region(tmp_path):
     again = labscale.run(cfg, tmp_path, jobs=1)  # nothing rendered or scored again
     assert sorted(p.stat().st_mtime for p in (tmp_path / "items").glob("block-*.npz")) == blocks
     assert again["impostor_trials"] == rep["impostor_trials"] and again["seconds"]["items"] < rep["seconds"]["items"]
+    # Another detector: the spots are found again in the cached images (the simulator does not run again).
+    first = labscale.render_items(cfg, tmp_path)
+    images = sorted(p.stat().st_mtime for p in (tmp_path / "images").glob("block-*.npz"))
+    assert len(images) == 3
+    for f in (tmp_path / "items").iterdir():
+        f.unlink()
+    redone = labscale.render_items(cfg, tmp_path)
+    assert sorted(p.stat().st_mtime for p in (tmp_path / "images").glob("block-*.npz")) == images
+    assert all(np.array_equal(a.xy, b.xy) for x, y in zip(first, redone) for a, b in zip(x.probes, y.probes))
 
 
 def test_the_command_refuses_bad_input_in_one_line(tmp_path, capsys):
