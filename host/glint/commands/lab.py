@@ -107,7 +107,7 @@ def cmd_impostors(args) -> int:
 
     from glint.match.labscale import ScaleConfig, run
 
-    cfg = ScaleConfig(args.profile, args.items, args.probes, args.seed, args.block, args.chunk)
+    cfg = ScaleConfig(args.profile, args.items, args.probes, args.seed, args.block, args.chunk, args.captures_as_probes)
     deadline = None if args.time_limit is None else time.time() + 60.0 * args.time_limit
     report = run(cfg, args.out, args.jobs or os.cpu_count() or 1, deadline, args.clone_items)
     print(json.dumps(report, indent=1) if args.json else impostor_text(report))
@@ -222,6 +222,9 @@ def register(sub) -> None:
     m.add_argument("--jobs", type=int, default=0, help="worker processes (default: every core)")
     m.add_argument("--block", type=int, default=8, help="items per rendered block (the unit of rendering)")
     m.add_argument("--chunk", type=int, default=8, help="probes per trial chunk (the unit of resuming)")
+    m.add_argument("--captures-as-probes", action="store_true", help="also every item's enrollment captures as "
+                   "impostor probes against the other items' references (3 more per item, nothing more rendered; "
+                   "never genuine probes)")
     m.add_argument("--clone-items", type=int, default=0, help="also the clone curve on this many enrolled items "
                    "(as lab eval: replicas displaced by r x the genuine noise; default 0: none)")
     m.add_argument("--time-limit", type=float, default=None, metavar="MIN",

@@ -72,6 +72,7 @@ class ScaleConfig:
     seed: int = 0
     block: int = 8    # items rendered per cached block (a worker's unit of rendering)
     chunk: int = 8    # probes per trial chunk (a worker's unit of trials; the unit of resuming)
+    captures_as_probes: bool = False  # every item's enrollment captures are impostor probes too (not genuine ones)
 
     def lab(self) -> LabConfig:
         return LabConfig(self.profile, self.items, self.probes, 0, self.seed, False, 1)
@@ -498,7 +499,7 @@ def _trial_chunk(job) -> dict | None:
     if w["deadline"] is not None and time.time() > w["deadline"]:
         return None
     t0, cpu0 = time.perf_counter(), time.process_time()
-    refs, probes, probe_item = w["refs"], w["probes"], w["probe_item"]
+    refs, probes, probe_item, genuine_probe = w["refs"], w["probes"], w["probe_item"], w["genuine_probe"]
     groups, ref_of_item = w["groups"], w["ref_of_item"]
     rows, gen = [], []
     trials = 0
@@ -527,7 +528,7 @@ def _trial_chunk(job) -> dict | None:
                     match, matched = int(res.match), res.matched
                     rp = math.nan if res.residual_p is None else res.residual_p
                 rows.append((j, r, sc.hypotheses, sc.log10_tail, sc.k, sc.n, sc.p, sc.log10_far, match, matched, rp))
-        if own_ref is not None:
+        if own_ref is not None and genuine_probe[j]:
             own_params = refs[own_ref].params
             res = verify_prepared(refs[own_ref], coded.get(own_params) or prepare(spots, own_params))
             gen.append((j, own_ref, int(res.match), res.log10_far, res.matched,
@@ -558,15 +559,19 @@ def run_trials(cfg: ScaleConfig, items: list[Item], refs: list[Reference | None]
     ref_item = [it.index for it, r in zip(items, refs) if r is not None]
     stamp = {"format": FORMAT, "profile": cfg.profile, "seed": cfg.seed, "items": cfg.items, "probes": cfg.probes,
              "chunk": cfg.chunk, "simulator, detector and matcher": _sources_digest(TRIAL_CODE)}
+    if cfg.captures_as_probes:
+        stamp["captures as probes"] = True
     _check_stamp(d, stamp, "give another --out, or delete its trials/ to score the cached items again")
-    probes = [p for it in items for p in it.probes]
-    probe_item = np.array([it.index for it in items for _ in it.probes], np.int64)
+    sets = [(it, it.probes + (it.captures if cfg.captures_as_probes else [])) for it in items]
+    probes = [p for _, ps in sets for p in ps]
+    probe_item = np.array([it.index for it, ps in sets for _ in ps], np.int64)
+    genuine_probe = np.array([k < len(it.probes) for it, ps in sets for k in range(len(ps))], bool)
     n_chunks = math.ceil(len(probes) / cfg.chunk)
     todo = [(c, c * cfg.chunk, min(len(probes), (c + 1) * cfg.chunk), d / f"chunk-{c:05d}.npz")
             for c in range(n_chunks) if not (d / f"chunk-{c:05d}.npz").exists()]
     if todo and kept:
         log.info("scoring %d of %d trial chunks", len(todo), n_chunks)
-        _WORK.update(refs=kept, probes=probes, probe_item=probe_item, groups=_groups(kept),
+        _WORK.update(refs=kept, probes=probes, probe_item=probe_item, genuine_probe=genuine_probe, groups=_groups(kept),
                      ref_of_item={i: r for r, i in enumerate(ref_item)}, deadline=deadline)
         try:
             _pool_map(_trial_chunk, todo, jobs)
@@ -705,7 +710,8 @@ def run(cfg: ScaleConfig, out_dir: str | Path, jobs: int = 1, deadline: float | 
     per_trial = tr["cpu_seconds"] / max(1, tr["trials"])
     per_item = float(np.mean([it.render_cpu_seconds for it in items]))
     # A run of 1e6 trials of this profile: N items give ~ probes x N x (enrolled share x N) trials.
-    n_1e6 = math.ceil(math.sqrt(1e6 / (cfg.probes * n_refs / len(items))))
+    per_probe_item = tr["probes"] / max(1, len(items))  # probes (and captures used as probes) per item
+    n_1e6 = math.ceil(math.sqrt(1e6 / (per_probe_item * n_refs / len(items))))
     report = {
         "profile": cfg.profile, "config": asdict(cfg), "items": len(items), "enrolled": n_refs,
         "refused_at_enrollment": len(items) - n_refs,

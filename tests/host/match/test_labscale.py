@@ -66,6 +66,25 @@ def test_every_trial_is_verifys_decision(synthetic, tmp_path):
     assert {int(g[0]): bool(g[2]) for g in tr["genuine"]} == genuine and any(genuine.values())
 
 
+def test_captures_as_probes_are_impostor_trials_only(synthetic, tmp_path):
+    items, refs = synthetic
+    cfg = labscale.ScaleConfig("field", items=len(items), probes=2, chunk=7, captures_as_probes=True)
+    tr = labscale.run_trials(cfg, items, refs, tmp_path, jobs=1)
+    kept = [(it.index, r) for it, r in zip(items, refs) if r is not None]
+    sets = [(it.index, sp, k < 2) for it in items for k, sp in enumerate(it.probes + it.captures)]
+    assert tr["probes"] == len(sets) and tr["trials"] == sum(len(kept) - (refs[i] is not None) for i, _, _ in sets)
+    assert {int(g[0]) for g in tr["genuine"]} == {j for j, (i, _, real) in enumerate(sets) if real and refs[i]}
+    got = {(int(j), int(r)): row for j, r, *row in tr["rows"]}
+    for j in [j for j, (_, _, real) in enumerate(sets) if not real][:6]:  # the captures' trials
+        owner, sp, _ = sets[j]
+        for r, (item, ref) in enumerate(kept):
+            if item != owner:
+                res = verify(ref, sp)
+                assert ((j, r) in got) == bool(res.hypotheses)
+                if res.hypotheses:
+                    assert got[(j, r)][5] == pytest.approx(res.log10_far, abs=1e-9) and bool(got[(j, r)][6]) == res.match
+
+
 def _same_probe(a, b) -> bool:
     """Prepared probes ``a`` (the coder's) and ``b`` (prepare's) match alike: the same code table over the
     same quads (the coder's table names them by their index in its superset), hull, noise, parameters."""
