@@ -118,6 +118,15 @@ class Orgs:
         self.conn.execute("INSERT INTO shipments(id, sender, receiver, items, created) VALUES (?,?,?,?,?)",
                           (sid, sender, receiver, json.dumps(items), _time.time()))
 
+    def note_offered(self, sid: str, sender: str, receiver: str, item: str) -> None:
+        """One more item of shipment ``sid`` (an offer uploaded by a host that made it locally,
+        glint.server.uploads); the shipment's row is made by its first item."""
+        row = self.shipment_row(sid)
+        if row is None:
+            self._note_shipment(sid, sender, receiver, [item])
+        elif item not in row[2]:
+            self.conn.execute("UPDATE shipments SET items=? WHERE id=?", (json.dumps(row[2] + [item]), sid))
+
     def _forget_shipment(self, sid: str) -> None:
         self.conn.execute("DELETE FROM shipments WHERE id=?", (sid,))
 

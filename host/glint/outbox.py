@@ -61,6 +61,7 @@ CREATE TABLE IF NOT EXISTS outbox(
     remote_index INTEGER,
     sent_at REAL);
 CREATE INDEX IF NOT EXISTS outbox_pending ON outbox(state, id);
+CREATE INDEX IF NOT EXISTS outbox_local ON outbox(local_index);
 CREATE TABLE IF NOT EXISTS host_meta(key TEXT PRIMARY KEY, value TEXT NOT NULL);
 """
 CURSOR_KEY = "outbox.cursor"   # next local ledger index to mirror
@@ -212,6 +213,12 @@ class Outbox:
         i = 0
         while i < len(due):
             chunk = due[i:i + (REQUEST_EVENTS if batched else 1)]
+            chunk, skip = self._remote_indexes(chunk, rep)
+            i += skip
+            if not chunk:
+                if not skip:  # the event it refers to is still on the way: a later round sends it
+                    break
+                continue
             outs: list = []
             if batched:
                 try:
@@ -234,6 +241,42 @@ class Outbox:
                 break
         rep.pending = self.depth()
         return rep
+
+    def _remote_indexes(self, chunk: list, rep: UploadReport) -> tuple[list, int]:
+        """The chunk with each body's local log indexes (a void's ``event``, a lifecycle event's
+        ``verified``) written as the remote's indexes of the same events, cut before the first entry
+        whose referenced event's remote index is not known yet; and how many leading entries were
+        rejected here (their referenced event was refused by the remote, or never in this outbox)."""
+        out: list = []
+        rejected = 0
+        for oid, key, body, attempts, nxt in chunk:
+            b = _unjson(body)
+            data: dict = b["data"] if isinstance(b.get("data"), dict) else {}
+            refs = [k for k in ("verified",) if type(data.get(k)) is int]
+            if b.get("kind") == "void" and type(data.get("event")) is int:
+                refs.append("event")
+            why = None
+            for k in refs:
+                row = self.db.execute("SELECT state, remote_index FROM outbox WHERE local_index = ?",
+                                      (data[k],)).fetchone()
+                if row is not None and row[0] == "sent" and row[1] is not None:
+                    data[k] = row[1]
+                    continue
+                if row is not None and row[0] == "pending":
+                    return out, rejected   # sent once that event has its remote index
+                why = (f"its {k} names local event {data[k]}, which the remote "
+                       + ("refused" if row is not None else "was never sent (not in this outbox)"))
+                break
+            if why is not None:
+                if out:  # settle the ones before it first, in order
+                    return out, rejected
+                self._reject(oid, key, attempts + 1, why)
+                rep.rejected += 1
+                rep.errors.append(why)
+                rejected += 1
+                continue
+            out.append((oid, key, _json(b) if refs else body, attempts, nxt))
+        return out, rejected
 
     def _settle(self, chunk: list, outs: list, rep: UploadReport) -> bool:
         """Record each entry's outcome; True when a transient failure ends the round."""

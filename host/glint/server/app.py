@@ -578,8 +578,10 @@ def create_app(home: str | Path, ledger_path: str | Path | None = None) -> Glint
                                               description="1..128 printable characters, per API key"),),
                        errors=(400, 409, 413, 422, 503, 507), tags=("events",),
                        description="bench/field keys upload register, enroll and verify; brand keys register, "
-                                   "enroll, passport, transfer, service, rentals and retire (auth.UPLOAD_KINDS). "
-                                   "verify and enroll carry the device-signed scan, checked by the server.")
+                                   "enroll, passport, transfer, service, rentals, retire, and ship, share and void "
+                                   "of their organization's items, checked as the shipment, share and void routes "
+                                   "check them (auth.UPLOAD_KINDS). verify and enroll carry the device-signed scan, "
+                                   "checked by the server.")
     def post_event():
         key = request.headers.get("Idempotency-Key", "").strip()
         if not key or len(key) > MAX_KEY_LEN or not key.isprintable():

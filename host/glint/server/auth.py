@@ -24,7 +24,8 @@ hosts, revoked from any) nothing is cached: every request reads its row.
 Roles (what each may do, docs/api.md):
 
 - ``bench``, ``field``: upload scans and their events (register, enroll, verify), ask nonces
-- ``brand``: register items, enroll coatings, passports, transfers, service, rentals, retire
+- ``brand``: register items, enroll coatings, passports, transfers, service, rentals, retire;
+  shipments, sharing grants and voids of its organization's items (glint.orgs)
 - ``auditor``: read everything of its organization (full item pages; see organizations below)
 - ``owner``: bound to one owner identity (``--owner``); reads the passport fields of audience
   ``owner`` of the items that identity currently owns (the custody state: the last transfer's
@@ -72,7 +73,8 @@ UPLOAD_KINDS = {
     "bench": frozenset({"register", "enroll", "verify"}),
     "field": frozenset({"register", "enroll", "verify"}),
     "brand": frozenset({"register", "enroll", "passport", "transfer", "service", "rental-out",
-                        "rental-return", "suspect", "clear", "retire", "assembly", "derive", "bind"}),
+                        "rental-return", "suspect", "clear", "retire", "assembly", "derive", "bind",
+                        "ship", "share", "void"}),
     "auditor": frozenset(),
     "owner": frozenset(),
     "regulator": frozenset(),

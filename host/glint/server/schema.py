@@ -160,6 +160,31 @@ def _price(kind, name, v):
 
 _WHO = {"op": _name, "loc": _name}
 
+
+@_json({"type": "string", "minLength": 1, "maxLength": ev.ORG_NAME_MAX, "pattern": "^[a-z0-9][a-z0-9-]*$",
+        "description": "an organization of this deployment (glint.orgs)"})
+def _org(kind, name, v):
+    try:
+        ev.check_org(v)
+    except UsageError as e:
+        raise UsageError(f"{kind} field {name!r}: {e.msg}", e.hint) from None
+
+
+@_json({"type": "string", "pattern": f"^[0-9a-f]{{{ev.SHIPMENT_ID_LEN}}}$", "description": "a shipment id"})
+def _shipment(kind, name, v):
+    try:
+        ev.check_shipment_id(v)
+    except UsageError as e:
+        raise UsageError(f"{kind} field {name!r}: {e.msg}") from None
+
+
+@_json({"type": "string", "minLength": 1, "maxLength": MAX_NOTE, "description": f"1..{MAX_NOTE} {TEXT_DOC}, "
+                                                                               "not only spaces"})
+def _reason(kind, name, v):
+    _text(kind, name, v, MAX_NOTE)
+    if not v.strip():
+        raise UsageError(f"{kind} field {name!r} must say why (not only spaces)")
+
 _ITEM_REF = {"$ref": "#/components/schemas/ItemId"}
 
 
@@ -235,6 +260,11 @@ FIELDS = {
     ev.ASSEMBLY: {"parts": _parts, "of": _item, "part": _coat, "op": _name},
     ev.DERIVE: {"children": _children, "how": _name, "note": _note, **_WHO},
     ev.BIND: {"scheme": _one_of(*ev.ID_SCHEMES), "value": _note, "op": _name},
+    # organizations (glint.orgs): who may upload each, and for which item, is glint.server.uploads' check
+    ev.SHIP: {"act": _one_of(*ev.SHIP_ACTS), "ship": _shipment, "to": _org, "op": _name, "note": _note,
+              "reason": _note},
+    ev.SHARE: {"act": _one_of(*ev.SHARE_ACTS), "org": _org, "op": _name, "note": _note},
+    ev.VOID: {"event": _index, "reason": _reason, "op": _name},
 }
 FIELDS[ev.REGISTER]["from"] = _lineage
 FIELDS[ev.PASSPORT]["aud"] = _one_of(*ev.AUDIENCES)

@@ -56,7 +56,7 @@ class ConflictError(UsageError):
 
 
 class _Upload:
-    __slots__ = ("api_key", "key", "body", "out", "slot", "parsed", "digest", "admitted", "cost", "durable")
+    __slots__ = ("api_key", "key", "body", "out", "slot", "parsed", "digest", "admitted", "cost", "durable", "ship_note")
 
     def __init__(self, api_key, key, body):
         self.api_key, self.key, self.body = api_key, key, body
@@ -67,6 +67,7 @@ class _Upload:
         self.admitted = None
         self.cost = 0
         self.durable: tuple | None = None  # (WalSync, ticket): glint.db's fsync its answer waits for
+        self.ship_note: tuple | None = None  # (shipment id, sender, receiver) of an offer, noted once stored
 
 
 class Uploads:
@@ -276,34 +277,102 @@ def _commit(conn, sync):
             conn.execute("PRAGMA synchronous=FULL")
 
 
-def _org_check(ctx, api_key, kind: str, item: str, registering: dict) -> None:
-    """An upload changes only its key's organization's items (glint.orgs; OrgRefused, HTTP 403)."""
+class _Group:
+    """What the uploads admitted earlier in a group mean for the organization checks of the later ones
+    (a field host's batch may offer an item and cancel the offer; the ledger replays the group in
+    order and has the last word on the state machine, these checks say who may)."""
+
+    def __init__(self):
+        self.registering: dict[str, str] = {}   # item -> org of a register admitted in this group
+        self.owner: dict[str, str] = {}         # item -> its org after a ship accept admitted in this group
+        self.shipment: dict[str, dict | None] = {}   # item -> its pending shipment after this group's ship events
+        self.rows: dict[str, tuple[str, str]] = {}   # shipment id -> (sender, receiver) of this group's offers
+
+
+def _org_check(ctx, api_key, kind: str, item: str, data: dict, grp: _Group):
+    """An upload changes only its key's organization's items (glint.orgs; OrgRefused, HTTP 403), as
+    the server's own routes decide: a shipment's offer and cancel by its sender, its accept and
+    reject by its receiver; a grant to, or an offer to, an organization of this deployment.
+    Returns what the upload, once admitted, changes for the later uploads of the group (or None)."""
     from glint.server.auth import org_scope
 
     scope = org_scope(api_key)
     if scope is None or kind == ev.REGISTER:
-        return
-    owner = registering.get(item)
+        return None
+    owner = grp.registering.get(item)
+    st = None
     if owner is None:
         try:  # the writer's cached state: replaying the item's whole history per upload made every
             st = ctx.ledger.current(item)  # upload of a long-lived item cost O(its events) (5 ms at 250)
         except UsageError:
             st = None
         if st is None:
-            return  # not registered (or a malformed id): the ledger refuses it with that reason
-        orgs.check_write(st, scope)
+            return None  # not registered (or a malformed id): the ledger refuses it with that reason
+        owner = grp.owner.get(item, st.org)
     elif owner != scope:
         raise orgs.OrgRefused(f"item {item} is being registered by another organization than {scope}",
                               None, "other-organization")
+    if kind == ev.SHIP and data.get("act") in ("accept", "reject", "cancel"):
+        return _ship_decision(item, data, scope, grp.shipment[item] if item in grp.shipment
+                              else (st.shipment if st is not None else None), grp)
+    if owner != scope:
+        if st is not None and item not in grp.owner:
+            orgs.check_write(st, scope)
+        raise orgs.OrgRefused(f"item {item} belongs to another organization than {scope}: only its owner "
+                              "organization may change it", None, "other-organization")
+    if kind == ev.SHARE and data.get("act") == "grant":
+        ctx.orgdb.require(data.get("org", ""))
+    if kind == ev.SHIP and data.get("act") == "offer" and type(data.get("to")) is str and type(data.get("ship")) is str:
+        return _ship_offer(ctx, item, data, owner, grp)
+    return None
 
 
-def _owned_by(ctx, ok, api_key, item: str, registering: dict):
+def _ship_offer(ctx, item: str, data: dict, owner: str, grp: _Group):
+    sid, to = data.get("ship", ""), data.get("to", "")
+    ctx.orgdb.require(to)
+    row = grp.rows.get(sid)
+    if row is None:
+        known = ctx.orgdb.shipment_row(sid)
+        row = None if known is None else (known[0], known[1])
+        if known is not None and row == (owner, to):
+            state = orgs.shipment(ctx.ledger, ctx.orgdb, sid).state
+            if state != "pending":  # its receiver could not accept the item any more
+                raise UsageError(f"shipment {sid} is {state}: an offer of {item} cannot join it",
+                                 "a new shipment takes a new id")
+    if row is not None and row != (owner, to):
+        raise UsageError(f"shipment {sid} is from {row[0]} to {row[1]}: an offer of {item} from {owner} to {to} "
+                         "cannot join it", "a new shipment takes a new id")
+
+    def admitted(up):
+        grp.rows[sid] = (owner, to)
+        grp.shipment[item] = {"id": sid, "to": to, "from": owner}
+        up.ship_note = (sid, owner, to)
+    return admitted
+
+
+def _ship_decision(item: str, data: dict, scope: str, pending: dict | None, grp: _Group):
+    act, sid = data.get("act"), data.get("ship")
+    if pending is None or pending.get("id") != sid:
+        return None  # no such pending shipment: the ledger refuses it, naming the one pending if any
+    side, who = (pending["from"], "its sender") if act == "cancel" else (pending["to"], "its receiver")
+    if side != scope:
+        raise orgs.OrgRefused(f"shipment {sid} is from {pending['from']} to {pending['to']}: only {who} ({side}) "
+                              f"may {act} it", None, "other-organization")
+
+    def admitted(up):
+        grp.shipment[item] = None
+        if act == "accept":
+            grp.owner[item] = pending["to"]
+    return admitted
+
+
+def _owned_by(ctx, ok, api_key, item: str, grp: _Group):
     """A register upload names its key's organization as the item's owner (server-set, ``org``)."""
     from dataclasses import replace
 
     org = orgs.org_of_key(api_key)
     if ctx.ledger.store.head(item) is None:  # else the ledger refuses it (already registered)
-        registering.setdefault(item, org)
+        grp.registering.setdefault(item, org)
     if org == orgs.DEFAULT_ORG:
         return ok  # the default organization's items carry no org field (as before organizations)
     return replace(ok, data={**ok.data, "org": org})
@@ -319,18 +388,18 @@ def _admit_and_append(ctx, conn, todo: list[_Upload], before_append=None) -> lis
     refused: list[tuple[_Upload, BaseException]] = []
     outcomes: list = []
     used: dict[str, list[int]] = {}
-    registering: dict[str, str] = {}  # item -> org of a register admitted in this group
+    grp = _Group()
     for up in todo:
         kind, item, t, data, scan, reference = up.parsed
         writes = scan is not None
         if writes:
             conn.execute("SAVEPOINT upload")
         try:
-            _org_check(ctx, up.api_key, kind, item, registering)
+            effect = _org_check(ctx, up.api_key, kind, item, data, grp)
             t, ok = adm.admit(ctx.registry, ctx.match_db, ctx.policy, kind, item, t, data, scan, reference,
                               ledger=ctx.ledger)
             if kind == ev.REGISTER:
-                ok = _owned_by(ctx, ok, up.api_key, item, registering)
+                ok = _owned_by(ctx, ok, up.api_key, item, grp)
             kid = up.api_key.key_id
             q = used.get(kid)
             if q is None:
@@ -341,6 +410,8 @@ def _admit_and_append(ctx, conn, todo: list[_Upload], before_append=None) -> lis
                 raise limits.QuotaExceeded(f"API key {kid} has used {q[0]} of its {q[1]} bytes; this upload "
                                            f"needs {up.cost} more", "ask the server's operator to raise the quota")
             q[0] += up.cost
+            if effect is not None:
+                effect(up)
             up.admitted = ok
             up.parsed = (kind, item, t, ok.data, scan, reference)
             if writes:
@@ -370,6 +441,8 @@ def _admit_and_append(ctx, conn, todo: list[_Upload], before_append=None) -> lis
             continue
         charged[up.api_key.key_id] = charged.get(up.api_key.key_id, 0) + up.cost
         finished.append((up.slot, out.index, out.leaf_hash))
+        if up.ship_note is not None:  # the shipment's item list (GET /v1/shipments, its accept route)
+            ctx.orgdb.note_offered(*up.ship_note, up.parsed[1])
         ok = up.admitted
         if ok.checked is not None:
             ctx.registry.record_outcome(ok.checked.scan_id, up.parsed[1], ok.data.get("res", "enrolled"),
