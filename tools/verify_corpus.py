@@ -212,10 +212,11 @@ def load_revision(rev: str):
     return importlib.import_module(name)
 
 
-def timing_set(corpus: dict, mod, kinds=("genuine", "impostor")):
+def timing_set(corpus: dict, mod, kinds=("genuine", "impostor"), profiles=PROFILES):
     """(reference, probe) pairs of the corpus for ``mod`` (a glint.match package), references warmed."""
     refs = references(corpus, mod.Reference)
-    out = [(refs[r], corpus["probes"][p]) for r, p, k, _ in corpus["pairs"] if k in kinds]
+    probes = [mod.SpotSet(s.xy, s.flux, s.width, s.height, s.source, s.meta) for s in corpus["probes"]]
+    out = [(refs[r], probes[p]) for r, p, k, prof in corpus["pairs"] if k in kinds and prof in profiles]
     for r, p in out:
         mod.verify(r, p)
     return out
@@ -227,10 +228,10 @@ def summary(ts: list[float]) -> dict:
             "calls": len(s)}
 
 
-def bench(corpus: dict, rounds: int, kinds) -> dict:
+def bench(corpus: dict, rounds: int, kinds, profiles) -> dict:
     import glint.match as mod
 
-    pairs = timing_set(corpus, mod, kinds)
+    pairs = timing_set(corpus, mod, kinds, profiles)
     ts = []
     for _ in range(rounds):
         for r, p in pairs:
@@ -240,24 +241,22 @@ def bench(corpus: dict, rounds: int, kinds) -> dict:
     return summary(ts)
 
 
-def ab(corpus: dict, rev: str, rounds: int, kinds) -> dict:
+def ab(corpus: dict, rev: str, rounds: int, kinds, profiles) -> dict:
     import glint.match as new
 
     old = load_revision(rev)
-    pn, po = timing_set(corpus, new, kinds), timing_set(corpus, old, kinds)
+    pn, po = timing_set(corpus, new, kinds, profiles), timing_set(corpus, old, kinds, profiles)
     tn, to = [], []
-    ratios = []
     for _ in range(rounds):
-        for (rn, p), (ro, _p) in zip(pn, po):
+        for (rn, pnew), (ro, pold) in zip(pn, po):
             a = time.process_time()
-            old.verify(ro, p)
+            old.verify(ro, pold)
             b = time.process_time()
-            new.verify(rn, p)
+            new.verify(rn, pnew)
             c = time.process_time()
             to.append(b - a)
             tn.append(c - b)
     so, sn = summary(to), summary(tn)
-    ratios.append(sn["median_ms"] / so["median_ms"])
     return {"old": so, "new": sn, "ratio_median": round(sn["median_ms"] / so["median_ms"], 3),
             "ratio_p90": round(sn["p90_ms"] / so["p90_ms"], 3), "rev": rev}
 
@@ -268,10 +267,11 @@ def main(argv=None) -> int:
     ap.add_argument("rev", nargs="?", help="ab: the git revision whose glint.match is the baseline")
     ap.add_argument("--rounds", type=int, default=5, help="bench/ab: timing rounds over the pairs (default 5)")
     ap.add_argument("--kinds", default="genuine,impostor", help="bench/ab: which pairs to time (genuine,impostor,clone)")
+    ap.add_argument("--profiles", default=",".join(PROFILES), help="bench/ab: which profiles' pairs to time")
     ap.add_argument("--corpus", default=str(CORPUS), help="the corpus file (default: the test's)")
     a = ap.parse_args(argv)
     path = Path(a.corpus)
-    kinds = tuple(a.kinds.split(","))
+    kinds, profiles = tuple(a.kinds.split(",")), tuple(a.profiles.split(","))
     if a.what == "make":
         corpus = make_corpus()
         save(path, corpus, run(corpus))
@@ -294,11 +294,11 @@ def main(argv=None) -> int:
               f"{len(close)} different")
         return 1 if close else 0
     if a.what == "bench":
-        print(json.dumps(bench(corpus, a.rounds, kinds)))
+        print(json.dumps(bench(corpus, a.rounds, kinds, profiles)))
         return 0
     if not a.rev:
         ap.error("ab needs a revision")
-    print(json.dumps(ab(corpus, a.rev, a.rounds, kinds)))
+    print(json.dumps(ab(corpus, a.rev, a.rounds, kinds, profiles)))
     return 0
 
 

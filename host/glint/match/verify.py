@@ -290,9 +290,10 @@ def score_seeds(ref_xy: np.ndarray, probe_xy: np.ndarray, maps: np.ndarray, ref_
     the union bound is accurate there: its p_i is raw (divided by ``chance_scale``, which the caller
     applies to the mean). Where the pair's noise is small the seed's constant radius is the tighter
     one everywhere, and the count is the one-stage count."""
-    x = np.concatenate([ref_xy, np.ones((len(ref_xy), 1))], axis=1)
-    w = np.einsum("nk,hkj->hnj", x, maps)  # (h, N, 2)
-    rows = np.arange(len(maps))[:, None]
+    nh, nr, npr = len(maps), len(ref_xy), len(probe_xy)
+    x = np.concatenate([ref_xy, np.ones((nr, 1))], axis=1)
+    w = affine_apply(ref_xy, maps)  # (h, N, 2)
+    rows = np.arange(nh)[:, None]
     nonseed = np.ones(w.shape[:2], bool)
     nonseed[rows, ref_seed] = False
     centre = ref_xy[ref_seed].mean(1)  # (h, 2)
@@ -301,11 +302,11 @@ def score_seeds(ref_xy: np.ndarray, probe_xy: np.ndarray, maps: np.ndarray, ref_
     dist = np.sqrt(cx * cx + cy * cy)
     radius = seed_radii(params, dist, noise)  # (h, N)
     use = _inside(w, width, height, edges) & nonseed
-    d2 = sq_dist(w.reshape(-1, 2), probe_xy).reshape(len(maps), len(ref_xy), len(probe_xy))
+    d2 = sq_dist(w.reshape(-1, 2), probe_xy).reshape(nh, nr, npr)
     d2[rows, :, probe_seed] = np.inf  # a probe seed spot is already used by the seed
     j = d2.argmin(2)
-    near = (d2.min(2) <= radius * radius) & use
-    m_eff = max(1, len(probe_xy) - 4)
+    near = (np.take_along_axis(d2, j[..., None], 2)[..., 0] <= radius * radius) & use  # d2.min(2), from argmin
+    m_eff = max(1, npr - 4)
     p_i = np.minimum(1.0, m_eff * np.pi * radius**2 / area)
     if noise is not None:
         # A refined radius is never below the seed law's constant part: where the seed's radius is
@@ -317,32 +318,43 @@ def score_seeds(ref_xy: np.ndarray, probe_xy: np.ndarray, maps: np.ndarray, ref_
             done = nonseed & (dist <= bounds[0])  # ring 0: the seed's map and radii
             for lo, hi in zip(bounds[:-1], bounds[1:]):
                 ring = nonseed & (dist > lo) & (dist <= hi)
-                if not np.any(ring):
+                # Only the ring's spots change: everything below works on them alone ((R,) not (h, N)).
+                rh, rn = np.nonzero(ring)
+                # A refined radius is at least the constant law (refined_radii), so only spots whose seed
+                # radius exceeds it can get a tighter one: without any, the ring's count stands unfitted.
+                if len(rh) == 0 or not np.any(radius[rh, rn] > const[rh, rn]):
+                    done |= ring
                     continue
                 refined = refined_maps(x, probe_xy, maps, ref_seed, probe_seed, near & done, j)
                 if refined is None:
                     done |= ring  # the seed's count stands for this ring
                     continue
                 fit_maps, n_fit, fit_centre, fit_spread = refined
-                fx = ref_xy[None, :, 0] - fit_centre[:, None, 0]
-                fy = ref_xy[None, :, 1] - fit_centre[:, None, 1]
-                r2 = refined_radii(params, dist, np.sqrt(fx * fx + fy * fy), fit_spread, n_fit, noise)
-                tighter = (n_fit >= REFINED_MIN_PAIRS)[:, None] & (r2 < radius) & ring
+                fx = ref_xy[rn, 0] - fit_centre[rh, 0]
+                fy = ref_xy[rn, 1] - fit_centre[rh, 1]
+                r2 = refined_radii(params, dist[rh, rn], np.sqrt(fx * fx + fy * fy), fit_spread[rh], n_fit[rh], noise)
+                tighter = (n_fit[rh] >= REFINED_MIN_PAIRS) & (r2 < radius[rh, rn])
                 if np.any(tighter):
-                    wf = np.where(tighter[..., None], np.einsum("nk,hkj->hnj", x, fit_maps), w)
-                    use = np.where(tighter, _inside(wf, width, height, edges) & nonseed, use)
-                    radius = np.where(tighter, r2, radius)
-                    p_i = np.where(tighter, np.minimum(1.0, m_eff * np.pi * radius**2 / area) / chance_scale, p_i)
-                    d2 = sq_dist(wf.reshape(-1, 2), probe_xy).reshape(d2.shape)
-                    d2[rows, :, probe_seed] = np.inf
-                    hh, nn = np.nonzero(near & done)  # the probe spots the earlier rings claimed are taken
-                    d2[hh, :, j[hh, nn]] = np.inf
-                    j = np.where(ring, d2.argmin(2), j)
-                    near = np.where(ring, d2.min(2) <= radius * radius, near) & use
+                    th, tn = rh[tighter], rn[tighter]
+                    wr = w[rh, rn]  # (R, 2): the ring's spots mapped, by the fit where it is tighter
+                    wr[tighter] = affine_apply_rows(ref_xy[tn], fit_maps[th])
+                    use[th, tn] = _inside(wr[tighter], width, height, edges)  # nonseed: every ring spot is
+                    rt = r2[tighter]
+                    radius[th, tn] = rt
+                    p_i[th, tn] = np.minimum(1.0, m_eff * np.pi * rt**2 / area) / chance_scale
+                    dr = sq_dist(wr, probe_xy)  # (R, M)
+                    taken = np.zeros((nh, npr), bool)  # per seed: its own probe spots and those the earlier rings claimed
+                    taken[rows, probe_seed] = True
+                    hh, nn = np.nonzero(near & done)
+                    taken[hh, j[hh, nn]] = True
+                    dr[taken[rh]] = np.inf
+                    jr = dr.argmin(1)
+                    j[rh, rn] = jr
+                    near[rh, rn] = (dr[np.arange(len(jr)), jr] <= radius[rh, rn] ** 2) & use[rh, rn]
                 done |= ring
     n = use.sum(1)
     # k: distinct probe spots claimed by near reference spots (one-to-one), per seed.
-    claimed = np.zeros((len(maps), len(probe_xy)), bool)
+    claimed = np.zeros((nh, npr), bool)
     hh, nn = np.nonzero(near)
     claimed[hh, j[hh, nn]] = True
     k = claimed.sum(1).astype(np.int64)
@@ -350,6 +362,18 @@ def score_seeds(ref_xy: np.ndarray, probe_xy: np.ndarray, maps: np.ndarray, ref_
     if pairs_out is not None:  # the pairs each seed counted (the refit starts from the best one's)
         pairs_out.update(near=near, j=j)
     return n, k, pbar
+
+
+def affine_apply(xy: np.ndarray, maps: np.ndarray) -> np.ndarray:
+    """Points (N, 2) mapped by each affine map (h, 3, 2) ([x y 1] @ map): (h, N, 2), elementwise
+    (a matrix product would round differently from the einsum it replaced; this is bit-identical)."""
+    x, y = xy[None, :, 0, None], xy[None, :, 1, None]
+    return (x * maps[:, None, 0, :] + y * maps[:, None, 1, :]) + maps[:, None, 2, :]
+
+
+def affine_apply_rows(xy: np.ndarray, maps: np.ndarray) -> np.ndarray:
+    """Point i (N, 2) mapped by map i (N, 3, 2): (N, 2), as :func:`affine_apply` rounds."""
+    return (xy[:, 0, None] * maps[:, 0, :] + xy[:, 1, None] * maps[:, 1, :]) + maps[:, 2, :]
 
 
 REFINED_MIN_PAIRS = 8  # seed + earlier rings' pairs needed before an affine fit predicts the next ring
@@ -373,13 +397,13 @@ def ring_bounds(first: float, far: float) -> tuple[float, ...]:
 
 
 def _inside(w: np.ndarray, width: int, height: int, edges: np.ndarray | None) -> np.ndarray:
-    """(h, N) mapped points inside the probe frame and (with ``edges``) its spot hull."""
+    """(...) mapped points (..., 2) inside the probe frame and (with ``edges``) its spot hull."""
     inside = (w[..., 0] >= 0) & (w[..., 0] < width) & (w[..., 1] >= 0) & (w[..., 1] < height)
     if edges is not None:
         # Only where the probe has spots does the density model hold: a reference spot mapped outside
         # the probe's spot hull (the coating dot) could not have matched by chance, nor is it a miss.
-        dist = w[..., 0, None] * edges[:, 0] + w[..., 1, None] * edges[:, 1] + edges[:, 2]  # (h, N, K)
-        inside &= dist.min(2) >= -HULL_MARGIN
+        dist = w[..., 0, None] * edges[:, 0] + w[..., 1, None] * edges[:, 1] + edges[:, 2]  # (..., K)
+        inside &= dist.min(-1) >= -HULL_MARGIN
     return inside
 
 
@@ -413,13 +437,13 @@ def refined_maps(x: np.ndarray, probe_xy: np.ndarray, maps: np.ndarray, ref_seed
 
 def refined_radii(params: MatchParams, dist_seed: np.ndarray, dist_fit: np.ndarray, spread: np.ndarray,
                   n_fit: np.ndarray, noise: float) -> np.ndarray:
-    """Radius (h, N) within which an affine fit to the earlier rings (``n_fit`` pairs spread ``spread`` px rms about
+    """Radius within which an affine fit to the earlier rings (``n_fit`` pairs spread ``spread`` px rms about
     their centroid) predicts a spot ``dist_fit`` px from that centroid: the constant part of the seed's
     law (perspective an affine map does not model), or seed_noise_k x the spot's own noise plus the
     fit's prediction error (per axis S^2 (1 + (1 + (d / spread)^2) / n)), with a margin."""
     const = params.seed_radius + params.seed_slope * dist_seed
-    nf = np.maximum(n_fit, 1.0)[:, None]
-    pred = np.sqrt(1.0 + (1.0 + (dist_fit / spread[:, None]) ** 2) * REFINED_K ** 2 / nf)
+    nf = np.maximum(n_fit, 1.0)
+    pred = np.sqrt(1.0 + (1.0 + (dist_fit / spread) ** 2) * REFINED_K ** 2 / nf)
     return np.maximum(const, params.seed_noise_k * noise * pred)
 
 
