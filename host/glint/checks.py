@@ -30,6 +30,7 @@ glint.db never accept the same nonce or counter twice.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import logging
 import time
@@ -231,8 +232,9 @@ def _accept(reg, signed, digest, dev, counter, nonce, mode, payload, fields, now
     alert: tuple[str, str] | None = None
     with (reg.transaction(sync_later=True) if sync_later else reg.transaction()) as c:
         seen = c.execute("SELECT received_at FROM scans WHERE scan_hash=?", (digest,)).fetchone()
-        row = c.execute("SELECT last_counter, last_spooled FROM devices WHERE device_id=?", (did,)).fetchone()
-        last_counter, last_spooled = row
+        row = c.execute("SELECT * FROM devices WHERE device_id=?", (did,)).fetchone()
+        now_dev = Device(*row)  # as of this transaction (the caller's read came before it)
+        last_counter, last_spooled = now_dev.last_counter, now_dev.last_spooled
         used_counter = c.execute("SELECT 1 FROM scans WHERE device_id=? AND counter=?", (did, counter)).fetchone()
         if seen:
             refusal = ScanRefused(R_NONCE_REUSED if mode == MODE_ONLINE else R_DUPLICATE,
@@ -286,7 +288,10 @@ def _accept(reg, signed, digest, dev, counter, nonce, mode, payload, fields, now
         if alert:
             _log.info("device %s: %s", did, alert[1])
         raise refusal
-    return CheckedScan(scan_id, signed, digest, reg.device(did), counter, None if nonce is None else bytes(nonce),
+    # The device as the transaction left it (no read back: the counters it set are known).
+    after = dataclasses.replace(now_dev, last_counter=max(last_counter, counter),
+                                last_spooled=max(last_spooled, counter) if mode == MODE_SPOOLED else last_spooled)
+    return CheckedScan(scan_id, signed, digest, after, counter, None if nonce is None else bytes(nonce),
                        mode, payload, fields)
 
 

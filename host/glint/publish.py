@@ -81,8 +81,13 @@ def published_dir(home: Home) -> Path:
     return home.certs_dir / "by-id"
 
 
-def publish(home: Home, blob: bytes, cid: str) -> Path:
-    """Store a certificate where the home's resolver serves it (atomic replace); return the path."""
+def publish(home: Home, blob: bytes, cid: str, same_as: str | os.PathLike | None = None) -> Path:
+    """Store a certificate where the home's resolver serves it (atomic replace); return the path.
+
+    ``same_as``: a file the caller has just written with these very bytes (``glint scan``'s
+    ``certs/<item>-<index>.cose``): the published name becomes a hard link to it, one file
+    written instead of two (every writer of either name replaces it, never edits it in place);
+    a copy where links are not possible."""
     from glint.ledger.cert import is_cert_id
 
     if not is_cert_id(cid):
@@ -91,7 +96,13 @@ def publish(home: Home, blob: bytes, cid: str) -> Path:
     d.mkdir(parents=True, exist_ok=True)
     path = d / f"{cid}.cose"
     tmp = d / f".{cid}.{os.getpid()}.tmp"
-    tmp.write_bytes(blob)
+    if same_as is not None:
+        try:
+            os.link(same_as, tmp)
+        except OSError:
+            same_as = None  # no hard links here (or a stale temporary): write a copy
+    if same_as is None:
+        tmp.write_bytes(blob)
     os.replace(tmp, path)
     return path
 

@@ -22,17 +22,16 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import os
 import secrets
 import sqlite3
-import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
 from glint.db import connect, transaction  # noqa: F401  (connect: re-exported for glint.bench.runner)
-from glint.errors import LedgerError, UsageError
+from glint.errors import UsageError
 from glint.home import Home
+from glint.walsync import WalSync  # noqa: F401  (re-exported: it began here)
 
 _log = logging.getLogger(__name__)
 
@@ -125,102 +124,6 @@ def device_hex(device_id: bytes | str) -> str:
     return str(device_id).lower()
 
 
-class WalSync:
-    """fsync of a glint.db's write-ahead log on a helper thread (``Registry.sync_behind``).
-
-    A commit made with ``synchronous=NORMAL`` is written to the WAL but not fsynced; once
-    the WAL is fsynced it is as durable as a ``FULL`` commit (SQLite's WAL mode fsyncs the
-    WAL before a checkpoint copies it and the database after). ``ask()`` after such a
-    commit returns a ticket; ``wait(ticket)`` returns once an fsync that began after the
-    commit has finished (one fsync covers every commit asked before it began), or raises
-    LedgerError when it failed. The fsync runs while the caller goes on (a scan is matched
-    meanwhile), so the disk's latency overlaps the CPU's work.
-    """
-
-    def __init__(self, db_path: Path):
-        self.wal = Path(str(db_path) + "-wal")
-        lock = threading.Lock()
-        self._cv = threading.Condition(lock)      # the fsync thread waits on it for asks
-        self._synced = threading.Condition(lock)  # the waiters, for fsyncs done
-        self.asked = 0
-        self.done = 0
-        self.syncs = 0  # fsyncs run (tests, diagnostics)
-        self._owed = False  # a commit's fsync was left to the next ask (owe)
-        self._error: OSError | None = None
-        self._stop = False
-        self._thread: threading.Thread | None = None
-
-    def ask(self) -> int:
-        with self._cv:
-            if self._thread is None:
-                self._thread = threading.Thread(target=self._run, name="glint-db-sync", daemon=True)
-                self._thread.start()
-            self.asked += 1
-            self._owed = False
-            self._cv.notify()  # only the fsync thread: the waiters wake when an fsync is done
-            return self.asked
-
-    def owe(self) -> int:
-        """The ticket of a commit just made whose fsync is left to the next ``ask()`` (or
-        ``flush()``): a later commit's fsync covers both. The committer must see that one of
-        them follows (the server's ledger thread flushes before it waits for work)."""
-        with self._cv:
-            self._owed = True
-            return self.asked + 1
-
-    def flush(self) -> None:
-        """Ask the fsync that an ``owe()`` left pending, if any."""
-        with self._cv:
-            owed = self._owed
-        if owed:
-            self.ask()
-
-    def wait(self, ticket: int) -> None:
-        with self._cv:
-            while self.done < ticket:
-                self._synced.wait()
-            err = self._error
-        if err is not None:
-            raise LedgerError(f"cannot make {self.wal.name} durable: {err}", "is the disk full or failing?")
-
-    def close(self) -> None:
-        """Finish what was asked (and owed), then stop the thread."""
-        self.flush()
-        with self._cv:
-            self._stop = True
-            self._cv.notify_all()
-            t = self._thread
-        if t is not None:
-            t.join()
-
-    def _run(self) -> None:
-        fd = None
-        try:
-            while True:
-                with self._cv:
-                    while self.done >= self.asked and not self._stop:
-                        self._cv.wait()
-                    if self.done >= self.asked:
-                        return
-                    target = self.asked
-                err = None
-                try:
-                    if fd is None:
-                        fd = os.open(self.wal, os.O_RDONLY)
-                    os.fsync(fd)
-                except OSError as e:
-                    err = e
-                with self._cv:
-                    self.syncs += 1
-                    if err is not None and self._error is None:
-                        self._error = err  # sticky: nothing later is called durable either
-                    self.done = target
-                    self._synced.notify_all()
-        finally:
-            if fd is not None:
-                os.close(fd)
-
-
 class Registry:
     """The registry tables of one glint.db."""
 
@@ -253,18 +156,21 @@ class Registry:
     def __exit__(self, *exc):
         self.close()
 
-    def transaction(self, sync_later: bool = False):
+    def transaction(self, sync_later: bool = False, lazy: bool = False):
         """One atomic write transaction (glint.db.transaction: BEGIN IMMEDIATE, joins an outer one).
 
         ``sync_later``: with ``sync_behind()`` on, commit without waiting for the disk; the
         WAL is fsynced on the helper thread and ``wait_durable()`` waits for it. Without
-        ``sync_behind()`` (or inside an outer transaction) it is the ordinary durable commit."""
+        ``sync_behind()`` (or inside an outer transaction) it is the ordinary durable commit.
+        ``lazy`` (with ``sync_later``): no fsync is started for this commit; the next one
+        that starts, the next ``wait_durable()`` or ``close()`` covers it (a note that nothing
+        waits for, which then costs no fsync of its own)."""
         if sync_later and self._walsync is not None and not self.conn.in_transaction:
-            return self._later()
+            return self._later(lazy)
         return transaction(self.conn)
 
     @contextlib.contextmanager
-    def _later(self):
+    def _later(self, lazy: bool = False):
         assert self._walsync is not None
         conn = self.conn
         conn.execute("PRAGMA synchronous=NORMAL")
@@ -273,7 +179,9 @@ class Registry:
                 yield c
         finally:
             conn.execute("PRAGMA synchronous=FULL")
-        self._ticket = self._walsync.ask()
+        # A lazy commit's fsync is owed to the next ask (WalSync.owe); an ask's fsync begins after
+        # the commit, so it covers every earlier one too.
+        self._ticket = self._walsync.owe() if lazy else self._walsync.ask()
 
     def sync_behind(self) -> None:
         """Let ``transaction(sync_later=True)`` commits be fsynced behind the caller (a SQLite
@@ -289,6 +197,7 @@ class Registry:
     def wait_durable(self) -> None:
         """Return once every ``sync_later`` commit so far is durable (LedgerError if the fsync failed)."""
         if self._walsync is not None and self._ticket:
+            self._walsync.flush()  # a lazy commit's owed fsync
             self._walsync.wait(self._ticket)
 
     # --- devices -----------------------------------------------------------------------
@@ -363,11 +272,11 @@ class Registry:
                     sync_later: bool = False) -> bytes:
         """A fresh random nonce for one scan by this device, stored until used or expired.
 
-        ``sync_later`` (see ``transaction``): a nonce lost to a power cut only fails closed
+        ``sync_later`` (see ``transaction``, lazy): a nonce lost to a power cut only fails closed
         (its scan is refused as unknown), and the scan's acceptance syncs it anyway."""
         now = time.time() if now is None else now
         nonce = secrets.token_bytes(NONCE_BYTES)
-        with self.transaction(sync_later) as c:
+        with self.transaction(sync_later, lazy=True) as c:
             c.execute("INSERT INTO nonces(nonce, device_id, issued_at, expires_at) VALUES (?,?,?,?)",
                       (nonce, device_hex(device_id), now, now + ttl))
             c.execute("DELETE FROM nonces WHERE expires_at < ?", (now - NONCE_KEEP_S,))
@@ -391,10 +300,10 @@ class Registry:
                        cert_path: str | None = None, sync_later: bool = False) -> None:
         """Attach what the host concluded (match result, ledger index, certificate) to a logged scan.
 
-        ``sync_later`` (see ``transaction``): the outcome is a note beside the ledger, which
-        holds the durable record of the scan; it is synced with the next ``wait_durable`` or
-        when the registry closes."""
-        with self.transaction(sync_later) as c:
+        ``sync_later`` (see ``transaction``, lazy): the outcome is a note beside the ledger,
+        which holds the durable record of the scan; it is synced with the next scan's
+        acceptance, the next ``wait_durable`` or when the registry closes."""
+        with self.transaction(sync_later, lazy=True) as c:
             c.execute("UPDATE scans SET item=COALESCE(?, item), result=COALESCE(?, result), "
                       "log10_far=COALESCE(?, log10_far), ledger_index=COALESCE(?, ledger_index), "
                       "cert_path=COALESCE(?, cert_path) WHERE id=?",

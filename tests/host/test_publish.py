@@ -62,3 +62,18 @@ def test_no_resolver_host_refuses_the_qr_code_but_issues_without_it(tmp_path, ca
     assert not (tmp_path / "c.cose").exists()
     rc = cli.main(["--home", str(root), "cert", "issue", str(a.index), "-o", str(tmp_path / "c.cose"), "--json"])
     assert rc == 0 and json.loads(capsys.readouterr().out)["url"] is None
+
+
+def test_publish_links_the_file_just_written_and_replaces_never_edits(tmp_path):
+    home = Home(tmp_path / "home")
+    home.ensure()
+    home.certs_dir.mkdir(parents=True, exist_ok=True)
+    first = home.certs_dir / "acme_BAG-1-7.cose"
+    first.write_bytes(b"\xd2certificate")
+    path = publish.publish(home, b"\xd2certificate", CID, same_as=first)
+    assert path.read_bytes() == b"\xd2certificate" and path.stat().st_ino == first.stat().st_ino  # one file
+    publish.publish(home, b"\xd2another", CID)  # published again: a new file under that name only
+    assert path.read_bytes() == b"\xd2another" and first.read_bytes() == b"\xd2certificate"
+    gone = home.certs_dir / "missing.cose"  # nothing to link to: a copy
+    assert publish.publish(home, b"\xd2third", CID, same_as=gone).read_bytes() == b"\xd2third"
+    assert not any(p.name.endswith(".tmp") for p in publish.published_dir(home).iterdir())

@@ -10,7 +10,8 @@ Typical use (the host companion calls this as a library)::
                               location="Paris", scan=signed_scan_bytes)
         cert = led.issue_certificate(a.index)
 
-Every append returns once the commit is durable. On SQLite one process writes a ledger at
+Every append returns once the commit is durable (inside ``Ledger.sync_later()``: once
+committed, durable at ``wait_durable()``). On SQLite one process writes a ledger at
 a time (an exclusive lock file beside the database); any number may read. On PostgreSQL
 (``Ledger.open("postgresql://...")``) any number of hosts append to the one log: one
 sequence row orders them (glint.ledger.pgstore).
@@ -18,6 +19,7 @@ sequence row orders them (glint.ledger.pgstore).
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import fcntl
 import hashlib
@@ -37,7 +39,7 @@ from glint.ledger import events as ev
 from glint.ledger import merkle, sealed
 from glint.ledger.keys import Keys, glint_home
 from glint.ledger.note import Checkpoint, open_checkpoint, sign_checkpoint
-from glint.ledger.store import Batch, CheckpointRow, SQLiteStore, Store
+from glint.ledger.store import Batch, CheckpointRow, LeafRow, SQLiteStore, Store
 from glint.ledger.twins import ItemState, apply, replay
 from glint.ledger.verify import VerifyReport, verify_store
 
@@ -107,6 +109,10 @@ class Ledger:
         # server, _append_verifies): good for custody checks, re-read before anything else.
         self._gappy: set[str] = set()
         self._edge_behind = False  # the right edge lags this host's own server-side appends
+        self._recent: list[tuple] = []  # the last committed batch's leaves (Batch.leaves rows)
+        # (note, log verifier key, checkpoint) of the last checkpoint note checked or signed here
+        self._opened_note: tuple[str, str, Checkpoint] | None = None
+        self._origin_known: str | None = None  # the origin the store was last seen to belong to
         if not readonly:
             self._load_edge()
 
@@ -158,6 +164,19 @@ class Ledger:
 
     def __exit__(self, *exc):
         self.close()
+
+    @contextlib.contextmanager
+    def sync_later(self) -> Iterator[None]:
+        """Appends inside return once committed, before they are durable: on SQLite the WAL is
+        fsynced on a helper thread meanwhile (Store.deferred); on PostgreSQL they stay durable on
+        return. Call ``wait_durable()`` before anyone learns of them (a certificate handed out, a
+        scan reported): ``glint scan`` builds the certificate while its verify event is fsynced."""
+        with self.store.deferred():
+            yield
+
+    def wait_durable(self) -> None:
+        """Return once every append made in ``sync_later()`` is durable (LedgerError if it cannot be)."""
+        self.store.wait_deferred()
 
     def _load_edge(self) -> None:
         """Rebuild the right edge of the tree from the stored cache; refuse a shrunken log."""
@@ -294,6 +313,7 @@ class Ledger:
             for item in touched:
                 self._states.pop(item, None)
             raise
+        self._recent = batch.leaves  # committed: what issue_certificate reads without a round trip
         return out
 
     def _stage(self, spec: EventSpec, batch: Batch, touched: dict) -> Appended:
@@ -664,12 +684,12 @@ class Ledger:
 
     # ------------------------------------------------------------ checkpoints and proofs
 
-    def checkpoint(self) -> str:
+    def checkpoint(self, get_nodes: merkle.NodeSource | None = None) -> str:
         """Sign a checkpoint of the current tree; return the signed note.
 
         Refuses (LedgerError) when the tree is not consistent with the last checkpoint,
         or when the cache and the appended leaves disagree. Returns the last note
-        unchanged when nothing was appended since.
+        unchanged when nothing was appended since. ``get_nodes``: see ``_checkpoint``.
         """
         if self.keys is None:
             raise UsageError("signing a checkpoint needs the log key", "create keys with 'glint cert keys'")
@@ -679,42 +699,62 @@ class Ledger:
             self._catch_up(self.store.size())
         with self.store.sequenced(self._cr.size) as (acked, fresh):  # the latest size, one signer at a time
             self._catch_up(acked, fresh)
-            return self._checkpoint()
+            return self._checkpoint(get_nodes)
 
-    def _checkpoint(self) -> str:
+    def _checkpoint(self, get_nodes: merkle.NodeSource | None = None) -> str:
+        """``get_nodes``: the node source to read the stored tree through (issue_certificate's,
+        which reads each node once per certificate); default the store."""
         assert self.keys is not None and self._cr_edge is not None
+        get_nodes = get_nodes or self.store.get_nodes
         size = self._cr_edge.size
         root = self.root()
-        if merkle.tree_root(size, self.store.get_nodes) != root:
+        if merkle.tree_root(size, get_nodes) != root:
             raise LedgerError("refusing to sign: the tree-hash cache disagrees with the log",
                               "run 'glint ledger verify'")
-        origin = self.store.meta("origin")
-        if origin is not None and origin != self.keys.origin:
-            raise LedgerError(f"refusing to sign: this ledger belongs to log {origin}, not {self.keys.origin}")
+        origin = None
+        known = self._origin_known == self.keys.origin  # the store's origin is set once, never changed
+        if not known:
+            origin = self.store.meta("origin")
+            if origin is not None and origin != self.keys.origin:
+                raise LedgerError(f"refusing to sign: this ledger belongs to log {origin}, not {self.keys.origin}")
         last = self.store.latest_checkpoint()
         if last is not None:
             try:
-                cp = open_checkpoint(last.note, self.keys.log_verifier(), self.keys.origin)
+                cp = self._open_note(last.note)
                 if cp.size == size:
                     if cp.root != root:
                         raise VerificationError(f"root at size {size} differs from the signed one")
                     return last.note
                 if cp.size > size:
                     raise VerificationError(f"log has {size} events, fewer than the signed {cp.size}")
-                proof = merkle.consistency_proof(cp.size, size, self.store.get_nodes) if cp.size else []
+                proof = merkle.consistency_proof(cp.size, size, get_nodes) if cp.size else []
                 if cp.size:
                     merkle.verify_consistency(cp.size, size, proof, cp.root, root)
             except VerificationError as e:
                 raise LedgerError(f"refusing to sign a checkpoint inconsistent with the last one: {e}",
                                   "run 'glint ledger verify'") from None
-        note = sign_checkpoint(Checkpoint(self.keys.origin, size, root), self.keys.log_signer,
-                               vouch_to=self.keys.log_verifier())
-        if origin is None:
+        signed = Checkpoint(self.keys.origin, size, root)
+        note = sign_checkpoint(signed, self.keys.log_signer, vouch_to=self.keys.log_verifier())
+        if not known and origin is None:
             self.store.set_meta("origin", self.keys.origin)
             self.store.set_meta("log_vkey", self.keys.log_vkey)
         self.store.add_checkpoint(CheckpointRow(size, root, note, int(_time.time())))
+        self._origin_known = self.keys.origin
+        self._opened_note = (note, self.keys.log_vkey, signed)
         _log.info("signed checkpoint at size %d", size)
         return note
+
+    def _open_note(self, note: str) -> Checkpoint:
+        """open_checkpoint with the log key and origin; the last note checked or signed here is not
+        parsed and checked again (the same text gives the same checkpoint)."""
+        assert self.keys is not None
+        memo = self._opened_note
+        vkey = self.keys.log_vkey
+        if memo is not None and memo[0] == note and memo[1] == vkey:
+            return memo[2]
+        cp = open_checkpoint(note, self.keys.log_verifier(), self.keys.origin)
+        self._opened_note = (note, vkey, cp)
+        return cp
 
     def latest_checkpoint(self) -> tuple[Checkpoint, str] | None:
         row = self.store.latest_checkpoint()
@@ -754,11 +794,13 @@ class Ledger:
             if item is None:
                 raise UsageError("name the verify event (index) or the item")
             index = self.latest_verify(item)
-        e = self.event(index)
+        row = self._recent_leaf(index)  # just appended (glint scan): no read back
+        e = _stored_event(row) if row is not None else self.event(index)
         if e.kind != ev.VERIFY:
             raise UsageError(f"event {index} is a {e.kind} event; certificates are for verify events")
-        note = self._certificate_checkpoint(index + 1)
-        proof = merkle.inclusion_proof(index, index + 1, self.store.get_nodes)
+        get_nodes = _read_once(self.store.get_nodes)  # the checkpoint's checks and the proof share node reads
+        note = self._certificate_checkpoint(index + 1, get_nodes)
+        proof = merkle.inclusion_proof(index, index + 1, get_nodes)
         blob = cert.build(self.keys, e.raw, proof, note)
         try:
             cert.verify(blob, self.keys.issuer_public, self.keys.log_verifier())
@@ -767,22 +809,32 @@ class Ledger:
                               "run 'glint ledger verify'") from None
         return blob
 
-    def _certificate_checkpoint(self, size: int) -> str:
+    def _recent_leaf(self, index: int) -> LeafRow | None:
+        """Event ``index`` as this writer committed it in its last batch, or None. Its bytes are
+        checked against the store all the same: the checkpoint's root is recomputed from the stored
+        tree, whose last leaf it is, and the certificate's proof comes from the store."""
+        for r in self._recent:
+            if r[0] == index:
+                return LeafRow(index, r[1], r[2], _sha256(b"\x00" + r[3]).digest(), r[3])
+        return None
+
+    def _certificate_checkpoint(self, size: int, get_nodes: merkle.NodeSource | None = None) -> str:
         """The signed checkpoint of the tree of ``size`` leaves (a certificate's: the tree right after
         its event, whose inclusion proof has one hash per 1 bit of the index). Signs the log's
         latest checkpoint first if none covers ``size``; signs ``size``'s only after checking its
         root against the latest signed one (a consistency proof): the log never signs a past
         tree that is not a prefix of what it signed."""
         assert self.keys is not None
+        get_nodes = get_nodes or self.store.get_nodes
         verifier = self.keys.log_verifier()
         last = self.store.latest_checkpoint()
-        note = last.note if last and last.size >= size else self.checkpoint()
-        cp = open_checkpoint(note, verifier, self.keys.origin)
+        note = last.note if last and last.size >= size else self.checkpoint(get_nodes)
+        cp = self._open_note(note)
         if cp.size == size:
             return note
-        root = merkle.tree_root(size, self.store.get_nodes)
+        root = merkle.tree_root(size, get_nodes)
         try:
-            merkle.verify_consistency(size, cp.size, merkle.consistency_proof(size, cp.size, self.store.get_nodes),
+            merkle.verify_consistency(size, cp.size, merkle.consistency_proof(size, cp.size, get_nodes),
                                       root, cp.root)
         except VerificationError as err:
             raise LedgerError(f"refusing to sign the tree of size {size}: not a prefix of the signed "
@@ -872,6 +924,20 @@ def _stored_event(row) -> ev.Event:
     if type(e.data) is not dict or type(e.kind) is not str or e.seq != row.seq or e.index != row.idx:
         return ev.decode_leaf(raw, LedgerError, strict=False)
     return e
+
+
+def _read_once(get_nodes: merkle.NodeSource) -> merkle.NodeSource:
+    """A node source that reads each stored node once (a certificate's checks and proof read the
+    same subtrees; a stored subtree hash never changes). Missing nodes are asked again."""
+    seen: dict = {}
+
+    def get(keys):
+        want = [k for k in keys if k not in seen]
+        if want:
+            seen.update(get_nodes(want))
+        return {k: seen[k] for k in keys if k in seen}
+
+    return get
 
 
 def _count(reveal: dict) -> int:

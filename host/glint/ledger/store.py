@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Iterator, Mapping, Sequence
 
 from glint.errors import LedgerError
+from glint.walsync import WalSync
 
 _log = logging.getLogger(__name__)
 
@@ -119,6 +120,17 @@ class Store(ABC):
     def snapshot(self) -> Iterator[None]:
         """Reads inside see one consistent state (a full verification while others append)."""
         yield
+
+    @contextlib.contextmanager
+    def deferred(self) -> Iterator[None]:
+        """Commits inside may return before they are durable (a store that can: SQLiteStore fsyncs
+        them on a helper thread); ``wait_deferred()`` waits for that. Default: each commit is
+        durable when it returns, as outside."""
+        yield
+
+    def wait_deferred(self) -> None:
+        """Return once every commit made inside ``deferred()`` is durable; LedgerError if it cannot be."""
+        return None  # default: each was durable when it returned
 
     @abstractmethod
     def size(self) -> int:
@@ -275,6 +287,9 @@ class SQLiteStore(Store):
             hint = "open it once for writing (e.g. 'glint ledger checkpoint') to upgrade it" if schema == "1" else ""
             raise LedgerError(f"ledger {self.path} has schema {schema}, this glint reads {SCHEMA_VERSION}", hint)
         self._item_ids: dict[str, int] = {}
+        self._walsync: WalSync | None = None  # once ``deferred()`` is first used
+        self._defer = False
+        self._ticket = 0
         # A ledger written before sealed values (no reveals table) is read as one with no reveals.
         self._has_reveals = self.db.execute("SELECT 1 FROM sqlite_schema WHERE name = 'reveals'").fetchone() is not None
 
@@ -285,7 +300,38 @@ class SQLiteStore(Store):
 
     # -- writes
 
+    @contextlib.contextmanager
+    def deferred(self) -> Iterator[None]:
+        """Commits inside are written with synchronous=NORMAL (to the WAL, no fsync) and the WAL is
+        fsynced on a helper thread (glint.walsync) while the caller goes on; ``wait_deferred()``
+        returns once that fsync is done. A durable store only (``durable=False`` syncs nothing)."""
+        if not self.durable or self._defer:
+            yield
+            return
+        if self._walsync is None:
+            self._walsync = WalSync(self.path, name="glint-ledger-sync")
+        self._defer = True
+        try:
+            yield
+        finally:
+            self._defer = False
+
+    def wait_deferred(self) -> None:
+        if self._walsync is not None and self._ticket:
+            self._walsync.wait(self._ticket)
+
     def commit(self, batch: Batch) -> None:
+        if not self._defer:
+            return self._commit(batch)
+        assert self._walsync is not None
+        self.db.execute("PRAGMA synchronous=NORMAL")
+        try:
+            self._commit(batch)
+        finally:
+            self.db.execute("PRAGMA synchronous=FULL")
+        self._ticket = self._walsync.ask()
+
+    def _commit(self, batch: Batch) -> None:
         if self.readonly:
             raise LedgerError("ledger is open read-only")
         db = self.db
@@ -485,6 +531,9 @@ class SQLiteStore(Store):
         return row[0] if row else None
 
     def close(self) -> None:
+        if self._walsync is not None:
+            self._walsync.close()  # what was committed inside deferred() is synced first
+            self._walsync = None
         self.db.close()
 
 

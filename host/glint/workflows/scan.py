@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -135,6 +136,7 @@ class HostSession:
         self._db = None
         self._ledger = None
         self._keys = None
+        self._certs_dir: str | None = None  # made once per session
 
     # --- lazily opened parts -----------------------------------------------------------------
     @property
@@ -194,28 +196,40 @@ class HostSession:
         """Match an accepted scan, record it in the ledger, issue a certificate when it passed.
 
         The scan's acceptance (check_scan with ``sync_later``) is made durable while it is
-        matched, and waited for before anything is recorded."""
+        matched, and waited for before anything is recorded. The verify event is made durable
+        while its certificate is built and self-checked (Ledger.sync_later), and waited for
+        before the certificate is written or the outcome noted: what this returns is durable."""
         out = self.match(checked, item)
         timings = out.timings
         t0 = time.perf_counter()
         self.registry.wait_durable()
         timings["match"] += time.perf_counter() - t0  # the wait shows in the stage it overlaps
         if out.item is not None:
+            led = self.ledger
             t0 = time.perf_counter()
             self._ensure_registered(out.item)
             coat = None
             if via is not None:  # say which coating authenticated what the identifier found
-                active = self.ledger.item(out.item).active_coatings()
+                active = led.item(out.item).active_coatings()
                 coat = active[-1].id if active else None
-            a = self.ledger.record_verify(out.item, out.result, fap=fap_of(out.log10_far), device=checked.device_id,
-                                          operator=self.operator, location=self.location, scan=checked.signed,
-                                          coating=coat, via=via)
+            with led.sync_later():
+                a = led.record_verify(out.item, out.result, fap=fap_of(out.log10_far), device=checked.device_id,
+                                      operator=self.operator, location=self.location, scan=checked.signed,
+                                      coating=coat, via=via)
+            t1 = time.perf_counter()
+            blob = None
+            try:
+                if certificate and out.passed:
+                    blob = led.issue_certificate(a.index)  # built while the event is fsynced
+            finally:
+                led.wait_durable()  # nothing about the event leaves before it is durable
             out.ledger_index = a.index
-            timings["ledger"] = time.perf_counter() - t0
-            if certificate and out.passed:
-                t0 = time.perf_counter()
-                out.cert_path = self.write_certificate(a.index, out.item)
-                timings["cert"] = time.perf_counter() - t0
+            if blob is None:
+                timings["ledger"] = time.perf_counter() - t0
+            else:
+                timings["ledger"] = t1 - t0  # the wait for its fsync shows in the stage it overlaps
+                out.cert_path = self.save_certificate(blob, a.index, out.item, a.leaf_hash)
+                timings["cert"] = time.perf_counter() - t1
         self.record_outcome(out)
         out.timings = timings
         return out
@@ -260,26 +274,38 @@ class HostSession:
 
     def _ensure_registered(self, item: str) -> None:
         """Items enrolled before the ledger existed (or by the bare matcher CLI) get a register event."""
-        if self.ledger.store.head(item) is None:  # one row, not every event of the item
+        # The writer's cached custody state (no read once the item is known; else one row).
+        if self.ledger.current(item) is None:
             self.ledger.register_twin(item, self.operator)
             _log.info("registered %s in the ledger", item)
 
     def write_certificate(self, index: int, item: str) -> Path:
-        blob = self.ledger.issue_certificate(index)
-        self.home.certs_dir.mkdir(parents=True, exist_ok=True)
-        safe = "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in item)
-        path = self.home.certs_dir / f"{safe}-{index}.cose"
-        tmp = path.with_suffix(".tmp")
-        tmp.write_bytes(blob)
-        tmp.replace(path)
-        # Published for this home's `glint serve` (the certificate's public URL, glint.publish).
+        """Issue the certificate of verify event ``index`` and save it (``save_certificate``)."""
+        return self.save_certificate(self.ledger.issue_certificate(index), index, item)
+
+    def save_certificate(self, blob: bytes, index: int, item: str, leaf_hash: bytes | None = None) -> Path:
+        """Write an issued certificate to ``certs/<item>-<index>.cose`` and publish it for this home's
+        `glint serve` (``certs/by-id/<id>.cose``, glint.publish); ``leaf_hash``: its event's, when
+        the caller has it (else one row is read). Returns the first path."""
         from glint import publish
         from glint.ledger.cert import cert_id
 
-        row = self.ledger.store.leaf(index)  # the leaf's hash, without decoding the event again
-        assert row is not None  # the certificate was just issued for it
-        publish.publish(self.home, blob, cert_id(row.hash))
-        return path
+        if leaf_hash is None:
+            row = self.ledger.store.leaf(index)  # the leaf's hash, without decoding the event again
+            assert row is not None  # the certificate was issued for it
+            leaf_hash = row.hash
+        certs = self._certs_dir
+        if certs is None:
+            self.home.certs_dir.mkdir(parents=True, exist_ok=True)
+            certs = self._certs_dir = str(self.home.certs_dir)
+        safe = "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in item)
+        path = os.path.join(certs, f"{safe}-{index}.cose")
+        tmp = path[:-len(".cose")] + ".tmp"
+        with open(tmp, "wb") as f:
+            f.write(blob)
+        os.replace(tmp, path)
+        publish.publish(self.home, blob, cert_id(leaf_hash), same_as=path)
+        return Path(path)
 
     def reference_digest(self, item: str) -> bytes:
         from glint.match.database import to_record

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import sqlite3
+import threading
 import time
 
 import pytest
@@ -45,7 +46,7 @@ def test_the_ledger_records_a_scan_only_once_its_acceptance_is_durable(session, 
         time.sleep(0.3)
         real_fsync(fd)
 
-    monkeypatch.setattr("glint.registry.os.fsync", slow_fsync)
+    monkeypatch.setattr("glint.walsync.os.fsync", slow_fsync)
     ws = host.registry._walsync
     seen = []
     record = host.ledger.record_verify
@@ -76,9 +77,84 @@ def test_a_failed_fsync_records_nothing(session, monkeypatch):
     def failing_fsync(fd):
         raise OSError(5, "Input/output error")
 
-    monkeypatch.setattr("glint.registry.os.fsync", failing_fsync)
+    monkeypatch.setattr("glint.walsync.os.fsync", failing_fsync)
     size0 = host.ledger.size
     checked = scan(host, device, probes, size)
     with pytest.raises(LedgerError, match="cannot make glint.db-wal durable: .*Input/output error"):
         host.process(checked, item=ITEM)
     assert host.ledger.size == size0
+
+
+def test_the_certificate_is_saved_only_once_the_verify_event_is_durable(session, monkeypatch):
+    """The verify event is fsynced while its certificate is built (Ledger.sync_later); the certificate
+    file, the outcome note and process()'s answer wait for that fsync."""
+    host, device, probes, size = session
+    real_fsync = os.fsync
+
+    def slow_ledger_fsync(fd):  # a slow disk under the ledger: the fsync outlasts the certificate's build
+        if threading.current_thread().name == "glint-ledger-sync":
+            time.sleep(0.3)
+        real_fsync(fd)
+
+    monkeypatch.setattr("glint.walsync.os.fsync", slow_ledger_fsync)
+    store = host.ledger.store
+    seen = []
+    issue, save = host.ledger.issue_certificate, host.save_certificate
+
+    def watched_issue(*a, **kw):
+        seen.append(("issue", store._walsync.done, store._ticket))
+        return issue(*a, **kw)
+
+    def watched_save(*a, **kw):
+        seen.append(("save", store._walsync.done, store._ticket))
+        return save(*a, **kw)
+
+    monkeypatch.setattr(host.ledger, "issue_certificate", watched_issue)
+    monkeypatch.setattr(host, "save_certificate", watched_save)
+    out = host.process(scan(host, device, probes, size), item=ITEM)
+    assert out.passed and out.cert_path is not None and out.cert_path.exists()
+    (_, done_i, ticket_i), (_, done_s, ticket_s) = seen
+    assert ticket_i == ticket_s > done_i  # the certificate was built while the event's fsync ran ...
+    assert done_s >= ticket_s  # ... and saved only once it was done
+    assert store._walsync.done >= store._ticket
+    assert store.db.execute("PRAGMA synchronous").fetchone()[0] == 2  # FULL again for every other commit
+    a = host.ledger.service(ITEM, "inspected")  # outside sync_later: durable on return
+    assert a.index == out.ledger_index + 1 and store._ticket == ticket_s
+
+
+def test_a_failed_ledger_fsync_hands_out_nothing(session, monkeypatch):
+    host, device, probes, size = session
+    real_fsync = os.fsync
+
+    def failing_ledger_fsync(fd):
+        if threading.current_thread().name == "glint-ledger-sync":
+            raise OSError(5, "Input/output error")
+        real_fsync(fd)
+
+    monkeypatch.setattr("glint.walsync.os.fsync", failing_ledger_fsync)
+    checked = scan(host, device, probes, size)
+    with pytest.raises(LedgerError, match="cannot make ledger.db-wal durable: .*Input/output error"):
+        host.process(checked, item=ITEM)
+    assert not host.home.certs_dir.exists() or not any(host.home.certs_dir.glob("*.cose"))
+    row = host.registry.conn.execute("SELECT result, ledger_index FROM scans WHERE id=?",
+                                     (checked.scan_id,)).fetchone()
+    assert row == (None, None)  # no outcome noted for a scan whose event may be lost
+    with pytest.raises(LedgerError, match="durable"):  # and nothing later is called durable either
+        host.process(scan(host, device, probes, size, 1), item=ITEM)
+
+
+def test_notes_nothing_waits_for_start_no_fsync_of_their_own(session):
+    """A live scan's nonce and its outcome note are lazy sync_later commits: the acceptance's fsync
+    (or the next wait_durable / close) covers them."""
+    host, device, probes, size = session
+    reg = host.registry
+    ws = reg._walsync
+    asked = ws.asked
+    nonce = reg.issue_nonce(device.device_id, sync_later=True)
+    assert ws.asked == asked and ws._owed
+    checked = check_scan(reg, device.sign(probes[0], *size, nonce=nonce), sync_later=True)
+    assert ws.asked == asked + 1 and not ws._owed  # one fsync covers the nonce and the acceptance
+    host.process(checked, item=ITEM)
+    assert ws.asked == asked + 1 and ws._owed  # the outcome note waits for the next fsync
+    reg.wait_durable()
+    assert ws.asked == asked + 2 and ws.done == ws.asked and not ws._owed
