@@ -39,7 +39,7 @@ def slow_disk(monkeypatch):
         time.sleep(0.05)
         real(fd)
 
-    monkeypatch.setattr("glint.registry.os.fsync", slow)
+    monkeypatch.setattr("glint.walsync.os.fsync", slow)
 
 
 def service(i: int) -> dict:
@@ -105,7 +105,7 @@ def test_a_failed_glint_db_fsync_is_a_503_not_an_answer(api, monkeypatch):
     def failing(fd):
         raise OSError(5, "Input/output error")
 
-    monkeypatch.setattr("glint.registry.os.fsync", failing)
+    monkeypatch.setattr("glint.walsync.os.fsync", failing)
     r = api.post(service(0), role="brand")
     assert r.status_code == 503, r.get_json()
     assert "durable" in r.get_json()["error"]
