@@ -194,7 +194,16 @@
     const [dt, index, seq, time, item, res, fap, dev, data, hashes] = c;
     if (![index, seq, time].every(isUint) || time > 253402300799) fail("the certificate's event index, sequence or time is not an unsigned integer");
     if (!isInt(dt) || time + dt < 0 || time + dt > 253402300799) fail("the issue time is not a time");
-    if (seq < 1 || typeof item !== "string") fail("the certificate's event is malformed");
+    if (seq < 1) fail("the certificate's event is malformed");
+    const GS1 = /^https:\/\/([^\/]+)\/01\/([0-9]{14})\/21\/([^\/]+)$/;
+    let itemText = item;
+    if (Array.isArray(item)) { // a GS1 Digital Link id: [host, GTIN, serial]
+      const [host, gtin, serial] = item;
+      if (item.length !== 3 || typeof host !== "string" || !isUint(gtin) || gtin >= 1e14 || typeof serial !== "string") fail("the certificate's item is not [host, GTIN, serial] of a GS1 Digital Link id");
+      itemText = `https://${host}/01/${String(gtin).padStart(14, "0")}/21/${serial}`;
+      const m = GS1.exec(itemText);
+      if (!m || m[1] !== host || m[3] !== serial) fail("the certificate's item is not [host, GTIN, serial] of a GS1 Digital Link id");
+    } else if (typeof item !== "string" || GS1.test(item)) fail("the certificate's item is not text, or a GS1 Digital Link id spelled as text (one spelling: [host, GTIN, serial])");
     if (!isUint(res) || res >= RESULTS.length) fail("the certificate's result is not 0 (pass) or 1 (fail)");
     if (!(fap === null || typeof fap === "number" || fap instanceof Float)) fail("the certificate's fap is not a number");
     const devHex = (x) => typeof x === "string" && /^[0-9a-f]{16}$/.test(x);
@@ -214,7 +223,7 @@
       if (d.has(name)) fail("the certificate's event data has a key twice (or one that has a slot of its own)");
       d.set(name, v);
     }
-    const raw = encode(new Map([["d", d], ["i", index], ["k", "verify"], ["n", seq], ["t", time], ["v", 1], ["item", item], ["prev", hashes.slice(64, 96)]]));
+    const raw = encode(new Map([["d", d], ["i", index], ["k", "verify"], ["n", seq], ["t", time], ["v", 1], ["item", itemText], ["prev", hashes.slice(64, 96)]]));
     return { raw, iat: time + dt, logsig: hashes.slice(0, 64), proof: hashes.slice(hashes.length - nProof) };
   }
   async function leafHash(u8) { return sha256(cat(new Uint8Array([0]), u8)); }

@@ -85,7 +85,8 @@ def test_compact_claims_and_size(issued, keys):
     claims = cbor.loads(msg.payload)
     assert isinstance(claims, list) and len(claims) == 10  # format 4: one array
     dt, index, seq, t, item, res, fap, dev, data, hashes = claims
-    assert (index, seq, t, item, res, fap, dev) == (a.index, 3, T0 + 3, ITEM, 0, 2.5e-10, bytes.fromhex("a1b2c3d4e5f60708"))
+    assert (index, seq, t, res, fap, dev) == (a.index, 3, T0 + 3, 0, 2.5e-10, bytes.fromhex("a1b2c3d4e5f60708"))
+    assert item == ["id.example.com", 9506000134352, "ABC123"] == certmod.gs1_parts(ITEM)  # a GS1 Digital Link id
     assert t + dt == verify_certificate(blob, keys.issuer_public, keys.log_verifier()).issued
     assert set(data) == {5, 9}  # coat and the sealed commitments of op and loc (keys 0-9: DATA_KEYS)
     scan = __import__("hashlib").sha256(b"device-signed scan bytes").digest()
@@ -283,6 +284,15 @@ def test_resigned_claims_fail_on_the_log_signature(issued, keys):
     def extra_claim(c):
         c.append([])
 
+    def gs1_as_text(c):  # the GS1 Digital Link id written out: one spelling only
+        c[4] = ITEM
+
+    def other_gtin(c):
+        c[4] = [c[4][0], c[4][1] + 1, c[4][2]]
+
+    def gs1_with_slash(c):  # a serial that would not parse back
+        c[4] = [c[4][0], c[4][1], "ABC/123"]
+
     def later(c):  # a later issue time is the issuer's claim, signed by it: only the range is checked
         c[0] = -c[3] - 1
 
@@ -298,6 +308,9 @@ def test_resigned_claims_fail_on_the_log_signature(issued, keys):
                         (text_result, "not 0 \\(pass\\) or 1"),
                         (hex_device, "one spelling"),
                         (extra_claim, "payload is not"),
+                        (gs1_as_text, "one spelling: \\[host, GTIN, serial\\]"),
+                        (other_gtin, "checkpoint signature does not verify"),
+                        (gs1_with_slash, "not \\[host, GTIN, serial\\] of a GS1"),
                         (later, "issue time is not a time")):
         forged = _resign(keys, blob, mutate)
         with pytest.raises(VerificationError, match=why):
