@@ -256,19 +256,25 @@ def affine_batch(src: np.ndarray, dst: np.ndarray, a: np.ndarray, b: np.ndarray)
     return out
 
 
-def sq_dist(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+def sq_dist(a: np.ndarray, b: np.ndarray, right: np.ndarray | None = None) -> np.ndarray:
     """Squared distances (N, M) between points a (N, 2) and b (M, 2) as one matrix product,
     |a|^2 - 2 a.b + |b|^2 (elementwise differences cost several passes over the N x M array;
-    the rounding, ~1e-10 px^2 at these coordinates, is far below any radius compared with)."""
+    the rounding, ~1e-10 px^2 at these coordinates, is far below any radius compared with).
+    ``right``: :func:`sq_right` of b, when already made (b's side of the product)."""
     left = np.empty((len(a), 4))
     left[:, :2] = a
     left[:, 2] = (a * a).sum(1)
     left[:, 3] = 1.0
+    return left @ (sq_right(b) if right is None else right)
+
+
+def sq_right(b: np.ndarray) -> np.ndarray:
+    """The (4, M) right-hand factor of :func:`sq_dist` for points b (M, 2)."""
     right = np.empty((4, len(b)))
     right[:2] = -2.0 * b.T
     right[2] = 1.0
     right[3] = (b * b).sum(1)
-    return left @ right
+    return right
 
 
 def score_seeds(ref_xy: np.ndarray, probe_xy: np.ndarray, maps: np.ndarray, ref_seed: np.ndarray,
@@ -302,7 +308,8 @@ def score_seeds(ref_xy: np.ndarray, probe_xy: np.ndarray, maps: np.ndarray, ref_
     dist = np.sqrt(cx * cx + cy * cy)
     radius = seed_radii(params, dist, noise)  # (h, N)
     use = _inside(w, width, height, edges) & nonseed
-    d2 = sq_dist(w.reshape(-1, 2), probe_xy).reshape(nh, nr, npr)
+    right = sq_right(probe_xy)
+    d2 = sq_dist(w.reshape(-1, 2), probe_xy, right).reshape(nh, nr, npr)
     d2[rows, :, probe_seed] = np.inf  # a probe seed spot is already used by the seed
     j = d2.argmin(2)
     near = (np.take_along_axis(d2, j[..., None], 2)[..., 0] <= radius * radius) & use  # d2.min(2), from argmin
@@ -342,7 +349,7 @@ def score_seeds(ref_xy: np.ndarray, probe_xy: np.ndarray, maps: np.ndarray, ref_
                     rt = r2[tighter]
                     radius[th, tn] = rt
                     p_i[th, tn] = np.minimum(1.0, m_eff * np.pi * rt**2 / area) / chance_scale
-                    dr = sq_dist(wr, probe_xy)  # (R, M)
+                    dr = sq_dist(wr, probe_xy, right)  # (R, M)
                     taken = np.zeros((nh, npr), bool)  # per seed: its own probe spots and those the earlier rings claimed
                     taken[rows, probe_seed] = True
                     hh, nn = np.nonzero(near & done)
@@ -447,17 +454,17 @@ def refined_radii(params: MatchParams, dist_seed: np.ndarray, dist_fit: np.ndarr
     return np.maximum(const, params.seed_noise_k * noise * pred)
 
 
-def mutual_pairs(src: np.ndarray, dst: np.ndarray, radius) -> np.ndarray:
-    """Pairs (i, j) where src i and dst j are each other's nearest and within ``radius`` (scalar or (N,))."""
-    d2 = sq_dist(src, dst)
+def mutual_pairs(src: np.ndarray, dst: np.ndarray, radius, right: np.ndarray | None = None,
+                 radius2=None) -> np.ndarray:
+    """Pairs (i, j) where src i and dst j are each other's nearest and within ``radius`` (scalar or (N,)).
+    ``right``: sq_right(dst) and ``radius2``: radius squared, when made once for several calls."""
+    d2 = sq_dist(src, dst, right)
     j = d2.argmin(1)
     i = d2.argmin(0)
     rows = np.arange(len(src))
-    ok = (i[j] == rows) & (d2[rows, j] <= np.square(radius))
-    out = np.empty((int(ok.sum()), 2), np.int64)
-    out[:, 0] = np.flatnonzero(ok)
-    out[:, 1] = j[ok]
-    return out
+    ok = (i[j] == rows) & (d2[rows, j] <= (np.square(radius) if radius2 is None else radius2))
+    idx = np.flatnonzero(ok)
+    return np.stack([idx, j[idx]], axis=1)
 
 
 FIT_NORM = 0.01  # 1/px: centred coordinates scaled to about +-3 keep the 8 x 8 normal equations well conditioned
@@ -527,22 +534,24 @@ AFFINE_ROUNDS = 4  # affine refits of the seed while they gain pairs (before any
 
 
 def grow_affine(ref1: np.ndarray, probe_xy: np.ndarray, seed_map: np.ndarray, radius: np.ndarray,
-                start: np.ndarray | None = None) -> np.ndarray:
+                start: np.ndarray | None = None, right: np.ndarray | None = None) -> np.ndarray:
     """The seed's affine map (3, 2) refitted to its pairs (within ``radius``) while that gains pairs.
 
     A seed from one quad predicts well only near it; a homography fitted to the pairs near the quad
     alone extrapolates its projective terms (unconstrained by a small patch) into errors of pixels
     across the coating, and the refit then keeps only that patch (harsh: 30 of 60 pairs, residual
     4.5 x the expected noise). An affine map cannot bend so: it is grown over the coating first,
-    and the homography is fitted to the pairs it finds."""
+    and the homography is fitted to the pairs it finds. ``right``: sq_right(probe_xy), when made."""
     m = seed_map
-    pairs = mutual_pairs(ref1 @ m, probe_xy, radius)
+    right = sq_right(probe_xy) if right is None else right
+    r2 = np.square(radius)
+    pairs = mutual_pairs(ref1 @ m, probe_xy, radius, right, r2)
     if start is not None and len(start) > len(pairs):
         # The count's own pairs (its rings followed the coating outwards): the map fitted to them.
         a = ref1[start[:, 0]]
         try:
             m2 = np.linalg.solve(a.T @ a, a.T @ probe_xy[start[:, 1]])
-            p2 = mutual_pairs(ref1 @ m2, probe_xy, radius)
+            p2 = mutual_pairs(ref1 @ m2, probe_xy, radius, right, r2)
             if len(p2) > len(pairs):
                 m, pairs = m2, p2
         except np.linalg.LinAlgError:
@@ -555,7 +564,7 @@ def grow_affine(ref1: np.ndarray, probe_xy: np.ndarray, seed_map: np.ndarray, ra
             m2 = np.linalg.solve(a.T @ a, a.T @ probe_xy[pairs[:, 1]])
         except np.linalg.LinAlgError:
             break
-        p2 = mutual_pairs(ref1 @ m2, probe_xy, radius)
+        p2 = mutual_pairs(ref1 @ m2, probe_xy, radius, right, r2)
         if len(p2) <= len(pairs):
             break
         m, pairs = m2, p2
@@ -568,13 +577,15 @@ def refine(ref_xy: np.ndarray, probe_xy: np.ndarray, seed_map: np.ndarray, seed_
     then pairs within ``refine_radius`` (per reference spot; default params.refine_radius);
     returns (H, pairs, residual sigma in reference px)."""
     ref1 = np.concatenate([ref_xy, np.ones((len(ref_xy), 1))], axis=1)
-    h = np.vstack([grow_affine(ref1, probe_xy, seed_map, seed_radius, start).T, [0.0, 0.0, 1.0]])
+    right = sq_right(probe_xy)
+    h = np.vstack([grow_affine(ref1, probe_xy, seed_map, seed_radius, start, right).T, [0.0, 0.0, 1.0]])
     rr = params.refine_radius if refine_radius is None else refine_radius
-    radii = [seed_radius] + [rr] * REFINE_ROUNDS
+    rr2 = np.square(rr)
+    radii = [(seed_radius, np.square(seed_radius))] + [(rr, rr2)] * REFINE_ROUNDS
     pairs = np.zeros((0, 2), np.int64)
-    for rnd, r in enumerate(radii):
+    for rnd, (r, r2) in enumerate(radii):
         mapped = apply_homography(ref1, h)
-        pairs = mutual_pairs(mapped, probe_xy, r)
+        pairs = mutual_pairs(mapped, probe_xy, r, right, r2)
         if len(pairs) < 6:
             return h, pairs, None
         src, dst = ref_xy[pairs[:, 0]], probe_xy[pairs[:, 1]]
@@ -594,7 +605,7 @@ def refine(ref_xy: np.ndarray, probe_xy: np.ndarray, seed_map: np.ndarray, seed_
                 hn = hn if hn2 is None else hn2
         h = hn
     mapped = apply_homography(ref1, h)
-    pairs = mutual_pairs(mapped, probe_xy, rr)
+    pairs = mutual_pairs(mapped, probe_xy, rr, right, rr2)
     # A seed far from the truth (few of its spots matched) leaves the fit short of converged: it
     # still gains pairs with each round. Refit until it stops (a genuine probe whose last round
     # gained nothing costs nothing more).
@@ -606,7 +617,7 @@ def refine(ref_xy: np.ndarray, probe_xy: np.ndarray, seed_map: np.ndarray, seed_
             break
         h, used = hn, len(pairs)
         mapped = apply_homography(ref1, h)
-        pairs = mutual_pairs(mapped, probe_xy, rr)
+        pairs = mutual_pairs(mapped, probe_xy, rr, right, rr2)
     if len(pairs) < 6:
         return h, pairs, None
     err = np.hypot(*(mapped[pairs[:, 0]] - probe_xy[pairs[:, 1]]).T)
