@@ -68,15 +68,16 @@ def make_server(home: str | Path, host: str, port: int, ledger_path: str | Path 
     from glint.server.deadline import with_deadline
     from glint.server.httperrors import with_json_errors
     from glint.server.limits import connections_per_address
+    from glint.server.sendonce import with_one_send
 
     cap = connections_per_address(Home(home).section("limits"))
     if cap is None:
         cap = 0 if behind_proxy else DEFAULT_PER_ADDRESS
-    channel = with_json_errors(with_cap(with_deadline(request_deadline_s), cap))
+    channel = with_one_send(with_json_errors(with_cap(with_deadline(request_deadline_s), cap)))
     app = create_app(home, ledger_path)
     server = create_server(app, host=host, port=port, threads=SERVER_THREADS,
                            channel_timeout=CHANNEL_TIMEOUT_S, connection_limit=CONNECTION_LIMIT,
                            cleanup_interval=CLEANUP_INTERVAL_S, ident="glint")
-    server.channel_class = channel  # every connection: the whole-request deadline, the cap, JSON errors
+    server.channel_class = channel  # every connection: the whole-request deadline, the cap, JSON errors, one send
     server.glint_close = app.glint_close
     return server

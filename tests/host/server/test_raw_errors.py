@@ -1,5 +1,6 @@
-"""The answers waitress gives itself, before glint's app runs, are glint's JSON errors (issue 15:
-JSON for every failure): each pinned over a raw socket against a real server (glint.server.httperrors)."""
+"""The waitress layer of glint serve over a raw socket against a real server: the answers waitress
+gives itself, before glint's app runs, are glint's JSON errors (issue 15: JSON for every failure;
+glint.server.httperrors), and an answer's headers and body go out in one send (glint.server.sendonce)."""
 
 from __future__ import annotations
 
@@ -82,3 +83,19 @@ def test_the_refused_bytes_are_escaped_not_echoed(port):
 def test_a_well_formed_request_on_the_same_server_is_answered(port):
     line, headers, body = exchange(port, b"GET /v1/checkpoint HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
     assert line.split()[1] == "200" and json.loads(body)["size"] == 0
+
+
+def test_an_answer_is_one_send_headers_and_body(port, monkeypatch):
+    from waitress.channel import HTTPChannel
+
+    sent: list[bytes] = []
+    real = HTTPChannel.write_soon
+
+    def recording(self, data):
+        sent.append(bytes(data))
+        return real(self, data)
+
+    monkeypatch.setattr(HTTPChannel, "write_soon", recording)
+    line, headers, body = exchange(port, b"GET /v1/checkpoint HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+    assert line.split()[1] == "200"
+    assert len(sent) == 1 and sent[0].startswith(b"HTTP/1.1 200 ") and sent[0].endswith(body)
