@@ -20,7 +20,7 @@ the durable commits instead of paying three fsyncs each:
 Each caller gets its own result or its own exception, once both databases are durable.
 A failing ledger commit fails every upload of the group, and nothing of the group is stored.
 
-fsyncs (a SQLite glint.db: ``Registry.sync_behind``, glint.registry.WalSync): the two
+fsyncs (a SQLite glint.db: ``Registry.sync_behind``, glint.walsync.WalSync): the two
 glint.db commits are written without waiting for the disk. Step 2's fsync is asked at
 once and awaited just before the ledger commit (the admission's work overlaps it); step
 3's is left to the next group's step 2, whose one fsync makes both durable (or, when no
