@@ -99,3 +99,18 @@ def test_an_answer_is_one_send_headers_and_body(port, monkeypatch):
     line, headers, body = exchange(port, b"GET /v1/checkpoint HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
     assert line.split()[1] == "200"
     assert len(sent) == 1 and sent[0].startswith(b"HTTP/1.1 200 ") and sent[0].endswith(body)
+
+
+def test_an_exception_before_any_header_is_a_json_500(port, monkeypatch):
+    """waitress answers 500 itself when the task fails before writing a header (a bug in the
+    layer under the app): glint's JSON error too."""
+    from glint.server.sendonce import OneSendTask
+
+    def broken(self):
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr(OneSendTask, "execute", broken)
+    line, headers, body = exchange(port, b"GET /v1/checkpoint HTTP/1.1\r\nHost: x\r\n\r\n")
+    assert line.split()[1] == "500" and headers["content-type"] == "application/json"
+    err = json.loads(body)
+    assert err["error"].startswith("Internal Server Error") and err["hint"] == "this is a bug in glint serve"
