@@ -47,6 +47,7 @@ _log = logging.getLogger(__name__)
 _sha256 = hashlib.sha256
 
 LEDGER_FILE = "ledger.db"
+_UNREAD = object()  # a checkpoint row the caller did not read
 STATE_CACHE_ITEMS = 4096
 
 
@@ -684,7 +685,7 @@ class Ledger:
 
     # ------------------------------------------------------------ checkpoints and proofs
 
-    def checkpoint(self, get_nodes: merkle.NodeSource | None = None) -> str:
+    def checkpoint(self, get_nodes: merkle.NodeSource | None = None, _last=_UNREAD) -> str:
         """Sign a checkpoint of the current tree; return the signed note.
 
         Refuses (LedgerError) when the tree is not consistent with the last checkpoint,
@@ -699,11 +700,13 @@ class Ledger:
             self._catch_up(self.store.size())
         with self.store.sequenced(self._cr.size) as (acked, fresh):  # the latest size, one signer at a time
             self._catch_up(acked, fresh)
-            return self._checkpoint(get_nodes)
+            return self._checkpoint(get_nodes, _last)
 
-    def _checkpoint(self, get_nodes: merkle.NodeSource | None = None) -> str:
+    def _checkpoint(self, get_nodes: merkle.NodeSource | None = None, last=_UNREAD) -> str:
         """``get_nodes``: the node source to read the stored tree through (issue_certificate's,
-        which reads each node once per certificate); default the store."""
+        which reads each node once per certificate); default the store. ``last``: the latest
+        stored checkpoint row as the caller just read it (this store's only writer; a shared
+        store's is read again here, under the sequencer)."""
         assert self.keys is not None and self._cr_edge is not None
         get_nodes = get_nodes or self.store.get_nodes
         size = self._cr_edge.size
@@ -717,7 +720,8 @@ class Ledger:
             origin = self.store.meta("origin")
             if origin is not None and origin != self.keys.origin:
                 raise LedgerError(f"refusing to sign: this ledger belongs to log {origin}, not {self.keys.origin}")
-        last = self.store.latest_checkpoint()
+        if last is _UNREAD or self.store.shared:
+            last = self.store.latest_checkpoint()
         if last is not None:
             try:
                 cp = self._open_note(last.note)
@@ -828,7 +832,7 @@ class Ledger:
         get_nodes = get_nodes or self.store.get_nodes
         verifier = self.keys.log_verifier()
         last = self.store.latest_checkpoint()
-        note = last.note if last and last.size >= size else self.checkpoint(get_nodes)
+        note = last.note if last and last.size >= size else self.checkpoint(get_nodes, last)
         cp = self._open_note(note)
         if cp.size == size:
             return note

@@ -398,17 +398,8 @@ class SQLiteStore(Store):
         with self._tx():
             self.db.execute("INSERT OR REPLACE INTO meta(key, value) VALUES(?, ?)", (key, value))
 
-    def _tx(self):
-        db = self.db
-
-        class _Tx:
-            def __enter__(self):
-                db.execute("BEGIN IMMEDIATE")
-
-            def __exit__(self, exc_type, exc, tb):
-                db.execute("ROLLBACK" if exc_type else "COMMIT")
-
-        return _Tx()
+    def _tx(self) -> "_Tx":
+        return _Tx(self.db)
 
     # -- reads
 
@@ -535,6 +526,21 @@ class SQLiteStore(Store):
             self._walsync.close()  # what was committed inside deferred() is synced first
             self._walsync = None
         self.db.close()
+
+
+class _Tx:
+    """One write transaction: BEGIN IMMEDIATE, then COMMIT (ROLLBACK on an exception)."""
+
+    __slots__ = ("db",)
+
+    def __init__(self, db: sqlite3.Connection):
+        self.db = db
+
+    def __enter__(self) -> None:
+        self.db.execute("BEGIN IMMEDIATE")
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        self.db.execute("ROLLBACK" if exc_type else "COMMIT")
 
 
 def _create_schema(db: sqlite3.Connection) -> None:

@@ -301,8 +301,13 @@ class HostSession:
         safe = "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in item)
         path = os.path.join(certs, f"{safe}-{index}.cose")
         tmp = path[:-len(".cose")] + ".tmp"
-        with open(tmp, "wb") as f:
-            f.write(blob)
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o666)
+        try:
+            view = memoryview(blob)
+            while view:  # one write for a certificate; a short one (a full disk) goes on or raises
+                view = view[os.write(fd, view):]
+        finally:
+            os.close(fd)
         os.replace(tmp, path)
         publish.publish(self.home, blob, cert_id(leaf_hash), same_as=path)
         return Path(path)
