@@ -2,7 +2,7 @@
 """HTTP upload throughput of `glint serve`: durable events per second from concurrent clients.
 
     python tools/bench_api.py [--clients 8] [--events 250] [--kind service|verify] [--batch N]
-                              [--client raw|stdlib] [--json]
+                              [--client raw|stdlib] [--server glint|trivial] [--json]
 
 A real `glint serve` process (waitress, durable SQLite commits) on 127.0.0.1:0 and a
 temporary home. Each client thread has its own API key and keep-alive connection and
@@ -183,7 +183,24 @@ def _cpu_s(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def run(clients: int, events: int, kind: str, batch: int = 1, stdlib: bool = False) -> dict:
+# ``--server trivial``: the same clients against waitress serving an app that reads the body and
+# answers a constant 201 JSON line (no glint): what the HTTP server itself costs and carries.
+TRIVIAL_SERVER = """
+import sys
+from waitress.server import create_server
+import glint.server as gs
+ANSWER = b'{"index":0,"duplicate":false}\\n'
+def app(environ, start_response):
+    environ["wsgi.input"].read(int(environ.get("CONTENT_LENGTH") or 0))
+    start_response("201 CREATED", [("Content-Type", "application/json"), ("Content-Length", str(len(ANSWER)))])
+    return [ANSWER]
+srv = create_server(app, host="127.0.0.1", port=0, threads=gs.SERVER_THREADS, ident="trivial")
+print(f"listening on http://127.0.0.1:{srv.effective_port}", flush=True)
+srv.run()
+"""
+
+
+def run(clients: int, events: int, kind: str, batch: int = 1, stdlib: bool = False, trivial: bool = False) -> dict:
     with tempfile.TemporaryDirectory(prefix="glint-bench-api-") as tmp:
         home = Path(tmp) / "hq"
         home.mkdir()
@@ -191,7 +208,8 @@ def run(clients: int, events: int, kind: str, batch: int = 1, stdlib: bool = Fal
         requests = [_requests_of(tokens[c], bodies[c], batch) for c in range(clients)]
         env = dict(os.environ, GLINT_LOG="WARNING")
         log = open(Path(tmp) / "serve.log", "w")
-        proc = subprocess.Popen([sys.executable, "-m", "glint", "serve", "--listen", "127.0.0.1:0", "--home", str(home)],
+        argv = ["-c", TRIVIAL_SERVER] if trivial else ["-m", "glint", "serve", "--listen", "127.0.0.1:0", "--home", str(home)]
+        proc = subprocess.Popen([sys.executable, *argv],
                                 stdout=subprocess.PIPE, stderr=log, text=True, env=env)
         try:
             line = proc.stdout.readline()
@@ -228,6 +246,7 @@ def run(clients: int, events: int, kind: str, batch: int = 1, stdlib: bool = Fal
             "requests": len(flat), "errors": len(errors), "first_error": errors[:1],
             "wall_s": round(wall, 3), "events_per_s": round((n - len(errors)) / wall, 1),
             "server_cpu_ms_per_event": round(1000 * server_cpu / max(1, n), 3),
+            "server": "trivial" if trivial else "glint",
             "client": "stdlib" if stdlib else "raw", "client_cpu_ms_per_event": round(1000 * client_cpu / max(1, n), 3),
             "load": round(os.getloadavg()[0], 1),
             "latency_ms_median": round(1000 * statistics.median(flat), 2),
@@ -243,16 +262,19 @@ def main() -> int:
                     help="events per request (N > 1: POST /v1/events/batch; at most 100)")
     ap.add_argument("--client", choices=("raw", "stdlib"), default="raw",
                     help="raw: pre-built requests on a keep-alive socket (cheap, the default); stdlib: http.client")
+    ap.add_argument("--server", choices=("glint", "trivial"), default="glint",
+                    help="trivial: waitress with an app that answers a constant 201 (what waitress alone carries)")
     ap.add_argument("--json", action="store_true")
     a = ap.parse_args()
     if not 1 <= a.batch <= 100:
         ap.error("--batch must be 1..100")
-    r = run(a.clients, a.events, a.kind, a.batch, a.client == "stdlib")
+    r = run(a.clients, a.events, a.kind, a.batch, a.client == "stdlib", a.server == "trivial")
     if a.json:
         print(json.dumps(r))
     else:
         per = f" in batches of {r['batch']}" if r["batch"] > 1 else ""
-        print(f"{r['kind']}: {r['events']} events{per} from {r['clients']} clients in {r['wall_s']} s: "
+        srv = " (trivial app under waitress)" if r["server"] == "trivial" else ""
+        print(f"{r['kind']}{srv}: {r['events']} events{per} from {r['clients']} clients in {r['wall_s']} s: "
               f"{r['events_per_s']} events/s durable; request latency median {r['latency_ms_median']} ms, "
               f"p90 {r['latency_ms_p90']} ms; server CPU {r['server_cpu_ms_per_event']} ms per event, clients' "
               f"({r['client']}) {r['client_cpu_ms_per_event']} ms; "
