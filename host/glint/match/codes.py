@@ -61,6 +61,26 @@ def _pairs_within(pe: np.ndarray, ke: np.ndarray):
     return pe[first], ke[first], ke[second]
 
 
+def _row_entries(inside: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The True entries of a (P, n) mask as flat positions, row by row, with each row's bounds in
+    them (P + 1,) and its count (P,): one pass over the mask and a search per row."""
+    flat = np.flatnonzero(inside)
+    bounds = np.searchsorted(flat, np.arange(len(inside) + 1) * n)
+    return flat, bounds, np.diff(bounds)
+
+
+def _entry_pairs(counts: np.ndarray, bounds: np.ndarray, ne: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """For ``ne`` entries coming row by row with ``counts`` per row (row r's are bounds[r]:bounds[r+1]):
+    every pair of entries (first, second), first before second in the same row, ordered by first
+    then second (as :func:`_pairs_in_rows` orders them), and the row of each entry."""
+    rowof = np.repeat(np.arange(len(counts)), counts)
+    ar = np.arange(ne)
+    rep = bounds[1:][rowof] - 1 - ar  # partners after each entry in its row
+    first = np.repeat(ar, rep)
+    second = np.arange(1, len(first) + 1) + np.repeat(ar - (np.cumsum(rep) - rep), rep)
+    return first, second, rowof
+
+
 def _pairs_in_rows(counts: np.ndarray, ke: np.ndarray):
     """:func:`_pairs_within` when the entries ``ke`` come row by row with ``counts`` per row:
     returns (row, C, D), the same triples in the same order, without regrouping."""
@@ -111,36 +131,43 @@ def build_quads(xy: np.ndarray, lo: float, hi: float, radius_factor: float) -> Q
     inside = lhs < (rad2 - mx * mx - my * my)[:, None]
     inside[np.arange(len(ii)), ii] = False
     inside[np.arange(len(ii)), jj] = False
-    counts = inside.sum(1)
+    flat, bounds, counts = _row_entries(inside, n)
     crowded = counts > MAX_GROUP
     if crowded.any():
         inside[crowded] = False
-        counts[crowded] = 0
-    ke = np.flatnonzero(inside) % n  # entries sorted by pair, then spot
-    if len(ke) < 2:
+        flat, bounds, counts = _row_entries(inside, n)
+    if len(flat) < 2:
         return _empty()
-    p, c, d = _pairs_in_rows(counts, ke)
-    if len(p) == 0:
+    first, second, rowof = _entry_pairs(counts, bounds, len(flat))
+    ke = flat - rowof * n  # entries sorted by pair, then spot
+    if len(first) == 0:
         return _empty()
-    a, b = ii[p], jj[p]
-    za = z[a]
-    ab = z[b] - za
-    wc = (z[c] - za) / ab
-    wd = (z[d] - za) / ab
+    # Every value a quad takes is one of its pair's or entries' (the C, D of a quad are two entries of
+    # its pair's row): computed once per entry (E) or pair (P), in both backbone directions, and
+    # gathered per quad (Q ~ 2 E): the same operations on the same operands, so the same bits.
+    ne, npair = len(ke), len(ii)
+    zar = z[ii][rowof]
+    w = (z[ke] - zar) / (z[jj][rowof] - zar)  # entry's spot in its pair's frame A=ii -> 0, B=jj -> 1
+    w2 = np.concatenate([w, 1 - w])  # ... and with the backbone flipped (A <-> B: z -> 1 - z)
+    wr, wi = w2.real.copy(), w2.imag.copy()
     # Canonical backbone direction: mean x of C, D at most 1/2.
-    flip = (wc.real + wd.real) > 1.0
-    wc = np.where(flip, 1 - wc, wc)
-    wd = np.where(flip, 1 - wd, wd)
-    a, b = np.where(flip, b, a), np.where(flip, a, b)
-    swap = wc.real > wd.real
-    wc, wd = np.where(swap, wd, wc), np.where(swap, wc, wd)
-    c, d = np.where(swap, d, c), np.where(swap, c, d)
+    flip = (wr[first] + wr[second]) > 1.0
+    ic = first + ne * flip
+    id_ = second + ne * flip
+    swap = wr[ic] > wr[id_]
+    ic, id_ = np.where(swap, id_, ic), np.where(swap, ic, id_)
+    p = rowof[first]
+    pf = p + npair * flip
     code = np.empty((len(p), 4))
-    code[:, 0], code[:, 1], code[:, 2], code[:, 3] = wc.real, wc.imag, wd.real, wd.imag
-    vec = z[b] - z[a]
+    code[:, 0], code[:, 1], code[:, 2], code[:, 3] = wr[ic], wi[ic], wr[id_], wi[id_]
+    ke2 = np.concatenate([ke, ke])
     idx = np.empty((len(p), 4), np.int32)
-    idx[:, 0], idx[:, 1], idx[:, 2], idx[:, 3] = a, b, c, d
-    return Quads(idx, code, np.abs(vec), np.angle(vec))
+    idx[:, 0], idx[:, 1] = np.concatenate([ii, jj])[pf], np.concatenate([jj, ii])[pf]
+    idx[:, 2], idx[:, 3] = ke2[ic], ke2[id_]
+    za, zb = z[ii], z[jj]
+    vec = zb - za
+    # flipped: A - B (not -(B - A): a zero part's sign, so atan2's +-pi, would differ)
+    return Quads(idx, code, np.abs(vec)[p], np.concatenate([np.angle(vec), np.angle(za - zb)])[pf])
 
 
 def reference_quads(xy: np.ndarray, params: MatchParams) -> Quads:
