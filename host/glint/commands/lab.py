@@ -56,6 +56,12 @@ def region_text(regions: dict) -> str:
     return "\n".join(lines)
 
 
+def _depths(tail: dict | None) -> str:
+    t = tail or {}
+    return (f"{_fmt(t.get('agrees_down_to'), 'g'):>7} {_fmt(t.get('bounded_down_to'), 'g'):>5} "
+            f"{_fmt(t.get('resolved_down_to'), 'g'):>4}")
+
+
 def impostor_text(report: dict) -> str:
     """A lab impostors run as text: the counts, the whole tail and the region table."""
     lines = [f"{report['profile']}: {report['items']} items, {report['enrolled']} enrolled "
@@ -80,11 +86,14 @@ def impostor_text(report: dict) -> str:
             f"{d['log10_threshold']:g}: {d['count']:,}" + ("" if d["deviation_decades"] is None else
                                                            f" ({d['deviation_decades']:+.2f})")
             + ("" if d["resolved"] else " unresolved") for d in tail["rows"])
-            + f"; agrees down to {tail['agrees_down_to']}")
+            + f"; agrees down to {tail['agrees_down_to']}, bounded down to {tail.get('bounded_down_to')}")
     regions = report.get("regions")
     if regions:
         head = (f"{'region':<44} {'items':>5} {'refused':>7} {'FTE':>6} {'probes':>6} {'FRR':>7} {'impostors':>9} {'FA':>3} "
-                f"{'least':>6} {'tail to':>7} {'as ref':>9} {'tail to':>7} {'clone@2x':>8}")
+                f"{'least':>6} {'tail to':>7} {'bound':>5} {'res.':>4} {'as ref':>9} {'tail to':>7} {'bound':>5} {'res.':>4} "
+                f"{'clone@2x':>8}")
+        lines.append("(tail to: the model's 10^t agrees with the rate (0.3 decades or the 95 % interval) down to t; "
+                     "bound: the rate is not significantly above 10^t down to t; res.: 10^t x trials >= 3 down to t)")
         lines.append(head)
         for title, rows in (("by axis", regions["by_axis"]), ("cells (psf x snr x particles)", regions["cells"])):
             lines.append(f"-- {title}")
@@ -95,9 +104,8 @@ def impostor_text(report: dict) -> str:
                     f"{name:<44} {r['items']:>5} {r['refused_at_enrollment']:>7} "
                     f"{_fmt(r['refused_at_enrollment'] / max(1, r['items']), '.0%'):>6} {r['genuine_trials']:>6} "
                     f"{_fmt(r.get('frr'), '.1%'):>7} {r['impostor_trials']:>9,} {r['false_accepts']:>3} "
-                    f"{r['least_log10_far']:>6.1f} {_fmt((r.get('tail') or {}).get('agrees_down_to'), 'g'):>7} "
-                    f"{r['impostor_trials_as_reference']:>9,} "
-                    f"{_fmt((r.get('tail_as_reference') or {}).get('agrees_down_to'), 'g'):>7} "
+                    f"{r['least_log10_far']:>6.1f} {_depths(r.get('tail'))} "
+                    f"{r['impostor_trials_as_reference']:>9,} {_depths(r.get('tail_as_reference'))} "
                     f"{_fmt(r.get('clone_pass_at_2x'), '.0%'):>8}")
     return "\n".join(lines)
 

@@ -598,9 +598,14 @@ def run_trials(cfg: ScaleConfig, items: list[Item], refs: list[Reference | None]
 
 def _tail(far: np.ndarray, n: int, pairs: np.ndarray | None = None) -> dict:
     tab = calibrate.table(far, n, TAIL_THRESHOLDS, pairs=pairs)
-    return {"rows": [{k: d[k] for k in ("log10_threshold", "count", "empirical", "deviation_decades", "agrees",
+    bounded = None  # the deepest resolved threshold down to which the count never exceeds the model significantly
+    for d in tab:
+        if not d["resolved"] or d["ci95"][0] > d["predicted"]:
+            break
+        bounded = d["log10_threshold"]
+    return {"rows": [{k: d[k] for k in ("log10_threshold", "count", "empirical", "ci95", "deviation_decades", "agrees",
                                         "resolved") + (("pairs",) if pairs is not None else ())} for d in tab],
-            "agrees_down_to": calibrate.agreement_depth(tab),
+            "agrees_down_to": calibrate.agreement_depth(tab), "bounded_down_to": bounded,
             "resolved_down_to": min((d["log10_threshold"] for d in tab if d["resolved"]), default=None)}
 
 
