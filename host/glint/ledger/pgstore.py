@@ -194,9 +194,10 @@ _CALL_APPEND_VERIFIES = ("SELECT r_ord, r_idx, r_seq, r_prev, r_hash FROM append
 _LEAF_SELECT = "SELECT l.idx, i.item, l.seq, l.leaf, l.scan FROM leaves l JOIN items i ON i.id = l.item_id"
 
 
-def _row(idx, item, seq, leaf, scan) -> LeafRow:
+def _row(idx, item, seq, leaf, scan, kind=None) -> LeafRow:
     leaf = bytes(leaf)
-    return LeafRow(idx, item, seq, _sha256(b"\x00" + leaf).digest(), leaf, None if scan is None else bytes(scan))
+    return LeafRow(idx, item, seq, _sha256(b"\x00" + leaf).digest(), leaf, None if scan is None else bytes(scan),
+                   kind)
 
 
 class PgStore(Store):
@@ -437,7 +438,7 @@ class PgStore(Store):
         stop = (1 << 62) if stop is None else stop
         chunk = 4096
         while start < stop:
-            rows = self._q("SELECT l.idx, coalesce(i.item, ''), l.seq, l.leaf, l.scan FROM leaves l "
+            rows = self._q("SELECT l.idx, coalesce(i.item, ''), l.seq, l.leaf, l.scan, l.kind FROM leaves l "
                            "LEFT JOIN items i ON i.id = l.item_id WHERE l.idx >= %s AND l.idx < %s "
                            "ORDER BY l.idx LIMIT %s", (start, stop, chunk)).fetchall()
             for r in rows:

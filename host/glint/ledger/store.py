@@ -59,6 +59,7 @@ class LeafRow:
     hash: bytes
     leaf: bytes
     scan: bytes | None = None
+    kind: str | None = None  # PostgreSQL's kind column (glint.ledger.pgstore), checked by verify; else None
 
 
 @dataclass(frozen=True)

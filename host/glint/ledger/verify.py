@@ -126,6 +126,8 @@ def _scan_rows(store: Store, signed: list[Checkpoint], heads: dict) -> tuple[int
             raise _Problem(i, f"row {i} was edited: its leaf no longer matches its stored hash")
         if e.item != row.item or e.seq != row.seq:
             raise _Problem(i, f"row {i} was edited: its item or sequence columns disagree with its leaf")
+        if row.kind is not None and row.kind != e.kind:  # PostgreSQL's append_verifies relies on it
+            raise _Problem(i, f"row {i} was edited: its kind column says {row.kind!r}, its leaf {e.kind!r}")
         _check_chain(e, heads)
         digest = e.data.get("scan")
         scan = row.scan

@@ -183,3 +183,15 @@ def test_rows_of_an_older_glint_count_as_custody_events(pg_url, keys):
         b.store.append_verifies = lambda *args: seen.append(orig(*args)) or seen[-1]
         v = b.record_verify(ITEM, "pass")
         assert seen == [[]] and (v.index, v.seq) == (3, 3) and b.verify().ok
+
+
+def test_verify_names_a_kind_column_that_disagrees_with_its_leaf(pg_url, keys):
+    """The kind column is what append_verifies trusts: a retire relabelled as a verify (so that a stale
+    host's verify would be taken) is an edited row for ``glint ledger verify``."""
+    with Ledger.open(pg_url, keys=keys, durable=False) as a:
+        a.register_item(ITEM, "ACME")
+        a.retire(ITEM, reason="stolen")
+        assert a.verify().ok
+        _sql(a, "UPDATE leaves SET kind = 'verify' WHERE idx = 1 RETURNING 1")
+        rep = a.verify()
+        assert not rep.ok and rep.row == 1 and "kind column" in rep.problem
