@@ -107,7 +107,7 @@ class Ledger:
         self._lock_fd: int | None = None
         self._cr_edge: merkle.CompactRange | None = None  # the tree's right edge; writers only
         # Items whose cached state misses other hosts' verify events (a verify appended by the
-        # server, _append_verifies): good for custody checks, re-read before anything else.
+        # server, _append_verifies): good for a verify's custody check, re-read before any other event.
         self._gappy: set[str] = set()
         self._edge_behind = False  # the right edge lags this host's own server-side appends
         self._recent: list[tuple] = []  # the last committed batch's leaves (Batch.leaves rows)
@@ -655,11 +655,11 @@ class Ledger:
     def current(self, item: str) -> ItemState | None:
         """The item's current state as this writer holds it for its custody checks (cached and kept
         up to date by its appends: no replay of the history; ``events`` holds the last one only),
-        or None if the item is not registered. UsageError for a malformed item id."""
-        item = ev.check_item_id(item)
-        if item in self._gappy:
-            self._states.pop(item, None)
-        return self._state(item)
+        or None if the item is not registered. UsageError for a malformed item id. On a shared
+        store it is the state as of this host's last append to the item: other hosts' later
+        events are not in it, nor their verifies before a verify this host appended (``scans``,
+        ``last_verify``); the custody state is theirs (``item`` replays the whole history)."""
+        return self._state(ev.check_item_id(item))
 
     def items(self, prefix: str = "") -> list[str]:
         return self.store.items(prefix)

@@ -159,14 +159,18 @@ def test_a_stale_cache_cannot_record_a_verify_the_rules_refuse(pg_url, keys):
         b.record_verify(ITEM, "pass")
         a.record_verify(ITEM, "pass")  # a verify between: b's next verify is still taken
         v = b.record_verify(ITEM, "fail")
-        assert v.seq == 3 and b.current(ITEM).scans == [1, 2, 3]  # the state b caches is read again
+        assert v.seq == 3 and b.current(ITEM).scans == [1, 3]  # b's cached state misses a's verify
+        assert b.item(ITEM).scans == [1, 2, 3]
+        b.append_event(ev.VOID, ITEM, {"event": 2, "reason": "test"})  # a's scan: b reads the item again first
+        assert sorted(b.current(ITEM).voided) == [2] and b.current(ITEM).scans == [1, 2, 3]
         a.retire(ITEM, reason="stolen")
         with pytest.raises(Exception, match="retired"):
             b.record_verify(ITEM, "pass")
+        assert b.current(ITEM).retired  # read again on the sequenced path
         out = b.append_group([EventSpec("verify", ITEM, {"res": "pass"}), EventSpec("verify", "acme:NONE", {"res": "pass"}),
                               EventSpec("verify", "acme:PG-2", {"bad": 1})])
         assert all(isinstance(o, Exception) for o in out)
-        assert b.size == 5 and b.verify().ok
+        assert b.size == 6 and b.verify().ok
 
 
 def test_rows_of_an_older_glint_count_as_custody_events(pg_url, keys):
