@@ -144,6 +144,30 @@ BEGIN
 END
 $$"""
 
+# The whole durable append in one CALL (one statement, one round trip): append_verifies, the
+# commit (asynchronous: the sequence row is released at once), then, for a writer (``p_writer``
+# not NULL), its flush row moved in a transaction with synchronous_commit on, whose commit
+# returns once the WAL is on disk past both. Called outside any transaction block.
+_APPEND_VERIFIES_CALL = r"""
+CREATE OR REPLACE PROCEDURE append_verifies_call(p_writer bigint, p_item text[], p_expect bigint[], p_pre bytea[],
+    p_time bigint[], p_scan bytea[], p_skey bigint[], p_reveal bytea[], INOUT r_ord int[] DEFAULT NULL,
+    INOUT r_idx bigint[] DEFAULT NULL, INOUT r_seq bigint[] DEFAULT NULL, INOUT r_prev bytea[] DEFAULT NULL,
+    INOUT r_hash bytea[] DEFAULT NULL) LANGUAGE plpgsql AS $$
+BEGIN
+  SELECT array_agg(f.r_ord), array_agg(f.r_idx), array_agg(f.r_seq), array_agg(f.r_prev), array_agg(f.r_hash)
+    INTO r_ord, r_idx, r_seq, r_prev, r_hash
+    FROM append_verifies(p_item, p_expect, p_pre, p_time, p_scan, p_skey, p_reveal) f;
+  PERFORM set_config('synchronous_commit', 'off', true);
+  COMMIT;
+  IF p_writer IS NOT NULL THEN
+    PERFORM set_config('synchronous_commit', 'on', true);
+    INSERT INTO flushes(writer, n) VALUES (p_writer, 1)
+      ON CONFLICT (writer) DO UPDATE SET n = flushes.n + 1;  -- always a write: a commit to wait for
+    COMMIT;
+  END IF;
+END
+$$"""
+
 
 def _upgrade(db) -> None:
     """The kind column and the server functions, created or replaced only when missing or
@@ -152,7 +176,7 @@ def _upgrade(db) -> None:
                   "AND NOT attisdropped").fetchone() is None:
         # The event's kind, for append_verifies' check (NULL in rows of an older glint: not a verify).
         db.execute("ALTER TABLE leaves ADD COLUMN IF NOT EXISTS kind TEXT")
-    for name, sql in zip(("cbor_head", "append_verifies"), _function_ddl()):
+    for name, sql in zip(("cbor_head", "append_verifies", "append_verifies_call"), _function_ddl()):
         row = db.execute("SELECT prosrc FROM pg_proc WHERE proname = %s AND pronamespace = "
                          "current_schema()::regnamespace", (name,)).fetchone()
         if row is None or row[0] != sql.split("$$")[1]:
@@ -164,7 +188,7 @@ def _function_ddl() -> list[str]:
     item = (b"\x61v" + ev.dumps(ev.LEAF_VERSION) + b"\x64item").hex()
     prev = (b"\x64prev\x58\x20").hex()
     return [_CBOR_HEAD, _APPEND_VERIFIES.replace("@MID@", mid).replace("@ITEM@", item).replace("@PREV@", prev)
-            .replace("@MAX@", str(ev.MAX_LEAF_BYTES))]
+            .replace("@MAX@", str(ev.MAX_LEAF_BYTES)), _APPEND_VERIFIES_CALL]
 
 
 # One append's writes in one statement (data-modifying CTEs all run to completion).
@@ -188,8 +212,8 @@ sz AS (UPDATE meta SET value = %s WHERE key = 'size' RETURNING 1)
 SELECT (SELECT count(*) FROM lv), (SELECT count(*) FROM sz)
 """
 
-_CALL_APPEND_VERIFIES = ("SELECT r_ord, r_idx, r_seq, r_prev, r_hash FROM append_verifies("
-                         "%s::text[], %s::bigint[], %s::bytea[], %s::bigint[], %s::bytea[], %s::bigint[], %s::bytea[])")
+_CALL_APPEND_VERIFIES = ("CALL append_verifies_call(%s::bigint, %s::text[], %s::bigint[], %s::bytea[], %s::bigint[], "
+                         "%s::bytea[], %s::bigint[], %s::bytea[], NULL, NULL, NULL, NULL, NULL)")
 
 _LEAF_SELECT = "SELECT l.idx, i.item, l.seq, l.leaf, l.scan FROM leaves l JOIN items i ON i.id = l.item_id"
 
@@ -362,7 +386,8 @@ class PgStore(Store):
         the database: the writer is not in the loop while the row is held), committed, then
         (durable) flushed: one round trip. Returns (0-based position, index, seq, prev, leaf
         hash) of each event taken; one not taken (its item moved on by more than verifies, or
-        is not registered) is absent: the caller appends it on the sequenced path."""
+        is not registered) is absent: the caller appends it on the sequenced path. One
+        statement (``append_verifies_call``: the append, its commit and the flush wait)."""
         if self.readonly:
             raise LedgerError("ledger is open read-only")
         psycopg = self._psycopg
@@ -370,19 +395,15 @@ class PgStore(Store):
         skeys = [None if d is None else scan_key(d) for d in digests]
         with self._lock:
             try:
-                with db.pipeline():
-                    db.execute("BEGIN")
-                    cur = db.execute(_CALL_APPEND_VERIFIES, (items, expect, pre, times, scans, skeys, reveals),
-                                     prepare=True, binary=True)
-                    db.execute("COMMIT")  # asynchronous: releases the sequence row at once
-                    if self.durable:
-                        for stmt in self._flush_stmts:
-                            db.execute(stmt)
-                rows = cur.fetchall()
+                row = db.execute(_CALL_APPEND_VERIFIES, (self._writer_id if self.durable else None, items, expect,
+                                                         pre, times, scans, skeys, reveals),
+                                 prepare=True, binary=True).fetchone()
             except psycopg.Error as e:
                 self._rollback()
                 raise LedgerError(f"ledger commit failed: {_one_line(e)}", "is the database server up?") from None
-        return [(k - 1, idx, seq, bytes(prev), bytes(h)) for k, idx, seq, prev, h in rows]
+        if row is None or row[0] is None:
+            return []
+        return [(k - 1, idx, seq, bytes(prev), bytes(h)) for k, idx, seq, prev, h in zip(*row)]
 
     def add_checkpoint(self, row: CheckpointRow) -> None:
         self._put("INSERT INTO checkpoints(size, root, note, time) VALUES(%s,%s,%s,%s) "
