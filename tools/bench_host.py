@@ -10,9 +10,10 @@ timed scan goes through glint.workflows.HostSession like `glint scan`: a host no
 issued, then check_scan (COSE/ES256 verify, nonce consumed, scan logged in glint.db; committed
 with ``sync_later`` as `glint scan` does, its fsync running while the scan is matched and
 waited for before the ledger records it: the wait counts in ``match``),
-match.verify against the enrolled reference, ledger.record_verify (durable commit),
-issue_certificate (checkpoint signed, inclusion proof, COSE signature, self-check) and
-the certificate file. Reports the median (and p90) of each stage (wall time) and of the
+match.verify against the enrolled reference, ledger.record_verify (committed in
+``Ledger.sync_later``: its fsync runs while the certificate is built, and is waited for
+before the certificate file is written: the wait counts in ``cert``), issue_certificate
+(checkpoint signed, inclusion proof, COSE signature, self-check) and the certificate file. Reports the median (and p90) of each stage (wall time) and of the
 total, and ``cpu``: this thread's CPU time per scan (the same work plus the scan log's
 outcome update), which the other jobs of a shared machine disturb far less than the wall
 time of its fsyncs. Target (issue 15): total median <= 6 ms.
