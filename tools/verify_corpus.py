@@ -5,6 +5,7 @@ of each pair, so a speed change to the matcher is provably decision-neutral; and
     python tools/verify_corpus.py check              # every output as recorded? (what the test asserts)
     python tools/verify_corpus.py bench [--rounds 5]  # 1:1 verify ms per pair over the corpus (median, p90)
     python tools/verify_corpus.py ab REV [--rounds 5] # REV's glint.match against the working tree's, interleaved
+    python tools/verify_corpus.py ab REV --sim        # ... on tools/bench_match.py's own 12 simulator pairs
     python tools/verify_corpus.py update              # record the outputs again (a deliberate decision change)
     python tools/verify_corpus.py make                # draw the corpus again from the simulator (and record)
 
@@ -241,6 +242,22 @@ def bench(corpus: dict, rounds: int, kinds, profiles) -> dict:
     return summary(ts)
 
 
+def bench_match_corpus() -> dict:
+    """tools/bench_match.py's 1:1 pairs as a corpus: 12 field items enrolled from 3 captures, a new
+    capture of each as its probe (genuine pairs only)."""
+    from glint import sim
+    from glint.match import enroll, spots_from_image
+    from glint.sim.render import Pose
+
+    refs, probes = [], []
+    for i in range(12):
+        c = sim.make_coating(5000 + i)
+        e = [sim.capture(c, seed=3 * i + k, pose=Pose()).image for k in range(3)]
+        refs.append(enroll([spots_from_image(x) for x in e]).to_bytes())
+        probes.append(spots_from_image(sim.capture(c, seed=900 + i).image))
+    return {"refs": refs, "probes": probes, "pairs": [(i, i, "genuine", "field") for i in range(12)]}
+
+
 def ab(corpus: dict, rev: str, rounds: int, kinds, profiles) -> dict:
     import glint.match as new
 
@@ -269,6 +286,7 @@ def main(argv=None) -> int:
     ap.add_argument("--kinds", default="genuine,impostor", help="bench/ab: which pairs to time (genuine,impostor,clone)")
     ap.add_argument("--profiles", default=",".join(PROFILES), help="bench/ab: which profiles' pairs to time")
     ap.add_argument("--corpus", default=str(CORPUS), help="the corpus file (default: the test's)")
+    ap.add_argument("--sim", action="store_true", help="bench/ab: time tools/bench_match.py's 12 field pairs instead")
     a = ap.parse_args(argv)
     path = Path(a.corpus)
     kinds, profiles = tuple(a.kinds.split(",")), tuple(a.profiles.split(","))
@@ -277,7 +295,10 @@ def main(argv=None) -> int:
         save(path, corpus, run(corpus))
         print(f"{path}: {len(corpus['pairs'])} pairs, {len(corpus['refs'])} references, {len(corpus['probes'])} probes")
         return 0
-    corpus, recorded = load(path)
+    if a.sim and a.what in ("bench", "ab"):
+        corpus, kinds, profiles = bench_match_corpus(), ("genuine",), ("field",)
+    else:
+        corpus, recorded = load(path)
     if a.what == "update":
         new = run(corpus)
         diff = differences(new, recorded, corpus)

@@ -25,7 +25,7 @@ from glint.errors import MatchError
 from glint.match.database import Database
 from glint.match.index import GEOM_MASK, entry_rows, lookup_quads, unpack_geometry
 from glint.match.spots import SpotSet
-from glint.match.verify import Probe, Result, prepare, verify_prepared
+from glint.match.verify import Probe, Result, Score, prepare, score_prepared, verify_prepared
 
 log = logging.getLogger(__name__)
 
@@ -139,14 +139,18 @@ def identify(db: Database, probe: SpotSet, verify_candidates: int = VERIFY_CANDI
     rows, consistent, raw, n_hits = vote(db, pr)
     penalty = math.log10(max(1, len(db), searched or 0))
     cands: list[dict] = []
-    best: Result | None = None
+    best: Result | Score | None = None
     best_row, best_match = -1, False
     for i, row in enumerate(rows):
         c = {"item": db.ids[row], "votes": int(consistent[i]), "raw_votes": int(raw[i])}
         if i < verify_candidates:
-            res = verify_prepared(db.reference_at(int(row)), pr)
+            ref = db.reference_at(int(row))
+            sc = score_prepared(ref, pr)
+            # A candidate not beyond chance with the 1:N penalty cannot match whatever its refit
+            # finds: its score decides its place, and only the one reported is refitted (below).
+            res: Result | Score = verify_prepared(ref, pr, sc) if sc.log10_far + penalty <= params.log10_far_max else sc
             c["log10_far"] = round(min(0.0, res.log10_far + penalty), 3)
-            c["match"] = bool(res.match and res.log10_far + penalty <= params.log10_far_max)
+            c["match"] = bool(isinstance(res, Result) and res.match and res.log10_far + penalty <= params.log10_far_max)
             if best is None or (c["match"], -res.log10_far) > (best_match, -best.log10_far):
                 best, best_row, best_match = res, row, c["match"]
         cands.append(c)
@@ -156,6 +160,8 @@ def identify(db: Database, probe: SpotSet, verify_candidates: int = VERIFY_CANDI
             verify_candidates = 0  # identified: the rest are only listed
     if best is None:
         return IdentifyResult(None, 0.0, cands, None, n_hits)
+    if isinstance(best, Score):
+        best = verify_prepared(db.reference_at(int(best_row)), pr, best)
     far = min(0.0, best.log10_far + penalty)
     item = db.ids[best_row] if best_match else None
     return IdentifyResult(item, far, cands, best, n_hits)
