@@ -312,7 +312,8 @@ def score_seeds(ref_xy: np.ndarray, probe_xy: np.ndarray, maps: np.ndarray, ref_
     d2 = sq_dist(w.reshape(-1, 2), probe_xy, right).reshape(nh, nr, npr)
     d2[rows, :, probe_seed] = np.inf  # a probe seed spot is already used by the seed
     j = d2.argmin(2)
-    near = (np.take_along_axis(d2, j[..., None], 2)[..., 0] <= radius * radius) & use  # d2.min(2), from argmin
+    d2min = d2.reshape(-1, npr)[np.arange(nh * nr), j.ravel()].reshape(nh, nr)  # d2.min(2), read at the argmin
+    near = (d2min <= radius * radius) & use
     m_eff = max(1, npr - 4)
     p_i = np.minimum(1.0, m_eff * np.pi * radius**2 / area)
     if noise is not None:
@@ -509,8 +510,14 @@ def fit_homography(src: np.ndarray, dst: np.ndarray, polish: bool = False) -> np
         return None
     hn = np.append(hv, 1.0).reshape(3, 3)
     # Undo the normalisation: h = T_dst^-1 hn T_src with T = scale FIT_NORM after centring.
-    t_src = np.array([[FIT_NORM, 0.0, -FIT_NORM * ms[0]], [0.0, FIT_NORM, -FIT_NORM * ms[1]], [0.0, 0.0, 1.0]])
-    t_dst_inv = np.array([[1.0 / FIT_NORM, 0.0, md[0]], [0.0, 1.0 / FIT_NORM, md[1]], [0.0, 0.0, 1.0]])
+    t_src = np.zeros((3, 3))
+    t_src[0, 0] = t_src[1, 1] = FIT_NORM
+    t_src[:2, 2] = -FIT_NORM * ms
+    t_src[2, 2] = 1.0
+    t_dst_inv = np.zeros((3, 3))
+    t_dst_inv[0, 0] = t_dst_inv[1, 1] = 1.0 / FIT_NORM
+    t_dst_inv[:2, 2] = md
+    t_dst_inv[2, 2] = 1.0
     h = t_dst_inv @ hn @ t_src
     if not math.isfinite(float(h.sum())) or abs(h[2, 2]) < 1e-12:
         return None
@@ -692,7 +699,7 @@ def verify_prepared(ref: Reference, probe: Probe, score: Score | None = None) ->
         return Result(False, 0.0, 0, reason="no quad code in common" + poor_capture(probe.spots))
     pxy = probe.spots.xy
     noise = pair_noise(ref, probe)
-    first = seed_radii(p, np.linalg.norm(ref.xy - sc.seed_centre, axis=1), seed_noise(ref, probe))
+    first = seed_radii(p, np.linalg.norm(ref.xy - sc.seed_centre, axis=1), median(noise) if len(noise) else 0.0)
     h, pairs, sigma = refine(ref.xy, pxy, sc.seed_map, first, p, np.maximum(p.refine_radius, p.refine_noise_k * noise),
                              sc.seed_pairs)
     matched = len(pairs)
