@@ -22,13 +22,21 @@ k_blocks does the per-block bookkeeping between the pixel passes:
 2. clip:  per block, the mean of pixels at most CLIP sigma above the block mean
    (the background with the particles left out);
 3. cands: pixels above background + PEAK sigma whose (value, 3x3 sum) is strictly
-   larger than that of each of their 8 neighbours;
+   larger than that of each of their 8 neighbours, and with no brighter pixel at
+   distance 2 unless the pixel between dips below 3/4 of the amplitude (one
+   candidate per broad spot, not one per noise bump on its top; a faint spot
+   beside a bright one keeps its own);
 4. select: the 3x3-sum significance test (SUM sigma of the measured 3x3-sum
-   noise, at least 3x the 1 DN floor) and the hot-pixel test; the N brightest
+   noise, at least 3x the 1 DN floor) and the hot-pixel test (the 8 neighbours
+   carry >= 12/16 of the peak: optics of PSF sigma >= 0.5 px give >= 1.5, real
+   stars >= 0.9, JPEG-smeared hot pixels 0.4-1.4); the N brightest
    (3x3 sum above background, then peak amplitude) are kept;
 5. centroid: sub-pixel position by Gaussian (log-parabola) interpolation of the
    3x3 window's column and row sums, with an integer log2 (table + linear
    interpolation); the peak of a Gaussian spot without a windowed centroid's bias;
+   a spot wider than the window (3x3 curvature x + y < BROAD_CV, sigma > ~1.5 px)
+   is interpolated on the 5x5 window's column and row sums at -2, 0, +2, and its
+   curvature (for Q_FOCUS) is that one / 4;
 6. pack: flux byte, descriptor record order, median amplitude, focus sums.
 
 Every orientation alike: the result on a frame rotated by 90/180/270 degrees or
@@ -70,8 +78,9 @@ SAT_LEVEL = const(250)  # a pixel at or above this level counts as saturated
 CLIP_X16 = const(32)  # background: pixels <= block mean + 2 sigma
 PEAK_X16 = const(40)  # candidate: peak > background + 2.5 sigma
 SUM_X16 = const(88)  # accept: 3x3 sum above background >= 5.5 sigma of a 3x3 sum (measured: noise9)
-SPIKE_X16 = const(6)  # accept: neighbours carry >= 6/16 of the peak (rejects hot pixels)
+SPIKE_X16 = const(12)  # accept: neighbours carry >= 12/16 of the peak (rejects hot pixels, JPEG-smeared ones too)
 INTERP_MAX = const(32)  # sub-pixel offset clamp: +-1 px (in 1/SPOT_SCALE)
+BROAD_CV = const(1312)  # 3x3 log2 curvature x + y below this (sigma > ~1.5 px): centroid from the 5x5 window
 NOISE_MIN_X16 = const(16)  # noise floor: 1 DN
 MAD_TO_SIGMA_X1000 = const(1048)  # sigma = median|d| / 0.954 for d = difference of two pixels
 CAND_RETRIES = const(16)  # candidate list full: raise the threshold by PEAK/4 sigma, at most this often
@@ -360,6 +369,23 @@ def k_cands(frame, work, bidx, blocks):
                                 dx += 1
                             dy += 1
                     if ok:
+                        # and no brighter pixel at distance 2 without a dip on the way (the pixel between keeps
+                        # 3/4 of the amplitude): a broad spot's noise makes no second candidate, while a faint
+                        # spot beside a bright one still is one
+                        bg = blocks[b + B_SUM]
+                        a3 = 3 * (v - bg)
+                        dy = -2
+                        while dy <= 2:
+                            dx = -2
+                            while dx <= 2:
+                                if (dy == 2 or dy == -2 or dx == 2 or dx == -2) and frame[i + dy * w + dx] > v:
+                                    my = dy >> 1 if dy == 2 or dy == -2 else 0
+                                    mx = dx >> 1 if dx == 2 or dx == -2 else 0
+                                    if 4 * (frame[i + my * w + mx] - bg) >= a3:
+                                        ok = 0
+                                dx += 1
+                            dy += 1
+                    if ok:
                         if n < maxc:
                             work[G_CAND + 2 * n] = i
                             work[G_CAND + 2 * n + 1] = b
@@ -494,6 +520,61 @@ def k_centroid(frame, work, kept, tab):
                 kept[r + K_Y] = SPOT_SCALE * y + d
             curv += cv
             m += 1
+        if curv < BROAD_CV:
+            # a spot wider than the 3x3 window: the same interpolation on the 5x5 window's column and row
+            # sums two pixels apart (at -2, 0, +2), which see the spot's fall-off; curvature / 4 (per px^2)
+            pa = i - 2 * w
+            pe = i + 2 * w
+            bg5 = 5 * kept[r + K_BG]
+            m = 0
+            while m < 3:  # column sums at x-2, x, x+2 and row sums at y-2, y, y+2, five pixels each
+                o = 2 * m - 2
+                c0 = frame[pa + o] + frame[j + o] + frame[i + o] + frame[k + o] + frame[pe + o] - bg5
+                q = i + o * w
+                r0 = frame[q - 2] + frame[q - 1] + frame[q] + frame[q + 1] + frame[q + 2] - bg5
+                work[G_SCR + m] = c0 if c0 > 0 else 1
+                work[G_SCR + 3 + m] = r0 if r0 > 0 else 1
+                m += 1
+            m = 0
+            while m < 6:  # ilog2_q10, inline
+                v = work[G_SCR + m]
+                e = 0
+                while v >> (e + 1):
+                    e += 1
+                if e < 5:
+                    lg = 1024 * e + tab[(v << (5 - e)) - 32]
+                else:
+                    sh = e - 5
+                    t = v >> sh
+                    lo = tab[t - 32]
+                    lg = 1024 * e + lo + (((tab[t - 31] - lo) * (v - (t << sh))) >> sh)
+                work[G_SCR + 6 + m] = lg
+                m += 1
+            curv = 0
+            m = 0
+            while m < 2:
+                la = work[G_SCR + 6 + 3 * m]
+                lb = work[G_SCR + 7 + 3 * m]
+                lc = work[G_SCR + 8 + 3 * m]
+                cv = 2 * lb - la - lc
+                d = 0
+                if cv > 0:  # offset = 2 x 32 (lc - la) / (2 cv), rounded half away from zero, clamped to +-1 px
+                    num = SPOT_SCALE * (lc - la)
+                    if num < 0:
+                        d = -((cv - 2 * num) // (2 * cv))
+                    else:
+                        d = (2 * num + cv) // (2 * cv)
+                    if d > INTERP_MAX:
+                        d = INTERP_MAX
+                    if d < -INTERP_MAX:
+                        d = -INTERP_MAX
+                if m == 0:
+                    kept[r + K_X] = SPOT_SCALE * x + d
+                else:
+                    kept[r + K_Y] = SPOT_SCALE * y + d
+                curv += cv
+                m += 1
+            curv = curv >> 2 if curv >= 0 else -1
         kept[r + K_CURV] = curv + 1 if curv >= 0 and frame[i] < SAT_LEVEL else 0
         r += K_STRIDE
 

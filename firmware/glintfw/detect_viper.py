@@ -21,6 +21,7 @@ _B_LIM = const(1)
 _B_STRIDE = const(4)
 _B_SUM = const(0)
 _BK_BG = const(2)
+_BROAD_CV = const(1312)
 _BK_LIM = const(1)
 _BK_ZERO = const(0)
 _G_ADD = const(18)
@@ -60,7 +61,7 @@ _K_X = const(5)
 _K_Y = const(6)
 _MARGIN = const(2)
 _SAT_LEVEL = const(250)
-_SPIKE_X16 = const(6)
+_SPIKE_X16 = const(12)
 _SPOT_RECORD = const(5)
 _SPOT_SCALE = const(32)
 
@@ -262,6 +263,29 @@ def k_cands(frame, work, bidx, blocks):
                                 dx += 1
                             dy += 1
                     if ok:
+                        # and no brighter pixel at distance 2 without a dip on the way (glintfw.detect)
+                        bg = bk[b + _B_SUM]
+                        a3 = 3 * (v - bg)
+                        dy = 0 - 2
+                        while dy <= 2:
+                            dx = 0 - 2
+                            while dx <= 2:
+                                if (dy == 2 or dy == -2 or dx == 2 or dx == -2) and f[i + dy * w + dx] > v:
+                                    my = 0
+                                    if dy == 2:
+                                        my = 1
+                                    elif dy == -2:
+                                        my = 0 - 1
+                                    mx = 0
+                                    if dx == 2:
+                                        mx = 1
+                                    elif dx == -2:
+                                        mx = 0 - 1
+                                    if 4 * (f[i + my * w + mx] - bg) >= a3:
+                                        ok = 0
+                                dx += 1
+                            dy += 1
+                    if ok:
                         if n < maxc:
                             g[_G_CAND + 2 * n] = i
                             g[_G_CAND + 2 * n + 1] = b
@@ -416,6 +440,67 @@ def k_centroid(frame, work, kept, tab):
                 kp[r + _K_Y] = _SPOT_SCALE * y + d
             curv += cv
             m += 1
+        if curv < _BROAD_CV:
+            # wider than the 3x3 window: the 5x5 window's column / row sums at -2, 0, +2 (glintfw.detect)
+            pa = i - 2 * w
+            pe = i + 2 * w
+            bg5 = 5 * kp[r + _K_BG]
+            m = 0
+            while m < 3:
+                o = 2 * m - 2
+                c0 = f[pa + o] + f[j + o] + f[i + o] + f[k + o] + f[pe + o] - bg5
+                q = i + o * w
+                r0 = f[q - 2] + f[q - 1] + f[q] + f[q + 1] + f[q + 2] - bg5
+                if c0 < 1:
+                    c0 = 1
+                if r0 < 1:
+                    r0 = 1
+                g[_G_SCR + m] = c0
+                g[_G_SCR + 3 + m] = r0
+                m += 1
+            m = 0
+            while m < 6:  # glintfw.detect.ilog2_q10, inline
+                v = g[_G_SCR + m]
+                e = 0
+                while (v >> (e + 1)) != 0:
+                    e += 1
+                if e < 5:
+                    lg = 1024 * e + tb[(v << (5 - e)) - 32]
+                else:
+                    sh = e - 5
+                    t = v >> sh
+                    lo = tb[t - 32]
+                    lg = 1024 * e + lo + (((tb[t - 31] - lo) * (v - (t << sh))) >> sh)
+                g[_G_SCR + 6 + m] = lg
+                m += 1
+            curv = 0
+            m = 0
+            while m < 2:
+                la = g[_G_SCR + 6 + 3 * m]
+                lb = g[_G_SCR + 7 + 3 * m]
+                lc = g[_G_SCR + 8 + 3 * m]
+                cv = 2 * lb - la - lc
+                d = 0
+                if cv > 0:  # offset = 2 x 32 (lc - la) / (2 cv), rounded half away from zero, clamped to +-1 px
+                    num = _SPOT_SCALE * (lc - la)
+                    if num < 0:
+                        d = 0 - ((cv - 2 * num) // (2 * cv))
+                    else:
+                        d = (2 * num + cv) // (2 * cv)
+                    if d > _INTERP_MAX:
+                        d = _INTERP_MAX
+                    if d < -_INTERP_MAX:
+                        d = 0 - _INTERP_MAX
+                if m == 0:
+                    kp[r + _K_X] = _SPOT_SCALE * x + d
+                else:
+                    kp[r + _K_Y] = _SPOT_SCALE * y + d
+                curv += cv
+                m += 1
+            if curv >= 0:
+                curv = curv >> 2
+            else:
+                curv = -1
         if curv >= 0 and f[i] < _SAT_LEVEL:
             kp[r + _K_CURV] = curv + 1
         else:

@@ -176,3 +176,45 @@ def test_n_brightest_leaves_out_a_tie_across_the_cut():
     spots, q, g = det.detect(img.tobytes())
     assert (spots, q, g) == (lambda h: (h.spots, h.quality, h.guidance))(host_detect(img, max_spots=5))
     assert len(spots) == 4 * 5 and q[0] == 20, (len(spots), keys[:6])
+
+
+def _both(img, max_spots=64):
+    """The pure firmware detector's result, checked bit-identical to the host twin's; -> host Detection."""
+    h = host_detect(img, max_spots=max_spots)
+    spots, q, g = fw.Detector(img.shape[1], img.shape[0], max_spots=max_spots, use_viper=False).detect(img.tobytes())
+    assert (spots, q, g) == (h.spots, h.quality, h.guidance)
+    return h
+
+
+def _nearest(det, pts):
+    return [float(np.min(np.hypot(det.xy[:, 0] - x, det.xy[:, 1] - y))) for x, y, _ in pts]
+
+
+def test_broad_spot_gives_one_candidate_near_its_centre():
+    """A PSF of sigma 2.5 px with noise on its flat top: one spot each (no fragments), placed by the 5x5 window."""
+    rng = np.random.default_rng(3)
+    pts = [(20 + 30 * (i % 5) + rng.random(), 20 + 27 * (i // 5) + rng.random(), 45.0) for i in range(20)]
+    img = _synthetic(level=30, spots=pts, sigma=2.5, noise=2.0, seed=4, size=(160, 120))
+    det = _both(img)
+    assert len(det) == len(pts)  # no second candidate on any spot
+    err = np.asarray(_nearest(det, pts))
+    assert np.sqrt(np.mean(err**2)) < 0.25, err.round(2)
+    # the width the quality map gives follows the broad PSF (Q_FOCUS ~ 1477 / sigma^2; the 3x3 window saw ~1.3 px)
+    width = (1477 / det.quality[2] - 1 / 12) ** 0.5
+    assert 1.8 < width < 3.2, width
+
+
+def test_faint_spot_beside_a_bright_one_is_kept():
+    """A faint spot 4 px from a bright one sits on its wing, with a dip between: both are spots."""
+    pts = [(60.0, 60.0, 200.0), (64.0, 60.0, 16.0), (120.0, 30.0, 80.0)]
+    det = _both(_synthetic(level=30, spots=pts, sigma=0.9, noise=0.0, size=(160, 120)))
+    assert max(_nearest(det, pts)) < 0.3 and len(det) == 3
+
+
+def test_jpeg_smeared_hot_pixel_rejected_sharp_spot_kept():
+    """A hot pixel whose neighbours carry half of its peak (JPEG's smear) is not a spot; a PSF of 0.6 px is."""
+    img = _synthetic(level=30, spots=[(60.0, 60.0, 120.0), (100.3, 80.2, 120.0)], sigma=0.6, noise=0.0, size=(160, 120))
+    img[60, 60] = 30 + 120
+    img[59:62, 59:62] = np.where(img[59:62, 59:62] == 150, 150, 30 + 8)  # 8 neighbours x 8 DN = 0.53 x 120
+    det = _both(img)
+    assert len(det) == 1 and _nearest(det, [(100.3, 80.2, 0)])[0] < 0.2

@@ -25,8 +25,9 @@ SAT_LEVEL = 250
 CLIP_X16 = 32
 PEAK_X16 = 40
 SUM_X16 = 88
-SPIKE_X16 = 6
+SPIKE_X16 = 12
 INTERP_MAX = 32  # sub-pixel offset clamp: +-1 px
+BROAD_CV = 1312  # 3x3 log2 curvature x + y below this: the centroid from the 5x5 window
 NOISE_MIN_X16 = 16
 MAD_TO_SIGMA_X1000 = 1048
 CAND_RETRIES = 16
@@ -35,10 +36,11 @@ MAX_CANDIDATES_MIN = 1024
 TUNING = (
     "SPOT_SCALE", "SPOT_RECORD", "MAX_SPOTS_DEFAULT", "MAX_DIM", "BLOCK", "MARGIN", "SAT_LEVEL", "CLIP_X16",
     "PEAK_X16", "SUM_X16", "SPIKE_X16", "INTERP_MAX", "NOISE_MIN_X16", "MAD_TO_SIGMA_X1000", "CAND_RETRIES",
-    "MAX_CANDIDATES_MIN",
+    "MAX_CANDIDATES_MIN", "BROAD_CV",
 )
 
 _NEIGHBOURS = [(dy, dx) for dy in (-1, 0, 1) for dx in (-1, 0, 1) if dy or dx]
+_RING = [(dy, dx) for dy in range(-2, 3) for dx in range(-2, 3) if max(abs(dy), abs(dx)) == 2]
 
 
 def noise_x16(dhist: np.ndarray, count: int) -> int:
@@ -85,6 +87,17 @@ def _interp(a, b, c):
     num = SPOT_SCALE * (lc - la)
     safe = np.where(cv > 0, cv, 1)
     d = np.where(cv > 0, np.sign(num) * ((2 * np.abs(num) + 2 * safe) // (4 * safe)), 0)
+    return np.clip(d, -INTERP_MAX, INTERP_MAX), cv
+
+
+def _interp2(a, b, c):
+    """_interp for samples two pixels apart: (offset in 1/SPOT_SCALE px, rounded half away from zero, clamped
+    to +-1 px; log2 curvature over the 2 px spacing, 4 x the per-pixel one)."""
+    la, lb, lc = ilog2_q10(a), ilog2_q10(b), ilog2_q10(c)
+    cv = 2 * lb - la - lc
+    num = SPOT_SCALE * (lc - la)
+    safe = np.where(cv > 0, cv, 1)
+    d = np.where(cv > 0, np.sign(num) * ((2 * np.abs(num) + safe) // (2 * safe)), 0)
     return np.clip(d, -INTERP_MAX, INTERP_MAX), cv
 
 
@@ -162,6 +175,14 @@ def detect_raw(img: np.ndarray, max_spots: int = MAX_SPOTS_DEFAULT):
         su = s9_all[m + dy : h - m + dy, m + dx : w - m + dx]
         ok &= (core > u) | ((core == u) & (s_core > su))
     bg_core = bg[by][:, bx][m : h - m, m : w - m]
+    # no brighter pixel at distance 2 with no dip on the way (the pixel between it and the candidate keeps 3/4 of
+    # the candidate's amplitude): a broad spot's noise makes no second candidate, a faint spot beside a bright one
+    # still is one
+    amp4 = 3 * (core - bg_core)
+    for dy, dx in _RING:
+        my, mx = (dy // 2 if abs(dy) == 2 else 0), (dx // 2 if abs(dx) == 2 else 0)
+        mid = f[m + my : h - m + my, m + mx : w - m + mx] - bg_core
+        ok &= (core >= f[m + dy : h - m + dy, m + dx : w - m + dx]) | (4 * mid < amp4)
     step = peak >> 2 if peak >= 4 else 1
     for _ in range(CAND_RETRIES + 1):
         sel = ok & (core > bg_core + peak)
@@ -196,15 +217,25 @@ def detect_raw(img: np.ndarray, max_spots: int = MAX_SPOTS_DEFAULT):
     row[1] = s9 - row[0] - row[2]
     dx, cx = _interp(*col)
     dy, cy = _interp(*row)
+    # spots wider than the 3x3 window: the 5x5 window's column / row sums at -2, 0, +2 (curvature / 4)
+    col5 = [sum(tap(t, o) for t in (-2, -1, 0, 1, 2)) for o in (-2, 0, 2)]
+    row5 = [sum(tap(o, t) for t in (-2, -1, 0, 1, 2)) for o in (-2, 0, 2)]
+    dx5, cx5 = _interp2(*col5)
+    dy5, cy5 = _interp2(*row5)
+    c5 = cx5 + cy5
+    broad = cx + cy < BROAD_CV
+    dx = np.where(broad, dx5, dx)
+    dy = np.where(broad, dy5, dy)
+    curv = np.where(broad, np.where(c5 >= 0, c5 >> 2, -1), cx + cy)
     xq = SPOT_SCALE * xs + dx
     yq = SPOT_SCALE * ys + dy
     # focus evidence: unsaturated spots with a non-negative curvature
-    unsat = (f[ys, xs] < SAT_LEVEL) & (cx + cy >= 0)
+    unsat = (f[ys, xs] < SAT_LEVEL) & (curv >= 0)
 
     # pack
     n = len(ys)
     nc = int(unsat.sum())
-    focus = int((cx + cy)[unsat].sum()) // (2 * nc) if nc else 0
+    focus = int(curv[unsat].sum()) // (2 * nc) if nc else 0
     fmax = int(s9.max()) if n else 1
     fu8 = np.maximum((s9 * 510 + fmax) // (2 * fmax), 1)
     rec_order = np.lexsort((xq, yq, -fu8))
