@@ -165,11 +165,18 @@ def lineage_line(state: ItemState | None) -> str | None:
     return f"{lin.get('how', 'made')} from {lin.get('item')}" + (f" ({lin['origin']})" if lin.get("origin") else "")
 
 
-def compact_event(leaf: bytes) -> list:
-    """The ``event`` claim of a format-3 certificate: a verify event's leaf without its fixed parts."""
-    e = ev.decode_leaf(leaf, UsageError)
+def _verify_event(leaf: bytes | ev.Event) -> ev.Event:
+    """The verify event of leaf bytes (strictly decoded), or the event ``build`` decoded once for both
+    spellings; UsageError for any other kind."""
+    e = leaf if isinstance(leaf, ev.Event) else ev.decode_leaf(leaf, UsageError)
     if e.kind != ev.VERIFY:
         raise UsageError(f"certificates are for verify events, not {e.kind}")
+    return e
+
+
+def compact_event(leaf: bytes | ev.Event) -> list:
+    """The ``event`` claim of a format-3 certificate: a verify event's leaf without its fixed parts."""
+    e = _verify_event(leaf)
     if not all(type(k) is str for k in e.data):
         raise UsageError("a certified event's data keys must be text")
     data = {_DATA_KEY_NO.get(k, k): v for k, v in e.data.items()}
@@ -227,12 +234,10 @@ def _is_dev_hex(v) -> bool:
     return type(v) is str and len(v) == DEV_HEX and all(c in "0123456789abcdef" for c in v)
 
 
-def compact4(leaf: bytes, issued: int, logsig: bytes, proof: bytes) -> list:
+def compact4(leaf: bytes | ev.Event, issued: int, logsig: bytes, proof: bytes) -> list:
     """The payload array of a format-4 certificate for the verify event ``leaf`` (_NotCompact when
     one of its values has no format-4 spelling)."""
-    e = ev.decode_leaf(leaf, UsageError)
-    if e.kind != ev.VERIFY:
-        raise UsageError(f"certificates are for verify events, not {e.kind}")
+    e = _verify_event(leaf)
     d = e.data
     res, fap, dev, scan = d.get("res"), d.get("fap"), d.get("dev"), d.get("scan")
     if (res not in ev.RESULTS or type(res) is not str or ("fap" in d and type(fap) not in (int, float))
@@ -317,14 +322,15 @@ def build(keys: Keys, leaf: bytes, proof: list[bytes], note: str, issued: int | 
     sig = _note_signature(note, keys.log_verifier())
     if cp.extensions or checkpoint_note(cp, keys.log_verifier(), sig) != note:
         raise UsageError("a compact certificate needs a plain checkpoint signed only by the log key")
-    event = compact_event(leaf)
+    decoded = _verify_event(leaf)  # one strict decode for both spellings
+    event = compact_event(decoded)
     if cp.size != event[1] + 1:
         raise UsageError(f"a compact certificate's checkpoint is the tree right after its event "
                          f"(size {event[1] + 1}), not size {cp.size}")
     iat = int(_time.time()) if issued is None else int(issued)
     kid = issuer_kid(keys.issuer_public)
     try:
-        payload = cbor.dumps(compact4(leaf, iat, sig, b"".join(proof)))
+        payload = cbor.dumps(compact4(decoded, iat, sig, b"".join(proof)))
     except _NotCompact:
         return _sign3(keys, event, proof, sig, iat)
     return cose.sign1_with(payload, keys.sign_digest, kid=kid)
