@@ -18,6 +18,7 @@ import cv2
 import numpy as np
 
 from glint.errors import MatchError
+from glint.match.noise import clone_power_pairs
 from glint.match.params import CALIBRATED, MatchParams
 from glint.match.reference import Reference
 from glint.match.spots import SpotSet
@@ -48,6 +49,7 @@ NOISE_SCALE_RANGE = (0.8, 5.0)
 # probes (median 0.84; seeds 3 and 4, 240 probes; docs/matching.md). So all but one held-out
 # capture must reach the operating point less this margin (decades): -20 at the -9 operating point.
 HELD_OUT_MARGIN = 11.0
+CLONE_RATIO = 2.0  # rescans must match enough pairs for the clone gate to refuse a replica this far off (x noise)
 HELD_OUT_MIN_SPOTS = 8  # a held-out reference with fewer spots is not verified (it cannot match)
 
 
@@ -223,13 +225,15 @@ def held_out(captures: list[SpotSet], points: list[np.ndarray], sigmas: list[np.
         sc = score_prepared(ref, probe)
         r = verify_prepared(ref, probe, sc)
         far = 0.0
+        fresh = min(1.0, q / max(seen[pos], 1e-9))
         if sc.hypotheses:
-            k_fresh = np.array([int(sc.k * min(1.0, q / max(seen[pos], 1e-9)))])
+            k_fresh = np.array([int(sc.k * fresh)])
             tail = float(log10_binom_sf_many(k_fresh, np.array([sc.n]),
                                              np.array([min(1.0, params.far_chance_scale * sc.p)]))[0])
             far = calibrated_far(sc.hypotheses, tail, params)
         match = bool(r.match and far <= params.log10_far_max)
         out.append({"capture": i + 1, "match": match, "log10_far": round(float(far), 2),
+                    "pairs": int(r.matched * fresh),
                     "reason": "match" if match else (r.reason if not r.match else "not beyond chance")})
     return sorted(out, key=lambda h: h["capture"])
 
@@ -240,14 +244,22 @@ def held_out_problem(ho: list[dict], params: MatchParams) -> str:
     reference at log10 FAR <= the operating point less HELD_OUT_MARGIN."""
     bound = params.log10_far_max - HELD_OUT_MARGIN
     good = [h for h in ho if h["match"] and h["log10_far"] <= bound]
-    if len(good) >= len(ho) - 1:
-        return ""
-    bad = max((h for h in ho if h not in good), key=lambda h: h["log10_far"] if h["match"] else 1.0)
-    why = bad["reason"].split(" (")[0] if not bad["match"] else f"log10 FAR {bad['log10_far']:.1f}"
-    fars = ", ".join(f"{h['log10_far']:.1f}" for h in ho)
-    return (f"a genuine rescan would not reliably reach log10 FAR {params.log10_far_max:g}: each capture "
-            f"verified against the reference of the others gives log10 FAR {fars} (need {len(ho) - 1} of "
-            f"{len(ho)} at {bound:g} or below; capture {bad['capture']}: {why})")
+    if len(good) < len(ho) - 1:
+        bad = max((h for h in ho if h not in good), key=lambda h: h["log10_far"] if h["match"] else 1.0)
+        why = bad["reason"].split(" (")[0] if not bad["match"] else f"log10 FAR {bad['log10_far']:.1f}"
+        fars = ", ".join(f"{h['log10_far']:.1f}" for h in ho)
+        return (f"a genuine rescan would not reliably reach log10 FAR {params.log10_far_max:g}: each capture "
+                f"verified against the reference of the others gives log10 FAR {fars} (need {len(ho) - 1} of "
+                f"{len(ho)} at {bound:g} or below; capture {bad['capture']}: {why})")
+    # The clone gate must be able to tell a replica at CLONE_RATIO x the genuine noise from the item.
+    need = clone_power_pairs(params.noise_margin, params.residual_alpha, CLONE_RATIO)
+    enough = [h for h in good if h.get("pairs", need) >= need]
+    if len(enough) < len(ho) - 1:
+        pairs = ", ".join(str(h.get("pairs", 0)) for h in ho)
+        return (f"a genuine rescan would match too few spots for the clone gate: each capture verified "
+                f"against the reference of the others matches {pairs} (need {len(ho) - 1} of {len(ho)} with "
+                f"{need} or more, to refuse a replica at {CLONE_RATIO:g} x the noise)")
+    return ""
 
 
 def quality_problems(ref: Reference) -> list[str]:

@@ -30,6 +30,7 @@ variance.
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import asdict, dataclass
 
@@ -144,3 +145,21 @@ def residual_test(err: np.ndarray, var: np.ndarray, margin: float, dof_fitted: i
     mu1, _ = _trimmed_moments(k, m, 2.0)
     return {"expected": float(math.sqrt(median(var))), "ratio": math.sqrt(t / mu1), "mean_z2": t,
             "p_value": float(chi2_pvalue(t, k, margin)[0])}
+
+
+@functools.lru_cache(maxsize=16)
+def clone_power_pairs(margin: float, alpha: float, ratio: float = 2.0, target: float = 0.01) -> int:
+    """The fewest matched pairs with which the clone gate (margin, alpha) passes a replica whose
+    particles are displaced by ``ratio`` x the genuine noise with probability at most ``target``,
+    where the model holds (the replica's z^2 are (1 + ratio^2) x a genuine pair's): with fewer, a
+    replica at that displacement cannot be told from the item (25 at the defaults: 15 pairs pass
+    7 % of the replicas at 2 x, 40 none)."""
+    for k in range(8, 400):
+        lo, hi = 0.0, 200.0
+        for _ in range(60):  # the gate's threshold on the statistic: p-value alpha under the margin
+            mid = 0.5 * (lo + hi)
+            lo, hi = (mid, hi) if chi2_pvalue(mid, k, margin)[0] >= alpha else (lo, mid)
+        passed = 1.0 - float(chi2_pvalue(hi / (1.0 + ratio * ratio), k, 1.0)[0])
+        if passed <= target:
+            return k
+    return 400

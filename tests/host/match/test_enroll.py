@@ -79,11 +79,25 @@ def test_held_out_rule_needs_all_but_one_capture_beyond_the_margin():
     from glint.match.enroll import held_out_problem
     from glint.match.params import MatchParams
 
-    def h(i, far, match=True):
-        return {"capture": i, "match": match, "log10_far": far, "reason": "match" if match else "not beyond chance (x)"}
+    def h(i, far, match=True, pairs=40):
+        return {"capture": i, "match": match, "log10_far": far, "pairs": pairs,
+                "reason": "match" if match else "not beyond chance (x)"}
 
     p = MatchParams()
     assert held_out_problem([h(1, -30), h(2, -21), h(3, 0.0, False)], p) == ""
     why = held_out_problem([h(1, -30), h(2, -12), h(3, 0.0, False)], p)
     assert "need 2 of 3 at -20" in why and "capture 3: not beyond chance" in why
     assert "capture 2: log10 FAR -12.0" in held_out_problem([h(1, -30), h(2, -12), h(3, -13)], p)
+    # ... and with enough matched pairs for the clone gate to refuse a replica at 2 x the noise.
+    assert held_out_problem([h(1, -30), h(2, -25, pairs=24), h(3, -25, pairs=10)], p) == ""
+    why = held_out_problem([h(1, -30), h(2, -25, pairs=18), h(3, -25, pairs=10)], p)
+    assert "too few spots for the clone gate" in why and "need 2 of 3 with 24 or more" in why
+
+
+def test_clone_power_pairs_follows_the_gate():
+    """The fewest pairs with which the clone gate refuses 99 % of replicas at 2 x the noise: fewer
+    with a wider displacement, more with a looser margin."""
+    from glint.match.noise import clone_power_pairs
+
+    assert clone_power_pairs(1.25, 1e-3) == 24
+    assert clone_power_pairs(1.25, 1e-3, ratio=3.0) < 24 < clone_power_pairs(1.4, 1e-3)
