@@ -16,7 +16,8 @@ Here each stage is cached in the run directory and a stopped run resumes where i
    the references sharing a quad code found by :class:`glint.match.lab.CodeSieve` (a pair without
    one has no hypothesis, and verify rejects it with log10_far 0), the chance model's half on the
    others, and for a pair beyond chance the refit and the clone gate (``verify_prepared``). The
-   genuine probe of an enrolled item is verified against its own reference in the same chunk.
+   genuine probes of the enrolled items are all verified against their own references first
+   (``trials/genuine.npz``), so that a stopped run's FRR covers every item.
 
 Each directory carries a fingerprint of the code it was made with (simulator and detector for
 the items; the matcher too for the trials): a run made with other code is refused, named, so
@@ -59,7 +60,7 @@ from glint.match.verify import Probe, prepare, score_prepared, verify_prepared
 
 log = logging.getLogger(__name__)
 
-FORMAT = 1
+FORMAT = 2  # 2: the genuine probes verified apart (trials/genuine.npz), not in the chunks
 TAIL_THRESHOLDS = (-1.0, -2.0, -3.0, -4.0, -5.0, -6.0)
 SMALL_GROUP = 4  # parameter groups this small score each reference directly (the sieve would cost as much)
 
@@ -499,9 +500,9 @@ def _trial_chunk(job) -> dict | None:
     if w["deadline"] is not None and time.time() > w["deadline"]:
         return None
     t0, cpu0 = time.perf_counter(), time.process_time()
-    refs, probes, probe_item, genuine_probe = w["refs"], w["probes"], w["probe_item"], w["genuine_probe"]
+    refs, probes, probe_item = w["refs"], w["probes"], w["probe_item"]
     groups, ref_of_item = w["groups"], w["ref_of_item"]
-    rows, gen = [], []
+    rows = []
     trials = 0
     for j in range(start, stop):
         spots, own = probes[j], int(probe_item[j])
@@ -528,18 +529,22 @@ def _trial_chunk(job) -> dict | None:
                     match, matched = int(res.match), res.matched
                     rp = math.nan if res.residual_p is None else res.residual_p
                 rows.append((j, r, sc.hypotheses, sc.log10_tail, sc.k, sc.n, sc.p, sc.log10_far, match, matched, rp))
-        if own_ref is not None and genuine_probe[j]:
-            own_params = refs[own_ref].params
-            res = verify_prepared(refs[own_ref], coded.get(own_params) or prepare(spots, own_params))
-            gen.append((j, own_ref, int(res.match), res.log10_far, res.matched,
-                        math.nan if res.residual_p is None else res.residual_p))
-    out: dict = {"rows": np.array(rows, np.float64).reshape(-1, 11), "genuine": np.array(gen, np.float64).reshape(-1, 6),
+    out: dict = {"rows": np.array(rows, np.float64).reshape(-1, 11),
            "trials": np.int64(trials), "seconds": np.float64(time.perf_counter() - t0),
            "cpu_seconds": np.float64(time.process_time() - cpu0), "chunk": np.int64(c)}
     tmp = path.with_suffix(".tmp.npz")
     np.savez_compressed(tmp, **out)
     os.replace(tmp, path)
     return {"chunk": c, "trials": trials, "cpu_seconds": float(out["cpu_seconds"])}
+
+
+def _genuine_worker(j: int) -> tuple:
+    """Probe ``j`` verified against its own item's reference (verify itself)."""
+    from glint.match.verify import verify
+
+    r = _WORK["ref_of_item"][int(_WORK["probe_item"][j])]
+    res = verify(_WORK["refs"][r], _WORK["probes"][j])
+    return (j, r, int(res.match), res.log10_far, res.matched, math.nan if res.residual_p is None else res.residual_p)
 
 
 def _groups(refs: list[Reference]) -> list[tuple]:
@@ -569,27 +574,39 @@ def run_trials(cfg: ScaleConfig, items: list[Item], refs: list[Reference | None]
     n_chunks = math.ceil(len(probes) / cfg.chunk)
     todo = [(c, c * cfg.chunk, min(len(probes), (c + 1) * cfg.chunk), d / f"chunk-{c:05d}.npz")
             for c in range(n_chunks) if not (d / f"chunk-{c:05d}.npz").exists()]
+    ref_of_item = {i: r for r, i in enumerate(ref_item)}
+    gfile = d / "genuine.npz"
+    if kept and not gfile.exists():
+        gj = [j for j in range(len(probes)) if genuine_probe[j] and int(probe_item[j]) in ref_of_item]
+        _WORK.update(refs=kept, probes=probes, probe_item=probe_item, ref_of_item=ref_of_item)
+        try:
+            g = _pool_map(_genuine_worker, gj, jobs)
+        finally:
+            _WORK.clear()
+        _save(gfile, {"genuine": np.array(g, np.float64).reshape(-1, 6)})
     if todo and kept:
         log.info("scoring %d of %d trial chunks", len(todo), n_chunks)
-        _WORK.update(refs=kept, probes=probes, probe_item=probe_item, genuine_probe=genuine_probe, groups=_groups(kept),
-                     ref_of_item={i: r for r, i in enumerate(ref_item)}, deadline=deadline)
+        _WORK.update(refs=kept, probes=probes, probe_item=probe_item, groups=_groups(kept), ref_of_item=ref_of_item,
+                     deadline=deadline)
         try:
             _pool_map(_trial_chunk, todo, jobs)
         finally:
             _WORK.clear()
-    parts, gens, trials, cpu, done = [], [], 0, 0.0, 0
+    parts, trials, cpu, done = [], 0, 0.0, 0
     for c in range(n_chunks):
         f = d / f"chunk-{c:05d}.npz"
         if not f.exists():
             continue
         with np.load(f, allow_pickle=False) as z:
             parts.append(z["rows"])
-            gens.append(z["genuine"])
             trials += int(z["trials"])
             cpu += float(z["cpu_seconds"])
         done += 1
+    gen = np.zeros((0, 6))
+    if gfile.exists():
+        with np.load(gfile, allow_pickle=False) as z:
+            gen = z["genuine"]
     rows = np.concatenate(parts) if parts else np.zeros((0, 11))
-    gen = np.concatenate(gens) if gens else np.zeros((0, 6))
     return {"rows": rows, "genuine": gen, "trials": trials, "cpu_seconds": cpu, "chunks_done": done,
             "chunks": n_chunks, "probes": len(probes), "probe_item": probe_item, "ref_item": np.array(ref_item, np.int64)}
 
