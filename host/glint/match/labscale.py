@@ -572,8 +572,10 @@ def run_trials(cfg: ScaleConfig, items: list[Item], refs: list[Reference | None]
     probe_item = np.array([it.index for it, ps in sets for _ in ps], np.int64)
     genuine_probe = np.array([k < len(it.probes) for it, ps in sets for k in range(len(ps))], bool)
     n_chunks = math.ceil(len(probes) / cfg.chunk)
+    # In a fixed shuffled order: a run stopped by its time limit has scored probes drawn across all the items.
     todo = [(c, c * cfg.chunk, min(len(probes), (c + 1) * cfg.chunk), d / f"chunk-{c:05d}.npz")
-            for c in range(n_chunks) if not (d / f"chunk-{c:05d}.npz").exists()]
+            for c in (int(v) for v in np.random.default_rng(cfg.seed).permutation(n_chunks))
+            if not (d / f"chunk-{c:05d}.npz").exists()]
     ref_of_item = {i: r for r, i in enumerate(ref_item)}
     gfile = d / "genuine.npz"
     if kept and not gfile.exists():
