@@ -60,7 +60,8 @@ from glint.match.verify import Probe, prepare, score_prepared, verify_prepared
 
 log = logging.getLogger(__name__)
 
-FORMAT = 2  # 2: the genuine probes verified apart (trials/genuine.npz), not in the chunks
+FORMAT = 1  # of the cached images and items
+TRIALS_FORMAT = 2  # 2: the genuine probes verified apart (trials/genuine.npz), not in the chunks
 TAIL_THRESHOLDS = (-1.0, -2.0, -3.0, -4.0, -5.0, -6.0)
 SMALL_GROUP = 4  # parameter groups this small score each reference directly (the sieve would cost as much)
 
@@ -457,10 +458,7 @@ class ProbeCoder:
         if len(sel) == 0:  # as build_quads: no quads (matching tests the table's quads for none)
             q = Quads(np.zeros((0, 4), np.int32), np.zeros((0, 4)), np.zeros(0), np.zeros(0))
             return Probe(self.spots, q, code_table(q, params), area, edges, self._sigma_of(params), params)
-        eps = params.code_eps
-        keys = self._keys.get(eps)
-        if keys is None:
-            keys = self._keys[eps] = cell_keys(self.quads.code, params)
+        keys = self._keys_for(params)
         # code_table's one sort of (cell key, quad) packed in an int64; the superset's quad order is the group's.
         packed = np.sort((keys[sel] << ORDER_BITS) | sel)
         keys = packed >> ORDER_BITS
@@ -468,6 +466,13 @@ class ProbeCoder:
         count = np.diff(np.append(start, len(keys)))
         table = CodeTable(self.quads, keys, packed & ((1 << ORDER_BITS) - 1), keys[start], start, count)
         return Probe(self.spots, self.quads, table, area, edges, self._sigma_of(params), params)
+
+    def _keys_for(self, params: MatchParams) -> np.ndarray:
+        """Cell keys of every superset quad at ``params``' code tolerance (computed once per tolerance)."""
+        keys = self._keys.get(params.code_eps)
+        if keys is None:
+            keys = self._keys[params.code_eps] = cell_keys(self.quads.code, params)
+        return keys
 
     def _hull_of(self):
         if self._hull is None:
@@ -562,7 +567,7 @@ def run_trials(cfg: ScaleConfig, items: list[Item], refs: list[Reference | None]
     d = out_dir / "trials"
     kept = [r for r in refs if r is not None]
     ref_item = [it.index for it, r in zip(items, refs) if r is not None]
-    stamp = {"format": FORMAT, "profile": cfg.profile, "seed": cfg.seed, "items": cfg.items, "probes": cfg.probes,
+    stamp = {"format": TRIALS_FORMAT, "profile": cfg.profile, "seed": cfg.seed, "items": cfg.items, "probes": cfg.probes,
              "chunk": cfg.chunk, "simulator, detector and matcher": _sources_digest(TRIAL_CODE)}
     if cfg.captures_as_probes:
         stamp["captures as probes"] = True
