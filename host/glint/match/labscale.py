@@ -4,9 +4,10 @@
 of a million impostor trials takes hours on a shared machine and must survive being stopped.
 Here each stage is cached in the run directory and a stopped run resumes where it stopped:
 
-1. **items** (``items/block-NNNN.npz``): each item's enrollment captures and probes rendered once
-   by the simulator and run through the host detector, exactly as ``lab eval`` does (the same
-   seeds: the same items); kept as spot sets (positions, fluxes, frame, quality map).
+1. **images** (``images/block-NNNN.npz``, the render cache) and **items** (``items/block-NNNN.npz``):
+   each item's enrollment captures and probes rendered once by the simulator and run through the
+   host detector, exactly as ``lab eval`` does (the same seeds: the same items); the items kept as
+   spot sets (positions, fluxes, frame, quality map). Another detector detects again from the images.
 2. **references**: every item enrolled once from its cached captures (as ``lab eval`` does: each
    item of a randomized profile its own parameters); refused items keep their reason. Not cached:
    enrollment is the matcher's decision, and it is cheap beside rendering.
