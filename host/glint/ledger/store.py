@@ -328,9 +328,9 @@ class SQLiteStore(Store):
         self.db.execute("PRAGMA synchronous=NORMAL")
         try:
             self._commit(batch)
+            self._ticket = self._walsync.ask()  # committed: its fsync is asked before anything else can fail
         finally:
             self.db.execute("PRAGMA synchronous=FULL")
-        self._ticket = self._walsync.ask()
 
     def _commit(self, batch: Batch) -> None:
         if self.readonly:
