@@ -177,12 +177,17 @@ def detect_raw(img: np.ndarray, max_spots: int = MAX_SPOTS_DEFAULT):
     bg_core = bg[by][:, bx][m : h - m, m : w - m]
     # no brighter pixel at distance 2 with no dip on the way (the pixel between it and the candidate keeps 3/4 of
     # the candidate's amplitude): a broad spot's noise makes no second candidate, a faint spot beside a bright one
-    # still is one
-    amp4 = 3 * (core - bg_core)
+    # still is one. Evaluated at the pixels that can be candidates (above the first threshold; retries only raise it).
+    cy, cx = np.nonzero(ok & (core > bg_core + peak))
+    py, px = cy + m, cx + m
+    v = f[py, px]
+    bgp = bg_core[cy, cx]
+    amp4 = 3 * (v - bgp)
+    keep = np.ones(len(cy), dtype=bool)
     for dy, dx in _RING:
         my, mx = (dy // 2 if abs(dy) == 2 else 0), (dx // 2 if abs(dx) == 2 else 0)
-        mid = f[m + my : h - m + my, m + mx : w - m + mx] - bg_core
-        ok &= (core >= f[m + dy : h - m + dy, m + dx : w - m + dx]) | (4 * mid < amp4)
+        keep &= (v >= f[py + dy, px + dx]) | (4 * (f[py + my, px + mx] - bgp) < amp4)
+    ok[cy[~keep], cx[~keep]] = False
     step = peak >> 2 if peak >= 4 else 1
     for _ in range(CAND_RETRIES + 1):
         sel = ok & (core > bg_core + peak)
