@@ -190,22 +190,33 @@ def leaf_of(event) -> bytes:
     data, index, seq, t, item, prev = event
     if not isinstance(data, dict):
         raise VerificationError("certificate event data is not a map")
-    out = {}
+    out: dict = {}
+    _merge_data(data, out, "certificate event data has a key twice")
+    for x, top in ((index, 1 << 63), (seq, 1 << 63), (t, ev.MAX_TIME + 1)):
+        if not isinstance(x, int) or isinstance(x, bool) or not 0 <= x < top:
+            raise VerificationError("certificate event index, sequence or time is not an unsigned integer")
+    if not isinstance(item, str) or not (prev is None or isinstance(prev, bytes)):
+        raise VerificationError("certificate event item or chain head is malformed")
+    return _verify_leaf(index, item, seq, prev, t, out)
+
+
+def _merge_data(data: dict, out: dict, twice: str) -> None:
+    """``data``'s keys (written as their numbers, DATA_KEYS, or as other text) into ``out``, one
+    spelling per key; ``twice`` names a key already in ``out``."""
     for k, v in data.items():
         if type(k) is int and 0 <= k < len(DATA_KEYS):
             k = DATA_KEYS[k]
         elif type(k) is not str or k in _DATA_KEY_NO:  # one spelling per key
             raise VerificationError("certificate event data has a key spelled two ways or not text")
         if k in out:
-            raise VerificationError("certificate event data has a key twice")
+            raise VerificationError(twice)
         out[k] = v
-    for x, top in ((index, 1 << 63), (seq, 1 << 63), (t, ev.MAX_TIME + 1)):
-        if not isinstance(x, int) or isinstance(x, bool) or not 0 <= x < top:
-            raise VerificationError("certificate event index, sequence or time is not an unsigned integer")
-    if not isinstance(item, str) or not (prev is None or isinstance(prev, bytes)):
-        raise VerificationError("certificate event item or chain head is malformed")
+
+
+def _verify_leaf(index: int, item: str, seq: int, prev, t: int, data: dict) -> bytes:
+    """The verify leaf a certificate's event stands for (VerificationError if it cannot be one)."""
     try:
-        return ev.encode_leaf(index, ev.VERIFY, item, seq, prev, t, out)
+        return ev.encode_leaf(index, ev.VERIFY, item, seq, prev, t, data)
     except (GlintError, TypeError, ValueError) as e:
         raise VerificationError(f"certificate event cannot be encoded: {e}") from None
 
@@ -294,18 +305,8 @@ def leaf_of4(claims: list) -> tuple[bytes, int, bytes, bytes]:
         out["dev"] = dev.hex() if type(dev) is bytes else dev
     if extra:
         out["scan"] = hashes[SIG_SIZE + 32:SIG_SIZE + 64]
-    for k, v in data.items():
-        if type(k) is int and 0 <= k < len(DATA_KEYS):
-            k = DATA_KEYS[k]
-        elif type(k) is not str or k in _DATA_KEY_NO:  # one spelling per key
-            raise VerificationError("certificate event data has a key spelled two ways or not text")
-        if k in out:
-            raise VerificationError("certificate event data has a key twice (or one that has a slot of its own)")
-        out[k] = v
-    try:
-        leaf = ev.encode_leaf(index, ev.VERIFY, item, seq, prev, t, out)
-    except (GlintError, TypeError, ValueError) as e:
-        raise VerificationError(f"certificate event cannot be encoded: {e}") from None
+    _merge_data(data, out, "certificate event data has a key twice (or one that has a slot of its own)")
+    leaf = _verify_leaf(index, item, seq, prev, t, out)
     return leaf, t + dt, logsig, hashes[len(hashes) - n_proof:]
 
 

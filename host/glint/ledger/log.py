@@ -96,6 +96,17 @@ def default_target(home=None) -> str | Path:
     return Home(glint_home(home)).ledger_target
 
 
+def _with_scan(spec) -> tuple[dict, bytes | None, bytes | None]:
+    """An event spec's data (a copy) with its scan's SHA-256 under "scan", the scan bytes, the digest."""
+    data = dict(spec.data)
+    scan = spec.scan
+    if scan is None:
+        return data, None, None
+    scan = bytes(scan)
+    digest = _sha256(scan).digest()
+    data["scan"] = digest
+    return data, scan, digest
+
 class Ledger:
     """A transparency log of custody events over a ``Store``."""
 
@@ -332,13 +343,7 @@ class Ledger:
             state = self._state(item)
         else:
             states.move_to_end(item)
-        data = dict(spec.data)
-        scan = spec.scan
-        digest = None
-        if scan is not None:
-            scan = bytes(scan)
-            digest = _sha256(scan).digest()
-            data["scan"] = digest
+        data, scan, digest = _with_scan(spec)
         ev.check_data(kind, data)
         leaf_data, _, rblob = sealed.seal_encoded(kind, data)
         touched[item] = state
@@ -396,13 +401,7 @@ class Ledger:
                 slow.append(k)
                 continue
             try:
-                data = dict(spec.data)
-                scan = spec.scan
-                digest = None
-                if scan is not None:
-                    scan = bytes(scan)
-                    digest = _sha256(scan).digest()
-                    data["scan"] = digest
+                data, scan, digest = _with_scan(spec)
                 ev.check_data(ev.VERIFY, data)
                 leaf_data, _, rblob = sealed.seal_encoded(ev.VERIFY, data)
                 t = int(_time.time()) if spec.time is None else ev.check_time(spec.time)
