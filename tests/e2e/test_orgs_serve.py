@@ -12,14 +12,14 @@ import urllib.error
 import urllib.request
 
 import pytest
+from e2e_support import two_orgs
 from pagestest import serve
 
-from glint import cli, orgs, publish
+from glint import cli, publish
 from glint.home import Home
 from glint.ledger import Keys, Ledger
 from glint.ledger import events as ev
 from glint.ledger.cert import cert_id
-from glint.server.auth import KeyStore
 
 T0 = 1_760_000_000
 BAG, WORN = "acme:BAG-1", "acme:BAG-2"
@@ -31,19 +31,9 @@ def served(request, tmp_path_factory):
     home = Home(root / "home").ensure()
     if request.param == "postgres":
         home.config_path.write_text(f'database = "{request.getfixturevalue("pg_cluster").create_database()}"\n')
-    from glint.db import connect
-
-    db = connect(home.db)
-    o = orgs.Orgs(db)
-    o.create("acme", "ACME SA")
-    o.create("shop", "A reseller")
-    db.close()
-    ks = KeyStore(home.db)
-    w: dict = {"home": home.root, "pub": root / "pub",
-               "acme": ks.create("brand", "acme-hq", org="acme")[1],
-               "shop": ks.create("brand", "shop-hq", org="shop")[1],
-               "shop-auditor": ks.create("auditor", "shop-books", org="shop")[1]}
-    ks.close()
+    w: dict = {"home": home.root, "pub": root / "pub", **two_orgs(home.db, {
+        "acme": ("brand", "acme-hq", "acme"), "shop": ("brand", "shop-hq", "shop"),
+        "shop-auditor": ("auditor", "shop-books", "shop")})}
     keys = Keys.load(home.root, create=True)
     keys.export(w["pub"])
     with Ledger.open(home.ledger_target, keys=keys, durable=False) as led:

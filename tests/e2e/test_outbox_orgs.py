@@ -17,6 +17,7 @@ import urllib.error
 import urllib.request
 
 import pytest
+from e2e_support import two_orgs
 from pagestest import serve
 from softdevice import NOW, SoftDevice, sim_coating
 
@@ -27,7 +28,6 @@ from glint.ledger import events as ev
 from glint.match import Database
 from glint.match.database import to_record
 from glint.outbox import Outbox, open_host_db
-from glint.server.auth import KeyStore
 from glint.server.client import RemoteLedger
 
 ITEM, OTHER = "acme:FIELD-1", "acme:FIELD-2"
@@ -39,18 +39,9 @@ def served(tmp_path_factory):
     root = tmp_path_factory.mktemp("outbox-orgs")
     home = Home(root / "remote").ensure()
     DEVICE.provision(home.root)
-    from glint.db import connect
-
-    db = connect(home.db)
-    o = orgs.Orgs(db)
-    o.create("acme", "ACME SA")
-    o.create("shop", "A reseller")
-    db.close()
-    ks = KeyStore(home.db)
-    w: dict = {"home": home.root, "root": root, "acme": ks.create("brand", "acme-field-host", org="acme")[1],
-               "acme-field": ks.create("field", "acme-scanner", org="acme")[1],
-               "shop": ks.create("brand", "shop-hq", org="shop")[1]}
-    ks.close()
+    w: dict = {"home": home.root, "root": root, **two_orgs(home.db, {
+        "acme": ("brand", "acme-field-host", "acme"), "acme-field": ("field", "acme-scanner", "acme"),
+        "shop": ("brand", "shop-hq", "shop")})}
     with Ledger.open(home.ledger_target, keys=Keys.load(home.root, create=True), durable=False) as led:
         led.append_event(ev.REGISTER, OTHER, {"brand": "ACME", "prov": {"class": "factory"}, "org": "acme"}, NOW - 900)
     yield from serve(w)
