@@ -47,6 +47,22 @@ class Reference:
     noise_scale: float = 1.0  # the item's measured repeatability over the model's prediction (enrollment)
     _quads: Quads | None = field(default=None, repr=False)
     _boxes: tuple | None = field(default=None, repr=False)
+    _xy1: np.ndarray | None = field(default=None, repr=False)
+    _z: np.ndarray | None = field(default=None, repr=False)
+
+    @property
+    def xy1(self) -> np.ndarray:
+        """The spots in homogeneous form [x y 1] (N, 3), made once (verify maps them many times)."""
+        if self._xy1 is None or len(self._xy1) != len(self.xy):
+            self._xy1 = np.concatenate([self.xy, np.ones((len(self.xy), 1))], axis=1)
+        return self._xy1
+
+    @property
+    def z(self) -> np.ndarray:
+        """The spots as complex numbers x + 1j y (N,), made once."""
+        if self._z is None or len(self._z) != len(self.xy):
+            self._z = self.xy[:, 0] + 1j * self.xy[:, 1]
+        return self._z
 
     def spot_sigma(self) -> np.ndarray:
         """Per-spot localisation sigma (px per axis) of the reference's spots (fused: over sqrt(support))."""

@@ -43,6 +43,33 @@ from glint.match.spots import SpotSet
 
 log = logging.getLogger(__name__)
 
+try:  # np.linalg.solve's own LAPACK gufunc and error state, without its argument checks (solve below)
+    from numpy._core.umath import _extobj_contextvar, _make_extobj
+    from numpy.linalg import _umath_linalg
+except ImportError:  # another numpy layout: np.linalg.solve itself
+    _umath_linalg = None  # type: ignore[assignment]
+
+
+def _singular(err, flag):
+    raise np.linalg.LinAlgError("Singular matrix")
+
+
+_SOLVE_STATE = None if _umath_linalg is None else _make_extobj(
+    call=_singular, invalid="call", over="ignore", divide="ignore", under="ignore")
+
+
+def solve(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """np.linalg.solve(a, b) for float64 arrays: the same gufunc under the same error state (so the
+    same bits, and LinAlgError when singular) at a third of its cost on the small systems here."""
+    if _SOLVE_STATE is None or a.dtype != np.float64 or b.dtype != np.float64:
+        return np.linalg.solve(a, b)
+    token = _extobj_contextvar.set(_SOLVE_STATE)
+    try:
+        return (_umath_linalg.solve1 if b.ndim == 1 else _umath_linalg.solve)(a, b, signature="dd->d")
+    finally:
+        _extobj_contextvar.reset(token)
+
+
 ANGLE_BIN = 2 * math.pi / 72   # transform grouping: 5 degrees
 SHIFT_BIN = 12.0               # px
 REFINE_ROUNDS = 1
@@ -66,6 +93,15 @@ class Probe:
     edges: np.ndarray | None = None  # (K, 3) inward edge lines a x + b y + c >= 0 of that hull (unit normals)
     sigma: np.ndarray | None = None  # (N,) per-spot localisation sigma, px per axis (glint.match.noise)
     params_key: MatchParams | None = None  # the parameters its quads were coded with
+    _z: np.ndarray | None = field(default=None, repr=False)
+
+    @property
+    def z(self) -> np.ndarray:
+        """The spots as complex numbers x + 1j y (N,), made once."""
+        if self._z is None:
+            xy = self.spots.xy
+            self._z = xy[:, 0] + 1j * xy[:, 1]
+        return self._z
 
 
 def spread_area(spots: SpotSet, hull: np.ndarray | None = None) -> float:
@@ -252,7 +288,7 @@ def affine_batch(src: np.ndarray, dst: np.ndarray, a: np.ndarray, b: np.ndarray)
     good = det > (AFFINE_MIN_ASPECT * spread / 2) ** 2
     out = sim.copy()
     if np.any(good):
-        out[good] = np.linalg.solve(xtx[good], xty[good])
+        out[good] = solve(xtx[good], xty[good])
     return out
 
 
@@ -280,7 +316,7 @@ def sq_right(b: np.ndarray) -> np.ndarray:
 def score_seeds(ref_xy: np.ndarray, probe_xy: np.ndarray, maps: np.ndarray, ref_seed: np.ndarray,
                 probe_seed: np.ndarray, params: MatchParams, width: int, height: int, area: float,
                 edges: np.ndarray | None = None, noise: float | None = None, chance_scale: float = 1.0,
-                pairs_out: dict | None = None):
+                pairs_out: dict | None = None, ref1: np.ndarray | None = None):
     """For each seed map (H, 3, 2): (n inside the probe frame, k matched, mean chance p) over non-seed
     spots, one-to-one. A spot far from its seed quad is predicted less well (the seed's small errors
     and the unmodelled perspective grow with distance), so its radius grows with that distance.
@@ -297,7 +333,7 @@ def score_seeds(ref_xy: np.ndarray, probe_xy: np.ndarray, maps: np.ndarray, ref_
     applies to the mean). Where the pair's noise is small the seed's constant radius is the tighter
     one everywhere, and the count is the one-stage count."""
     nh, nr, npr = len(maps), len(ref_xy), len(probe_xy)
-    x = np.concatenate([ref_xy, np.ones((nr, 1))], axis=1)
+    x = np.concatenate([ref_xy, np.ones((nr, 1))], axis=1) if ref1 is None else ref1
     w = affine_apply(ref_xy, maps)  # (h, N, 2)
     rows = np.arange(nh)[:, None]
     nonseed = np.ones(w.shape[:2], bool)
@@ -435,7 +471,7 @@ def refined_maps(x: np.ndarray, probe_xy: np.ndarray, maps: np.ndarray, ref_seed
         return None
     out = maps.copy()
     try:
-        out[good] = np.linalg.solve(xtx[good], xty[good])
+        out[good] = solve(xtx[good], xty[good])
     except np.linalg.LinAlgError:
         return None
     cen = xtx[:, 2, :2] / np.maximum(n_fit, 1)[:, None]
@@ -465,7 +501,10 @@ def mutual_pairs(src: np.ndarray, dst: np.ndarray, radius, right: np.ndarray | N
     rows = np.arange(len(src))
     ok = (i[j] == rows) & (d2[rows, j] <= (np.square(radius) if radius2 is None else radius2))
     idx = np.flatnonzero(ok)
-    return np.stack([idx, j[idx]], axis=1)
+    out = np.empty((len(idx), 2), np.int64)
+    out[:, 0] = idx
+    out[:, 1] = j[idx]
+    return out
 
 
 FIT_NORM = 0.01  # 1/px: centred coordinates scaled to about +-3 keep the 8 x 8 normal equations well conditioned
@@ -490,7 +529,7 @@ def fit_homography(src: np.ndarray, dst: np.ndarray, polish: bool = False) -> np
     a[n:, 6], a[n:, 7] = -v * x, -v * y
     at = a.T
     try:
-        hv = np.linalg.solve(at @ a, at[:, :n] @ u + at[:, n:] @ v)
+        hv = solve(at @ a, at[:, :n] @ u + at[:, n:] @ v)
         if polish:
             jac = np.zeros((2 * n, 8))
             res = np.empty(2 * n)
@@ -505,20 +544,17 @@ def fit_homography(src: np.ndarray, dst: np.ndarray, polish: bool = False) -> np
                 jac[n:, 6], jac[n:, 7] = -pv * x * iw, -pv * y * iw
                 res[:n], res[n:] = u - pu, v - pv
                 jt = jac.T
-                hv = hv + np.linalg.solve(jt @ jac, jt @ res)
+                hv = hv + solve(jt @ jac, jt @ res)
     except np.linalg.LinAlgError:
         return None
-    hn = np.append(hv, 1.0).reshape(3, 3)
+    hn = np.empty(9)
+    hn[:8] = hv
+    hn[8] = 1.0
     # Undo the normalisation: h = T_dst^-1 hn T_src with T = scale FIT_NORM after centring.
-    t_src = np.zeros((3, 3))
-    t_src[0, 0] = t_src[1, 1] = FIT_NORM
-    t_src[:2, 2] = -FIT_NORM * ms
-    t_src[2, 2] = 1.0
-    t_dst_inv = np.zeros((3, 3))
-    t_dst_inv[0, 0] = t_dst_inv[1, 1] = 1.0 / FIT_NORM
-    t_dst_inv[:2, 2] = md
-    t_dst_inv[2, 2] = 1.0
-    h = t_dst_inv @ hn @ t_src
+    msx, msy = float(ms[0]), float(ms[1])
+    t_src = np.array([[FIT_NORM, 0.0, -FIT_NORM * msx], [0.0, FIT_NORM, -FIT_NORM * msy], [0.0, 0.0, 1.0]])
+    t_dst_inv = np.array([[1.0 / FIT_NORM, 0.0, float(md[0])], [0.0, 1.0 / FIT_NORM, float(md[1])], [0.0, 0.0, 1.0]])
+    h = t_dst_inv @ hn.reshape(3, 3) @ t_src
     if not math.isfinite(float(h.sum())) or abs(h[2, 2]) < 1e-12:
         return None
     return h / h[2, 2]
@@ -557,7 +593,7 @@ def grow_affine(ref1: np.ndarray, probe_xy: np.ndarray, seed_map: np.ndarray, ra
         # The count's own pairs (its rings followed the coating outwards): the map fitted to them.
         a = ref1[start[:, 0]]
         try:
-            m2 = np.linalg.solve(a.T @ a, a.T @ probe_xy[start[:, 1]])
+            m2 = solve(a.T @ a, a.T @ probe_xy[start[:, 1]])
             p2 = mutual_pairs(ref1 @ m2, probe_xy, radius, right, r2)
             if len(p2) > len(pairs):
                 m, pairs = m2, p2
@@ -568,7 +604,7 @@ def grow_affine(ref1: np.ndarray, probe_xy: np.ndarray, seed_map: np.ndarray, ra
             break
         a = ref1[pairs[:, 0]]
         try:
-            m2 = np.linalg.solve(a.T @ a, a.T @ probe_xy[pairs[:, 1]])
+            m2 = solve(a.T @ a, a.T @ probe_xy[pairs[:, 1]])
         except np.linalg.LinAlgError:
             break
         p2 = mutual_pairs(ref1 @ m2, probe_xy, radius, right, r2)
@@ -579,11 +615,13 @@ def grow_affine(ref1: np.ndarray, probe_xy: np.ndarray, seed_map: np.ndarray, ra
 
 
 def refine(ref_xy: np.ndarray, probe_xy: np.ndarray, seed_map: np.ndarray, seed_radius: np.ndarray,
-           params: MatchParams, refine_radius: np.ndarray | float | None = None, start: np.ndarray | None = None):
+           params: MatchParams, refine_radius: np.ndarray | float | None = None, start: np.ndarray | None = None,
+           ref1: np.ndarray | None = None):
     """Homography refit from a seed affine map (3, 2) whose per-spot radius is ``seed_radius`` (N,),
     then pairs within ``refine_radius`` (per reference spot; default params.refine_radius);
-    returns (H, pairs, residual sigma in reference px)."""
-    ref1 = np.concatenate([ref_xy, np.ones((len(ref_xy), 1))], axis=1)
+    returns (H, pairs, residual sigma in reference px). ``ref1``: ref_xy as [x y 1] rows, when made."""
+    if ref1 is None:
+        ref1 = np.concatenate([ref_xy, np.ones((len(ref_xy), 1))], axis=1)
     right = sq_right(probe_xy)
     h = np.vstack([grow_affine(ref1, probe_xy, seed_map, seed_radius, start, right).T, [0.0, 0.0, 1.0]])
     rr = params.refine_radius if refine_radius is None else refine_radius
@@ -668,15 +706,15 @@ def score_prepared(ref: Reference, probe: Probe) -> Score:
         return NO_HYPOTHESIS
     rseed, pseed = rq.idx[ri], pq.idx[pj]
     pxy = probe.spots.xy
-    zr = ref.xy[rseed, 0] + 1j * ref.xy[rseed, 1]
-    zp = pxy[pseed, 0] + 1j * pxy[pseed, 1]
+    zr = ref.z[rseed]  # (x + 1j y)[rseed]: elementwise, so the same bits as computed on the rows
+    zp = probe.z[pseed]
     a, b = similarity_batch(zr, zp)
     cand = candidate_order(a, b, p.max_hypotheses)
     w, hgt = probe.spots.width, probe.spots.height
     maps = affine_batch(ref.xy[rseed[cand]], pxy[pseed[cand]], a[cand], b[cand])
     counted: dict = {}
     n, k, pbar = score_seeds(ref.xy, pxy, maps, rseed[cand], pseed[cand], p, w, hgt, probe.area, probe.edges,
-                             seed_noise(ref, probe), p.far_chance_scale, counted)
+                             seed_noise(ref, probe), p.far_chance_scale, counted, ref.xy1)
     # Spots have different chance probabilities p_i (their radii differ); for k above the mean,
     # Binomial(n, mean p) bounds the tail of their sum (Hoeffding 1956).
     tails = log10_binom_sf_many(k, n, np.minimum(1.0, p.far_chance_scale * pbar))
@@ -699,9 +737,11 @@ def verify_prepared(ref: Reference, probe: Probe, score: Score | None = None) ->
         return Result(False, 0.0, 0, reason="no quad code in common" + poor_capture(probe.spots))
     pxy = probe.spots.xy
     noise = pair_noise(ref, probe)
-    first = seed_radii(p, np.linalg.norm(ref.xy - sc.seed_centre, axis=1), median(noise) if len(noise) else 0.0)
+    d = ref.xy - sc.seed_centre
+    first = seed_radii(p, np.sqrt(np.add.reduce(d * d, axis=1)),  # np.linalg.norm(d, axis=1), as it computes it
+                       median(noise) if len(noise) else 0.0)
     h, pairs, sigma = refine(ref.xy, pxy, sc.seed_map, first, p, np.maximum(p.refine_radius, p.refine_noise_k * noise),
-                             sc.seed_pairs)
+                             sc.seed_pairs, ref.xy1)
     matched = len(pairs)
     log10_far = sc.log10_far
     res = Result(False, log10_far, matched, h, sigma, sc.hypotheses, sc.k, pairs=pairs, log10_tail=sc.log10_tail)
@@ -741,7 +781,7 @@ def residual_gate(res: Result, ref: Reference, probe: Probe, h: np.ndarray, pair
     from glint.match.noise import residual_test
 
     ri, pj = pairs[:, 0], pairs[:, 1]
-    ref1 = np.concatenate([ref.xy[ri], np.ones((len(ri), 1))], axis=1)
+    ref1 = ref.xy1[ri]
     err = np.hypot(*(apply_homography(ref1, h) - probe.spots.xy[pj]).T)
     a = h[:2, :2] / h[2, 2]
     scale = max(1e-9, math.sqrt(abs(a[0, 0] * a[1, 1] - a[0, 1] * a[1, 0])))
