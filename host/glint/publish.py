@@ -81,28 +81,56 @@ def published_dir(home: Home) -> Path:
     return home.certs_dir / "by-id"
 
 
+_MADE_DIRS: set[str] = set()  # published folders this process made or found (no mkdir per certificate)
+
+
 def publish(home: Home, blob: bytes, cid: str, same_as: str | os.PathLike | None = None) -> Path:
     """Store a certificate where the home's resolver serves it (atomic replace); return the path.
 
     ``same_as``: a file the caller has just written with these very bytes (``glint scan``'s
     ``certs/<item>-<index>.cose``): the published name becomes a hard link to it, one file
     written instead of two (every writer of either name replaces it, never edits it in place);
-    a copy where links are not possible."""
+    a copy where links are not possible. A new id is linked under its name directly (one
+    step, atomic: the name appears with the whole file); an id published before is replaced."""
     from glint.ledger.cert import is_cert_id
 
     if not is_cert_id(cid):
         raise UsageError(f"bad certificate id {cid[:40]!r}")
-    d = published_dir(home)
-    d.mkdir(parents=True, exist_ok=True)
-    path = d / f"{cid}.cose"
-    tmp = d / f".{cid}.{os.getpid()}.tmp"
+    d = os.path.join(home.certs_dir, "by-id")
+    if d not in _MADE_DIRS:
+        os.makedirs(d, exist_ok=True)
+        _MADE_DIRS.add(d)
+    try:
+        return Path(_publish_in(d, blob, cid, same_as))
+    except FileNotFoundError:
+        if os.path.isdir(d):
+            raise
+        _MADE_DIRS.discard(d)  # the folder went away under this process: make it again
+        os.makedirs(d, exist_ok=True)
+        _MADE_DIRS.add(d)
+        return Path(_publish_in(d, blob, cid, same_as))
+
+
+def _publish_in(d: str, blob: bytes, cid: str, same_as: str | os.PathLike | None) -> str:
+    path = os.path.join(d, f"{cid}.cose")
+    if same_as is not None:
+        try:
+            os.link(same_as, path)
+            return path
+        except FileExistsError:
+            pass  # published before: replaced below
+        except OSError:
+            if not os.path.isdir(d):
+                raise FileNotFoundError(d) from None
+    tmp = os.path.join(d, f".{cid}.{os.getpid()}.tmp")
     if same_as is not None:
         try:
             os.link(same_as, tmp)
         except OSError:
             same_as = None  # no hard links here (or a stale temporary): write a copy
     if same_as is None:
-        tmp.write_bytes(blob)
+        with open(tmp, "wb") as f:
+            f.write(blob)
     os.replace(tmp, path)
     return path
 

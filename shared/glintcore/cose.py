@@ -53,8 +53,17 @@ class Sign1:
 
 
 def sig_structure(protected_bytes, payload, external_aad=b""):
-    """The bytes that are hashed and signed (RFC 9052 section 4.4)."""
-    return cbor.dumps(["Signature1", bytes(protected_bytes), bytes(external_aad), bytes(payload)])
+    """The bytes that are hashed and signed (RFC 9052 section 4.4): the deterministic CBOR of
+    ``["Signature1", protected, external_aad, payload]``, written out (three byte strings)."""
+    out = bytearray(_SIG1_HEAD)
+    for b in (protected_bytes, external_aad, payload):
+        b = bytes(b)
+        cbor._head(out, 2, len(b))
+        out.extend(b)
+    return bytes(out)
+
+
+_SIG1_HEAD = b"\x84\x6aSignature1"  # array(4), text(10) "Signature1"
 
 
 def encode_protected(kid=None, extra=None):
@@ -98,14 +107,16 @@ def decode1(msg, strict=True):
     by something else. Other implementations' messages (the COSE WG examples) need
     ``strict=False``.
     """
-    obj = cbor.loads(msg, 16)
-    if strict:
-        try:
-            again = cbor.dumps(obj)
-        except (ValueError, TypeError):
-            again = None
-        if again != bytes(msg):
-            raise DecodeError("cose: envelope not in deterministic encoding (RFC 8949 section 4.2)")
+    obj = _glint_layout(msg) if strict else None
+    if obj is None:
+        obj = cbor.loads(msg, 16)
+        if strict:
+            try:
+                again = cbor.dumps(obj)
+            except (ValueError, TypeError):
+                again = None
+            if again != bytes(msg):
+                raise DecodeError("cose: envelope not in deterministic encoding (RFC 8949 section 4.2)")
     if isinstance(obj, cbor.Tag):
         if obj.tag != TAG_SIGN1:
             raise DecodeError("cose: tag %d is not COSE_Sign1 (18)" % obj.tag)
@@ -131,6 +142,47 @@ def decode1(msg, strict=True):
         if k in prot:
             raise DecodeError("cose: header %r in both buckets" % (k,))
     return Sign1(prot_b, prot, unprot, payload, sig)
+
+
+def _glint_layout(msg):
+    """The envelope of the one layout glint signs, read without the general decoder: tag 18, an
+    array of 4, a byte string, an empty map, two byte strings, every head in its shortest form,
+    nothing after. Exactly what decoding and re-encoding would accept for that layout; None for
+    any other bytes (the general decoder and the re-encoding check then decide)."""
+    if type(msg) is not bytes or msg[:2] != b"\xd2\x84":
+        return None
+    n = len(msg)
+    prot, i = _bstr(msg, 2, n)
+    if prot is None or i >= n or msg[i] != 0xA0:
+        return None
+    payload, i = _bstr(msg, i + 1, n)
+    if payload is None:
+        return None
+    sig, i = _bstr(msg, i, n)
+    if sig is None or i != n:
+        return None
+    return cbor.Tag(TAG_SIGN1, [prot, {}, payload, sig])
+
+
+def _bstr(msg, i, n):
+    """(byte string, end) of a definite byte string at ``i`` with its head in shortest form, else (None, i)."""
+    if i >= n:
+        return None, i
+    ib = msg[i]
+    if ib >> 5 != 2:
+        return None, i
+    ai = ib & 0x1F
+    if ai < 24:
+        ln, j = ai, i + 1
+    elif ai == 24 and i + 1 < n and msg[i + 1] >= 24:
+        ln, j = msg[i + 1], i + 2
+    elif ai == 25 and i + 2 < n and msg[i + 1]:
+        ln, j = (msg[i + 1] << 8) | msg[i + 2], i + 3
+    else:  # 4- and 8-byte lengths (never this short), indefinite lengths, non-shortest heads
+        return None, i
+    if ln > n - j:
+        return None, i
+    return msg[j:j + ln], j + ln
 
 
 def _check_headers(s, require_protected_alg=True):

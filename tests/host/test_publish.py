@@ -77,3 +77,20 @@ def test_publish_links_the_file_just_written_and_replaces_never_edits(tmp_path):
     gone = home.certs_dir / "missing.cose"  # nothing to link to: a copy
     assert publish.publish(home, b"\xd2third", CID, same_as=gone).read_bytes() == b"\xd2third"
     assert not any(p.name.endswith(".tmp") for p in publish.published_dir(home).iterdir())
+
+
+def test_publish_makes_its_folder_again_when_it_went_away(tmp_path):
+    """The published folder is made once per process, not per certificate; removed meanwhile, the
+    next publish makes it again (linked or copied)."""
+    import shutil
+
+    home = Home(tmp_path / "home")
+    home.ensure()
+    home.certs_dir.mkdir(parents=True, exist_ok=True)
+    first = home.certs_dir / "acme_BAG-1-7.cose"
+    first.write_bytes(b"\xd2certificate")
+    assert publish.publish(home, b"\xd2certificate", CID, same_as=first).read_bytes() == b"\xd2certificate"
+    for same_as in (first, None):
+        shutil.rmtree(publish.published_dir(home))
+        path = publish.publish(home, b"\xd2certificate", CID, same_as=same_as)
+        assert path.read_bytes() == b"\xd2certificate"

@@ -63,3 +63,40 @@ def test_non_deterministic_bytes_refused():
     b[i:i + 6] = bytes.fromhex("021b000000000001e240")
     with pytest.raises(DecodeError, match="deterministic"):
         D.decode(bytes(b))
+
+
+def _loop_verdict(spots, w, h):
+    """What the record-by-record check says of ``spots`` (None: valid, else the error text)."""
+    try:
+        D._check_spots(spots, w * D.SPOT_SCALE, h * D.SPOT_SCALE)
+    except DecodeError as e:
+        return str(e)
+    return None
+
+
+def test_spot_checks_from_high_bytes_agree_with_the_record_loop():
+    """validate settles the common case from the records' high bytes and fluxes; whatever it says
+    matches the record-by-record check (which names the spot when the short one cannot settle it),
+    frame edges, sizes that are not a multiple of 8 pixels, unsorted and out-of-frame spots included."""
+    import random
+
+    rng = random.Random(15)
+    for case in range(400):
+        w, h = rng.choice([(640, 480), (641, 479), (1, 1), (2047, 2047), (100, 8), (7, 2000)])
+        n = rng.randrange(0, 20)
+        edge = case % 3 == 0
+        recs = [(rng.randrange(w * 32 - 40, w * 32 + 3) if edge and w * 32 > 40 else rng.randrange(w * 32 + 2),
+                 rng.randrange(h * 32 + 2), rng.randrange(256)) for _ in range(n)]
+        recs = [(min(x, 0xFFFF), min(y, 0xFFFF), f) for x, y, f in recs]
+        if case % 2:
+            recs.sort(key=lambda r: -r[2])
+        spots = D.pack_spots(recs)
+        d = sample()
+        d[D.K_GEOM], d[D.K_SPOTS] = [w, h], spots
+        want = _loop_verdict(spots, w, h)
+        if want is None:
+            assert D.validate(d) is d
+        else:
+            with pytest.raises(DecodeError) as got:
+                D.validate(d)
+            assert str(got.value) == want

@@ -310,9 +310,14 @@ def leaf_of4(claims: list) -> tuple[bytes, int, bytes, bytes]:
     return leaf, t + dt, logsig, hashes[len(hashes) - n_proof:]
 
 
-def build(keys: Keys, leaf: bytes, proof: list[bytes], note: str, issued: int | None = None) -> bytes:
+def build(keys: Keys, leaf: bytes | ev.Event, proof: list[bytes], note: str, issued: int | None = None) -> bytes:
     """Sign a compact (format-4) certificate for the verify event ``leaf`` (no checks: see
     Ledger.issue_certificate); format 3 for a leaf whose values format 4 cannot spell.
+
+    ``leaf``: the leaf bytes (decoded strictly here), or the event the caller has decoded
+    already (Ledger.issue_certificate's, of a row it stored): the certificate's leaf is built
+    again from the event's values either way, and the issuer's self-check (``verify``) decodes
+    that leaf strictly and checks that it hashes into the signed checkpoint's root.
 
     ``note``: the signed checkpoint (C2SP note) of the tree of size index + 1, which ``proof``
     leads to; only the log key's signature goes into the certificate, so it must be a plain
@@ -323,7 +328,7 @@ def build(keys: Keys, leaf: bytes, proof: list[bytes], note: str, issued: int | 
     sig = _note_signature(note, keys.log_verifier())
     if cp.extensions or checkpoint_note(cp, keys.log_verifier(), sig) != note:
         raise UsageError("a compact certificate needs a plain checkpoint signed only by the log key")
-    decoded = _verify_event(leaf)  # one strict decode for both spellings
+    decoded = _verify_event(leaf)  # one strict decode (of bytes) for both spellings
     event = compact_event(decoded)
     if cp.size != event[1] + 1:
         raise UsageError(f"a compact certificate's checkpoint is the tree right after its event "

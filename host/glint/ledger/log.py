@@ -799,12 +799,17 @@ class Ledger:
             index = self.latest_verify(item)
         row = self._recent_leaf(index)  # just appended (glint scan): no read back
         e = _stored_event(row) if row is not None else self.event(index)
+        # The stored event as it is in the leaf (not opened: a sealed value's commitment, never its
+        # value, is what a certificate carries): ``build`` then needs no strict decode of its own;
+        # the self-check below decodes, strictly, the leaf the certificate spells, which must hash
+        # into the signed root. An event read back (``event``: opened) goes in as its bytes.
+        leaf: bytes | ev.Event = e if row is not None else e.raw
         if e.kind != ev.VERIFY:
             raise UsageError(f"event {index} is a {e.kind} event; certificates are for verify events")
         get_nodes = _read_once(self.store.get_nodes)  # the checkpoint's checks and the proof share node reads
         note = self._certificate_checkpoint(index + 1, get_nodes)
         proof = merkle.inclusion_proof(index, index + 1, get_nodes)
-        blob = cert.build(self.keys, e.raw, proof, note)
+        blob = cert.build(self.keys, leaf, proof, note)
         try:
             cert.verify(blob, self.keys.issuer_public, self.keys.log_verifier())
         except VerificationError as err:

@@ -62,6 +62,16 @@ class ScanOutcome:
                 "timings_ms": {k: round(v * 1000, 3) for k, v in self.timings.items()}}
 
 
+_SAFE_NAMES = 4096  # item ids whose file-name spelling a session keeps
+
+
+def _unlink_quietly(path: str) -> None:
+    try:
+        os.unlink(path)
+    except OSError:
+        pass
+
+
 def fap_of(log10_far: float | None) -> float | None:
     """The false-accept probability recorded for a match (capped at 1)."""
     return None if log10_far is None else 10.0 ** min(0.0, log10_far)
@@ -137,6 +147,7 @@ class HostSession:
         self._ledger = None
         self._keys = None
         self._certs_dir: str | None = None  # made once per session
+        self._safe_names: dict[str, str] = {}  # item id -> its certificate files' name part
 
     # --- lazily opened parts -----------------------------------------------------------------
     @property
@@ -218,17 +229,25 @@ class HostSession:
                                       coating=coat, via=via)
             t1 = time.perf_counter()
             blob = None
+            staged = None
             try:
                 if certificate and out.passed:
                     blob = led.issue_certificate(a.index)  # built while the event is fsynced
+                    # its file written under a temporary name meanwhile too: named once the event is durable
+                    staged = self._stage_certificate(blob, a.index, out.item)
             finally:
-                led.wait_durable()  # nothing about the event leaves before it is durable
+                try:
+                    led.wait_durable()  # nothing about the event leaves before it is durable
+                except BaseException:
+                    if staged is not None:
+                        _unlink_quietly(staged[0])
+                    raise
             out.ledger_index = a.index
             if blob is None:
                 timings["ledger"] = time.perf_counter() - t0
             else:
                 timings["ledger"] = t1 - t0  # the wait for its fsync shows in the stage it overlaps
-                out.cert_path = self.save_certificate(blob, a.index, out.item, a.leaf_hash)
+                out.cert_path = self.save_certificate(blob, a.index, out.item, a.leaf_hash, staged=staged)
                 timings["cert"] = time.perf_counter() - t1
         self.record_outcome(out)
         out.timings = timings
@@ -283,10 +302,12 @@ class HostSession:
         """Issue the certificate of verify event ``index`` and save it (``save_certificate``)."""
         return self.save_certificate(self.ledger.issue_certificate(index), index, item)
 
-    def save_certificate(self, blob: bytes, index: int, item: str, leaf_hash: bytes | None = None) -> Path:
+    def save_certificate(self, blob: bytes, index: int, item: str, leaf_hash: bytes | None = None,
+                         staged: tuple[str, str] | None = None) -> Path:
         """Write an issued certificate to ``certs/<item>-<index>.cose`` and publish it for this home's
         `glint serve` (``certs/by-id/<id>.cose``, glint.publish); ``leaf_hash``: its event's, when
-        the caller has it (else one row is read). Returns the first path."""
+        the caller has it (else one row is read); ``staged``: what ``_stage_certificate`` wrote for
+        these bytes (then only named here). Returns the first path."""
         from glint import publish
         from glint.ledger.cert import cert_id
 
@@ -294,11 +315,29 @@ class HostSession:
             row = self.ledger.store.leaf(index)  # the leaf's hash, without decoding the event again
             assert row is not None  # the certificate was issued for it
             leaf_hash = row.hash
+        tmp, path = staged if staged is not None else self._stage_certificate(blob, index, item)
+        try:
+            os.replace(tmp, path)
+        except BaseException:
+            _unlink_quietly(tmp)
+            raise
+        publish.publish(self.home, blob, cert_id(leaf_hash), same_as=path)
+        return Path(path)
+
+    def _stage_certificate(self, blob: bytes, index: int, item: str) -> tuple[str, str]:
+        """Write a certificate to a temporary file beside ``certs/<item>-<index>.cose``; return (the
+        temporary path, the final one). ``save_certificate`` names it: a reader never sees a partial
+        file under the final name, and ``process`` writes it while the verify event is fsynced."""
         certs = self._certs_dir
         if certs is None:
             self.home.certs_dir.mkdir(parents=True, exist_ok=True)
             certs = self._certs_dir = str(self.home.certs_dir)
-        safe = "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in item)
+        safe = self._safe_names.get(item)
+        if safe is None:
+            safe = "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in item)
+            if len(self._safe_names) >= _SAFE_NAMES:
+                self._safe_names.clear()
+            self._safe_names[item] = safe
         path = os.path.join(certs, f"{safe}-{index}.cose")
         tmp = path[:-len(".cose")] + ".tmp"
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o666)
@@ -306,11 +345,12 @@ class HostSession:
             view = memoryview(blob)
             while view:  # one write for a certificate; a short one (a full disk) goes on or raises
                 view = view[os.write(fd, view):]
-        finally:
+        except BaseException:
             os.close(fd)
-        os.replace(tmp, path)
-        publish.publish(self.home, blob, cert_id(leaf_hash), same_as=path)
-        return Path(path)
+            _unlink_quietly(tmp)
+            raise
+        os.close(fd)
+        return tmp, path
 
     def reference_digest(self, item: str) -> bytes:
         from glint.match.database import to_record

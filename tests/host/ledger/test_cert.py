@@ -141,6 +141,24 @@ def test_a_leaf_format_4_cannot_spell_gets_format_3(tmp_path, keys):
     assert (ia.format, ia.device, ia.scan, ib.format, ib.device) == (4, None, None, 3, 7)
 
 
+def test_build_from_the_stored_event_equals_build_from_its_bytes(issued, keys):
+    """issue_certificate hands build the event it holds (as stored: sealed values as their
+    commitments), not its bytes to decode again: the same certificate, byte for byte, for format 4
+    and for the format-3 fallback."""
+    from glint.ledger import merkle
+    from glint.ledger.log import _stored_event
+
+    _, path, _, a = issued
+    with Ledger.open(path, keys=keys, durable=False) as led:
+        b = led.append_event("verify", ITEM, {"res": "pass", "dev": 7}, T0 + 4)  # format 3
+        for index in (a.index, b.index):
+            row = led.store.leaf(index)
+            e = _stored_event(row)
+            note = led._certificate_checkpoint(index + 1)
+            proof = merkle.inclusion_proof(index, index + 1, led.store.get_nodes)
+            assert certmod.build(keys, e, proof, note, T0 + 9) == certmod.build(keys, row.leaf, proof, note, T0 + 9)
+
+
 def test_size_is_the_index_bits_not_the_log_or_the_history(tmp_path, keys):
     """A certificate's proof is to the tree right after its event: one hash per 1 bit of the index,
     however many events the log gained since and however long the item's history."""

@@ -105,8 +105,12 @@ def test_the_certificate_is_saved_only_once_the_verify_event_is_durable(session,
         seen.append(("issue", store._walsync.done, store._ticket))
         return issue(*a, **kw)
 
+    staged = []
+
     def watched_save(*a, **kw):
         seen.append(("save", store._walsync.done, store._ticket))
+        tmp, final = kw["staged"]  # written while the fsync ran, under a temporary name only
+        staged.append((os.path.exists(tmp), os.path.exists(final)))
         return save(*a, **kw)
 
     monkeypatch.setattr(host.ledger, "issue_certificate", watched_issue)
@@ -116,6 +120,8 @@ def test_the_certificate_is_saved_only_once_the_verify_event_is_durable(session,
     (_, done_i, ticket_i), (_, done_s, ticket_s) = seen
     assert ticket_i == ticket_s > done_i  # the certificate was built while the event's fsync ran ...
     assert done_s >= ticket_s  # ... and saved only once it was done
+    assert staged == [(True, False)]  # written meanwhile under a temporary name, named once durable
+    assert not any(host.home.certs_dir.rglob("*.tmp"))
     assert store._walsync.done >= store._ticket
     assert store.db.execute("PRAGMA synchronous").fetchone()[0] == 2  # FULL again for every other commit
     a = host.ledger.service(ITEM, "inspected")  # outside sync_later: durable on return
@@ -135,7 +141,9 @@ def test_a_failed_ledger_fsync_hands_out_nothing(session, monkeypatch):
     checked = scan(host, device, probes, size)
     with pytest.raises(LedgerError, match="cannot make ledger.db-wal durable: .*Input/output error"):
         host.process(checked, item=ITEM)
-    assert not host.home.certs_dir.exists() or not any(host.home.certs_dir.glob("*.cose"))
+    # the certificate was written under a temporary name while the fsync ran: removed, nothing named
+    assert not host.home.certs_dir.exists() or not any(host.home.certs_dir.rglob("*.cose"))
+    assert not host.home.certs_dir.exists() or not any(host.home.certs_dir.rglob("*.tmp"))
     row = host.registry.conn.execute("SELECT result, ledger_index FROM scans WHERE id=?",
                                      (checked.scan_id,)).fetchone()
     assert row == (None, None)  # no outcome noted for a scan whose event may be lost
