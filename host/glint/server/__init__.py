@@ -19,7 +19,7 @@ SERVER_THREADS = 16         # request threads (parse, authenticate, wait for the
 CHANNEL_TIMEOUT_S = 10      # a connection silent this long is closed (idle keep-alive, half-sent requests)
 CONNECTION_LIMIT = 1000     # open connections before new ones wait (waitress's default of 100 let 150
                             # half-sent requests lock every other client out)
-CLEANUP_INTERVAL_S = 2      # how often silent connections are looked for
+CLEANUP_INTERVAL_S = 1      # how often silent connections and request deadlines are looked at
 # A request (headers and body) must arrive within this many seconds of its first byte, else 408 and
 # closed: a client trickling a byte every few seconds is never silent for CHANNEL_TIMEOUT_S
 # (glint.server.deadline). 1 MiB (the largest body) at ~35 KB/s; an event with its scan is a few KB.
@@ -90,7 +90,7 @@ def make_server(home: str | Path, host: str, port: int, ledger_path: str | Path 
     from glint.home import Home
     from glint.server.app import create_app
     from glint.server.conncap import DEFAULT_PER_ADDRESS, with_cap
-    from glint.server.deadline import with_deadline
+    from glint.server.deadline import check_deadlines, with_deadline
     from glint.server.httperrors import with_json_errors
     from glint.server.limits import connections_per_address
     from glint.server.sendonce import with_one_send
@@ -104,5 +104,6 @@ def make_server(home: str | Path, host: str, port: int, ledger_path: str | Path 
                            channel_timeout=CHANNEL_TIMEOUT_S, connection_limit=CONNECTION_LIMIT,
                            cleanup_interval=CLEANUP_INTERVAL_S, ident="glint")
     server.channel_class = channel  # every connection: the whole-request deadline, the cap, JSON errors, one send
+    check_deadlines(server)  # the deadline, checked in waitress's once-a-second sweep (glint.server.deadline)
     server.glint_close = app.glint_close
     return server

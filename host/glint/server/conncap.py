@@ -69,6 +69,10 @@ class _Counts:
                      "connections_per_address); %d refused since the last note", host, held - 1, self.cap, n)
 
 
+def _always() -> bool:
+    return True
+
+
 def _host_of(addr) -> str:
     return str(addr[0]) if isinstance(addr, tuple) and addr else str(addr)
 
@@ -106,11 +110,10 @@ class CappedChannel(HTTPChannel):
             self.current_outbuf_count += len(head) + len(body)
             self.total_outbufs_len += len(head) + len(body)
         self.close_when_flushed = True
-
-    def readable(self):
-        if self._glint_refused:  # drain what the client sent (closing on unread data would reset the
-            return True          # connection before the client read the 503), never parse it
-        return super().readable()
+        # Drain what the client sends (closing on unread data would reset the connection before the
+        # client read the 503), never parse it. On this channel only: every other channel keeps
+        # waitress's own readable(), which the event loop asks of every channel on every turn.
+        self.readable = _always
 
     def received(self, data):
         if self._glint_refused:

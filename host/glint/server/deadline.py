@@ -5,8 +5,11 @@ client that trickles one byte every few seconds is never silent that long and co
 connection open indefinitely (1000 such connections exhaust the server). A channel of
 :class:`DeadlineChannel` notes when the first byte of each request arrives; if the request
 (headers and body) is not complete ``deadline_s`` later, it answers ``408`` with glint's
-JSON error and closes the connection. The event loop looks at every channel at least once
-per second (waitress's ``asyncore_loop_timeout``), so the deadline holds to about a second.
+JSON error and closes the connection. The server's maintenance (:func:`check_deadlines`, run by
+waitress every ``cleanup_interval``, glint.server.CLEANUP_INTERVAL_S = 1 s, beside its idle
+timeout) looks at every channel, so the deadline holds to about a second. It is not checked in
+the channel's ``readable()``: the event loop asks that of every open channel on every turn, a
+few times per request, where the check cost more than the whole deadline needs.
 Time spent running a request (the app, the ledger) does not count: only receiving it.
 """
 
@@ -37,12 +40,12 @@ class DeadlineChannel(HTTPChannel):
             self.request_started = None  # complete (or nothing pending)
         return r
 
-    def readable(self):
+    def check_deadline(self, now: float) -> None:
+        """Answer 408 and close if the request being received started more than ``deadline_s`` ago."""
         started = self.request_started
         if (started is not None and not self.requests and not self.will_close and not self.close_when_flushed
-                and time.monotonic() - started > self.deadline_s):
+                and now - started > self.deadline_s):
             self._time_out()
-        return super().readable()
 
     def _time_out(self) -> None:
         _log.warning("request from %s not complete within %.0f s of its first byte: closed", self.addr, self.deadline_s)
@@ -65,3 +68,19 @@ def with_deadline(deadline_s: float) -> type[DeadlineChannel]:
     if not deadline_s > 0:
         raise ValueError("the request deadline must be positive")
     return type("DeadlineChannel", (DeadlineChannel,), {"deadline_s": float(deadline_s)})
+
+
+def check_deadlines(server) -> None:
+    """Make waitress's ``server.maintenance`` (its idle-connection sweep) check every channel's
+    receive deadline too."""
+    sweep = server.maintenance
+
+    def maintenance(now):
+        sweep(now)
+        mono = time.monotonic()
+        for channel in list(server.active_channels.values()):
+            check = getattr(channel, "check_deadline", None)
+            if check is not None:
+                check(mono)
+
+    server.maintenance = maintenance
