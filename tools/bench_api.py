@@ -2,7 +2,7 @@
 """HTTP upload throughput of `glint serve`: durable events per second from concurrent clients.
 
     python tools/bench_api.py [--clients 8] [--events 250] [--kind service|verify] [--batch N]
-                              [--client raw|stdlib] [--server glint|trivial] [--json]
+                              [--client raw|stdlib] [--server glint|trivial|granian|granian-trivial] [--json]
 
 A real `glint serve` process (waitress, durable SQLite commits) on 127.0.0.1:0 and a
 temporary home. Each client thread has its own API key and keep-alive connection and
@@ -175,20 +175,34 @@ def _stdlib_client(port: int, requests: list[bytes], lat: list[float], errors: l
 
 
 def _cpu_s(pid: int) -> float:
-    """CPU seconds (user + system, all threads) the process has used (Linux /proc)."""
+    """CPU seconds (user + system, all threads) the process and its children have used (Linux /proc;
+    granian serves from a worker process it starts)."""
+    pids = [pid]
     try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        for task in os.listdir(f"/proc/{pid}/task"):
+            pids += [int(x) for x in Path(f"/proc/{pid}/task/{task}/children").read_text().split()]
     except OSError:
-        return float("nan")
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        pass
+    total = 0.0
+    for p in pids:
+        try:
+            fields = Path(f"/proc/{p}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            if p == pid:
+                return float("nan")
+            continue
+        total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return total
 
 
 # ``--server trivial``: the same clients against waitress serving an app that reads the body and
-# answers a constant 201 JSON line (no glint): what the HTTP server itself costs and carries.
+# answers a constant 201 JSON line (no glint), on one CPU like glint serve: what the HTTP server
+# itself costs and carries.
 TRIVIAL_SERVER = """
 import sys
 from waitress.server import create_server
 import glint.server as gs
+gs.pin_cpus(gs.SERVER_CPUS)  # on one CPU, as glint serve
 ANSWER = b'{"index":0,"duplicate":false}\\n'
 def app(environ, start_response):
     environ["wsgi.input"].read(int(environ.get("CONTENT_LENGTH") or 0))
@@ -200,7 +214,66 @@ srv.run()
 """
 
 
-def run(clients: int, events: int, kind: str, batch: int = 1, stdlib: bool = False, trivial: bool = False) -> dict:
+# ``--server granian`` / ``granian-trivial``: glint's WSGI app (or the trivial one) under granian, a
+# WSGI server whose HTTP parsing and event loop are Rust, on one CPU like glint serve: what an HTTP
+# layer outside Python would save (issue 15). A measurement only: granian is not a dependency of
+# glint, and this app lacks what glint serve adds to waitress (the per-address cap, the whole-
+# request deadline, JSON answers for the server's own refusals, SIGTERM handling).
+GRANIAN_APP = """
+import os
+ANSWER = b'{"index":0,"duplicate":false}\\n'
+def trivial(environ, start_response):
+    environ["wsgi.input"].read(int(environ.get("CONTENT_LENGTH") or 0))
+    start_response("201 CREATED", [("Content-Type", "application/json"), ("Content-Length", str(len(ANSWER)))])
+    return [ANSWER]
+if os.environ.get("BENCH_GLINT_HOME"):
+    from glint.server.app import create_app
+    app = create_app(os.environ["BENCH_GLINT_HOME"])
+else:
+    app = trivial
+"""
+
+
+def _granian(tmp: Path, home: Path, trivial: bool, env: dict) -> tuple[list[str], dict, int]:
+    try:
+        import granian  # noqa: F401
+    except ImportError:
+        raise SystemExit("--server granian needs granian (pip install granian): measured here, not a glint dependency") from None
+    import glint.server as gs
+
+    (tmp / "bench_granian_app.py").write_text(GRANIAN_APP)
+    with socket.socket() as s:  # granian does not print the port it bound: pick a free one
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    env = dict(env, PYTHONPATH=os.pathsep.join(filter(None, [str(tmp), env.get("PYTHONPATH")])))
+    if not trivial:
+        env["BENCH_GLINT_HOME"] = str(home)
+    argv = [sys.executable, "-m", "granian", "--interface", "wsgi", "--workers", "1",
+            "--blocking-threads", str(gs.SERVER_THREADS), "--runtime-threads", "1", "--http", "1", "--no-ws",
+            "--host", "127.0.0.1", "--port", str(port), "--log-level", "warning", "bench_granian_app:app"]
+    return argv, env, port
+
+
+def _wait_port(port: int, proc: subprocess.Popen, log: Path) -> None:
+    for _ in range(600):
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            return
+        except OSError:
+            if proc.poll() is not None:
+                break
+            time.sleep(0.05)
+    raise SystemExit(f"server did not start: {log.read_text()[-2000:]}")
+
+
+def _one_cpu() -> None:
+    """The server on one CPU, as glint serve pins itself (glint.server.pin_cpus); its children inherit it."""
+    if hasattr(os, "sched_setaffinity"):
+        os.sched_setaffinity(0, sorted(os.sched_getaffinity(0))[-1:])
+
+
+def run(clients: int, events: int, kind: str, batch: int = 1, stdlib: bool = False, trivial: bool = False,
+        granian: bool = False) -> dict:
     with tempfile.TemporaryDirectory(prefix="glint-bench-api-") as tmp:
         home = Path(tmp) / "hq"
         home.mkdir()
@@ -208,14 +281,23 @@ def run(clients: int, events: int, kind: str, batch: int = 1, stdlib: bool = Fal
         requests = [_requests_of(tokens[c], bodies[c], batch) for c in range(clients)]
         env = dict(os.environ, GLINT_LOG="WARNING")
         log = open(Path(tmp) / "serve.log", "w")
-        argv = ["-c", TRIVIAL_SERVER] if trivial else ["-m", "glint", "serve", "--listen", "127.0.0.1:0", "--home", str(home)]
-        proc = subprocess.Popen([sys.executable, *argv],
-                                stdout=subprocess.PIPE, stderr=log, text=True, env=env)
+        if granian:
+            argv, env, port = _granian(Path(tmp), home, trivial, env)
+            proc = subprocess.Popen(argv, stdout=log, stderr=log, text=True, env=env, preexec_fn=_one_cpu)
+        else:
+            argv = ["-c", TRIVIAL_SERVER] if trivial else ["-m", "glint", "serve", "--listen", "127.0.0.1:0",
+                                                           "--home", str(home)]
+            proc = subprocess.Popen([sys.executable, *argv],
+                                    stdout=subprocess.PIPE, stderr=log, text=True, env=env)
         try:
-            line = proc.stdout.readline()
-            if "listening on" not in line:
-                raise SystemExit(f"server did not start: {line}{(Path(tmp) / 'serve.log').read_text()}")
-            port = int(line.split("http://127.0.0.1:")[1].split()[0])
+            if granian:
+                _wait_port(port, proc, Path(tmp) / "serve.log")
+                time.sleep(0.5)  # the worker process imports glint after the port opens
+            else:
+                line = proc.stdout.readline()
+                if "listening on" not in line:
+                    raise SystemExit(f"server did not start: {line}{(Path(tmp) / 'serve.log').read_text()}")
+                port = int(line.split("http://127.0.0.1:")[1].split()[0])
             lats: list[list[float]] = [[] for _ in range(clients)]
             errors: list[str] = []
             threads = [threading.Thread(target=_client, args=(port, requests[c], lats[c], errors, batch, stdlib))
@@ -246,7 +328,7 @@ def run(clients: int, events: int, kind: str, batch: int = 1, stdlib: bool = Fal
             "requests": len(flat), "errors": len(errors), "first_error": errors[:1],
             "wall_s": round(wall, 3), "events_per_s": round((n - len(errors)) / wall, 1),
             "server_cpu_ms_per_event": round(1000 * server_cpu / max(1, n), 3),
-            "server": "trivial" if trivial else "glint",
+            "server": ("granian" if granian else "waitress") + (" trivial" if trivial else " glint"),
             "client": "stdlib" if stdlib else "raw", "client_cpu_ms_per_event": round(1000 * client_cpu / max(1, n), 3),
             "load": round(os.getloadavg()[0], 1),
             "latency_ms_median": round(1000 * statistics.median(flat), 2),
@@ -262,18 +344,21 @@ def main() -> int:
                     help="events per request (N > 1: POST /v1/events/batch; at most 100)")
     ap.add_argument("--client", choices=("raw", "stdlib"), default="raw",
                     help="raw: pre-built requests on a keep-alive socket (cheap, the default); stdlib: http.client")
-    ap.add_argument("--server", choices=("glint", "trivial"), default="glint",
-                    help="trivial: waitress with an app that answers a constant 201 (what waitress alone carries)")
+    ap.add_argument("--server", choices=("glint", "trivial", "granian", "granian-trivial"), default="glint",
+                    help="trivial: waitress with an app that answers a constant 201 (what waitress alone carries); "
+                         "granian / granian-trivial: glint's app / that app under granian (pip install granian; "
+                         "what an HTTP layer outside Python would save, without glint serve's connection limits)")
     ap.add_argument("--json", action="store_true")
     a = ap.parse_args()
     if not 1 <= a.batch <= 100:
         ap.error("--batch must be 1..100")
-    r = run(a.clients, a.events, a.kind, a.batch, a.client == "stdlib", a.server == "trivial")
+    r = run(a.clients, a.events, a.kind, a.batch, a.client == "stdlib", a.server.endswith("trivial"),
+            a.server.startswith("granian"))
     if a.json:
         print(json.dumps(r))
     else:
         per = f" in batches of {r['batch']}" if r["batch"] > 1 else ""
-        srv = " (trivial app under waitress)" if r["server"] == "trivial" else ""
+        srv = {"waitress glint": ""}.get(r["server"], f" ({r['server']})")
         print(f"{r['kind']}{srv}: {r['events']} events{per} from {r['clients']} clients in {r['wall_s']} s: "
               f"{r['events_per_s']} events/s durable; request latency median {r['latency_ms_median']} ms, "
               f"p90 {r['latency_ms_p90']} ms; server CPU {r['server_cpu_ms_per_event']} ms per event, clients' "
