@@ -247,25 +247,32 @@ def calibrated_far(n_hyp: int, log10_tail: float, p: MatchParams) -> float:
 
 def similarity_batch(zr: np.ndarray, zp: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Least-squares similarity w = a z + b per row of corresponding complex points (H, K)."""
-    cr, cp = zr.sum(1, keepdims=True) / zr.shape[1], zp.sum(1, keepdims=True) / zp.shape[1]
+    add = np.add.reduce  # ndarray.sum without its Python wrapper
+    cr, cp = add(zr, 1, keepdims=True) / zr.shape[1], add(zp, 1, keepdims=True) / zp.shape[1]
     dr, dp = zr - cr, zp - cp
-    a = (dp * dr.conj()).sum(1) / np.maximum((np.abs(dr) ** 2).sum(1), 1e-12)
+    a = add(dp * dr.conj(), 1) / np.maximum(add(np.abs(dr) ** 2, 1), 1e-12)
     return a, cp[:, 0] - a * cr[:, 0]
 
 
 def candidate_order(a: np.ndarray, b: np.ndarray, limit: int) -> np.ndarray:
     """Indices of one candidate per transform group, largest groups first (at most ``limit``)."""
-    ka = np.round(np.angle(a) / ANGLE_BIN).astype(np.int64) % 72
-    kx = np.round(b.real / SHIFT_BIN).astype(np.int64)
-    ky = np.round(b.imag / SHIFT_BIN).astype(np.int64)
+    # np.round is np.rint at 0 decimals, np.angle arctan2(imag, real): the same values, without wrappers
+    ka = np.rint(np.arctan2(a.imag, a.real) / ANGLE_BIN).astype(np.int64) % 72
+    kx = np.rint(b.real / SHIFT_BIN).astype(np.int64)
+    ky = np.rint(b.imag / SHIFT_BIN).astype(np.int64)
     key = (ka * 4096 + (kx + 2048)) * 4096 + (ky + 2048)
     # np.unique(key, return_index=True, return_counts=True), at half its cost: groups in key order,
     # each represented by its first candidate.
-    order = np.argsort(key, kind="stable")
+    order = key.argsort(kind="stable")
     sk = key[order]
-    starts = np.flatnonzero(np.concatenate(([True], sk[1:] != sk[:-1])))
-    counts = np.diff(np.append(starts, len(sk)))
-    best = np.argsort(-counts, kind="stable")[:limit]
+    new = np.empty(len(sk), bool)
+    new[0] = True
+    np.not_equal(sk[1:], sk[:-1], out=new[1:])
+    starts = new.nonzero()[0]
+    ends = np.empty(len(starts), np.int64)
+    ends[:-1] = starts[1:]
+    ends[-1] = len(sk)
+    best = (starts - ends).argsort(kind="stable")[:limit]  # -counts
     return order[starts[best]]
 
 
@@ -279,17 +286,16 @@ def affine_batch(src: np.ndarray, dst: np.ndarray, a: np.ndarray, b: np.ndarray)
     sim[:, 0, 0], sim[:, 0, 1] = a.real, a.imag
     sim[:, 1, 0], sim[:, 1, 1] = -a.imag, a.real
     sim[:, 2, 0], sim[:, 2, 1] = b.real, b.imag
-    dev = src - src.sum(1, keepdims=True) / src.shape[1]
-    spread = (dev * dev).sum((1, 2))
+    dev = src - np.add.reduce(src, 1, keepdims=True) / src.shape[1]
+    spread = np.add.reduce(dev * dev, (1, 2))
     # det of the centred 2 x 2 scatter (xtx's top-left block less the mean's outer product)
     sx, sy = xtx[:, 2, 0], xtx[:, 2, 1]
     det = ((xtx[:, 0, 0] - sx * sx / 4.0) * (xtx[:, 1, 1] - sy * sy / 4.0)
            - (xtx[:, 0, 1] - sx * sy / 4.0) * (xtx[:, 1, 0] - sy * sx / 4.0))
     good = det > (AFFINE_MIN_ASPECT * spread / 2) ** 2
-    out = sim.copy()
-    if np.any(good):
-        out[good] = solve(xtx[good], xty[good])
-    return out
+    if good.any():
+        sim[good] = solve(xtx[good], xty[good])
+    return sim
 
 
 def sq_dist(a: np.ndarray, b: np.ndarray, right: np.ndarray | None = None) -> np.ndarray:
@@ -299,7 +305,7 @@ def sq_dist(a: np.ndarray, b: np.ndarray, right: np.ndarray | None = None) -> np
     ``right``: :func:`sq_right` of b, when already made (b's side of the product)."""
     left = np.empty((len(a), 4))
     left[:, :2] = a
-    left[:, 2] = (a * a).sum(1)
+    left[:, 2] = np.add.reduce(a * a, 1)  # (a * a).sum(1) without the method's wrapper
     left[:, 3] = 1.0
     return left @ (sq_right(b) if right is None else right)
 
@@ -309,7 +315,7 @@ def sq_right(b: np.ndarray) -> np.ndarray:
     right = np.empty((4, len(b)))
     right[:2] = -2.0 * b.T
     right[2] = 1.0
-    right[3] = (b * b).sum(1)
+    right[3] = np.add.reduce(b * b, 1)
     return right
 
 
@@ -338,7 +344,7 @@ def score_seeds(ref_xy: np.ndarray, probe_xy: np.ndarray, maps: np.ndarray, ref_
     rows = np.arange(nh)[:, None]
     nonseed = np.ones(w.shape[:2], bool)
     nonseed[rows, ref_seed] = False
-    centre = ref_xy[ref_seed].mean(1)  # (h, 2)
+    centre = np.add.reduce(ref_xy.take(ref_seed, 0), 1) / ref_seed.shape[1]  # (h, 2): .mean(1), as it computes it
     cx = ref_xy[None, :, 0] - centre[:, None, 0]
     cy = ref_xy[None, :, 1] - centre[:, None, 1]
     dist = np.sqrt(cx * cx + cy * cy)
@@ -357,7 +363,7 @@ def score_seeds(ref_xy: np.ndarray, probe_xy: np.ndarray, maps: np.ndarray, ref_
         # within REFINED_GAIN of it on every spot (in-focus pairs), the one-stage count stands and
         # nothing is fitted.
         const = params.seed_radius + params.seed_slope * dist
-        if np.any(nonseed & (radius > REFINED_GAIN * const)):
+        if (nonseed & (radius > REFINED_GAIN * const)).any():
             bounds = ring_bounds(params.band_lo, float(dist.max()))
             done = nonseed & (dist <= bounds[0])  # ring 0: the seed's map and radii
             for lo, hi in zip(bounds[:-1], bounds[1:]):
@@ -381,7 +387,7 @@ def score_seeds(ref_xy: np.ndarray, probe_xy: np.ndarray, maps: np.ndarray, ref_
                 if np.any(tighter):
                     th, tn = rh[tighter], rn[tighter]
                     wr = w[rh, rn]  # (R, 2): the ring's spots mapped, by the fit where it is tighter
-                    wr[tighter] = affine_apply_rows(ref_xy[tn], fit_maps[th])
+                    wr[tighter] = affine_apply_rows(ref_xy.take(tn, 0), fit_maps.take(th, 0))
                     use[th, tn] = _inside(wr[tighter], width, height, edges)  # nonseed: every ring spot is
                     rt = r2[tighter]
                     radius[th, tn] = rt
@@ -396,13 +402,13 @@ def score_seeds(ref_xy: np.ndarray, probe_xy: np.ndarray, maps: np.ndarray, ref_
                     j[rh, rn] = jr
                     near[rh, rn] = (dr[np.arange(len(jr)), jr] <= radius[rh, rn] ** 2) & use[rh, rn]
                 done |= ring
-    n = use.sum(1)
+    n = np.count_nonzero(use, 1)
     # k: distinct probe spots claimed by near reference spots (one-to-one), per seed.
     claimed = np.zeros((nh, npr), bool)
-    hh, nn = np.nonzero(near)
+    hh, nn = near.nonzero()
     claimed[hh, j[hh, nn]] = True
-    k = claimed.sum(1).astype(np.int64)
-    pbar = (p_i * use).sum(1) / np.maximum(n, 1)
+    k = np.count_nonzero(claimed, 1).astype(np.int64)
+    pbar = np.add.reduce(p_i * use, 1) / np.maximum(n, 1)
     if pairs_out is not None:  # the pairs each seed counted (the refit starts from the best one's)
         pairs_out.update(near=near, j=j)
     return n, k, pbar
@@ -460,8 +466,8 @@ def refined_maps(x: np.ndarray, probe_xy: np.ndarray, maps: np.ndarray, ref_seed
         return None
     wgt = near.astype(np.float64)  # (h, N)
     wgt[np.arange(h)[:, None], ref_seed] = 1.0
-    tgt = probe_xy[j]  # (h, N, 2)
-    tgt[np.arange(h)[:, None], ref_seed] = probe_xy[probe_seed]
+    tgt = probe_xy.take(j, 0)  # (h, N, 2): probe_xy[j] (take: the same rows at a tenth of the cost)
+    tgt[np.arange(h)[:, None], ref_seed] = probe_xy.take(probe_seed, 0)
     n_fit = wgt.sum(1)
     xw = x[None] * wgt[..., None]  # (h, N, 3)
     xtx = np.einsum("hni,nj->hij", xw, x)
@@ -498,9 +504,9 @@ def mutual_pairs(src: np.ndarray, dst: np.ndarray, radius, right: np.ndarray | N
     d2 = sq_dist(src, dst, right)
     j = d2.argmin(1)
     i = d2.argmin(0)
-    rows = np.arange(len(src))
-    ok = (i[j] == rows) & (d2[rows, j] <= (np.square(radius) if radius2 is None else radius2))
-    idx = np.flatnonzero(ok)
+    # d2.min(1) is d2[rows, j] (the value at the argmin), in one reduction
+    ok = (i[j] == np.arange(len(src))) & (np.minimum.reduce(d2, 1) <= (np.square(radius) if radius2 is None else radius2))
+    idx = ok.nonzero()[0]
     out = np.empty((len(idx), 2), np.int64)
     out[:, 0] = idx
     out[:, 1] = j[idx]
@@ -519,7 +525,7 @@ def fit_homography(src: np.ndarray, dst: np.ndarray, polish: bool = False) -> np
     ``polish``: then minimise the geometric (reprojection) error with a few Gauss-Newton steps, as
     cv2.findHomography's Levenberg-Marquardt does, at a fraction of its cost. None when degenerate."""
     n = len(src)
-    ms, md = src.sum(0) / n, dst.sum(0) / n
+    ms, md = np.add.reduce(src, 0) / n, np.add.reduce(dst, 0) / n
     x, y = ((src - ms) * FIT_NORM).T
     u, v = ((dst - md) * FIT_NORM).T
     a = np.zeros((2 * n, 8))
@@ -562,7 +568,8 @@ def fit_homography(src: np.ndarray, dst: np.ndarray, polish: bool = False) -> np
 
 def median(v: np.ndarray) -> float:
     """np.median of a small 1-D array at a tenth of its overhead."""
-    s = np.sort(v)
+    s = v.copy()  # np.sort(v), without its wrapper
+    s.sort()
     n = len(s)
     return 0.5 * float(s[(n - 1) // 2] + s[n // 2])
 
@@ -591,9 +598,9 @@ def grow_affine(ref1: np.ndarray, probe_xy: np.ndarray, seed_map: np.ndarray, ra
     pairs = mutual_pairs(ref1 @ m, probe_xy, radius, right, r2)
     if start is not None and len(start) > len(pairs):
         # The count's own pairs (its rings followed the coating outwards): the map fitted to them.
-        a = ref1[start[:, 0]]
+        a = ref1.take(start[:, 0], 0)
         try:
-            m2 = solve(a.T @ a, a.T @ probe_xy[start[:, 1]])
+            m2 = solve(a.T @ a, a.T @ probe_xy.take(start[:, 1], 0))
             p2 = mutual_pairs(ref1 @ m2, probe_xy, radius, right, r2)
             if len(p2) > len(pairs):
                 m, pairs = m2, p2
@@ -602,9 +609,9 @@ def grow_affine(ref1: np.ndarray, probe_xy: np.ndarray, seed_map: np.ndarray, ra
     for _ in range(AFFINE_ROUNDS):
         if len(pairs) < 6:
             break
-        a = ref1[pairs[:, 0]]
+        a = ref1.take(pairs[:, 0], 0)
         try:
-            m2 = solve(a.T @ a, a.T @ probe_xy[pairs[:, 1]])
+            m2 = solve(a.T @ a, a.T @ probe_xy.take(pairs[:, 1], 0))
         except np.linalg.LinAlgError:
             break
         p2 = mutual_pairs(ref1 @ m2, probe_xy, radius, right, r2)
@@ -623,7 +630,9 @@ def refine(ref_xy: np.ndarray, probe_xy: np.ndarray, seed_map: np.ndarray, seed_
     if ref1 is None:
         ref1 = np.concatenate([ref_xy, np.ones((len(ref_xy), 1))], axis=1)
     right = sq_right(probe_xy)
-    h = np.vstack([grow_affine(ref1, probe_xy, seed_map, seed_radius, start, right).T, [0.0, 0.0, 1.0]])
+    h = np.empty((3, 3))  # np.vstack([m.T, [0, 0, 1]])
+    h[:2] = grow_affine(ref1, probe_xy, seed_map, seed_radius, start, right).T
+    h[2] = (0.0, 0.0, 1.0)
     rr = params.refine_radius if refine_radius is None else refine_radius
     rr2 = np.square(rr)
     radii = [(seed_radius, np.square(seed_radius))] + [(rr, rr2)] * REFINE_ROUNDS
@@ -633,7 +642,7 @@ def refine(ref_xy: np.ndarray, probe_xy: np.ndarray, seed_map: np.ndarray, seed_
         pairs = mutual_pairs(mapped, probe_xy, r, right, r2)
         if len(pairs) < 6:
             return h, pairs, None
-        src, dst = ref_xy[pairs[:, 0]], probe_xy[pairs[:, 1]]
+        src, dst = ref_xy.take(pairs[:, 0], 0), probe_xy.take(pairs[:, 1], 0)  # rows: take, not [] (a tenth of the cost)
         # The final fit gives the residuals (the clone gate) and the map enrollment fuses captures
         # with: polished on the geometric error. The earlier rounds only choose pairs.
         hn = fit_homography(src, dst, polish=rnd == len(radii) - 1)
@@ -643,10 +652,10 @@ def refine(ref_xy: np.ndarray, probe_xy: np.ndarray, seed_map: np.ndarray, seed_
         if rnd == 0:
             # The wide first radius can admit a few wrong pairs: drop the pairs far off the least-squares
             # fit and fit again (a trimmed fit; RANSAC costs ten times more for the same pairs).
-            e = np.hypot(*(apply_homography(ref1[pairs[:, 0]], hn) - dst).T)
+            e = np.hypot(*(apply_homography(ref1.take(pairs[:, 0], 0), hn) - dst).T)
             keep = e <= max(RANSAC_PX, TRIM_FACTOR * median(e))
-            if 6 <= keep.sum() < len(keep):
-                hn2 = fit_homography(src[keep], dst[keep])
+            if 6 <= np.count_nonzero(keep) < len(keep):
+                hn2 = fit_homography(src.compress(keep, 0), dst.compress(keep, 0))
                 hn = hn if hn2 is None else hn2
         h = hn
     mapped = apply_homography(ref1, h)
@@ -657,7 +666,7 @@ def refine(ref_xy: np.ndarray, probe_xy: np.ndarray, seed_map: np.ndarray, seed_
     for _ in range(MAX_EXTRA_ROUNDS):
         if len(pairs) < 6 or len(pairs) <= used:
             break
-        hn = fit_homography(ref_xy[pairs[:, 0]], probe_xy[pairs[:, 1]], polish=True)
+        hn = fit_homography(ref_xy.take(pairs[:, 0], 0), probe_xy.take(pairs[:, 1], 0), polish=True)
         if hn is None:
             break
         h, used = hn, len(pairs)
@@ -665,7 +674,7 @@ def refine(ref_xy: np.ndarray, probe_xy: np.ndarray, seed_map: np.ndarray, seed_
         pairs = mutual_pairs(mapped, probe_xy, rr, right, rr2)
     if len(pairs) < 6:
         return h, pairs, None
-    err = np.hypot(*(mapped[pairs[:, 0]] - probe_xy[pairs[:, 1]]).T)
+    err = np.hypot(*(mapped.take(pairs[:, 0], 0) - probe_xy.take(pairs[:, 1], 0)).T)
     a = h[:2, :2] / h[2, 2]
     scale = math.sqrt(abs(a[0, 0] * a[1, 1] - a[0, 1] * a[1, 0]))
     # Eight parameters were fitted to these pairs: inflate for the lost degrees of freedom.
@@ -704,27 +713,31 @@ def score_prepared(ref: Reference, probe: Probe) -> Score:
     n_hyp = len(ri)
     if n_hyp == 0:
         return NO_HYPOTHESIS
-    rseed, pseed = rq.idx[ri], pq.idx[pj]
+    rseed, pseed = rq.idx.take(ri, 0), pq.idx.take(pj, 0)  # rows: take, not [] (a tenth of the cost)
     pxy = probe.spots.xy
     zr = ref.z[rseed]  # (x + 1j y)[rseed]: elementwise, so the same bits as computed on the rows
     zp = probe.z[pseed]
     a, b = similarity_batch(zr, zp)
     cand = candidate_order(a, b, p.max_hypotheses)
     w, hgt = probe.spots.width, probe.spots.height
-    maps = affine_batch(ref.xy[rseed[cand]], pxy[pseed[cand]], a[cand], b[cand])
+    rc, pc = rseed[cand], pseed[cand]
+    maps = affine_batch(ref.xy.take(rc, 0), pxy.take(pc, 0), a[cand], b[cand])
     counted: dict = {}
-    n, k, pbar = score_seeds(ref.xy, pxy, maps, rseed[cand], pseed[cand], p, w, hgt, probe.area, probe.edges,
+    n, k, pbar = score_seeds(ref.xy, pxy, maps, rc, pc, p, w, hgt, probe.area, probe.edges,
                              seed_noise(ref, probe), p.far_chance_scale, counted, ref.xy1)
     # Spots have different chance probabilities p_i (their radii differ); for k above the mean,
     # Binomial(n, mean p) bounds the tail of their sum (Hoeffding 1956).
     tails = log10_binom_sf_many(k, n, np.minimum(1.0, p.far_chance_scale * pbar))
-    best = int(np.argmin(tails))
+    best = int(tails.argmin())
     log10_tail = float(tails[best])
-    near = np.flatnonzero(counted["near"][best])
-    seed_pairs = np.concatenate([np.column_stack([rseed[cand[best]], pseed[cand[best]]]),
-                                 np.column_stack([near, counted["j"][best][near]])]).astype(np.int64)
+    near = counted["near"][best].nonzero()[0]
+    nq = rc.shape[1]
+    seed_pairs = np.empty((nq + len(near), 2), np.int64)  # the seed quad's pairs, then the counted ones
+    seed_pairs[:nq, 0], seed_pairs[:nq, 1] = rc[best], pc[best]
+    seed_pairs[nq:, 0], seed_pairs[nq:, 1] = near, counted["j"][best][near]
+    centre = np.add.reduce(ref.xy.take(rc[best], 0), 0) / nq  # .mean(0), as it computes it
     return Score(n_hyp, log10_tail, calibrated_far(n_hyp, log10_tail, p), int(k[best]), int(n[best]),
-                 float(pbar[best]), maps[best], ref.xy[rseed[cand[best]]].mean(0), seed_pairs)
+                 float(pbar[best]), maps[best], centre, seed_pairs)
 
 
 def verify_prepared(ref: Reference, probe: Probe, score: Score | None = None) -> Result:
@@ -781,8 +794,8 @@ def residual_gate(res: Result, ref: Reference, probe: Probe, h: np.ndarray, pair
     from glint.match.noise import residual_test
 
     ri, pj = pairs[:, 0], pairs[:, 1]
-    ref1 = ref.xy1[ri]
-    err = np.hypot(*(apply_homography(ref1, h) - probe.spots.xy[pj]).T)
+    ref1 = ref.xy1.take(ri, 0)
+    err = np.hypot(*(apply_homography(ref1, h) - probe.spots.xy.take(pj, 0)).T)
     a = h[:2, :2] / h[2, 2]
     scale = max(1e-9, math.sqrt(abs(a[0, 0] * a[1, 1] - a[0, 1] * a[1, 0])))
     ps = probe.sigma[pj] if probe.sigma is not None else np.zeros(len(pj))
