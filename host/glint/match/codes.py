@@ -105,21 +105,26 @@ def _upper_pairs(n: int) -> tuple[np.ndarray, np.ndarray]:
     return t
 
 
+def spot_pairs(xy: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """The spots' x, y and z = x + 1j y, every pair i < j (iu, ju: np.nonzero's row-major order, half
+    the work of the full N x N matrix) and its squared length d2: where :func:`build_quads` and
+    glint.match.labscale's superset enumeration both start."""
+    xy = np.asarray(xy, dtype=np.float64)
+    x, y = xy[:, 0], xy[:, 1]
+    iu, ju = _upper_pairs(len(xy))
+    dx = x.take(iu) - x.take(ju)
+    dy = y.take(iu) - y.take(ju)
+    return x, y, x + 1j * y, iu, ju, dx * dx + dy * dy
+
+
 def build_quads(xy: np.ndarray, lo: float, hi: float, radius_factor: float) -> Quads:
     """All quads whose backbone length is in [lo, hi] and whose C, D lie within
     ``radius_factor`` x |AB|/2 of AB's midpoint; codes canonical."""
-    xy = np.asarray(xy, dtype=np.float64)
     n = len(xy)
     if n < 4:
         return _empty()
-    x, y = xy[:, 0], xy[:, 1]
-    z = x + 1j * y
-    # Only the pairs i < j (in np.nonzero's row-major order): half the work of the full N x N matrix.
-    iu, ju = _upper_pairs(n)
-    dx = x[iu] - x[ju]
-    dy = y[iu] - y[ju]
-    d2 = dx * dx + dy * dy
-    band = np.flatnonzero((d2 >= lo * lo) & (d2 <= hi * hi))
+    x, y, z, iu, ju, d2 = spot_pairs(xy)
+    band = ((d2 >= lo * lo) & (d2 <= hi * hi)).nonzero()[0]
     if len(band) == 0:
         return _empty()
     ii, jj = iu[band], ju[band]

@@ -335,16 +335,10 @@ class ProbeCoder:
 
     # the superset ------------------------------------------------------------------------------
     def _enumerate(self, params: list[MatchParams]) -> None:
-        from glint.match.codes import MAX_GROUP, _pairs_in_rows, _upper_pairs, probe_circle
+        from glint.match.codes import MAX_GROUP, _pairs_in_rows, probe_circle, spot_pairs
 
-        xy = np.asarray(self.spots.xy, dtype=np.float64)
-        n = len(xy)
-        x, y = xy[:, 0], xy[:, 1]
-        z = x + 1j * y
-        iu, ju = _upper_pairs(n)
-        dx = x[iu] - x[ju]
-        dy = y[iu] - y[ju]
-        d2 = dx * dx + dy * dy
+        x, y, z, iu, ju, d2 = spot_pairs(self.spots.xy)  # as build_quads starts
+        n = len(x)
         los = [p.band_lo / p.scale_tol for p in params]
         his = [p.band_hi * p.scale_tol for p in params]
         rfs = [probe_circle(p) for p in params]

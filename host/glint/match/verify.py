@@ -700,6 +700,7 @@ class Score:
     seed_map: np.ndarray | None = field(default=None, repr=False)
     seed_centre: np.ndarray | None = field(default=None, repr=False)
     seed_pairs: np.ndarray | None = field(default=None, repr=False)  # (K, 2) the pairs the best seed counted
+    noise: np.ndarray | None = field(default=None, repr=False)  # pair_noise(ref, probe), for the refit
 
 
 NO_HYPOTHESIS = Score(0, 0.0, 0.0)
@@ -723,8 +724,9 @@ def score_prepared(ref: Reference, probe: Probe) -> Score:
     rc, pc = rseed[cand], pseed[cand]
     maps = affine_batch(ref.xy.take(rc, 0), pxy.take(pc, 0), a[cand], b[cand])
     counted: dict = {}
+    noise = pair_noise(ref, probe)
     n, k, pbar = score_seeds(ref.xy, pxy, maps, rc, pc, p, w, hgt, probe.area, probe.edges,
-                             seed_noise(ref, probe), p.far_chance_scale, counted, ref.xy1)
+                             median(noise) if len(noise) else 0.0, p.far_chance_scale, counted, ref.xy1)
     # Spots have different chance probabilities p_i (their radii differ); for k above the mean,
     # Binomial(n, mean p) bounds the tail of their sum (Hoeffding 1956).
     tails = log10_binom_sf_many(k, n, np.minimum(1.0, p.far_chance_scale * pbar))
@@ -737,7 +739,7 @@ def score_prepared(ref: Reference, probe: Probe) -> Score:
     seed_pairs[nq:, 0], seed_pairs[nq:, 1] = near, counted["j"][best][near]
     centre = np.add.reduce(ref.xy.take(rc[best], 0), 0) / nq  # .mean(0), as it computes it
     return Score(n_hyp, log10_tail, calibrated_far(n_hyp, log10_tail, p), int(k[best]), int(n[best]),
-                 float(pbar[best]), maps[best], centre, seed_pairs)
+                 float(pbar[best]), maps[best], centre, seed_pairs, noise)
 
 
 def verify_prepared(ref: Reference, probe: Probe, score: Score | None = None) -> Result:
@@ -749,7 +751,7 @@ def verify_prepared(ref: Reference, probe: Probe, score: Score | None = None) ->
     if sc.hypotheses == 0 or sc.seed_map is None or sc.seed_centre is None:
         return Result(False, 0.0, 0, reason="no quad code in common" + poor_capture(probe.spots))
     pxy = probe.spots.xy
-    noise = pair_noise(ref, probe)
+    noise = pair_noise(ref, probe) if sc.noise is None else sc.noise
     d = ref.xy - sc.seed_centre
     first = seed_radii(p, np.sqrt(np.add.reduce(d * d, axis=1)),  # np.linalg.norm(d, axis=1), as it computes it
                        median(noise) if len(noise) else 0.0)
