@@ -1,5 +1,9 @@
 """The bad-input matrix (docs/cli.md): each command with a missing home, a read-only home, a busy
-port, a malformed port and Ctrl-C ends with one line on stderr and a non-zero exit, never a traceback."""
+port, a malformed port and Ctrl-C ends with one line on stderr and a non-zero exit, never a traceback.
+
+Most cases run glint's main in this process (glinttest.glint_cli: the same stdout/stderr, exit code,
+logging and warnings a process would show, without a fresh interpreter per case); the read-only home
+(a mount namespace), Ctrl-C and a closed stdin run a real ``python -m glint`` process."""
 
 from __future__ import annotations
 
@@ -12,13 +16,16 @@ import sys
 import time
 
 import pytest
-from glinttest import sigint_default
+from glinttest import glint_cli, sigint_default
 
 GLINT = [sys.executable, "-m", "glint"]
 TIMEOUT_S = 120
 
 
-def glint(*args, env=None, wrap=None, timeout=TIMEOUT_S):
+def glint(*args, env=None, wrap=None, timeout=TIMEOUT_S, process=False):
+    """``glint ARGS``: in this process, or with ``process`` (or ``wrap``) a real subprocess."""
+    if not process and wrap is None:
+        return glint_cli(*args, env=env)
     cmd = GLINT + [str(a) for a in args]
     if wrap:
         cmd = wrap(cmd)
@@ -146,7 +153,7 @@ def test_read_only_home_is_one_line(tmp_path, ro_template, argv):
     shutil.copytree(ro_template, home)
     wrap = _readonly_wrap(home)
     try:
-        r = glint("--home", home, *argv, wrap=wrap)
+        r = glint("--home", home, *argv, wrap=wrap, process=True)
         one_line_error(r)
     finally:
         for p in [home, *home.rglob("*")]:
@@ -231,4 +238,4 @@ def test_indicators_with_stdin_closed(tmp_path):
     from glint.vscanner import LensSpec, VirtualScanner
 
     with VirtualScanner(tmp_path / "flash", lens=LensSpec("empty"), runtime="cpython") as vs:
-        one_line_error(glint("bringup", "indicators", "-p", vs.url), "no answer: stdin is closed")
+        one_line_error(glint("bringup", "indicators", "-p", vs.url, process=True), "no answer: stdin is closed")
