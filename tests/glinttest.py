@@ -132,7 +132,7 @@ def sigint_default() -> None:
     signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
-def glint_cli(*args, env: dict | None = None, input: str | None = None, timeout: float | None = None):
+def glint_cli(*args, env: dict | None = None, cwd=None, input: str | None = None, timeout: float | None = None):
     """Run ``glint ARGS`` in this process and return what a subprocess would: a CompletedProcess with
     the exit code, stdout and stderr (text).
 
@@ -141,11 +141,12 @@ def glint_cli(*args, env: dict | None = None, input: str | None = None, timeout:
     process would show is kept: stdout/stderr captured at the file-descriptor level too (C libraries,
     children), the logging handler ``main`` configures writes to that stderr (pytest's own handlers are
     set aside meanwhile), Python warnings are printed there as the default filters would, stdin is
-    /dev/null (or ``input``), argparse's SystemExit becomes the exit code, and the environment (``env``
-    on top of os.environ, without GLINT_HOME unless given), the working directory and the SIGINT/SIGTERM
-    handlers are restored after. A test that must prove the installed entry point itself, signals, or a
-    separate process (a server to kill, a read-only mount namespace) still runs ``[sys.executable, "-m",
-    "glint"]``. ``timeout`` is accepted for call-compatibility with subprocess.run and not enforced."""
+    /dev/null (or ``input``), argparse's SystemExit becomes the exit code, it runs in ``cwd`` if given, and
+    the environment (``env`` on top of os.environ, a None value unsets; GLINT_HOME only when given), the
+    working directory and the SIGINT/SIGTERM handlers are restored after. A test that must prove the
+    installed entry point itself, signals, a fresh process's empty memory, or a separate process (a server
+    to kill, a read-only mount namespace) still runs ``[sys.executable, "-m", "glint"]``. ``timeout`` is
+    accepted for call-compatibility with subprocess.run and not enforced."""
     import io
     import logging
     import signal
@@ -164,9 +165,13 @@ def glint_cli(*args, env: dict | None = None, input: str | None = None, timeout:
     saved_std = sys.stdin, sys.stdout, sys.stderr
     out = io.TextIOWrapper(io.BytesIO(), encoding="utf-8", errors="replace", write_through=True)
     err = io.TextIOWrapper(io.BytesIO(), encoding="utf-8", errors="replace", write_through=True)
-    stdin = io.StringIO(input) if input is not None else open(os.devnull)  # noqa: SIM115
+    stdin = io.StringIO(input) if input is not None else open(os.devnull)
     os.environ.pop("GLINT_HOME", None)
-    os.environ.update({k: str(v) for k, v in (env or {}).items()})
+    for k, v in (env or {}).items():
+        if v is None:
+            os.environ.pop(k, None)
+        else:
+            os.environ[k] = str(v)
     with tempfile.TemporaryFile() as fd_out, tempfile.TemporaryFile() as fd_err, \
             warnings.catch_warnings(record=True) as caught:
         # Python's default warning filters (a fresh `python -m glint` has no pytest filters)
@@ -182,6 +187,8 @@ def glint_cli(*args, env: dict | None = None, input: str | None = None, timeout:
         root.handlers = []  # so main's logging.basicConfig installs its handler on this stderr, as in a process
         sys.stdin, sys.stdout, sys.stderr = stdin, out, err
         try:
+            if cwd is not None:
+                os.chdir(cwd)
             try:
                 rc = cli.main(argv)
             except SystemExit as e:  # argparse: usage errors and --help

@@ -1,12 +1,10 @@
-"""glint inspect / glint cose as a user runs them: real subprocesses, real files."""
+"""glint inspect / glint cose as a user runs them (glint's main, glinttest.glint_cli): real files."""
 
 from __future__ import annotations
 
-import subprocess
-import sys
-
 import ecdsa
 import pytest
+from glinttest import glint_cli
 
 from glintcore import cose, descriptor as D, p256
 
@@ -15,7 +13,7 @@ PUB = p256.public_key(KEY)
 
 
 def glint(*args, cwd=None):
-    return subprocess.run([sys.executable, "-m", "glint", *args], capture_output=True, text=True, cwd=cwd)
+    return glint_cli(*args, cwd=cwd)
 
 
 @pytest.fixture

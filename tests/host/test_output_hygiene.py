@@ -3,10 +3,8 @@ are never SQL patterns (issue 15, point 7)."""
 
 from __future__ import annotations
 
-import subprocess
-import sys
-
 import pytest
+from glinttest import glint_cli
 
 from glint.errors import UsageError
 from glint.ledger import Keys, Ledger
@@ -15,7 +13,7 @@ from glint.textsafe import clean
 
 
 def glint(*args):
-    return subprocess.run([sys.executable, "-m", "glint", *args], capture_output=True, text=True, timeout=60)
+    return glint_cli(*args)
 
 
 def test_clean_escapes_controls_and_bidi_only():

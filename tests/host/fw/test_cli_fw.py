@@ -3,16 +3,14 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 
-from glinttest import REPO
+from glinttest import REPO, glint_cli
 
 from glint.fw.build import build, source_version
 
 
 def glint(*args):
-    return subprocess.run([sys.executable, "-m", "glint", *args], capture_output=True, text=True, timeout=120, cwd=REPO)
+    return glint_cli(*args, cwd=REPO)
 
 
 def test_build_json():

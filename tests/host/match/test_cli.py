@@ -1,17 +1,17 @@
-"""The enroll/verify/identify commands as real subprocesses, on simulator images and a signed scan."""
+"""The enroll/verify/identify commands as a user runs them (glint's main, glinttest.glint_cli), on simulator
+images and a signed scan."""
 
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 
 import numpy as np
 import pytest
+from glinttest import glint_cli
 
 
 def glint(*args):
-    return subprocess.run([sys.executable, "-m", "glint", *map(str, args)], capture_output=True, text=True, timeout=120)
+    return glint_cli(*args)
 
 
 @pytest.fixture(scope="module")
@@ -114,8 +114,7 @@ def test_signed_scan_input(files, tmp_path, sim_item):
     # issue 15: file mode accepted re-signed, zero-signature and unchecked scans as if checked
     home = tmp_path / "empty-home"
     home.mkdir()
-    r = subprocess.run([sys.executable, "-m", "glint", "verify", "--db", str(files["db"]), "--item", "coat-7", str(p)],
-                       capture_output=True, text=True, timeout=120, env={**__import__("os").environ, "GLINT_HOME": str(home)})
+    r = glint_cli("verify", "--db", files["db"], "--item", "coat-7", p, env={"GLINT_HOME": home})
     assert r.returncode != 0 and "no key to check its signature" in r.stderr and len(r.stderr.splitlines()) == 1
     resigned = tmp_path / "resigned.scan"
     resigned.write_bytes(cose.sign1(payload, 0x7654321, kid=b"\x01" * 8))

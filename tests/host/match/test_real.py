@@ -183,12 +183,11 @@ def test_identify_names_each_field_and_never_another(real, field_dbs):
 def test_the_cli_enrolls_and_verifies_the_photographs_as_they_are(real_photos, tmp_path):
     """The JPEG files themselves through `glint enroll` / `glint verify` (no conversion by hand)."""
     import json
-    import subprocess
-    import sys
+
+    from glinttest import glint_cli
 
     def glint(*args):
-        return subprocess.run([sys.executable, "-m", "glint", *map(str, args)], capture_output=True, text=True,
-                              timeout=120)
+        return glint_cli(*args)
 
     db = tmp_path / "db"
     r = glint("enroll", "--db", db, "--item", "sky:TEST-5MP", real_photos / "test_5mp_g100_e100ms.jpg")

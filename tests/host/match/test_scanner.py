@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 
 import pytest
+from glinttest import glint_cli
 
 from glint.errors import MatchError
 from glint.match import Database, enroll
@@ -54,13 +53,11 @@ def test_calibration_is_stored_and_used(scanner_dir, tmp_path):
 
 def test_cli_calibrate_captures(scanner_dir, tmp_path):
     out = tmp_path / "cal.json"
-    r = subprocess.run([sys.executable, "-m", "glint", "lab", "calibrate", "--captures", str(scanner_dir),
-                        "--out", str(out)], capture_output=True, text=True)
+    r = glint_cli("lab", "calibrate", "--captures", str(scanner_dir), "--out", str(out))
     assert r.returncode == 0, r.stderr
     assert "noise_c" in r.stdout and "FRR at log10_far <= -9" in r.stdout
     assert set(json.loads(out.read_text())) >= {"noise_c", "far_offset", "far_chance_scale"}
-    r = subprocess.run([sys.executable, "-m", "glint", "lab", "calibrate", "--captures", str(tmp_path / "none")],
-                       capture_output=True, text=True)
+    r = glint_cli("lab", "calibrate", "--captures", str(tmp_path / "none"))
     assert r.returncode == 2 and r.stderr.startswith("glint: ") and r.stderr.count("\n") <= 2
 
 

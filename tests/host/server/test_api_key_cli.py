@@ -3,17 +3,15 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 
+from glinttest import glint_cli
 from softdevice import NOW
 
 from glint.server.app import create_app
 
 
 def glint(*args, home):
-    return subprocess.run([sys.executable, "-m", "glint", *args, "--home", str(home)], capture_output=True, text=True,
-                          timeout=60)
+    return glint_cli(*args, "--home", home)
 
 
 def test_create_use_list_revoke(tmp_path):

@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 
 import numpy as np
 import pytest
+from glinttest import glint_cli
 
 from glint.sim import PROFILES, capture, clone_coating, make_coating
 from glint.sim.evaluate import blob_detector, detectable_mask, match
@@ -55,18 +54,16 @@ def test_truth_matches_blob_detector_roughly():
 
 def test_cli_render_and_detect(tmp_path):
     out, truth = tmp_path / "f.png", tmp_path / "t.json"
-    r = subprocess.run([sys.executable, "-m", "glint", "sim", "render", "--profile", "field", "--seed", "7",
-                        "--item-seed", "3", "--clone-sigma", "0.3", "--out", str(out), "--truth", str(truth)],
-                       capture_output=True, text=True)
+    r = glint_cli("sim", "render", "--profile", "field", "--seed", "7",
+                  "--item-seed", "3", "--clone-sigma", "0.3", "--out", str(out), "--truth", str(truth))
     assert r.returncode == 0, r.stderr
     t = json.loads(truth.read_text())
     assert t["item_seed"] == 3 and t["width"] == 320 and len(t["particles"]) > 60 and "pose" in t
-    r = subprocess.run([sys.executable, "-m", "glint", "sim", "detect", str(out), "--json"], capture_output=True, text=True)
+    r = glint_cli("sim", "detect", str(out), "--json")
     assert r.returncode == 0, r.stderr
     d = json.loads(r.stdout)
     assert len(bytes.fromhex(d["spots"])) == 5 * 64 and d["guidance"] == 0
-    r = subprocess.run([sys.executable, "-m", "glint", "sim", "render", "--profile", "nope", "--out", str(out)],
-                       capture_output=True, text=True)
+    r = glint_cli("sim", "render", "--profile", "nope", "--out", str(out))
     assert r.returncode == 2 and r.stderr.startswith("glint: unknown simulator profile")
 
 
@@ -110,8 +107,8 @@ def test_wild_capture_uses_the_items_optics_and_is_deterministic():
 
 def test_cli_render_wild(tmp_path):
     out, truth = tmp_path / "w.png", tmp_path / "t.json"
-    r = subprocess.run([sys.executable, "-m", "glint", "sim", "render", "--profile", "wild", "--seed", "2",
-                        "--out", str(out), "--truth", str(truth)], capture_output=True, text=True)
+    r = glint_cli("sim", "render", "--profile", "wild", "--seed", "2",
+                  "--out", str(out), "--truth", str(truth))
     assert r.returncode == 0, r.stderr
     t = json.loads(truth.read_text())
     assert t["profile"] == "wild" and [t["width"], t["height"]] == t["optics"]["frame"] and "optics: " in r.stdout

@@ -88,12 +88,9 @@ def unix_locked(tmp_path):
 
 
 def _glint(*args, home):
-    import os
-    import subprocess
-    import sys
+    from glinttest import glint_cli
 
-    return subprocess.run([sys.executable, "-m", "glint", "--home", str(home), *args], capture_output=True, text=True,
-                          timeout=120, env=dict(os.environ, GLINT_LOG="WARNING"))
+    return glint_cli("--home", home, *args, env={"GLINT_LOG": "WARNING"})
 
 
 def _one_line(r, *words):
