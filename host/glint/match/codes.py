@@ -64,9 +64,9 @@ def _pairs_within(pe: np.ndarray, ke: np.ndarray):
 def _row_entries(inside: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """The True entries of a (P, n) mask as flat positions, row by row, with each row's bounds in
     them (P + 1,) and its count (P,): one pass over the mask and a search per row."""
-    flat = np.flatnonzero(inside)
+    flat = inside.reshape(-1).nonzero()[0]
     bounds = np.searchsorted(flat, np.arange(len(inside) + 1) * n)
-    return flat, bounds, np.diff(bounds)
+    return flat, bounds, bounds[1:] - bounds[:-1]
 
 
 def _entry_pairs(counts: np.ndarray, bounds: np.ndarray, ne: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -75,7 +75,7 @@ def _entry_pairs(counts: np.ndarray, bounds: np.ndarray, ne: int) -> tuple[np.nd
     then second (as :func:`_pairs_in_rows` orders them), and the row of each entry."""
     rowof = np.repeat(np.arange(len(counts)), counts)
     ar = np.arange(ne)
-    rep = bounds[1:][rowof] - 1 - ar  # partners after each entry in its row
+    rep = bounds[1:].take(rowof) - 1 - ar  # partners after each entry in its row
     first = np.repeat(ar, rep)
     second = np.arange(1, len(first) + 1) + np.repeat(ar - (np.cumsum(rep) - rep), rep)
     return first, second, rowof
@@ -127,15 +127,17 @@ def build_quads(xy: np.ndarray, lo: float, hi: float, radius_factor: float) -> Q
     band = ((d2 >= lo * lo) & (d2 <= hi * hi)).nonzero()[0]
     if len(band) == 0:
         return _empty()
-    ii, jj = iu[band], ju[band]
-    mx, my = (x[ii] + x[jj]) / 2, (y[ii] + y[jj]) / 2
-    rad2 = d2[band] * (radius_factor * radius_factor / 4.0)
+    # Gathers by take (1-D: the same values as [], with less overhead per element).
+    ii, jj = iu.take(band), ju.take(band)
+    mx, my = (x.take(ii) + x.take(jj)) / 2, (y.take(ii) + y.take(jj)) / 2
+    rad2 = d2.take(band) * (radius_factor * radius_factor / 4.0)
     # |s - m|^2 < r^2  <=>  |s|^2 - 2 s.m < r^2 - |m|^2: one (P, 3) x (3, N) product instead of
     # four (P, N) array operations (the largest arrays of the probe's coding).
     lhs = np.stack([-2.0 * mx, -2.0 * my, np.ones(len(ii))], axis=1) @ np.stack([x, y, x * x + y * y])
     inside = lhs < (rad2 - mx * mx - my * my)[:, None]
-    inside[np.arange(len(ii)), ii] = False
-    inside[np.arange(len(ii)), jj] = False
+    row0 = np.arange(0, len(ii) * n, n)  # inside[r, ii[r]] = False as flat positions (a 1-D scatter)
+    inside.reshape(-1)[row0 + ii] = False
+    inside.reshape(-1)[row0 + jj] = False
     flat, bounds, counts = _row_entries(inside, n)
     crowded = counts > MAX_GROUP
     if crowded.any():
@@ -151,28 +153,33 @@ def build_quads(xy: np.ndarray, lo: float, hi: float, radius_factor: float) -> Q
     # its pair's row): computed once per entry (E) or pair (P), in both backbone directions, and
     # gathered per quad (Q ~ 2 E): the same operations on the same operands, so the same bits.
     ne, npair = len(ke), len(ii)
-    zar = z[ii][rowof]
-    w = (z[ke] - zar) / (z[jj][rowof] - zar)  # entry's spot in its pair's frame A=ii -> 0, B=jj -> 1
+    za, zb = z.take(ii), z.take(jj)
+    zar = za.take(rowof)
+    w = (z.take(ke) - zar) / (zb.take(rowof) - zar)  # entry's spot in its pair's frame A=ii -> 0, B=jj -> 1
     w2 = np.concatenate([w, 1 - w])  # ... and with the backbone flipped (A <-> B: z -> 1 - z)
-    wr, wi = w2.real.copy(), w2.imag.copy()
+    wr = w2.real.copy()
     # Canonical backbone direction: mean x of C, D at most 1/2.
-    flip = (wr[first] + wr[second]) > 1.0
-    ic = first + ne * flip
-    id_ = second + ne * flip
-    swap = wr[ic] > wr[id_]
+    flip = (wr.take(first) + wr.take(second)) > 1.0
+    off = ne * flip
+    ic = first + off
+    id_ = second + off
+    swap = wr.take(ic) > wr.take(id_)
     ic, id_ = np.where(swap, id_, ic), np.where(swap, ic, id_)
-    p = rowof[first]
+    p = rowof.take(first)
     pf = p + npair * flip
     code = np.empty((len(p), 4))
-    code[:, 0], code[:, 1], code[:, 2], code[:, 3] = wr[ic], wi[ic], wr[id_], wi[id_]
+    cz = code.view(np.complex128)  # (Q, 2): x_C + 1j y_C, x_D + 1j y_D: each gathered once as one complex
+    cz[:, 0], cz[:, 1] = w2.take(ic), w2.take(id_)
     ke2 = np.concatenate([ke, ke])
     idx = np.empty((len(p), 4), np.int32)
-    idx[:, 0], idx[:, 1] = np.concatenate([ii, jj])[pf], np.concatenate([jj, ii])[pf]
-    idx[:, 2], idx[:, 3] = ke2[ic], ke2[id_]
-    za, zb = z[ii], z[jj]
+    idx[:, 0], idx[:, 1] = np.concatenate([ii, jj]).take(pf), np.concatenate([jj, ii]).take(pf)
+    idx[:, 2], idx[:, 3] = ke2.take(ic), ke2.take(id_)
     vec = zb - za
-    # flipped: A - B (not -(B - A): a zero part's sign, so atan2's +-pi, would differ)
-    return Quads(idx, code, np.abs(vec)[p], np.concatenate([np.angle(vec), np.angle(za - zb)])[pf])
+    # flipped: A - B (not -(B - A): a zero part's sign, so atan2's +-pi, would differ); np.angle is
+    # arctan2(imag, real)
+    flipped = za - zb
+    angle = np.concatenate([np.arctan2(vec.imag, vec.real), np.arctan2(flipped.imag, flipped.real)])
+    return Quads(idx, code, np.abs(vec).take(p), angle.take(pf))
 
 
 def reference_quads(xy: np.ndarray, params: MatchParams) -> Quads:
