@@ -183,6 +183,18 @@ class Registry:
         # the commit, so it covers every earlier one too.
         self._ticket = self._walsync.owe() if lazy else self._walsync.ask()
 
+    def _later_statement(self, sql: str, args: tuple) -> None:
+        """One statement committed as ``transaction(sync_later=True, lazy=True)`` commits (a single
+        statement outside a transaction is atomic by itself: no BEGIN / COMMIT round trips)."""
+        assert self._walsync is not None
+        conn = self.conn
+        conn.execute("PRAGMA synchronous=NORMAL")
+        try:
+            conn.execute(sql, args)
+        finally:
+            conn.execute("PRAGMA synchronous=FULL")
+        self._ticket = self._walsync.owe()
+
     def sync_behind(self) -> None:
         """Let ``transaction(sync_later=True)`` commits be fsynced behind the caller (a SQLite
         glint.db only; on PostgreSQL every commit stays synchronous). See WalSync."""
@@ -303,11 +315,15 @@ class Registry:
         ``sync_later`` (see ``transaction``, lazy): the outcome is a note beside the ledger,
         which holds the durable record of the scan; it is synced with the next scan's
         acceptance, the next ``wait_durable`` or when the registry closes."""
+        sql = ("UPDATE scans SET item=COALESCE(?, item), result=COALESCE(?, result), "
+               "log10_far=COALESCE(?, log10_far), ledger_index=COALESCE(?, ledger_index), "
+               "cert_path=COALESCE(?, cert_path) WHERE id=?")
+        args = (item, result, log10_far, ledger_index, cert_path, scan_id)
+        if sync_later and self._walsync is not None and not self.conn.in_transaction:
+            self._later_statement(sql, args)  # one statement: its own transaction, no BEGIN / COMMIT
+            return
         with self.transaction(sync_later, lazy=True) as c:
-            c.execute("UPDATE scans SET item=COALESCE(?, item), result=COALESCE(?, result), "
-                      "log10_far=COALESCE(?, log10_far), ledger_index=COALESCE(?, ledger_index), "
-                      "cert_path=COALESCE(?, cert_path) WHERE id=?",
-                      (item, result, log10_far, ledger_index, cert_path, scan_id))
+            c.execute(sql, args)
 
     def scans(self, device_id: str | None = None, limit: int = 100) -> list[dict]:
         cols = ("id", "scan_hash", "device_id", "counter", "mode", "received_at", "item", "result", "log10_far",

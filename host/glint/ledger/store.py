@@ -385,12 +385,11 @@ class SQLiteStore(Store):
         relax = self.durable
         if relax:
             db.execute("PRAGMA synchronous=NORMAL")
-        try:
-            with self._tx():
-                db.execute(
-                    "INSERT OR REPLACE INTO checkpoints(size, root, note, time) VALUES(?,?,?,?)",
-                    (row.size, row.root, row.note, row.time),
-                )
+        try:  # one statement: its own transaction (no BEGIN / COMMIT round trips)
+            db.execute(
+                "INSERT OR REPLACE INTO checkpoints(size, root, note, time) VALUES(?,?,?,?)",
+                (row.size, row.root, row.note, row.time),
+            )
         finally:
             if relax:
                 db.execute("PRAGMA synchronous=FULL")
