@@ -258,7 +258,11 @@ class Database:
                         self.width, self.height, params, int(rec["captures"]),
                         noise_scale=2.0 ** ((int(rec["noise_scale"]) - 64) / 32.0) if rec["noise_scale"] else 1.0)
         if n and code.all():
-            ref.sigma = sigma_of_code(code)
+            # The record's positions are rounded to 1/SPOT_SCALE px: an error of variance 1 / (12
+            # SPOT_SCALE^2) per axis (0.009 px) that the in-memory reference does not have, added to
+            # each spot's sigma (divided by the noise scale, which verify multiplies it by).
+            q2 = 1.0 / (12.0 * SPOT_SCALE * SPOT_SCALE) / ref.noise_scale ** 2
+            ref.sigma = np.sqrt(sigma_of_code(code) ** 2 + q2)
         for a in (ref.xy, ref.flux, ref.support, ref.sigma):
             if a is not None:
                 a.setflags(write=False)

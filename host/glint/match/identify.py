@@ -37,6 +37,8 @@ SHIFT_BIN = 32.0          # px: landing-point bins (seed errors are a few px at 
 SHIFT_SPAN = 4096         # px range of landing points kept (probe frame +- margin)
 SPOT_IDS = 1 << 8         # probe spot ids fit in this many
 REPORT = 10               # candidates listed in the result
+SECOND_PASS = True        # nothing matched: look up the fill band too (sparse references' extra index quads)
+SECOND_WIDEN = 2          # ... at this x the index tolerance
 
 
 @dataclass
@@ -84,13 +86,15 @@ def _best_bins(rows: np.ndarray, theta: np.ndarray, land: np.ndarray, spots: np.
     return combo[start[good]] // (ROT_BINS * nbin * nbin), votes[good]
 
 
-def vote(db: Database, probe: Probe) -> tuple[np.ndarray, np.ndarray, np.ndarray, int]:
-    """Candidate rows by geometrically consistent votes: (rows, consistent votes, raw votes, total hits)."""
+def vote(db: Database, probe: Probe, widen: int = 1, fill: bool = False) -> tuple[np.ndarray, np.ndarray, np.ndarray, int]:
+    """Candidate rows by geometrically consistent votes: (rows, consistent votes, raw votes, total hits).
+    The probe's quads in the core index region (with ``fill``: the fill band too) are looked up at
+    ``widen`` x the index tolerance."""
     none = np.zeros(0, np.int64)
     q = probe.quads
     params, index = db.opened()
-    look = lookup_quads(q, params)
-    entries, qi = index.hits(q.code[look])
+    look = lookup_quads(q, params, widen, fill)
+    entries, qi = index.hits(q.code[look], widen)
     if len(entries) == 0:
         return none, none, none, 0
     qi = look[qi]
@@ -139,8 +143,32 @@ def identify(db: Database, probe: SpotSet, verify_candidates: int = VERIFY_CANDI
     rows, consistent, raw, n_hits = vote(db, pr)
     penalty = math.log10(max(1, len(db), searched or 0))
     cands: list[dict] = []
-    best: Result | Score | None = None
-    best_row, best_match = -1, False
+    state: dict = {"best": None, "row": -1, "match": False}
+    _verify_candidates(db, pr, rows, consistent, raw, verify_candidates, penalty, cands, state)
+    if not state["match"] and SECOND_PASS:
+        # Second pass (nothing matched: a sparse reference, or a probe whose codes moved more than
+        # the index tolerance): the fill band and a wider box; candidates already verified are skipped.
+        rows2, consistent2, raw2, hits2 = vote(db, pr, SECOND_WIDEN, fill=True)
+        n_hits += hits2
+        seen = {c["item"] for c in cands}
+        new = np.array([db.ids[r] not in seen for r in rows2], bool)
+        _verify_candidates(db, pr, rows2[new], consistent2[new], raw2[new], verify_candidates, penalty, cands, state)
+    best, best_row, best_match = state["best"], state["row"], state["match"]
+    if best is None:
+        return IdentifyResult(None, 0.0, cands[:REPORT], None, n_hits)
+    if isinstance(best, Score):
+        best = verify_prepared(db.reference_at(int(best_row)), pr, best)
+    far = min(0.0, best.log10_far + penalty)
+    item = db.ids[best_row] if best_match else None
+    return IdentifyResult(item, far, cands[:REPORT], best, n_hits)
+
+
+def _verify_candidates(db: Database, pr: Probe, rows: np.ndarray, consistent: np.ndarray, raw: np.ndarray,
+                       verify_candidates: int, penalty: float, cands: list, state: dict) -> None:
+    """Score (and where beyond chance with the 1:N penalty, verify) up to ``verify_candidates`` of
+    ``rows`` in vote order, stopping at the first match; list them in ``cands``; keep the best in ``state``."""
+    params = db.params
+    assert params is not None
     for i, row in enumerate(rows):
         c = {"item": db.ids[row], "votes": int(consistent[i]), "raw_votes": int(raw[i])}
         if i < verify_candidates:
@@ -151,20 +179,14 @@ def identify(db: Database, probe: SpotSet, verify_candidates: int = VERIFY_CANDI
             res: Result | Score = verify_prepared(ref, pr, sc) if sc.log10_far + penalty <= params.log10_far_max else sc
             c["log10_far"] = round(min(0.0, res.log10_far + penalty), 3)
             c["match"] = bool(isinstance(res, Result) and res.match and res.log10_far + penalty <= params.log10_far_max)
-            if best is None or (c["match"], -res.log10_far) > (best_match, -best.log10_far):
-                best, best_row, best_match = res, row, c["match"]
+            best = state["best"]
+            if best is None or (c["match"], -res.log10_far) > (state["match"], -best.log10_far):
+                state.update(best=res, row=row, match=c["match"])
         cands.append(c)
         if i + 1 >= REPORT:
             break
-        if best is not None and best_match:
+        if state["match"]:
             verify_candidates = 0  # identified: the rest are only listed
-    if best is None:
-        return IdentifyResult(None, 0.0, cands, None, n_hits)
-    if isinstance(best, Score):
-        best = verify_prepared(db.reference_at(int(best_row)), pr, best)
-    far = min(0.0, best.log10_far + penalty)
-    item = db.ids[best_row] if best_match else None
-    return IdentifyResult(item, far, cands, best, n_hits)
 
 
 def identify_across(dbs: list[Database], probe: SpotSet) -> IdentifyResult:

@@ -36,7 +36,7 @@ from glint.match.params import MatchParams
 
 log = logging.getLogger(__name__)
 
-INDEX_FORMAT = 3
+INDEX_FORMAT = 4          # 4: sparse references fill their cap from the fill band
 MAX_ROWS = 1 << 24        # rows an index may address (the database's limit)
 ANGLE_BITS, LEN_BITS, POS_BITS = 9, 7, 8
 FP_BITS = 4               # cell fingerprint in the entry's top bits (above the 24-bit row)
@@ -47,6 +47,7 @@ MAX_BUCKET_BITS = 25      # 128 MiB of offsets at most
 ENTRIES_PER_BUCKET = 4    # target load of a bucket
 DELTA_REBUILD_FRACTION = 0.1
 DELTA_REBUILD_MIN = 200_000
+FILL_REGION = 1.6         # x index_region: the fill band's top (sparse references, second pass)
 BATCH = 64                # references coded at once (vectorised; larger batches thrash the cache)
 _GOLDEN = np.uint64(0x9E3779B97F4A7C15)
 _TIEBREAK = np.array([7919.0, 104729.0, 1299709.0, 15485863.0])
@@ -96,21 +97,39 @@ def index_halves(code: np.ndarray, params: MatchParams) -> np.ndarray:
     return (upper.astype(np.int64) * np.array([1, 2, 4, 8])).sum(-1)
 
 
-def index_box_keys(code: np.ndarray, params: MatchParams) -> np.ndarray:
-    """(Q, 16) keys of the index cells overlapped by each code's index_eps box."""
+def _corners(widen: int) -> np.ndarray:
+    """((widen + 1)^4, 4) cell offsets of a box ``widen`` cells wide (CORNERS for 1, in its order)."""
+    r = np.arange(widen + 1)
+    return np.stack(np.meshgrid(r, r, r, r, indexing="ij")[::-1], -1).reshape(-1, 4)
+
+
+def index_box_keys(code: np.ndarray, params: MatchParams, widen: int = 1) -> np.ndarray:
+    """(Q, (widen + 1)^4) keys of the index cells overlapped by each code's box of +- widen x index_eps."""
     w, nb = _nb(params)
-    low = np.floor((code + 0.6 - params.index_eps) / w).astype(np.int64)
-    c = np.clip(low[:, None, :] + CORNERS[None, :, :], 0, nb - 1)
+    corners = CORNERS if widen == 1 else _corners(widen)
+    low = np.floor((code + 0.6 - widen * params.index_eps) / w).astype(np.int64)
+    c = np.clip(low[:, None, :] + corners[None, :, :], 0, nb - 1)
     return ((c[..., 0] * nb + c[..., 1]) * nb + c[..., 2]) * nb + c[..., 3]
 
 
-def select_index(owner: np.ndarray, q: Quads, score: np.ndarray, params: MatchParams) -> np.ndarray:
+def fill_region(params: MatchParams) -> float:
+    """The widest x_C a reference's index quads reach: a reference with fewer than ``index_codes``
+    quads in the core region (x_C < ``index_region``, sparse coatings) fills up to its cap from
+    x_C < ``FILL_REGION`` x ``index_region``; probes look up quads that far in the second pass."""
+    return FILL_REGION * params.index_region
+
+
+def select_index(owner: np.ndarray, q: Quads, score: np.ndarray, params: MatchParams, fill: bool = False) -> np.ndarray:
     """Positions of the index quads among ``q`` (grouped by ``owner``): boundary-safe codes in the
     index region, at most ``index_codes`` per owner, preferring spots seen in many captures
-    (``score``), then a deterministic hash of the code."""
-    ok = np.nonzero(reference_keep(q, params) & (q.code[:, 0] < params.index_region))[0]
+    (``score``), then a deterministic hash of the code. With ``fill``, an owner with fewer than
+    ``index_codes`` such quads takes more from the fill band (index_region <= x_C < fill_region),
+    in the same order: dense references are indexed as without it, sparse ones get up to the cap."""
+    top = fill_region(params) if fill else params.index_region
+    ok = np.nonzero(reference_keep(q, params) & (q.code[:, 0] < top))[0]
     tie = np.modf(np.abs(q.code[ok] @ _TIEBREAK))[0]
-    order = ok[np.lexsort((tie, -score[ok], owner[ok]))]
+    band = q.code[ok, 0] >= params.index_region
+    order = ok[np.lexsort((tie, -score[ok], band, owner[ok]))]
     own = owner[order]
     start = np.r_[0, np.nonzero(own[1:] != own[:-1])[0] + 1]
     rank = np.arange(len(order)) - np.repeat(start, np.diff(np.r_[start, len(order)]))
@@ -160,7 +179,7 @@ def reference_entries(xy: np.ndarray, n: np.ndarray, support: np.ndarray, params
             continue
         sup = support[s:e, :m]
         score = sup[owner[:, None], q.idx].sum(1).astype(np.float64)
-        sel = select_index(owner, q, score, params)
+        sel = select_index(owner, q, score, params, fill=True)
         owner, q = owner[sel], q.take(sel)
         a = xy[s + owner, q.idx[:, 0]]
         b = xy[s + owner, q.idx[:, 1]]
@@ -185,9 +204,11 @@ def entry_rows(entries: np.ndarray) -> np.ndarray:
     return ((entries >> np.uint64(ROW_SHIFT)) & ROW_MASK).astype(np.int64)
 
 
-def lookup_quads(q: Quads, params: MatchParams) -> np.ndarray:
-    """Positions of a probe's quads that may match index quads (code x_C within the region + tolerance)."""
-    return np.nonzero(q.code[:, 0] < params.index_region + params.index_eps)[0]
+def lookup_quads(q: Quads, params: MatchParams, widen: int = 1, fill: bool = False) -> np.ndarray:
+    """Positions of a probe's quads that may match index quads: code x_C within the core region (or
+    with ``fill`` the fill band) plus ``widen`` x the lookup tolerance."""
+    top = fill_region(params) if fill else params.index_region
+    return np.nonzero(q.code[:, 0] < top + widen * params.index_eps)[0]
 
 
 class CodeIndex:
@@ -276,25 +297,28 @@ class CodeIndex:
         return int(self.offsets.nbytes + self.entries.nbytes + self.delta_buckets.nbytes + self.delta_entries.nbytes)
 
     # --- queries -----------------------------------------------------------------------------
-    def hits(self, code: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """All entries filed under any cell a probe code's index_eps box overlaps.
+    def hits(self, code: np.ndarray, widen: int = 1) -> tuple[np.ndarray, np.ndarray]:
+        """All entries filed under any cell a probe code's box of +- ``widen`` x index_eps overlaps
+        (``widen`` + 1 cells per axis; entries in a half-cell the box does not reach are dropped).
 
         Returns (entries uint64, index into ``code`` of each hit)."""
         if len(code) == 0:
             return np.zeros(0, np.uint64), np.zeros(0, np.int64)
-        keys = index_box_keys(code, self.params).ravel()            # (Q * 16)
+        corners = CORNERS if widen == 1 else _corners(widen)
+        keys = index_box_keys(code, self.params, widen).ravel()     # (Q * (widen + 1)^4)
         b = bucket_of(keys, self.bits)
         # Per lookup (a cell of the box): the half-cell bits a hit must not have. On an axis where the
         # box starts in the upper half of its low cell, that cell's lower half is outside the box; where
-        # it starts in the lower half, the high cell's upper half is. Corner bit 0 = low cell.
+        # it starts in the lower half, the high cell's upper half is. Corner offset 0 = low cell.
         w, _ = _nb(self.params)
-        t = (code + 0.6 - self.params.index_eps) / w
+        t = (code + 0.6 - widen * self.params.index_eps) / w
         frac = t - np.floor(t)                                       # (Q, 4)
-        corner = CORNERS[None, :, :]                                 # (1, 16, 4): 1 = high cell
-        active = np.where(corner == 0, frac[:, None, :] >= 0.5, frac[:, None, :] <= 0.5)
+        corner = corners[None, :, :]                                 # (1, C, 4): widen = high cell
+        active = np.where(corner == 0, frac[:, None, :] >= 0.5, (corner == widen) & (frac[:, None, :] <= 0.5))
         bitw = np.array([1, 2, 4, 8])
         forbid_mask = (active * bitw).sum(-1).ravel()                # axes with a forbidden half
-        corner_bits = np.tile((CORNERS * bitw).sum(-1), len(code))   # its forbidden value = the corner bit
+        corner_bits = np.tile(((corners == widen) * bitw).sum(-1), len(code))  # its forbidden value: upper in the high cell
+        per_code = len(corners)
         check = (fingerprint_of(keys, self.bits) << np.uint64(4)) | forbid_mask.astype(np.uint64)
         out_e, out_q = [], []
         if len(self.entries):
@@ -314,4 +338,4 @@ class CodeIndex:
         same = (e >> np.uint64(FP_SHIFT)) == (chk >> np.uint64(4))
         sub = ((e >> np.uint64(SUB_SHIFT)) & np.uint64(15)).astype(np.int64)
         same &= (~(sub ^ corner_bits[own]) & (chk & np.uint64(15)).astype(np.int64) & 15) == 0
-        return e[same], own[same] >> 4
+        return e[same], (own[same] >> 4) if per_code == 16 else own[same] // per_code

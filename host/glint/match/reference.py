@@ -90,13 +90,14 @@ class Reference:
             self._boxes = (keys[order], order // 16)
         return self._boxes
 
-    def index_quads(self) -> Quads:
-        """The (fewer) quads put in the 1:N index (glint.match.index.select_index)."""
+    def index_quads(self, fill: bool = False) -> Quads:
+        """The (fewer) quads of the 1:N index's core region (glint.match.index.select_index; enrollment
+        counts these), or with ``fill`` every quad put in the index (a sparse reference's fill band too)."""
         from glint.match.index import select_index
 
         q = reference_quads(self.xy, self.params)
         score = self.support[q.idx].sum(1).astype(np.float64) if len(q) else np.zeros(0)
-        return q.take(select_index(np.zeros(len(q), np.int64), q, score, self.params))
+        return q.take(select_index(np.zeros(len(q), np.int64), q, score, self.params, fill))
 
     def to_bytes(self) -> bytes:
         """Serialise (npz with a JSON header); ``from_bytes`` reads it back."""
