@@ -1,27 +1,31 @@
-"""Calibration of the chance model on impostor trials: two constants, fitted and then tested.
+"""The chance model's false-accept probability, and its calibration on impostor trials.
 
-verify's raw bound is Bonferroni: ``log10(H) + log10 T(k; n, p)``, H the candidate
-hypotheses of the pair and T the binomial tail of the best one (k of n mapped reference
-spots within r of a probe spot, each with chance probability p). It is valid but loose,
-for two reasons that a constant each captures:
+For a probe unrelated to the reference (docs/matching.md, "Chance model"), from first principles:
 
-* **offset**: the H hypotheses are far from independent (most share spots and
-  transforms), and most unrelated pairs (about 74% on the field simulator) produce no
-  hypothesis at all; ``10^offset * H`` is the effective number of independent chances.
-* **chance_scale**: p = M pi r^2 / area is a union bound (overlapping disks, the
-  one-to-one claim of probe spots and the coating's edge all lower the real coincidence
-  rate); the real per-spot rate is ``chance_scale * p``. An error in p costs k times its
-  logarithm, so it is what bends the tail: with p too large the empirical tail falls
-  ever faster below the predicted one.
+* **Chance code matches.** A probe quad's code is a point uniform over the canonical code region
+  of its circle, volume V = (pi rho^2 / 4)^2 / 4 (C and D uniform in the circle of radius rho / 2
+  in code units, one of the four orderings canonical), so it lands in a reference code's eps-box
+  with probability q = (2 eps)^4 / V. The expected number of chance code matches of a pair is
+  lambda = q x (pairs of reference and probe quads whose backbone lengths agree within the scale
+  tolerance), and their number H is Poisson(lambda): most unrelated pairs have none.
+* **Seeds scored.** verify scores one seed of each of the largest transform groups, at most
+  ``max_hypotheses`` (m = min(H, 6) for unrelated pairs, whose chance matches rarely share a
+  transform); their counts are independent (different transforms map the spots elsewhere).
+* **The count.** A scored seed's k of n mapped spots coincide; each with probability p_i (the
+  fraction of the probe's coating within r_i of one of its spots, glint.match.verify); its tail is
+  the mid-p value T = P(K > k) + P(K = k) / 2 of K ~ Binomial(n, mean p_i), which is uniform
+  under the null on average over thresholds (P(K >= k), the usual p-value of a count, is
+  conservative by half a step of the count's distribution: 0.2-0.4 decades at these k).
 
-    log10_far = offset + log10(H) + log10 P(Binomial(n, chance_scale * p) >= k)
+    FAR = sum_h P(m = h) (1 - (1 - T)^h),  m = min(Poisson(lambda), max_hypotheses)
 
-The two are fitted so that, over *all* impostor trials (those without a hypothesis
-included: their log10_far is 0), the fraction with ``log10_far <= t`` equals ``10^t`` at
-the thresholds ``FIT_THRESHOLDS`` (1e-1 .. 1e-4, where a million trials resolve the rate
-well). Deeper thresholds are not fitted: agreement there is the model's test, made on
-trials of other items (the lab: even items' probes fit, odd items' validate; a separate
-run with another seed checks it again).
+is the probability that an unrelated probe's best scored seed reaches T: exact where the three
+steps hold, with no constant fitted. Two constants (``far_offset``, ``far_chance_scale``) remain
+for a scanner model whose impostor trials show otherwise (log10_far = offset + log10 FAR with
+p scaled); they are 0 and 1 (none) for the model above, and ``fit`` estimates them from
+impostor trials (over *all* trials, those without a hypothesis included, the fraction with
+log10_far <= t should be 10^t at t = -1 .. -4, where a million trials resolve the rate well);
+deeper thresholds are not fitted: agreement there is the model's test.
 """
 
 from __future__ import annotations
@@ -41,8 +45,10 @@ LN10 = math.log(10)
 _LGAMMA = np.array([math.lgamma(i + 1) for i in range(4097)])  # log i! for i <= 4096
 
 
-def log10_binom_sf_many(k: np.ndarray, n: np.ndarray, p: np.ndarray, chunk: int = 65536) -> np.ndarray:
-    """Vectorised log10 P(Binomial(n, p) >= k) (0 where k <= 0, -inf where k > n or p = 0)."""
+def log10_binom_sf_many(k: np.ndarray, n: np.ndarray, p: np.ndarray, chunk: int = 65536,
+                        mid: bool = False) -> np.ndarray:
+    """Vectorised log10 P(Binomial(n, p) >= k) (0 where k <= 0, -inf where k > n or p = 0); with
+    ``mid`` the mid-p value P(X > k) + P(X = k) / 2 (0 where k <= 0: no evidence)."""
     k = np.asarray(k, np.int64)
     n = np.asarray(n, np.int64)
     p = np.clip(np.asarray(p, np.float64), 0.0, 1.0)
@@ -60,6 +66,8 @@ def log10_binom_sf_many(k: np.ndarray, n: np.ndarray, p: np.ndarray, chunk: int 
             t = (_LGAMMA[nn][:, None] - _LGAMMA[ic] - _LGAMMA[nn[:, None] - ic]
                  + ic * np.log(np.maximum(pp, 1e-300))[:, None] + (nn[:, None] - ic) * np.log1p(-pp)[:, None])
         t = np.where(ok, t, -np.inf)
+        if mid:
+            t[:, 0] -= math.log(2.0)
         m = t.max(1)
         m = np.where(np.isfinite(m), m, 0.0)
         with np.errstate(divide="ignore"):
@@ -68,10 +76,35 @@ def log10_binom_sf_many(k: np.ndarray, n: np.ndarray, p: np.ndarray, chunk: int 
     return out
 
 
-def predicted(n_hyp, k, n, p, offset: float, scale: float) -> np.ndarray:
-    """log10_far of trials with a hypothesis under the model (capped at 0)."""
-    tail = log10_binom_sf_many(k, n, np.minimum(1.0, scale * np.asarray(p, np.float64)))
-    return np.minimum(0.0, offset + np.log10(np.maximum(np.asarray(n_hyp, np.float64), 1)) + tail)
+MAX_SEEDS = 6  # MatchParams.max_hypotheses: seeds verify scores per pair
+
+
+def seeds_log10_far(lam, log10_tail, max_seeds: int = MAX_SEEDS) -> np.ndarray:
+    """log10 sum_h P(m = h) (1 - (1 - T)^h), m = min(Poisson(lam), max_seeds), T = 10^log10_tail:
+    the probability that one of the seeds an unrelated pair gets scored reaches the tail T."""
+    lam = np.maximum(np.atleast_1d(np.asarray(lam, np.float64)), 1e-300)
+    lt = np.atleast_1d(np.asarray(log10_tail, np.float64))
+    h = np.arange(max_seeds + 1, dtype=np.float64)
+    # P(m = h): Poisson for h < max_seeds, the rest of the tail at max_seeds
+    logp = h[None, :] * np.log(lam)[:, None] - lam[:, None] - np.array([math.lgamma(v + 1) for v in h])[None, :]
+    pm = np.exp(logp)
+    pm[:, -1] = np.maximum(0.0, 1.0 - pm[:, :-1].sum(1))
+    t = np.power(10.0, np.maximum(lt, -300.0))
+    with np.errstate(divide="ignore"):
+        hit = -np.expm1(h[None, :] * np.log1p(-np.minimum(t, 1.0 - 1e-16))[:, None])  # 1 - (1 - T)^h
+        out = np.log10(np.maximum((pm * hit).sum(1), 1e-300))
+        # beyond double precision: 1 - (1 - T)^h = h T, so the sum is E[m] T
+        deep = lt < -280.0
+        if np.any(deep):
+            out[deep] = np.log10(np.maximum((pm[deep] * h[None, :]).sum(1), 1e-300)) + lt[deep]
+    return np.where(np.isneginf(lt), -np.inf, np.minimum(0.0, out))
+
+
+def predicted(lam, k, n, p, offset: float, scale: float, max_seeds: int = MAX_SEEDS) -> np.ndarray:
+    """log10_far of trials with a hypothesis under the model (capped at 0): ``lam`` the expected
+    chance code matches of each pair, (k, n, p) its best seed's count, spots and mean chance p."""
+    tail = log10_binom_sf_many(k, n, np.minimum(1.0, scale * np.asarray(p, np.float64)), mid=True)
+    return np.minimum(0.0, offset + seeds_log10_far(lam, tail, max_seeds))
 
 
 def empirical_curve(far: np.ndarray, n_trials: int, thresholds=THRESHOLDS) -> tuple[np.ndarray, np.ndarray]:
@@ -93,18 +126,17 @@ def _fit_offset(base: np.ndarray, n_trials: int, thresholds) -> tuple[float, flo
     return float(mse[j]), float(OFFSETS[j]), int(used[j])
 
 
-def fit(n_hyp, k, n, p, n_trials: int, scales=SCALES, thresholds=FIT_THRESHOLDS) -> dict:
+def fit(lam, k, n, p, n_trials: int, scales=SCALES, thresholds=FIT_THRESHOLDS) -> dict:
     """Least-squares fit of (offset, chance_scale): log10 of the fraction of all ``n_trials``
     impostor trials with log10_far <= t should equal t at each fitted threshold. The scale is
     searched coarsely (every fifth grid value), then finely around the best."""
-    lh = np.log10(np.maximum(np.asarray(n_hyp, np.float64), 1))
     k, n, p = np.asarray(k), np.asarray(n), np.asarray(p, np.float64)
     scales = np.asarray(scales, np.float64)
     tried: dict[float, tuple] = {}
 
     def at(scale: float):
         if scale not in tried:
-            base = np.sort(lh + log10_binom_sf_many(k, n, np.minimum(1.0, scale * p)))
+            base = np.sort(predicted(lam, k, n, p, 0.0, scale))
             tried[scale] = _fit_offset(base, n_trials, thresholds)
         return tried[scale]
 

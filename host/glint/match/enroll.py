@@ -229,8 +229,8 @@ def held_out(captures: list[SpotSet], points: list[np.ndarray], sigmas: list[np.
         if sc.hypotheses:
             k_fresh = np.array([int(sc.k * fresh)])
             tail = float(log10_binom_sf_many(k_fresh, np.array([sc.n]),
-                                             np.array([min(1.0, params.far_chance_scale * sc.p)]))[0])
-            far = calibrated_far(sc.hypotheses, tail, params)
+                                             np.array([min(1.0, params.far_chance_scale * sc.p)]), mid=True)[0])
+            far = calibrated_far(sc.lam, tail, params)
         match = bool(r.match and far <= params.log10_far_max)
         out.append({"capture": i + 1, "match": match, "log10_far": round(float(far), 2),
                     "pairs": int(r.matched * fresh),

@@ -227,11 +227,11 @@ def _impostor_worker(j: int):
                 continue
             sc = score_prepared(refs[rr], pr)
             if sc.hypotheses:
-                rows.append((rr, sc.hypotheses, sc.log10_tail, sc.k, sc.n, sc.p, sc.log10_far))
+                rows.append((rr, sc.hypotheses, sc.log10_tail, sc.k, sc.n, sc.p, sc.log10_far, sc.lam))
                 # Only a pair beyond chance can be accepted: the refit and residual gate decide it.
                 if sc.log10_far <= op and verify_prepared(refs[rr], pr, sc).match:
                     accepted += 1
-    return np.array(rows, np.float64).reshape(-1, 7), accepted
+    return np.array(rows, np.float64).reshape(-1, 8), accepted
 
 
 def param_groups(refs: list[Reference]) -> list[tuple[MatchParams, np.ndarray]]:
@@ -251,7 +251,8 @@ def impostor_trials(refs: list[Reference], probes: list[Probe], owner: np.ndarra
     those pairs are scored (the chance model's half of verify; the refit runs only for the pairs
     beyond chance, which it accepts or not).
 
-    Returns a dict: per trial with a hypothesis ``far`` (log10_far under ``params``), ``hyp``,
+    Returns a dict: per trial with a hypothesis ``far`` (log10_far under ``params``), ``hyp``, ``lam``
+    (expected chance code matches),
     ``tail`` (best binomial tail), ``k``/``n``/``p`` (its matched spots, spots inside, chance
     probability), ``owner`` (the probe's item) and ``ref``; ``trials`` (all trials), ``verified``
     (how many were scored) and ``accepted`` (full verify decisions that matched: false accepts)."""
@@ -262,13 +263,25 @@ def impostor_trials(refs: list[Reference], probes: list[Probe], owner: np.ndarra
     finally:
         _WORK.clear()
     arr = np.concatenate([np.column_stack([np.full(len(rs), j), rs]) for j, (rs, _) in enumerate(out) if len(rs)]
-                         or [np.zeros((0, 8))])
+                         or [np.zeros((0, 9))])
     return {"far": arr[:, 7], "hyp": arr[:, 2].astype(np.int64), "tail": arr[:, 3], "k": arr[:, 4].astype(np.int64),
             "n": arr[:, 5].astype(np.int64),
-            "p": arr[:, 6], "probe": arr[:, 0].astype(np.int64), "owner": owner[arr[:, 0].astype(np.int64)],
+            "p": arr[:, 6], "lam": arr[:, 8], "probe": arr[:, 0].astype(np.int64), "owner": owner[arr[:, 0].astype(np.int64)],
             "ref": arr[:, 1].astype(np.int64),
             "trials": len(probes) * len(refs) - len(probes), "verified": len(arr),
             "accepted": int(sum(a for _, a in out))}
+
+
+def chance_codes_check(imp: dict, n_trials: int) -> dict:
+    """The model's chance code matches beside those seen: hypotheses (sum of lambda against sum of
+    H) and pairs with a hypothesis (sum of 1 - exp(-lambda) against their count) over the trials
+    with one; the trials without (lambda not recorded) add to the predicted count as much as
+    the mean lambda of the pairs seen, a lower bound of what they add, so the ratio is an
+    upper bound."""
+    lam, hyp = np.asarray(imp.get("lam", np.zeros(0)), np.float64), np.asarray(imp["hyp"])
+    return {"trials": int(n_trials), "with_hypotheses": int(len(hyp)), "hypotheses": int(hyp.sum()),
+            "lambda_sum_over_those": round(float(lam.sum()), 1),
+            "hypotheses_per_lambda": round(float(hyp.sum() / lam.sum()), 3) if lam.sum() > 0 else None}
 
 
 def calibration_report(imp: dict, owner: np.ndarray, n_refs: int, params: MatchParams) -> dict:
@@ -276,18 +289,20 @@ def calibration_report(imp: dict, owner: np.ndarray, n_refs: int, params: MatchP
 
     ``in_use``: the parameters the matcher runs with (fitted on another run) against every trial
     here; ``refit``: the two constants fitted again on the trials of even items' probes
-    (1e-1..1e-4) and tested on the odd items' trials at every depth; ``bonferroni``: the raw
-    bound (offset 0, chance scale 1) for comparison; ``identify``: the 1:N penalty (log10 of the
+    (1e-1..1e-4) and tested on the odd items' trials at every depth; ``bonferroni``: log10 H + log10
+    P(K >= k), the bound the model replaced, for comparison; ``chance_codes``: the hypotheses the
+    model predicts (sum of lambda, P(H > 0)) beside those seen; ``identify``: the 1:N penalty (log10 of the
     references searched) against each probe's best impostor over all references."""
     thr = calibrate.THRESHOLDS
     n_trials = imp["trials"]
     even = imp["owner"] % 2 == 0
     n_even = int(np.sum(owner % 2 == 0)) * (n_refs - 1)
     n_odd = int(np.sum(owner % 2 == 1)) * (n_refs - 1)
-    f = calibrate.fit(imp["hyp"][even], imp["k"][even], imp["n"][even], imp["p"][even], n_even)
-    odd_far = calibrate.predicted(imp["hyp"][~even], imp["k"][~even], imp["n"][~even], imp["p"][~even],
+    f = calibrate.fit(imp["lam"][even], imp["k"][even], imp["n"][even], imp["p"][even], n_even)
+    odd_far = calibrate.predicted(imp["lam"][~even], imp["k"][~even], imp["n"][~even], imp["p"][~even],
                                   f["offset"], f["chance_scale"])
-    bonf = calibrate.predicted(imp["hyp"], imp["k"], imp["n"], imp["p"], 0.0, 1.0)
+    # Bonferroni over the H hypotheses with P(K >= k): the bound the first-principles model replaced
+    bonf = np.minimum(0.0, np.log10(np.maximum(imp["hyp"], 1)) + calibrate.log10_binom_sf_many(imp["k"], imp["n"], imp["p"]))
     lo, hi = np.minimum(imp["owner"], imp["ref"]), np.maximum(imp["owner"], imp["ref"])
     in_use = calibrate.table(imp["far"], n_trials, thr, pairs=lo * (n_refs + 1) + hi)
     val = calibrate.table(odd_far, n_odd, thr)
@@ -299,6 +314,7 @@ def calibration_report(imp: dict, owner: np.ndarray, n_refs: int, params: MatchP
         np.minimum.at(best, imp["probe"], imp["far"])
     ident = calibrate.table(np.minimum(0.0, best + math.log10(max(1, n_refs - 1))), n_probes, thr)
     return {"model": {"offset": params.far_offset, "chance_scale": params.far_chance_scale},
+            "chance_codes": chance_codes_check(imp, n_trials),
             "in_use": {"trials": n_trials, "with_hypotheses": len(imp["far"]), "table": in_use,
                        "agrees_down_to": calibrate.agreement_depth(in_use)},
             "refit": {"fit_on": {"trials": n_even, "with_hypotheses": int(even.sum())}, "fit": f,
@@ -554,11 +570,11 @@ def evaluate(cfg: LabConfig, out_dir: str | Path | None = None) -> dict:
     if out_dir is not None:
         write_report(report, Path(out_dir))
         # The raw impostor trials (hypothesis count, tail, probe's item) for re-fitting the chance model.
-        np.savez_compressed(Path(out_dir) / "impostors.npz", hyp=imp["hyp"], tail=imp["tail"], k=imp["k"],
+        np.savez_compressed(Path(out_dir) / "impostors.npz", hyp=imp["hyp"], lam=imp["lam"], tail=imp["tail"], k=imp["k"],
                             n=imp["n"], p=imp["p"], probe=imp["probe"], owner=imp["owner"], ref=imp["ref"],
                             probe_owner=owner, trials=imp["trials"])
         # ... and the genuine trials' scores and refit, for the FRR under a re-fitted model.
-        np.savez_compressed(Path(out_dir) / "genuine.npz", hyp=[s.hypotheses for s in scores],
+        np.savez_compressed(Path(out_dir) / "genuine.npz", hyp=[s.hypotheses for s in scores], lam=[s.lam for s in scores],
                             k=[s.k for s in scores], n=[s.n for s in scores], p=[s.p for s in scores],
                             matched=g_matched, residual=g_residual, ratio=g_ratio, z2=g_z2,
                             residual_p=g_p, noise_c=params.noise_c)
@@ -612,12 +628,12 @@ def load_impostors(run_dir: str | Path) -> tuple[dict, np.ndarray, int]:
     path = Path(run_dir) / "impostors.npz"
     try:
         z = np.load(path, allow_pickle=False)
-        imp = {key: z[key] for key in ("hyp", "tail", "k", "n", "p", "probe", "owner", "ref")}
+        imp = {key: z[key] for key in ("hyp", "lam", "tail", "k", "n", "p", "probe", "owner", "ref")}
         owner = z["probe_owner"]
         trials = int(z["trials"])
     except (OSError, KeyError, ValueError) as e:
-        raise MatchError(f"{path}: not a lab run's impostor trials ({e})",
-                         hint="run glint lab eval --out DIR first") from None
+        raise MatchError(f"{path}: not a lab run's impostor trials of this chance model ({e})",
+                         hint="run glint lab eval --out DIR first (runs before the chance model's form 3 lack lambda)") from None
     imp["trials"] = trials
     n_refs = trials // max(1, len(owner)) + 1
     return imp, owner, n_refs
@@ -628,13 +644,13 @@ def recalibrate(run_dir: str | Path, params: MatchParams | None = None) -> dict:
     and the two constants fitted again on them: what ``glint lab calibrate`` prints."""
     imp, owner, n_refs = load_impostors(run_dir)
     params = params or MatchParams()
-    imp["far"] = calibrate.predicted(imp["hyp"], imp["k"], imp["n"], imp["p"], params.far_offset,
+    imp["far"] = calibrate.predicted(imp["lam"], imp["k"], imp["n"], imp["p"], params.far_offset,
                                      params.far_chance_scale)
     report = calibration_report(imp, owner, n_refs, params)
     gpath = Path(run_dir) / "genuine.npz"
     if gpath.exists():
         g = np.load(gpath, allow_pickle=False)
-        far = calibrate.predicted(g["hyp"], g["k"], g["n"], g["p"], params.far_offset, params.far_chance_scale)
+        far = calibrate.predicted(g["lam"], g["k"], g["n"], g["p"], params.far_offset, params.far_chance_scale)
         far = np.where(g["hyp"] > 0, far, 0.0)
         # The clone gate's statistic under this noise factor (z^2 scales as (c_run / c)^2 where the
         # model's c term dominates the floor, as it does for all but the brightest spots).

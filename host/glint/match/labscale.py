@@ -57,12 +57,12 @@ from glint.match.lab import (
 from glint.match.params import MatchParams
 from glint.match.reference import Reference
 from glint.match.spots import SpotSet, spots_from_image
-from glint.match.verify import Probe, prepare, score_prepared, verify_prepared
+from glint.match.verify import Probe, chance_codes, prepare, score_prepared, verify_prepared
 
 log = logging.getLogger(__name__)
 
 FORMAT = 1  # of the cached images and items
-TRIALS_FORMAT = 2  # 2: the genuine probes verified apart (trials/genuine.npz), not in the chunks
+TRIALS_FORMAT = 3  # 2: the genuine probes verified apart (trials/genuine.npz); 3: each row's lambda (column 11)
 TAIL_THRESHOLDS = (-1.0, -2.0, -3.0, -4.0, -5.0, -6.0)
 SMALL_GROUP = 4  # parameter groups this small score each reference directly (the sieve would cost as much)
 
@@ -504,6 +504,8 @@ def _trial_chunk(job) -> dict | None:
     groups, ref_of_item = w["groups"], w["ref_of_item"]
     rows = []
     trials = 0
+    lam_all = 0.0  # the chance model's expected chance code matches over every trial (sum of lambda) ...
+    hit_all = 0.0  # ... and pairs with one (sum of 1 - exp(-lambda)), beside the hypotheses seen
     for j in range(start, stop):
         spots, own = probes[j], int(probe_item[j])
         own_ref = ref_of_item.get(own)
@@ -515,6 +517,9 @@ def _trial_chunk(job) -> dict | None:
             if pr is None:
                 pr = coded[gparams] = prepare(spots, gparams) if coder is None else coder.prepare(gparams)
             local = np.arange(len(members)) if sieve is None else sieve.refs_for(pr)
+            lam = np.array([chance_codes(refs[int(r)], pr) for r in members if int(r) != own_ref])
+            lam_all += float(lam.sum())
+            hit_all += float(-np.expm1(-lam).sum())
             for loc in local:
                 r = int(members[loc])
                 if r == own_ref:
@@ -528,9 +533,11 @@ def _trial_chunk(job) -> dict | None:
                     res = verify_prepared(refs[r], pr, sc)
                     match, matched = int(res.match), res.matched
                     rp = math.nan if res.residual_p is None else res.residual_p
-                rows.append((j, r, sc.hypotheses, sc.log10_tail, sc.k, sc.n, sc.p, sc.log10_far, match, matched, rp))
-    out: dict = {"rows": np.array(rows, np.float64).reshape(-1, 11),
-           "trials": np.int64(trials), "seconds": np.float64(time.perf_counter() - t0),
+                rows.append((j, r, sc.hypotheses, sc.log10_tail, sc.k, sc.n, sc.p, sc.log10_far, match, matched, rp,
+                             sc.lam))
+    out: dict = {"rows": np.array(rows, np.float64).reshape(-1, 12),
+           "trials": np.int64(trials), "lambda_sum": np.float64(lam_all), "lambda_hit_sum": np.float64(hit_all),
+           "seconds": np.float64(time.perf_counter() - t0),
            "cpu_seconds": np.float64(time.process_time() - cpu0), "chunk": np.int64(c)}
     tmp = path.with_suffix(".tmp.npz")
     np.savez_compressed(tmp, **out)
@@ -594,7 +601,7 @@ def run_trials(cfg: ScaleConfig, items: list[Item], refs: list[Reference | None]
             _pool_map(_trial_chunk, todo, jobs)
         finally:
             _WORK.clear()
-    parts, trials, cpu, done = [], 0, 0.0, 0
+    parts, trials, cpu, done, lam_sum, hit_sum = [], 0, 0.0, 0, 0.0, 0.0
     for c in range(n_chunks):
         f = d / f"chunk-{c:05d}.npz"
         if not f.exists():
@@ -603,13 +610,16 @@ def run_trials(cfg: ScaleConfig, items: list[Item], refs: list[Reference | None]
             parts.append(z["rows"])
             trials += int(z["trials"])
             cpu += float(z["cpu_seconds"])
+            lam_sum += float(z["lambda_sum"])
+            hit_sum += float(z["lambda_hit_sum"])
         done += 1
     gen = np.zeros((0, 6))
     if gfile.exists():
         with np.load(gfile, allow_pickle=False) as z:
             gen = z["genuine"]
-    rows = np.concatenate(parts) if parts else np.zeros((0, 11))
-    return {"rows": rows, "genuine": gen, "trials": trials, "cpu_seconds": cpu, "chunks_done": done,
+    rows = np.concatenate(parts) if parts else np.zeros((0, 12))
+    return {"rows": rows, "genuine": gen, "trials": trials, "cpu_seconds": cpu, "lambda_sum": lam_sum,
+            "lambda_hit_sum": hit_sum, "chunks_done": done,
             "chunks": n_chunks, "probes": len(probes), "probe_item": probe_item, "ref_item": np.array(ref_item, np.int64)}
 
 
@@ -743,6 +753,11 @@ def run(cfg: ScaleConfig, out_dir: str | Path, jobs: int = 1, deadline: float | 
         "probes": tr["probes"], "probes_scored": int(mask.sum()), "chunks_done": tr["chunks_done"],
         "chunks": tr["chunks"], "complete": tr["chunks_done"] == tr["chunks"],
         "impostor_trials": tr["trials"], "impostor_trials_with_hypotheses": len(rows),
+        # the chance code matches the model predicts over all trials (sum of lambda; pairs with one:
+        # sum of 1 - exp(-lambda)) beside those seen
+        "chance_codes": {"hypotheses": int(rows[:, 2].sum()) if len(rows) else 0,
+                         "predicted": round(tr["lambda_sum"], 1), "pairs_with_one": len(rows),
+                         "pairs_predicted": round(tr["lambda_hit_sum"], 1)},
         "impostor_beyond_chance": int(np.sum(far <= -9.0)),
         "impostor_refit": int(np.sum(rows[:, 9] >= 0)) if len(rows) else 0,
         "false_accepts": int(np.sum(rows[:, 8] == 1)) if len(rows) else 0,

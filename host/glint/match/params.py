@@ -17,7 +17,7 @@ NOMINAL_SPOTS = 64
 LOG10_FAR_MAX = -9.0
 # Version of the chance model's form (glint.match.calibrate). Databases store their MatchParams;
 # constants stored for another form are replaced by this version's calibration when read.
-FAR_MODEL = 2
+FAR_MODEL = 3  # 3: chance code matches from the code volume, mid-p tail, coverage p (no fitted constant)
 FAR_CONSTANTS = ("far_offset", "far_chance_scale")
 # The fields a scanner calibration sets (glint.match.scanner fits them; enroll and Database take them).
 CALIBRATED = ("noise_c", "noise_floor", "far_offset", "far_chance_scale", "far_model")
@@ -60,14 +60,11 @@ class MatchParams:
     noise_c: float = 2.2
     noise_floor: float = 0.03
     log10_far_max: float = LOG10_FAR_MAX
-    # Chance model calibration (glint.match.calibrate, fitted on simulator impostor trials):
-    # log10_far = far_offset + log10(H) + log10 P(Binomial(n, far_chance_scale * p) >= k).
-    # (0, 1) is the Bonferroni bound over the H hypotheses with the union-bound chance p. Fitted at
-    # 1e-1..1e-4 on the 5.5 million impostor trials of even items' probes in
-    # glint lab eval --profile field --items 1050 --probes 10 --seed 21; tested at every depth on
-    # the odd items' trials and on other runs' (docs/matching.md).
-    far_offset: float = -0.73
-    far_chance_scale: float = 0.78
+    # Chance model (glint.match.calibrate): from first principles, no constant fitted; a scanner
+    # calibration may set log10_far = far_offset + log10 FAR with p scaled by far_chance_scale where
+    # its impostor trials show otherwise. (0, 1): the model itself (docs/matching.md).
+    far_offset: float = 0.0
+    far_chance_scale: float = 1.0
     far_model: int = FAR_MODEL  # which form of the model the two constants belong to
 
     @classmethod

@@ -122,7 +122,7 @@ def calibrate_scanner(items: dict[str, list[SpotSet]], params: MatchParams | Non
                      "ratio_percentiles": [round(float(v), 3) for v in
                                            np.percentile([r["ratio"] for r in beyond], [5, 50, 95])]}
     # Impostor pairs: every capture against every other item's references.
-    imp: dict[str, list[float]] = {"hyp": [], "k": [], "n": [], "p": [], "far": []}
+    imp: dict[str, list[float]] = {"lam": [], "k": [], "n": [], "p": [], "far": []}
     n_trials = 0
     for (name, _), ref in refs.items():
         for other in names:
@@ -132,7 +132,7 @@ def calibrate_scanner(items: dict[str, list[SpotSet]], params: MatchParams | Non
                 n_trials += 1
                 sc = score_prepared(ref, prepare(cap, params))
                 if sc.hypotheses:
-                    for key, v in (("hyp", sc.hypotheses), ("k", sc.k), ("n", sc.n), ("p", sc.p), ("far", sc.log10_far)):
+                    for key, v in (("lam", sc.lam), ("k", sc.k), ("n", sc.n), ("p", sc.p), ("far", sc.log10_far)):
                         imp[key].append(v)
     far = np.asarray(imp["far"], np.float64)
     tail = calibrate.table(far, max(1, n_trials)) if n_trials else []
@@ -140,7 +140,7 @@ def calibrate_scanner(items: dict[str, list[SpotSet]], params: MatchParams | Non
               "agrees_down_to": calibrate.agreement_depth(tail) if tail else None,
               "least_log10_far": float(far.min()) if len(far) else 0.0}
     if n_trials >= MIN_IMPOSTOR_TRIALS:
-        f = calibrate.fit(np.asarray(imp["hyp"]), np.asarray(imp["k"]), np.asarray(imp["n"]),
+        f = calibrate.fit(np.asarray(imp["lam"]), np.asarray(imp["k"]), np.asarray(imp["n"]),
                           np.asarray(imp["p"]), n_trials)
         if f["rms_decades"] is not None:
             fit = dataclasses.replace(fit, far_offset=f["offset"], far_chance_scale=f["chance_scale"])

@@ -7,17 +7,16 @@ Steps (star-tracker / astrometry.net style):
 2. Candidates are grouped by transform (rotation, shift); the largest groups' seeds are
    scored: every *other* reference spot is mapped into the probe, and k of the n that
    land inside the probe frame fall within ``seed_radius`` of a distinct probe spot.
-3. Chance model: for a probe unrelated to the reference, each mapped spot that lands inside
-   the probe's spot hull (the coating; outside it the probe has no spots to coincide with)
-   falls near a probe spot with probability p = M * pi * r^2 / area (M probe spots spread
-   over ``area``, their convex hull: the local density), independently of the seed (the
-   seed's own spots are excluded). T = P(Binomial(n, p) >= k) is the tail of the best of
-   the H candidates; H * T (Bonferroni) bounds the false-accept probability for any rule
-   that picks one of them. The bound is loose in two ways that two constants calibrate
-   (glint.match.calibrate): the H candidates are far from independent (an effective count
-   10^offset * H) and p is a union bound (the real coincidence rate is chance_scale * p):
-   log10_far = offset + log10 H + log10 P(Binomial(n, chance_scale * p) >= k), which agrees
-   with the rate of unrelated pairs that reach it (docs/matching.md has the evaluation).
+3. Chance model (glint.match.calibrate, from first principles): for a probe unrelated to the
+   reference, each mapped spot that lands inside the probe's spot hull (the coating; outside it
+   the probe has no spots to coincide with) falls within r of one of the probe's M other spots
+   with probability p = 1 - exp(-M pi r^2 / area) (``area`` the hull grown by the margin a mapped
+   spot may lie outside it: the coating's density, overlapping disks counted once),
+   independently of the seed (the seed's own spots are excluded). T, the mid-p tail of
+   Binomial(n, p) at k, is the best scored seed's; the pair has Poisson(lambda) chance code
+   matches (lambda from the code region's volume: :func:`chance_codes`), of which at most
+   ``max_hypotheses`` seeds are scored, so log10_far = log10 sum_h P(m = h)(1 - (1 - T)^h):
+   the probability that an unrelated probe scores as well (docs/matching.md has the evaluation).
 4. The matched pairs are refitted with a homography (mild perspective), matched again within
    a radius that follows the pair's noise, and the residuals give a robust sigma in reference
    pixels. A clone of the coating re-creates every particle only to within some error; the
@@ -35,8 +34,8 @@ from dataclasses import dataclass, field
 import cv2
 import numpy as np
 
-from glint.match.calibrate import log10_binom_sf_many
-from glint.match.codes import CodeTable, Quads, code_table, match_codes, probe_quads
+from glint.match.calibrate import log10_binom_sf_many, seeds_log10_far
+from glint.match.codes import CodeTable, Quads, code_table, match_codes, probe_circle, probe_quads
 from glint.match.params import MatchParams
 from glint.match.reference import Reference
 from glint.match.spots import SpotSet
@@ -93,6 +92,7 @@ class Probe:
     edges: np.ndarray | None = None  # (K, 3) inward edge lines a x + b y + c >= 0 of that hull (unit normals)
     sigma: np.ndarray | None = None  # (N,) per-spot localisation sigma, px per axis (glint.match.noise)
     params_key: MatchParams | None = None  # the parameters its quads were coded with
+    lengths: np.ndarray | None = None  # its quads' backbone lengths, sorted (chance_codes; made when first needed)
     _z: np.ndarray | None = field(default=None, repr=False)
 
     @property
@@ -105,14 +105,17 @@ class Probe:
 
 
 def spread_area(spots: SpotSet, hull: np.ndarray | None = None) -> float:
-    """Area of the spots' convex hull (at least a tenth of the frame): the local spot density is
-    len(spots) / area, higher than over the whole frame when the coating is a small dot."""
-    floor = 0.1 * spots.width * spots.height
+    """Area over which a mapped reference spot counts: the spots' convex hull grown by HULL_MARGIN
+    (Steiner: area + perimeter x margin + pi margin^2), at least a hundredth of the frame. The
+    local spot density is len(spots) / hull area, higher than over the whole frame when the
+    coating is a small dot; a mapped spot in the margin has only the spots near the edge to
+    coincide with, so over the grown area the mean coincidence probability is M pi r^2 / area."""
     if len(spots) < 3:
         return float(spots.width * spots.height)
     if hull is None:
         hull = cv2.convexHull(spots.xy.astype(np.float32))
-    return max(floor, float(cv2.contourArea(hull)))
+    grown = float(cv2.contourArea(hull)) + float(cv2.arcLength(hull, True)) * HULL_MARGIN + math.pi * HULL_MARGIN**2
+    return max(0.01 * spots.width * spots.height, grown)
 
 
 def hull_edges(hull: np.ndarray) -> np.ndarray | None:
@@ -235,14 +238,33 @@ def chance_p(n_probe: int, radius: float, width: int, height: int) -> float:
     return min(1.0, n_probe * math.pi * radius * radius / float(width * height))
 
 
-def calibrated_far(n_hyp: int, log10_tail: float, p: MatchParams) -> float:
-    """log10 false-accept probability of the best of ``n_hyp`` hypotheses whose binomial tail (at the
-    calibrated chance probability) is ``log10_tail``: see glint.match.calibrate and docs/matching.md."""
-    if n_hyp <= 0:
+def calibrated_far(lam: float, log10_tail: float, p: MatchParams) -> float:
+    """log10 false-accept probability of a pair with ``lam`` expected chance code matches whose best
+    scored seed's tail is ``log10_tail``: see glint.match.calibrate and docs/matching.md."""
+    if lam <= 0:
         return 0.0
     if log10_tail == -math.inf:
         return -math.inf
-    return min(0.0, p.far_offset + math.log10(n_hyp) + log10_tail)
+    return min(0.0, p.far_offset + float(seeds_log10_far(lam, log10_tail, p.max_hypotheses)[0]))
+
+
+def chance_codes(ref: Reference, probe: Probe) -> float:
+    """Expected number of chance code matches (lambda) between ``ref`` and an unrelated ``probe``:
+    a probe quad's code is uniform over its canonical code region, volume (pi rho^2 / 4)^2 / 4
+    (C and D uniform in the circle of radius rho / 2, one ordering of four canonical), so it falls
+    in a reference code's eps-box with probability (2 eps)^4 / volume; summed over the pairs of
+    quads whose backbone lengths agree within the scale tolerance (the other test of a match)."""
+    p = ref.params
+    rl = ref.quads.length
+    if probe.lengths is None:  # the quads its code table looks up (labscale's coder's table names a superset's)
+        probe.lengths = np.sort(probe.table.quads.length[probe.table.order])
+    pl = probe.lengths
+    if len(rl) == 0 or len(pl) == 0:
+        return 0.0
+    pairs = int((np.searchsorted(pl, rl * p.scale_tol, "left") - np.searchsorted(pl, rl / p.scale_tol, "right")).sum())
+    rho = probe_circle(p)
+    volume = (math.pi * rho * rho / 4.0) ** 2 / 4.0
+    return pairs * (2.0 * p.code_eps) ** 4 / volume
 
 
 def similarity_batch(zr: np.ndarray, zp: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -357,7 +379,7 @@ def score_seeds(ref_xy: np.ndarray, probe_xy: np.ndarray, maps: np.ndarray, ref_
     d2min = d2.reshape(-1, npr)[np.arange(nh * nr), j.ravel()].reshape(nh, nr)  # d2.min(2), read at the argmin
     near = (d2min <= radius * radius) & use
     m_eff = max(1, npr - 4)
-    p_i = np.minimum(1.0, m_eff * np.pi * radius**2 / area)
+    p_i = -np.expm1(-m_eff * np.pi * radius**2 / area)
     if noise is not None:
         # A refined radius is never below the seed law's constant part: where the seed's radius is
         # within REFINED_GAIN of it on every spot (in-focus pairs), the one-stage count stands and
@@ -391,7 +413,7 @@ def score_seeds(ref_xy: np.ndarray, probe_xy: np.ndarray, maps: np.ndarray, ref_
                     use[th, tn] = _inside(wr[tighter], width, height, edges)  # nonseed: every ring spot is
                     rt = r2[tighter]
                     radius[th, tn] = rt
-                    p_i[th, tn] = np.minimum(1.0, m_eff * np.pi * rt**2 / area) / chance_scale
+                    p_i[th, tn] = -np.expm1(-m_eff * np.pi * rt**2 / area) / chance_scale
                     dr = sq_dist(wr, probe_xy, right)  # (R, M)
                     taken = np.zeros((nh, npr), bool)  # per seed: its own probe spots and those the earlier rings claimed
                     taken[rows, probe_seed] = True
@@ -687,9 +709,10 @@ def refine(ref_xy: np.ndarray, probe_xy: np.ndarray, seed_map: np.ndarray, seed_
 class Score:
     """The chance-model half of verify (no refit): enough for the false-accept probability.
 
-    ``hypotheses``: H; ``log10_tail``: log10 P(Binomial(n, p) >= k) of the best seed; ``k``, ``n``,
-    ``p``: that seed's matched spots, spots inside the probe's hull and mean chance probability;
-    ``log10_far``: the calibrated false-accept probability. The rest is for the refit."""
+    ``hypotheses``: H; ``log10_tail``: log10 of the best seed's mid-p tail of Binomial(n, p) at k;
+    ``k``, ``n``, ``p``: that seed's matched spots, spots inside the probe's hull and mean chance
+    probability; ``lam``: the pair's expected chance code matches (:func:`chance_codes`);
+    ``log10_far``: the false-accept probability. The rest is for the refit."""
 
     hypotheses: int
     log10_tail: float
@@ -697,6 +720,7 @@ class Score:
     k: int = 0
     n: int = 0
     p: float = 0.0
+    lam: float = 0.0
     seed_map: np.ndarray | None = field(default=None, repr=False)
     seed_centre: np.ndarray | None = field(default=None, repr=False)
     seed_pairs: np.ndarray | None = field(default=None, repr=False)  # (K, 2) the pairs the best seed counted
@@ -728,8 +752,9 @@ def score_prepared(ref: Reference, probe: Probe) -> Score:
     n, k, pbar = score_seeds(ref.xy, pxy, maps, rc, pc, p, w, hgt, probe.area, probe.edges,
                              median(noise) if len(noise) else 0.0, p.far_chance_scale, counted, ref.xy1)
     # Spots have different chance probabilities p_i (their radii differ); for k above the mean,
-    # Binomial(n, mean p) bounds the tail of their sum (Hoeffding 1956).
-    tails = log10_binom_sf_many(k, n, np.minimum(1.0, p.far_chance_scale * pbar))
+    # Binomial(n, mean p) bounds the tail of their sum (Hoeffding 1956); its mid-p value is the
+    # count's p-value without the half step a discrete P(K >= k) is conservative by.
+    tails = log10_binom_sf_many(k, n, np.minimum(1.0, p.far_chance_scale * pbar), mid=True)
     best = int(tails.argmin())
     log10_tail = float(tails[best])
     near = counted["near"][best].nonzero()[0]
@@ -738,8 +763,9 @@ def score_prepared(ref: Reference, probe: Probe) -> Score:
     seed_pairs[:nq, 0], seed_pairs[:nq, 1] = rc[best], pc[best]
     seed_pairs[nq:, 0], seed_pairs[nq:, 1] = near, counted["j"][best][near]
     centre = np.add.reduce(ref.xy.take(rc[best], 0), 0) / nq  # .mean(0), as it computes it
-    return Score(n_hyp, log10_tail, calibrated_far(n_hyp, log10_tail, p), int(k[best]), int(n[best]),
-                 float(pbar[best]), maps[best], centre, seed_pairs, noise)
+    lam = chance_codes(ref, probe)
+    return Score(n_hyp, log10_tail, calibrated_far(lam, log10_tail, p), int(k[best]), int(n[best]),
+                 float(pbar[best]), lam, maps[best], centre, seed_pairs, noise)
 
 
 def verify_prepared(ref: Reference, probe: Probe, score: Score | None = None) -> Result:

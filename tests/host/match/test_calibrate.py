@@ -1,5 +1,6 @@
-"""The chance-model calibration: the vectorised tail, the fit of its two constants on impostor
-trials, and an honest agreement table (counts, 95% intervals, what the trials resolve)."""
+"""The chance model: the vectorised tail and its mid-p value, the best of a Poisson number of
+seeds, agreement with trials drawn from the model itself, the fit of the two scanner constants,
+and an honest agreement table (counts, 95% intervals, what the trials resolve)."""
 
 from __future__ import annotations
 
@@ -30,41 +31,78 @@ def test_vectorised_tail_matches_the_exact_sum():
             assert g == pytest.approx(log10_binom_sf(int(kk), int(nn), float(pp)), abs=1e-9)
 
 
-def synthetic_impostors(rng, trials: int, with_hyp: float, scale: float):
-    """Impostor trials drawn from a known model: a fraction ``with_hyp`` has one hypothesis, whose k
-    of n mapped spots coincide, each with probability scale * p (p: what verify would compute)."""
-    m = int(trials * with_hyp)
-    n = rng.integers(20, 60, m)
-    p = rng.uniform(0.02, 0.12, m)
-    k = rng.binomial(n, scale * p)
-    return np.ones(m, np.int64), k, n, p
+def test_mid_p_tail_is_the_exact_half_weighted_sum():
+    for k, n, p in ((3, 20, 0.05), (1, 5, 0.3), (12, 40, 0.1), (7, 7, 0.5)):
+        exact = sum(math.comb(n, i) * p**i * (1 - p) ** (n - i) for i in range(k + 1, n + 1))
+        exact += 0.5 * math.comb(n, k) * p**k * (1 - p) ** (n - k)
+        got = calibrate.log10_binom_sf_many(np.array([k]), np.array([n]), np.array([p]), mid=True)[0]
+        assert got == pytest.approx(math.log10(exact), abs=1e-9)
+    assert calibrate.log10_binom_sf_many(np.array([0]), np.array([5]), np.array([0.1]), mid=True)[0] == 0.0
 
 
-def test_fit_recovers_the_chance_scale_and_the_hypothesis_mass():
+def test_seeds_far_is_the_best_of_a_poisson_number_of_seeds():
+    for lam, lt in ((0.3, -1.0), (0.3, -6.0), (4.0, -2.0), (40.0, -9.0), (0.01, -0.2)):
+        t = 10.0**lt
+        pm = [math.exp(-lam) * lam**h / math.factorial(h) for h in range(6)]
+        pm.append(1.0 - sum(pm))  # m = min(H, 6)
+        direct = sum(q * (1 - (1 - t) ** h) for h, q in enumerate(pm))
+        assert calibrate.seeds_log10_far(lam, lt)[0] == pytest.approx(math.log10(direct), abs=1e-6)
+    # deep tails: E[min(H, 6)] x T
+    assert calibrate.seeds_log10_far(40.0, -400.0)[0] == pytest.approx(math.log10(6.0) - 400.0, abs=1e-6)
+    assert calibrate.seeds_log10_far(1.0, -math.inf)[0] == -math.inf
+
+
+def synthetic_impostors(rng, trials: int, scale: float):
+    """Impostor trials drawn from the chance model itself: each pair has lambda expected chance
+    code matches, H ~ Poisson(lambda), up to 6 seeds scored, each seed's k of n mapped spots
+    coinciding with probability scale * p (p: what verify computes); the best seed's (k, n, p)."""
+    lam = rng.uniform(0.02, 3.0, trials)
+    m = np.minimum(rng.poisson(lam), 6)
+    best = np.zeros((trials, 3))
+    best_tail = np.full(trials, np.inf)
+    for s in range(6):
+        n = rng.integers(20, 60, trials)
+        p = rng.uniform(0.02, 0.12, trials)
+        k = rng.binomial(n, np.minimum(1.0, scale * p))
+        tail = np.where(m > s, calibrate.log10_binom_sf_many(k, n, p, mid=True), np.inf)
+        better = tail < best_tail
+        best[better] = np.column_stack([k, n, p])[better]
+        best_tail = np.minimum(best_tail, tail)
+    w = m > 0
+    return lam[w], best[w, 0].astype(np.int64), best[w, 1].astype(np.int64), best[w, 2]
+
+
+def test_the_model_agrees_with_trials_drawn_from_it():
     rng = np.random.default_rng(3)
-    trials = 250_000
-    hyp, k, n, p = synthetic_impostors(rng, trials, 0.3, 0.7)
-    f = calibrate.fit(hyp, k, n, p, trials)
+    trials = 30_000
+    lam, k, n, p = synthetic_impostors(rng, trials, 1.0)
+    rows = calibrate.table(calibrate.predicted(lam, k, n, p, 0.0, 1.0), trials)
+    assert calibrate.agreement_depth(rows) <= -3.0
+    assert all(abs(r["deviation_decades"]) < 0.2 for r in rows[:3])  # -1 .. -2: hundreds of events
+
+
+@pytest.mark.slow
+def test_the_fit_finds_no_correction_for_the_model_and_the_scale_of_another():
+    rng = np.random.default_rng(3)
+    trials = 100_000
+    lam, k, n, p = synthetic_impostors(rng, trials, 1.0)
+    f = calibrate.fit(lam, k, n, p, trials)
+    assert f["chance_scale"] == pytest.approx(1.0, abs=0.06)
+    assert abs(f["offset"]) < 0.1
+    # Coincidences at 0.7 of the modelled rate: the fit finds the scale, and the fitted model agrees.
+    lam, k, n, p = synthetic_impostors(rng, trials, 0.7)
+    f = calibrate.fit(lam, k, n, p, trials)
     assert f["chance_scale"] == pytest.approx(0.7, abs=0.08)
-    # The offset holds the fraction with a hypothesis (log10 0.3 = -0.52) and the binomial tail's
-    # own discreteness (it is a conservative p-value): a little below -0.52.
-    assert -1.0 < f["offset"] < -0.4
-    assert f["rms_decades"] < 0.1
-    # Agreement is then tested on fresh trials of the same model, below the fitted depth too.
-    hyp2, k2, n2, p2 = synthetic_impostors(rng, trials, 0.3, 0.7)
-    far = calibrate.predicted(hyp2, k2, n2, p2, f["offset"], f["chance_scale"])
-    rows = calibrate.table(far, trials)
-    assert calibrate.agreement_depth(rows) <= -4.5
-    # ... and the raw union bound (scale 1, offset 0) is far too conservative for the same trials.
-    raw = calibrate.table(calibrate.predicted(hyp2, k2, n2, p2, 0.0, 1.0), trials)
-    assert raw[4]["deviation_decades"] < -0.8   # at 1e-3
+    lam2, k2, n2, p2 = synthetic_impostors(rng, trials, 0.7)
+    rows = calibrate.table(calibrate.predicted(lam2, k2, n2, p2, f["offset"], f["chance_scale"]), trials)
+    assert calibrate.agreement_depth(rows) <= -3.5
 
 
 def test_a_wrong_model_is_reported_as_disagreeing():
     rng = np.random.default_rng(4)
-    trials = 200_000
-    hyp, k, n, p = synthetic_impostors(rng, trials, 0.3, 1.0)
-    far = calibrate.predicted(hyp, k, n, p, 0.0, 0.5)  # claims coincidences half as likely as they are
+    trials = 20_000
+    lam, k, n, p = synthetic_impostors(rng, trials, 1.0)
+    far = calibrate.predicted(lam, k, n, p, 0.0, 0.5)  # claims coincidences half as likely as they are
     rows = calibrate.table(far, trials)
     assert calibrate.agreement_depth(rows) is None or calibrate.agreement_depth(rows) > -2.0
     assert rows[4]["deviation_decades"] > 0.5
@@ -90,10 +128,13 @@ def test_poisson_interval_close_to_garwood():
 
 def test_calibrated_far():
     p = MatchParams(far_offset=-0.5)
-    assert calibrated_far(100, -12.0, p) == pytest.approx(-10.5)
-    assert calibrated_far(0, -12.0, p) == 0.0
-    assert calibrated_far(5, 0.0, p) == 0.0  # capped: a probability
-    assert calibrated_far(5, -math.inf, p) == -math.inf
+    # lambda 100: six seeds scored, so 6 x 1e-12, less the offset
+    assert calibrated_far(100.0, -12.0, p) == pytest.approx(math.log10(6.0) - 12.5)
+    assert calibrated_far(0.0, -12.0, p) == 0.0
+    assert calibrated_far(5.0, 0.0, MatchParams()) == pytest.approx(math.log10(-math.expm1(-5.0)))  # P(H > 0)
+    assert calibrated_far(5.0, -math.inf, p) == -math.inf
+    # a pair whose chance code matches are rare (lambda 0.1) gets that rarity: about 0.1 x T
+    assert calibrated_far(0.1, -12.0, MatchParams()) == pytest.approx(-13.0, abs=0.01)
 
 
 def test_constants_of_an_older_model_form_are_not_reused():

@@ -47,7 +47,7 @@ def test_parallel_trials_equal_serial_ones(small):
     refs, probes, owner, params = small
     a = lab.impostor_trials(refs, probes, owner, params, jobs=1)
     b = lab.impostor_trials(refs, probes, owner, params, jobs=2)
-    for key in ("far", "hyp", "k", "n", "p", "probe", "ref"):
+    for key in ("far", "hyp", "lam", "k", "n", "p", "probe", "ref"):
         assert np.array_equal(a[key], b[key]), key
 
 
@@ -59,7 +59,9 @@ def test_evaluate_writes_report_plots_and_trials_that_recalibrate(tmp_path):
     assert report["rank1"] >= 0.9
     assert [c["sigma_px"] for c in report["clone_curve"]][0] == 0.0
     cal = report["far_calibration"]
-    assert set(cal) == {"model", "in_use", "refit", "bonferroni", "identify"}
+    assert set(cal) == {"model", "chance_codes", "in_use", "refit", "bonferroni", "identify"}
+    cc = cal["chance_codes"]  # the model's chance code matches beside those seen (lambda of the pairs with one)
+    assert cc["with_hypotheses"] == len(np.load(tmp_path / "impostors.npz")["lam"]) and cc["hypotheses"] >= cc["with_hypotheses"]
     for name in ("report.json", "det.svg", "det.png", "far_tail.svg", "far_tail.png", "clone.svg", "impostors.npz",
                  "genuine.npz"):
         assert (tmp_path / name).stat().st_size > 0, name
