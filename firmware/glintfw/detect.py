@@ -22,7 +22,8 @@ k_blocks does the per-block bookkeeping between the pixel passes:
 2. clip:  per block, the mean of pixels at most CLIP sigma above the block mean
    (the background with the particles left out);
 3. cands: pixels above background + PEAK sigma whose (value, 3x3 sum) is strictly
-   larger than that of each of their 8 neighbours, and with no brighter pixel at
+   larger than that of each of their 8 neighbours (a tie on both, e.g. on a saturated
+   plateau: the 5x5 sums decide, strictly, at least TIE25_MARGIN px inside), and with no brighter pixel at
    distance 2 unless the pixel between dips below 3/4 of the amplitude (one
    candidate per broad spot, not one per noise bump on its top; a faint spot
    beside a bright one keeps its own);
@@ -36,7 +37,9 @@ k_blocks does the per-block bookkeeping between the pixel passes:
    interpolation); the peak of a Gaussian spot without a windowed centroid's bias;
    a spot wider than the window (3x3 curvature x + y < BROAD_CV, sigma > ~1.5 px)
    is interpolated on the 5x5 window's column and row sums at -2, 0, +2, and its
-   curvature (for Q_FOCUS) is that one / 4;
+   curvature (for Q_FOCUS) is that one / 4; a saturated peak (a clipped top, which no
+   log-parabola fits) is placed by the first moment of the 5x5 window's squared excess over
+   the background;
 6. pack: flux byte, descriptor record order, median amplitude, focus sums.
 
 Every orientation alike: the result on a frame rotated by 90/180/270 degrees or
@@ -84,6 +87,7 @@ BROAD_CV = const(1312)  # 3x3 log2 curvature x + y below this (sigma > ~1.5 px):
 NOISE_MIN_X16 = const(16)  # noise floor: 1 DN
 MAD_TO_SIGMA_X1000 = const(1048)  # sigma = median|d| / 0.954 for d = difference of two pixels
 CAND_RETRIES = const(16)  # candidate list full: raise the threshold by PEAK/4 sigma, at most this often
+TIE25_MARGIN = const(3)  # a (value, 3x3 sum) tie is broken on the 5x5 sums this far inside (every 5x5 in the frame)
 
 # slots of the int32 ``work`` array shared with the kernels: a header, the noise histogram, the candidates
 G_W = const(0)
@@ -347,11 +351,15 @@ def k_cands(frame, work, bidx, blocks):
                         v == frame[j - 1] or v == frame[j] or v == frame[j + 1] or v == frame[i - 1]
                         or v == frame[i + 1] or v == frame[k - 1] or v == frame[k] or v == frame[k + 1]
                     ):
-                        # a tie on the value: the 3x3 sum decides, strictly (a full tie: no candidate)
+                        # a tie on the value: the 3x3 sum decides, strictly; a tie on that too (a plateau,
+                        # e.g. a saturated top): the 5x5 sum, strictly, TIE25_MARGIN px inside (a full
+                        # tie, or nearer the border: no candidate)
                         s = (
                             frame[j - 1] + frame[j] + frame[j + 1] + frame[i - 1] + v + frame[i + 1]
                             + frame[k - 1] + frame[k] + frame[k + 1]
                         )
+                        inner = TIE25_MARGIN <= x < w - TIE25_MARGIN and TIE25_MARGIN <= y < h - TIE25_MARGIN
+                        s25 = -1
                         dy = -1
                         while dy <= 1:
                             dx = -1
@@ -364,8 +372,26 @@ def k_cands(frame, work, bidx, blocks):
                                         frame[p - 1] + frame[p] + frame[p + 1] + frame[m - 1] + v + frame[m + 1]
                                         + frame[q - 1] + frame[q] + frame[q + 1]
                                     )
-                                    if t >= s:
+                                    if t > s or (t == s and not inner):
                                         ok = 0
+                                    elif t == s:
+                                        if s25 < 0:
+                                            s25 = 0
+                                            p = i - 2 * w - 2
+                                            ey = 0
+                                            while ey < 5:
+                                                s25 += frame[p] + frame[p + 1] + frame[p + 2] + frame[p + 3] + frame[p + 4]
+                                                p += w
+                                                ey += 1
+                                        t = 0
+                                        p = m - 2 * w - 2
+                                        ey = 0
+                                        while ey < 5:
+                                            t += frame[p] + frame[p + 1] + frame[p + 2] + frame[p + 3] + frame[p + 4]
+                                            p += w
+                                            ey += 1
+                                        if t >= s25:
+                                            ok = 0
                                 dx += 1
                             dy += 1
                     if ok:
@@ -575,6 +601,43 @@ def k_centroid(frame, work, kept, tab):
                 curv += cv
                 m += 1
             curv = curv >> 2 if curv >= 0 else -1
+        if frame[i] >= SAT_LEVEL:
+            # a saturated peak (a clipped top, no log-parabola fits it): the first moment of the 5x5 window's
+            # squared excess over the background, rounded half away from zero, clamped to +-1 px
+            bg = kept[r + K_BG]
+            ws = 0
+            mx = 0
+            my = 0
+            p = i - 2 * w - 2
+            ey = -2
+            while ey <= 2:
+                ex = -2
+                while ex <= 2:
+                    a = frame[p + ex + 2] - bg
+                    if a > 0:
+                        a = a * a
+                        ws += a
+                        mx += ex * a
+                        my += ey * a
+                    ex += 1
+                p += w
+                ey += 1
+            m = 0
+            while m < 2 and ws > 0:
+                num = mx if m == 0 else my
+                if num < 0:
+                    d = -((ws - 2 * SPOT_SCALE * num) // (2 * ws))
+                else:
+                    d = (2 * SPOT_SCALE * num + ws) // (2 * ws)
+                if d > INTERP_MAX:
+                    d = INTERP_MAX
+                if d < -INTERP_MAX:
+                    d = -INTERP_MAX
+                if m == 0:
+                    kept[r + K_X] = SPOT_SCALE * x + d
+                else:
+                    kept[r + K_Y] = SPOT_SCALE * y + d
+                m += 1
         kept[r + K_CURV] = curv + 1 if curv >= 0 and frame[i] < SAT_LEVEL else 0
         r += K_STRIDE
 

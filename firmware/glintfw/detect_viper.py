@@ -64,6 +64,7 @@ _SAT_LEVEL = const(250)
 _SPIKE_X16 = const(12)
 _SPOT_RECORD = const(5)
 _SPOT_SCALE = const(32)
+_TIE25_MARGIN = const(3)
 
 
 @micropython.viper
@@ -246,6 +247,10 @@ def k_cands(frame, work, bidx, blocks):
                             f[j - 1] + f[j] + f[j + 1] + f[i - 1] + v + f[i + 1]
                             + f[k - 1] + f[k] + f[k + 1]
                         )
+                        inner = 0
+                        if x >= _TIE25_MARGIN and x < w - _TIE25_MARGIN and y >= _TIE25_MARGIN and y < h - _TIE25_MARGIN:
+                            inner = 1
+                        s25 = 0 - 1
                         dy = -1
                         while dy <= 1:
                             dx = -1
@@ -258,8 +263,29 @@ def k_cands(frame, work, bidx, blocks):
                                         f[p - 1] + f[p] + f[p + 1] + f[m - 1] + v + f[m + 1]
                                         + f[q - 1] + f[q] + f[q + 1]
                                     )
-                                    if t >= s:
+                                    if t > s:
                                         ok = 0
+                                    elif t == s:
+                                        if inner == 0:
+                                            ok = 0
+                                        else:
+                                            if s25 < 0:  # the 5x5 sums (glintfw.detect)
+                                                s25 = 0
+                                                p = i - 2 * w - 2
+                                                ey = 0
+                                                while ey < 5:
+                                                    s25 += f[p] + f[p + 1] + f[p + 2] + f[p + 3] + f[p + 4]
+                                                    p += w
+                                                    ey += 1
+                                            t = 0
+                                            p = m - 2 * w - 2
+                                            ey = 0
+                                            while ey < 5:
+                                                t += f[p] + f[p + 1] + f[p + 2] + f[p + 3] + f[p + 4]
+                                                p += w
+                                                ey += 1
+                                            if t >= s25:
+                                                ok = 0
                                 dx += 1
                             dy += 1
                     if ok:
@@ -501,6 +527,44 @@ def k_centroid(frame, work, kept, tab):
                 curv = curv >> 2
             else:
                 curv = -1
+        if f[i] >= _SAT_LEVEL:
+            # a saturated peak: the first moment of the 5x5 window's squared excess (glintfw.detect)
+            bg = kp[r + _K_BG]
+            ws = 0
+            mx = 0
+            my = 0
+            p = i - 2 * w - 2
+            ey = 0 - 2
+            while ey <= 2:
+                ex = 0 - 2
+                while ex <= 2:
+                    a = f[p + ex + 2] - bg
+                    if a > 0:
+                        a = a * a
+                        ws += a
+                        mx += ex * a
+                        my += ey * a
+                    ex += 1
+                p += w
+                ey += 1
+            m = 0
+            while m < 2 and ws > 0:
+                num = mx
+                if m == 1:
+                    num = my
+                if num < 0:
+                    d = 0 - ((ws - 2 * _SPOT_SCALE * num) // (2 * ws))
+                else:
+                    d = (2 * _SPOT_SCALE * num + ws) // (2 * ws)
+                if d > _INTERP_MAX:
+                    d = _INTERP_MAX
+                if d < -_INTERP_MAX:
+                    d = 0 - _INTERP_MAX
+                if m == 0:
+                    kp[r + _K_X] = _SPOT_SCALE * x + d
+                else:
+                    kp[r + _K_Y] = _SPOT_SCALE * y + d
+                m += 1
         if curv >= 0 and f[i] < _SAT_LEVEL:
             kp[r + _K_CURV] = curv + 1
         else:

@@ -42,6 +42,9 @@ def _frames():
     for k in (1, 4, 10):  # the randomized family: 640x480, 800x600, 1280x960
         prof = get_profile("wild", item_seed=300 + k)
         out.append((f"wild-{k}", capture(make_coating(300 + k, prof), prof, seed=4000 + k).image, 64))
+    from test_detect import saturated_frame
+
+    out.append(("saturated", saturated_frame()[0], 64))  # plateaus: the 5x5 tie key, the squared-excess centroid
     if REAL.is_dir():  # where ../shared has the real photographs
         import cv2
 

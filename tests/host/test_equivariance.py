@@ -55,6 +55,22 @@ def test_more_frames_equivariant(chunk):
         _check(_sim_frame(profile, k), 64, f"{profile} {k}")
 
 
+def test_saturated_plateaus_equivariant():
+    """Clipped tops whose 3x3 sums tie: the 5x5 tie key and the squared-excess centroid favour no side."""
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2]
+    for d in (root / "firmware", root / "tests" / "firmware"):  # as tests/firmware/conftest.py sets them up
+        if str(d) not in sys.path:
+            sys.path.append(str(d))
+    from test_detect import saturated_frame
+
+    img = saturated_frame()[0]
+    assert _check(img, 64, "saturated") == 20
+    assert _check(np.ascontiguousarray(img[:, 1:]), 64, "saturated, odd width") >= 18
+
+
 def test_real_photographs_equivariant(real_photos):
     import cv2
 

@@ -33,6 +33,9 @@ class Detection:
     guidance: int
     width: int
     height: int
+    # (N,) each spot's 3x3 sum over the measured noise of a 3x3 sum (the detector's significance statistic;
+    # the host computes it, a descriptor does not carry it)
+    significance: np.ndarray | None = None
 
     @property
     def ok(self) -> bool:
@@ -49,7 +52,7 @@ def detect(image: np.ndarray, max_spots: int = MAX_SPOTS_DEFAULT) -> Detection:
         raise UsageError(f"detect needs an (H, W) uint8 grayscale image, got {img.dtype} {img.shape}")
     if img.shape[0] < 8 or img.shape[1] < 8 or max(img.shape) > MAX_DIM:
         raise UsageError(f"frame size {img.shape[1]}x{img.shape[0]} out of range", hint=f"8..{MAX_DIM} pixels a side")
-    spots, q, g, (x, y, f) = twin.detect_raw(img, max_spots)
+    spots, q, g, (x, y, f, sig) = twin.detect_raw(img, max_spots)
     return Detection(
         spots=spots,
         xy=np.column_stack([x, y]).astype(float) if len(x) else np.zeros((0, 2)),
@@ -58,6 +61,7 @@ def detect(image: np.ndarray, max_spots: int = MAX_SPOTS_DEFAULT) -> Detection:
         guidance=g,
         width=int(img.shape[1]),
         height=int(img.shape[0]),
+        significance=np.asarray(sig, dtype=float),
     )
 
 

@@ -31,12 +31,13 @@ BROAD_CV = 1312  # 3x3 log2 curvature x + y below this: the centroid from the 5x
 NOISE_MIN_X16 = 16
 MAD_TO_SIGMA_X1000 = 1048
 CAND_RETRIES = 16
+TIE25_MARGIN = 3  # candidates this far inside may break a (value, 3x3 sum) tie on their 5x5 sums
 MAX_CANDIDATES_MIN = 1024
 
 TUNING = (
     "SPOT_SCALE", "SPOT_RECORD", "MAX_SPOTS_DEFAULT", "MAX_DIM", "BLOCK", "MARGIN", "SAT_LEVEL", "CLIP_X16",
     "PEAK_X16", "SUM_X16", "SPIKE_X16", "INTERP_MAX", "NOISE_MIN_X16", "MAD_TO_SIGMA_X1000", "CAND_RETRIES",
-    "MAX_CANDIDATES_MIN", "BROAD_CV",
+    "MAX_CANDIDATES_MIN", "BROAD_CV", "TIE25_MARGIN",
 )
 
 _NEIGHBOURS = [(dy, dx) for dy in (-1, 0, 1) for dx in (-1, 0, 1) if dy or dx]
@@ -138,7 +139,8 @@ def _block_sums(a: np.ndarray, by: np.ndarray, bx: np.ndarray) -> np.ndarray:
 
 
 def detect_raw(img: np.ndarray, max_spots: int = MAX_SPOTS_DEFAULT):
-    """The firmware algorithm on an (H, W) uint8 array -> (spots, quality, guidance, kept arrays)."""
+    """The firmware algorithm on an (H, W) uint8 array -> (spots, quality, guidance, (x, y, flux, significance)
+    of the spots in record order; significance: the 3x3 sum over the measured 3x3-sum noise, host only)."""
     h, w = img.shape
     f = img.astype(np.int32)
     by, bx = block_edges(h), block_edges(w)
@@ -167,13 +169,23 @@ def detect_raw(img: np.ndarray, max_spots: int = MAX_SPOTS_DEFAULT):
     m = MARGIN
     s9_all = np.zeros_like(f)
     s9_all[1:-1, 1:-1] = sum(f[1 + dy : h - 1 + dy, 1 + dx : w - 1 + dx] for dy in (-1, 0, 1) for dx in (-1, 0, 1))
+    # 5x5 sums (the second tie key: a plateau, e.g. a saturated top, whose 3x3 sums tie), defined 2 px in
+    s25_all = np.zeros_like(f)
+    r5 = sum(f[:, 2 + dx : w - 2 + dx] for dx in range(-2, 3))  # separable: rows of 5, then 5 of those
+    s25_all[2:-2, 2:-2] = sum(r5[2 + dy : h - 2 + dy] for dy in range(-2, 3))
     core = f[m : h - m, m : w - m]
     s_core = s9_all[m : h - m, m : w - m]
+    s25_core = s25_all[m : h - m, m : w - m]
+    # the 5x5 sums decide a tie of value and 3x3 sum only >= TIE25_MARGIN px inside (every neighbour's 5x5 inside)
+    yy, xx = np.arange(m, h - m), np.arange(m, w - m)
+    inner = (((yy >= TIE25_MARGIN) & (yy < h - TIE25_MARGIN))[:, None]
+             & ((xx >= TIE25_MARGIN) & (xx < w - TIE25_MARGIN))[None, :])
     ok = np.ones_like(core, dtype=bool)
     for dy, dx in _NEIGHBOURS:
         u = f[m + dy : h - m + dy, m + dx : w - m + dx]
         su = s9_all[m + dy : h - m + dy, m + dx : w - m + dx]
-        ok &= (core > u) | ((core == u) & (s_core > su))
+        s25u = s25_all[m + dy : h - m + dy, m + dx : w - m + dx]
+        ok &= (core > u) | ((core == u) & ((s_core > su) | ((s_core == su) & inner & (s25_core > s25u))))
     bg_core = bg[by][:, bx][m : h - m, m : w - m]
     # no brighter pixel at distance 2 with no dip on the way (the pixel between it and the candidate keeps 3/4 of
     # the candidate's amplitude): a broad spot's noise makes no second candidate, a faint spot beside a bright one
@@ -232,6 +244,19 @@ def detect_raw(img: np.ndarray, max_spots: int = MAX_SPOTS_DEFAULT):
     dx = np.where(broad, dx5, dx)
     dy = np.where(broad, dy5, dy)
     curv = np.where(broad, np.where(c5 >= 0, c5 >> 2, -1), cx + cy)
+    # a saturated peak (a clipped top: no log-parabola fits it): the first moment of the 5x5 window's squared
+    # excess over the background, rounded half away from zero, clamped to +-1 px
+    sat_pk = f[ys, xs] >= SAT_LEVEL
+    if sat_pk.any():
+        a2 = [[np.maximum(tap(t, o), 0) ** 2 for o in range(-2, 3)] for t in range(-2, 3)]
+        wsum = sum(a2[t][o] for t in range(5) for o in range(5))
+        mx = sum((o - 2) * a2[t][o] for t in range(5) for o in range(5))
+        my = sum((t - 2) * a2[t][o] for t in range(5) for o in range(5))
+        safe = np.maximum(wsum, 1)
+        sx = np.clip(np.sign(mx) * ((2 * SPOT_SCALE * np.abs(mx) + safe) // (2 * safe)), -INTERP_MAX, INTERP_MAX)
+        sy = np.clip(np.sign(my) * ((2 * SPOT_SCALE * np.abs(my) + safe) // (2 * safe)), -INTERP_MAX, INTERP_MAX)
+        dx = np.where(sat_pk & (wsum > 0), sx, dx)
+        dy = np.where(sat_pk & (wsum > 0), sy, dy)
     xq = SPOT_SCALE * xs + dx
     yq = SPOT_SCALE * ys + dy
     # focus evidence: unsaturated spots with a non-negative curvature
@@ -260,4 +285,6 @@ def detect_raw(img: np.ndarray, max_spots: int = MAX_SPOTS_DEFAULT):
         5: csum_t // ccnt_t if ccnt_t else total // npix,
         6: noise,
     }
-    return recs.tobytes(), q, guidance(q), (xo / SPOT_SCALE, yo / SPOT_SCALE, fo)
+    # each spot's 3x3 sum over the measured noise of a 3x3 sum (the significance test's statistic; host only)
+    sig = s9[rec_order] * 16.0 / noise9
+    return recs.tobytes(), q, guidance(q), (xo / SPOT_SCALE, yo / SPOT_SCALE, fo, sig)

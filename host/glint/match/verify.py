@@ -796,7 +796,7 @@ def verify_prepared(ref: Reference, probe: Probe, score: Score | None = None) ->
     elif res.residual_p is not None and res.residual_p < p.residual_alpha:
         res.reason = (f"positions do not repeat precisely enough (residual {sigma:.3f} px is "
                       f"{res.residual_ratio:.2f} x the expected {res.expected_noise:.3f} px; "
-                      f"p = {res.residual_p:.1e} < {p.residual_alpha:g})")
+                      f"p = {res.residual_p:.1e} < {p.residual_alpha:g})" + poor_capture(probe.spots))
     else:
         res.match = True
         res.reason = "match"
@@ -804,14 +804,25 @@ def verify_prepared(ref: Reference, probe: Probe, score: Score | None = None) ->
 
 
 def poor_capture(spots: SpotSet) -> str:
-    """'; the probe capture is poor: <the scanner's guidance>' when its detector said so, else ''."""
-    from glintcore.proto import GD_OK, GUIDANCE_TEXT
+    """'; the probe capture is under-exposed: ...' when fewer than the guidance's MIN_SPOTS of its spots
+    stand clear of its measured noise (an image the host detected: glint.match.spots.CLEAR_FACTOR) and the
+    scanner's guidance says no more than "too few spots"; else '; the probe capture is poor: <the scanner's
+    guidance>' when its detector said so; else ''."""
+    from glint.imaging.twin import SUM_X16
+    from glint.match.spots import CLEAR_FACTOR
+    from glintcore.guidance import MIN_SPOTS
+    from glintcore.proto import GD_OK, GD_TOO_FEW_SPOTS, GUIDANCE_TEXT
 
     g = spots.meta.get("guidance")
-    if g is None or g == GD_OK:
-        return ""
     q = spots.meta.get("quality") or {}
     found = q.get(0, q.get("0"))
+    clear = spots.meta.get("clear")
+    if (g is None or g in (GD_OK, GD_TOO_FEW_SPOTS)) and clear is not None and clear < MIN_SPOTS:
+        return (f"; the probe capture is under-exposed: only {clear} of its {found} spots stand clear of its "
+                f"measured noise (3x3 sum >= {CLEAR_FACTOR * SUM_X16 / 16:g} x the noise of a 3x3 sum; "
+                f"{MIN_SPOTS} needed): retake it at a longer exposure")
+    if g is None or g == GD_OK:
+        return ""
     return f"; the probe capture is poor: {GUIDANCE_TEXT.get(g, f'guidance {g}')}" + (
         f" ({found} spots found)" if found is not None else "")
 

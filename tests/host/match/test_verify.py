@@ -205,3 +205,25 @@ def test_noisy_pairs_gain_significance_from_the_refined_stage(fields, rng, monke
         assert not res.match
         worst = min(worst, res.log10_far)
     assert worst > -6
+
+
+def test_a_failed_verify_names_an_under_exposed_probe():
+    """Fewer than the guidance's MIN_SPOTS spots clear of the measured noise: the failure says so, with
+    the figures and what to do; a probe without the host's count (a signed scan) or with enough: nothing."""
+    from glint.match.spots import SpotSet
+    from glint.match.verify import poor_capture
+    from glintcore.proto import GD_OK, GD_TOO_DARK, GD_TOO_FEW_SPOTS
+
+    s = SpotSet(np.zeros((32, 2)), np.ones(32), 1280, 960)
+    s.meta = {"quality": {0: 32}, "guidance": GD_OK, "clear": 12}
+    why = poor_capture(s)
+    assert why.startswith("; the probe capture is under-exposed: only 12 of its 32 spots") and "longer exposure" in why
+    assert "\n" not in why
+    s.meta["clear"] = 30
+    assert poor_capture(s) == ""
+    del s.meta["clear"]
+    assert poor_capture(s) == ""
+    s.meta.update(guidance=GD_TOO_FEW_SPOTS, clear=12)  # the measured reason for too few spots
+    assert "under-exposed" in poor_capture(s)
+    s.meta.update(guidance=GD_TOO_DARK)  # any other guidance of the scanner's first
+    assert "too dark" in poor_capture(s)
