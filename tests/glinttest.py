@@ -141,12 +141,13 @@ def glint_cli(*args, env: dict | None = None, cwd=None, input: str | None = None
     process would show is kept: stdout/stderr captured at the file-descriptor level too (C libraries,
     children), the logging handler ``main`` configures writes to that stderr (pytest's own handlers are
     set aside meanwhile), Python warnings are printed there as the default filters would, stdin is
-    /dev/null (or ``input``), argparse's SystemExit becomes the exit code, it runs in ``cwd`` if given, and
-    the environment (``env`` on top of os.environ, a None value unsets; GLINT_HOME only when given), the
-    working directory and the SIGINT/SIGTERM handlers are restored after. A test that must prove the
-    installed entry point itself, signals, a fresh process's empty memory, or a separate process (a server
-    to kill, a read-only mount namespace) still runs ``[sys.executable, "-m", "glint"]``. ``timeout`` is
-    accepted for call-compatibility with subprocess.run and not enforced."""
+    /dev/null (or ``input``), argparse's SystemExit becomes the exit code, it runs in ``cwd`` if given.
+    Restored after: the environment (``env`` on top of os.environ, a None value unsets; GLINT_HOME only
+    when given), the working directory, the SIGINT/SIGTERM handlers and the CPU affinity (``glint serve``
+    pins its process to one CPU before it listens). A test that must prove the installed entry point
+    itself, signals, a fresh process's empty memory, or a separate process (a server to kill, a read-only
+    mount namespace) still runs ``[sys.executable, "-m", "glint"]``. ``timeout`` is accepted for
+    call-compatibility with subprocess.run and not enforced."""
     import io
     import logging
     import signal
@@ -160,6 +161,7 @@ def glint_cli(*args, env: dict | None = None, cwd=None, input: str | None = None
     argv = [str(a) for a in args]
     saved_env, saved_cwd = dict(os.environ), os.getcwd()
     saved_signals = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
+    saved_cpus = os.sched_getaffinity(0) if hasattr(os, "sched_getaffinity") else None
     root = logging.getLogger()
     saved_handlers, saved_level = root.handlers[:], root.level
     saved_std = sys.stdin, sys.stdout, sys.stderr
@@ -214,6 +216,8 @@ def glint_cli(*args, env: dict | None = None, cwd=None, input: str | None = None
             os.chdir(saved_cwd)
             for s, h in saved_signals.items():
                 signal.signal(s, h)
+            if saved_cpus is not None:
+                os.sched_setaffinity(0, saved_cpus)
         fd_out.seek(0)
         fd_err.seek(0)
         stdout = fd_out.read().decode("utf-8", "replace") + out.buffer.getvalue().decode("utf-8", "replace")

@@ -194,7 +194,9 @@ def busy_port():
 def test_busy_port_for_servers(tmp_path, busy_port):
     home = tmp_path / "h"
     assert glint("init", "--home", home).returncode == 0
+    cpus = os.sched_getaffinity(0)
     one_line_error(glint("--home", home, "serve", "--listen", f"127.0.0.1:{busy_port}"), "cannot listen on")
+    assert os.sched_getaffinity(0) == cpus  # serve pinned this process to one CPU; glint_cli undoes it
     one_line_error(glint("virtual-scanner", "--listen", f"127.0.0.1:{busy_port}", "--flash", tmp_path / "f",
                          "--runtime", "cpython"), "cannot listen on")
     one_line_error(glint("serve", "--listen", "nonsense", "--home", home), "bad --listen address")
