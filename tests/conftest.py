@@ -14,7 +14,29 @@ def pytest_addoption(parser):
     parser.addoption("--board", default=None, help="board id (boards/<id>) of the scanner on --port")
 
 
+# Test files that write the checkout's build/ (glint.resources.build_dir(): fw build's and fw deploy's
+# default output, the firmware type check's mypy cache): under pytest-xdist they run in one worker, one
+# after another, so two workers never rebuild one board's files while the other deploys them.
+BUILD_DIR_FILES = ("tests/hil/", "tests/host/fw/test_cli_fw.py", "tests/host/fw/test_manifest.py",
+                   "tests/host/vscanner/test_lock.py", "tests/firmware/test_typecheck.py")
+
+
+def _xdist_groups(config, items) -> None:
+    """Where pytest-xdist is installed (not a dependency: the default run is one process), for
+    ``pytest -n 2 --dist loadgroup``: each test file is one unit of work, in file order on one worker
+    (module fixtures and module state, e.g. test_link.py's, stay as in one process), and the files that
+    share build/ are one unit (BUILD_DIR_FILES)."""
+    if not config.pluginmanager.hasplugin("xdist"):
+        return
+    for item in items:
+        path = item.nodeid.split("::", 1)[0]
+        group = "build-dir" if path.startswith(BUILD_DIR_FILES) else path
+        item.add_marker(pytest.mark.xdist_group(group))
+
+
+@pytest.hookimpl(tryfirst=True)
 def pytest_collection_modifyitems(config, items):
+    _xdist_groups(config, items)
     # Benchmarks run only when asked for with -m bench.
     markexpr = config.getoption("-m") or ""
     if "bench" not in markexpr:
