@@ -163,7 +163,10 @@ def _encode(out, obj, depth):
     if t is bool:
         out.append(0xF5 if obj else 0xF4)
     elif t is int:
-        _encode_int(out, obj)
+        if 0 <= obj < 24:
+            out.append(obj)
+        else:
+            _encode_int(out, obj)
     elif t is bytes or t is bytearray or t is memoryview:
         _head(out, 2, len(obj))
         out.extend(obj)
@@ -179,10 +182,14 @@ def _encode(out, obj, depth):
         _head(out, 5, len(obj))
         items = []
         for k in obj:
-            kb = bytearray()
-            _encode(kb, k, depth + 1)
-            items.append((bytes(kb), k))
-        items.sort(key=lambda kv: kv[0])
+            if type(k) is int and 0 <= k < 24:  # the common key: one byte, its own encoding
+                kb = _ONE_BYTE[k]
+            else:
+                kb = bytearray()
+                _encode(kb, k, depth + 1)
+                kb = bytes(kb)
+            items.append((kb, k))
+        items.sort(key=_first)
         prev = None
         for kb, k in items:
             if kb == prev:
@@ -212,6 +219,13 @@ def _encode(out, obj, depth):
         _encode_int(out, int(obj))
     else:
         raise ValueError("cbor: cannot encode " + t.__name__)
+
+
+_ONE_BYTE = [bytes([i]) for i in range(24)]  # the encodings of the integers 0..23
+
+
+def _first(pair):
+    return pair[0]
 
 
 def dumps(obj):
