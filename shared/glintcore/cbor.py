@@ -312,7 +312,7 @@ class _Decoder:
             if major == 5:
                 return self.indefinite_map(depth)
             self.fail("indefinite length not allowed for major type %d" % major)
-        arg = self.argument(ai)
+        arg = ai if ai < 24 else self.argument(ai)
         if major == 0:
             return arg
         if major == 1:
