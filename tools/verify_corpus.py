@@ -6,6 +6,7 @@ of each pair, so a speed change to the matcher is provably decision-neutral; and
     python tools/verify_corpus.py bench [--rounds 5]  # 1:1 verify ms per pair over the corpus (median, p90)
     python tools/verify_corpus.py ab REV [--rounds 5] # REV's glint.match against the working tree's, interleaved
     python tools/verify_corpus.py ab REV --sim        # ... on tools/bench_match.py's own 12 simulator pairs
+    python tools/verify_corpus.py instr [REV] [--sim] # callgrind instructions per 1:1 verify (REV's or the tree's)
     python tools/verify_corpus.py update              # record the outputs again (a deliberate decision change)
     python tools/verify_corpus.py make                # draw the corpus again from the simulator (and record)
 
@@ -22,7 +23,11 @@ floats to 1e-9 relative (a BLAS on another machine may round the last bits diffe
 Whoever changes a decision on purpose runs ``update`` and says in the commit what moved
 (``check`` lists it before). ``bench``/``ab`` time verify(reference, SpotSet) as
 tools/bench_match.py does (the probe's quads included, the reference's cached), CPU time per
-call; ``ab`` alternates the two packages pair by pair, so on a loaded machine the ratio holds.
+call; ``ab`` alternates the two packages pair by pair, so on a loaded machine the ratio holds. ``instr`` counts
+the instructions of the same calls with ``valgrind --tool=callgrind`` (collection switched on around
+the timed rounds only, after a warm-up round): the figure a loaded machine does not move; with REV,
+REV's glint.match is counted instead of the working tree's (run it for both, they need not share a
+machine minute). Needs valgrind; about a minute for ``--sim --rounds 2`` on a loaded machine.
 """
 
 from __future__ import annotations
@@ -32,6 +37,7 @@ import importlib
 import io
 import json
 import math
+import os
 import re
 import statistics
 import subprocess
@@ -278,16 +284,58 @@ def ab(corpus: dict, rev: str, rounds: int, kinds, profiles) -> dict:
             "ratio_p90": round(sn["p90_ms"] / so["p90_ms"], 3), "rev": rev}
 
 
+_INSTR_CHILD = "GLINT_VERIFY_CORPUS_INSTR"
+
+
+def instr_child(corpus: dict, rev: str | None, rounds: int, kinds, profiles) -> None:
+    """Under callgrind: warm up, then count ``rounds`` rounds of verify over the pairs."""
+    import glint.match as tree
+
+    mod = load_revision(rev) if rev else tree
+    pairs = timing_set(corpus, mod, kinds, profiles)  # verifies each pair once: the warm-up
+    ctl = ["callgrind_control", "-i"]
+    subprocess.run(ctl + ["on", str(os.getpid())], check=True, stdout=subprocess.DEVNULL)
+    for _ in range(rounds):
+        for r, p in pairs:
+            mod.verify(r, p)
+    subprocess.run(ctl + ["off", str(os.getpid())], check=True, stdout=subprocess.DEVNULL)
+    print(f"calls {rounds * len(pairs)}")
+
+
+def instr(argv: list[str], rev: str | None) -> dict:
+    """Run this tool's ``instr`` under callgrind: instructions per verify call."""
+    out = Path(tempfile.mkdtemp(prefix="glint-verify-instr-")) / "callgrind.out"
+    cmd = ["valgrind", "--tool=callgrind", "--instr-atstart=no", f"--callgrind-out-file={out}", sys.executable,
+           __file__, *argv]
+    try:
+        proc = subprocess.run(cmd, env=dict(os.environ, **{_INSTR_CHILD: "1"}), capture_output=True, text=True)
+    except FileNotFoundError:
+        raise SystemExit("valgrind is not installed (apt-get install valgrind)") from None
+    m, c = re.search(r"Collected : ([0-9]+)", proc.stderr), re.search(r"calls ([0-9]+)", proc.stdout)
+    if proc.returncode != 0 or m is None or c is None:
+        raise SystemExit(f"callgrind run failed: {proc.stderr.strip().splitlines()[-1:]}")
+    calls = int(c.group(1))
+    return {"instructions_per_verify": round(int(m.group(1)) / calls), "calls": calls, "rev": rev or "working tree",
+            "profile": str(out)}
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("what", choices=("check", "bench", "ab", "update", "make"), help="see the module docstring")
-    ap.add_argument("rev", nargs="?", help="ab: the git revision whose glint.match is the baseline")
-    ap.add_argument("--rounds", type=int, default=5, help="bench/ab: timing rounds over the pairs (default 5)")
-    ap.add_argument("--kinds", default="genuine,impostor", help="bench/ab: which pairs to time (genuine,impostor,clone)")
-    ap.add_argument("--profiles", default=",".join(PROFILES), help="bench/ab: which profiles' pairs to time")
+    ap.add_argument("what", choices=("check", "bench", "ab", "instr", "update", "make"), help="see the module docstring")
+    ap.add_argument("rev", nargs="?", help="ab: the git revision whose glint.match is the baseline; instr: the one "
+                                           "counted (default: the working tree's)")
+    ap.add_argument("--rounds", type=int, default=None,
+                    help="bench/ab: timing rounds over the pairs (default 5); instr: counted rounds (default 2)")
+    ap.add_argument("--kinds", default="genuine,impostor",
+                    help="bench/ab/instr: which pairs to time (genuine,impostor,clone)")
+    ap.add_argument("--profiles", default=",".join(PROFILES), help="bench/ab/instr: which profiles' pairs to time")
     ap.add_argument("--corpus", default=str(CORPUS), help="the corpus file (default: the test's)")
-    ap.add_argument("--sim", action="store_true", help="bench/ab: time tools/bench_match.py's 12 field pairs instead")
-    a = ap.parse_args(argv)
+    ap.add_argument("--sim", action="store_true",
+                    help="bench/ab/instr: time tools/bench_match.py's 12 field pairs instead")
+    args = sys.argv[1:] if argv is None else list(argv)
+    a = ap.parse_args(args)
+    if a.rounds is None:
+        a.rounds = 2 if a.what == "instr" else 5
     path = Path(a.corpus)
     kinds, profiles = tuple(a.kinds.split(",")), tuple(a.profiles.split(","))
     if a.what == "make":
@@ -295,7 +343,10 @@ def main(argv=None) -> int:
         save(path, corpus, run(corpus))
         print(f"{path}: {len(corpus['pairs'])} pairs, {len(corpus['refs'])} references, {len(corpus['probes'])} probes")
         return 0
-    if a.sim and a.what in ("bench", "ab"):
+    if a.what == "instr" and not os.environ.get(_INSTR_CHILD):
+        print(json.dumps(instr(args, a.rev)))
+        return 0
+    if a.sim and a.what in ("bench", "ab", "instr"):
         corpus, kinds, profiles = bench_match_corpus(), ("genuine",), ("field",)
     else:
         corpus, recorded = load(path)
@@ -316,6 +367,9 @@ def main(argv=None) -> int:
         return 1 if close else 0
     if a.what == "bench":
         print(json.dumps(bench(corpus, a.rounds, kinds, profiles)))
+        return 0
+    if a.what == "instr":
+        instr_child(corpus, a.rev, a.rounds, kinds, profiles)
         return 0
     if not a.rev:
         ap.error("ab needs a revision")
