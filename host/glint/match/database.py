@@ -74,7 +74,9 @@ def to_record(ref: Reference) -> np.ndarray:
     rec["captures"] = min(255, ref.captures)
     rec["xy"][:n] = np.clip(np.round(ref.xy[order] * SPOT_SCALE), 0, 65535)
     rec["support"][:n] = np.clip(ref.support[order], 0, 255)
-    rec["sigma"][:n] = sigma_code(ref.spot_sigma()[order])
+    # A stored reference's own codes (its sigma for verify adds the rounding variance): the record round-trips.
+    sig = ref.record_sigma if ref.record_sigma is not None else ref.spot_sigma()
+    rec["sigma"][:n] = sigma_code(sig[order])
     rec["noise_scale"] = scale_code(ref.noise_scale)
     return rec
 
@@ -262,8 +264,9 @@ class Database:
             # SPOT_SCALE^2) per axis (0.009 px) that the in-memory reference does not have, added to
             # each spot's sigma (divided by the noise scale, which verify multiplies it by).
             q2 = 1.0 / (12.0 * SPOT_SCALE * SPOT_SCALE) / ref.noise_scale ** 2
-            ref.sigma = np.sqrt(sigma_of_code(code) ** 2 + q2)
-        for a in (ref.xy, ref.flux, ref.support, ref.sigma):
+            ref.record_sigma = sigma_of_code(code)
+            ref.sigma = np.sqrt(ref.record_sigma ** 2 + q2)
+        for a in (ref.xy, ref.flux, ref.support, ref.sigma, ref.record_sigma):
             if a is not None:
                 a.setflags(write=False)
         return ref

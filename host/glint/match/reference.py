@@ -45,6 +45,7 @@ class Reference:
     info: dict = field(default_factory=dict)
     sigma: np.ndarray | None = None  # per-spot localisation sigma, px per axis (None: the noise model's nominal)
     noise_scale: float = 1.0  # the item's measured repeatability over the model's prediction (enrollment)
+    record_sigma: np.ndarray | None = None  # a stored reference's sigma as its record codes it (to_record writes it back)
     _quads: Quads | None = field(default=None, repr=False)
     _boxes: tuple | None = field(default=None, repr=False)
     _xy1: np.ndarray | None = field(default=None, repr=False)

@@ -105,3 +105,19 @@ def test_references_are_decoded_once_and_refreshed_by_writes(populated, tmp_path
     again = db.reference("a")
     assert again is not a and not np.array_equal(again.xy, a.xy)
     assert np.array_equal(again.xy, Database(tmp_path / "c").reference("a").xy)
+
+
+def test_a_stored_reference_round_trips_to_its_record(populated, tmp_path):
+    """The record of a stored reference is the stored record, byte for byte, although verify's sigma adds the
+    rounding variance: the outbox, the enroll digest and a shared copy re-encode it (a copy of a copy, the same)."""
+    from glint.match.database import to_record
+
+    path, _, refs = populated
+    db = Database(path)
+    stored = db.records[db.rows["item-3"]].tobytes()
+    ref = db.reference("item-3")
+    assert (ref.spot_sigma() > ref.record_sigma).all()  # verify sees the rounding in the stored positions
+    assert to_record(ref).tobytes() == stored
+    copy = Database(tmp_path / "copy")
+    copy.add("item-3", ref)
+    assert to_record(copy.reference("item-3")).tobytes() == stored
