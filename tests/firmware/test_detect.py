@@ -72,17 +72,23 @@ def test_records_are_a_valid_descriptor_spot_field():
     assert descriptor.decode(descriptor.encode(doc))[descriptor.K_SPOTS] == spots
 
 
-@pytest.mark.parametrize("profile,k", [("field", 0), ("harsh", 1), ("bench", 2)])
-def test_viper_kernels_equal_pure_twins(profile, k):
-    """The viper source under the CPython shim (32-bit wrap, no negative loads); real viper: test_detect_unix.py."""
+def _pure_and_viper(img):
+    """Detect ``img`` with the pure kernels and with the viper source under the CPython shim; the two
+    detections must be equal. Returns both detectors (their buffers) for further checks."""
     kv = load_viper_module()
-    img = _frame(profile, k)
     frame = bytearray(img.tobytes())
-    pure = fw.Detector(320, 240, use_viper=False)
-    vip = fw.Detector(320, 240, use_viper=False)
+    pure = fw.Detector(img.shape[1], img.shape[0], use_viper=False)
+    vip = fw.Detector(img.shape[1], img.shape[0], use_viper=False)
     for name in fw.KERNELS:
         setattr(vip, "_" + name, getattr(kv, "k_" + name))
     assert pure.detect(frame) == vip.detect(frame)
+    return pure, vip
+
+
+@pytest.mark.parametrize("profile,k", [("field", 0), ("harsh", 1), ("bench", 2)])
+def test_viper_kernels_equal_pure_twins(profile, k):
+    """The viper source under the CPython shim (32-bit wrap, no negative loads); real viper: test_detect_unix.py."""
+    pure, vip = _pure_and_viper(_frame(profile, k))
     for name in ("work", "blocks", "kept", "order", "out", "tbuf"):
         assert getattr(pure, name) == getattr(vip, name), name
 
@@ -246,10 +252,4 @@ def test_saturated_plateaus_give_one_spot_each_placed_by_their_squared_excess():
     det = _both(img)
     err = np.asarray(_nearest(det, pts))
     assert len(det) == len(pts) and err.max() < 0.5 and np.sqrt(np.mean(err**2)) < 0.2, err.round(3)
-    kv = load_viper_module()
-    frame = bytearray(img.tobytes())
-    pure = fw.Detector(160, 120, use_viper=False)
-    vip = fw.Detector(160, 120, use_viper=False)
-    for name in fw.KERNELS:
-        setattr(vip, "_" + name, getattr(kv, "k_" + name))
-    assert pure.detect(frame) == vip.detect(frame)
+    _pure_and_viper(img)
