@@ -76,6 +76,12 @@ class WalSync:
         if err is not None:
             raise LedgerError(f"cannot make {self.wal.name} durable: {err}", "is the disk full or failing?")
 
+    def check(self) -> None:
+        """Raise LedgerError if an fsync has failed (sticky), without waiting for anything."""
+        err = self._error
+        if err is not None:
+            raise LedgerError(f"cannot make {self.wal.name} durable: {err}", "is the disk full or failing?")
+
     def close(self) -> None:
         """Finish what was asked (and owed), then stop the thread."""
         self.flush()

@@ -94,6 +94,13 @@ def test_acknowledged_uploads_survive_sigkill_and_retries_append_once(tmp_path):
     out = subprocess.run([sys.executable, "-m", "glint", "ledger", "verify", "--home", str(home), "--json"],
                          capture_output=True, text=True, timeout=TIMEOUT_S)
     assert out.returncode == 0 and json.loads(out.stdout)["ok"], out.stdout + out.stderr
+    # every acknowledged upload's quota charge is committed (fsynced behind the answer: a kill keeps
+    # it, docs/api.md "Durability"); each upload is charged at least 200 bytes
+    ks = KeyStore(home / "glint.db")
+    used = {k.label: k.bytes_used for k in ks.list()}
+    ks.close()
+    for c in range(CLIENTS):
+        assert used[f"client-{c}"] >= 200 * sum(1 for a in acks if a[0] == c), (c, used)
 
     # Restart; every client retries all it began (same keys): acknowledged ones answer their old
     # index, the cut-off one is appended now or bound to its earlier append, never appended twice.

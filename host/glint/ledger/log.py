@@ -267,7 +267,8 @@ class Ledger:
         """
         return self._append(specs, isolate=False)
 
-    def append_group(self, specs: Iterable[EventSpec]) -> list[Appended | Exception]:
+    def append_group(self, specs: Iterable[EventSpec],
+                     keys: list[tuple[str, bytes] | None] | None = None) -> list[Appended | Exception]:
         """Append independent events in one durable commit; a refused event refuses only itself.
 
         Returns, in order, the ``Appended`` of each stored event or the exception that
@@ -275,8 +276,13 @@ class Ledger:
         A failing commit (LedgerError) raises for all. This is what group commit uses
         (``glint.ledger.group.LedgerWorker``): events of unrelated callers share one
         fsync without one caller's mistake refusing another's event.
+
+        ``keys`` (a store with ``upload_keys`` only): one (idempotency key, body hash) or None per
+        spec; each stored event's key is written in the same commit (``Store.get_upload_keys``).
         """
-        return self._append(specs, isolate=True)
+        if keys is not None and not self.store.upload_keys:
+            raise LedgerError("this ledger store does not keep upload keys")
+        return self._append(specs, isolate=True, keys=keys)
 
     @property
     def _cr(self) -> merkle.CompactRange:
@@ -284,7 +290,8 @@ class Ledger:
             raise LedgerError("ledger is open read-only")
         return self._cr_edge
 
-    def _append(self, specs: Iterable[EventSpec], isolate: bool, fast: bool = True) -> list:
+    def _append(self, specs: Iterable[EventSpec], isolate: bool, fast: bool = True,
+                keys: list[tuple[str, bytes] | None] | None = None) -> list:
         if self.readonly:
             raise LedgerError("ledger is open read-only")
         cr = self._cr
@@ -307,7 +314,17 @@ class Ledger:
             with self.store.sequenced(cr.size) as (acked, fresh):
                 self._catch_up(acked, fresh)
                 saved = (cr.size, list(cr.stack))
-                if isolate:
+                if keys is not None:
+                    for spec, key in zip(specs, keys, strict=True):
+                        try:
+                            a = stage(spec, batch, touched)
+                        except Exception as e:  # this caller's outcome: nothing of the event was staged
+                            out.append(e)
+                            continue
+                        out.append(a)
+                        if key is not None:
+                            batch.keys.append((key[0], key[1], a.index, a.leaf_hash))
+                elif isolate:
                     for spec in specs:
                         try:
                             out.append(stage(spec, batch, touched))

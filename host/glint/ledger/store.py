@@ -13,6 +13,13 @@ stored copy of what the leaves already say. Any proof still costs O(log n) look-
 Scan bytes live in their event's row; ``scans(key, idx)`` finds them by digest
 (key = the digest's first 8 bytes; a look-up re-hashes the candidates, so a prefix
 collision cannot return the wrong bytes).
+
+Upload keys (SQLite only, ``Store.upload_keys``): the HTTP server's idempotency keys
+(glint.server.uploads) are written in the same commit as the events they name
+(``Batch.keys``; table ``upload_keys(key, body_hash, idx, leaf_hash)``), so a key is
+recorded exactly when its event is: no pending state, no second database's commit and
+fsync before the append. They are the server's bookkeeping, not part of the log (not
+hashed, not verified, not copied by a sync).
 """
 
 from __future__ import annotations
@@ -88,7 +95,9 @@ class Batch:
     ``leaves``: (idx, item, seq, leaf bytes, scan bytes or None, scan digest or None, event kind);
     ``nodes``: (level, idx, hash) of every completed subtree (the store keeps what it needs);
     ``heads``: item -> (seq, leaf hash, idx) of its last event;
-    ``reveals``: (idx, reveal bytes) of the events with sealed values (glint.ledger.sealed).
+    ``reveals``: (idx, reveal bytes) of the events with sealed values (glint.ledger.sealed);
+    ``keys``: (upload key, body hash, idx, leaf hash) of the events an idempotency key names
+    (only on a store with ``upload_keys``).
     """
 
     leaves: list[tuple] = field(default_factory=list)
@@ -96,6 +105,7 @@ class Batch:
     nodes: list[tuple[int, int, bytes]] = field(default_factory=list)
     heads: dict[str, tuple[int, bytes, int]] = field(default_factory=dict)
     new_size: int = 0
+    keys: list[tuple[str, bytes, int, bytes]] = field(default_factory=list)
 
 
 class Store(ABC):
@@ -109,6 +119,16 @@ class Store(ABC):
     """
 
     shared = False
+    upload_keys = False  # stores the server's idempotency keys in its commits (Batch.keys, get_upload_keys)
+
+    def get_upload_keys(self, keys: Sequence[str]) -> dict[str, tuple[bytes, int, bytes]]:
+        """key -> (body hash, idx, leaf hash) of the stored ``keys`` (a store with ``upload_keys``)."""
+        raise LedgerError("this ledger store does not keep upload keys")
+
+    def put_upload_keys(self, rows: Sequence[tuple[str, bytes, int, bytes]]) -> None:
+        """Store (key, body hash, idx, leaf hash) rows of keys recorded elsewhere before (durable;
+        an existing key is kept)."""
+        raise LedgerError("this ledger store does not keep upload keys")
 
     @contextlib.contextmanager
     def sequenced(self, since: int | None = None) -> Iterator[tuple[int | None, list[LeafRow] | None]]:
@@ -228,7 +248,10 @@ CREATE TABLE IF NOT EXISTS nodes(
 CREATE TABLE IF NOT EXISTS reveals(idx INTEGER PRIMARY KEY, data BLOB NOT NULL);
 CREATE TABLE IF NOT EXISTS checkpoints(
     size INTEGER PRIMARY KEY, root BLOB NOT NULL, note TEXT NOT NULL, time INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS upload_keys(
+    key TEXT PRIMARY KEY, body_hash BLOB NOT NULL, idx INTEGER NOT NULL, leaf_hash BLOB NOT NULL) WITHOUT ROWID;
 """
+GET_KEYS = 500  # upload keys per look-up query
 
 _LEAF_SELECT = "SELECT l.idx, i.item, l.seq, l.leaf, l.scan FROM leaves l JOIN items i ON i.id = l.item_id"
 _sha256 = hashlib.sha256
@@ -293,6 +316,7 @@ class SQLiteStore(Store):
         self._ticket = 0
         # A ledger written before sealed values (no reveals table) is read as one with no reveals.
         self._has_reveals = self.db.execute("SELECT 1 FROM sqlite_schema WHERE name = 'reveals'").fetchone() is not None
+        self.upload_keys = not readonly  # its writer created the table (_SCHEMA)
 
     def _schema_of_existing(self) -> str | None:
         if not self.db.execute("SELECT 1 FROM sqlite_schema WHERE name = 'meta'").fetchone():
@@ -367,6 +391,8 @@ class SQLiteStore(Store):
                 db.executemany("INSERT INTO nodes(level, idx, hash) VALUES(?,?,?)", nodes)
             if batch.reveals:
                 db.executemany("INSERT INTO reveals(idx, data) VALUES(?,?)", batch.reveals)
+            if batch.keys:
+                db.executemany("INSERT INTO upload_keys(key, body_hash, idx, leaf_hash) VALUES(?,?,?,?)", batch.keys)
             db.execute("INSERT OR REPLACE INTO meta(key, value) VALUES('size', ?)", (str(batch.new_size),))
             db.execute("COMMIT")
         except sqlite3.DatabaseError as e:
@@ -376,6 +402,25 @@ class SQLiteStore(Store):
         if len(known) > MAX_CACHED_IDS:
             known.clear()
         known.update(ids)
+
+    def get_upload_keys(self, keys: Sequence[str]) -> dict[str, tuple[bytes, int, bytes]]:
+        out: dict[str, tuple[bytes, int, bytes]] = {}
+        if not self.upload_keys:
+            return out
+        db = self.db
+        for i in range(0, len(keys), GET_KEYS):
+            part = list(keys[i:i + GET_KEYS])
+            q = "SELECT key, body_hash, idx, leaf_hash FROM upload_keys WHERE key IN (" + ",".join("?" * len(part)) + ")"
+            for k, h, idx, lh in db.execute(q, part):
+                out[k] = (h, idx, lh)
+        return out
+
+    def put_upload_keys(self, rows: Sequence[tuple[str, bytes, int, bytes]]) -> None:
+        if not self.upload_keys:
+            raise LedgerError("ledger is open read-only")
+        with self._tx():
+            self.db.executemany("INSERT OR IGNORE INTO upload_keys(key, body_hash, idx, leaf_hash) VALUES(?,?,?,?)",
+                                rows)
 
     def add_checkpoint(self, row: CheckpointRow) -> None:
         # Atomic but without its own fsync (one per certificate otherwise): the leaves it signs were

@@ -74,6 +74,8 @@ class _Ctx:
     policy: FirmwarePolicy
     apikeys: auth.KeyStore
     orgdb: orgs.Orgs
+    keys_in_ledger: bool = False  # idempotency keys in the ledger's own commits (glint.server.store)
+    legacy_keys: bool = False     # pending keys an earlier server left in glint.db, still looked up there
 
 
 class GlintApp(Flask):
@@ -97,8 +99,11 @@ def _open_ctx(home: Path, ledger_path: Path | None) -> _Ctx:
     reg = Registry.open(h)
     led = Ledger.open(ledger_path or h.ledger_target, keys=keys)
     reg.sync_behind()  # uploads fsync glint.db behind the ledger thread (glint.server.uploads)
-    return _Ctx(led, keys, IdempotencyStore(reg.conn), reg, open_references(h),
-                FirmwarePolicy.from_config(h.section("firmware")), auth.KeyStore(h.db), orgs.Orgs(reg.conn))
+    keystore = IdempotencyStore(reg.conn)
+    in_ledger = led.store.upload_keys  # a SQLite ledger keeps the keys in its own commits
+    legacy = keystore.adopt(led.store) if in_ledger else False
+    return _Ctx(led, keys, keystore, reg, open_references(h), FirmwarePolicy.from_config(h.section("firmware")),
+                auth.KeyStore(h.db), orgs.Orgs(reg.conn), in_ledger, legacy)
 
 
 def _close_ctx(ctx: _Ctx) -> None:

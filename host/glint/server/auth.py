@@ -57,6 +57,7 @@ import threading
 import time as _time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Iterable
 
 from glint.errors import UsageError
 
@@ -302,10 +303,12 @@ class KeyStore:
             raise AuthError(f"API key {key_id} was revoked", "ask the server's operator for a new key")
         return key
 
-    def charge(self, conn: sqlite3.Connection, key_id: str, nbytes: int) -> None:
-        """Add ``nbytes`` to the key's usage (on ``conn``, inside the caller's transaction)."""
-        conn.execute("UPDATE api_keys SET bytes_used = bytes_used + ?, last_used=? WHERE key_id=?",
-                     (int(nbytes), _time.time(), key_id))
+    def charge_many(self, conn: sqlite3.Connection, charges: Iterable[tuple[str, int]]) -> None:
+        """Add each (key id, bytes) to that key's usage, in one statement (on ``conn``, inside the
+        caller's transaction)."""
+        now = _time.time()
+        conn.executemany("UPDATE api_keys SET bytes_used = bytes_used + ?, last_used=? WHERE key_id=?",
+                         [(int(n), now, k) for k, n in charges])
 
     def close(self) -> None:
         c = getattr(self._local, "conn", None)

@@ -1,10 +1,17 @@
 """The server's idempotency records: which Idempotency-Key produced which ledger event.
 
-Table ``idempotency`` in the serving host's glint.db. A key moves ``pending`` (written
-before the ledger append) -> ``done`` (with the event's index and leaf hash). A key
-left ``pending`` by a crash between the two is reconciled on the next request with
-that key: if the item's log already holds the same event (kind, time, data), the key
-is bound to it instead of appending again, so a retried upload is never recorded twice.
+A SQLite ledger keeps them itself (``keys_in_ledger``): table ``upload_keys`` of ledger.db,
+written in the same commit as the event a key names (glint.ledger.store, ``Batch.keys``), so
+a key exists exactly when its event does and nothing is pending.
+
+Otherwise (a PostgreSQL ledger): table ``idempotency`` in the serving host's glint.db. A key
+moves ``pending`` (written before the ledger append) -> ``done`` (with the event's index and
+leaf hash). A key left ``pending`` by a crash between the two is reconciled on the next
+request with that key: if the item's log already holds the same event (kind, time, data),
+the key is bound to it instead of appending again, so a retried upload is never recorded
+twice. A server that moves to ledger-kept keys takes the ``done`` ones over at start
+(``adopt``); the ``pending`` ones stay in glint.db and are still looked up and reconciled
+there.
 """
 
 from __future__ import annotations
@@ -97,3 +104,27 @@ class IdempotencyStore:
 
     def count(self) -> int:
         return self.db.execute("SELECT COUNT(*) FROM idempotency WHERE state='done'").fetchone()[0]
+
+    def adopt(self, ledger_store) -> bool:
+        """Move the ``done`` keys into ``ledger_store`` (a store with ``upload_keys``): copied in one
+        durable ledger commit, then deleted here (a crash between leaves them in both: the ledger's
+        copy is read first). True when ``pending`` keys are left here (looked up after the ledger's)."""
+        rows = self.db.execute("SELECT key, body_hash, idx, leaf_hash FROM idempotency WHERE state='done'").fetchall()
+        if rows:
+            ledger_store.put_upload_keys([tuple(r) for r in rows])
+            self.db.execute("DELETE FROM idempotency WHERE state='done'")
+        return self.db.execute("SELECT 1 FROM idempotency LIMIT 1").fetchone() is not None
+
+
+def lookup(ledger_store, keystore: IdempotencyStore, keys: list[str], in_ledger: bool,
+           legacy: bool) -> dict[str, KeyRecord]:
+    """The records of ``keys`` that exist: from the ledger (``in_ledger``), then, with ``legacy``
+    (pending keys left in glint.db by an earlier server), glint.db for the rest; else glint.db."""
+    if not in_ledger:
+        return keystore.get_many(keys)
+    out = {k: KeyRecord(k, h, "done", idx, lh) for k, (h, idx, lh) in ledger_store.get_upload_keys(keys).items()}
+    if legacy:
+        rest = [k for k in keys if k not in out]
+        if rest:
+            out.update(keystore.get_many(rest))
+    return out

@@ -3,32 +3,42 @@
 Request threads queue their uploads (``Uploads.append``) on the server's LedgerWorker
 (glint.ledger.group: ``worker.group(handle_group, upload)``); the ledger thread takes every
 upload queued while it was busy and handles them together, so concurrent clients share
-the durable commits instead of paying three fsyncs each:
+the durable commits instead of paying three fsyncs each.
 
-1. per upload, without writing: parse (on the request thread: ``_precheck``), idempotency key (one look-up for the group; a
-   ``done`` key answers at once; a ``pending`` one left by a crash is bound to the
-   identical event already in the log), a scan the ledger already holds is a replay;
-2. one glint.db commit: every new key is written ``pending`` (so a crash after the
-   ledger commit can never append an upload twice);
-3. one glint.db transaction around everything else: per upload glint.server.admit
-   (schema, scan check, match; a SAVEPOINT for an upload with a scan, the only kind that
-   writes there) and the key's disk quota; then one ledger commit for all admitted events
-   (``Ledger.append_group``: a custody refusal refuses only its own event, whose scan
-   acceptance is then undone); keys ``done``, quotas charged, the refused keys forgotten;
-   one commit.
+A SQLite ledger (the default) keeps the idempotency keys in its own commits
+(glint.server.store, ``keys_in_ledger``):
 
-Each caller gets its own result or its own exception, once both databases are durable.
-A failing ledger commit fails every upload of the group, and nothing of the group is stored.
+1. per upload, without writing: parse (on the request thread: ``_precheck``), idempotency
+   key (one look-up in ledger.db for the group; a known key answers at once), a scan the
+   ledger already holds is a replay;
+2. one glint.db transaction around everything else: per upload glint.server.admit (schema,
+   scan check, match; a SAVEPOINT for an upload with a scan, the only kind that writes
+   there) and the key's disk quota; then one ledger commit for all admitted events with
+   their keys (``Ledger.append_group(specs, keys=...)``, durable: a key exists exactly when
+   its event does, so no crash can append an upload twice; a custody refusal refuses only
+   its own event, whose scan acceptance is then undone); quotas charged; one commit.
 
-fsyncs (a SQLite glint.db: ``Registry.sync_behind``, glint.walsync.WalSync): the two
-glint.db commits are written without waiting for the disk. Step 2's fsync is asked at
-once and awaited just before the ledger commit (the admission's work overlaps it); step
-3's is left to the next group's step 2, whose one fsync makes both durable (or, when no
-group follows, to the ledger thread's idle hook, ``flush``). The request threads wait for
-it (``_wait_durable``) before answering, so an answer still means both databases are on
-disk, while the ledger thread goes on to the next group: two fsyncs a group on the
-ledger thread's path (step 2's and the ledger's) instead of three. On PostgreSQL every
-commit is synchronous, as before.
+Otherwise (a PostgreSQL ledger) the keys live in glint.db and a group takes two steps: one
+glint.db commit writes every new key ``pending`` (a ``pending`` key left by a crash is bound
+to the identical event already in the log), then step 2 as above with the keys made
+``done`` (the refused ones forgotten) before its commit.
+
+Each caller gets its own result or its own exception once what it relies on is durable. A
+failing ledger commit fails every upload of the group, and nothing of the group is stored.
+
+fsyncs (a SQLite glint.db: ``Registry.sync_behind``, glint.walsync.WalSync): glint.db's
+commits are written without waiting for the disk. With the keys in the ledger, an upload
+with a signed scan (whose acceptance, the device counter and nonce, glint.db must keep) and
+an answered duplicate wait (``_wait_durable``) for an fsync asked right after the group's
+commit, on glint.db's fsync thread; a scan-less upload's answer does not: its only glint.db
+write, the quota charge, is committed before the answer (a killed process loses nothing:
+the OS holds the write) and fsynced behind it (the next fsync asked, the ledger thread's
+idle hook ``flush``, or SQLite's checkpoint); a power cut may forget the last charges
+(docs/api.md, "Durability"). Once a glint.db fsync has failed, every later group is
+refused (503). With the keys in glint.db, the pending keys' fsync is asked at once and
+awaited just before the ledger commit, the closing commit's is left to the next group's
+(one fsync for both) or to the idle hook, and every request waits for it. On PostgreSQL
+every commit is synchronous.
 """
 
 from __future__ import annotations
@@ -43,7 +53,7 @@ from glint.errors import GlintError, UsageError
 from glint.ledger import events as ev
 from glint.ledger.log import EventSpec
 from glint.server import admit as adm
-from glint.server import auth, limits, wire
+from glint.server import auth, limits, store, wire
 
 _log = logging.getLogger(__name__)
 
@@ -217,14 +227,19 @@ def handle_group(ctx, batch: list[_Upload]) -> list:
 def _handle(ctx, batch: list[_Upload]) -> None:
     todo: list[_Upload] = []
     slots: set = set()
-    recs = ctx.keystore.get_many(list({up.slot for up in batch}))
+    sync = ctx.registry.walsync  # None: PostgreSQL, where every commit is synchronous
+    in_ledger = ctx.keys_in_ledger
+    if in_ledger and sync is not None:
+        sync.check()  # glint.db's fsync failed: its disk is failing, nothing more is taken (503)
+    recs = store.lookup(ctx.ledger.store, ctx.keystore, list({up.slot for up in batch}), in_ledger, ctx.legacy_keys)
     for up in batch:
         try:
             if _prepare(ctx, up, slots, recs.get(up.slot)):
                 todo.append(up)
         except GlintError as e:
             up.out = e
-    sync = ctx.registry.walsync  # None: PostgreSQL, where every commit is synchronous
+    if todo and in_ledger:
+        return _handle_in_ledger(ctx, batch, todo, sync)
     if not todo:
         if sync is not None:  # what was answered reads earlier groups' commits: on disk first
             sync.flush()
@@ -246,6 +261,35 @@ def _handle(ctx, batch: list[_Upload]) -> None:
         done = (sync, sync.owe())
         for up in batch:
             up.durable = done
+    _settle(ctx, outcomes)
+
+
+def _handle_in_ledger(ctx, batch: list[_Upload], todo: list[_Upload], sync) -> None:
+    """``_handle`` with the idempotency keys in the ledger's own commit (a SQLite ledger): one
+    glint.db transaction around admission, the ledger commit (events and keys, durable) and the
+    quota charges; no pending keys. Only an upload whose acceptance glint.db must keep (a signed
+    scan: its counter and nonce; a shipment's note) and a duplicate's answer wait for glint.db's
+    fsync; a scan-less upload's quota charge is committed before its answer and fsynced behind it
+    (the next fsync asked, the idle hook, SQLite's checkpoint): docs/api.md, "Durability"."""
+    conn = ctx.registry.conn
+    wait = [up for up in batch if type(up.out) is tuple]  # duplicates answered: they read earlier groups' commits
+    with _commit(conn, sync):
+        outcomes = _admit_and_append(ctx, conn, todo, in_ledger=True)
+    _settle(ctx, outcomes)
+    if sync is None:
+        return
+    for up, out in outcomes:
+        if not isinstance(out, BaseException) and (up.admitted.checked is not None or up.ship_note is not None):
+            wait.append(up)
+    if wait:
+        done = (sync, sync.ask())
+        for up in wait:
+            up.durable = done
+    else:
+        sync.owe()
+
+
+def _settle(ctx, outcomes) -> None:
     for up, out in outcomes:  # answered (by the worker) only once glint.db is committed too
         up.out = out
         if isinstance(out, BaseException):
@@ -378,16 +422,19 @@ def _owned_by(ctx, ok, api_key, item: str, grp: _Group):
     return replace(ok, data={**ok.data, "org": org})
 
 
-def _admit_and_append(ctx, conn, todo: list[_Upload], before_append=None) -> list:
+def _admit_and_append(ctx, conn, todo: list[_Upload], before_append=None, in_ledger: bool = False) -> list:
     """(upload, (result, duplicate) or the exception refusing it) for every upload of ``todo``.
 
     ``before_append()``: called before the ledger commit (the pending keys' fsync is awaited
-    there, so it overlaps the admission's work). Only an upload with a scan writes during its
+    there, so it overlaps the admission's work). ``in_ledger``: the keys are written by the
+    ledger commit itself (none pending in glint.db). Only an upload with a scan writes during its
     admission (the scan's acceptance), so only such an upload gets a SAVEPOINT of its own."""
     admitted: list[_Upload] = []
     refused: list[tuple[_Upload, BaseException]] = []
     outcomes: list = []
-    used: dict[str, list[int]] = {}
+    kids = list({up.api_key.key_id for up in todo})  # every key's usage and quota in one look-up
+    used: dict[str, list[int]] = {k: [u, q] for k, u, q in conn.execute(
+        f"SELECT key_id, bytes_used, quota_bytes FROM api_keys WHERE key_id IN ({','.join('?' * len(kids))})", kids)}
     grp = _Group()
     for up in todo:
         kind, item, t, data, scan, reference = up.parsed
@@ -402,9 +449,8 @@ def _admit_and_append(ctx, conn, todo: list[_Upload], before_append=None) -> lis
                 ok = _owned_by(ctx, ok, up.api_key, item, grp)
             kid = up.api_key.key_id
             q = used.get(kid)
-            if q is None:
-                row = conn.execute("SELECT bytes_used, quota_bytes FROM api_keys WHERE key_id=?", (kid,)).fetchone()
-                q = used[kid] = [row[0], row[1]] if row else [0, 1 << 62]
+            if q is None:  # no row (a key deleted since it was read)
+                q = used[kid] = [0, 1 << 62]
             up.cost = len(scan or b"") + len(repr(ok.data)) + 200  # the leaf and the scan blob, roughly
             if q[0] + up.cost > q[1]:
                 raise limits.QuotaExceeded(f"API key {kid} has used {q[0]} of its {q[1]} bytes; this upload "
@@ -428,8 +474,13 @@ def _admit_and_append(ctx, conn, todo: list[_Upload], before_append=None) -> lis
             refused.append((up, e))
     if before_append is not None:
         before_append()
-    outs = ctx.ledger.append_group([EventSpec(u.parsed[0], u.parsed[1], u.parsed[3], u.parsed[2], u.parsed[4])
-                                    for u in admitted]) if admitted else []
+    specs = [EventSpec(u.parsed[0], u.parsed[1], u.parsed[3], u.parsed[2], u.parsed[4]) for u in admitted]
+    if not admitted:
+        outs: list = []
+    elif in_ledger:
+        outs = ctx.ledger.append_group(specs, keys=[(u.slot, u.digest) for u in admitted])
+    else:
+        outs = ctx.ledger.append_group(specs)
     size = ctx.ledger.size
     charged: dict[str, int] = {}
     finished: list[tuple[str, int, bytes]] = []
@@ -448,11 +499,12 @@ def _admit_and_append(ctx, conn, todo: list[_Upload], before_append=None) -> lis
             ctx.registry.record_outcome(ok.checked.scan_id, up.parsed[1], ok.data.get("res", "enrolled"),
                                         ledger_index=out.index)
         outcomes.append((up, (_result(up.key, out.index, out.leaf_hash, size), False)))
-    for kid, cost in charged.items():  # one statement per key and one for all keys, not three per upload
-        ctx.apikeys.charge(conn, kid, cost)
-    if finished:
+    if charged:  # one statement for the group's keys, not one per key or per upload
+        ctx.apikeys.charge_many(conn, list(charged.items()))
+    if finished and not in_ledger:
         ctx.keystore.finish_many(finished)
     for up, err in refused:
-        ctx.keystore.forget(up.slot)
+        if not in_ledger:
+            ctx.keystore.forget(up.slot)
         outcomes.append((up, err))
     return outcomes

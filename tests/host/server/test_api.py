@@ -119,8 +119,12 @@ def test_proofs_verify_against_the_checkpoint(client):
     assert wire.decode_value(ev["data"])["action"] == "clean 3"
 
 
-def test_pending_key_after_a_crash_is_reconciled_not_appended_twice(tmp_path):
-    """A crash between the ledger append and the key's 'done' leaves it pending; the retry binds it."""
+def test_keys_of_an_earlier_server_in_glint_db_are_taken_over(tmp_path):
+    """A SQLite ledger keeps the idempotency keys in its own commits. A server before that kept them
+    in glint.db: its done keys are moved into ledger.db at start, and a key it left pending (a crash
+    between its append and the key's 'done') is still reconciled there, not appended twice."""
+    import sqlite3
+
     from glint.server.store import IdempotencyStore, connect
 
     home = tmp_path / "home"
@@ -131,16 +135,27 @@ def test_pending_key_after_a_crash_is_reconciled_not_appended_twice(tmp_path):
     body = wire.event_body("service", "acme:BAG-1", NOW - 100, {"action": "clean"})
     first = post(c, body, "v").json
     api.close()
-    db = connect(home / "glint.db")  # put the key back to the state a crash would leave
+    led = sqlite3.connect(home / "ledger.db", isolation_level=None)  # the keys as the earlier server wrote them
+    rows = led.execute("SELECT key, body_hash, idx, leaf_hash FROM upload_keys").fetchall()
+    led.execute("DELETE FROM upload_keys")
+    led.close()
+    db = connect(home / "glint.db")
     IdempotencyStore(db)
-    db.execute("UPDATE idempotency SET state='pending', idx=NULL, leaf_hash=NULL WHERE key LIKE '%:v'")
+    for key, h, idx, lh in rows:
+        pending = key.endswith(":v")
+        db.execute("INSERT INTO idempotency(key, body_hash, state, idx, leaf_hash, created) VALUES(?,?,?,?,?,0)",
+                   (key, h, "pending" if pending else "done", None if pending else idx, None if pending else lh))
     db.close()
     app = create_app(home)
     c.c = app.test_client()
     again = post(c, body, "v")
     assert again.status_code == 200 and again.json["duplicate"] and again.json["index"] == first["index"]
+    assert post(c, REG, "r").status_code == 200  # the done key, now in ledger.db
     assert c.get("/v1/checkpoint").json["size"] == 2
     app.glint_close()
+    db = connect(home / "glint.db")
+    assert db.execute("SELECT state FROM idempotency").fetchall() == [("done",)]  # only the reconciled one
+    db.close()
 
 
 def test_wire_round_trip_keeps_bytes_and_floats():
