@@ -79,14 +79,28 @@ def log10_binom_sf_many(k: np.ndarray, n: np.ndarray, p: np.ndarray, chunk: int 
 MAX_SEEDS = 6  # MatchParams.max_hypotheses: seeds verify scores per pair
 
 
+_SEED_COUNTS: dict[int, tuple[np.ndarray, np.ndarray]] = {}
+
+
+def _seed_counts(max_seeds: int) -> tuple[np.ndarray, np.ndarray]:
+    """(h, log h!) for h = 0 .. max_seeds as float64 arrays, made once per max_seeds (read-only)."""
+    got = _SEED_COUNTS.get(max_seeds)
+    if got is None:
+        h = np.arange(max_seeds + 1, dtype=np.float64)
+        lgh = np.array([math.lgamma(v + 1) for v in h])
+        h.flags.writeable = lgh.flags.writeable = False
+        got = _SEED_COUNTS[max_seeds] = (h, lgh)
+    return got
+
+
 def seeds_log10_far(lam, log10_tail, max_seeds: int = MAX_SEEDS) -> np.ndarray:
     """log10 sum_h P(m = h) (1 - (1 - T)^h), m = min(Poisson(lam), max_seeds), T = 10^log10_tail:
     the probability that one of the seeds an unrelated pair gets scored reaches the tail T."""
     lam = np.maximum(np.atleast_1d(np.asarray(lam, np.float64)), 1e-300)
     lt = np.atleast_1d(np.asarray(log10_tail, np.float64))
-    h = np.arange(max_seeds + 1, dtype=np.float64)
+    h, lgh = _seed_counts(max_seeds)
     # P(m = h): Poisson for h < max_seeds, the rest of the tail at max_seeds
-    logp = h[None, :] * np.log(lam)[:, None] - lam[:, None] - np.array([math.lgamma(v + 1) for v in h])[None, :]
+    logp = h[None, :] * np.log(lam)[:, None] - lam[:, None] - lgh[None, :]
     pm = np.exp(logp)
     pm[:, -1] = np.maximum(0.0, 1.0 - pm[:, :-1].sum(1))
     t = np.power(10.0, np.maximum(lt, -300.0))

@@ -41,6 +41,104 @@ class Quads:
     def take(self, sel) -> "Quads":
         return Quads(self.idx[sel], self.code[sel], self.length[sel], self.angle[sel])
 
+    def idx_rows(self, sel: np.ndarray) -> np.ndarray:
+        """idx.take(sel, 0): the spot indices of the quads ``sel`` (1-D)."""
+        return self.idx.take(sel, 0)
+
+    def length_rows(self, sel: np.ndarray) -> np.ndarray:
+        """length.take(sel): the backbone lengths of the quads ``sel`` (1-D)."""
+        return self.length.take(sel)
+
+    def length_counts(self) -> tuple[np.ndarray, np.ndarray | None]:
+        """The quads' backbone lengths, sorted, and (None here) cumulative counts: see BuiltQuads."""
+        return np.sort(self.length), None
+
+
+class BuiltQuads(Quads):
+    """:func:`build_quads`' quads: the codes made, and the spot indices, backbone lengths and angles
+    gathered per quad only when first read (1:1 verify reads them at its few matched quads only).
+    Each value is the one build_quads gathered before (the same gathers of the same arrays)."""
+
+    def __init__(self, code: np.ndarray, ii: np.ndarray, jj: np.ndarray, ke: np.ndarray, ic: np.ndarray,
+                 id_: np.ndarray, p: np.ndarray, pf: np.ndarray, za: np.ndarray, zb: np.ndarray,
+                 per_pair: np.ndarray):
+        self.code = code
+        self._parts = (ii, jj, ke, ic, id_, p, pf, za, zb, per_pair)
+        self._idx: np.ndarray | None = None
+        self._length: np.ndarray | None = None
+        self._angle: np.ndarray | None = None
+        self._plen: np.ndarray | None = None
+
+    def __len__(self) -> int:
+        return len(self.code)
+
+    def _pair_length(self) -> np.ndarray:
+        if self._plen is None:
+            za, zb = self._parts[7], self._parts[8]
+            self._plen = np.abs(zb - za)
+        return self._plen
+
+    def _idx_of(self, pf: np.ndarray, ic: np.ndarray, id_: np.ndarray) -> np.ndarray:
+        ii, jj, ke = self._parts[0], self._parts[1], self._parts[2]
+        ke2 = np.concatenate([ke, ke])
+        idx = np.empty((len(pf), 4), np.int32)
+        idx[:, 0], idx[:, 1] = np.concatenate([ii, jj]).take(pf), np.concatenate([jj, ii]).take(pf)
+        idx[:, 2], idx[:, 3] = ke2.take(ic), ke2.take(id_)
+        return idx
+
+    @property
+    def idx(self) -> np.ndarray:
+        if self._idx is None:
+            self._idx = self._idx_of(self._parts[6], self._parts[3], self._parts[4])
+        return self._idx
+
+    @idx.setter
+    def idx(self, v: np.ndarray) -> None:
+        self._idx = v
+
+    @property
+    def length(self) -> np.ndarray:
+        if self._length is None:
+            self._length = self._pair_length().take(self._parts[5])
+        return self._length
+
+    @length.setter
+    def length(self, v: np.ndarray) -> None:
+        self._length = v
+
+    @property
+    def angle(self) -> np.ndarray:
+        if self._angle is None:
+            za, zb = self._parts[7], self._parts[8]
+            vec = zb - za
+            # flipped: A - B (not -(B - A): a zero part's sign, so atan2's +-pi, would differ); np.angle is
+            # arctan2(imag, real)
+            flipped = za - zb
+            angle = np.concatenate([np.arctan2(vec.imag, vec.real), np.arctan2(flipped.imag, flipped.real)])
+            self._angle = angle.take(self._parts[6])
+        return self._angle
+
+    @angle.setter
+    def angle(self, v: np.ndarray) -> None:
+        self._angle = v
+
+    def idx_rows(self, sel: np.ndarray) -> np.ndarray:
+        if self._idx is not None:
+            return self._idx.take(sel, 0)
+        return self._idx_of(self._parts[6].take(sel), self._parts[3].take(sel), self._parts[4].take(sel))
+
+    def length_rows(self, sel: np.ndarray) -> np.ndarray:
+        return self._pair_length().take(self._parts[5].take(sel))
+
+    def length_counts(self) -> tuple[np.ndarray, np.ndarray | None]:
+        """The backbone pairs' lengths, sorted, and the cumulative count of quads (len + 1) up to each:
+        the quads' sorted lengths as a run-length list (a pair's quads all have its length)."""
+        plen = self._pair_length()
+        order = plen.argsort()
+        cum = np.zeros(len(plen) + 1, np.int64)
+        np.cumsum(self._parts[9].take(order), out=cum[1:])
+        return plen.take(order), cum
+
 
 def _empty() -> Quads:
     return Quads(np.zeros((0, 4), np.int32), np.zeros((0, 4), np.float64), np.zeros(0), np.zeros(0))
@@ -170,16 +268,8 @@ def build_quads(xy: np.ndarray, lo: float, hi: float, radius_factor: float) -> Q
     code = np.empty((len(p), 4))
     cz = code.view(np.complex128)  # (Q, 2): x_C + 1j y_C, x_D + 1j y_D: each gathered once as one complex
     cz[:, 0], cz[:, 1] = w2.take(ic), w2.take(id_)
-    ke2 = np.concatenate([ke, ke])
-    idx = np.empty((len(p), 4), np.int32)
-    idx[:, 0], idx[:, 1] = np.concatenate([ii, jj]).take(pf), np.concatenate([jj, ii]).take(pf)
-    idx[:, 2], idx[:, 3] = ke2.take(ic), ke2.take(id_)
-    vec = zb - za
-    # flipped: A - B (not -(B - A): a zero part's sign, so atan2's +-pi, would differ); np.angle is
-    # arctan2(imag, real)
-    flipped = za - zb
-    angle = np.concatenate([np.arctan2(vec.imag, vec.real), np.arctan2(flipped.imag, flipped.real)])
-    return Quads(idx, code, np.abs(vec).take(p), angle.take(pf))
+    # idx, length and angle: gathered when first read (BuiltQuads), from these same arrays
+    return BuiltQuads(code, ii, jj, ke, ic, id_, p, pf, za, zb, counts * (counts - 1) // 2)
 
 
 def reference_quads(xy: np.ndarray, params: MatchParams) -> Quads:
@@ -303,7 +393,7 @@ def match_codes(ref: Quads, ref_boxes: tuple, table: CodeTable, params: MatchPar
         ri = quad_of[box[owner]]
     pj = table.order[pos]
     # Rows by take, not [] (the same rows at a tenth of the cost of fancy indexing a 2-D array).
-    ok = codes_agree(ref.code.take(ri, 0), ref.length[ri], probe.code.take(pj, 0), probe.length[pj], params)
+    ok = codes_agree(ref.code.take(ri, 0), ref.length[ri], probe.code.take(pj, 0), probe.length_rows(pj), params)
     return ri[ok], pj[ok]
 
 

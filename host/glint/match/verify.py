@@ -93,6 +93,7 @@ class Probe:
     sigma: np.ndarray | None = None  # (N,) per-spot localisation sigma, px per axis (glint.match.noise)
     params_key: MatchParams | None = None  # the parameters its quads were coded with
     lengths: np.ndarray | None = None  # its quads' backbone lengths, sorted (chance_codes; made when first needed)
+    length_counts: np.ndarray | None = None  # ... or its pairs' lengths, with the quads up to each (Quads.length_counts)
     _z: np.ndarray | None = field(default=None, repr=False)
 
     @property
@@ -257,11 +258,17 @@ def chance_codes(ref: Reference, probe: Probe) -> float:
     p = ref.params
     rl = ref.quads.length
     if probe.lengths is None:  # the quads its code table looks up (labscale's coder's table names a superset's)
-        probe.lengths = np.sort(probe.table.quads.length[probe.table.order])
-    pl = probe.lengths
+        tq = probe.table.quads
+        if len(probe.table.order) == len(tq):  # all of them (build_quads' table): counted per backbone pair
+            probe.lengths, probe.length_counts = tq.length_counts()
+        else:
+            probe.lengths = np.sort(tq.length[probe.table.order])
+    pl, cum = probe.lengths, probe.length_counts
     if len(rl) == 0 or len(pl) == 0:
         return 0.0
-    pairs = int((np.searchsorted(pl, rl * p.scale_tol, "left") - np.searchsorted(pl, rl / p.scale_tol, "right")).sum())
+    hi, lo = np.searchsorted(pl, rl * p.scale_tol, "left"), np.searchsorted(pl, rl / p.scale_tol, "right")
+    # quads with a length in (rl / tol, rl * tol): positions in the sorted lengths, or their run-length counts
+    pairs = int((hi - lo).sum()) if cum is None else int((cum.take(hi) - cum.take(lo)).sum())
     rho = probe_circle(p)
     volume = (math.pi * rho * rho / 4.0) ** 2 / 4.0
     return pairs * (2.0 * p.code_eps) ** 4 / volume
@@ -738,15 +745,15 @@ def score_prepared(ref: Reference, probe: Probe) -> Score:
     n_hyp = len(ri)
     if n_hyp == 0:
         return NO_HYPOTHESIS
-    rseed, pseed = rq.idx.take(ri, 0), pq.idx.take(pj, 0)  # rows: take, not [] (a tenth of the cost)
+    rseed, pseed = rq.idx.take(ri, 0), pq.idx_rows(pj)  # rows: take, not [] (a tenth of the cost)
     pxy = probe.spots.xy
-    zr = ref.z[rseed]  # (x + 1j y)[rseed]: elementwise, so the same bits as computed on the rows
-    zp = probe.z[pseed]
+    zr = ref.z.take(rseed)  # (x + 1j y)[rseed]: elementwise, so the same bits as computed on the rows
+    zp = probe.z.take(pseed)
     a, b = similarity_batch(zr, zp)
     cand = candidate_order(a, b, p.max_hypotheses)
     w, hgt = probe.spots.width, probe.spots.height
-    rc, pc = rseed[cand], pseed[cand]
-    maps = affine_batch(ref.xy.take(rc, 0), pxy.take(pc, 0), a[cand], b[cand])
+    rc, pc = rseed.take(cand, 0), pseed.take(cand, 0)
+    maps = affine_batch(ref.xy.take(rc, 0), pxy.take(pc, 0), a.take(cand), b.take(cand))
     counted: dict = {}
     noise = pair_noise(ref, probe)
     n, k, pbar = score_seeds(ref.xy, pxy, maps, rc, pc, p, w, hgt, probe.area, probe.edges,
