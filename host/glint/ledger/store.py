@@ -125,6 +125,10 @@ class Store(ABC):
         """key -> (body hash, idx, leaf hash) of the stored ``keys`` (a store with ``upload_keys``)."""
         raise LedgerError("this ledger store does not keep upload keys")
 
+    def upload_key_names(self) -> Iterator[str]:
+        """Every stored upload key (a store with ``upload_keys``)."""
+        raise LedgerError("this ledger store does not keep upload keys")
+
     def put_upload_keys(self, rows: Sequence[tuple[str, bytes, int, bytes]]) -> None:
         """Store (key, body hash, idx, leaf hash) rows of keys recorded elsewhere before (durable;
         an existing key is kept)."""
@@ -414,6 +418,11 @@ class SQLiteStore(Store):
             for k, h, idx, lh in db.execute(q, part):
                 out[k] = (h, idx, lh)
         return out
+
+    def upload_key_names(self) -> Iterator[str]:
+        if self.upload_keys:
+            for (k,) in self.db.execute("SELECT key FROM upload_keys"):
+                yield k
 
     def put_upload_keys(self, rows: Sequence[tuple[str, bytes, int, bytes]]) -> None:
         if not self.upload_keys:

@@ -50,7 +50,7 @@ from glint.checks import FirmwarePolicy, ScanRefused
 from glint.errors import GlintError, LedgerError, UsageError
 from glint.ledger.group import LedgerWorker
 from glint.server import auth, certcheck, fastpath, limits, openapi, wire
-from glint.server.store import MAX_KEY_LEN, IdempotencyStore
+from glint.server.store import MAX_KEY_LEN, IdempotencyStore, LedgerKeys
 from glint.server.uploads import ConflictError, Uploads, flush
 
 if TYPE_CHECKING:
@@ -74,8 +74,7 @@ class _Ctx:
     policy: FirmwarePolicy
     apikeys: auth.KeyStore
     orgdb: orgs.Orgs
-    keys_in_ledger: bool = False  # idempotency keys in the ledger's own commits (glint.server.store)
-    legacy_keys: bool = False     # pending keys an earlier server left in glint.db, still looked up there
+    ledger_keys: LedgerKeys | None = None  # idempotency keys in the ledger's own commits (glint.server.store)
 
 
 class GlintApp(Flask):
@@ -100,10 +99,9 @@ def _open_ctx(home: Path, ledger_path: Path | None) -> _Ctx:
     led = Ledger.open(ledger_path or h.ledger_target, keys=keys)
     reg.sync_behind()  # uploads fsync glint.db behind the ledger thread (glint.server.uploads)
     keystore = IdempotencyStore(reg.conn)
-    in_ledger = led.store.upload_keys  # a SQLite ledger keeps the keys in its own commits
-    legacy = keystore.adopt(led.store) if in_ledger else False
+    in_ledger = LedgerKeys(led.store, keystore) if led.store.upload_keys else None  # a SQLite ledger's own
     return _Ctx(led, keys, keystore, reg, open_references(h), FirmwarePolicy.from_config(h.section("firmware")),
-                auth.KeyStore(h.db), orgs.Orgs(reg.conn), in_ledger, legacy)
+                auth.KeyStore(h.db), orgs.Orgs(reg.conn), in_ledger)
 
 
 def _close_ctx(ctx: _Ctx) -> None:

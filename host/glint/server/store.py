@@ -1,8 +1,9 @@
 """The server's idempotency records: which Idempotency-Key produced which ledger event.
 
-A SQLite ledger keeps them itself (``keys_in_ledger``): table ``upload_keys`` of ledger.db,
+A SQLite ledger keeps them itself (``LedgerKeys``): table ``upload_keys`` of ledger.db,
 written in the same commit as the event a key names (glint.ledger.store, ``Batch.keys``), so
-a key exists exactly when its event does and nothing is pending.
+a key exists exactly when its event does and nothing is pending; an in-memory filter of the
+stored keys (``KeyFilter``) spares the look-up of a group whose keys are all new.
 
 Otherwise (a PostgreSQL ledger): table ``idempotency`` in the serving host's glint.db. A key
 moves ``pending`` (written before the ledger append) -> ``done`` (with the event's index and
@@ -116,15 +117,77 @@ class IdempotencyStore:
         return self.db.execute("SELECT 1 FROM idempotency LIMIT 1").fetchone() is not None
 
 
-def lookup(ledger_store, keystore: IdempotencyStore, keys: list[str], in_ledger: bool,
-           legacy: bool) -> dict[str, KeyRecord]:
-    """The records of ``keys`` that exist: from the ledger (``in_ledger``), then, with ``legacy``
-    (pending keys left in glint.db by an earlier server), glint.db for the rest; else glint.db."""
-    if not in_ledger:
-        return keystore.get_many(keys)
-    out = {k: KeyRecord(k, h, "done", idx, lh) for k, (h, idx, lh) in ledger_store.get_upload_keys(keys).items()}
-    if legacy:
-        rest = [k for k in keys if k not in out]
-        if rest:
-            out.update(keystore.get_many(rest))
-    return out
+class KeyFilter:
+    """A Bloom filter of idempotency keys (16 bits and 4 probes a key: about 0.24 % false
+    positives at capacity): ``may_hold(key)`` is False only for a key never added. Positions come
+    from Python's own string hash (per process: the filter is never stored)."""
+
+    BITS_PER_KEY = 16
+    MIN_CAPACITY = 1 << 16
+
+    def __init__(self, capacity: int = 0):
+        self.capacity = max(self.MIN_CAPACITY, int(capacity))
+        self.m = self.BITS_PER_KEY * self.capacity
+        self.bits = bytearray(self.m // 8 + 1)
+        self.n = 0  # keys added
+
+    def add(self, key: str) -> None:
+        h = hash(key) & 0xFFFFFFFFFFFFFFFF
+        a, b, m, bits = h & 0xFFFFFFFF, (h >> 32) | 1, self.m, self.bits
+        for p in (a % m, (a + b) % m, (a + 2 * b) % m, (a + 3 * b) % m):
+            bits[p >> 3] |= 1 << (p & 7)
+        self.n += 1
+
+    def may_hold(self, key: str) -> bool:
+        h = hash(key) & 0xFFFFFFFFFFFFFFFF
+        a, b, m, bits = h & 0xFFFFFFFF, (h >> 32) | 1, self.m, self.bits
+        for p in (a % m, (a + b) % m, (a + 2 * b) % m, (a + 3 * b) % m):
+            if not bits[p >> 3] & (1 << (p & 7)):
+                return False
+        return True
+
+
+class LedgerKeys:
+    """The idempotency keys a ledger store with ``upload_keys`` keeps in its commits, as the group
+    commit reads them (``get_many``, KeyRecords in state ``done``), with a KeyFilter of every stored
+    key in front: a group whose keys are all new (every upload but a retry) costs no look-up.
+    Built on the ledger thread at start: glint.db's done keys are taken over (``adopt``), every
+    stored key read into the filter (about 1 s per million keys). ``will_store(keys)`` before
+    the commit that may store them (a key in the filter that was not stored is only a false
+    positive: one look-up). With pending keys left in glint.db (``legacy``), every group is
+    looked up in ledger.db and then glint.db."""
+
+    def __init__(self, ledger_store, keystore: IdempotencyStore):
+        self.store = ledger_store
+        self.keystore = keystore
+        self.legacy = keystore.adopt(ledger_store)
+        self.filter = self._load(0)
+
+    def _load(self, extra: int) -> KeyFilter:
+        names = list(self.store.upload_key_names())
+        f = KeyFilter(4 * (len(names) + extra))
+        for k in names:
+            f.add(k)
+        return f
+
+    def get_many(self, keys: list[str]) -> dict[str, KeyRecord]:
+        """The records of ``keys`` that exist (the ledger's, then glint.db's pending ones if any)."""
+        if not self.legacy:
+            may = self.filter.may_hold
+            keys = [k for k in keys if may(k)]
+            if not keys:
+                return {}
+        out = {k: KeyRecord(k, h, "done", idx, lh) for k, (h, idx, lh) in self.store.get_upload_keys(keys).items()}
+        if self.legacy:
+            rest = [k for k in keys if k not in out]
+            if rest:
+                out.update(self.keystore.get_many(rest))
+        return out
+
+    def will_store(self, keys: list[str]) -> None:
+        """``keys`` go into the next ledger commit (called before it: never a stored key outside the filter)."""
+        f = self.filter
+        if f.n + len(keys) > f.capacity:  # full: rebuilt from the stored keys, four times larger
+            f = self.filter = self._load(len(keys))
+        for k in keys:
+            f.add(k)

@@ -6,7 +6,7 @@ upload queued while it was busy and handles them together, so concurrent clients
 the durable commits instead of paying three fsyncs each.
 
 A SQLite ledger (the default) keeps the idempotency keys in its own commits
-(glint.server.store, ``keys_in_ledger``):
+(glint.server.store.LedgerKeys):
 
 1. per upload, without writing: parse (on the request thread: ``_precheck``), idempotency
    key (one look-up in ledger.db for the group; a known key answers at once), a scan the
@@ -53,7 +53,7 @@ from glint.errors import GlintError, UsageError
 from glint.ledger import events as ev
 from glint.ledger.log import EventSpec
 from glint.server import admit as adm
-from glint.server import auth, limits, store, wire
+from glint.server import auth, limits, wire
 
 _log = logging.getLogger(__name__)
 
@@ -228,10 +228,10 @@ def _handle(ctx, batch: list[_Upload]) -> None:
     todo: list[_Upload] = []
     slots: set = set()
     sync = ctx.registry.walsync  # None: PostgreSQL, where every commit is synchronous
-    in_ledger = ctx.keys_in_ledger
+    in_ledger = ctx.ledger_keys is not None
     if in_ledger and sync is not None:
         sync.check()  # glint.db's fsync failed: its disk is failing, nothing more is taken (503)
-    recs = store.lookup(ctx.ledger.store, ctx.keystore, list({up.slot for up in batch}), in_ledger, ctx.legacy_keys)
+    recs = (ctx.ledger_keys if in_ledger else ctx.keystore).get_many(list({up.slot for up in batch}))
     for up in batch:
         try:
             if _prepare(ctx, up, slots, recs.get(up.slot)):
@@ -478,6 +478,7 @@ def _admit_and_append(ctx, conn, todo: list[_Upload], before_append=None, in_led
     if not admitted:
         outs: list = []
     elif in_ledger:
+        ctx.ledger_keys.will_store([u.slot for u in admitted])
         outs = ctx.ledger.append_group(specs, keys=[(u.slot, u.digest) for u in admitted])
     else:
         outs = ctx.ledger.append_group(specs)

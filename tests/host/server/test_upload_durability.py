@@ -80,7 +80,7 @@ def test_a_scanless_upload_and_its_key_are_one_ledger_commit(api, slow_disk, mon
     assert waits == []  # nothing waited for glint.db's disk on the way (its fsync is asked behind)
     (key, digest), = seen[-1]
     assert key.endswith(":svc-0")
-    stored, legacy = _worker(api).call(lambda c: (c.keys_in_ledger and c.ledger.store.get_upload_keys([key]),
+    stored, legacy = _worker(api).call(lambda c: (c.ledger_keys and c.ledger.store.get_upload_keys([key]),
                                                   c.keystore.get(key)))
     assert stored[key][1] == r.get_json()["index"] and legacy is None  # in ledger.db, none in glint.db
     again = api.post(service(0), role="brand", idem="svc-0")
