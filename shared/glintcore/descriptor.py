@@ -165,7 +165,106 @@ def make(device_id, counter, fw, board, width, height, quality, spots, guidance,
 
 def decode(data):
     """Decode descriptor bytes; they must be deterministic CBOR and a valid descriptor."""
-    return validate(cbor.canonical(data, 8))
+    d = _layout(data)
+    return validate(cbor.canonical(data, 8) if d is None else d)
+
+
+def _layout(data):
+    """The descriptor map read without the general decoder, for the one layout a scanner writes:
+    a map of 9 or 10 pairs whose keys are 0..9 in order (3, the nonce, may be absent), unsigned
+    integers, byte and text strings, [width, height] and the quality map of unsigned integers in
+    ascending key order, every head in its shortest form, nothing after. Exactly the bytes that
+    ``cbor.canonical`` accepts for that layout, read as the same map; None for any other bytes
+    (the general decoder and its re-encoding check then decide, and name what is wrong)."""
+    if type(data) is not bytes:
+        return None
+    n = len(data)
+    if n < 2 or (data[0] != 0xA9 and data[0] != 0xAA):
+        return None
+    d = {}
+    i = 1
+    for k in _KEYS_NONCE if data[0] == 0xAA else _KEYS:
+        if i >= n or data[i] != k:
+            return None
+        i += 1
+        if k == K_GEOM:
+            if i >= n or data[i] != 0x82:
+                return None
+            w, i = _uint(data, i + 1, n)
+            h, i = _uint(data, i, n)
+            if h is None:
+                return None
+            v = [w, h]
+        elif k == K_QUALITY:
+            if i >= n or data[i] >> 5 != 5 or (data[i] & 0x1F) >= 24:
+                return None
+            v = {}
+            last = -1
+            i += 1
+            for _ in range(data[i - 1] & 0x1F):
+                q, i = _uint(data, i, n)
+                if q is None or q <= last:  # ascending: the deterministic order, no key twice
+                    return None
+                x, i = _uint(data, i, n)
+                if x is None:
+                    return None
+                v[q] = x
+                last = q
+        elif k == K_DEVICE or k == K_NONCE or k == K_SPOTS:
+            v, i = _string(data, i, n, 2)
+        elif k == K_FW or k == K_BOARD:
+            v, i = _string(data, i, n, 3)
+            if v is not None:
+                try:
+                    v = str(v, "utf-8")
+                except UnicodeError:
+                    return None
+        else:
+            v, i = _uint(data, i, n)
+        if v is None:
+            return None
+        d[k] = v
+    return d if i == n else None
+
+
+_KEYS = (K_VERSION, K_DEVICE, K_COUNTER, K_FW, K_BOARD, K_GEOM, K_QUALITY, K_SPOTS, K_GUIDANCE)
+_KEYS_NONCE = (K_VERSION, K_DEVICE, K_COUNTER, K_NONCE, K_FW, K_BOARD, K_GEOM, K_QUALITY, K_SPOTS, K_GUIDANCE)
+
+
+def _uint(data, i, n):
+    """(value, end) of an unsigned integer at ``i`` with its head in shortest form, else (None, i)."""
+    if i >= n:
+        return None, i
+    ib = data[i]
+    if ib < 24:
+        return ib, i + 1
+    if ib == 24 and i + 1 < n and data[i + 1] >= 24:
+        return data[i + 1], i + 2
+    if ib == 25 and i + 2 < n and data[i + 1]:
+        return (data[i + 1] << 8) | data[i + 2], i + 3
+    if ib == 26 and i + 4 < n and (data[i + 1] or data[i + 2]):
+        return (data[i + 1] << 24) | (data[i + 2] << 16) | (data[i + 3] << 8) | data[i + 4], i + 5
+    if ib == 27 and i + 8 < n and (data[i + 1] or data[i + 2] or data[i + 3] or data[i + 4]):
+        return int.from_bytes(data[i + 1:i + 9], "big"), i + 9
+    return None, i
+
+
+def _string(data, i, n, major):
+    """(bytes, end) of a definite byte (2) or text (3) string at ``i``, head in shortest form, else (None, i)."""
+    if i >= n or data[i] >> 5 != major:
+        return None, i
+    ai = data[i] & 0x1F
+    if ai < 24:
+        ln, j = ai, i + 1
+    elif ai == 24 and i + 1 < n and data[i + 1] >= 24:
+        ln, j = data[i + 1], i + 2
+    elif ai == 25 and i + 2 < n and data[i + 1]:
+        ln, j = (data[i + 1] << 8) | data[i + 2], i + 3
+    else:  # longer lengths (no descriptor field is that long), indefinite lengths, non-shortest heads
+        return None, i
+    if ln > n - j:
+        return None, i
+    return data[j:j + ln], j + ln
 
 
 def spots_list(spots):

@@ -100,3 +100,79 @@ def test_spot_checks_from_high_bytes_agree_with_the_record_loop():
             with pytest.raises(DecodeError) as got:
                 D.validate(d)
             assert str(got.value) == want
+
+
+def _decoded(data):
+    """What ``D.decode`` says of ``data``: the map, or the error's type and text."""
+    try:
+        return D.decode(data)
+    except DecodeError as e:
+        return type(e), str(e)
+
+
+def _head_respellings(b: bytes) -> list[bytes]:
+    """``b`` with each head in turn written one size longer than its shortest form, or indefinite
+    (maps, arrays, strings): the same values, bytes glint never signs."""
+    out = []
+    i = 0
+    while i < len(b):
+        major, ai = b[i] >> 5, b[i] & 0x1F
+        if major == 7:
+            i += 1
+            continue
+        arg, width = (ai, 0) if ai < 24 else (int.from_bytes(b[i + 1:i + 1 + (1 << (ai - 24))], "big"), 1 << (ai - 24))
+        longer = (24, 1) if width == 0 else ((25, 2) if width == 1 else ((26, 4) if width == 2 else (27, 8)))
+        if width < 8:
+            out.append(b[:i] + bytes([(major << 5) | longer[0]]) + arg.to_bytes(longer[1], "big") + b[i + 1 + width:])
+        body = i + 1 + width
+        if major in (2, 3):  # a string as one chunk of an indefinite-length string
+            out.append(b[:i] + bytes([(major << 5) | 31]) + b[i:body + arg] + b"\xff" + b[body + arg:])
+            i = body + arg
+        else:
+            i = body
+    return out
+
+
+def test_decode_reads_the_scanner_layout_exactly_as_the_general_decoder(monkeypatch):
+    """decode reads the one layout a scanner writes without the general decoder (D._layout); over
+    nonce and no nonce, every integer width, 0-128 spots, text, head respellings (one size longer,
+    indefinite lengths), keys out of order or twice, and random byte flips, truncations and
+    extensions, it says exactly what the general decoder and its re-encoding check say: the same
+    map, or the same error."""
+    import random
+
+    rng = random.Random(8949)
+    inputs = []
+    for counter in (0, 23, 24, 255, 256, 65535, 65536, (1 << 32) - 1, 1 << 32, (1 << 63) - 1, 1 << 63):
+        for nonce in (b"N" * 16, None, b"n" * 8, b"x" * 32):
+            d = sample(rng.choice((0, 1, 4, 64, 128)), nonce)
+            d[D.K_COUNTER] = counter
+            d[D.K_QUALITY] = {q: rng.choice((0, 23, 24, 255, 256, 70000, 1 << 40)) for q in rng.sample(range(30), 4)}
+            d[D.K_FW] = rng.choice(("0.4.0", "é-1", "x" * 32, "x" * 33, ""))
+            d[D.K_GUIDANCE] = rng.choice((0, 3, 24, 300))
+            inputs.append(cbor.dumps(d))
+    base = D.encode(sample())
+    inputs += [base, base[:-1], base + b"\x00", base[1:], b"", b"\xa9", b"\xaa\x00"]
+    inputs += _head_respellings(base)
+    raw = cbor.loads(base)
+    for k in raw:  # one key moved to the end (out of order), one key written twice
+        rest = {x: v for x, v in raw.items() if x != k}
+        moved = bytes([0xA0 | len(raw)]) + b"".join(cbor.dumps(x) + cbor.dumps(v) for x, v in [*rest.items(), (k, raw[k])])
+        twice = bytes([0xA1 + len(raw)]) + base[1:] + cbor.dumps(k) + cbor.dumps(raw[k])
+        inputs += [moved, twice]
+    bad_utf8 = base.replace(b"\x650.1.0", b"\x65\xff.1.0")
+    assert bad_utf8 != base
+    inputs.append(bad_utf8)
+    for _ in range(1500):
+        b = bytearray(rng.choice(inputs[:44] + [base]))
+        for _ in range(rng.randrange(1, 3)):
+            b[rng.randrange(len(b))] = rng.randrange(256)
+        inputs.append(bytes(b))
+    with monkeypatch.context() as m:
+        m.setattr(D, "_layout", lambda data: None)
+        general = [_decoded(b) for b in inputs]
+    fast = 0
+    for b, want in zip(inputs, general):
+        fast += D._layout(b) is not None
+        assert _decoded(b) == want, b.hex()
+    assert fast >= 44  # the fast path was taken (every well-formed descriptor at least)
