@@ -264,6 +264,20 @@ def compact4(leaf: bytes | ev.Event, issued: int, logsig: bytes, proof: bytes) -
 def leaf_of4(claims: list) -> tuple[bytes, int, bytes, bytes]:
     """(leaf bytes, issue time, log signature, proof bytes) of a format-4 payload array
     (VerificationError naming what is wrong; each value has one spelling)."""
+    e, iat, logsig, proof = _event4(claims)
+    return e.raw, iat, logsig, proof
+
+
+def _event4(claims: list) -> tuple[ev.Event, int, bytes, bytes]:
+    """``leaf_of4`` with the certified event instead of its leaf bytes: the event the leaf encodes,
+    built from the checked claims without decoding the leaf again. The same Event that
+    ``ev.decode_leaf(leaf)`` (strict) returns: the leaf is ``ev.encode_leaf`` of these very values,
+    byte-identical to their deterministic CBOR (tests/host/ledger), decoding it gives them back
+    (data keys in the encoding's order), and each check decode_leaf makes holds here by
+    construction or was made above (unsigned index, sequence and time; sequence >= 1 with a
+    32-byte chain head, so the first-event rule holds; kind verify; text item; a data map of text
+    keys), except the size limit, checked here. The leaf hash, which binds the event to the
+    signed root, is of the exact bytes either way."""
     if len(claims) != FORMAT4_LEN:
         raise VerificationError("certificate payload is not [dt, index, seq, time, item, res, fap, dev, data, hashes]")
     dt, index, seq, t, item, res, fap, dev, data, hashes = claims
@@ -307,7 +321,11 @@ def leaf_of4(claims: list) -> tuple[bytes, int, bytes, bytes]:
         out["scan"] = hashes[SIG_SIZE + 32:SIG_SIZE + 64]
     _merge_data(data, out, "certificate event data has a key twice (or one that has a slot of its own)")
     leaf = _verify_leaf(index, item, seq, prev, t, out)
-    return leaf, t + dt, logsig, hashes[len(hashes) - n_proof:]
+    if len(leaf) > ev.MAX_LEAF_BYTES:
+        raise VerificationError("leaf is not bytes or too large")
+    order = ev.text_key_order(out)
+    event = ev.Event(index, ev.VERIFY, item, seq, prev, t, {k: out[k] for k in order}, leaf, ev.leaf_hash(leaf))
+    return event, t + dt, logsig, hashes[len(hashes) - n_proof:]
 
 
 def build(keys: Keys, leaf: bytes | ev.Event, proof: list[bytes], note: str, issued: int | None = None) -> bytes:
@@ -422,11 +440,13 @@ def verify(blob: bytes, issuer_pub: bytes, log: Verifier, history: list[bytes] |
     if cbor.dumps(c) != payload:
         raise VerificationError("certificate claims are not in deterministic CBOR form")
     size = None
+    event4 = None
     if isinstance(c, list):
         if msg.protected != {1: -7, 4: msg.kid}:  # format 4: no content type, nothing else
             raise VerificationError("format-4 certificate's protected header is not {alg: ES256, kid}")
         fmt = 4
-        leaf, iat, logsig, proof_b = leaf_of4(c)
+        event4, iat, logsig, proof_b = _event4(c)
+        leaf = event4.raw
     elif "glint" in c:
         if c.get("glint") != 2:
             raise VerificationError(f"certificate is not a glint format-2 or format-{CERT_VERSION} certificate")
@@ -449,7 +469,7 @@ def verify(blob: bytes, issuer_pub: bytes, log: Verifier, history: list[bytes] |
         raise VerificationError("certificate issue time is not a time")
     if not isinstance(proof_b, bytes) or len(proof_b) % merkle.HASH_SIZE:
         raise VerificationError("certificate proof is not a whole number of 32-byte hashes")
-    event = ev.decode_leaf(leaf)
+    event = event4 if event4 is not None else ev.decode_leaf(leaf)  # format 4: of the leaf just encoded
     if event.kind != ev.VERIFY:
         raise VerificationError(f"certified event is a {event.kind} event, not a verification")
     proof = [proof_b[i:i + merkle.HASH_SIZE] for i in range(0, len(proof_b), merkle.HASH_SIZE)]

@@ -354,6 +354,14 @@ def _order(keys: tuple) -> tuple | None:
     return order
 
 
+def text_key_order(d: dict) -> list[str]:
+    """The text keys of ``d`` in deterministic order (the order decoding their encoding gives)."""
+    order = _order(tuple(d))
+    if order is None:
+        raise UsageError("map keys must be text")
+    return [k for _, k in order]
+
+
 def dumps(obj) -> bytes:
     """Deterministic CBOR, byte-identical to glintcore.cbor.dumps (tested), faster for leaves.
 

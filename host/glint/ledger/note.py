@@ -120,6 +120,7 @@ class Signer:
         self.public = crypto.ed25519_public(seed)
         self.key_id = key_id(name, self.public)
         self._seed = bytes(seed)
+        self._vkey = f"{name}+{self.key_id.hex()}+{_b64(bytes([ALG_ED25519]) + self.public)}"
 
     def __repr__(self) -> str:  # never the seed: reprs end up in logs and tracebacks
         return f"Signer({self.name!r}, key id {self.key_id.hex()})"
@@ -148,7 +149,7 @@ class Signer:
         return f"PRIVATE+KEY+{self.name}+{self.key_id.hex()}+{_b64(bytes([ALG_ED25519]) + self._seed)}"
 
     def vkey(self) -> str:
-        return f"{self.name}+{self.key_id.hex()}+{_b64(bytes([ALG_ED25519]) + self.public)}"
+        return self._vkey  # made once: a signer's name and key never change (a checkpoint asks it twice)
 
     def sign(self, text: str, vouch_to: "Verifier | None" = None) -> str:
         """Return the signed note: text, blank line, one signature line.

@@ -159,6 +159,34 @@ def test_build_from_the_stored_event_equals_build_from_its_bytes(issued, keys):
             assert certmod.build(keys, e, proof, note, T0 + 9) == certmod.build(keys, row.leaf, proof, note, T0 + 9)
 
 
+def test_format_4_event_equals_the_strict_decode_of_its_leaf(issued, keys):
+    """verify builds a format-4 certificate's event from its checked claims instead of decoding the
+    leaf it has just encoded from them: the same Event as ev.decode_leaf (strict) of those bytes,
+    data keys in the same order, for sealed values, a GS1 item, no device or scan, a via and a
+    coating; and the leaf size limit still holds."""
+    from glint.ledger import events as ev
+
+    _, path, blob, _ = issued
+    blobs = [blob]
+    with Ledger.open(path, keys=keys, durable=False) as led:
+        gs1 = "https://id.acme.example/01/09506000134352/21/SN-7"
+        led.register_item(gs1, "ACME")
+        for item, kw in ((gs1, {"device": "00ff00ff00ff00ff", "scan": b"s" * 40}), (ITEM, {}),
+                         (ITEM, {"fap": 1, "coating": "c1", "via": {"scheme": "nfc", "value": "04:a2"}}),
+                         (ITEM, {"operator": "ana", "location": "Rome", "fap": 0.5})):
+            a = led.record_verify(item, "fail" if kw.get("fap") == 0.5 else "pass", **kw)
+            blobs.append(led.issue_certificate(a.index))
+    for b in blobs:
+        claims = cbor.loads(cose.decode1(b).payload)
+        e = certmod._event4(claims)[0]
+        want = ev.decode_leaf(e.raw)
+        assert e == want and list(e.data) == list(want.data)
+        assert certmod.leaf_of4(claims)[0] == e.raw
+    claims[8]["note"] = "x" * ev.MAX_LEAF_BYTES  # an event no ledger stores: refused as decode_leaf does
+    with pytest.raises(VerificationError, match="too large"):
+        certmod._event4(claims)
+
+
 def test_size_is_the_index_bits_not_the_log_or_the_history(tmp_path, keys):
     """A certificate's proof is to the tree right after its event: one hash per 1 bit of the index,
     however many events the log gained since and however long the item's history."""
