@@ -49,6 +49,10 @@ class Quads:
         """length.take(sel): the backbone lengths of the quads ``sel`` (1-D)."""
         return self.length.take(sel)
 
+    def cell_keys(self, params: MatchParams) -> np.ndarray:
+        """:func:`cell_keys` of the codes."""
+        return cell_keys(self.code, params)
+
     def length_counts(self) -> tuple[np.ndarray, np.ndarray | None]:
         """The quads' backbone lengths, sorted, and (None here) cumulative counts: see BuiltQuads."""
         return np.sort(self.length), None
@@ -61,9 +65,9 @@ class BuiltQuads(Quads):
 
     def __init__(self, code: np.ndarray, ii: np.ndarray, jj: np.ndarray, ke: np.ndarray, ic: np.ndarray,
                  id_: np.ndarray, p: np.ndarray, pf: np.ndarray, za: np.ndarray, zb: np.ndarray,
-                 per_pair: np.ndarray):
+                 per_pair: np.ndarray, w2: np.ndarray):
         self.code = code
-        self._parts = (ii, jj, ke, ic, id_, p, pf, za, zb, per_pair)
+        self._parts = (ii, jj, ke, ic, id_, p, pf, za, zb, per_pair, w2)
         self._idx: np.ndarray | None = None
         self._length: np.ndarray | None = None
         self._angle: np.ndarray | None = None
@@ -130,6 +134,17 @@ class BuiltQuads(Quads):
     def length_rows(self, sel: np.ndarray) -> np.ndarray:
         return self._pair_length().take(self._parts[5].take(sel))
 
+    def cell_keys(self, params: MatchParams) -> np.ndarray:
+        """:func:`cell_keys` of the codes, binned per entry (C and D are entries, each in both backbone
+        directions) and combined per quad: the same cells of the same values, so the same keys."""
+        w = cell_width(params)
+        nb = int(np.ceil(2.4 / w))
+        w2, ic, id_ = self._parts[10], self._parts[3], self._parts[4]
+        cx = np.clip(((w2.real + CELL_OFFSET) / w).astype(np.int64), 0, nb - 1)
+        cy = np.clip(((w2.imag + CELL_OFFSET) / w).astype(np.int64), 0, nb - 1)
+        e = cx * nb + cy  # _linear's first two (or last two) cells of a quad whose C (D) this entry is
+        return e.take(ic) * (nb * nb) + e.take(id_)
+
     def length_counts(self) -> tuple[np.ndarray, np.ndarray | None]:
         """The backbone pairs' lengths, sorted, and the cumulative count of quads (len + 1) up to each:
         the quads' sorted lengths as a run-length list (a pair's quads all have its length)."""
@@ -167,11 +182,14 @@ def _row_entries(inside: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray, np
     return flat, bounds, bounds[1:] - bounds[:-1]
 
 
-def _entry_pairs(counts: np.ndarray, bounds: np.ndarray, ne: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _entry_pairs(counts: np.ndarray, bounds: np.ndarray, ne: int,
+                 rowof: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """For ``ne`` entries coming row by row with ``counts`` per row (row r's are bounds[r]:bounds[r+1]):
     every pair of entries (first, second), first before second in the same row, ordered by first
-    then second (as :func:`_pairs_in_rows` orders them), and the row of each entry."""
-    rowof = np.repeat(np.arange(len(counts)), counts)
+    then second (as :func:`_pairs_in_rows` orders them), and the row of each entry (``rowof``, when
+    the caller has it)."""
+    if rowof is None:
+        rowof = np.repeat(np.arange(len(counts)), counts)
     ar = np.arange(ne)
     rep = bounds[1:].take(rowof) - 1 - ar  # partners after each entry in its row
     first = np.repeat(ar, rep)
@@ -243,7 +261,8 @@ def build_quads(xy: np.ndarray, lo: float, hi: float, radius_factor: float) -> Q
         flat, bounds, counts = _row_entries(inside, n)
     if len(flat) < 2:
         return _empty()
-    first, second, rowof = _entry_pairs(counts, bounds, len(flat))
+    rowof = flat // n  # each entry's row (pair): np.repeat(np.arange(P), counts), from its flat position
+    first, second, rowof = _entry_pairs(counts, bounds, len(flat), rowof)
     ke = flat - rowof * n  # entries sorted by pair, then spot
     if len(first) == 0:
         return _empty()
@@ -269,7 +288,7 @@ def build_quads(xy: np.ndarray, lo: float, hi: float, radius_factor: float) -> Q
     cz = code.view(np.complex128)  # (Q, 2): x_C + 1j y_C, x_D + 1j y_D: each gathered once as one complex
     cz[:, 0], cz[:, 1] = w2.take(ic), w2.take(id_)
     # idx, length and angle: gathered when first read (BuiltQuads), from these same arrays
-    return BuiltQuads(code, ii, jj, ke, ic, id_, p, pf, za, zb, counts * (counts - 1) // 2)
+    return BuiltQuads(code, ii, jj, ke, ic, id_, p, pf, za, zb, counts * (counts - 1) // 2, w2)
 
 
 def reference_quads(xy: np.ndarray, params: MatchParams) -> Quads:
@@ -359,16 +378,26 @@ ORDER_BITS = 24  # code_table packs (cell key, quad index) in one int64: cell ke
 
 
 def code_table(q: Quads, params: MatchParams) -> CodeTable:
-    keys = cell_keys(q.code, params)
+    keys = q.cell_keys(params)
     if len(keys) >= 1 << ORDER_BITS:
         order = np.argsort(keys, kind="stable")
         return CodeTable(q, keys[order], order)
     # One plain sort of (key, index) packed in an int64 is the stable argsort at half its cost.
-    packed = np.sort((keys << ORDER_BITS) | np.arange(len(keys)))
+    packed = (keys << ORDER_BITS) | np.arange(len(keys))
+    packed.sort()
     keys = packed >> ORDER_BITS
-    start = np.flatnonzero(np.concatenate([[True], keys[1:] != keys[:-1]])) if len(keys) else np.zeros(0, np.int64)
-    count = np.diff(np.append(start, len(keys)))
-    return CodeTable(q, keys, packed & ((1 << ORDER_BITS) - 1), keys[start], start, count)
+    if len(keys) == 0:
+        start = count = np.zeros(0, np.int64)
+    else:
+        new = np.empty(len(keys), bool)  # the first of each distinct key
+        new[0] = True
+        np.not_equal(keys[1:], keys[:-1], out=new[1:])
+        start = new.nonzero()[0]
+        end = np.empty(len(start), np.int64)  # np.diff(np.append(start, len(keys)))
+        end[:-1] = start[1:]
+        end[-1] = len(keys)
+        count = end - start
+    return CodeTable(q, keys, packed & ((1 << ORDER_BITS) - 1), keys.take(start), start, count)
 
 
 def match_codes(ref: Quads, ref_boxes: tuple, table: CodeTable, params: MatchParams):

@@ -534,12 +534,26 @@ def mutual_pairs(src: np.ndarray, dst: np.ndarray, radius, right: np.ndarray | N
     j = d2.argmin(1)
     i = d2.argmin(0)
     # d2.min(1) is d2[rows, j] (the value at the argmin), in one reduction
-    ok = (i[j] == np.arange(len(src))) & (np.minimum.reduce(d2, 1) <= (np.square(radius) if radius2 is None else radius2))
+    ok = (i.take(j) == _arange(len(src))) & (np.minimum.reduce(d2, 1) <= (np.square(radius) if radius2 is None else radius2))
     idx = ok.nonzero()[0]
     out = np.empty((len(idx), 2), np.int64)
     out[:, 0] = idx
-    out[:, 1] = j[idx]
+    out[:, 1] = j.take(idx)
     return out
+
+
+_ARANGES: dict[int, np.ndarray] = {}
+
+
+def _arange(n: int) -> np.ndarray:
+    """np.arange(n) (int64), made once per n up to 4096 (read-only)."""
+    a = _ARANGES.get(n)
+    if a is None:
+        a = np.arange(n)
+        if n <= 4096:
+            a.flags.writeable = False
+            _ARANGES[n] = a
+    return a
 
 
 FIT_NORM = 0.01  # 1/px: centred coordinates scaled to about +-3 keep the 8 x 8 normal equations well conditioned
@@ -555,13 +569,18 @@ def fit_homography(src: np.ndarray, dst: np.ndarray, polish: bool = False) -> np
     cv2.findHomography's Levenberg-Marquardt does, at a fraction of its cost. None when degenerate."""
     n = len(src)
     ms, md = np.add.reduce(src, 0) / n, np.add.reduce(dst, 0) / n
-    x, y = ((src - ms) * FIT_NORM).T
+    sc = (src - ms) * FIT_NORM  # (n, 2): the columns x, y
+    x, y = sc.T
     u, v = ((dst - md) * FIT_NORM).T
+    # Column pairs written at once, each element the same product as written column by column
+    # (-u * x: (-u_i) * x_i; -pu * x * iw: ((-pu_i) * x_i) * iw_i).
     a = np.zeros((2 * n, 8))
-    a[:n, 0], a[:n, 1], a[:n, 2] = x, y, 1.0
-    a[n:, 3], a[n:, 4], a[n:, 5] = x, y, 1.0
-    a[:n, 6], a[:n, 7] = -u * x, -u * y
-    a[n:, 6], a[n:, 7] = -v * x, -v * y
+    a[:n, :2] = sc
+    a[:n, 2] = 1.0
+    a[n:, 3:5] = sc
+    a[n:, 5] = 1.0
+    a[:n, 6:] = (-u)[:, None] * sc
+    a[n:, 6:] = (-v)[:, None] * sc
     at = a.T
     try:
         hv = solve(at @ a, at[:, :n] @ u + at[:, n:] @ v)
@@ -573,10 +592,11 @@ def fit_homography(src: np.ndarray, dst: np.ndarray, polish: bool = False) -> np
                 pu = (hv[0] * x + hv[1] * y + hv[2]) / w
                 pv = (hv[3] * x + hv[4] * y + hv[5]) / w
                 iw = 1.0 / w
-                jac[:n, 0], jac[:n, 1], jac[:n, 2] = x * iw, y * iw, iw
-                jac[n:, 3], jac[n:, 4], jac[n:, 5] = x * iw, y * iw, iw
-                jac[:n, 6], jac[:n, 7] = -pu * x * iw, -pu * y * iw
-                jac[n:, 6], jac[n:, 7] = -pv * x * iw, -pv * y * iw
+                iwc = iw[:, None]
+                jac[:n, :2] = jac[n:, 3:5] = sc * iwc
+                jac[:n, 2] = jac[n:, 5] = iw
+                jac[:n, 6:] = (-pu)[:, None] * sc * iwc
+                jac[n:, 6:] = (-pv)[:, None] * sc * iwc
                 res[:n], res[n:] = u - pu, v - pv
                 jt = jac.T
                 hv = hv + solve(jt @ jac, jt @ res)
@@ -590,7 +610,7 @@ def fit_homography(src: np.ndarray, dst: np.ndarray, polish: bool = False) -> np
     t_src = np.array([[FIT_NORM, 0.0, -FIT_NORM * msx], [0.0, FIT_NORM, -FIT_NORM * msy], [0.0, 0.0, 1.0]])
     t_dst_inv = np.array([[1.0 / FIT_NORM, 0.0, float(md[0])], [0.0, 1.0 / FIT_NORM, float(md[1])], [0.0, 0.0, 1.0]])
     h = t_dst_inv @ hn.reshape(3, 3) @ t_src
-    if not math.isfinite(float(h.sum())) or abs(h[2, 2]) < 1e-12:
+    if not math.isfinite(float(np.add.reduce(h, None))) or abs(h[2, 2]) < 1e-12:  # h.sum()
         return None
     return h / h[2, 2]
 
@@ -844,8 +864,8 @@ def residual_gate(res: Result, ref: Reference, probe: Probe, h: np.ndarray, pair
     err = np.hypot(*(apply_homography(ref1, h) - probe.spots.xy.take(pj, 0)).T)
     a = h[:2, :2] / h[2, 2]
     scale = max(1e-9, math.sqrt(abs(a[0, 0] * a[1, 1] - a[0, 1] * a[1, 0])))
-    ps = probe.sigma[pj] if probe.sigma is not None else np.zeros(len(pj))
-    rs = ref.spot_sigma()[ri] * scale
+    ps = probe.sigma.take(pj) if probe.sigma is not None else np.zeros(len(pj))
+    rs = ref.spot_sigma().take(ri) * scale
     var = (ref.noise_scale**2) * (rs * rs + ps * ps)  # probe px^2
     t = residual_test(err, var, ref.params.noise_margin)
     res.expected_noise = t["expected"] / scale
