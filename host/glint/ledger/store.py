@@ -129,6 +129,10 @@ class Store(ABC):
         """Every stored upload key (a store with ``upload_keys``)."""
         raise LedgerError("this ledger store does not keep upload keys")
 
+    def upload_key_count(self) -> int:
+        """How many upload keys are stored (0 on a store without ``upload_keys``)."""
+        return 0
+
     def put_upload_keys(self, rows: Sequence[tuple[str, bytes, int, bytes]]) -> None:
         """Store (key, body hash, idx, leaf hash) rows of keys recorded elsewhere before (durable;
         an existing key is kept)."""
@@ -418,6 +422,9 @@ class SQLiteStore(Store):
             for k, h, idx, lh in db.execute(q, part):
                 out[k] = (h, idx, lh)
         return out
+
+    def upload_key_count(self) -> int:
+        return self.db.execute("SELECT COUNT(*) FROM upload_keys").fetchone()[0] if self.upload_keys else 0
 
     def upload_key_names(self) -> Iterator[str]:
         if self.upload_keys:

@@ -152,7 +152,7 @@ class LedgerKeys:
     commit reads them (``get_many``, KeyRecords in state ``done``), with a KeyFilter of every stored
     key in front: a group whose keys are all new (every upload but a retry) costs no look-up.
     Built on the ledger thread at start: glint.db's done keys are taken over (``adopt``), every
-    stored key read into the filter (about 1 s per million keys). ``will_store(keys)`` before
+    stored key read into the filter (2.6 s of CPU and 8 MB per million keys). ``will_store(keys)`` before
     the commit that may store them (a key in the filter that was not stored is only a false
     positive: one look-up). With pending keys left in glint.db (``legacy``), every group is
     looked up in ledger.db and then glint.db."""
@@ -164,10 +164,10 @@ class LedgerKeys:
         self.filter = self._load(0)
 
     def _load(self, extra: int) -> KeyFilter:
-        names = list(self.store.upload_key_names())
-        f = KeyFilter(4 * (len(names) + extra))
-        for k in names:
-            f.add(k)
+        f = KeyFilter(4 * (self.store.upload_key_count() + extra))
+        add = f.add
+        for k in self.store.upload_key_names():  # streamed: a million keys are never one list
+            add(k)
         return f
 
     def get_many(self, keys: list[str]) -> dict[str, KeyRecord]:
