@@ -4,7 +4,7 @@
 usage: python tools/eval_rank1.py --out DIR [--profile wild] [--items 200] [--probes 4] [--seed 1]
                                   [--jobs 1] [--all-groups] [--unknowns 40]
                                   [--index-region R] [--index-codes N] [--index-eps-ratio F]
-                                  [--fill-region F] [--second-widen K] [--json]
+                                  [--fill-region F] [--no-second-pass] [--json]
 
 Items are rendered, detected and enrolled as ``glint lab scale`` does (glint.match.labscale: the
 same seeds, the same items; DIR/items and DIR/images are its cache, so a copy of a lab run's
@@ -29,10 +29,10 @@ A probe is searched in its own item's group only unless --all-groups (the lab se
 false identification in another group counts there; much slower with many groups).
 
 --index-region / --index-codes / --index-eps-ratio (index_eps = ratio x code_eps) replace those
-MatchParams fields of every reference, --fill-region (glint.match.index.FILL_REGION) and
---second-widen (glint.match.identify.SECOND_WIDEN; 0: no second pass) the index's fill band and
-identify's second pass: an A/B of the index's recall on the same items. "Not a candidate" means
-among neither pass's candidates.
+MatchParams fields of every reference, --fill-region (glint.match.index.FILL_REGION) the index's
+fill band and --no-second-pass turns identify's second pass off (glint.match.identify.SECOND_PASS):
+an A/B of the index's recall on the same items. "Not a candidate" means among neither pass's
+candidates.
 """
 
 from __future__ import annotations
@@ -50,7 +50,7 @@ from pathlib import Path
 from glint.match import index as index_mod
 from glint.match import labscale
 from glint.match.database import Database
-from glint.match.identify import identify, vote
+from glint.match.identify import identify, second_candidates, vote
 from glint.match.lab import item_region
 from glint.match.reference import Reference
 from glint.match.verify import prepare, verify_prepared
@@ -95,7 +95,7 @@ def classify(db: Database, item: str, ref: Reference, probe, n_searched: int,
         return "stored reference rejects", True
     rows = set(vote(db, pr)[0].tolist())
     if identify_mod.SECOND_PASS:
-        rows |= set(vote(db, pr, identify_mod.SECOND_WIDEN, fill=True)[0].tolist())
+        rows |= set(second_candidates(db, pr)[0].tolist())
     if db.rows[item] not in rows:
         return "not a candidate", True
     if stored.log10_far + math.log10(max(1, n_searched)) > db.params.log10_far_max:
@@ -106,8 +106,8 @@ def classify(db: Database, item: str, ref: Reference, probe, n_searched: int,
 def run(args) -> dict:
     if args.fill_region is not None:
         index_mod.FILL_REGION = args.fill_region
-    if args.second_widen is not None:
-        identify_mod.SECOND_PASS, identify_mod.SECOND_WIDEN = args.second_widen > 0, max(1, args.second_widen)
+    if args.no_second_pass:
+        identify_mod.SECOND_PASS = False
     cfg = labscale.ScaleConfig(profile=args.profile, items=args.items, probes=args.probes, seed=args.seed)
     t0 = time.perf_counter()
     items = labscale.render_items(cfg, Path(args.out), jobs=args.jobs)
@@ -160,7 +160,7 @@ def run(args) -> dict:
         "searched": "all groups" if args.all_groups else "own group",
         "index": {"region": args.index_region, "codes": args.index_codes, "eps_ratio": args.index_eps_ratio,
                   "fill_region": index_mod.FILL_REGION, "second_pass": identify_mod.SECOND_PASS,
-                  "second_widen": identify_mod.SECOND_WIDEN},
+                  "second_candidates": identify_mod.SECOND_CANDIDATES},
         "regions": {r: dict(rate(c, accepted[r], accepted[r, "hit"]), **{k: c[k] for k in CLASSES if c[k]})
                     for r, c in sorted(by_region.items())},
         "seconds": round(time.perf_counter() - t0, 1),
@@ -181,7 +181,7 @@ def parser() -> argparse.ArgumentParser:
     ap.add_argument("--index-codes", type=int, help="A/B: every reference's index_codes")
     ap.add_argument("--index-eps-ratio", type=float, help="A/B: index_eps = this x code_eps")
     ap.add_argument("--fill-region", type=float, help="A/B: the fill band's top, x index_region (1: no fill band)")
-    ap.add_argument("--second-widen", type=int, help="A/B: the second pass's box, x index_eps (0: no second pass)")
+    ap.add_argument("--no-second-pass", action="store_true", help="A/B: identify without its second pass")
     ap.add_argument("--json", action="store_true", help="print the report as JSON")
     return ap
 

@@ -22,8 +22,10 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from glint.errors import MatchError
+from glint.match.codes import Quads
 from glint.match.database import Database
-from glint.match.index import GEOM_MASK, entry_rows, lookup_quads, unpack_geometry
+from glint.match.index import GEOM_MASK, entry_rows, fill_region, lookup_quads, unpack_geometry
+from glint.match.params import MatchParams
 from glint.match.spots import SpotSet
 from glint.match.verify import Probe, Result, Score, prepare, score_prepared, verify_prepared
 
@@ -38,7 +40,9 @@ SHIFT_SPAN = 4096         # px range of landing points kept (probe frame +- marg
 SPOT_IDS = 1 << 8         # probe spot ids fit in this many
 REPORT = 10               # candidates listed in the result
 SECOND_PASS = True        # nothing matched: look up the fill band too (sparse references' extra index quads)
-SECOND_WIDEN = 2          # ... at this x the index tolerance
+SECOND_MIN_VOTES = 1      # ... its candidates: bins of this many votes (two quads agreeing: 2 or more)
+SECOND_MIN_HITS = 3       # ... then rows hit at least this often, whatever their geometry
+SECOND_CANDIDATES = 8     # ... scored at most
 
 
 @dataclass
@@ -63,8 +67,10 @@ class IdentifyResult:
         return d
 
 
-def _best_bins(rows: np.ndarray, theta: np.ndarray, land: np.ndarray, spots: np.ndarray, offset: float):
-    """(row, votes) of every bin holding hits of two or more quads, grid shifted by ``offset`` bins.
+def _best_bins(rows: np.ndarray, theta: np.ndarray, land: np.ndarray, spots: np.ndarray, offset: float,
+               min_votes: int = MIN_VOTES):
+    """(row, votes) of every bin holding hits of two or more quads and at least ``min_votes`` votes,
+    grid shifted by ``offset`` bins.
 
     The votes of a bin are the distinct probe spots of its quads, less three: one quad scores 1,
     two unrelated quads 5. Quads sharing spots share their chance code matches (and a backbone
@@ -82,24 +88,26 @@ def _best_bins(rows: np.ndarray, theta: np.ndarray, land: np.ndarray, spots: np.
     combo = np.unique((key[multi][:, None] * SPOT_IDS + spots[multi]).ravel()) // SPOT_IDS
     start = np.r_[0, np.nonzero(combo[1:] != combo[:-1])[0] + 1]
     votes = np.diff(np.r_[start, len(combo)]) - 3
-    good = votes >= MIN_VOTES
+    good = votes >= min_votes
     return combo[start[good]] // (ROT_BINS * nbin * nbin), votes[good]
 
 
-def vote(db: Database, probe: Probe, widen: int = 1, fill: bool = False) -> tuple[np.ndarray, np.ndarray, np.ndarray, int]:
-    """Candidate rows by geometrically consistent votes: (rows, consistent votes, raw votes, total hits).
-    The probe's quads in the core index region (with ``fill``: the fill band too) are looked up at
+def _hits(db: Database, probe: Probe, look: np.ndarray, widen: int = 1):
+    """(rows, entries, probe quad of each hit) of the index entries the probe quads ``look`` hit at
     ``widen`` x the index tolerance."""
-    none = np.zeros(0, np.int64)
     q = probe.quads
-    params, index = db.opened()
-    look = lookup_quads(q, params, widen, fill)
+    _, index = db.opened()
     entries, qi = index.hits(q.code[look], widen)
-    if len(entries) == 0:
-        return none, none, none, 0
-    qi = look[qi]
-    rows = entry_rows(entries)
-    n_hits = len(rows)
+    return entry_rows(entries), entries, look[qi]
+
+
+def _consistent(db: Database, probe: Probe, rows: np.ndarray, entries: np.ndarray, qi: np.ndarray,
+                min_votes: int = MIN_VOTES) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Rows by their best geometric bin of at least ``min_votes``: (rows, votes, raw hits of the row),
+    best first (votes, then the row), at most VOTE_CANDIDATES."""
+    none = np.zeros(0, np.int64)
+    if len(rows) == 0:
+        return none, none, none
     alive = db.alive
     # Only items hit at least twice can hold a two-quad bin: a linear-time filter that leaves the
     # sorting of the Hough step a small fraction of the hits in a large database.
@@ -108,7 +116,9 @@ def vote(db: Database, probe: Probe, widen: int = 1, fill: bool = False) -> tupl
     ok[ok] = alive[rows[ok]] == 1
     rows, entries, qi = rows[ok], entries[ok], qi[ok]
     if len(rows) == 0:
-        return none, none, none, n_hits
+        return none, none, none
+    params, _ = db.opened()
+    q = probe.quads
     ang_r, len_r, mid_r = unpack_geometry(entries & GEOM_MASK, params, db.width, db.height)
     pxy = probe.spots.xy
     za, zb = pxy[q.idx[qi, 0], 0] + 1j * pxy[q.idx[qi, 0], 1], pxy[q.idx[qi, 1], 0] + 1j * pxy[q.idx[qi, 1], 1]
@@ -117,18 +127,81 @@ def vote(db: Database, probe: Probe, widen: int = 1, fill: bool = False) -> tupl
     rot = (q.length[qi] / len_r) * np.exp(1j * theta)
     land = (za + zb) / 2 + rot * (complex(db.width / 2, db.height / 2) - mid_r)
     spots = q.idx[qi].astype(np.int64)
-    r0, c0 = _best_bins(rows, theta, land, spots, 0.0)
-    r1, c1 = _best_bins(rows, theta, land, spots, 0.5)
+    r0, c0 = _best_bins(rows, theta, land, spots, 0.0, min_votes)
+    r1, c1 = _best_bins(rows, theta, land, spots, 0.5, min_votes)
     r, c = np.concatenate([r0, r1]), np.concatenate([c0, c1])
     if len(r) == 0:
-        return none, none, none, n_hits
+        return none, none, none
     order = np.lexsort((-c, r))
     r, c = r[order], c[order]
     first = np.r_[True, r[1:] != r[:-1]]
     r, c = r[first], c[first]
     best = np.lexsort((r, -c))[:VOTE_CANDIDATES]
     r, c = r[best], c[best]
-    return r, c, per_row[r], n_hits
+    return r, c, per_row[r]
+
+
+def _beyond_chance(hits: int, n: int) -> int:
+    """The fewest hits (at least SECOND_MIN_HITS) that fewer than one of ``n`` references would get by
+    chance when ``hits`` hits fall at random (Poisson), so that the rows hit most stand out at any size."""
+    lam = hits / max(1, n)
+    pmf = math.exp(-lam)
+    tail = 1.0 - pmf
+    c = 1
+    while c < SECOND_MIN_HITS or n * tail >= 1.0:
+        pmf *= lam / c
+        tail -= pmf
+        c += 1
+        if tail <= 0.0 or c > 1000:
+            break
+    return c
+
+
+def vote(db: Database, probe: Probe, widen: int = 1, fill: bool = False) -> tuple[np.ndarray, np.ndarray, np.ndarray, int]:
+    """Candidate rows by geometrically consistent votes: (rows, consistent votes, raw votes, total hits).
+    The probe's quads in the core index region (with ``fill``: the fill band too) are looked up at
+    ``widen`` x the index tolerance."""
+    params, _ = db.opened()
+    rows, entries, qi = _hits(db, probe, lookup_quads(probe.quads, params, widen, fill), widen)
+    r, c, raw = _consistent(db, probe, rows, entries, qi)
+    return r, c, raw, len(rows)
+
+
+def second_lookup(q: Quads, params: MatchParams) -> np.ndarray:
+    """Positions of the probe quads the second pass looks up: the fill band's (up to its top plus the
+    index tolerance) that the first pass (``lookup_quads``: the core region plus the tolerance) did not."""
+    x = q.code[:, 0]
+    return np.nonzero((x >= params.index_region + params.index_eps) & (x < fill_region(params) + params.index_eps))[0]
+
+
+def second_candidates(db: Database, probe: Probe, first: tuple | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray, int]:
+    """The second pass's candidates (rows, votes, raw hits, hits it looked up): the probe's quads of the
+    fill band not looked up by the first pass (sparse references' extra index quads), voted together
+    with the first pass's hits ``first`` (rows, entries, quads; looked up again when None), ranked by
+    their best bin down to SECOND_MIN_VOTES (weaker evidence than a first-pass candidate's), then the
+    rows hit more often than chance would hit any of the database's references. Its cost does not grow with the tolerance:
+    no cell is looked up twice and every candidate is bounded (SECOND_CANDIDATES scored)."""
+    params, _ = db.opened()
+    q = probe.quads
+    if first is None:
+        first = _hits(db, probe, lookup_quads(q, params))
+    rows2, entries2, qi2 = _hits(db, probe, second_lookup(q, params))
+    rows = np.concatenate([first[0], rows2])
+    entries = np.concatenate([first[1], entries2])
+    qi = np.concatenate([first[2], qi2])
+    r, c, raw = _consistent(db, probe, rows, entries, qi, SECOND_MIN_VOTES)
+    if len(rows):
+        # Rows hit most often, whatever their geometry (codes moved by more than the index tolerance
+        # leave a genuine item a few scattered hits): bounded by SECOND_CANDIDATES in the vote order.
+        per_row = np.bincount(rows, minlength=len(db.alive))
+        per_row[r] = 0
+        top = np.flatnonzero(per_row >= _beyond_chance(len(rows), int(db.alive.sum())))
+        top = top[db.alive[top] == 1]
+        top = top[np.lexsort((top, -per_row[top]))][:SECOND_CANDIDATES]
+        r = np.concatenate([r, top])
+        c = np.concatenate([c, np.zeros(len(top), np.int64)])
+        raw = np.concatenate([raw, per_row[top]])
+    return r, c, raw, len(rows2)
 
 
 def identify(db: Database, probe: SpotSet, verify_candidates: int = VERIFY_CANDIDATES,
@@ -140,19 +213,23 @@ def identify(db: Database, probe: SpotSet, verify_candidates: int = VERIFY_CANDI
         raise MatchError(f"database {db.path} is empty", hint="enroll items first: glint enroll --db DIR --item ID FILE")
     params, _ = db.opened()
     pr = prepare(probe, params)
-    rows, consistent, raw, n_hits = vote(db, pr)
+    first = _hits(db, pr, lookup_quads(pr.quads, params))
+    n_hits = len(first[0])
+    rows, consistent, raw = _consistent(db, pr, *first)
     penalty = math.log10(max(1, len(db), searched or 0))
     cands: list[dict] = []
     state: dict = {"best": None, "row": -1, "match": False}
     _verify_candidates(db, pr, rows, consistent, raw, verify_candidates, penalty, cands, state)
     if not state["match"] and SECOND_PASS:
         # Second pass (nothing matched: a sparse reference, or a probe whose codes moved more than
-        # the index tolerance): the fill band and a wider box; candidates already verified are skipped.
-        rows2, consistent2, raw2, hits2 = vote(db, pr, SECOND_WIDEN, fill=True)
+        # the index tolerance): the fill band, weaker geometric evidence and the most-hit rows;
+        # candidates already verified are skipped.
+        rows2, consistent2, raw2, hits2 = second_candidates(db, pr, first)
         n_hits += hits2
         seen = {c["item"] for c in cands}
         new = np.array([db.ids[r] not in seen for r in rows2], bool)
-        _verify_candidates(db, pr, rows2[new], consistent2[new], raw2[new], verify_candidates, penalty, cands, state)
+        _verify_candidates(db, pr, rows2[new], consistent2[new], raw2[new], min(verify_candidates, SECOND_CANDIDATES),
+                           penalty, cands, state)
     best, best_row, best_match = state["best"], state["row"], state["match"]
     if best is None:
         return IdentifyResult(None, 0.0, cands[:REPORT], None, n_hits)

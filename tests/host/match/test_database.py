@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import math
 import threading
 
 import numpy as np
 import pytest
 
 from glint.errors import MatchError, UsageError
-from glint.match import Database, enroll, identify
-from glint.match import synth
+from glint.match import Database, enroll, identify, prepare, synth
+from glint.match.identify import SECOND_CANDIDATES, SECOND_MIN_HITS, VERIFY_CANDIDATES, _beyond_chance, second_lookup, vote
+from glint.match.index import lookup_quads
 
 
 @pytest.fixture(scope="module")
@@ -44,6 +46,48 @@ def test_unknown_probe_is_not_identified(populated):
     for _ in range(5):
         res = identify(db, synth.observe(synth.make_field(r), r))
         assert res.item is None and res.log10_far > -9
+
+
+def test_the_second_pass_finds_what_the_first_misses(populated):
+    path, fields, _ = populated
+    db = Database(path)
+    r = np.random.default_rng(11)
+    first = found = 0
+    for i in range(20):  # probes that lost 60 % of their spots: few index quads in common
+        p = synth.observe(fields[i], r, drop=0.6, spurious=0.1)
+        first += db.rows[f"item-{i}"] in vote(db, prepare(p, db.params))[0].tolist()
+        res = identify(db, p)
+        assert res.item in (None, f"item-{i}")
+        found += res.item == f"item-{i}"
+    assert found >= first + 3, (first, found)  # measured 3 -> 8
+
+
+def test_the_second_pass_is_bounded(populated):
+    db = Database(populated[0])
+    r = np.random.default_rng(7)
+    for _ in range(3):
+        p = synth.observe(synth.make_field(r), r)
+        res = identify(db, p)
+        assert res.item is None
+        scored = [c for c in res.candidates if "log10_far" in c]
+        assert len(scored) <= VERIFY_CANDIDATES + SECOND_CANDIDATES
+        # Each probe quad is looked up once over both passes: the second adds the fill band only.
+        q = prepare(p, db.params).quads
+        one, two = lookup_quads(q, db.params), second_lookup(q, db.params)
+        assert not set(one.tolist()) & set(two.tolist())
+        assert sorted(np.r_[one, two].tolist()) == lookup_quads(q, db.params, fill=True).tolist()
+
+
+@pytest.mark.parametrize("hits,n", [(5, 3), (100, 264), (9_000, 100_000), (90_000, 1_000_000), (90_000, 100_000)])
+def test_most_hit_rows_are_beyond_chance_at_any_size(hits, n):
+    c = _beyond_chance(hits, n)
+    lam = hits / n
+
+    def tail(k):  # P(Poisson(lam) >= k)
+        return 1.0 - sum(math.exp(-lam) * lam ** j / math.factorial(j) for j in range(k))
+
+    assert c >= SECOND_MIN_HITS and n * tail(c) < 1.0
+    assert c == SECOND_MIN_HITS or n * tail(c - 1) >= 1.0
 
 
 def test_remove_rebuild_and_reopen(populated, tmp_path):
