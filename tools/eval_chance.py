@@ -76,14 +76,14 @@ def seeds_of(detail, ref, probe):
     maps = V.affine_batch(ref.xy[rseed[cand]], pxy[pseed[cand]], a[cand], b[cand])
     noise = V.pair_noise(ref, probe)
     cap: dict = {}
-    n, k, pbar = detail(cap, ref.xy, pxy, maps, rseed[cand], pseed[cand], p, probe.spots.width, probe.spots.height,
+    n, k, pbar, log_u = detail(cap, ref.xy, pxy, maps, rseed[cand], pseed[cand], p, probe.spots.width, probe.spots.height,
                         probe.area, probe.edges, V.median(noise) if len(noise) else 0.0, p.far_chance_scale)
     sc = V.score_prepared(ref, probe)
     if not (len(ri) == sc.hypotheses and int(k.min()) <= sc.k <= int(k.max())):
         raise SystemExit("the recomputed seeds differ from verify's score: update tools/eval_chance.py")
     u = cap["use"]
     seeds = [dict(k=int(k[h]), p=np.minimum(1.0, cap["p_i"][h][u[h]] * p.far_chance_scale),
-                  near=cap["near"][h][u[h]], r=cap["radius"][h][u[h]]) for h in range(len(n))]
+                  near=cap["near"][h][u[h]], r=cap["radius"][h][u[h]], log_u=float(log_u[h])) for h in range(len(n))]
     return len(ri), len(np.unique(key)), seeds
 
 
@@ -116,8 +116,13 @@ def pb_tail(p: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return np.cumsum(pmf[::-1])[::-1], pmf
 
 
-def evaluate(name, recs, n_trials, pfun, mult, mid, binom_mean):
-    """One form: its tail against 10^t and against its compensator."""
+STEP_GRID = np.log(np.concatenate([np.geomspace(calibrate.STEP_FLOOR, 1.0, 96)]))
+
+
+def evaluate(name, recs, n_trials, pfun, mult, mid, binom_mean, step=False):
+    """One form: its tail against 10^t and against its compensator. ``step``: the p-value
+    P(K > k) + u P(K = k) with the seed's own step position u (calibrate.step_position), whose
+    compensator adds, for the step just short of t, the chance that u (uniform, floored) reaches it."""
     far, comp = [], np.zeros(len(THRESHOLDS))
     for r in recs:
         if r["H"] == 0:
@@ -136,6 +141,28 @@ def evaluate(name, recs, n_trials, pfun, mult, mid, binom_mean):
                 with np.errstate(divide="ignore"):
                     stat = np.log10(np.maximum(exact - (0.5 * pmf if mid else 0.0), 1e-300))
             lt = lm(stat)
+            if step:
+                nn = len(p)
+                kk = np.arange(nn + 2)
+                pm = p.mean() if nn else 0.0
+                obs = calibrate.log10_binom_sf_many(np.array([s["k"]]), np.array([nn]), np.array([pm]),
+                                                    log_u=np.array([s["log_u"]]))
+                best = min(best, float(lm(obs)[0]) if s["k"] > 0 else 0.0)
+                # u over a grid, per count: the statistic of (k, u)
+                ks = np.repeat(kk, len(STEP_GRID))
+                ug = np.tile(STEP_GRID, len(kk))
+                su = lm(calibrate.log10_binom_sf_many(ks, np.full(len(ks), nn), np.full(len(ks), pm), log_u=ug))
+                su = su.reshape(len(kk), len(STEP_GRID))
+                for ti, t in enumerate(THRESHOLDS):
+                    js = np.flatnonzero(lt <= t + 1e-12)  # u = 1 reaches t from these counts on
+                    j0 = js[0] if len(js) else nn + 1
+                    reach = exact[j0] if j0 <= nn + 1 else 0.0
+                    if 1 <= j0 - 1 <= nn:  # the count one step short: reaches t where its u is small enough
+                        ok = np.flatnonzero(su[j0 - 1] <= t + 1e-12)
+                        if len(ok):
+                            reach += pmf[j0 - 1] * math.exp(STEP_GRID[ok[-1]])
+                    miss[ti] *= 1.0 - reach
+                continue
             best = min(best, float(lt[s["k"]]))
             for ti, t in enumerate(THRESHOLDS):
                 js = np.flatnonzero(lt <= t + 1e-12)
@@ -219,8 +246,10 @@ def main(argv=None) -> int:
 
     evaluate("Bonferroni over H, P(K >= k)", recs, n, model_p, bonf, False, True)
     evaluate("best of the seeds (lambda), P(K >= k)", recs, n, model_p, seeds_lam, False, True)
-    evaluate("... mid-p: the model in use", recs, n, model_p, seeds_lam, True, True)
-    evaluate("... with the exact coverage for p_i", recs, n, cov_p, seeds_lam, True, True)
+    evaluate("... mid-p (the model before the step position)", recs, n, model_p, seeds_lam, True, True)
+    evaluate("... mid-p with the exact coverage for p_i", recs, n, cov_p, seeds_lam, True, True)
+    evaluate("... the step position: the model in use", recs, n, model_p, seeds_lam, False, True, step=True)
+    evaluate("... the step position, exact coverage", recs, n, cov_p, seeds_lam, False, True, step=True)
     return 0
 
 

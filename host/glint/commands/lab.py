@@ -62,6 +62,66 @@ def _depths(tail: dict | None) -> str:
             f"{_fmt(t.get('resolved_down_to'), 'g'):>4}")
 
 
+WITHIN_DECADES = 0.3  # issue 12: the analytic tail within 0.3 decades of the empirical one
+
+
+def _decade_cell(d: dict) -> str:
+    """One threshold of a tail: count, deviation from 10^t in decades, and the verdict ("ok": within
+    0.3 decades; "ci": not, but 10^t inside the count's 95 % interval; "NO": neither)."""
+    dev = d["deviation_decades"]
+    if dev is not None and abs(dev) <= WITHIN_DECADES:
+        verdict = "ok"
+    else:
+        verdict = "ci" if d["agrees"] else "NO"
+    return f"{d['count']:>6,} {_fmt(dev, '+.2f'):>5} {verdict:<2}"
+
+
+def within_down_to(tail: dict | None) -> float | None:
+    """The deepest resolved threshold down to which every resolved threshold's rate is within 0.3
+    decades of 10^t (None if the first is not, or none is resolved)."""
+    depth = None
+    for d in (tail or {}).get("rows", []):
+        if not d["resolved"]:
+            break
+        if d["deviation_decades"] is None or abs(d["deviation_decades"]) > WITHIN_DECADES:
+            break
+        depth = d["log10_threshold"]
+    return depth
+
+
+def region_tail_text(regions: dict) -> str:
+    """Per region, the empirical tail against the analytic one (10^t) at each decade down to the
+    deepest the region's trials resolve (10^t x trials >= 3): the count, its deviation in decades
+    and whether it is within 0.3 decades; the trials are those whose probe is of the region."""
+    rows_all = [(title, name, r) for title, rows in (("by axis", regions["by_axis"]),
+                                                     ("cells (psf x snr x particles)", regions["cells"]))
+                for name, r in rows.items() if r and r.get("tail")]
+    if not rows_all:
+        return ""
+    ts = [d["log10_threshold"] for d in rows_all[0][2]["tail"]["rows"]]
+    lines = ["tail per region (probe of the region): count, log10(rate) - t, ok = within 0.3 decades, "
+             "ci = inside the count's 95 % interval only, NO = neither; blank: not resolved (10^t x trials < 3)",
+             f"{'region':<44} {'trials':>9} " + " ".join(f"{f't = {t:g}':<15}" for t in ts) + f" {'within 0.3 to':>13}"]
+    title = None
+    summary: dict[str, list] = {}
+    for t_, name, r in rows_all:
+        if t_ != title:
+            title = t_
+            lines.append(f"-- {title}")
+        cells = [(_decade_cell(d) if d["resolved"] else "") for d in r["tail"]["rows"]]
+        w = within_down_to(r["tail"])
+        res = r["tail"].get("resolved_down_to")
+        summary.setdefault(title, []).append((w, res))
+        lines.append(f"{name:<44} {r['impostor_trials']:>9,} " + " ".join(f"{c:<15}" for c in cells)
+                     + f" {_fmt(w, 'g'):>13}")
+    for title, got in summary.items():
+        full = sum(1 for w, res in got if w is not None and res is not None and w <= res)
+        deep = sum(1 for w, _ in got if w is not None and w <= -5.0)
+        lines.append(f"{title}: {full} of {len(got)} within 0.3 decades at every resolved decade, "
+                     f"{deep} of {len(got)} down to -5")
+    return "\n".join(lines)
+
+
 def impostor_text(report: dict) -> str:
     """A lab impostors run as text: the counts, the whole tail and the region table."""
     lines = [f"{report['profile']}: {report['items']} items, {report['enrolled']} enrolled "
@@ -107,6 +167,9 @@ def impostor_text(report: dict) -> str:
                     f"{r['least_log10_far']:>6.1f} {_depths(r.get('tail'))} "
                     f"{r['impostor_trials_as_reference']:>9,} {_depths(r.get('tail_as_reference'))} "
                     f"{_fmt(r.get('clone_pass_at_2x'), '.0%'):>8}")
+        per_region = region_tail_text(regions)
+        if per_region:
+            lines.append(per_region)
     return "\n".join(lines)
 
 

@@ -13,9 +13,12 @@ For a probe unrelated to the reference (docs/matching.md, "Chance model"), from 
   transform); their counts are independent (different transforms map the spots elsewhere).
 * **The count.** A scored seed's k of n mapped spots coincide; each with probability p_i (the
   fraction of the probe's coating within r_i of one of its spots, glint.match.verify); its tail is
-  the mid-p value T = P(K > k) + P(K = k) / 2 of K ~ Binomial(n, mean p_i), which is uniform
-  under the null on average over thresholds (P(K >= k), the usual p-value of a count, is
-  conservative by half a step of the count's distribution: 0.2-0.4 decades at these k).
+  T = P(K > k) + u P(K = k) of K ~ Binomial(n, mean p_i), u where the coinciding spots' closeness
+  puts the count inside its step (:func:`step_position`: uniform under the null, floored at
+  ``STEP_FLOOR``), so that P(T <= a) = a at every a. P(K >= k), the usual p-value of a count, is
+  conservative by a step; the mid-p value (u = 1/2, this model until this form) is uniform only
+  on average over thresholds, and where the count's mean is small (decade-sized steps) it sat
+  0.4-0.8 decades below 10^t at every decade on the wild family.
 
     FAR = sum_h P(m = h) (1 - (1 - T)^h),  m = min(Poisson(lambda), max_hypotheses)
 
@@ -46,9 +49,11 @@ _LGAMMA = np.array([math.lgamma(i + 1) for i in range(4097)])  # log i! for i <=
 
 
 def log10_binom_sf_many(k: np.ndarray, n: np.ndarray, p: np.ndarray, chunk: int = 65536,
-                        mid: bool = False) -> np.ndarray:
+                        mid: bool = False, log_u: np.ndarray | None = None) -> np.ndarray:
     """Vectorised log10 P(Binomial(n, p) >= k) (0 where k <= 0, -inf where k > n or p = 0); with
-    ``mid`` the mid-p value P(X > k) + P(X = k) / 2 (0 where k <= 0: no evidence)."""
+    ``mid`` the mid-p value P(X > k) + P(X = k) / 2 (0 where k <= 0: no evidence); with ``log_u``
+    (natural log of a position u in (0, 1] inside the count's step, per entry) the p-value
+    P(X > k) + u P(X = k), which is uniform under the null when u is (:func:`step_position`)."""
     k = np.asarray(k, np.int64)
     n = np.asarray(n, np.int64)
     p = np.clip(np.asarray(p, np.float64), 0.0, 1.0)
@@ -66,7 +71,9 @@ def log10_binom_sf_many(k: np.ndarray, n: np.ndarray, p: np.ndarray, chunk: int 
             t = (_LGAMMA[nn][:, None] - _LGAMMA[ic] - _LGAMMA[nn[:, None] - ic]
                  + ic * np.log(np.maximum(pp, 1e-300))[:, None] + (nn[:, None] - ic) * np.log1p(-pp)[:, None])
         t = np.where(ok, t, -np.inf)
-        if mid:
+        if log_u is not None:
+            t[:, 0] += np.asarray(log_u, np.float64)[idx]
+        elif mid:
             t[:, 0] -= math.log(2.0)
         m = t.max(1)
         m = np.where(np.isfinite(m), m, 0.0)
@@ -74,6 +81,28 @@ def log10_binom_sf_many(k: np.ndarray, n: np.ndarray, p: np.ndarray, chunk: int 
             out[idx] = np.minimum(0.0, (m + np.log(np.exp(t - m[:, None]).sum(1))) / LN10)
     out[dead & (k > 0)] = -np.inf
     return out
+
+
+LOG_MID = -math.log(2.0)          # log u of the mid-p value (u = 1/2): trials recorded without a step position
+STEP_FLOOR = 0.01                  # the step position's floor: closeness decides within a count's step, not beyond
+LOG_STEP_FLOOR = math.log(STEP_FLOOR)
+
+
+def step_position(near: np.ndarray, closest: np.ndarray) -> np.ndarray:
+    """log u, where a count sits inside its step P(K = k), from its closest coinciding spot: each
+    coinciding spot's v = P(D <= d) / P(D <= r) (D the distance from an unrelated point to the
+    probe's nearest spot, d the one seen, r the spot's radius) is uniform on (0, 1) under the null
+    given that it coincided, independently of the other spots and of the count, so of the ``near``
+    spots within their radii (per seed) the least v (``closest``) gives u = 1 - (1 - v)^near,
+    uniform too: P(K > k) + u P(K = k) is then a p-value with P(p <= a) = a at every a, where
+    the count's own mid-p value (u = 1/2) is uniform only on average over a (docs/matching.md).
+    A genuine pair's spots sit close (u small). u is floored at ``STEP_FLOOR``: closeness decides
+    inside a step, never for more than a fraction of one. 0 (u = 1) where no spot coincided."""
+    m = np.asarray(near, np.float64)
+    v = np.clip(np.asarray(closest, np.float64), 0.0, 1.0)
+    with np.errstate(divide="ignore"):
+        u = -np.expm1(m * np.log1p(-np.minimum(v, 1.0 - 1e-16)))
+    return np.where(m > 0, np.log(np.clip(u, STEP_FLOOR, 1.0)), 0.0)
 
 
 MAX_SEEDS = 6  # MatchParams.max_hypotheses: seeds verify scores per pair
@@ -114,10 +143,13 @@ def seeds_log10_far(lam, log10_tail, max_seeds: int = MAX_SEEDS) -> np.ndarray:
     return np.where(np.isneginf(lt), -np.inf, np.minimum(0.0, out))
 
 
-def predicted(lam, k, n, p, offset: float, scale: float, max_seeds: int = MAX_SEEDS) -> np.ndarray:
+def predicted(lam, k, n, p, offset: float, scale: float, max_seeds: int = MAX_SEEDS, log_u=None) -> np.ndarray:
     """log10_far of trials with a hypothesis under the model (capped at 0): ``lam`` the expected
-    chance code matches of each pair, (k, n, p) its best seed's count, spots and mean chance p."""
-    tail = log10_binom_sf_many(k, n, np.minimum(1.0, scale * np.asarray(p, np.float64)), mid=True)
+    chance code matches of each pair, (k, n, p) its best seed's count, spots and mean chance p,
+    ``log_u`` its position inside the count's step (:func:`step_position`; None: the mid-p value,
+    as trials recorded before it have)."""
+    lu = np.full(len(np.atleast_1d(k)), LOG_MID) if log_u is None else np.asarray(log_u, np.float64)
+    tail = log10_binom_sf_many(k, n, np.minimum(1.0, scale * np.asarray(p, np.float64)), log_u=lu)
     return np.minimum(0.0, offset + seeds_log10_far(lam, tail, max_seeds))
 
 
@@ -140,7 +172,7 @@ def _fit_offset(base: np.ndarray, n_trials: int, thresholds) -> tuple[float, flo
     return float(mse[j]), float(OFFSETS[j]), int(used[j])
 
 
-def fit(lam, k, n, p, n_trials: int, scales=SCALES, thresholds=FIT_THRESHOLDS) -> dict:
+def fit(lam, k, n, p, n_trials: int, scales=SCALES, thresholds=FIT_THRESHOLDS, log_u=None) -> dict:
     """Least-squares fit of (offset, chance_scale): log10 of the fraction of all ``n_trials``
     impostor trials with log10_far <= t should equal t at each fitted threshold. The scale is
     searched coarsely (every fifth grid value), then finely around the best."""
@@ -150,7 +182,7 @@ def fit(lam, k, n, p, n_trials: int, scales=SCALES, thresholds=FIT_THRESHOLDS) -
 
     def at(scale: float):
         if scale not in tried:
-            base = np.sort(predicted(lam, k, n, p, 0.0, scale))
+            base = np.sort(predicted(lam, k, n, p, 0.0, scale, log_u=log_u))
             tried[scale] = _fit_offset(base, n_trials, thresholds)
         return tried[scale]
 

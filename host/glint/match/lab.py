@@ -227,11 +227,11 @@ def _impostor_worker(j: int):
                 continue
             sc = score_prepared(refs[rr], pr)
             if sc.hypotheses:
-                rows.append((rr, sc.hypotheses, sc.log10_tail, sc.k, sc.n, sc.p, sc.log10_far, sc.lam))
+                rows.append((rr, sc.hypotheses, sc.log10_tail, sc.k, sc.n, sc.p, sc.log10_far, sc.lam, sc.log_u))
                 # Only a pair beyond chance can be accepted: the refit and residual gate decide it.
                 if sc.log10_far <= op and verify_prepared(refs[rr], pr, sc).match:
                     accepted += 1
-    return np.array(rows, np.float64).reshape(-1, 8), accepted
+    return np.array(rows, np.float64).reshape(-1, 9), accepted
 
 
 def param_groups(refs: list[Reference]) -> list[tuple[MatchParams, np.ndarray]]:
@@ -263,10 +263,11 @@ def impostor_trials(refs: list[Reference], probes: list[Probe], owner: np.ndarra
     finally:
         _WORK.clear()
     arr = np.concatenate([np.column_stack([np.full(len(rs), j), rs]) for j, (rs, _) in enumerate(out) if len(rs)]
-                         or [np.zeros((0, 9))])
+                         or [np.zeros((0, 10))])
     return {"far": arr[:, 7], "hyp": arr[:, 2].astype(np.int64), "tail": arr[:, 3], "k": arr[:, 4].astype(np.int64),
             "n": arr[:, 5].astype(np.int64),
-            "p": arr[:, 6], "lam": arr[:, 8], "probe": arr[:, 0].astype(np.int64), "owner": owner[arr[:, 0].astype(np.int64)],
+            "p": arr[:, 6], "lam": arr[:, 8], "log_u": arr[:, 9], "probe": arr[:, 0].astype(np.int64),
+            "owner": owner[arr[:, 0].astype(np.int64)],
             "ref": arr[:, 1].astype(np.int64),
             "trials": len(probes) * len(refs) - len(probes), "verified": len(arr),
             "accepted": int(sum(a for _, a in out))}
@@ -298,9 +299,11 @@ def calibration_report(imp: dict, owner: np.ndarray, n_refs: int, params: MatchP
     even = imp["owner"] % 2 == 0
     n_even = int(np.sum(owner % 2 == 0)) * (n_refs - 1)
     n_odd = int(np.sum(owner % 2 == 1)) * (n_refs - 1)
-    f = calibrate.fit(imp["lam"][even], imp["k"][even], imp["n"][even], imp["p"][even], n_even)
+    lu = imp.get("log_u")
+    f = calibrate.fit(imp["lam"][even], imp["k"][even], imp["n"][even], imp["p"][even], n_even,
+                      log_u=None if lu is None else lu[even])
     odd_far = calibrate.predicted(imp["lam"][~even], imp["k"][~even], imp["n"][~even], imp["p"][~even],
-                                  f["offset"], f["chance_scale"])
+                                  f["offset"], f["chance_scale"], log_u=None if lu is None else lu[~even])
     # Bonferroni over the H hypotheses with P(K >= k): the bound the first-principles model replaced
     bonf = np.minimum(0.0, np.log10(np.maximum(imp["hyp"], 1)) + calibrate.log10_binom_sf_many(imp["k"], imp["n"], imp["p"]))
     lo, hi = np.minimum(imp["owner"], imp["ref"]), np.maximum(imp["owner"], imp["ref"])
@@ -570,11 +573,13 @@ def evaluate(cfg: LabConfig, out_dir: str | Path | None = None) -> dict:
     if out_dir is not None:
         write_report(report, Path(out_dir))
         # The raw impostor trials (hypothesis count, tail, probe's item) for re-fitting the chance model.
-        np.savez_compressed(Path(out_dir) / "impostors.npz", hyp=imp["hyp"], lam=imp["lam"], tail=imp["tail"], k=imp["k"],
+        np.savez_compressed(Path(out_dir) / "impostors.npz", hyp=imp["hyp"], lam=imp["lam"], log_u=imp["log_u"],
+                            tail=imp["tail"], k=imp["k"],
                             n=imp["n"], p=imp["p"], probe=imp["probe"], owner=imp["owner"], ref=imp["ref"],
                             probe_owner=owner, trials=imp["trials"])
         # ... and the genuine trials' scores and refit, for the FRR under a re-fitted model.
         np.savez_compressed(Path(out_dir) / "genuine.npz", hyp=[s.hypotheses for s in scores], lam=[s.lam for s in scores],
+                            log_u=[s.log_u for s in scores],
                             k=[s.k for s in scores], n=[s.n for s in scores], p=[s.p for s in scores],
                             matched=g_matched, residual=g_residual, ratio=g_ratio, z2=g_z2,
                             residual_p=g_p, noise_c=params.noise_c)
@@ -629,6 +634,8 @@ def load_impostors(run_dir: str | Path) -> tuple[dict, np.ndarray, int]:
     try:
         z = np.load(path, allow_pickle=False)
         imp = {key: z[key] for key in ("hyp", "lam", "tail", "k", "n", "p", "probe", "owner", "ref")}
+        if "log_u" in z.files:  # the count's step position (older runs: the mid-p value)
+            imp["log_u"] = z["log_u"]
         owner = z["probe_owner"]
         trials = int(z["trials"])
     except (OSError, KeyError, ValueError) as e:
@@ -645,12 +652,13 @@ def recalibrate(run_dir: str | Path, params: MatchParams | None = None) -> dict:
     imp, owner, n_refs = load_impostors(run_dir)
     params = params or MatchParams()
     imp["far"] = calibrate.predicted(imp["lam"], imp["k"], imp["n"], imp["p"], params.far_offset,
-                                     params.far_chance_scale)
+                                     params.far_chance_scale, log_u=imp.get("log_u"))
     report = calibration_report(imp, owner, n_refs, params)
     gpath = Path(run_dir) / "genuine.npz"
     if gpath.exists():
         g = np.load(gpath, allow_pickle=False)
-        far = calibrate.predicted(g["lam"], g["k"], g["n"], g["p"], params.far_offset, params.far_chance_scale)
+        far = calibrate.predicted(g["lam"], g["k"], g["n"], g["p"], params.far_offset, params.far_chance_scale,
+                                  log_u=g["log_u"] if "log_u" in g.files else None)
         far = np.where(g["hyp"] > 0, far, 0.0)
         # The clone gate's statistic under this noise factor (z^2 scales as (c_run / c)^2 where the
         # model's c term dominates the floor, as it does for all but the brightest spots).

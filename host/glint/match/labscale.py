@@ -62,7 +62,8 @@ from glint.match.verify import Probe, chance_codes, prepare, score_prepared, ver
 log = logging.getLogger(__name__)
 
 FORMAT = 1  # of the cached images and items
-TRIALS_FORMAT = 3  # 2: the genuine probes verified apart (trials/genuine.npz); 3: each row's lambda (column 11)
+TRIALS_FORMAT = 4  # 2: the genuine probes verified apart (trials/genuine.npz); 3: each row's lambda (column 11);
+                   # 4: each row's step position log u (column 12, calibrate.step_position)
 TAIL_THRESHOLDS = (-1.0, -2.0, -3.0, -4.0, -5.0, -6.0)
 SMALL_GROUP = 4  # parameter groups this small score each reference directly (the sieve would cost as much)
 
@@ -534,8 +535,8 @@ def _trial_chunk(job) -> dict | None:
                     match, matched = int(res.match), res.matched
                     rp = math.nan if res.residual_p is None else res.residual_p
                 rows.append((j, r, sc.hypotheses, sc.log10_tail, sc.k, sc.n, sc.p, sc.log10_far, match, matched, rp,
-                             sc.lam))
-    out: dict = {"rows": np.array(rows, np.float64).reshape(-1, 12),
+                             sc.lam, sc.log_u))
+    out: dict = {"rows": np.array(rows, np.float64).reshape(-1, 13),
            "trials": np.int64(trials), "lambda_sum": np.float64(lam_all), "lambda_hit_sum": np.float64(hit_all),
            "seconds": np.float64(time.perf_counter() - t0),
            "cpu_seconds": np.float64(time.process_time() - cpu0), "chunk": np.int64(c)}
@@ -617,7 +618,7 @@ def run_trials(cfg: ScaleConfig, items: list[Item], refs: list[Reference | None]
     if gfile.exists():
         with np.load(gfile, allow_pickle=False) as z:
             gen = z["genuine"]
-    rows = np.concatenate(parts) if parts else np.zeros((0, 12))
+    rows = np.concatenate(parts) if parts else np.zeros((0, 13))
     return {"rows": rows, "genuine": gen, "trials": trials, "cpu_seconds": cpu, "lambda_sum": lam_sum,
             "lambda_hit_sum": hit_sum, "chunks_done": done,
             "chunks": n_chunks, "probes": len(probes), "probe_item": probe_item, "ref_item": np.array(ref_item, np.int64)}

@@ -122,7 +122,7 @@ def calibrate_scanner(items: dict[str, list[SpotSet]], params: MatchParams | Non
                      "ratio_percentiles": [round(float(v), 3) for v in
                                            np.percentile([r["ratio"] for r in beyond], [5, 50, 95])]}
     # Impostor pairs: every capture against every other item's references.
-    imp: dict[str, list[float]] = {"lam": [], "k": [], "n": [], "p": [], "far": []}
+    imp: dict[str, list[float]] = {"lam": [], "k": [], "n": [], "p": [], "far": [], "log_u": []}
     n_trials = 0
     for (name, _), ref in refs.items():
         for other in names:
@@ -132,7 +132,8 @@ def calibrate_scanner(items: dict[str, list[SpotSet]], params: MatchParams | Non
                 n_trials += 1
                 sc = score_prepared(ref, prepare(cap, params))
                 if sc.hypotheses:
-                    for key, v in (("lam", sc.lam), ("k", sc.k), ("n", sc.n), ("p", sc.p), ("far", sc.log10_far)):
+                    for key, v in (("lam", sc.lam), ("k", sc.k), ("n", sc.n), ("p", sc.p), ("far", sc.log10_far),
+                                   ("log_u", sc.log_u)):
                         imp[key].append(v)
     far = np.asarray(imp["far"], np.float64)
     tail = calibrate.table(far, max(1, n_trials)) if n_trials else []
@@ -141,7 +142,7 @@ def calibrate_scanner(items: dict[str, list[SpotSet]], params: MatchParams | Non
               "least_log10_far": float(far.min()) if len(far) else 0.0}
     if n_trials >= MIN_IMPOSTOR_TRIALS:
         f = calibrate.fit(np.asarray(imp["lam"]), np.asarray(imp["k"]), np.asarray(imp["n"]),
-                          np.asarray(imp["p"]), n_trials)
+                          np.asarray(imp["p"]), n_trials, log_u=np.asarray(imp["log_u"]))
         if f["rms_decades"] is not None:
             fit = dataclasses.replace(fit, far_offset=f["offset"], far_chance_scale=f["chance_scale"])
         chance["fit"] = f

@@ -12,8 +12,9 @@ Steps (star-tracker / astrometry.net style):
    the probe has no spots to coincide with) falls within r of one of the probe's M other spots
    with probability p = 1 - exp(-M pi r^2 / area) (``area`` the hull grown by the margin a mapped
    spot may lie outside it: the coating's density, overlapping disks counted once),
-   independently of the seed (the seed's own spots are excluded). T, the mid-p tail of
-   Binomial(n, p) at k, is the best scored seed's; the pair has Poisson(lambda) chance code
+   independently of the seed (the seed's own spots are excluded). T = P(K > k) + u P(K = k) of
+   K ~ Binomial(n, p), u where the closest coinciding spot puts the count inside its step
+   (calibrate.step_position: uniform under the null), is the best scored seed's; the pair has Poisson(lambda) chance code
    matches (lambda from the code region's volume: :func:`chance_codes`), of which at most
    ``max_hypotheses`` seeds are scored, so log10_far = log10 sum_h P(m = h)(1 - (1 - T)^h):
    the probability that an unrelated probe scores as well (docs/matching.md has the evaluation).
@@ -34,7 +35,7 @@ from dataclasses import dataclass, field
 import cv2
 import numpy as np
 
-from glint.match.calibrate import log10_binom_sf_many, seeds_log10_far
+from glint.match.calibrate import LOG_MID, log10_binom_sf_many, seeds_log10_far, step_position
 from glint.match.codes import CodeTable, Quads, code_table, match_codes, probe_circle, probe_quads
 from glint.match.params import MatchParams
 from glint.match.reference import Reference
@@ -197,7 +198,7 @@ class Result:
     seed_matched: int = 0
     reason: str = ""
     pairs: np.ndarray | None = field(default=None, repr=False)
-    log10_tail: float = 0.0  # log10 P(Binomial >= k) of the best seed, before the hypothesis count
+    log10_tail: float = 0.0  # log10 of the best seed's count p-value (Score.log10_tail), before the seeds
     expected_noise: float | None = None  # px (reference frame): the pairs' expected residual sigma
     residual_ratio: float | None = None  # observed over expected (robust: from the median)
     residual_p: float | None = None  # P(residuals this large | genuine): the clone gate's p-value
@@ -429,7 +430,9 @@ def score_seeds(ref_xy: np.ndarray, probe_xy: np.ndarray, maps: np.ndarray, ref_
                     dr[taken[rh]] = np.inf
                     jr = dr.argmin(1)
                     j[rh, rn] = jr
-                    near[rh, rn] = (dr[np.arange(len(jr)), jr] <= radius[rh, rn] ** 2) & use[rh, rn]
+                    dj = dr[np.arange(len(jr)), jr]
+                    d2min[rh, rn] = dj
+                    near[rh, rn] = (dj <= radius[rh, rn] ** 2) & use[rh, rn]
                 done |= ring
     n = np.count_nonzero(use, 1)
     # k: distinct probe spots claimed by near reference spots (one-to-one), per seed.
@@ -438,9 +441,15 @@ def score_seeds(ref_xy: np.ndarray, probe_xy: np.ndarray, maps: np.ndarray, ref_
     claimed[hh, j[hh, nn]] = True
     k = np.count_nonzero(claimed, 1).astype(np.int64)
     pbar = np.add.reduce(p_i * use, 1) / np.maximum(n, 1)
+    # Where the count sits inside its step (calibrate.step_position): each near spot's
+    # v = P(D <= d) / P(D <= r) under the coverage law of p_i, the least per seed.
+    c = m_eff * np.pi / area
+    vm = np.ones((nh, nr))
+    vm[hh, nn] = np.expm1(-c * d2min[hh, nn]) / np.expm1(-c * radius[hh, nn] ** 2)
+    log_u = step_position(np.bincount(hh, minlength=nh), vm.min(1))
     if pairs_out is not None:  # the pairs each seed counted (the refit starts from the best one's)
         pairs_out.update(near=near, j=j)
-    return n, k, pbar
+    return n, k, pbar, log_u
 
 
 def affine_apply(xy: np.ndarray, maps: np.ndarray) -> np.ndarray:
@@ -736,7 +745,8 @@ def refine(ref_xy: np.ndarray, probe_xy: np.ndarray, seed_map: np.ndarray, seed_
 class Score:
     """The chance-model half of verify (no refit): enough for the false-accept probability.
 
-    ``hypotheses``: H; ``log10_tail``: log10 of the best seed's mid-p tail of Binomial(n, p) at k;
+    ``hypotheses``: H; ``log10_tail``: log10 of the best seed's p-value P(K > k) + u P(K = k) of
+    K ~ Binomial(n, p) (``log_u``: log u, calibrate.step_position);
     ``k``, ``n``, ``p``: that seed's matched spots, spots inside the probe's hull and mean chance
     probability; ``lam``: the pair's expected chance code matches (:func:`chance_codes`);
     ``log10_far``: the false-accept probability. The rest is for the refit."""
@@ -752,6 +762,7 @@ class Score:
     seed_centre: np.ndarray | None = field(default=None, repr=False)
     seed_pairs: np.ndarray | None = field(default=None, repr=False)  # (K, 2) the pairs the best seed counted
     noise: np.ndarray | None = field(default=None, repr=False)  # pair_noise(ref, probe), for the refit
+    log_u: float = LOG_MID  # the best seed's position inside its count's step (calibrate.step_position)
 
 
 NO_HYPOTHESIS = Score(0, 0.0, 0.0)
@@ -776,12 +787,14 @@ def score_prepared(ref: Reference, probe: Probe) -> Score:
     maps = affine_batch(ref.xy.take(rc, 0), pxy.take(pc, 0), a.take(cand), b.take(cand))
     counted: dict = {}
     noise = pair_noise(ref, probe)
-    n, k, pbar = score_seeds(ref.xy, pxy, maps, rc, pc, p, w, hgt, probe.area, probe.edges,
-                             median(noise) if len(noise) else 0.0, p.far_chance_scale, counted, ref.xy1)
+    n, k, pbar, log_u = score_seeds(ref.xy, pxy, maps, rc, pc, p, w, hgt, probe.area, probe.edges,
+                                    median(noise) if len(noise) else 0.0, p.far_chance_scale, counted, ref.xy1)
     # Spots have different chance probabilities p_i (their radii differ); for k above the mean,
-    # Binomial(n, mean p) bounds the tail of their sum (Hoeffding 1956); its mid-p value is the
-    # count's p-value without the half step a discrete P(K >= k) is conservative by.
-    tails = log10_binom_sf_many(k, n, np.minimum(1.0, p.far_chance_scale * pbar), mid=True)
+    # Binomial(n, mean p) bounds the tail of their sum (Hoeffding 1956). The p-value is
+    # P(K > k) + u P(K = k), u where the coinciding spots' closeness puts the count inside its step
+    # (calibrate.step_position): uniform under the null at every threshold, where P(K >= k) is
+    # conservative by a step and the mid-p value (u = 1/2) is uniform only on average.
+    tails = log10_binom_sf_many(k, n, np.minimum(1.0, p.far_chance_scale * pbar), log_u=log_u)
     best = int(tails.argmin())
     log10_tail = float(tails[best])
     near = counted["near"][best].nonzero()[0]
@@ -792,7 +805,7 @@ def score_prepared(ref: Reference, probe: Probe) -> Score:
     centre = np.add.reduce(ref.xy.take(rc[best], 0), 0) / nq  # .mean(0), as it computes it
     lam = chance_codes(ref, probe)
     return Score(n_hyp, log10_tail, calibrated_far(lam, log10_tail, p), int(k[best]), int(n[best]),
-                 float(pbar[best]), lam, maps[best], centre, seed_pairs, noise)
+                 float(pbar[best]), lam, maps[best], centre, seed_pairs, noise, float(log_u[best]))
 
 
 def verify_prepared(ref: Reference, probe: Probe, score: Score | None = None) -> Result:

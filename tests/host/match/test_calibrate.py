@@ -1,5 +1,6 @@
-"""The chance model: the vectorised tail and its mid-p value, the best of a Poisson number of
-seeds, agreement with trials drawn from the model itself, the fit of the two scanner constants,
+"""The chance model: the vectorised tail, its mid-p value and the step position's p-value, the
+best of a Poisson number of seeds, agreement with trials drawn from the model itself (at every
+threshold with the step position, where the mid-p value is uniform only on average), the fit of the two scanner constants,
 and an honest agreement table (counts, 95% intervals, what the trials resolve)."""
 
 from __future__ import annotations
@@ -40,6 +41,30 @@ def test_mid_p_tail_is_the_exact_half_weighted_sum():
     assert calibrate.log10_binom_sf_many(np.array([0]), np.array([5]), np.array([0.1]), mid=True)[0] == 0.0
 
 
+def test_step_position_p_value_is_the_exact_weighted_sum():
+    for k, n, p, u in ((3, 20, 0.05, 0.3), (1, 5, 0.3, 0.01), (12, 40, 0.1, 0.9), (7, 7, 0.5, 0.02)):
+        exact = sum(math.comb(n, i) * p**i * (1 - p) ** (n - i) for i in range(k + 1, n + 1))
+        exact += u * math.comb(n, k) * p**k * (1 - p) ** (n - k)
+        got = calibrate.log10_binom_sf_many(np.array([k]), np.array([n]), np.array([p]), log_u=np.log([u]))[0]
+        assert got == pytest.approx(math.log10(exact), abs=1e-9)
+    mid = calibrate.log10_binom_sf_many(np.array([4]), np.array([30]), np.array([0.1]), mid=True)
+    half = calibrate.log10_binom_sf_many(np.array([4]), np.array([30]), np.array([0.1]), log_u=np.array([calibrate.LOG_MID]))
+    assert half[0] == pytest.approx(mid[0], abs=1e-12)
+
+
+def test_step_position_is_uniform_from_the_closest_of_uniform_spots():
+    rng = np.random.default_rng(11)
+    near = rng.integers(1, 30, 200_000)
+    closest = np.array([rng.random(m).min() for m in near[:2000]])  # the least of m uniforms, directly ...
+    closest = np.concatenate([closest, rng.beta(1, near[2000:])])   # ... and by its law, Beta(1, m)
+    u = np.exp(calibrate.step_position(near, closest))
+    assert u.min() == pytest.approx(calibrate.STEP_FLOOR)  # floored: never more than a step's fraction
+    for a in (0.02, 0.1, 0.3, 0.5, 0.9):
+        assert np.mean(u <= a) == pytest.approx(a, abs=0.005)
+    assert calibrate.step_position(np.array([0]), np.array([1.0]))[0] == 0.0  # nothing coincided: u = 1
+    assert calibrate.step_position(np.array([5]), np.array([0.0]))[0] == pytest.approx(calibrate.LOG_STEP_FLOOR)
+
+
 def test_seeds_far_is_the_best_of_a_poisson_number_of_seeds():
     for lam, lt in ((0.3, -1.0), (0.3, -6.0), (4.0, -2.0), (40.0, -9.0), (0.01, -0.2)):
         t = 10.0**lt
@@ -55,54 +80,70 @@ def test_seeds_far_is_the_best_of_a_poisson_number_of_seeds():
 def synthetic_impostors(rng, trials: int, scale: float):
     """Impostor trials drawn from the chance model itself: each pair has lambda expected chance
     code matches, H ~ Poisson(lambda), up to 6 seeds scored, each seed's k of n mapped spots
-    coinciding with probability scale * p (p: what verify computes); the best seed's (k, n, p)."""
+    coinciding with probability scale * p (p: what verify computes), the closest of them at a
+    uniform v (the least of k uniforms); the best seed's (k, n, p) and step position log u."""
     lam = rng.uniform(0.02, 3.0, trials)
     m = np.minimum(rng.poisson(lam), 6)
-    best = np.zeros((trials, 3))
+    best = np.zeros((trials, 4))
     best_tail = np.full(trials, np.inf)
     for s in range(6):
         n = rng.integers(20, 60, trials)
         p = rng.uniform(0.02, 0.12, trials)
         k = rng.binomial(n, np.minimum(1.0, scale * p))
-        tail = np.where(m > s, calibrate.log10_binom_sf_many(k, n, p, mid=True), np.inf)
+        lu = calibrate.step_position(k, rng.beta(1, np.maximum(k, 1)))
+        tail = np.where(m > s, calibrate.log10_binom_sf_many(k, n, p, log_u=lu), np.inf)
         better = tail < best_tail
-        best[better] = np.column_stack([k, n, p])[better]
+        best[better] = np.column_stack([k, n, p, lu])[better]
         best_tail = np.minimum(best_tail, tail)
     w = m > 0
-    return lam[w], best[w, 0].astype(np.int64), best[w, 1].astype(np.int64), best[w, 2]
+    return lam[w], best[w, 0].astype(np.int64), best[w, 1].astype(np.int64), best[w, 2], best[w, 3]
 
 
 def test_the_model_agrees_with_trials_drawn_from_it():
     rng = np.random.default_rng(3)
     trials = 30_000
-    lam, k, n, p = synthetic_impostors(rng, trials, 1.0)
-    rows = calibrate.table(calibrate.predicted(lam, k, n, p, 0.0, 1.0), trials)
+    lam, k, n, p, lu = synthetic_impostors(rng, trials, 1.0)
+    rows = calibrate.table(calibrate.predicted(lam, k, n, p, 0.0, 1.0, log_u=lu), trials)
     assert calibrate.agreement_depth(rows) <= -3.0
-    assert all(abs(r["deviation_decades"]) < 0.2 for r in rows[:3])  # -1 .. -2: hundreds of events
+    assert all(abs(r["deviation_decades"]) < 0.06 for r in rows[:3])  # -1 .. -2: hundreds of events
+
+
+def test_the_step_position_is_uniform_at_every_threshold_where_the_mid_p_value_is_not():
+    """A count of small mean (Binomial(30, 0.01): decade-sized steps): the mid-p value is uniform
+    only on average over thresholds (0.45 - 0.5 decades below 10^t at -1 and -2, on it at -1.5 and
+    -2.5); P(K > k) + u P(K = k) is on 10^t at each of them."""
+    rng = np.random.default_rng(7)
+    n, p = np.full(100_000, 30), np.full(100_000, 0.01)
+    k = rng.binomial(n, p)
+    step = calibrate.log10_binom_sf_many(k, n, p, log_u=calibrate.step_position(k, rng.beta(1, np.maximum(k, 1))))
+    mid = calibrate.log10_binom_sf_many(k, n, p, mid=True)
+    for t in (-1.0, -1.5, -2.0, -2.5):  # 10,000 .. 316 events expected
+        assert math.log10(np.mean(step <= t)) - t == pytest.approx(0.0, abs=0.06)
+    assert all(math.log10(np.mean(mid <= t)) - t < -0.4 for t in (-1.0, -2.0))
 
 
 @pytest.mark.slow
 def test_the_fit_finds_no_correction_for_the_model_and_the_scale_of_another():
     rng = np.random.default_rng(3)
     trials = 100_000
-    lam, k, n, p = synthetic_impostors(rng, trials, 1.0)
-    f = calibrate.fit(lam, k, n, p, trials)
+    lam, k, n, p, lu = synthetic_impostors(rng, trials, 1.0)
+    f = calibrate.fit(lam, k, n, p, trials, log_u=lu)
     assert f["chance_scale"] == pytest.approx(1.0, abs=0.06)
     assert abs(f["offset"]) < 0.1
     # Coincidences at 0.7 of the modelled rate: the fit finds the scale, and the fitted model agrees.
-    lam, k, n, p = synthetic_impostors(rng, trials, 0.7)
-    f = calibrate.fit(lam, k, n, p, trials)
+    lam, k, n, p, lu = synthetic_impostors(rng, trials, 0.7)
+    f = calibrate.fit(lam, k, n, p, trials, log_u=lu)
     assert f["chance_scale"] == pytest.approx(0.7, abs=0.08)
-    lam2, k2, n2, p2 = synthetic_impostors(rng, trials, 0.7)
-    rows = calibrate.table(calibrate.predicted(lam2, k2, n2, p2, f["offset"], f["chance_scale"]), trials)
+    lam2, k2, n2, p2, lu2 = synthetic_impostors(rng, trials, 0.7)
+    rows = calibrate.table(calibrate.predicted(lam2, k2, n2, p2, f["offset"], f["chance_scale"], log_u=lu2), trials)
     assert calibrate.agreement_depth(rows) <= -3.5
 
 
 def test_a_wrong_model_is_reported_as_disagreeing():
     rng = np.random.default_rng(4)
     trials = 20_000
-    lam, k, n, p = synthetic_impostors(rng, trials, 1.0)
-    far = calibrate.predicted(lam, k, n, p, 0.0, 0.5)  # claims coincidences half as likely as they are
+    lam, k, n, p, lu = synthetic_impostors(rng, trials, 1.0)
+    far = calibrate.predicted(lam, k, n, p, 0.0, 0.5, log_u=lu)  # claims coincidences half as likely as they are
     rows = calibrate.table(far, trials)
     assert calibrate.agreement_depth(rows) is None or calibrate.agreement_depth(rows) > -2.0
     assert rows[4]["deviation_decades"] > 0.5

