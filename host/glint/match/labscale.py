@@ -330,6 +330,7 @@ class ProbeCoder:
         self._hull: tuple | None = None
         self._sigma: dict = {}
         self._keys: dict = {}
+        self._lengths: tuple = (np.zeros(0), None)
         self.ok = len(spots) >= 4 and len(params) > 0
         if self.ok:
             self._enumerate(params)
@@ -438,7 +439,17 @@ class ProbeCoder:
         lc, ld = self.lhs_c[q], self.lhs_d[q]
         if np.any(np.abs(lc - t) <= self.tol) or np.any(np.abs(ld - t) <= self.tol):
             return None
-        return q[(lc < t) & (ld < t)]
+        formed = (lc < t) & (ld < t)
+        # The group's quads per backbone pair (a pair's quads all have its length): chance_codes' run-length
+        # list of the quads' sorted lengths, without sorting the quads (verify.Probe.length_counts).
+        per_pair = np.bincount(owner[formed], minlength=len(pairs))
+        live = np.flatnonzero(per_pair)
+        plen = self.quads.length.take(self.q_start.take(pairs.take(live)))
+        order = plen.argsort()
+        cum = np.zeros(len(live) + 1, np.int64)
+        np.cumsum(per_pair.take(live).take(order), out=cum[1:])
+        self._lengths = (plen.take(order), cum)
+        return q[formed]
 
     def prepare(self, params: MatchParams) -> Probe:
         """``glint.match.verify.prepare(spots, params)``, from the superset: the code table holds the
@@ -461,7 +472,9 @@ class ProbeCoder:
         start = np.flatnonzero(np.concatenate([[True], keys[1:] != keys[:-1]])) if len(keys) else np.zeros(0, np.int64)
         count = np.diff(np.append(start, len(keys)))
         table = CodeTable(self.quads, keys, packed & ((1 << ORDER_BITS) - 1), keys[start], start, count)
-        return Probe(self.spots, self.quads, table, area, edges, self._sigma_of(params), params)
+        probe = Probe(self.spots, self.quads, table, area, edges, self._sigma_of(params), params)
+        probe.lengths, probe.length_counts = self._lengths  # _select's, for chance_codes
+        return probe
 
     def _keys_for(self, params: MatchParams) -> np.ndarray:
         """Cell keys of every superset quad at ``params``' code tolerance (computed once per tolerance)."""

@@ -101,16 +101,22 @@ def _same_probe(a, b) -> bool:
 def test_the_probe_coder_codes_every_group_as_prepare_does(synthetic, monkeypatch):
     from glint.match.verify import prepare
 
-    items, _ = synthetic
+    from glint.match.verify import chance_codes
+
+    items, refs = synthetic
     base = MatchParams.for_frame(synth.WIDTH, synth.HEIGHT)
     plist = [dataclasses.replace(base, band_lo=round(base.band_lo * f, 2), band_hi=round(base.band_hi * f, 2),
                                  code_eps=e, index_eps=round(e / 2, 5))
              for f in (0.7, 1.0, 1.19) for e in (0.009, 0.016, 0.03)]
     sets = [sp for it in items[:3] for sp in it.probes + it.captures[:1]]
+    some = [r for r in refs if r is not None][:3]
     for spots in sets:
         coder = labscale.ProbeCoder(spots, plist)
         for params in plist:
-            assert _same_probe(coder.prepare(params), prepare(spots, params))
+            got, want = coder.prepare(params), prepare(spots, params)
+            assert _same_probe(got, want)
+            # its quads' lengths counted per backbone pair: the same chance code matches as prepare's
+            assert [chance_codes(r, got) for r in some] == [chance_codes(r, want) for r in some]
         assert coder.fallbacks == 0
     # Circles crowded beyond MAX_GROUP spots (pathological clusters; here made common by lowering it):
     # dropped in every circle, or in some only (counted per group).
@@ -209,3 +215,30 @@ def test_the_command_runs_and_resumes(tmp_path, capsys):
     assert main(args + ["--json"]) == 0
     rep = json.loads(capsys.readouterr().out)
     assert rep["complete"] and rep["impostor_trials"] == 4 * 3 and rep["false_accepts"] == 0
+
+
+def test_the_report_prints_the_tail_of_every_region_at_each_decade():
+    """The per-region tail the issue asks for: per region and decade down to the deepest resolved,
+    the count, its deviation from 10^t and whether it is within 0.3 decades."""
+    from glint.commands.lab import region_tail_text, within_down_to
+    from glint.match import calibrate
+
+    def tail(far, n):
+        return labscale._tail(np.asarray(far, np.float64), n)
+
+    # 10,000 trials: -1 .. -3 resolved; 1,000 events at -1 (on 10^t), 60 at -2 (-0.22), 4 at -3 (-0.40,
+    # inside the 95 % interval of 4 events)
+    far = [-1.0] * 940 + [-2.0] * 56 + [-3.0] * 4
+    good = tail(far, 10_000)
+    assert [d["resolved"] for d in good["rows"]] == [True, True, True, False, False, False]
+    assert within_down_to(good) == -2.0
+    regions = {"by_axis": {"psf 0.6-1.2": {"impostor_trials": 10_000, "tail": good}, "psf 1.2-2": {}},
+               "cells": {"psf 0.6-1.2 / snr 0-5 / particles 30-80": {"impostor_trials": 10_000,
+                                                                      "tail": tail([-1.0] * 300, 10_000)}}}
+    text = region_tail_text(regions).splitlines()
+    row = next(s for s in text if s.startswith("psf 0.6-1.2 ")).split()
+    assert row[2:12] == ["10,000", "1,000", "+0.00", "ok", "60", "-0.22", "ok", "4", "-0.40", "ci"] and row[-1] == "-2"
+    cell = next(s for s in text if s.startswith("psf 0.6-1.2 / snr")).split()
+    assert cell[8:15] == ["10,000", "300", "-0.52", "NO", "0", "-", "NO"] and cell[-1] == "-"
+    assert "by axis: 0 of 1 within 0.3 decades at every resolved decade, 0 of 1 down to -5" in text
+    assert calibrate.AGREE_DECADES == 0.3
