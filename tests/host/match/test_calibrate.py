@@ -128,8 +128,12 @@ def test_the_fit_finds_no_correction_for_the_model_and_the_scale_of_another():
     trials = 100_000
     lam, k, n, p, lu = synthetic_impostors(rng, trials, 1.0)
     f = calibrate.fit(lam, k, n, p, trials, log_u=lu)
-    assert f["chance_scale"] == pytest.approx(1.0, abs=0.06)
-    assert abs(f["offset"]) < 0.1
+    # The two constants trade against each other (a scale of 1.08 on counts of k ~ 2 is an offset of
+    # ~ +0.15); the fitted pair describes the trials as the true one does, within 0.1 decades.
+    assert f["chance_scale"] == pytest.approx(1.0, abs=0.1)
+    assert abs(f["offset"]) < 0.2
+    rows = calibrate.table(calibrate.predicted(lam, k, n, p, f["offset"], f["chance_scale"], log_u=lu), trials)
+    assert all(abs(r["deviation_decades"]) < 0.1 for r in rows[:5])  # -1 .. -3
     # Coincidences at 0.7 of the modelled rate: the fit finds the scale, and the fitted model agrees.
     lam, k, n, p, lu = synthetic_impostors(rng, trials, 0.7)
     f = calibrate.fit(lam, k, n, p, trials, log_u=lu)
