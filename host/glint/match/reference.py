@@ -50,6 +50,7 @@ class Reference:
     _boxes: tuple | None = field(default=None, repr=False)
     _xy1: np.ndarray | None = field(default=None, repr=False)
     _z: np.ndarray | None = field(default=None, repr=False)
+    _similarity: tuple | None = field(default=None, repr=False)  # glint.match.verify.ref_similarity's, per quads
 
     @property
     def xy1(self) -> np.ndarray:

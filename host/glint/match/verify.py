@@ -275,6 +275,30 @@ def chance_codes(ref: Reference, probe: Probe) -> float:
     return pairs * (2.0 * p.code_eps) ** 4 / volume
 
 
+def ref_similarity(ref: Reference) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """:func:`similarity_batch`'s reference side for each of ``ref``'s verify quads (Q, 4 spots):
+    centroid (Q, 1), centred spots (Q, 4) and their scatter (Q,), made once per reference (a row
+    gathered from these is the row similarity_batch computes from that quad's spots: the same bits)."""
+    q = ref.quads
+    got = ref._similarity
+    if got is None or got[0] is not q:
+        add = np.add.reduce
+        zr = ref.z.take(q.idx)
+        cr = add(zr, 1, keepdims=True) / zr.shape[1]
+        dr = zr - cr
+        got = ref._similarity = (q, cr, dr, np.maximum(add(np.abs(dr) ** 2, 1), 1e-12))
+    return got[1], got[2], got[3]
+
+
+def similarity_rows(cr: np.ndarray, dr: np.ndarray, den: np.ndarray, zp: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`similarity_batch` with the reference side given (:func:`ref_similarity`'s rows)."""
+    add = np.add.reduce
+    cp = add(zp, 1, keepdims=True) / zp.shape[1]
+    dp = zp - cp
+    a = add(dp * dr.conj(), 1) / den
+    return a, cp[:, 0] - a * cr[:, 0]
+
+
 def similarity_batch(zr: np.ndarray, zp: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Least-squares similarity w = a z + b per row of corresponding complex points (H, K)."""
     add = np.add.reduce  # ndarray.sum without its Python wrapper
@@ -294,7 +318,7 @@ def candidate_order(a: np.ndarray, b: np.ndarray, limit: int) -> np.ndarray:
     # np.unique(key, return_index=True, return_counts=True), at half its cost: groups in key order,
     # each represented by its first candidate.
     order = key.argsort(kind="stable")
-    sk = key[order]
+    sk = key.take(order)
     new = np.empty(len(sk), bool)
     new[0] = True
     np.not_equal(sk[1:], sk[:-1], out=new[1:])
@@ -303,7 +327,7 @@ def candidate_order(a: np.ndarray, b: np.ndarray, limit: int) -> np.ndarray:
     ends[:-1] = starts[1:]
     ends[-1] = len(sk)
     best = (starts - ends).argsort(kind="stable")[:limit]  # -counts
-    return order[starts[best]]
+    return order.take(starts.take(best))
 
 
 def affine_batch(src: np.ndarray, dst: np.ndarray, a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -542,8 +566,10 @@ def mutual_pairs(src: np.ndarray, dst: np.ndarray, radius, right: np.ndarray | N
     d2 = sq_dist(src, dst, right)
     j = d2.argmin(1)
     i = d2.argmin(0)
-    # d2.min(1) is d2[rows, j] (the value at the argmin), in one reduction
-    ok = (i.take(j) == _arange(len(src))) & (np.minimum.reduce(d2, 1) <= (np.square(radius) if radius2 is None else radius2))
+    rows = _arange(len(src))
+    # d2.min(1) is d2[rows, j] (the value at the argmin; NaN where the row has one), read by one flat take
+    dmin = d2.reshape(-1).take(rows * d2.shape[1] + j)
+    ok = (i.take(j) == rows) & (dmin <= (np.square(radius) if radius2 is None else radius2))
     idx = ok.nonzero()[0]
     out = np.empty((len(idx), 2), np.int64)
     out[:, 0] = idx
@@ -778,9 +804,9 @@ def score_prepared(ref: Reference, probe: Probe) -> Score:
         return NO_HYPOTHESIS
     rseed, pseed = rq.idx.take(ri, 0), pq.idx_rows(pj)  # rows: take, not [] (a tenth of the cost)
     pxy = probe.spots.xy
-    zr = ref.z.take(rseed)  # (x + 1j y)[rseed]: elementwise, so the same bits as computed on the rows
-    zp = probe.z.take(pseed)
-    a, b = similarity_batch(zr, zp)
+    zp = probe.z.take(pseed)  # (x + 1j y)[pseed]: elementwise, so the same bits as computed on the rows
+    cr, dr, den = ref_similarity(ref)  # similarity_batch(ref.z.take(rseed), zp), its reference side made once
+    a, b = similarity_rows(cr.take(ri, 0), dr.take(ri, 0), den.take(ri), zp)
     cand = candidate_order(a, b, p.max_hypotheses)
     w, hgt = probe.spots.width, probe.spots.height
     rc, pc = rseed.take(cand, 0), pseed.take(cand, 0)
