@@ -66,24 +66,29 @@ WITHIN_DECADES = 0.3  # issue 12: the analytic tail within 0.3 decades of the em
 
 
 def _decade_cell(d: dict) -> str:
-    """One threshold of a tail: count, deviation from 10^t in decades, and the verdict ("ok": within
-    0.3 decades; "ci": not, but 10^t inside the count's 95 % interval; "NO": neither)."""
-    dev = d["deviation_decades"]
+    """One threshold of a tail: count, deviation in decades from the analytic tail (the model's
+    expected count over these trials, where the run recorded it, else 10^t x trials) and the verdict
+    ("ok": within 0.3 decades; "ci": not, but inside the count's 95 % interval; "NO": neither)."""
+    if "analytic" in d:
+        dev, agrees = d["deviation_analytic_decades"], d["agrees_analytic"]
+    else:
+        dev, agrees = d["deviation_decades"], d["agrees"]
     if dev is not None and abs(dev) <= WITHIN_DECADES:
         verdict = "ok"
     else:
-        verdict = "ci" if d["agrees"] else "NO"
+        verdict = "ci" if agrees else "NO"
     return f"{d['count']:>6,} {_fmt(dev, '+.2f'):>5} {verdict:<2}"
 
 
 def within_down_to(tail: dict | None) -> float | None:
-    """The deepest resolved threshold down to which every resolved threshold's rate is within 0.3
-    decades of 10^t (None if the first is not, or none is resolved)."""
+    """The deepest resolved threshold down to which every resolved threshold's count is within 0.3
+    decades of the analytic tail (or of 10^t x trials; None if the first is not, or none is resolved)."""
     depth = None
     for d in (tail or {}).get("rows", []):
         if not d["resolved"]:
             break
-        if d["deviation_decades"] is None or abs(d["deviation_decades"]) > WITHIN_DECADES:
+        dev = d["deviation_analytic_decades"] if "analytic" in d else d["deviation_decades"]
+        if dev is None or abs(dev) > WITHIN_DECADES:
             break
         depth = d["log10_threshold"]
     return depth
@@ -99,7 +104,9 @@ def region_tail_text(regions: dict) -> str:
     if not rows_all:
         return ""
     ts = [d["log10_threshold"] for d in rows_all[0][2]["tail"]["rows"]]
-    lines = ["tail per region (probe of the region): count, log10(rate) - t, ok = within 0.3 decades, "
+    against = ("the analytic tail (the model's expected count: sum of min(10^t, P(H > 0)) over the trials)"
+               if "analytic" in rows_all[0][2]["tail"]["rows"][0] else "10^t x trials")
+    lines = [f"tail per region (probe of the region): count, log10(count / {against}), ok = within 0.3 decades, "
              "ci = inside the count's 95 % interval only, NO = neither; blank: not resolved (10^t x trials < 3)",
              f"{'region':<44} {'trials':>9} " + " ".join(f"{f't = {t:g}':<15}" for t in ts) + f" {'within 0.3 to':>13}"]
     title = None
@@ -147,6 +154,11 @@ def impostor_text(report: dict) -> str:
                                                            f" ({d['deviation_decades']:+.2f})")
             + ("" if d["resolved"] else " unresolved") for d in tail["rows"])
             + f"; agrees down to {tail['agrees_down_to']}, bounded down to {tail.get('bounded_down_to')}")
+        if tail["rows"] and "analytic" in tail["rows"][0]:
+            lines.append("tail against the analytic (the model's expected count, sum of min(10^t, P(H > 0))): " + ", ".join(
+                f"{d['log10_threshold']:g}: {d['count']:,} of {d['analytic']:,.1f}"
+                + ("" if d["deviation_analytic_decades"] is None else f" ({d['deviation_analytic_decades']:+.2f})")
+                for d in tail["rows"] if d["resolved"]) + f"; within 0.3 decades down to {_fmt(within_down_to(tail), 'g')}")
     regions = report.get("regions")
     if regions:
         head = (f"{'region':<44} {'items':>5} {'refused':>7} {'FTE':>6} {'probes':>6} {'FRR':>7} {'impostors':>9} {'FA':>3} "

@@ -520,6 +520,10 @@ def _trial_chunk(job) -> dict | None:
     trials = 0
     lam_all = 0.0  # the chance model's expected chance code matches over every trial (sum of lambda) ...
     hit_all = 0.0  # ... and pairs with one (sum of 1 - exp(-lambda)), beside the hypotheses seen
+    # The model's own tail per probe: a trial reaches log10_far <= t with probability min(10^t, P(H > 0))
+    # (a pair whose chance code match is rarer than 10^t reaches t whenever it has one, never otherwise).
+    tt = np.array(TAIL_THRESHOLDS)
+    analytic = np.zeros((stop - start, len(tt)))
     for j in range(start, stop):
         spots, own = probes[j], int(probe_item[j])
         own_ref = ref_of_item.get(own)
@@ -534,6 +538,9 @@ def _trial_chunk(job) -> dict | None:
             lam = np.array([chance_codes(refs[int(r)], pr) for r in members if int(r) != own_ref])
             lam_all += float(lam.sum())
             hit_all += float(-np.expm1(-lam).sum())
+            if len(lam):
+                analytic[j - start] += np.minimum(10.0 ** (tt - gparams.far_offset)[None, :],
+                                                  -np.expm1(-lam)[:, None]).sum(0)
             for loc in local:
                 r = int(members[loc])
                 if r == own_ref:
@@ -551,7 +558,7 @@ def _trial_chunk(job) -> dict | None:
                              sc.lam, sc.log_u))
     out: dict = {"rows": np.array(rows, np.float64).reshape(-1, 13),
            "trials": np.int64(trials), "lambda_sum": np.float64(lam_all), "lambda_hit_sum": np.float64(hit_all),
-           "seconds": np.float64(time.perf_counter() - t0),
+           "analytic": analytic, "seconds": np.float64(time.perf_counter() - t0),
            "cpu_seconds": np.float64(time.process_time() - cpu0), "chunk": np.int64(c)}
     tmp = path.with_suffix(".tmp.npz")
     np.savez_compressed(tmp, **out)
@@ -616,6 +623,7 @@ def run_trials(cfg: ScaleConfig, items: list[Item], refs: list[Reference | None]
         finally:
             _WORK.clear()
     parts, trials, cpu, done, lam_sum, hit_sum = [], 0, 0.0, 0, 0.0, 0.0
+    analytic: np.ndarray | None = np.zeros((len(probes), len(TAIL_THRESHOLDS)))
     for c in range(n_chunks):
         f = d / f"chunk-{c:05d}.npz"
         if not f.exists():
@@ -626,6 +634,10 @@ def run_trials(cfg: ScaleConfig, items: list[Item], refs: list[Reference | None]
             cpu += float(z["cpu_seconds"])
             lam_sum += float(z["lambda_sum"])
             hit_sum += float(z["lambda_hit_sum"])
+            if analytic is not None and "analytic" in z.files:
+                analytic[c * cfg.chunk:c * cfg.chunk + len(z["analytic"])] = z["analytic"]
+            else:
+                analytic = None
         done += 1
     gen = np.zeros((0, 6))
     if gfile.exists():
@@ -633,21 +645,33 @@ def run_trials(cfg: ScaleConfig, items: list[Item], refs: list[Reference | None]
             gen = z["genuine"]
     rows = np.concatenate(parts) if parts else np.zeros((0, 13))
     return {"rows": rows, "genuine": gen, "trials": trials, "cpu_seconds": cpu, "lambda_sum": lam_sum,
-            "lambda_hit_sum": hit_sum, "chunks_done": done,
+            "lambda_hit_sum": hit_sum, "chunks_done": done, "analytic": analytic,
             "chunks": n_chunks, "probes": len(probes), "probe_item": probe_item, "ref_item": np.array(ref_item, np.int64)}
 
 
 # -- the report --------------------------------------------------------------------------------------
 
-def _tail(far: np.ndarray, n: int, pairs: np.ndarray | None = None) -> dict:
+def _tail(far: np.ndarray, n: int, pairs: np.ndarray | None = None, analytic: np.ndarray | None = None) -> dict:
+    """The tail against 10^t; with ``analytic`` (the model's expected count per threshold over these
+    trials: sum of min(10^t, P(H > 0))) against that too (``analytic``, ``deviation_analytic_decades``,
+    ``agrees_analytic``: within 0.3 decades or inside the count's 95 % interval)."""
     tab = calibrate.table(far, n, TAIL_THRESHOLDS, pairs=pairs)
+    if analytic is not None:
+        for d, a in zip(tab, analytic):
+            lo, hi = d["ci95"][0] * n, d["ci95"][1] * n
+            dev = None if d["count"] == 0 or a <= 0 else round(math.log10(d["count"] / a), 3)
+            d["analytic"] = round(float(a), 3)
+            d["deviation_analytic_decades"] = dev
+            d["agrees_analytic"] = bool(lo <= a <= hi or (dev is not None and abs(dev) <= calibrate.AGREE_DECADES))
     bounded = None  # the deepest resolved threshold down to which the count never exceeds the model significantly
     for d in tab:
         if not d["resolved"] or d["ci95"][0] > d["predicted"]:
             break
         bounded = d["log10_threshold"]
-    return {"rows": [{k: d[k] for k in ("log10_threshold", "count", "empirical", "ci95", "deviation_decades", "agrees",
-                                        "resolved") + (("pairs",) if pairs is not None else ())} for d in tab],
+    keys = ("log10_threshold", "count", "empirical", "ci95", "deviation_decades", "agrees", "resolved") \
+        + (("pairs",) if pairs is not None else ()) \
+        + (("analytic", "deviation_analytic_decades", "agrees_analytic") if analytic is not None else ())
+    return {"rows": [{k: d[k] for k in keys} for d in tab],
             "agrees_down_to": calibrate.agreement_depth(tab), "bounded_down_to": bounded,
             "resolved_down_to": min((d["log10_threshold"] for d in tab if d["resolved"]), default=None)}
 
@@ -691,7 +715,9 @@ def region_table(profile: str, items: list[Item], refs: list[Reference | None], 
                "least_log10_far": float(far[pin].min()) if pin.any() else 0.0,
                "impostor_trials_as_reference": int(n_ref_trials)}
         if n_probe_trials:
-            row["tail"] = _tail(far[pin], n_probe_trials)
+            ana = tr.get("analytic")
+            row["tail"] = _tail(far[pin], n_probe_trials, analytic=None if ana is None else
+                                ana[np.isin(probe_item, sel) & done_probes].sum(0))
         if n_ref_trials:
             row["tail_as_reference"] = _tail(far[rin], n_ref_trials)
         cl = [v for i, v in (clones or {}).items() if i in ms]
@@ -777,7 +803,8 @@ def run(cfg: ScaleConfig, out_dir: str | Path, jobs: int = 1, deadline: float | 
         "false_accepts": int(np.sum(rows[:, 8] == 1)) if len(rows) else 0,
         "impostor_min_log10_far": float(far.min()) if len(far) else 0.0,
         "genuine_trials": len(gen), "frr": float(np.mean(gen[:, 2] == 0)) if len(gen) else None,
-        "tail": _tail(far, tr["trials"], pairs) if tr["trials"] else None,
+        "tail": (_tail(far, tr["trials"], pairs, None if tr["analytic"] is None else tr["analytic"][mask].sum(0))
+                 if tr["trials"] else None),
         "cpu_seconds_per_trial": per_trial,
         "cpu_hours_for_1e6_trials": round(per_trial * 1e6 / 3600, 2),
         "render_cpu_seconds_per_item": round(per_item, 2),

@@ -242,3 +242,20 @@ def test_the_report_prints_the_tail_of_every_region_at_each_decade():
     assert cell[8:15] == ["10,000", "300", "-0.52", "NO", "0", "-", "NO"] and cell[-1] == "-"
     assert "by axis: 0 of 1 within 0.3 decades at every resolved decade, 0 of 1 down to -5" in text
     assert calibrate.AGREE_DECADES == 0.3
+
+
+def test_the_tail_against_the_models_own_expected_count():
+    """Trials whose chance code match is rarer than 10^t reach t whenever they have one: the analytic
+    tail is the sum of min(10^t, P(H > 0)), and the region table judges the count against it."""
+    from glint.commands.lab import region_tail_text
+
+    far = np.array([-1.0] * 500 + [-2.0] * 45 + [-3.0] * 5)
+    analytic = np.array([520.0, 52.0, 6.0, 0.6, 0.06, 0.006])  # below 10^t x 10,000 = 1,000 / 100 / 10 ...
+    tail = labscale._tail(far, 10_000, analytic=analytic)
+    rows = tail["rows"]
+    assert [r["count"] for r in rows[:3]] == [550, 50, 5] and rows[0]["deviation_decades"] < -0.25
+    assert rows[0]["deviation_analytic_decades"] == pytest.approx(np.log10(550 / 520), abs=1e-3)
+    assert all(r["agrees_analytic"] for r in rows[:3])
+    text = region_tail_text({"by_axis": {"psf 2-3": {"impostor_trials": 10_000, "tail": tail}}, "cells": {}})
+    row = next(s for s in text.splitlines() if s.startswith("psf 2-3")).split()
+    assert row[3:6] == ["550", "+0.02", "ok"] and row[-1] == "-3" and "analytic tail" in text
