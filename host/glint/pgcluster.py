@@ -149,13 +149,29 @@ class Cluster:
             conn.execute(f'CREATE DATABASE "{name}"' + (" STRATEGY FILE_COPY" if new else ""))
         return self.url(name)
 
-    def stop(self) -> None:
+    def stop(self, remove_in_background: bool = False) -> None:
+        """Stop the server (waits until it is down) and remove the cluster's directory.
+
+        ``remove_in_background``: the directory (about 300 files for each database created) is removed by
+        a detached ``rm -rf`` instead of before returning. A test session's cluster holds a database per
+        test: its removal was the session's whole wait after the last test (16-82 s under load)."""
         if self.data.exists():
             try:
                 self._run(str(self.bindir / "pg_ctl"), "-D", str(self.data), "-m", "immediate", "-w", "stop",
                           timeout=60)
             except (UsageError, subprocess.TimeoutExpired):
                 pass
+        if remove_in_background and shutil.which("rm"):
+            # The server is down; renamed first so that the watchdog (which stops and removes a cluster whose
+            # data directory outlives its owner) finds nothing left to do.
+            gone = self.root.with_name(self.root.name + ".removing")
+            try:
+                self.root.rename(gone)
+            except OSError:
+                gone = self.root
+            subprocess.Popen(["rm", "-rf", "--", str(gone)], stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                             stderr=subprocess.DEVNULL, start_new_session=True, cwd="/")
+            return
         shutil.rmtree(self.root, ignore_errors=True)
 
     def __enter__(self) -> "Cluster":
