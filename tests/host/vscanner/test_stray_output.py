@@ -10,6 +10,7 @@ import socket
 import threading
 
 import pytest
+from glinttest import require_micropython
 
 from glintcore import frame
 
@@ -74,6 +75,15 @@ class NoisyProxy:
     def close(self):
         self._stop = True
         self.srv.close()
+
+
+@pytest.fixture(scope="module", params=["unix", pytest.param("node", marks=pytest.mark.slow)])
+def runtime(request):
+    """The Unix port only in the default run: the stray output is the proxy's and its recovery the host's
+    (glint.link's deframer), the device's replies the same bytes on either port; WebAssembly's scans take
+    seconds each (24 s for this test under load), so its run is under -m slow."""
+    require_micropython(request.param)
+    return request.param
 
 
 @pytest.fixture
