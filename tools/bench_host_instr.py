@@ -65,7 +65,7 @@ def child(scans: int, items: int) -> None:
     for i in range(scans + 2):
         seed = seeds[i % items]
         counter += 1
-        nonce = host.registry.issue_nonce(did)
+        nonce = host.registry.issue_nonce(did, ttl=B.PROBE_NONCE_TTL_S)
         img = sim.capture(sim.make_coating(seed, "field"), "field", seed=100 + i).image
         probes.append((f"bench:{seed}", B.make_signed(d, did, counter, img, nonce)))
     for item, signed in probes[:2]:  # warm-up: imports, caches, the first checkpoint
