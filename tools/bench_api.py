@@ -2,9 +2,11 @@
 """HTTP upload throughput of `glint serve`: durable events per second from concurrent clients.
 
     python tools/bench_api.py [--clients 8] [--events 250] [--kind service|verify] [--batch N]
-                              [--client raw|stdlib] [--server glint|trivial|granian|granian-trivial] [--json]
+                              [--client raw|stdlib] [--server glint|trivial|granian|granian-trivial|granian-embed]
+                              [--engine threads|waitress] [--json]
 
-A real `glint serve` process (waitress, durable SQLite commits) on 127.0.0.1:0 and a
+A real `glint serve` process (glint's own HTTP engine, or ``--engine waitress``; durable SQLite
+commits) on 127.0.0.1:0 and a
 temporary home. Each client thread has its own API key and keep-alive connection and
 posts ``--events`` events, each acknowledged only once durable. The clients share the
 server's cores, so they are kept cheap: every request is built before the clock starts
@@ -195,12 +197,11 @@ def _cpu_s(pid: int) -> float:
     return total
 
 
-# ``--server trivial``: the same clients against waitress serving an app that reads the body and
-# answers a constant 201 JSON line (no glint), on one CPU like glint serve: what the HTTP server
-# itself costs and carries.
+# ``--server trivial``: the same clients against the engine (``--engine``) serving an app that reads
+# the body and answers a constant 201 JSON line (no glint), on one CPU like glint serve: what the
+# HTTP layer itself costs and carries.
 TRIVIAL_SERVER = """
 import sys
-from waitress.server import create_server
 import glint.server as gs
 gs.pin_cpus(gs.SERVER_CPUS)  # on one CPU, as glint serve
 ANSWER = b'{"index":0,"duplicate":false}\\n'
@@ -208,9 +209,46 @@ def app(environ, start_response):
     environ["wsgi.input"].read(int(environ.get("CONTENT_LENGTH") or 0))
     start_response("201 CREATED", [("Content-Type", "application/json"), ("Content-Length", str(len(ANSWER)))])
     return [ANSWER]
-srv = create_server(app, host="127.0.0.1", port=0, threads=gs.SERVER_THREADS, ident="trivial")
+if sys.argv[1] == "threads":
+    from glint.server.engine import ThreadedServer
+    srv = ThreadedServer(app, "127.0.0.1", 0, connection_limit=gs.CONNECTION_LIMIT, per_address=64,
+                         channel_timeout=gs.CHANNEL_TIMEOUT_S, deadline_s=gs.REQUEST_DEADLINE_S, ident="trivial")
+else:
+    from waitress.server import create_server
+    srv = create_server(app, host="127.0.0.1", port=0, threads=gs.SERVER_THREADS, ident="trivial")
 print(f"listening on http://127.0.0.1:{srv.effective_port}", flush=True)
 srv.run()
+"""
+
+
+# ``--server granian-embed``: glint's app under granian's WSGI worker started in the server's own
+# process (as glint serve would have to run it to keep the ledger in one process it controls), on
+# one CPU. A measurement only, on granian's internal worker API (granian 2.x; it may change):
+# granian has no hook at accept, parses and refuses in Rust (hyper's bare answers) and reads the
+# whole body before the app runs, so glint serve's per-address cap, JSON refusals and whole-request
+# deadline could not be kept on it (docs/api.md, "glint's own HTTP engine").
+GRANIAN_EMBED = """
+import asyncio, os, signal, socket, sys, threading
+from granian._granian import ListenerSpec, MetricsAggregator, WorkerSignal, WSGIWorker
+from granian._futures import _new_cbscheduler
+from granian.http import HTTP1Settings
+from granian.wsgi import _callback_wrapper
+import glint.server as gs
+gs.pin_cpus(gs.SERVER_CPUS)
+from glint.server.app import create_app
+app = create_app(sys.argv[1])
+holder = ListenerSpec("127.0.0.1", 0, 1024).build()
+port = socket.socket(fileno=os.dup(holder.get_fd())).getsockname()[1]
+sig, loop = WorkerSignal(), asyncio.new_event_loop()
+worker = WSGIWorker(1, (None, holder), None, 1, 512, gs.SERVER_THREADS, 30, 1024, "1", HTTP1Settings(), None, None,
+                    False, None, None, None, "tls1.2", None, [], False, (None, MetricsAggregator(1)))
+worker.serve_str(_new_cbscheduler(loop, _callback_wrapper(app, {}, None), impl_asyncio=False), loop, sig)
+print(f"listening on http://127.0.0.1:{port}", flush=True)
+stop = threading.Event()
+signal.signal(signal.SIGTERM, lambda *a: stop.set())
+stop.wait()
+sig.set()
+app.glint_close()
 """
 
 
@@ -273,7 +311,7 @@ def _one_cpu() -> None:
 
 
 def run(clients: int, events: int, kind: str, batch: int = 1, stdlib: bool = False, trivial: bool = False,
-        granian: bool = False) -> dict:
+        granian: bool = False, engine: str = "threads", embed: bool = False) -> dict:
     with tempfile.TemporaryDirectory(prefix="glint-bench-api-") as tmp:
         home = Path(tmp) / "hq"
         home.mkdir()
@@ -285,8 +323,12 @@ def run(clients: int, events: int, kind: str, batch: int = 1, stdlib: bool = Fal
             argv, env, port = _granian(Path(tmp), home, trivial, env)
             proc = subprocess.Popen(argv, stdout=log, stderr=log, text=True, env=env, preexec_fn=_one_cpu)
         else:
-            argv = ["-c", TRIVIAL_SERVER] if trivial else ["-m", "glint", "serve", "--listen", "127.0.0.1:0",
-                                                           "--home", str(home)]
+            if embed:
+                argv = ["-c", GRANIAN_EMBED, str(home)]
+            elif trivial:
+                argv = ["-c", TRIVIAL_SERVER, engine]
+            else:
+                argv = ["-m", "glint", "serve", "--listen", "127.0.0.1:0", "--home", str(home), "--engine", engine]
             proc = subprocess.Popen([sys.executable, *argv],
                                     stdout=subprocess.PIPE, stderr=log, text=True, env=env)
         try:
@@ -328,7 +370,7 @@ def run(clients: int, events: int, kind: str, batch: int = 1, stdlib: bool = Fal
             "requests": len(flat), "errors": len(errors), "first_error": errors[:1],
             "wall_s": round(wall, 3), "events_per_s": round((n - len(errors)) / wall, 1),
             "server_cpu_ms_per_event": round(1000 * server_cpu / max(1, n), 3),
-            "server": ("granian" if granian else "waitress") + (" trivial" if trivial else " glint"),
+            "server": ("granian" if granian else "granian-embed" if embed else engine) + (" trivial" if trivial else " glint"),
             "client": "stdlib" if stdlib else "raw", "client_cpu_ms_per_event": round(1000 * client_cpu / max(1, n), 3),
             "load": round(os.getloadavg()[0], 1),
             "latency_ms_median": round(1000 * statistics.median(flat), 2),
@@ -344,21 +386,26 @@ def main() -> int:
                     help="events per request (N > 1: POST /v1/events/batch; at most 100)")
     ap.add_argument("--client", choices=("raw", "stdlib"), default="raw",
                     help="raw: pre-built requests on a keep-alive socket (cheap, the default); stdlib: http.client")
-    ap.add_argument("--server", choices=("glint", "trivial", "granian", "granian-trivial"), default="glint",
-                    help="trivial: waitress with an app that answers a constant 201 (what waitress alone carries); "
-                         "granian / granian-trivial: glint's app / that app under granian (pip install granian; "
-                         "what an HTTP layer outside Python would save, without glint serve's connection limits)")
+    ap.add_argument("--server", choices=("glint", "trivial", "granian", "granian-trivial", "granian-embed"),
+                    default="glint",
+                    help="trivial: the engine (--engine) with an app that answers a constant 201 (what the HTTP layer "
+                         "alone carries); granian / granian-trivial: glint's app / that app under granian's own "
+                         "server (pip install granian); granian-embed: glint's app under granian's WSGI worker in the "
+                         "server's process (what an HTTP layer outside Python would save, without glint serve's "
+                         "connection limits)")
+    ap.add_argument("--engine", choices=("threads", "waitress"), default="threads",
+                    help="glint serve's HTTP engine (--server glint): threads, glint's own (the default), or waitress")
     ap.add_argument("--json", action="store_true")
     a = ap.parse_args()
     if not 1 <= a.batch <= 100:
         ap.error("--batch must be 1..100")
     r = run(a.clients, a.events, a.kind, a.batch, a.client == "stdlib", a.server.endswith("trivial"),
-            a.server.startswith("granian"))
+            a.server in ("granian", "granian-trivial"), a.engine, a.server == "granian-embed")
     if a.json:
         print(json.dumps(r))
     else:
         per = f" in batches of {r['batch']}" if r["batch"] > 1 else ""
-        srv = {"waitress glint": ""}.get(r["server"], f" ({r['server']})")
+        srv = {"threads glint": ""}.get(r["server"], f" ({r['server']})")
         print(f"{r['kind']}{srv}: {r['events']} events{per} from {r['clients']} clients in {r['wall_s']} s: "
               f"{r['events_per_s']} events/s durable; request latency median {r['latency_ms_median']} ms, "
               f"p90 {r['latency_ms_p90']} ms; server CPU {r['server_cpu_ms_per_event']} ms per event, clients' "

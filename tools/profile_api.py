@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """Where `glint serve`'s CPU per single-event upload goes: the server's threads, one by one.
 
-    python tools/profile_api.py [--clients 8] [--events 250] [--kind service|verify] [--runs 2] [--json]
+    python tools/profile_api.py [--clients 8] [--events 250] [--kind service|verify] [--runs 2]
+                                [--engine threads|waitress] [--json]
 
 tools/bench_api.py measures the server process as a whole. This runs the same server in this
 process (glint.server.make_server, on one CPU as `glint serve` runs: glint.server.pin_cpus), the
@@ -9,9 +10,13 @@ same pre-built requests from bench_api's raw keep-alive clients in a child proce
 every server thread's CPU time from /proc (Linux; ``schedstat``, nanoseconds) by its Python
 thread name:
 
-- ``mainloop``: waitress's event loop (select, recv, request parsing, the wake-up after an answer);
-- ``waitress``: the request threads (waitress's task and headers, the upload fast path,
-  authentication, the waits for the group commit and glint.db's fsync);
+- ``glint-conn``: with the default engine (glint.server.engine), the connection threads (recv,
+  request parsing, the upload fast path, authentication, the waits for the group commit and
+  glint.db's fsync, the answer's send); they end with their connections, so this is the process's
+  CPU less the other threads';
+- with ``--engine waitress``, ``mainloop``: waitress's event loop (select, recv, request parsing,
+  the wake-up after an answer), and ``waitress``: its request threads (waitress's task and headers,
+  the fast path, authentication, the waits);
 - ``ledger-http``: the ledger thread (idempotency, schema, custody, leaves, both databases'
   transactions, the ledger's fsync);
 - ``glint-db-sync``: glint.db's fsync thread.
@@ -74,22 +79,18 @@ def _threads() -> dict[int, tuple[str, float]]:
         name = names.get(int(tid), "other")
         if name.startswith("waitress"):
             name = "waitress"
+        elif name.startswith("glint-conn"):
+            name = "glint-conn"
         out[int(tid)] = (name, cpu)
     return out
 
 
 def _switches() -> tuple[int, int]:
-    vol = invol = 0
-    for tid in os.listdir("/proc/self/task"):
-        try:
-            for line in Path(f"/proc/self/task/{tid}/status").read_text().splitlines():
-                if line.startswith("voluntary_ctxt_switches"):
-                    vol += int(line.split()[1])
-                elif line.startswith("nonvoluntary_ctxt_switches"):
-                    invol += int(line.split()[1])
-        except OSError:
-            continue
-    return vol, invol
+    """The process's voluntary and involuntary context switches, ended threads included (getrusage)."""
+    import resource
+
+    ru = resource.getrusage(resource.RUSAGE_SELF)
+    return ru.ru_nvcsw, ru.ru_nivcsw
 
 
 def _fit(groups: list[tuple[int, float]]) -> tuple[float, float]:
@@ -106,7 +107,7 @@ def _fit(groups: list[tuple[int, float]]) -> tuple[float, float]:
     return ((sy - b * sx) / n, b)
 
 
-def run(clients: int, events: int, kind: str, runs: int) -> list[dict]:
+def run(clients: int, events: int, kind: str, runs: int, engine: str = "threads") -> list[dict]:
     import glint.server as gs
     from glint.server import uploads
 
@@ -128,7 +129,7 @@ def run(clients: int, events: int, kind: str, runs: int) -> list[dict]:
             home = Path(tmp) / "hq"
             home.mkdir()
             tokens, bodies = bench_api._setup(home, clients, kind, events * runs)
-            srv = gs.make_server(home, "127.0.0.1", 0)
+            srv = gs.make_server(home, "127.0.0.1", 0, engine=engine)
             loop = threading.Thread(target=srv.run, name="mainloop", daemon=True)
             loop.start()
             spec = Path(tmp) / "requests.pkl"
@@ -149,6 +150,9 @@ def run(clients: int, events: int, kind: str, runs: int) -> list[dict]:
                     per: collections.Counter = collections.Counter()
                     for tid, (name, cpu) in b.items():
                         per[name] += cpu - a.get(tid, (name, 0.0))[1]
+                    total = c1.user + c1.system - c0.user - c0.system
+                    # the connection threads of the threads engine end with their connections, before b
+                    per["glint-conn"] += max(0.0, total - sum(per.values()))
                     fixed, each = _fit(groups)
                     size = sum(g[0] for g in groups) / max(1, len(groups))
                     results.append({
@@ -175,11 +179,13 @@ def main() -> int:
     ap.add_argument("--events", type=int, default=250, help="events per client and run")
     ap.add_argument("--kind", choices=("service", "verify"), default="service")
     ap.add_argument("--runs", type=int, default=2, help="runs against the same server (each listed)")
+    ap.add_argument("--engine", choices=("threads", "waitress"), default="threads",
+                    help="glint serve's HTTP engine (glint.server.ENGINES)")
     ap.add_argument("--json", action="store_true")
     a = ap.parse_args()
     if not sys.platform.startswith("linux"):
         ap.error("reads the threads' CPU from /proc: Linux only")
-    rs = run(a.clients, a.events, a.kind, max(1, a.runs))
+    rs = run(a.clients, a.events, a.kind, max(1, a.runs), a.engine)
     for r in rs:
         if a.json:
             print(json.dumps(r))

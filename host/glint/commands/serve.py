@@ -1,4 +1,4 @@
-"""glint serve: serve this host's ledger over HTTP (Flask on waitress; API in docs/api.md)."""
+"""glint serve: serve this host's ledger over HTTP (Flask on glint's own engine, or waitress; API in docs/api.md)."""
 
 from __future__ import annotations
 
@@ -27,11 +27,15 @@ def register(sub) -> None:
                    help="run the server on N of this machine's CPUs (default 1: one Python process takes turns "
                         "on its GIL, and threads moved between cores cost about twice the CPU per request; "
                         "0: all CPUs)")
+    p.add_argument("--engine", choices=("threads", "waitress"), default="threads",
+                   help="the HTTP layer: threads (default; glint's own, one thread per connection, waitress's "
+                        "request parser) or waitress (its event loop and request threads)")
     p.set_defaults(func=cmd_serve)
 
 
 class _Stop(KeyboardInterrupt):
-    """SIGTERM as an exception. A BaseException on purpose: waitress's dispatchers re-raise only
+    """SIGTERM as an exception, raised in the main thread (both engines' accept or event loop runs there).
+    A BaseException on purpose: waitress's dispatchers re-raise only
     SystemExit/KeyboardInterrupt and log anything else as a handler error, so a plain Exception
     raised while a request is being read was swallowed and the server kept running."""
 
@@ -58,7 +62,7 @@ def cmd_serve(args) -> int:
     pin_cpus(cpus)  # before make_server starts the ledger and fsync threads: they inherit it
     try:
         server = make_server(home, host, port, args.ledger, request_deadline_s=deadline,
-                             behind_proxy=args.behind_tls_proxy)
+                             behind_proxy=args.behind_tls_proxy, engine=args.engine)
     except OSError as e:
         raise UsageError(f"cannot listen on {args.listen}: {e.strerror or e}",
                          hint="is another server on that port? choose another --listen (port 0 picks a free one)") from None

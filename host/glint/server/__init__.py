@@ -1,7 +1,10 @@
 """The HTTP ledger API of a glint host (server) and its urllib client.
 
-Server: ``serve(home, host, port)`` runs the Flask app of :mod:`glint.server.app` under
-waitress (a pure-Python production WSGI server) until interrupted.
+Server: :func:`make_server` serves the Flask app of :mod:`glint.server.app` (``glint serve``)
+on glint's own HTTP engine (:mod:`glint.server.engine`: a thread per connection, waitress's
+request parser; the default) or on waitress (``engine="waitress"``, ``glint serve --engine
+waitress``: its event loop and request threads, with glint.server.conncap, .deadline,
+.httperrors and .sendonce around it). Both keep the same protections (docs/api.md, docs/security.md).
 Client: :class:`glint.server.client.RemoteLedger` (stdlib urllib only).
 The API is documented in docs/api.md.
 """
@@ -15,7 +18,8 @@ from glint.address import parse_listen as parse_listen  # re-exported: the one H
 
 _log = logging.getLogger(__name__)
 
-SERVER_THREADS = 16         # request threads (parse, authenticate, wait for the group commit); ledger work is one thread
+SERVER_THREADS = 16         # waitress engine: request threads (parse, authenticate, wait for the group commit);
+                            # ledger work is one thread. The threads engine has one thread per connection
 CHANNEL_TIMEOUT_S = 10      # a connection silent this long is closed (idle keep-alive, half-sent requests)
 CONNECTION_LIMIT = 1000     # open connections before new ones wait (waitress's default of 100 let 150
                             # half-sent requests lock every other client out)
@@ -73,10 +77,16 @@ def check_listen(host: str, behind_proxy: bool) -> None:
                          "when one terminates TLS in front of this address")
 
 
-def make_server(home: str | Path, host: str, port: int, ledger_path: str | Path | None = None,
-                request_deadline_s: float = REQUEST_DEADLINE_S, behind_proxy: bool = False):
-    """A waitress server bound to (host, port) serving the ledger of ``home``; call ``.run()``.
+ENGINES = ("threads", "waitress")
+DEFAULT_ENGINE = "threads"
 
+
+def make_server(home: str | Path, host: str, port: int, ledger_path: str | Path | None = None,
+                request_deadline_s: float = REQUEST_DEADLINE_S, behind_proxy: bool = False,
+                engine: str = DEFAULT_ENGINE):
+    """A server bound to (host, port) serving the ledger of ``home``; call ``.run()``.
+
+    ``engine``: ``threads`` (glint.server.engine.ThreadedServer, the default) or ``waitress``.
     ``request_deadline_s``: a request's headers and body must all arrive within this long of
     its first byte (glint.server.deadline), else 408 and the connection is closed.
     Connections per client address are capped (glint.server.conncap: ``[limits]
@@ -95,9 +105,25 @@ def make_server(home: str | Path, host: str, port: int, ledger_path: str | Path 
     from glint.server.limits import connections_per_address
     from glint.server.sendonce import with_one_send
 
+    if engine not in ENGINES:
+        raise ValueError(f"engine {engine!r} is not one of {', '.join(ENGINES)}")
     cap = connections_per_address(Home(home).section("limits"))
     if cap is None:
         cap = 0 if behind_proxy else DEFAULT_PER_ADDRESS
+    if engine == "threads":
+        from glint.server.engine import ThreadedServer
+
+        if not request_deadline_s > 0:
+            raise ValueError("the request deadline must be positive")
+        app = create_app(home, ledger_path)
+        try:
+            server = ThreadedServer(app, host, port, connection_limit=CONNECTION_LIMIT, per_address=cap,
+                                    channel_timeout=CHANNEL_TIMEOUT_S, deadline_s=request_deadline_s, ident="glint")
+        except BaseException:
+            app.glint_close()
+            raise
+        server.glint_close = app.glint_close  # type: ignore[attr-defined]
+        return server
     channel = with_one_send(with_json_errors(with_cap(with_deadline(request_deadline_s), cap)))
     app = create_app(home, ledger_path)
     server = create_server(app, host=host, port=port, threads=SERVER_THREADS,

@@ -1,4 +1,4 @@
-"""The HTTP ledger API of a glint host (Flask app; served by waitress, see glint.server.serve).
+"""The HTTP ledger API of a glint host (Flask app; served by glint.server.make_server).
 
 Endpoints (docs/api.md has the full reference; roles in glint.server.auth):
 
@@ -27,8 +27,8 @@ Every request is authenticated (``Authorization: Bearer <API key>``) or public, 
 rate-limited per key (glint.server.limits). An upload is admitted only after
 glint.server.admit checked it (schema, device-signed scan, the server's own match).
 Every ledger access runs on one worker thread (glint.ledger.group.LedgerWorker) because the ledger
-has a single writer and SQLite connections are per thread; waitress's request threads
-only authenticate, parse and format.
+has a single writer and SQLite connections are per thread; the server's request threads
+(one per connection, glint.server.engine; or waitress's) only authenticate, parse and format.
 """
 
 from __future__ import annotations

@@ -66,6 +66,7 @@ PUBLIC = "public"
 KEY_PREFIX = "glk_"
 DEFAULT_RATE_PER_S = 1000.0          # sustained requests per second per key (burst: twice that)
 DEFAULT_QUOTA_BYTES = 1 << 30        # 1 GiB of leaves and scans per key
+LOOKUP_CONNECTIONS = 16              # database connections the key look-ups of a server share (KeyStore._look_up)
 CACHE_TTL_S = 1.0                    # a cached verified key is looked up again after this long
 MAX_CACHED_KEYS = 10_000
 
@@ -166,6 +167,11 @@ class KeyStore:
         self._stamp_path = None if is_url(path) else Path(str(path) + "-revoked")
         self._cache_stamp: tuple | None = None
         self._cache_lock = threading.Lock()
+        # look-ups on the server's request path borrow a connection (at most LOOKUP_CONNECTIONS at once)
+        # instead of one per thread: glint serve runs a thread per client connection (glint.server.engine),
+        # and a PostgreSQL connection per client connection would exhaust the database's
+        self._pool: list = []
+        self._pool_slots = threading.BoundedSemaphore(LOOKUP_CONNECTIONS)
         c = self._conn()
         c.executescript(SCHEMA)
         try:
@@ -292,8 +298,19 @@ class KeyStore:
     def _look_up(self, token: str) -> ApiKey:
         """The key ``token`` names, checked against its stored hash and not revoked (AuthError)."""
         key_id, secret = parse_key(token)
-        row = self._conn().execute(f"SELECT secret_hash, {_COLS} FROM api_keys WHERE key_id=?",
-                                   (key_id,)).fetchone()
+        with self._pool_slots:
+            try:
+                c = self._pool.pop()
+            except IndexError:
+                from glint.registry import connect
+
+                c = connect(self.path)
+            try:
+                row = c.execute(f"SELECT secret_hash, {_COLS} FROM api_keys WHERE key_id=?", (key_id,)).fetchone()
+            except BaseException:
+                c.close()
+                raise
+            self._pool.append(c)
         # Compare against a dummy for unknown ids as well: the answer time does not tell ids apart.
         stored = row[0] if row else b"\x00" * 32
         if not hmac.compare_digest(stored, _hash(secret)) or row is None:
@@ -315,6 +332,8 @@ class KeyStore:
         if c is not None:
             c.close()
             self._local.conn = None
+        while self._pool:
+            self._pool.pop().close()
 
 
 def org_scope(key: ApiKey | None) -> str | None:

@@ -7,8 +7,8 @@
   (``api_keys.bytes_used``); an upload that would pass ``quota_bytes`` is refused with
   507 before anything is written. A full disk (SQLite "database or disk is full") is a
   503 JSON answer, not a 500 page.
-- Slow clients (slowloris): see glint.server (waitress channel timeout and connection
-  limit) and glint.server.deadline (the whole-request deadline).
+- Slow clients (slowloris): see glint.server (channel timeout and connection limit) and
+  the whole-request deadline (glint.server.engine; on waitress, glint.server.deadline).
 
 The anonymous rate and the certificate-check rate can be set per deployment in
 ``<home>/config.toml`` (read when the server starts)::

@@ -1,6 +1,8 @@
-"""The waitress layer of glint serve over a raw socket against a real server: the answers waitress
-gives itself, before glint's app runs, are glint's JSON errors (issue 15: JSON for every failure;
-glint.server.httperrors), and an answer's headers and body go out in one send (glint.server.sendonce)."""
+"""The HTTP layer of glint serve over a raw socket against a real server, both engines (glint's own,
+glint.server.engine, and waitress): the answers the layer gives itself, before glint's app runs,
+are glint's JSON errors (issue 15: JSON for every failure; glint.server.httperrors; both parse with
+waitress's parser), and an answer's headers and body go out in one send (glint.server.sendonce,
+glint.server.engine.send)."""
 
 from __future__ import annotations
 
@@ -13,11 +15,16 @@ import pytest
 from glint.server import make_server
 
 
+@pytest.fixture(scope="module", params=["threads", "waitress"])
+def engine(request):
+    return request.param
+
+
 @pytest.fixture(scope="module")
-def port(tmp_path_factory):
+def port(tmp_path_factory, engine):
     home = tmp_path_factory.mktemp("raw") / "hq"
     home.mkdir()
-    srv = make_server(home, "127.0.0.1", 0)
+    srv = make_server(home, "127.0.0.1", 0, engine=engine)
     t = threading.Thread(target=srv.run, daemon=True)
     t.start()
     yield srv.effective_port
@@ -85,31 +92,46 @@ def test_a_well_formed_request_on_the_same_server_is_answered(port):
     assert line.split()[1] == "200" and json.loads(body)["size"] == 0
 
 
-def test_an_answer_is_one_send_headers_and_body(port, monkeypatch):
-    from waitress.channel import HTTPChannel
-
+def test_an_answer_is_one_send_headers_and_body(port, engine, monkeypatch):
     sent: list[bytes] = []
-    real = HTTPChannel.write_soon
+    if engine == "waitress":
+        from waitress.channel import HTTPChannel
 
-    def recording(self, data):
-        sent.append(bytes(data))
-        return real(self, data)
+        real = HTTPChannel.write_soon
 
-    monkeypatch.setattr(HTTPChannel, "write_soon", recording)
+        def recording(self, data):
+            sent.append(bytes(data))
+            return real(self, data)
+
+        monkeypatch.setattr(HTTPChannel, "write_soon", recording)
+    else:
+        import glint.server.engine as eng
+
+        real_send = eng.send
+
+        def recording_send(conn, data):
+            sent.append(bytes(data))
+            return real_send(conn, data)
+
+        monkeypatch.setattr(eng, "send", recording_send)
     line, headers, body = exchange(port, b"GET /v1/checkpoint HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
     assert line.split()[1] == "200"
     assert len(sent) == 1 and sent[0].startswith(b"HTTP/1.1 200 ") and sent[0].endswith(body)
 
 
-def test_an_exception_before_any_header_is_a_json_500(port, monkeypatch):
-    """waitress answers 500 itself when the task fails before writing a header (a bug in the
-    layer under the app): glint's JSON error too."""
+def test_an_exception_before_any_header_is_a_json_500(port, engine, monkeypatch):
+    """The layer answers 500 itself when it fails before writing a header (a bug in the layer
+    under the app): glint's JSON error too."""
+    from glint.server.engine import ThreadedServer
     from glint.server.sendonce import OneSendTask
 
-    def broken(self):
+    def broken(self, *args):
         raise RuntimeError("boom")
 
-    monkeypatch.setattr(OneSendTask, "execute", broken)
+    if engine == "waitress":
+        monkeypatch.setattr(OneSendTask, "execute", broken)
+    else:
+        monkeypatch.setattr(ThreadedServer, "_environ", broken)
     line, headers, body = exchange(port, b"GET /v1/checkpoint HTTP/1.1\r\nHost: x\r\n\r\n")
     assert line.split()[1] == "500" and headers["content-type"] == "application/json"
     err = json.loads(body)
