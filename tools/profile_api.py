@@ -123,6 +123,7 @@ def run(clients: int, events: int, kind: str, runs: int, engine: str = "threads"
 
     uploads.handle_group = timed  # looked up by name at every upload (glint.server.uploads.Uploads)
     gs.pin_cpus(gs.SERVER_CPUS)
+    sys.setswitchinterval(gs.SWITCH_INTERVAL_S)  # as glint serve runs
     results = []
     try:
         with tempfile.TemporaryDirectory(prefix="glint-profile-api-") as tmp:

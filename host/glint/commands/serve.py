@@ -48,7 +48,7 @@ def cmd_serve(args) -> int:
     from glint.address import parse_listen
     from glint.errors import UsageError
     from glint.home import home_of
-    from glint.server import REQUEST_DEADLINE_S, SERVER_CPUS, check_listen, make_server, pin_cpus
+    from glint.server import REQUEST_DEADLINE_S, SERVER_CPUS, SWITCH_INTERVAL_S, check_listen, make_server, pin_cpus
 
     host, port = parse_listen(args.listen)
     check_listen(host, args.behind_tls_proxy)
@@ -60,6 +60,7 @@ def cmd_serve(args) -> int:
     if cpus < 0:
         raise UsageError(f"--cpus {cpus} is negative", hint="give a number of CPUs, or 0 for all of them")
     pin_cpus(cpus)  # before make_server starts the ledger and fsync threads: they inherit it
+    sys.setswitchinterval(SWITCH_INTERVAL_S)  # this process is the server: its threads hand the GIL on sooner
     try:
         server = make_server(home, host, port, args.ledger, request_deadline_s=deadline,
                              behind_proxy=args.behind_tls_proxy, engine=args.engine)

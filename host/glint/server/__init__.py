@@ -32,6 +32,11 @@ LOOPBACK = ("127.0.0.1", "::1", "localhost")
 
 
 SERVER_CPUS = 1             # CPUs the server process runs on (glint serve --cpus; 0: all it may use)
+# How long a thread holds the GIL before one waiting is let in (sys.setswitchinterval; Python's default
+# 5 ms). The server's threads wait on sockets, the group commit and each other: at 5 ms a woken thread
+# could wait a whole interval behind the ledger thread. 0.5 ms: server CPU per upload 0.53-0.58 ->
+# 0.395-0.425 ms, events/s 660-1,087 -> 874-1,227 (interleaved, load 18; 0.2 ms was worse; docs/api.md).
+SWITCH_INTERVAL_S = 0.0005
 
 
 def pin_cpus(n: int) -> list[int] | None:
