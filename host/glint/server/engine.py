@@ -177,6 +177,11 @@ class ThreadedServer:
                 raise
             try:
                 threading.Thread(target=self._connection, args=(conn, addr), name="glint-conn", daemon=True).start()
+            except RuntimeError as e:  # no thread to be had (memory, limits): drop this one, keep serving
+                self.slots.release()
+                conn.close()
+                _log.warning("connection from %s dropped: %s", _host_of(addr), e)
+                time.sleep(0.05)
             except BaseException:
                 self.slots.release()
                 conn.close()

@@ -169,3 +169,27 @@ def test_expect_100_continue(echo):
         while chunk := s.recv(65536):
             got += chunk
     assert json.loads(got.partition(b"\r\n\r\n")[2])["body"] == "ok"
+
+
+def test_no_thread_for_a_connection_drops_it_and_keeps_serving(echo, monkeypatch):
+    import types
+
+    import glint.server.engine as eng
+
+    failed = []
+
+    def thread(*args, **kwargs):
+        if not failed:
+            failed.append(1)
+            raise RuntimeError("can't start new thread")
+        return threading.Thread(*args, **kwargs)
+
+    monkeypatch.setattr(eng, "threading", types.SimpleNamespace(Thread=thread))
+    with socket.create_connection(("127.0.0.1", echo), timeout=5) as s:  # dropped: closed unanswered
+        s.sendall(b"GET /x HTTP/1.1\r\nConnection: close\r\n\r\n")
+        try:
+            assert s.recv(100) == b""
+        except ConnectionResetError:
+            pass
+    (line, _, body), = _answers(echo, b"GET /y HTTP/1.1\r\nConnection: close\r\n\r\n", 1)
+    assert failed and line.startswith("HTTP/1.1 200") and json.loads(body)["PATH_INFO"] == "/y"
