@@ -65,6 +65,12 @@ def _depths(tail: dict | None) -> str:
 WITHIN_DECADES = 0.3  # issue 12: the analytic tail within 0.3 decades of the empirical one
 
 
+def _resolved(d: dict) -> bool:
+    """A threshold the trials resolve: the model expects >= 3 events there (its analytic count where
+    the run recorded it, else 10^t x trials), so that no event at all is a disagreement."""
+    return d["analytic"] >= 3.0 if "analytic" in d else d["resolved"]
+
+
 def _decade_cell(d: dict) -> str:
     """One threshold of a tail: count, deviation in decades from the analytic tail (the model's
     expected count over these trials, where the run recorded it, else 10^t x trials) and the verdict
@@ -85,7 +91,7 @@ def within_down_to(tail: dict | None) -> float | None:
     decades of the analytic tail (or of 10^t x trials; None if the first is not, or none is resolved)."""
     depth = None
     for d in (tail or {}).get("rows", []):
-        if not d["resolved"]:
+        if not _resolved(d):
             break
         dev = d["deviation_analytic_decades"] if "analytic" in d else d["deviation_decades"]
         if dev is None or abs(dev) > WITHIN_DECADES:
@@ -107,7 +113,7 @@ def region_tail_text(regions: dict) -> str:
     against = ("the analytic tail (the model's expected count: sum of min(10^t, P(H > 0)) over the trials)"
                if "analytic" in rows_all[0][2]["tail"]["rows"][0] else "10^t x trials")
     lines = [f"tail per region (probe of the region): count, log10(count / {against}), ok = within 0.3 decades, "
-             "ci = inside the count's 95 % interval only, NO = neither; blank: not resolved (10^t x trials < 3)",
+             "ci = inside the count's 95 % interval only, NO = neither; blank: not resolved (fewer than 3 expected)",
              f"{'region':<44} {'trials':>9} " + " ".join(f"{f't = {t:g}':<15}" for t in ts) + f" {'within 0.3 to':>13}"]
     title = None
     summary: dict[str, list] = {}
@@ -115,9 +121,9 @@ def region_tail_text(regions: dict) -> str:
         if t_ != title:
             title = t_
             lines.append(f"-- {title}")
-        cells = [(_decade_cell(d) if d["resolved"] else "") for d in r["tail"]["rows"]]
+        cells = [(_decade_cell(d) if _resolved(d) else "") for d in r["tail"]["rows"]]
         w = within_down_to(r["tail"])
-        res = r["tail"].get("resolved_down_to")
+        res = min((d["log10_threshold"] for d in r["tail"]["rows"] if _resolved(d)), default=None)
         summary.setdefault(title, []).append((w, res))
         lines.append(f"{name:<44} {r['impostor_trials']:>9,} " + " ".join(f"{c:<15}" for c in cells)
                      + f" {_fmt(w, 'g'):>13}")
@@ -158,7 +164,7 @@ def impostor_text(report: dict) -> str:
             lines.append("tail against the analytic (the model's expected count, sum of min(10^t, P(H > 0))): " + ", ".join(
                 f"{d['log10_threshold']:g}: {d['count']:,} of {d['analytic']:,.1f}"
                 + ("" if d["deviation_analytic_decades"] is None else f" ({d['deviation_analytic_decades']:+.2f})")
-                for d in tail["rows"] if d["resolved"]) + f"; within 0.3 decades down to {_fmt(within_down_to(tail), 'g')}")
+                for d in tail["rows"] if _resolved(d)) + f"; within 0.3 decades down to {_fmt(within_down_to(tail), 'g')}")
     regions = report.get("regions")
     if regions:
         head = (f"{'region':<44} {'items':>5} {'refused':>7} {'FTE':>6} {'probes':>6} {'FRR':>7} {'impostors':>9} {'FA':>3} "
