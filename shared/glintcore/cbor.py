@@ -452,3 +452,25 @@ def canonical(data, max_depth=DEFAULT_MAX_DEPTH):
     if again != bytes(data):
         raise DecodeError("cbor: not in deterministic encoding (RFC 8949 section 4.2)")
     return value
+
+
+def short_string(data, i, n, major):
+    """(bytes, end) of a definite byte (major 2) or text (3) string at ``i`` whose head is in shortest
+    form with a length below 65536, else (None, i): the one head check of the fast readers of fixed
+    layouts (glintcore.cose.decode1's envelope, glintcore.descriptor.decode's fields). Longer lengths,
+    indefinite lengths and non-shortest heads give None: those readers then leave the bytes to
+    :func:`canonical`, which accepts or refuses them."""
+    if i >= n or data[i] >> 5 != major:
+        return None, i
+    ai = data[i] & 0x1F
+    if ai < 24:
+        ln, j = ai, i + 1
+    elif ai == 24 and i + 1 < n and data[i + 1] >= 24:
+        ln, j = data[i + 1], i + 2
+    elif ai == 25 and i + 2 < n and data[i + 1]:
+        ln, j = (data[i + 1] << 8) | data[i + 2], i + 3
+    else:
+        return None, i
+    if ln > n - j:
+        return None, i
+    return data[j:j + ln], j + ln

@@ -152,37 +152,16 @@ def _glint_layout(msg):
     if type(msg) is not bytes or msg[:2] != b"\xd2\x84":
         return None
     n = len(msg)
-    prot, i = _bstr(msg, 2, n)
+    prot, i = cbor.short_string(msg, 2, n, 2)
     if prot is None or i >= n or msg[i] != 0xA0:
         return None
-    payload, i = _bstr(msg, i + 1, n)
+    payload, i = cbor.short_string(msg, i + 1, n, 2)
     if payload is None:
         return None
-    sig, i = _bstr(msg, i, n)
+    sig, i = cbor.short_string(msg, i, n, 2)
     if sig is None or i != n:
         return None
     return cbor.Tag(TAG_SIGN1, [prot, {}, payload, sig])
-
-
-def _bstr(msg, i, n):
-    """(byte string, end) of a definite byte string at ``i`` with its head in shortest form, else (None, i)."""
-    if i >= n:
-        return None, i
-    ib = msg[i]
-    if ib >> 5 != 2:
-        return None, i
-    ai = ib & 0x1F
-    if ai < 24:
-        ln, j = ai, i + 1
-    elif ai == 24 and i + 1 < n and msg[i + 1] >= 24:
-        ln, j = msg[i + 1], i + 2
-    elif ai == 25 and i + 2 < n and msg[i + 1]:
-        ln, j = (msg[i + 1] << 8) | msg[i + 2], i + 3
-    else:  # 4- and 8-byte lengths (never this short), indefinite lengths, non-shortest heads
-        return None, i
-    if ln > n - j:
-        return None, i
-    return msg[j:j + ln], j + ln
 
 
 def _check_headers(s, require_protected_alg=True):

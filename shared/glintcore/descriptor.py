@@ -211,9 +211,9 @@ def _layout(data):
                 v[q] = x
                 last = q
         elif k == K_DEVICE or k == K_NONCE or k == K_SPOTS:
-            v, i = _string(data, i, n, 2)
+            v, i = cbor.short_string(data, i, n, 2)
         elif k == K_FW or k == K_BOARD:
-            v, i = _string(data, i, n, 3)
+            v, i = cbor.short_string(data, i, n, 3)
             if v is not None:
                 try:
                     v = str(v, "utf-8")
@@ -247,24 +247,6 @@ def _uint(data, i, n):
     if ib == 27 and i + 8 < n and (data[i + 1] or data[i + 2] or data[i + 3] or data[i + 4]):
         return int.from_bytes(data[i + 1:i + 9], "big"), i + 9
     return None, i
-
-
-def _string(data, i, n, major):
-    """(bytes, end) of a definite byte (2) or text (3) string at ``i``, head in shortest form, else (None, i)."""
-    if i >= n or data[i] >> 5 != major:
-        return None, i
-    ai = data[i] & 0x1F
-    if ai < 24:
-        ln, j = ai, i + 1
-    elif ai == 24 and i + 1 < n and data[i + 1] >= 24:
-        ln, j = data[i + 1], i + 2
-    elif ai == 25 and i + 2 < n and data[i + 1]:
-        ln, j = (data[i + 1] << 8) | data[i + 2], i + 3
-    else:  # longer lengths (no descriptor field is that long), indefinite lengths, non-shortest heads
-        return None, i
-    if ln > n - j:
-        return None, i
-    return data[j:j + ln], j + ln
 
 
 def spots_list(spots):
