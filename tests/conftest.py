@@ -34,6 +34,20 @@ def _xdist_groups(config, items) -> None:
         item.add_marker(pytest.mark.xdist_group(group))
 
 
+def pytest_configure(config) -> None:
+    """Refuse, in one line, a loadgroup run the installed pytest cannot group: pytest-xdist (3.8) groups by
+    appending the group to ``item._nodeid``, which pytest 9.2 no longer reads (an item's nodeid comes from
+    its structured id), so one file's tests would be spread over both workers and the files whose tests
+    build on each other would fail (pyproject.toml's test extra pins pytest below 9.2)."""
+    if hasattr(config, "workerinput") or getattr(config.option, "dist", "no") != "loadgroup":
+        return
+    if "_nodeid" not in pytest.Item.nodeid.fget.__code__.co_names:
+        raise pytest.UsageError(
+            "tests/conftest.py: pytest %s ignores pytest-xdist's loadgroup (the files would not stay on one "
+            "worker): run GLINT_TEST_WORKERS=0 tools/test, or install the pytest the test extra pins"
+            % pytest.__version__)
+
+
 @pytest.hookimpl(tryfirst=True)
 def pytest_collection_modifyitems(config, items):
     _xdist_groups(config, items)
