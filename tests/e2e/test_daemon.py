@@ -4,7 +4,6 @@
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -20,12 +19,6 @@ from glint.workflows.provision import provision
 pytestmark = pytest.mark.usefixtures("mpy_runtime")  # needs a MicroPython: the default runtime
 
 WAIT_S = 30.0
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def glint(*args, home):
@@ -57,11 +50,12 @@ def test_daemon_syncs_button_scans_uploads_and_stops_on_sigterm(tmp_path):
     key_file.write_text(ks.create("field", "field-laptop")[1])
     ks.close()
     key_file.chmod(0o600)
-    port = free_port()
-    server = subprocess.Popen([sys.executable, "-m", "glint", "serve", "--listen", f"127.0.0.1:{port}",
+    server = subprocess.Popen([sys.executable, "-m", "glint", "serve", "--listen", "127.0.0.1:0",
                                "--home", str(tmp_path / "hq"), "--create"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                               text=True)
-    assert "listening" in server.stdout.readline()
+    line = server.stdout.readline()
+    assert "listening" in line
+    port = int(line.split("http://127.0.0.1:")[1].split()[0])
     with VirtualScanner(tmp_path / "flash", lens=LensSpec("item", item_seed=1, capture_seed=9)) as vs:
         with Registry.open(home) as reg, open_scanner(vs.url) as sc:
             dev = provision(reg, sc).device

@@ -7,7 +7,6 @@ client) is recognised through the idempotency key and appends nothing.
 
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -15,6 +14,7 @@ import time
 import hashlib
 
 import pytest
+from glinttest import reserved_port
 from softdevice import NOW, SoftDevice, sim_coating
 
 from glint.ledger import Keys, Ledger
@@ -27,18 +27,14 @@ from glint.server.client import RemoteError, RemoteLedger
 START_TIMEOUT_S = 20.0
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def start_server(home, port):
+def start_server(home, port=0):
+    """glint serve on ``port`` (0: a free one); ``proc.port`` is the port it listens on."""
     env = dict(os.environ, GLINT_HOME=str(home))
     proc = subprocess.Popen([sys.executable, "-m", "glint", "serve", "--listen", f"127.0.0.1:{port}", "--create"],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, text=True)
     line = proc.stdout.readline()
     assert "listening on" in line, proc.stderr.read()
+    proc.port = int(line.split("http://127.0.0.1:")[1].split()[0])
     return proc
 
 
@@ -91,19 +87,19 @@ def test_outbox_down_then_up_no_duplicates(tmp_path):
     db = open_host_db(local)
     box = Outbox(db, base_s=0.05, max_s=0.2)
     assert box.collect(led, Database(local / "match")) == 7 and box.collect(led) == 0
-    port = free_port()
-    remote = RemoteLedger(f"http://127.0.0.1:{port}", timeout=10.0, api_key=key)  # an enroll re-matched on a loaded machine: >2 s
+    with reserved_port() as port:  # held until the server binds it: no other worker's test can take it meanwhile
+        remote = RemoteLedger(f"http://127.0.0.1:{port}", timeout=10.0, api_key=key)  # an enroll re-matched on a loaded machine: >2 s
 
-    # server down: one transient failure per round, order kept, backoff recorded
-    rep = box.upload(remote)
-    assert (rep.sent, rep.failed, rep.pending) == (0, 1, 7)
-    head = box.entries()[0]
-    assert head["attempts"] == 1 and head["local_index"] == 0 and "unreachable" in head["last_error"]
-    assert box.upload(remote).failed == 0  # not due yet: nothing tried
-    time.sleep(0.3)
-    assert box.upload(remote).failed == 1 and box.entries()[0]["attempts"] == 2
+        # server down: one transient failure per round, order kept, backoff recorded
+        rep = box.upload(remote)
+        assert (rep.sent, rep.failed, rep.pending) == (0, 1, 7)
+        head = box.entries()[0]
+        assert head["attempts"] == 1 and head["local_index"] == 0 and "unreachable" in head["last_error"]
+        assert box.upload(remote).failed == 0  # not due yet: nothing tried
+        time.sleep(0.3)
+        assert box.upload(remote).failed == 1 and box.entries()[0]["attempts"] == 2
 
-    proc = start_server(remote_home, port)
+        proc = start_server(remote_home, port)
     try:
         time.sleep(0.3)
         rep = box.upload(remote)
@@ -155,10 +151,9 @@ def test_refused_upload_goes_to_the_exception_queue(tmp_path):
     box = Outbox(open_host_db(local))
     box.collect(led)
     # the remote already holds another event under the same idempotency key: a conflict
-    port = free_port()
-    proc = start_server(remote_home, port)
+    proc = start_server(remote_home)
     try:
-        remote = RemoteLedger(f"http://127.0.0.1:{port}", api_key=key)
+        remote = RemoteLedger(f"http://127.0.0.1:{proc.port}", api_key=key)
         key = box.entries()[0]["key"]
         remote.post_event(key, {"kind": "register", "item": "acme:OTHER", "data": {"brand": "B", "prov": LATER}})
         rep = box.upload(remote)
